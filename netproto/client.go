@@ -1,0 +1,674 @@
+package netproto
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"atm/bank"
+)
+
+// Client errors that do not come from the server.
+var (
+	// ErrClientClosed is returned by calls on a closed Client.
+	ErrClientClosed = errors.New("client closed")
+	// ErrConnectionLost is returned for a request whose connection broke
+	// when the client does not reconnect.
+	ErrConnectionLost = errors.New("connection to the bank lost")
+)
+
+// Client defaults.
+const (
+	DefaultDialTimeout    = 5 * time.Second
+	DefaultRequestTimeout = 30 * time.Second
+	reconnectMinDelay     = 100 * time.Millisecond
+	reconnectMaxDelay     = 2 * time.Second
+	clientMaxLine         = 4 << 20
+	pushBuffer            = 64
+	statusBuffer          = 32
+)
+
+// ClientOptions configures Dial. The zero value is usable.
+type ClientOptions struct {
+	ProcessID      string        // default "atm-" + 4 hex digits
+	Clock          *bank.Clock   // default a new clock at 0
+	DialTimeout    time.Duration // default 5s; also bounds waiting for the greeting
+	RequestTimeout time.Duration // default 30s per call, including any reconnection; negative: none
+	// Reconnect makes the client survive a broken connection: it redials
+	// with backoff (100ms doubling to 2s, until Close), logs in again with
+	// the remembered credentials if it was logged in, and resends every
+	// pending request with its original id, so a request whose reply was
+	// lost is answered from its first outcome and never applied twice.
+	Reconnect bool
+	// OnEvent is called after every change of the client's clock (each
+	// message sent or received), synchronously and in clock order. It must
+	// not block for long and must not call the Client.
+	OnEvent func(ClockEvent)
+}
+
+// Client is a connection to the bank server for one ATM. Its methods are safe
+// for concurrent use; concurrent requests are pipelined on the connection and
+// answered in order.
+type Client struct {
+	addr     string
+	opts     ClientOptions
+	proc     string
+	clock    *bank.Clock
+	idPrefix string
+	seq      atomic.Uint64
+
+	clkMu sync.Mutex // orders clock changes with their OnEvent calls
+
+	wmu sync.Mutex // held while writing to the connection (and swapping it)
+
+	mu     sync.Mutex // guards the fields below
+	conn   net.Conn   // nil while disconnected
+	bw     *bufio.Writer
+	hello  Hello
+	queue  []*call // requests awaiting a reply, in send order
+	creds  *credentials
+	closed bool
+
+	pushes     chan Push
+	status     chan ConnStatus
+	done       chan struct{} // closed by Close
+	readerDone chan struct{}
+	finishOnce sync.Once
+}
+
+type credentials struct{ account, pin string }
+
+type call struct {
+	msg       message // the request; TS is set on each send
+	sentTS    uint64
+	ch        chan result
+	abandoned atomic.Bool
+}
+
+type result struct {
+	reply Reply
+	err   error
+}
+
+// Dial connects to the server at addr and waits for its greeting. A server
+// at its connection limit answers with an *Error matching ErrServerBusy.
+func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error) {
+	if opts.ProcessID == "" {
+		opts.ProcessID = "atm-" + randomHex(2)
+	}
+	if opts.Clock == nil {
+		opts.Clock = bank.NewClock(0)
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	c := &Client{
+		addr:       addr,
+		opts:       opts,
+		proc:       opts.ProcessID,
+		clock:      opts.Clock,
+		idPrefix:   opts.ProcessID + "-" + randomHex(2) + "-",
+		pushes:     make(chan Push, pushBuffer),
+		status:     make(chan ConnStatus, statusBuffer),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	conn, br, hello, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.conn, c.bw, c.hello = conn, bufio.NewWriter(conn), hello
+	go c.run(conn, br)
+	return c, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// dial opens a connection and reads the greeting.
+func (c *Client) dial(ctx context.Context) (net.Conn, *bufio.Reader, Hello, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return nil, nil, Hello{}, fmt.Errorf("connect to the bank at %s: %w", c.addr, err)
+	}
+	dl, _ := ctx.Deadline()
+	_ = conn.SetReadDeadline(dl)
+	br := bufio.NewReader(conn)
+	var scratch []byte
+	line, err := readLine(br, clientMaxLine, &scratch)
+	if err != nil {
+		conn.Close()
+		return nil, nil, Hello{}, fmt.Errorf("waiting for the bank's greeting from %s: %w", c.addr, err)
+	}
+	var m message
+	if err := json.Unmarshal(line, &m); err != nil {
+		conn.Close()
+		return nil, nil, Hello{}, fmt.Errorf("the server at %s does not speak this protocol: %w", c.addr, err)
+	}
+	c.observe(&m)
+	_ = conn.SetReadDeadline(time.Time{})
+	switch m.Type {
+	case TypeHello:
+		return conn, br, Hello{Server: m.Proc, Version: m.Version, TS: m.TS, MaxLine: m.MaxLine, Message: m.Message}, nil
+	case TypeError, TypeBye:
+		conn.Close()
+		return nil, nil, Hello{}, errorFrom(&m)
+	default:
+		conn.Close()
+		return nil, nil, Hello{}, fmt.Errorf("the server at %s sent %q instead of a greeting", c.addr, m.Type)
+	}
+}
+
+// ProcessID returns this client's process id, carried by every message.
+func (c *Client) ProcessID() string { return c.proc }
+
+// Clock returns the client's Lamport clock.
+func (c *Client) Clock() *bank.Clock { return c.clock }
+
+// Hello returns the greeting of the current connection.
+func (c *Client) Hello() Hello {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hello
+}
+
+// Pushes delivers the server's notifications. The channel is buffered; when
+// it is full the oldest push is dropped. It is closed when the client closes.
+func (c *Client) Pushes() <-chan Push { return c.pushes }
+
+// Status delivers changes of the connection (lost, reconnecting,
+// reconnected, closed). The channel is buffered; when it is full new
+// statuses are dropped. It is closed after the StateClosed status.
+func (c *Client) Status() <-chan ConnStatus { return c.status }
+
+// Login binds the session to an account. On success the credentials are
+// remembered for re-login after a reconnect. A wrong PIN gives an *Error
+// matching bank.ErrWrongPIN with AttemptsLeft; a locked account one matching
+// bank.ErrAccountLocked with Until.
+func (c *Client) Login(ctx context.Context, account, pin string) (Reply, error) {
+	return c.do(ctx, message{Type: OpLogin, Account: account, PIN: pin})
+}
+
+// Balance returns the session account's balance.
+func (c *Client) Balance(ctx context.Context) (Reply, error) {
+	return c.do(ctx, message{Type: OpBalance})
+}
+
+// Deposit adds amount to the session account. Reply.Balance is the new balance.
+func (c *Client) Deposit(ctx context.Context, amount bank.Cents) (Reply, error) {
+	return c.do(ctx, message{Type: OpDeposit, Amount: amountNumber(amount)})
+}
+
+// Withdraw takes amount from the session account.
+func (c *Client) Withdraw(ctx context.Context, amount bank.Cents) (Reply, error) {
+	return c.do(ctx, message{Type: OpWithdraw, Amount: amountNumber(amount)})
+}
+
+// Transfer moves amount from the session account to account to.
+// Reply.Balance is the session account's new balance.
+func (c *Client) Transfer(ctx context.Context, to string, amount bank.Cents) (Reply, error) {
+	return c.do(ctx, message{Type: OpTransfer, To: to, Amount: amountNumber(amount)})
+}
+
+// Lookup returns the holder's name of account (Reply.Account, Reply.Holder),
+// to confirm a transfer's recipient.
+func (c *Client) Lookup(ctx context.Context, account string) (Reply, error) {
+	return c.do(ctx, message{Type: OpLookup, Account: account})
+}
+
+// Statement returns up to limit entries of the session account older than
+// the cursor before (0: the newest), newest first; Reply.Next is the cursor
+// of the following page, 0 at the end. limit 0 asks for the server's default.
+func (c *Client) Statement(ctx context.Context, before uint64, limit int) (Reply, error) {
+	return c.do(ctx, message{Type: OpStatement, Before: before, Limit: limit})
+}
+
+// Logout ends the session's binding to its account and forgets the
+// credentials. The connection stays open.
+func (c *Client) Logout(ctx context.Context) (Reply, error) {
+	return c.do(ctx, message{Type: OpLogout})
+}
+
+// Audit is an operator operation: a consistent read of every account, with
+// the totals that show whether money was conserved. token must equal the
+// server's operator token.
+func (c *Client) Audit(ctx context.Context, token string) (AuditReport, error) {
+	r, m, err := c.doRaw(ctx, message{Type: OpAudit, Token: token})
+	if err != nil {
+		return AuditReport{}, err
+	}
+	a := AuditReport{TS: r.TS, Accounts: m.Accounts, Negative: m.Negative}
+	if m.Total != nil {
+		a.Total = *m.Total
+	}
+	if m.Deposits != nil {
+		a.Deposits = *m.Deposits
+	}
+	if m.Withdrawals != nil {
+		a.Withdrawals = *m.Withdrawals
+	}
+	if m.Conserved != nil {
+		a.Conserved = *m.Conserved
+	}
+	return a, nil
+}
+
+// OpenAccount is an operator operation: it creates account id for holder
+// name with the given PIN and a zero balance.
+func (c *Client) OpenAccount(ctx context.Context, token, id, name, pin string) (Reply, error) {
+	return c.do(ctx, message{Type: OpOpenAccount, Token: token, Account: id, Name: name, PIN: pin})
+}
+
+func (c *Client) do(ctx context.Context, req message) (Reply, error) {
+	r, _, err := c.doRaw(ctx, req)
+	return r, err
+}
+
+// doRaw sends req and waits for its answer.
+func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error) {
+	if c.opts.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
+		defer cancel()
+	}
+	req.ID = c.idPrefix + strconv.FormatUint(c.seq.Add(1), 10)
+	req.Proc = c.proc
+	cl := &call{msg: req, ch: make(chan result, 1)}
+
+	c.wmu.Lock()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		return Reply{}, nil, ErrClientClosed
+	}
+	c.queue = append(c.queue, cl)
+	conn, bw := c.conn, c.bw
+	c.mu.Unlock()
+	if conn != nil {
+		c.send(conn, bw, cl)
+	}
+	c.wmu.Unlock()
+
+	select {
+	case r := <-cl.ch:
+		if r.err != nil {
+			return Reply{}, nil, r.err
+		}
+		return r.reply, rawMsg(r), nil
+	case <-ctx.Done():
+		cl.abandoned.Store(true)
+		return Reply{}, nil, fmt.Errorf("%s %s: no reply: %w", req.Type, req.ID, ctx.Err())
+	}
+}
+
+// rawMsg returns the message a result was built from (audit needs fields a
+// Reply does not have).
+func rawMsg(r result) *message {
+	if r.reply.raw != nil {
+		return r.reply.raw
+	}
+	return &message{}
+}
+
+// send writes cl's request on conn with a fresh tick. It must be called with
+// c.wmu held. A write error closes conn, which the reader reports.
+func (c *Client) send(conn net.Conn, bw *bufio.Writer, cl *call) {
+	c.clkMu.Lock()
+	after := c.clock.Tick()
+	cl.msg.TS = after
+	cl.sentTS = after
+	if c.opts.OnEvent != nil {
+		c.opts.OnEvent(ClockEvent{Dir: "send", Type: cl.msg.Type, Op: cl.msg.Type, ReqID: cl.msg.ID,
+			Before: after - 1, After: after, Peer: c.helloServer()})
+	}
+	c.clkMu.Unlock()
+	if err := writeMessage(conn, bw, &cl.msg, c.opts.DialTimeout*2); err != nil {
+		conn.Close()
+	}
+}
+
+// helloServer is the peer id for clock events; it reads c.hello without the
+// lock when called from paths that cannot take it.
+func (c *Client) helloServer() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hello.Server
+}
+
+func writeMessage(conn net.Conn, bw *bufio.Writer, m *message, timeout time.Duration) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+	bw.Write(b)
+	bw.WriteByte('\n')
+	return bw.Flush()
+}
+
+// observe records the receipt of m on the clock and reports it. It returns
+// the clock after the receive event.
+func (c *Client) observe(m *message) uint64 {
+	c.clkMu.Lock()
+	defer c.clkMu.Unlock()
+	before := c.clock.Now()
+	after := c.clock.Observe(m.TS)
+	if c.opts.OnEvent != nil {
+		c.opts.OnEvent(ClockEvent{Dir: "recv", Type: m.Type, Op: m.Op, ReqID: m.ID,
+			Before: before, After: after, Remote: m.TS, Peer: m.Proc})
+	}
+	return after
+}
+
+// run reads the connection until it breaks, then reconnects or finishes.
+func (c *Client) run(conn net.Conn, br *bufio.Reader) {
+	defer close(c.readerDone)
+	for {
+		err := c.readLoop(conn, br)
+		c.mu.Lock()
+		c.conn, c.bw = nil, nil
+		closed := c.closed
+		c.mu.Unlock()
+		conn.Close()
+		if closed {
+			return
+		}
+		c.report(ConnStatus{State: StateLost, Err: err})
+		if !c.opts.Reconnect {
+			c.mu.Lock()
+			c.closed = true
+			c.mu.Unlock()
+			c.finish(fmt.Errorf("%w: %v", ErrConnectionLost, err))
+			return
+		}
+		var ok bool
+		conn, br, ok = c.reconnect()
+		if !ok {
+			return
+		}
+	}
+}
+
+// readLoop dispatches incoming messages until the connection fails.
+func (c *Client) readLoop(conn net.Conn, br *bufio.Reader) error {
+	var scratch []byte
+	var bye error
+	for {
+		line, err := readLine(br, clientMaxLine, &scratch)
+		if err != nil {
+			if bye != nil {
+				return bye
+			}
+			return err
+		}
+		m := new(message)
+		if err := json.Unmarshal(line, m); err != nil {
+			return fmt.Errorf("unreadable message from the server: %w", err)
+		}
+		after := c.observe(m)
+		switch m.Type {
+		case TypeReply, TypeError:
+			c.deliver(m, after)
+		case TypePush:
+			c.push(m, after)
+		case TypeBye:
+			bye = errorFrom(m)
+		}
+	}
+}
+
+// deliver hands a reply or error to the request it answers.
+func (c *Client) deliver(m *message, after uint64) {
+	c.mu.Lock()
+	var cl *call
+	if len(c.queue) > 0 && (m.ID == "" || c.queue[0].msg.ID == m.ID) {
+		cl = c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+	} else {
+		for i, q := range c.queue {
+			if q.msg.ID == m.ID {
+				cl = q
+				c.queue = append(c.queue[:i], c.queue[i+1:]...)
+				break
+			}
+		}
+	}
+	if cl != nil && m.Type == TypeReply {
+		switch cl.msg.Type {
+		case OpLogin:
+			c.creds = &credentials{account: cl.msg.Account, pin: cl.msg.PIN}
+		case OpLogout:
+			c.creds = nil
+		}
+	}
+	c.mu.Unlock()
+	if cl == nil || cl.abandoned.Load() {
+		return
+	}
+	if m.Type == TypeError {
+		cl.ch <- result{err: errorFrom(m)}
+		return
+	}
+	cl.ch <- result{reply: replyFrom(m, cl.sentTS, after)}
+}
+
+func (c *Client) push(m *message, after uint64) {
+	p := Push{Account: m.Account, From: m.From, FromHolder: m.FromHolder, TS: m.TS, ApplyTS: m.ApplyTS, RecvTS: after}
+	p.Amount, _ = parseAmount(m.Amount)
+	if m.Balance != nil {
+		p.Balance = *m.Balance
+	}
+	for {
+		select {
+		case c.pushes <- p:
+			return
+		default:
+		}
+		select {
+		case <-c.pushes: // drop the oldest
+		default:
+		}
+	}
+}
+
+func (c *Client) report(s ConnStatus) {
+	select {
+	case c.status <- s:
+	default:
+	}
+}
+
+// reconnect redials with backoff until it succeeds or the client is closed.
+func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	delay := reconnectMinDelay
+	for attempt := 1; ; attempt++ {
+		c.report(ConnStatus{State: StateReconnecting, Attempt: attempt, Delay: delay})
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-c.done:
+			t.Stop()
+			return nil, nil, false
+		}
+		delay = min(delay*2, reconnectMaxDelay)
+		conn, br, hello, err := c.dial(ctx)
+		if err != nil {
+			continue
+		}
+		conn, br, ok, loginErr := c.restore(conn, br, hello)
+		if !ok {
+			continue
+		}
+		c.report(ConnStatus{State: StateReconnected, Err: loginErr})
+		return conn, br, true
+	}
+}
+
+// restore logs in again on a fresh connection if the session was logged in,
+// then installs the connection and resends the pending requests in order.
+func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn, *bufio.Reader, bool, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	creds := c.creds
+	closed := c.closed
+	c.hello = hello
+	c.mu.Unlock()
+	if closed {
+		conn.Close()
+		return nil, nil, false, nil
+	}
+	bw := bufio.NewWriter(conn)
+	var loginErr error
+	if creds != nil {
+		cl := &call{msg: message{Type: OpLogin, ID: c.idPrefix + strconv.FormatUint(c.seq.Add(1), 10),
+			Proc: c.proc, Account: creds.account, PIN: creds.pin}}
+		c.send(conn, bw, cl)
+		_ = conn.SetReadDeadline(time.Now().Add(c.opts.DialTimeout))
+		var scratch []byte
+		for {
+			line, err := readLine(br, clientMaxLine, &scratch)
+			if err != nil {
+				conn.Close()
+				return nil, nil, false, nil
+			}
+			m := new(message)
+			if err := json.Unmarshal(line, m); err != nil {
+				conn.Close()
+				return nil, nil, false, nil
+			}
+			c.observe(m)
+			if m.Type == TypePush {
+				c.push(m, c.clock.Now())
+				continue
+			}
+			if m.Type == TypeBye {
+				conn.Close()
+				return nil, nil, false, nil
+			}
+			if m.ID != cl.msg.ID && m.ID != "" {
+				continue
+			}
+			if m.Type == TypeError {
+				loginErr = fmt.Errorf("log in again as %s: %w", creds.account, errorFrom(m))
+				c.mu.Lock()
+				c.creds = nil
+				c.mu.Unlock()
+			}
+			break
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+	}
+	c.mu.Lock()
+	pending := c.queue[:0]
+	for _, q := range c.queue {
+		if !q.abandoned.Load() {
+			pending = append(pending, q)
+		}
+	}
+	clear(c.queue[len(pending):])
+	c.queue = pending
+	resend := append([]*call(nil), pending...)
+	c.conn, c.bw = conn, bw
+	c.mu.Unlock()
+	for _, q := range resend {
+		c.send(conn, bw, q)
+	}
+	return conn, br, true, loginErr
+}
+
+// Close closes the connection and the client. Pending calls fail with
+// ErrClientClosed; the Pushes and Status channels are closed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.readerDone
+		return nil
+	}
+	c.closed = true
+	conn := c.conn
+	c.mu.Unlock()
+	close(c.done)
+	if conn != nil {
+		conn.Close()
+	}
+	<-c.readerDone
+	c.finish(nil)
+	return nil
+}
+
+// finish fails the pending calls and closes the channels, once.
+func (c *Client) finish(err error) {
+	c.finishOnce.Do(func() {
+		c.mu.Lock()
+		q := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		callErr := err
+		if callErr == nil {
+			callErr = ErrClientClosed
+		}
+		for _, cl := range q {
+			cl.ch <- result{err: callErr}
+		}
+		c.report(ConnStatus{State: StateClosed, Err: err})
+		close(c.status)
+		close(c.pushes)
+	})
+}
+
+// errorFrom builds an *Error from an error or bye message.
+func errorFrom(m *message) *Error {
+	e := &Error{Code: m.Code, Message: m.Message, Until: m.Until, TS: m.TS, ID: m.ID, Op: m.Op}
+	if m.AttemptsLeft != nil {
+		e.AttemptsLeft = *m.AttemptsLeft
+	}
+	if e.Code == "" {
+		e.Code = CodeInternal
+	}
+	return e
+}
+
+func replyFrom(m *message, sentTS, recvTS uint64) Reply {
+	r := Reply{ID: m.ID, Op: m.Op, TS: m.TS, SentTS: sentTS, RecvTS: recvTS,
+		ServerRecv: m.RecvTS, ServerApply: m.ApplyTS,
+		Account: m.Account, Holder: m.Holder, To: m.To, ToHolder: m.ToHolder,
+		Entries: m.Entries, Next: m.Next, Duplicate: m.Duplicate, raw: m}
+	if m.Balance != nil {
+		r.Balance = *m.Balance
+	}
+	if m.Amount != "" {
+		r.Amount, _ = parseAmount(m.Amount)
+	}
+	return r
+}

@@ -1,0 +1,130 @@
+package netproto
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"atm/bank"
+)
+
+// Protocol-level error codes. Codes that describe a bank outcome
+// (insufficient_funds, wrong_pin, ...) come from bank.Code and are not
+// repeated here.
+const (
+	CodeMalformed       = "malformed"         // the line is not a JSON object
+	CodeBadRequest      = "bad_request"       // a field is missing or has the wrong shape
+	CodeUnknownType     = "unknown_type"      // the message type is not part of this protocol version
+	CodeLineTooLong     = "line_too_long"     // the line exceeds the maximum; the server closes the connection
+	CodeNotLoggedIn     = "not_logged_in"     // the operation needs a session bound to an account
+	CodeAlreadyLoggedIn = "already_logged_in" // login on a session that is already bound
+	CodeTooManyAttempts = "too_many_attempts" // login attempted before the per-connection delay elapsed
+	CodeForbidden       = "forbidden"         // operator operation without the right token, or a foreign account id
+	CodeServerBusy      = "server_busy"       // too many connections; the server closes the connection
+	CodeShuttingDown    = "shutting_down"     // the server is stopping; the connection closes
+	CodeIdleTimeout     = "idle_timeout"      // no request for too long; the connection closes
+	CodeInternal        = "internal"          // an unexpected server failure; nothing was applied
+)
+
+// Errors for the protocol-level codes. An *Error received from the server
+// matches the one for its code with errors.Is, exactly like bank errors match
+// the bank's sentinels.
+var (
+	ErrMalformed       = errors.New("malformed message")
+	ErrBadRequest      = errors.New("bad request")
+	ErrUnknownType     = errors.New("unknown message type")
+	ErrLineTooLong     = errors.New("line too long")
+	ErrNotLoggedIn     = errors.New("not logged in")
+	ErrAlreadyLoggedIn = errors.New("already logged in")
+	ErrTooManyAttempts = errors.New("too many login attempts")
+	ErrForbidden       = errors.New("forbidden")
+	ErrServerBusy      = errors.New("server busy")
+	ErrShuttingDown    = errors.New("server shutting down")
+	ErrIdleTimeout     = errors.New("idle timeout")
+	ErrInternal        = errors.New("internal server error")
+)
+
+// protoCodes is the one table between protocol-level codes and their errors.
+// Bank outcomes are mapped by bank.Code and bank.FromCode only.
+var protoCodes = []struct {
+	code string
+	err  error
+}{
+	{CodeMalformed, ErrMalformed},
+	{CodeBadRequest, ErrBadRequest},
+	{CodeUnknownType, ErrUnknownType},
+	{CodeLineTooLong, ErrLineTooLong},
+	{CodeNotLoggedIn, ErrNotLoggedIn},
+	{CodeAlreadyLoggedIn, ErrAlreadyLoggedIn},
+	{CodeTooManyAttempts, ErrTooManyAttempts},
+	{CodeForbidden, ErrForbidden},
+	{CodeServerBusy, ErrServerBusy},
+	{CodeShuttingDown, ErrShuttingDown},
+	{CodeIdleTimeout, ErrIdleTimeout},
+	{CodeInternal, ErrInternal},
+}
+
+// errorForCode returns the sentinel for a code: the bank's when the bank
+// knows the code, the protocol's otherwise, nil when neither does.
+func errorForCode(code string) error {
+	if err := bank.FromCode(code); err != nil {
+		return err
+	}
+	for _, c := range protoCodes {
+		if c.code == code {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// codeOf returns the wire code for err: a protocol code when err wraps a
+// protocol sentinel, otherwise bank.Code(err).
+func codeOf(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	for _, c := range protoCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return bank.Code(err)
+}
+
+// Error is an error reply from the server. It matches the sentinel of its
+// code with errors.Is: errors.Is(err, bank.ErrInsufficientFunds) holds for an
+// Error whose Code is "insufficient_funds", and errors.Is(err,
+// ErrNotLoggedIn) for one whose Code is "not_logged_in".
+type Error struct {
+	Code    string // stable snake_case code
+	Message string // a sentence for a person
+	// Until is set for account_locked (when the lock ends) and
+	// too_many_attempts (when the next login may be tried).
+	Until time.Time
+	// AttemptsLeft is set for wrong_pin: attempts before the account locks.
+	AttemptsLeft int
+	// TS is the server's timestamp on the error message.
+	TS uint64
+	// ID and Op echo the request that failed (empty for a line the server
+	// could not parse).
+	ID, Op string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Code
+	}
+	return fmt.Sprintf("%s (%s)", e.Message, e.Code)
+}
+
+// Is reports whether target is the sentinel error of e's code, or an *Error
+// with the same code.
+func (e *Error) Is(target error) bool {
+	if t, ok := target.(*Error); ok {
+		return t.Code == e.Code
+	}
+	s := errorForCode(e.Code)
+	return s != nil && s == target
+}

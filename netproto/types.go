@@ -1,0 +1,133 @@
+package netproto
+
+import (
+	"fmt"
+	"time"
+
+	"atm/bank"
+)
+
+// Hello is the server's greeting, the first line of every connection.
+type Hello struct {
+	Server  string // the server's process id
+	Version int    // protocol version
+	TS      uint64 // the server's timestamp on the greeting (its send tick)
+	MaxLine int    // the longest line the server accepts, in bytes
+	Message string // "connection established"
+}
+
+// Reply is a successful answer to a request. Fields that do not apply to the
+// operation are zero.
+type Reply struct {
+	ID, Op string
+	// TS is the server's timestamp on the reply (its send event).
+	TS uint64
+	// SentTS is this client's clock value carried by the request (the last
+	// send, when the request was resent after a reconnect).
+	SentTS uint64
+	// RecvTS is this client's clock after observing the reply.
+	RecvTS uint64
+	// ServerRecv and ServerApply are the server's receive and apply
+	// timestamps of the request.
+	ServerRecv, ServerApply uint64
+
+	Account, Holder string
+	Balance, Amount bank.Cents
+	To, ToHolder    string
+	Entries         []bank.Event // statement, newest first
+	Next            uint64       // statement cursor for the next page, 0 at the end
+	// Duplicate says the request id had already been applied: the reply
+	// repeats the first outcome and nothing was applied again.
+	Duplicate bool
+
+	raw *message // the wire message, for fields a Reply does not carry
+}
+
+// Push is a notification the server sends without being asked: money arrived
+// on the account this session is logged in to.
+type Push struct {
+	Account    string     // the account credited (this session's)
+	From       string     // the paying account
+	FromHolder string     // its holder's name
+	Amount     bank.Cents // amount received
+	Balance    bank.Cents // the account's balance after the credit
+	TS         uint64     // the server's timestamp on the push (its send tick)
+	ApplyTS    uint64     // the server's apply timestamp of the transfer
+	RecvTS     uint64     // this client's clock after observing the push
+}
+
+// ClockEvent describes one change of the client's Lamport clock: a message
+// sent or received.
+type ClockEvent struct {
+	Dir           string // "send" or "recv"
+	Type          string // message type on the wire: "hello", "login", "deposit", "reply", "error", "push", ...
+	Op            string // for replies: the op answered
+	ReqID         string
+	Before, After uint64 // this process's clock before/after
+	Remote        uint64 // recv: timestamp the message carried (After = max(Before, Remote)+1)
+	Peer          string // the other process id
+}
+
+// ConnState is the state reported by a ConnStatus.
+type ConnState int
+
+// Connection states, in the order a reconnecting client goes through them.
+const (
+	// StateLost: the connection broke (Err says why). With Reconnect on,
+	// StateReconnecting follows; otherwise StateClosed.
+	StateLost ConnState = iota + 1
+	// StateReconnecting: attempt number Attempt starts after Delay.
+	StateReconnecting
+	// StateReconnected: the connection is back, the session logged in again
+	// if it was, and pending requests were resent. Err is set when the
+	// login could not be restored (the session is then logged out).
+	StateReconnected
+	// StateClosed: the client is closed for good; the channel closes next.
+	StateClosed
+)
+
+func (s ConnState) String() string {
+	switch s {
+	case StateLost:
+		return "lost"
+	case StateReconnecting:
+		return "reconnecting"
+	case StateReconnected:
+		return "reconnected"
+	case StateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("ConnState(%d)", int(s))
+}
+
+// ConnStatus is one change of the connection, delivered on Client.Status.
+type ConnStatus struct {
+	State   ConnState
+	Attempt int           // StateReconnecting: 1, 2, ...
+	Delay   time.Duration // StateReconnecting: wait before this attempt
+	Err     error         // why the connection was lost or closed, or why re-login failed
+}
+
+// String is a short sentence for a status banner.
+func (s ConnStatus) String() string {
+	switch s.State {
+	case StateLost:
+		if s.Err != nil {
+			return "connection to the bank lost: " + s.Err.Error()
+		}
+		return "connection to the bank lost"
+	case StateReconnecting:
+		return fmt.Sprintf("reconnecting to the bank (attempt %d, in %s)…", s.Attempt, s.Delay.Round(time.Millisecond))
+	case StateReconnected:
+		if s.Err != nil {
+			return "reconnected, but the session could not be restored: " + s.Err.Error()
+		}
+		return "reconnected to the bank"
+	case StateClosed:
+		if s.Err != nil {
+			return "disconnected from the bank: " + s.Err.Error()
+		}
+		return "disconnected from the bank"
+	}
+	return s.State.String()
+}

@@ -1,0 +1,181 @@
+package netproto
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"atm/bank"
+)
+
+// Version is the protocol version this package speaks. The server announces
+// it in its greeting.
+const Version = 1
+
+// DefaultMaxLineBytes is the default maximum length of one line, without its
+// newline.
+const DefaultMaxLineBytes = 64 << 10
+
+// DefaultAddr is the address the server listens on and the ATM dials by
+// default.
+const DefaultAddr = "127.0.0.1:7667"
+
+// Message types. Requests use the operation name as their type.
+const (
+	TypeHello = "hello"
+	TypeReply = "reply"
+	TypeError = "error"
+	TypePush  = "push"
+	TypeBye   = "bye"
+
+	OpLogin       = "login"
+	OpLogout      = "logout"
+	OpBalance     = "balance"
+	OpDeposit     = "deposit"
+	OpWithdraw    = "withdraw"
+	OpTransfer    = "transfer"
+	OpStatement   = "statement"
+	OpLookup      = "lookup"
+	OpAudit       = "audit"        // operator only
+	OpOpenAccount = "open_account" // operator only
+)
+
+// Statement page sizes.
+const (
+	DefaultStatementLimit = 20
+	MaxStatementLimit     = 50
+)
+
+// message is every message of the protocol, in both directions: one flat
+// struct, fields omitted when they do not apply. See PROTOCOL.md.
+type message struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+	Op   string `json:"op,omitempty"`
+	Proc string `json:"proc"`
+	TS   uint64 `json:"ts"`
+
+	// hello, bye
+	Version int    `json:"version,omitempty"`
+	MaxLine int    `json:"max_line,omitempty"`
+	Message string `json:"message,omitempty"`
+
+	// requests
+	PIN    string      `json:"pin,omitempty"`
+	Amount json.Number `json:"amount,omitempty"`
+	Before uint64      `json:"before,omitempty"`
+	Limit  int         `json:"limit,omitempty"`
+	Token  string      `json:"token,omitempty"`
+	Name   string      `json:"name,omitempty"`
+
+	// requests and replies
+	Account string `json:"account,omitempty"`
+	To      string `json:"to,omitempty"`
+
+	// replies
+	RecvTS    uint64       `json:"recv_ts,omitempty"`
+	ApplyTS   uint64       `json:"apply_ts,omitempty"`
+	Holder    string       `json:"holder,omitempty"`
+	ToHolder  string       `json:"to_holder,omitempty"`
+	Balance   *bank.Cents  `json:"balance,omitempty"`
+	Entries   []bank.Event `json:"entries,omitempty"`
+	Next      uint64       `json:"next,omitempty"`
+	Duplicate bool         `json:"duplicate,omitempty"`
+
+	// audit replies
+	Accounts    []AccountInfo `json:"accounts,omitempty"`
+	Total       *bank.Cents   `json:"total,omitempty"`
+	Deposits    *bank.Cents   `json:"deposits,omitempty"`
+	Withdrawals *bank.Cents   `json:"withdrawals,omitempty"`
+	Conserved   *bool         `json:"conserved,omitempty"`
+	Negative    []string      `json:"negative,omitempty"`
+
+	// errors
+	Code         string    `json:"code,omitempty"`
+	Until        time.Time `json:"until,omitzero"`
+	AttemptsLeft *int      `json:"attempts_left,omitempty"`
+
+	// pushes
+	From       string `json:"from,omitempty"`
+	FromHolder string `json:"from_holder,omitempty"`
+}
+
+// AccountInfo is one account in an audit reply.
+type AccountInfo struct {
+	ID      string     `json:"id"`
+	Name    string     `json:"name"`
+	Balance bank.Cents `json:"balance"`
+}
+
+// AuditReport is the reply to the operator's audit: a consistent read of
+// every account.
+type AuditReport struct {
+	TS          uint64 // server clock when the audit was taken
+	Accounts    []AccountInfo
+	Total       bank.Cents
+	Deposits    bank.Cents
+	Withdrawals bank.Cents
+	Conserved   bool
+	Negative    []string
+}
+
+func centsPtr(c bank.Cents) *bank.Cents { return &c }
+
+func amountNumber(c bank.Cents) json.Number {
+	return json.Number(strconv.FormatInt(int64(c), 10))
+}
+
+// errAmount is returned by parseAmount; it wraps bank.ErrInvalidAmount.
+var errAmount = fmt.Errorf("%w: amount must be a whole number of cents between 1 and %d", bank.ErrInvalidAmount, int64(^uint64(0)>>1))
+
+// parseAmount reads an amount in integer cents. A fraction, an exponent or a
+// value outside int64 is invalid. Zero and negative values are passed on so
+// that the bank records and refuses them.
+func parseAmount(n json.Number) (bank.Cents, error) {
+	if n == "" {
+		return 0, fmt.Errorf("%w: the amount is missing", bank.ErrInvalidAmount)
+	}
+	v, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil {
+		return 0, errAmount
+	}
+	return bank.Cents(v), nil
+}
+
+// errLineTooLong is returned by readLine for a line longer than the limit.
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns the next line without its "\n" (and a "\r" before it),
+// refusing lines longer than max bytes. The returned slice is valid until the
+// next call. A last line without a newline is returned with a nil error; the
+// following call returns io.EOF.
+func readLine(r *bufio.Reader, max int, scratch *[]byte) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		buf := append((*scratch)[:0], line...)
+		for err == bufio.ErrBufferFull {
+			if len(buf) > max+1 {
+				*scratch = buf[:0]
+				return nil, errLineTooLong
+			}
+			line, err = r.ReadSlice('\n')
+			buf = append(buf, line...)
+		}
+		*scratch = buf
+		line = buf
+	}
+	if err != nil && (err != io.EOF || len(line) == 0) {
+		return nil, err
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) > max {
+		return nil, errLineTooLong
+	}
+	return line, nil
+}
