@@ -1,0 +1,887 @@
+// Package bank is the ledger of the atm system: accounts, money operations,
+// the event log and the server's Lamport clock, stored in one bbolt file.
+//
+// Guarantees:
+//
+//   - Money is int64 cents; every arithmetic step is overflow-checked and no
+//     balance ever goes negative.
+//   - Every operation, successful or not, is written to the event log in the
+//     same bbolt transaction as the money change it makes, and that
+//     transaction is on disk (fsync) before the operation returns.
+//   - One goroutine, the committer, applies operations. It ticks the clock for
+//     each apply event, so the order in which balances change is the order of
+//     the events' timestamps, and replaying the log in timestamp order
+//     reproduces every balance (see Verify).
+//   - Concurrent operations share a transaction and its fsync (group commit);
+//     each keeps its own outcome.
+//   - A mutating operation carries a request id. The outcome of the last
+//     Options.RememberRequests request ids is remembered per (account, id): a
+//     repeated id gets the first outcome back and nothing is applied again.
+//   - The clock resumes strictly above every timestamp the file recorded.
+package bank
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Options configure a Bank. The zero value gives the documented defaults.
+type Options struct {
+	ProcessID        string        // the server's process id in events; default "bank"
+	MaxAmount        Cents         // per-operation limit; default 10_000_000 (R$ 100.000,00)
+	LockAfter        int           // wrong PINs in a row before the account locks; default 3
+	LockFor          time.Duration // how long a lock lasts; default 15 minutes
+	RememberRequests int           // request ids remembered for idempotency; default 100_000
+	MaxBatch         int           // operations per transaction; 1 commits each alone; default 512
+	PINCost          int           // bcrypt cost for new PINs; default bcrypt.DefaultCost
+	NoDefaults       bool          // do not create the default accounts on an empty file
+	OpenTimeout      time.Duration // how long to wait for the file lock; default 1s
+	Now              func() time.Time
+	// OnEvent, if set, is called after each committed event, in timestamp
+	// order, from the committer goroutine. It must not block for long.
+	OnEvent func(Event)
+}
+
+// Default accounts created on an empty database.
+var DefaultAccounts = []struct {
+	ID, Name, PIN string
+	Opening       Cents
+}{
+	{"123", "Ana Souza", "1234", 100_000},
+	{"456", "Bruno Lima", "1234", 100_000},
+	{"789", "Carla Dias", "1234", 100_000},
+}
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketAccounts = []byte("accounts")
+	bucketEvents   = []byte("events")
+	bucketStmt     = []byte("statement")
+	bucketIdem     = []byte("requests")
+	bucketIdemAge  = []byte("requests_by_ts")
+
+	keyClock       = []byte("clock")
+	keyDeposits    = []byte("deposits")
+	keyWithdrawals = []byte("withdrawals")
+	keyIdemCount   = []byte("requests_count")
+)
+
+// Bank is an open ledger. All its methods are safe for concurrent use.
+type Bank struct {
+	db    *bolt.DB
+	opts  Options
+	clock *Clock
+
+	mu     sync.RWMutex // guards closed and sends on queue
+	closed bool
+	queue  chan *op
+	done   chan struct{}
+}
+
+// Open opens (creating if needed) the ledger in the bbolt file at path. On a
+// new, empty file it creates the default accounts unless opts.NoDefaults. If
+// another process holds the file, Open fails with ErrDatabaseBusy after
+// opts.OpenTimeout.
+func Open(path string, opts Options) (*Bank, error) {
+	if opts.ProcessID == "" {
+		opts.ProcessID = "bank"
+	}
+	if opts.MaxAmount <= 0 {
+		opts.MaxAmount = 10_000_000
+	}
+	if opts.LockAfter <= 0 {
+		opts.LockAfter = 3
+	}
+	if opts.LockFor <= 0 {
+		opts.LockFor = 15 * time.Minute
+	}
+	if opts.RememberRequests <= 0 {
+		opts.RememberRequests = 100_000
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.PINCost == 0 {
+		opts.PINCost = bcrypt.DefaultCost
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        opts.OpenTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, ErrDatabaseBusy)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	var start uint64
+	var empty bool
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketAccounts, bucketEvents, bucketStmt, bucketIdem, bucketIdemAge} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		start = getU64(tx.Bucket(bucketMeta), keyClock)
+		if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
+			start = max(start, binary.BigEndian.Uint64(k))
+		}
+		empty = tx.Bucket(bucketAccounts).Stats().KeyN == 0 && tx.Bucket(bucketEvents).Stats().KeyN == 0
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	b := &Bank{
+		db:    db,
+		opts:  opts,
+		clock: NewClock(start),
+		queue: make(chan *op, 4096),
+		done:  make(chan struct{}),
+	}
+	go b.commitLoop()
+	if empty && !opts.NoDefaults {
+		if err := b.seed(); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("create default accounts: %w", err)
+		}
+	}
+	return b, nil
+}
+
+func (b *Bank) seed() error {
+	ctx := context.Background()
+	for _, d := range DefaultAccounts {
+		if _, err := b.CreateAccount(ctx, d.ID, d.Name, d.PIN); err != nil {
+			return err
+		}
+		m := Meta{ReqID: "open-" + d.ID, Client: b.opts.ProcessID}
+		if _, err := b.Deposit(ctx, m, d.ID, d.Opening); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops the committer after it has applied every operation already
+// submitted, then closes the file. Operations submitted after Close fail with
+// ErrClosed.
+func (b *Bank) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.queue)
+	b.mu.Unlock()
+	<-b.done
+	return b.db.Close()
+}
+
+// Clock returns the server's Lamport clock.
+func (b *Bank) Clock() *Clock { return b.clock }
+
+// ProcessID returns the process id the bank stamps on its events.
+func (b *Bank) ProcessID() string { return b.opts.ProcessID }
+
+// MaxAmount returns the per-operation limit.
+func (b *Bank) MaxAmount() Cents { return b.opts.MaxAmount }
+
+// op kinds that are not event kinds.
+const opCreate = "create"
+
+type op struct {
+	kind   string
+	m      Meta
+	id, to string
+	amount Cents
+	pinOK  bool
+	before uint64
+	limit  int
+	acct   *Account // for create
+	ev     Event    // for Record
+
+	res opResult
+	out chan struct{}
+}
+
+type opResult struct {
+	rec  Receipt
+	page StatementPage
+	acct Account
+	err  error
+}
+
+func (b *Bank) submit(o *op) opResult {
+	o.out = make(chan struct{})
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return opResult{err: ErrClosed}
+	}
+	b.queue <- o
+	b.mu.RUnlock()
+	<-o.out
+	return o.res
+}
+
+func (b *Bank) commitLoop() {
+	defer close(b.done)
+	batch := make([]*op, 0, b.opts.MaxBatch)
+	var events []Event
+	for first := range b.queue {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < b.opts.MaxBatch {
+			select {
+			case o, ok := <-b.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		events = events[:0]
+		err := b.db.Update(func(tx *bolt.Tx) error {
+			w := newWriter(tx)
+			for _, o := range batch {
+				o.res = b.apply(w, o)
+			}
+			events = append(events, w.events...)
+			if err := w.flush(); err != nil {
+				return err
+			}
+			return putU64(tx.Bucket(bucketMeta), keyClock, b.clock.Now())
+		})
+		if err != nil {
+			for _, o := range batch {
+				o.res = opResult{err: fmt.Errorf("commit: %w", err)}
+			}
+			events = events[:0]
+		}
+		for _, o := range batch {
+			close(o.out)
+		}
+		if b.opts.OnEvent != nil {
+			for _, e := range events {
+				b.opts.OnEvent(e)
+			}
+		}
+	}
+}
+
+// writer wraps a write transaction with the buckets and running totals.
+type writer struct {
+	tx                        *bolt.Tx
+	meta, accts, evs, stmt    *bolt.Bucket
+	idem, idemAge             *bolt.Bucket
+	deposits, withdrawals     Cents
+	idemCount                 uint64
+	dirtyTotals, dirtyIdemCnt bool
+	events                    []Event
+}
+
+func newWriter(tx *bolt.Tx) *writer {
+	w := &writer{
+		tx:      tx,
+		meta:    tx.Bucket(bucketMeta),
+		accts:   tx.Bucket(bucketAccounts),
+		evs:     tx.Bucket(bucketEvents),
+		stmt:    tx.Bucket(bucketStmt),
+		idem:    tx.Bucket(bucketIdem),
+		idemAge: tx.Bucket(bucketIdemAge),
+	}
+	w.deposits = Cents(getU64(w.meta, keyDeposits))
+	w.withdrawals = Cents(getU64(w.meta, keyWithdrawals))
+	w.idemCount = getU64(w.meta, keyIdemCount)
+	return w
+}
+
+func (w *writer) flush() error {
+	if w.dirtyTotals {
+		if err := putU64(w.meta, keyDeposits, uint64(w.deposits)); err != nil {
+			return err
+		}
+		if err := putU64(w.meta, keyWithdrawals, uint64(w.withdrawals)); err != nil {
+			return err
+		}
+	}
+	if w.dirtyIdemCnt {
+		return putU64(w.meta, keyIdemCount, w.idemCount)
+	}
+	return nil
+}
+
+func (w *writer) account(id string) (*Account, error) {
+	v := w.accts.Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
+	}
+	a := new(Account)
+	if err := json.Unmarshal(v, a); err != nil {
+		return nil, fmt.Errorf("decode account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+func (w *writer) putAccount(a *Account) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return w.accts.Put([]byte(a.ID), v)
+}
+
+func (w *writer) putEvent(e Event) error {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := w.evs.Put(u64key(e.TS), v); err != nil {
+		return err
+	}
+	w.events = append(w.events, e)
+	return nil
+}
+
+func stmtKey(id string, ts uint64) []byte {
+	k := make([]byte, 0, len(id)+9)
+	k = append(k, id...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, ts)
+}
+
+func idemKey(id, req string) []byte {
+	k := make([]byte, 0, len(id)+1+len(req))
+	k = append(k, id...)
+	k = append(k, 0)
+	return append(k, req...)
+}
+
+// remember stores the outcome of request req on account id, evicting the
+// oldest remembered ids beyond limit.
+func (w *writer) remember(id, req string, ts uint64, limit int) error {
+	k := idemKey(id, req)
+	if err := w.idem.Put(k, u64key(ts)); err != nil {
+		return err
+	}
+	if err := w.idemAge.Put(u64key(ts), k); err != nil {
+		return err
+	}
+	w.idemCount++
+	w.dirtyIdemCnt = true
+	c := w.idemAge.Cursor()
+	for w.idemCount > uint64(limit) {
+		ak, av := c.First()
+		if ak == nil {
+			break
+		}
+		if err := w.idem.Delete(av); err != nil {
+			return err
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		w.idemCount--
+	}
+	return nil
+}
+
+func (w *writer) remembered(id, req string) (Event, bool, error) {
+	v := w.idem.Get(idemKey(id, req))
+	if v == nil {
+		return Event{}, false, nil
+	}
+	raw := w.evs.Get(v)
+	if raw == nil {
+		return Event{}, false, fmt.Errorf("request %s on %s: remembered event missing", req, id)
+	}
+	var e Event
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return Event{}, false, err
+	}
+	return e, true, nil
+}
+
+// apply runs one operation inside the committer's transaction. It validates
+// before it changes anything, so an operation that fails leaves only its
+// event behind, and its batch-mates are unaffected.
+func (b *Bank) apply(w *writer, o *op) opResult {
+	now := b.opts.Now()
+	switch o.kind {
+	case opCreate:
+		return b.applyCreate(w, o, now)
+	case KindLogin:
+		return b.applyLogin(w, o, now)
+	case KindDeposit, KindWithdraw, KindTransfer:
+		return b.applyMoney(w, o, now)
+	case KindBalance, KindLookup, KindStatement:
+		return b.applyRead(w, o, now)
+	default: // Record
+		e := o.ev
+		e.TS = b.clock.Tick()
+		e.Proc = b.opts.ProcessID
+		if e.Outcome == "" {
+			e.Outcome = OutcomeOK
+		}
+		if e.Wall.IsZero() {
+			e.Wall = now
+		}
+		if err := w.putEvent(e); err != nil {
+			return opResult{err: err}
+		}
+		return opResult{rec: Receipt{Event: e}}
+	}
+}
+
+func (b *Bank) newEvent(kind string, o *op, now time.Time) Event {
+	ts := b.clock.Tick()
+	return Event{
+		TS: ts, ApplyTS: ts, Proc: b.opts.ProcessID, Kind: kind,
+		Account: o.id, To: o.to, Amount: o.amount,
+		ReqID: o.m.ReqID, Client: o.m.Client, ClientTS: o.m.ClientTS, RecvTS: o.m.RecvTS,
+		Wall: now,
+	}
+}
+
+// finish stamps the reply timestamp and the outcome, and stores the event.
+func (b *Bank) finish(w *writer, e *Event, opErr error) error {
+	e.Outcome = Code(opErr)
+	if opErr != nil && e.Detail == "" {
+		e.Detail = opErr.Error()
+	}
+	e.ReplyTS = b.clock.Tick()
+	return w.putEvent(*e)
+}
+
+func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
+	a := o.acct
+	if w.accts.Get([]byte(a.ID)) != nil {
+		return opResult{err: fmt.Errorf("account %s: %w", a.ID, ErrAccountExists)}
+	}
+	a.Created = now
+	e := b.newEvent(KindOpen, o, now)
+	e.Detail = a.Name
+	if err := w.putAccount(a); err != nil {
+		return opResult{err: err}
+	}
+	if err := b.finish(w, &e, nil); err != nil {
+		return opResult{err: err}
+	}
+	if err := w.stmt.Put(stmtKey(a.ID, e.TS), nil); err != nil {
+		return opResult{err: err}
+	}
+	return opResult{acct: *a, rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: a.Name}}
+}
+
+func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
+	e := b.newEvent(KindLogin, o, now)
+	var opErr error
+	var holder string
+	var locked bool
+	a, err := w.account(o.id)
+	switch {
+	case err != nil:
+		opErr = err
+	case now.Before(a.LockedUntil):
+		opErr = &LockedError{Until: a.LockedUntil}
+	case !o.pinOK:
+		a.FailedPINs++
+		if a.FailedPINs >= b.opts.LockAfter {
+			a.FailedPINs = 0
+			a.LockedUntil = now.Add(b.opts.LockFor)
+			opErr = &LockedError{Until: a.LockedUntil}
+			locked = true
+		} else {
+			opErr = &WrongPINError{AttemptsLeft: b.opts.LockAfter - a.FailedPINs}
+		}
+		if err := w.putAccount(a); err != nil {
+			return opResult{err: err}
+		}
+	default:
+		holder = a.Name
+		if a.FailedPINs != 0 || !a.LockedUntil.IsZero() {
+			a.FailedPINs = 0
+			a.LockedUntil = time.Time{}
+			if err := w.putAccount(a); err != nil {
+				return opResult{err: err}
+			}
+		}
+	}
+	if a != nil {
+		e.Balance = a.Balance
+	}
+	if err := b.finish(w, &e, opErr); err != nil {
+		return opResult{err: err}
+	}
+	if locked { // the lock is an event of its own
+		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: OutcomeOK,
+			Account: o.id, Balance: a.Balance, Client: o.m.Client,
+			Detail: "locked until " + a.LockedUntil.UTC().Format(time.RFC3339), Wall: now}
+		if err := w.putEvent(lock); err != nil {
+			return opResult{err: err}
+		}
+	}
+	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: holder}, err: opErr}
+}
+
+func (b *Bank) checkAmount(a Cents) error {
+	if a <= 0 {
+		return fmt.Errorf("%w: must be positive, got %d cents", ErrInvalidAmount, a)
+	}
+	if a > b.opts.MaxAmount {
+		return fmt.Errorf("%w: %s is above %s", ErrLimitExceeded, a, b.opts.MaxAmount)
+	}
+	return nil
+}
+
+func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
+	if o.m.ReqID != "" {
+		first, ok, err := w.remembered(o.id, o.m.ReqID)
+		if err != nil {
+			return opResult{err: err}
+		}
+		if ok {
+			e := b.newEvent(KindRetry, o, now)
+			e.OrigTS = first.TS
+			e.Balance = first.Balance
+			e.Detail = "repeated " + first.Kind + ": first outcome " + first.Outcome
+			if err := b.finish(w, &e, nil); err != nil {
+				return opResult{err: err}
+			}
+			return opResult{rec: Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}, err: FromCode(first.Outcome)}
+		}
+	}
+	e := b.newEvent(o.kind, o, now)
+	opErr := b.moveMoney(w, o, &e)
+	if err := b.finish(w, &e, opErr); err != nil {
+		return opResult{err: err}
+	}
+	if o.m.ReqID != "" {
+		if err := w.remember(o.id, o.m.ReqID, e.TS, b.opts.RememberRequests); err != nil {
+			return opResult{err: err}
+		}
+	}
+	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: opErr}
+}
+
+// moveMoney validates and applies a deposit, withdrawal or transfer, filling
+// the resulting balances into e. Nothing is written unless all checks pass.
+func (b *Bank) moveMoney(w *writer, o *op, e *Event) error {
+	if o.m.ReqID == "" || len(o.m.ReqID) > 128 {
+		return fmt.Errorf("%w: a mutating operation needs a request id of 1 to 128 bytes", ErrInvalidRequestID)
+	}
+	a, err := w.account(o.id)
+	if err != nil {
+		return err
+	}
+	e.Balance = a.Balance
+	if err := b.checkAmount(o.amount); err != nil {
+		return err
+	}
+	switch o.kind {
+	case KindDeposit:
+		nb, err := addCents(a.Balance, o.amount)
+		if err != nil {
+			return err
+		}
+		total, err := addCents(w.deposits, o.amount)
+		if err != nil {
+			return err
+		}
+		a.Balance, w.deposits, w.dirtyTotals = nb, total, true
+	case KindWithdraw:
+		if a.Balance < o.amount {
+			return fmt.Errorf("%w: balance is %s", ErrInsufficientFunds, a.Balance)
+		}
+		total, err := addCents(w.withdrawals, o.amount)
+		if err != nil {
+			return err
+		}
+		a.Balance -= o.amount
+		w.withdrawals, w.dirtyTotals = total, true
+	case KindTransfer:
+		if o.to == o.id {
+			return ErrSameAccount
+		}
+		to, err := w.account(o.to)
+		if err != nil {
+			return err
+		}
+		if a.Balance < o.amount {
+			return fmt.Errorf("%w: balance is %s", ErrInsufficientFunds, a.Balance)
+		}
+		nb, err := addCents(to.Balance, o.amount)
+		if err != nil {
+			return err
+		}
+		a.Balance -= o.amount
+		to.Balance = nb
+		e.ToBalance = to.Balance
+		e.Detail = to.Name
+		if err := w.putAccount(to); err != nil {
+			return err
+		}
+		if err := w.stmt.Put(stmtKey(to.ID, e.TS), nil); err != nil {
+			return err
+		}
+	}
+	e.Balance = a.Balance
+	if err := w.putAccount(a); err != nil {
+		return err
+	}
+	return w.stmt.Put(stmtKey(a.ID, e.TS), nil)
+}
+
+func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
+	e := b.newEvent(o.kind, o, now)
+	var res opResult
+	a, opErr := w.account(o.id)
+	if opErr == nil {
+		switch o.kind {
+		case KindBalance:
+			e.Balance = a.Balance
+		case KindLookup:
+			res.rec.Holder = a.Name
+			e.Detail = a.Name
+		case KindStatement:
+			e.Balance = a.Balance
+			res.page, opErr = statement(w.tx, o.id, o.before, o.limit)
+		}
+	}
+	if err := b.finish(w, &e, opErr); err != nil {
+		return opResult{err: err}
+	}
+	res.rec.Event = e
+	res.rec.ReplyTS = e.ReplyTS
+	res.err = opErr
+	return res
+}
+
+// statement lists an account's money events with TS < before (all when
+// before is 0), newest first, at most limit.
+func statement(tx *bolt.Tx, id string, before uint64, limit int) (StatementPage, error) {
+	var page StatementPage
+	c := tx.Bucket(bucketStmt).Cursor()
+	evs := tx.Bucket(bucketEvents)
+	prefix := append([]byte(id), 0)
+	var k []byte
+	if before == 0 {
+		k, _ = c.Seek(stmtKey(id, ^uint64(0)))
+	} else {
+		k, _ = c.Seek(stmtKey(id, before))
+	}
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = c.Prev() {
+		ts := binary.BigEndian.Uint64(k[len(prefix):])
+		if len(page.Entries) == limit {
+			page.Next = ts + 1
+			break
+		}
+		var e Event
+		if err := json.Unmarshal(evs.Get(u64key(ts)), &e); err != nil {
+			return page, fmt.Errorf("statement of %s: event %d: %w", id, ts, err)
+		}
+		page.Entries = append(page.Entries, e)
+	}
+	return page, nil
+}
+
+// Authenticate checks an account's PIN. The slow hash comparison runs before
+// the operation reaches the committer; the committer then counts failures,
+// locks the account after Options.LockAfter wrong PINs in a row (returning a
+// *LockedError), and logs the attempt. A wrong PIN returns a *WrongPINError.
+func (b *Bank) Authenticate(ctx context.Context, m Meta, id, pin string) (Receipt, error) {
+	o := &op{kind: KindLogin, m: m, id: id}
+	if ValidAccountID(id) {
+		if a, err := b.lookup(id); err == nil && !b.opts.Now().Before(a.LockedUntil) {
+			o.pinOK = bcrypt.CompareHashAndPassword(a.PINHash, []byte(pin)) == nil
+		}
+	}
+	r := b.submit(o)
+	return r.rec, r.err
+}
+
+func (b *Bank) lookup(id string) (Account, error) {
+	var a Account
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketAccounts).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
+		}
+		return json.Unmarshal(v, &a)
+	})
+	return a, err
+}
+
+// Balance returns the account's balance in Receipt.Event.Balance.
+func (b *Bank) Balance(ctx context.Context, m Meta, id string) (Receipt, error) {
+	r := b.submit(&op{kind: KindBalance, m: m, id: id})
+	return r.rec, r.err
+}
+
+// Deposit adds amount to the account.
+func (b *Bank) Deposit(ctx context.Context, m Meta, id string, amount Cents) (Receipt, error) {
+	r := b.submit(&op{kind: KindDeposit, m: m, id: id, amount: amount})
+	return r.rec, r.err
+}
+
+// Withdraw takes amount from the account; it never leaves it negative.
+func (b *Bank) Withdraw(ctx context.Context, m Meta, id string, amount Cents) (Receipt, error) {
+	r := b.submit(&op{kind: KindWithdraw, m: m, id: id, amount: amount})
+	return r.rec, r.err
+}
+
+// Transfer moves amount from one account to another in one step. The
+// receipt's Event.Balance is the sender's new balance and Event.ToBalance the
+// recipient's; Event.Detail holds the recipient's name.
+func (b *Bank) Transfer(ctx context.Context, m Meta, from, to string, amount Cents) (Receipt, error) {
+	r := b.submit(&op{kind: KindTransfer, m: m, id: from, to: to, amount: amount})
+	return r.rec, r.err
+}
+
+// Lookup returns the holder's name of an account in Receipt.Holder, so an ATM
+// can confirm a transfer's recipient.
+func (b *Bank) Lookup(ctx context.Context, m Meta, id string) (Receipt, error) {
+	r := b.submit(&op{kind: KindLookup, m: m, id: id})
+	return r.rec, r.err
+}
+
+// Statement returns the account's money entries, newest first: at most limit
+// (default 20, at most 100) with timestamps below before (0: from the newest).
+func (b *Bank) Statement(ctx context.Context, m Meta, id string, before uint64, limit int) (StatementPage, Receipt, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	limit = min(limit, 100)
+	r := b.submit(&op{kind: KindStatement, m: m, id: id, before: before, limit: limit})
+	return r.page, r.rec, r.err
+}
+
+// Record appends a non-money event (server start and stop, connect, logout,
+// push, disconnect...) to the log. Its timestamp comes from a tick of the
+// clock in the committer; the event is on disk when Record returns.
+func (b *Bank) Record(ctx context.Context, e Event) (Event, error) {
+	switch e.Kind {
+	case KindDeposit, KindWithdraw, KindTransfer, KindOpen, opCreate, KindLogin, KindBalance, KindLookup, KindStatement:
+		return Event{}, fmt.Errorf("record %s: use the operation's own method", e.Kind)
+	}
+	r := b.submit(&op{kind: "record", ev: e})
+	return r.rec.Event, r.err
+}
+
+// CreateAccount opens a new account with balance zero.
+func (b *Bank) CreateAccount(ctx context.Context, id, name, pin string) (Account, error) {
+	if !ValidAccountID(id) {
+		return Account{}, fmt.Errorf("%q: %w", id, ErrInvalidAccountID)
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 80 || !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t") {
+		return Account{}, fmt.Errorf("%q: %w (1 to 80 characters on one line)", name, ErrInvalidName)
+	}
+	if !validPIN(pin) {
+		return Account{}, ErrInvalidPIN
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(pin), b.opts.PINCost)
+	if err != nil {
+		return Account{}, fmt.Errorf("hash PIN: %w", err)
+	}
+	r := b.submit(&op{kind: opCreate, id: id, acct: &Account{ID: id, Name: name, PINHash: hash}})
+	return r.acct, r.err
+}
+
+// Accounts lists every account, ordered by id bytes.
+func (b *Bank) Accounts() ([]Account, error) {
+	var out []Account
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+			var a Account
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("decode account %s: %w", k, err)
+			}
+			out = append(out, a)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Audit reads every account and the running totals in one read transaction,
+// so the figures are consistent with each other.
+func (b *Bank) Audit() (Audit, error) {
+	var a Audit
+	err := b.db.View(func(tx *bolt.Tx) error {
+		a.TS = b.clock.Now()
+		meta := tx.Bucket(bucketMeta)
+		a.Deposits = Cents(getU64(meta, keyDeposits))
+		a.Withdrawals = Cents(getU64(meta, keyWithdrawals))
+		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+			var acct Account
+			if err := json.Unmarshal(v, &acct); err != nil {
+				return fmt.Errorf("decode account %s: %w", k, err)
+			}
+			acct.PINHash = nil
+			a.Accounts = append(a.Accounts, acct)
+			a.Total += acct.Balance
+			if acct.Balance < 0 {
+				a.Negative = append(a.Negative, acct.ID)
+			}
+			return nil
+		})
+	})
+	return a, err
+}
+
+// Events calls fn for every event in the log in timestamp order, stopping at
+// the first error fn returns.
+func (b *Bank) Events(fn func(Event) error) error {
+	return b.db.View(func(tx *bolt.Tx) error { return eachEvent(tx, fn) })
+}
+
+func eachEvent(tx *bolt.Tx, fn func(Event) error) error {
+	return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+		var e Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		return fn(e)
+	})
+}
+
+func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+
+func getU64(b *bolt.Bucket, k []byte) uint64 {
+	v := b.Get(k)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func putU64(b *bolt.Bucket, k []byte, v uint64) error { return b.Put(k, u64key(v)) }

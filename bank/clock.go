@@ -1,0 +1,83 @@
+package bank
+
+import "sync"
+
+// Clock is a Lamport logical clock. It starts at 0 (or at the value given to
+// NewClock); Tick advances it by one for a local or send event and Observe sets
+// it to max(local, received)+1 for a receive event. A Clock is safe for
+// concurrent use and its zero value is ready to use.
+//
+// Every change is delivered, in order, to the functions registered with
+// Subscribe. They run with the clock's lock held, so they must be quick and
+// must not call back into the clock.
+type Clock struct {
+	mu   sync.Mutex
+	now  uint64
+	subs map[int]func(Change)
+	next int
+}
+
+// Change describes one step of a clock.
+type Change struct {
+	Old, New uint64
+	// Observed is true for a receive event; Received is then the timestamp
+	// carried by the message, and New = max(Old, Received)+1.
+	Observed bool
+	Received uint64
+}
+
+// NewClock returns a clock that starts at start.
+func NewClock(start uint64) *Clock { return &Clock{now: start} }
+
+// Now returns the current value without changing it.
+func (c *Clock) Now() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Tick records a local or send event: the clock advances by one and the new
+// value, which a sent message carries, is returned.
+func (c *Clock) Tick() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.now
+	c.now++
+	c.notify(Change{Old: old, New: c.now})
+	return c.now
+}
+
+// Observe records the receipt of a message stamped with received: the clock
+// becomes max(local, received)+1, which is returned.
+func (c *Clock) Observe(received uint64) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.now
+	c.now = max(c.now, received) + 1
+	c.notify(Change{Old: old, New: c.now, Observed: true, Received: received})
+	return c.now
+}
+
+// Subscribe registers fn to be called on every change and returns a function
+// that removes it.
+func (c *Clock) Subscribe(fn func(Change)) (cancel func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subs == nil {
+		c.subs = make(map[int]func(Change))
+	}
+	id := c.next
+	c.next++
+	c.subs[id] = fn
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.subs, id)
+	}
+}
+
+func (c *Clock) notify(ch Change) {
+	for _, fn := range c.subs {
+		fn(ch)
+	}
+}

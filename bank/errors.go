@@ -1,0 +1,109 @@
+package bank
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors returned by the bank. Test them with errors.Is; the
+// protocol maps each one to a stable code through Code and FromCode, and that
+// table is the only place where the mapping lives.
+var (
+	ErrAccountNotFound   = errors.New("account not found")
+	ErrWrongPIN          = errors.New("wrong PIN")
+	ErrAccountLocked     = errors.New("account locked")
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	ErrInvalidAmount     = errors.New("invalid amount")
+	ErrSameAccount       = errors.New("cannot transfer to the same account")
+	ErrLimitExceeded     = errors.New("amount exceeds the per-operation limit")
+	ErrInvalidAccountID  = errors.New("invalid account id: use 1 to 20 digits")
+	ErrInvalidPIN        = errors.New("invalid PIN: use 4 to 12 digits")
+	ErrInvalidName       = errors.New("invalid holder name")
+	ErrAccountExists     = errors.New("account already exists")
+	ErrOverflow          = errors.New("balance would overflow")
+	ErrDatabaseBusy      = errors.New("database is in use by another process (is a server running on it?)")
+	ErrClosed            = errors.New("bank is closed")
+	ErrInvalidRequestID  = errors.New("invalid request id")
+)
+
+// codes is the single table between sentinel errors and their stable,
+// snake_case codes. The event log stores these codes as outcomes and the
+// protocol sends them on the wire.
+var codes = []struct {
+	err  error
+	code string
+}{
+	{ErrAccountNotFound, "account_not_found"},
+	{ErrWrongPIN, "wrong_pin"},
+	{ErrAccountLocked, "account_locked"},
+	{ErrInsufficientFunds, "insufficient_funds"},
+	{ErrInvalidAmount, "invalid_amount"},
+	{ErrSameAccount, "same_account"},
+	{ErrLimitExceeded, "limit_exceeded"},
+	{ErrInvalidAccountID, "invalid_account_id"},
+	{ErrInvalidPIN, "invalid_pin"},
+	{ErrInvalidName, "invalid_name"},
+	{ErrAccountExists, "account_exists"},
+	{ErrOverflow, "overflow"},
+	{ErrDatabaseBusy, "database_busy"},
+	{ErrClosed, "unavailable"},
+	{ErrInvalidRequestID, "invalid_request_id"},
+}
+
+// OutcomeOK is the outcome code of an event that succeeded.
+const OutcomeOK = "ok"
+
+// Code returns the stable code of err: "ok" for nil, the sentinel's code when
+// err wraps one, and "internal" otherwise.
+func Code(err error) string {
+	if err == nil {
+		return OutcomeOK
+	}
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "internal"
+}
+
+// FromCode returns the sentinel error for a code, or nil when the code is
+// "ok" or unknown.
+func FromCode(code string) error {
+	for _, c := range codes {
+		if c.code == code {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// LockedError is returned when an account is locked after too many wrong
+// PINs. It matches ErrAccountLocked with errors.Is.
+type LockedError struct {
+	Until time.Time
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("account locked until %s", e.Until.Local().Format("15:04:05"))
+}
+
+// Is reports whether target is ErrAccountLocked.
+func (e *LockedError) Is(target error) bool { return target == ErrAccountLocked }
+
+// WrongPINError is returned for a wrong PIN. It matches ErrWrongPIN with
+// errors.Is and says how many attempts are left before the account locks.
+type WrongPINError struct {
+	AttemptsLeft int
+}
+
+func (e *WrongPINError) Error() string {
+	if e.AttemptsLeft == 1 {
+		return "wrong PIN: 1 attempt left before the account locks"
+	}
+	return fmt.Sprintf("wrong PIN: %d attempts left before the account locks", e.AttemptsLeft)
+}
+
+// Is reports whether target is ErrWrongPIN.
+func (e *WrongPINError) Is(target error) bool { return target == ErrWrongPIN }
