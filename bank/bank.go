@@ -885,3 +885,6 @@ func getU64(b *bolt.Bucket, k []byte) uint64 {
 }
 
 func putU64(b *bolt.Bucket, k []byte, v uint64) error { return b.Put(k, u64key(v)) }
+
+// Locked reports whether a is locked now after too many wrong PINs.
+func (b *Bank) Locked(a Account) bool { return b.opts.Now().Before(a.LockedUntil) }

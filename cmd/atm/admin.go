@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"atm/bank"
+)
+
+func init() {
+	commands["accounts"] = command{"list or add accounts (server not running)", runAccounts}
+	commands["log"] = command{"print the event log in Lamport order", runLog}
+	commands["verify"] = command{"replay the event log and check balances and conservation", runVerify}
+}
+
+// openExisting opens the database at path for an offline tool. A missing file
+// is an error (log and verify never create one); a file held by a running
+// server gets a message saying so.
+func openExisting(path string, create bool) (*bank.Bank, error) {
+	if path == "" {
+		return nil, errors.New("no database given: use --db PATH")
+	}
+	if !create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no database at %s: %w", path, err)
+		}
+	}
+	b, err := bank.Open(path, bank.Options{})
+	if errors.Is(err, bank.ErrDatabaseBusy) {
+		return nil, fmt.Errorf("%s is held by a running server: stop it first, or use the server's tools while it runs", path)
+	}
+	return b, err
+}
+
+func fail(name string, err error) int {
+	fmt.Fprintf(os.Stderr, "atm %s: %v\n", name, err)
+	return 1
+}
+
+func runAccounts(args []string) int {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "add") {
+		fmt.Fprintln(os.Stderr, "usage: atm accounts list --db PATH\n       atm accounts add --db PATH --id ID --name NAME --pin PIN")
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
+	db := fs.String("db", defaultDB(), "database file")
+	id := fs.String("id", "", "account id: the holder's RG, 1 to 20 digits")
+	name := fs.String("name", "", "holder name")
+	pin := fs.String("pin", "", "PIN, 4 to 12 digits")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	b, err := openExisting(*db, true)
+	if err != nil {
+		return fail("accounts", err)
+	}
+	defer b.Close()
+	switch sub {
+	case "add":
+		a, err := b.CreateAccount(context.Background(), *id, *name, *pin)
+		if err != nil {
+			return fail("accounts add", err)
+		}
+		fmt.Printf("account %s (%s) opened with %s\n", a.ID, a.Name, a.Balance)
+	case "list":
+		accts, err := b.Accounts()
+		if err != nil {
+			return fail("accounts list", err)
+		}
+		slices.SortFunc(accts, func(a, b bank.Account) int {
+			return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
+		})
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "ACCOUNT\tHOLDER\tBALANCE\t")
+		for _, a := range accts {
+			holder := a.Name
+			if b.Locked(a) {
+				holder += " (locked)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", a.ID, holder, a.Balance)
+		}
+		tw.Flush()
+	}
+	return 0
+}
+
+func runLog(args []string) int {
+	fs := flag.NewFlagSet("log", flag.ContinueOnError)
+	db := fs.String("db", defaultDB(), "database file")
+	asJSON := fs.Bool("json", false, "one JSON object per line")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	b, err := openExisting(*db, false)
+	if err != nil {
+		return fail("log", err)
+	}
+	defer b.Close()
+	w := bufio.NewWriter(os.Stdout)
+	enc := json.NewEncoder(w)
+	err = b.Events(func(e bank.Event) error {
+		if *asJSON {
+			return enc.Encode(e)
+		}
+		_, err := fmt.Fprintln(w, FormatEvent(e))
+		return err
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		return fail("log", err)
+	}
+	return 0
+}
+
+// FormatEvent renders one event as a readable line.
+func FormatEvent(e bank.Event) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "L=%-6d %s %-12s", e.TS, e.Wall.Local().Format("2006-01-02 15:04:05.000"), e.Kind)
+	if e.Account != "" {
+		fmt.Fprintf(&s, " %s", e.Account)
+	}
+	switch e.Kind {
+	case bank.KindDeposit, bank.KindWithdraw:
+		sign := "+"
+		if e.Kind == bank.KindWithdraw {
+			sign = "-"
+		}
+		fmt.Fprintf(&s, " %s%s → %s", sign, e.Amount, e.Balance)
+	case bank.KindTransfer:
+		fmt.Fprintf(&s, " → %s %s (balances %s / %s)", e.To, e.Amount, e.Balance, e.ToBalance)
+	case bank.KindPush:
+		fmt.Fprintf(&s, " %s from %s → %s", e.Amount, e.To, e.Balance)
+	case bank.KindBalance:
+		fmt.Fprintf(&s, " = %s", e.Balance)
+	case bank.KindOpen:
+		fmt.Fprintf(&s, " %q", e.Detail)
+	}
+	fmt.Fprintf(&s, " %s", e.Outcome)
+	if e.Client != "" {
+		fmt.Fprintf(&s, " client=%s", e.Client)
+	}
+	if e.ReqID != "" {
+		fmt.Fprintf(&s, " req=%s", e.ReqID)
+	}
+	if e.RecvTS != 0 {
+		fmt.Fprintf(&s, " [sent L=%d recv L=%d apply L=%d reply L=%d]", e.ClientTS, e.RecvTS, e.TS, e.ReplyTS)
+	}
+	if e.OrigTS != 0 {
+		fmt.Fprintf(&s, " first=L%d", e.OrigTS)
+	}
+	if e.Detail != "" && e.Outcome != bank.OutcomeOK {
+		fmt.Fprintf(&s, " (%s)", e.Detail)
+	}
+	return s.String()
+}
+
+func runVerify(args []string) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	db := fs.String("db", defaultDB(), "database file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	b, err := openExisting(*db, false)
+	if err != nil {
+		return fail("verify", err)
+	}
+	defer b.Close()
+	rep, err := b.Verify()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm verify: FAILED: %v\n", err)
+		return 1
+	}
+	fmt.Printf("ok: %d events replayed up to L=%d; %d accounts; balances %s = deposits %s − withdrawals %s\n",
+		rep.Events, rep.LastTS, rep.Accounts, rep.Total, rep.Deposits, rep.Withdrawals)
+	return 0
+}
+
+func defaultDB() string { return bank.DefaultPath() }
