@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"atm/bank"
+	"atm/netproto"
+)
+
+func init() {
+	commands["serve"] = command{
+		summary: "run the bank server (headless)",
+		run:     runServe,
+	}
+}
+
+func runServe(args []string) int {
+	fs := flag.NewFlagSet("atm serve", flag.ContinueOnError)
+	addr := fs.String("addr", netproto.DefaultAddr, "TCP address to listen on")
+	db := fs.String("db", netproto.DefaultDBPath(), "bank database file (created with the default accounts if new)")
+	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")
+	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token enabling the operator operations audit and open_account (default $ATM_OPERATOR_TOKEN; empty disables them)")
+	idle := fs.Duration("idle-timeout", netproto.DefaultIdleTimeout, "close a connection after this long without a request")
+	maxConns := fs.Int("max-conns", netproto.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
+	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--log-format text|json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "atm serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = netproto.NewLineHandler(os.Stdout, nil)
+	case "json":
+		handler = slog.NewJSONHandler(os.Stdout, nil)
+	default:
+		fmt.Fprintf(os.Stderr, "atm serve: --log-format must be text or json, not %q\n", *logFormat)
+		return 2
+	}
+	logger := slog.New(handler)
+
+	srv := &netproto.Server{
+		IdleTimeout:   *idle,
+		MaxConns:      *maxConns,
+		OperatorToken: *token,
+		Logger:        logger,
+	}
+	if dir := filepath.Dir(*db); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			fmt.Fprintf(os.Stderr, "atm serve: create the database directory: %v\n", err)
+			return 1
+		}
+	}
+	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 1
+	}
+	srv.Bank = b
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		b.Close()
+		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
+		return 1
+	}
+	logger.Info(fmt.Sprintf("bank %s serving %s on %s (protocol v%d)", b.ProcessID(), *db, l.Addr(), netproto.Version))
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(l) }()
+
+	code := 0
+	select {
+	case sig := <-sigs:
+		logger.Info(fmt.Sprintf("received %s, shutting down", sig))
+	case err := <-serveErr:
+		logger.Error(fmt.Sprintf("server stopped: %v", err))
+		code = 1
+	}
+	signal.Stop(sigs)
+	ctx, cancel := context.WithTimeout(context.Background(), *shutdownWait)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Error(fmt.Sprintf("shutdown: %v", err))
+		code = 1
+	}
+	if err := b.Close(); err != nil {
+		logger.Error(fmt.Sprintf("close the database: %v", err))
+		code = 1
+	}
+	if code == 0 {
+		logger.Info("stopped cleanly")
+	}
+	return code
+}

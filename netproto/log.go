@@ -1,0 +1,171 @@
+package netproto
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+
+	"atm/bank"
+)
+
+// LogEvent logs a committed event of the bank: the apply and reply of an
+// operation (two records, at the apply and reply timestamps), and the
+// server's own events (connect, push, disconnect, logout, start, stop...).
+// Pass it as bank.Options.OnEvent so that, together with the receive records
+// the Server logs itself, every change of the server's clock shows once.
+func (s *Server) LogEvent(e bank.Event) {
+	if s.Logger == nil {
+		return
+	}
+	base := []slog.Attr{slog.String("kind", e.Kind), slog.String("outcome", e.Outcome)}
+	add := func(k, v string) {
+		if v != "" {
+			base = append(base, slog.String(k, v))
+		}
+	}
+	add("account", e.Account)
+	add("to", e.To)
+	add("peer", e.Client)
+	add("req", e.ReqID)
+	add("detail", e.Detail)
+	if e.Amount != 0 {
+		base = append(base, slog.Int64("amount", int64(e.Amount)))
+	}
+	switch e.Kind {
+	case bank.KindConnect:
+		s.logf(e.TS, "connect", fmt.Sprintf("connect %s, send hello", e.Client), base...)
+	case bank.KindDisconnect:
+		s.logf(e.TS, "disconnect", fmt.Sprintf("disconnect %s%s (%s)", e.Client, accountSuffix(e.Account), e.Detail), base...)
+	case bank.KindPush:
+		s.logf(e.TS, "send", fmt.Sprintf("send push %s +%s from %s to %s → %s", e.Account, e.Amount, e.To, e.Client, e.Balance),
+			append(base, slog.Int64("balance", int64(e.Balance)))...)
+	case bank.KindServerStart:
+		s.logf(e.TS, "start", "server start, "+e.Detail, base...)
+	case bank.KindServerStop:
+		s.logf(e.TS, "stop", "server stop, "+e.Detail, base...)
+	case bank.KindOpen:
+		s.logf(e.TS, "apply", fmt.Sprintf("open account %s (%s)", e.Account, e.Detail), base...)
+	case bank.KindLock:
+		s.logf(e.TS, "apply", fmt.Sprintf("lock account %s, %s", e.Account, e.Detail), base...)
+	case bank.KindLogout:
+		s.logf(e.TS, "apply", fmt.Sprintf("logout %s by %s", e.Account, e.Client), base...)
+	default:
+		s.logf(e.TS, "apply", "apply "+applyText(e), append(base, slog.Int64("balance", int64(e.Balance)),
+			slog.Uint64("recv_ts", e.RecvTS), slog.Uint64("reply_ts", e.ReplyTS))...)
+		if e.ReplyTS != 0 {
+			op := e.Kind
+			if op == bank.KindRetry {
+				op = "retry"
+			}
+			what := "reply " + op
+			if e.Outcome != bank.OutcomeOK {
+				what = "error " + e.Outcome + " " + op
+			}
+			s.logf(e.ReplyTS, "send", fmt.Sprintf("send %s to %s%s", what, e.Client, reqSuffix(e.ReqID)),
+				slog.String("op", op), slog.String("outcome", e.Outcome), slog.String("peer", e.Client), slog.String("req", e.ReqID))
+		}
+	}
+}
+
+func accountSuffix(a string) string {
+	if a == "" {
+		return ""
+	}
+	return " account " + a
+}
+
+// applyText is the readable part of an apply line.
+func applyText(e bank.Event) string {
+	var b strings.Builder
+	b.WriteString(e.Kind)
+	b.WriteByte(' ')
+	b.WriteString(orDash(e.Account))
+	switch e.Kind {
+	case bank.KindDeposit:
+		fmt.Fprintf(&b, " +%s", e.Amount)
+	case bank.KindWithdraw:
+		fmt.Fprintf(&b, " -%s", e.Amount)
+	case bank.KindTransfer:
+		fmt.Fprintf(&b, " → %s %s", orDash(e.To), e.Amount)
+	case bank.KindRetry:
+		fmt.Fprintf(&b, " req=%s: %s (first at L=%d)", e.ReqID, e.Detail, e.OrigTS)
+	}
+	if e.Outcome == bank.OutcomeOK {
+		switch e.Kind {
+		case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer, bank.KindBalance:
+			fmt.Fprintf(&b, " → %s", e.Balance)
+		}
+	}
+	b.WriteByte(' ')
+	b.WriteString(e.Outcome)
+	return b.String()
+}
+
+// NewLineHandler returns a slog handler that writes one readable line per
+// record: "L=42 " followed by the message, or the message alone for a record
+// without an "L" attribute. It is the server's default output format; use
+// slog.NewJSONHandler for machines.
+func NewLineHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	if level == nil {
+		level = slog.LevelInfo
+	}
+	return &lineHandler{w: w, mu: new(sync.Mutex), level: level}
+}
+
+type lineHandler struct {
+	w     io.Writer
+	mu    *sync.Mutex
+	level slog.Leveler
+	attrs []slog.Attr
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	buf := make([]byte, 0, 128)
+	var ts uint64
+	var hasTS bool
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "L" {
+			ts, hasTS = a.Value.Uint64(), true
+			return false
+		}
+		return true
+	})
+	if hasTS {
+		buf = append(buf, "L="...)
+		buf = strconv.AppendUint(buf, ts, 10)
+		buf = append(buf, ' ')
+	}
+	if r.Level >= slog.LevelWarn {
+		buf = append(buf, r.Level.String()...)
+		buf = append(buf, ": "...)
+	}
+	buf = append(buf, r.Message...)
+	if !hasTS {
+		r.Attrs(func(a slog.Attr) bool {
+			buf = append(buf, ' ')
+			buf = append(buf, a.Key...)
+			buf = append(buf, '=')
+			buf = append(buf, a.Value.String()...)
+			return true
+		})
+	}
+	buf = append(buf, '\n')
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := h.w.Write(buf)
+	return err
+}
+
+func (h *lineHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h2 := *h
+	h2.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
+	return &h2
+}
+
+func (h *lineHandler) WithGroup(string) slog.Handler { return h }
