@@ -174,9 +174,11 @@ func (b *Bank) seed() error {
 		if _, err := b.CreateAccount(ctx, d.ID, d.Name, d.PIN); err != nil {
 			return err
 		}
+		// The opening deposit is the bank's own: the per-operation limit,
+		// which is for ATMs, does not apply.
 		m := Meta{ReqID: "open-" + d.ID, Client: b.opts.ProcessID}
-		if _, err := b.Deposit(ctx, m, d.ID, d.Opening); err != nil {
-			return err
+		if r := b.submit(&op{kind: KindDeposit, m: m, id: d.ID, amount: d.Opening, opening: true}); r.err != nil {
+			return r.err
 		}
 	}
 	return nil
@@ -216,10 +218,12 @@ type op struct {
 	id, to string
 	amount Cents
 	pinOK  bool
-	before uint64
-	limit  int
-	acct   *Account // for create
-	ev     Event    // for Record
+	// opening marks the bank's own opening deposit, exempt from MaxAmount.
+	opening bool
+	before  uint64
+	limit   int
+	acct    *Account // for create
+	ev      Event    // for Record
 
 	res opResult
 	out chan struct{}
@@ -598,8 +602,10 @@ func (b *Bank) moveMoney(w *writer, o *op, e *Event) error {
 		return err
 	}
 	e.Balance = a.Balance
-	if err := b.checkAmount(o.amount); err != nil {
-		return err
+	if o.amount <= 0 || !o.opening {
+		if err := b.checkAmount(o.amount); err != nil {
+			return err
+		}
 	}
 	switch o.kind {
 	case KindDeposit:
