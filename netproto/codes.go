@@ -78,21 +78,6 @@ func errorForCode(code string) error {
 	return nil
 }
 
-// codeOf returns the wire code for err: a protocol code when err wraps a
-// protocol sentinel, otherwise bank.Code(err).
-func codeOf(err error) string {
-	var pe *Error
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	for _, c := range protoCodes {
-		if errors.Is(err, c.err) {
-			return c.code
-		}
-	}
-	return bank.Code(err)
-}
-
 // Error is an error reply from the server. It matches the sentinel of its
 // code with errors.Is: errors.Is(err, bank.ErrInsufficientFunds) holds for an
 // Error whose Code is "insufficient_funds", and errors.Is(err,

@@ -562,7 +562,7 @@ func (c *conn) handle(line []byte) {
 	if err := json.Unmarshal(line, req); err != nil {
 		var msg string
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		if errors.As(err, &te) && te.Field != "" {
 			msg = fmt.Sprintf("field %q has the wrong type: %v", te.Field, err)
 			c.protoError(nil, CodeBadRequest, msg)
 			return
