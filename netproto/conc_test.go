@@ -1,0 +1,307 @@
+package netproto_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"atm/bank"
+	"atm/netproto"
+)
+
+func TestTransferPushesToLoggedInReceiver(t *testing.T) {
+	e := newEnv(t)
+	alice := e.login("123", netproto.ClientOptions{ProcessID: "atm-alice"})
+	bruno := e.login("456", netproto.ClientOptions{ProcessID: "atm-bruno"})
+	bruno2 := e.login("456", netproto.ClientOptions{ProcessID: "atm-bruno2"})
+	r, err := alice.Transfer(ctx(t), "456", 2_500)
+	if err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	for _, c := range []*netproto.Client{bruno, bruno2} {
+		select {
+		case p := <-c.Pushes():
+			if p.Account != "456" || p.From != "123" || p.FromHolder != "Ana Souza" || p.Amount != 2_500 || p.Balance != 102_500 {
+				t.Fatalf("push = %+v", p)
+			}
+			if p.ApplyTS != r.ServerApply || p.TS <= p.ApplyTS || p.RecvTS <= p.TS {
+				t.Fatalf("push timestamps: apply %d (transfer %d) push %d recv %d", p.ApplyTS, r.ServerApply, p.TS, p.RecvTS)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s got no push", c.ProcessID())
+		}
+	}
+	// The sender gets none, and a logged-out receiver gets none.
+	if _, err := bruno2.Logout(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Transfer(ctx(t), "456", 100); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-bruno.Pushes():
+		if p.Amount != 100 {
+			t.Fatalf("second push = %+v", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second push")
+	}
+	// A round trip on each connection orders any stray push before it.
+	for _, c := range []*netproto.Client{alice, bruno2} {
+		if _, err := c.Lookup(ctx(t), "123"); err != nil && !errors.Is(err, netproto.ErrNotLoggedIn) {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-c.Pushes():
+			t.Fatalf("%s got an unexpected push %+v", c.ProcessID(), p)
+		default:
+		}
+	}
+}
+
+func TestManyClientsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	accounts := []string{"123", "456", "789"}
+	const clients, ops = 12, 25
+	var wg sync.WaitGroup
+	var pushes atomic.Int64
+	errs := make(chan error, clients)
+	var cs []*netproto.Client
+	for i := 0; i < clients; i++ { // every session exists before money moves
+		cs = append(cs, e.login(accounts[i%3], netproto.ClientOptions{ProcessID: fmt.Sprintf("atm-%02d", i)}))
+	}
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < ops; j++ {
+				var err error
+				switch j % 3 {
+				case 0:
+					_, err = c.Deposit(context.Background(), 100)
+				case 1:
+					_, err = c.Withdraw(context.Background(), 50)
+				case 2:
+					_, err = c.Transfer(context.Background(), accounts[(i+1)%3], 25)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("client %d op %d: %w", i, j, err)
+					return
+				}
+			}
+		}()
+		go func() {
+			for range c.Pushes() {
+				pushes.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	a, err := e.bank.Audit()
+	if err != nil || !a.Conserved() {
+		t.Fatalf("audit %+v, %v", a, err)
+	}
+	perClient := bank.Cents(100*9 - 50*8) // 9 deposits, 8 withdrawals each (transfers cancel out)
+	if want := 300_000 + clients*perClient; a.Total != want {
+		t.Fatalf("total %v, want %v", a.Total, want)
+	}
+	// Each transfer reaches the 4 sessions of its recipient account.
+	eventually(t, "every push", func() bool { return pushes.Load() == clients*8*4 })
+}
+
+// dropProxy forwards TCP connections to a server, but swallows the first
+// reply to a deposit and closes both sides, as if the network failed after
+// the server applied the request.
+type dropProxy struct {
+	l       net.Listener
+	target  string
+	dropped atomic.Bool
+	conns   atomic.Int64
+}
+
+func newDropProxy(t *testing.T, target string) *dropProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dropProxy{l: l, target: target}
+	t.Cleanup(func() { l.Close() })
+	go p.run()
+	return p
+}
+
+func (p *dropProxy) run() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.conns.Add(1)
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		go func() { _, _ = io.Copy(s, c); s.Close() }()
+		go func() {
+			defer c.Close()
+			defer s.Close()
+			br := bufio.NewReader(s)
+			for {
+				line, err := br.ReadBytes('\n')
+				if err != nil {
+					return
+				}
+				if strings.Contains(string(line), `"op":"deposit"`) && strings.Contains(string(line), `"type":"reply"`) &&
+					p.dropped.CompareAndSwap(false, true) {
+					return // lose the reply and the connection
+				}
+				if _, err := c.Write(line); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func TestLostReplyRetriedWithSameIDAppliesOnce(t *testing.T) {
+	e := newEnv(t)
+	proxy := newDropProxy(t, e.addr)
+	var clocks clockLog
+	c, err := netproto.Dial(ctx(t), proxy.l.Addr().String(), netproto.ClientOptions{
+		ProcessID: "atm-retry", Reconnect: true, OnEvent: clocks.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(ctx(t), "123", "1234"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Deposit(ctx(t), 7_00)
+	if err != nil {
+		t.Fatalf("deposit across a lost reply: %v", err)
+	}
+	if !proxy.dropped.Load() || proxy.conns.Load() < 2 {
+		t.Fatalf("the reply was not lost (dropped %v, connections %d)", proxy.dropped.Load(), proxy.conns.Load())
+	}
+	if !r.Duplicate || r.Balance != 100_700 {
+		t.Fatalf("retried deposit reply = %+v; want the first outcome, marked duplicate", r)
+	}
+	if got := e.balance("123"); got != 100_700 {
+		t.Fatalf("balance %v: the deposit applied %s", got, map[bool]string{true: "twice", false: "never"}[got > 100_700])
+	}
+	// The session was restored: operations keep working.
+	if b, err := c.Balance(ctx(t)); err != nil || b.Balance != 100_700 {
+		t.Fatalf("balance after reconnect = %+v, %v", b, err)
+	}
+	var states []netproto.ConnState
+	for len(states) == 0 || states[len(states)-1] != netproto.StateReconnected {
+		select {
+		case s := <-c.Status():
+			states = append(states, s.State)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("statuses so far %v, no reconnected", states)
+		}
+	}
+	if states[0] != netproto.StateLost {
+		t.Fatalf("statuses %v should start with lost", states)
+	}
+	// The same request id was sent twice, with two different timestamps.
+	sends := map[string]int{}
+	for _, ev := range clocks.all() {
+		if ev.Dir == "send" && ev.Type == "deposit" {
+			sends[ev.ReqID]++
+		}
+	}
+	if len(sends) != 1 {
+		t.Fatalf("deposit sends by id: %v", sends)
+	}
+	for _, n := range sends {
+		if n != 2 {
+			t.Fatalf("deposit sent %d times, want 2", n)
+		}
+	}
+	e.shutdown()
+	checkClocks(t, e, map[string][]netproto.ClockEvent{"atm-retry": clocks.all()})
+}
+
+func TestRawRetrySameIDAppliesOnce(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 2; i++ {
+		r, _ := e.raw()
+		r.req(map[string]any{"type": "login", "id": "l", "account": "456", "pin": "1234"})
+		m := r.req(map[string]any{"type": "withdraw", "id": "raw-w-1", "amount": 300})
+		if m["type"] != "reply" || m["balance"] != float64(99_700) || (m["duplicate"] == true) != (i == 1) {
+			t.Fatalf("attempt %d: %v", i, m)
+		}
+		r.c.Close()
+	}
+	if got := e.balance("456"); got != 99_700 {
+		t.Fatalf("balance %v", got)
+	}
+}
+
+func TestReconnectAfterServerRestart(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("789", netproto.ClientOptions{Reconnect: true})
+	// Stop serving on this listener and start again on the same address.
+	e.shutdown()
+	eventually(t, "the lost status", func() bool {
+		select {
+		case s := <-c.Status():
+			return s.State == netproto.StateLost && errors.Is(s.Err, netproto.ErrShuttingDown)
+		default:
+			return false
+		}
+	})
+	srv2 := &netproto.Server{Bank: e.bank}
+	var l net.Listener
+	eventually(t, "listening again", func() bool {
+		var err error
+		l, err = net.Listen("tcp", e.addr)
+		return err == nil
+	})
+	go srv2.Serve(l)
+	defer srv2.Shutdown(context.Background())
+	r, err := c.Deposit(ctx(t), 1_00)
+	if err != nil || r.Balance != 100_100 {
+		t.Fatalf("deposit after the restart = %+v, %v", r, err)
+	}
+}
+
+func TestGracefulShutdownTellsClients(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("123", netproto.ClientOptions{})
+	r, _ := e.raw()
+	e.shutdown()
+	if m := r.read(); m["type"] != "bye" || m["code"] != netproto.CodeShuttingDown {
+		t.Fatalf("raw client got %v, want bye", m)
+	}
+	var last netproto.ConnStatus
+	for s := range c.Status() {
+		last = s
+	}
+	if last.State != netproto.StateClosed || !errors.Is(last.Err, netproto.ErrConnectionLost) {
+		t.Fatalf("last status %+v", last)
+	}
+	if _, err := c.Balance(ctx(t)); !errors.Is(err, netproto.ErrClientClosed) {
+		t.Fatalf("call after the server left: %v", err)
+	}
+	var kinds []string
+	_ = e.bank.Events(func(ev bank.Event) error { kinds = append(kinds, ev.Kind); return nil })
+	if kinds[len(kinds)-1] != bank.KindServerStop {
+		t.Fatalf("last events %v, want server_stop last", kinds[len(kinds)-3:])
+	}
+}
