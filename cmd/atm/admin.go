@@ -140,7 +140,10 @@ func FormatEvent(e bank.Event) string {
 		}
 		fmt.Fprintf(&s, " %s%s → %s", sign, e.Amount, e.Balance)
 	case bank.KindTransfer:
-		fmt.Fprintf(&s, " → %s %s (balances %s / %s)", e.To, e.Amount, e.Balance, e.ToBalance)
+		fmt.Fprintf(&s, " → %s %s", e.To, e.Amount)
+		if e.Outcome == bank.OutcomeOK {
+			fmt.Fprintf(&s, " (balances %s / %s)", e.Balance, e.ToBalance)
+		}
 	case bank.KindPush:
 		fmt.Fprintf(&s, " %s from %s → %s", e.Amount, e.To, e.Balance)
 	case bank.KindBalance:
