@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
 	"sync"
 	"testing"
 
@@ -60,28 +62,41 @@ func checkClocks(t *testing.T, e *env, clients map[string][]netproto.ClockEvent)
 		byReply[ev.TS] = ev // greetings and pushes carry the event's own timestamp
 	}
 
-	// The printed output: one line per clock change.
-	printed := map[uint64]int{}
-	sc := bufio.NewScanner(bytes.NewReader(e.log.Bytes()))
-	for sc.Scan() {
-		var rec struct {
-			L *uint64 `json:"L"`
+	// The printed output: one line per clock change. The bank reports
+	// committed events just after the commit, so wait for the last ones.
+	var printed map[uint64]int
+	missing := func() []string {
+		printed = map[uint64]int{}
+		sc := bufio.NewScanner(bytes.NewReader(e.log.Bytes()))
+		for sc.Scan() {
+			var rec struct {
+				L *uint64 `json:"L"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+				t.Fatalf("log line %q: %v", sc.Text(), err)
+			}
+			if rec.L != nil {
+				printed[*rec.L]++
+			}
 		}
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
+		var out []string
+		for ts, what := range used {
+			if printed[ts] == 0 && !strings.HasPrefix(what, "reply of open") {
+				out = append(out, fmt.Sprintf("L=%d (%s)", ts, what))
+			}
 		}
-		if rec.L != nil {
-			printed[*rec.L]++
-		}
+		return out
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(missing()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if m := missing(); len(m) > 0 {
+		t.Errorf("clock changes never printed: %v", m)
 	}
 	for ts, n := range printed {
 		if n != 1 {
 			t.Errorf("L=%d printed %d times", ts, n)
-		}
-	}
-	for ts, what := range used {
-		if printed[ts] == 0 && !(bytes.HasPrefix([]byte(what), []byte("reply of open"))) {
-			t.Errorf("L=%d (%s) never printed", ts, what)
 		}
 	}
 
