@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 	"sync"
 	"testing"
+	"time"
 
 	"atm/bank"
 	"atm/netproto"
