@@ -584,7 +584,14 @@ func (c *conn) handle(line []byte) {
 		if req.Type == OpLogin || req.Type == OpLookup {
 			who = req.Account
 		}
-		s.logf(recv, "recv", fmt.Sprintf("recv %s %s from %s%s", orDash(req.Type), orDash(who), c.peerID(), reqSuffix(req.ID)),
+		what := orDash(who)
+		if req.Amount != "" {
+			what += " " + string(req.Amount)
+		}
+		if req.To != "" {
+			what += " to " + req.To
+		}
+		s.logf(recv, "recv", fmt.Sprintf("recv %s %s from %s%s", orDash(req.Type), what, c.peerID(), reqSuffix(req.ID)),
 			slog.String("op", req.Type), slog.String("account", who), slog.String("peer", c.peerID()),
 			slog.String("req", req.ID), slog.Uint64("remote_ts", req.TS))
 	}
