@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	tea "charm.land/bubbletea/v2"
+
+	"atm/netproto"
+	"atm/ui"
+)
+
+func init() {
+	commands["atm"] = command{
+		summary: "the ATM, full screen (default; --server HOST:PORT, else a local bank started if needed)",
+		run:     runTUI,
+	}
+}
+
+func runTUI(args []string) int {
+	fs := flag.NewFlagSet("atm", flag.ContinueOnError)
+	server := fs.String("server", "", "bank server HOST:PORT (default "+netproto.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
+	db := fs.String("db", netproto.DefaultDBPath(), "database of the server started inside the ATM (not used with --server)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: atm [--server HOST:PORT] [--db PATH]")
+		fmt.Fprintln(fs.Output(), "\nThe ATM. Keys are shown at the bottom of every screen; q or ctrl+c quits.")
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\nRun 'atm help' for the other commands.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "atm: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg := ui.Config{Addr: *server, Embedded: *server == "", DBPath: *db}
+	if err := ui.Run(context.Background(), cfg); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
+		fmt.Fprintf(os.Stderr, "atm: %v\n", err)
+		return 1
+	}
+	return 0
+}

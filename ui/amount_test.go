@@ -1,0 +1,109 @@
+package ui
+
+import (
+	"errors"
+	"testing"
+
+	"atm/bank"
+)
+
+func TestParseAmount(t *testing.T) {
+	ok := []struct {
+		in   string
+		want bank.Cents
+	}{
+		{"50", 5000},
+		{"50.5", 5050},
+		{"50,5", 5050},
+		{"50,50", 5050},
+		{"50.05", 5005},
+		{"1.234,56", 123456},
+		{"1,234.56", 123456},
+		{"R$ 1.234,56", 123456},
+		{"r$1.234,56", 123456},
+		{"  R$   7  ", 700},
+		{"1.234", 123400},
+		{"1,234", 123400},
+		{"1.234.567", 123456700},
+		{"1,234,567", 123456700},
+		{"1.234.567,89", 123456789},
+		{",5", 50},
+		{".05", 5},
+		{"0,01", 1},
+		{"007", 700},
+		{"92233720368547758.07", 9223372036854775807},
+	}
+	for _, c := range ok {
+		got, err := ParseAmount(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseAmount(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+
+	bad := []struct {
+		in   string
+		want error
+	}{
+		{"", ErrAmountEmpty},
+		{"R$", ErrAmountEmpty},
+		{"   ", ErrAmountEmpty},
+		{"abc", ErrAmountChars},
+		{"5-", ErrAmountChars},
+		{"1 000", ErrAmountChars},
+		{"US$ 5", ErrAmountChars},
+		{"-5", ErrAmountNegative},
+		{"R$ -5", ErrAmountNegative},
+		{"0", ErrAmountZero},
+		{"0,00", ErrAmountZero},
+		{"1.234,567", ErrAmountDecimals},
+		{"1.234,", ErrAmountDecimals},
+		{"1,2,3.45", ErrAmountGrouping},
+		{"1.2.3", ErrAmountGrouping},
+		{"12.34.567", ErrAmountGrouping},
+		{"1234.567,00", ErrAmountGrouping},
+		{"0.500", ErrAmountGrouping},
+		{"1.234.56,7", ErrAmountGrouping},
+		{"1,23.45,6", ErrAmountChars},
+		{"5.", ErrAmountAmbiguous},
+		{"5.1234", ErrAmountAmbiguous},
+		{".", ErrAmountAmbiguous},
+		{".123", ErrAmountAmbiguous},
+		{"92233720368547758.08", ErrAmountTooLarge},
+		{"99999999999999999999999", ErrAmountTooLarge},
+	}
+	for _, c := range bad {
+		got, err := ParseAmount(c.in)
+		if !errors.Is(err, c.want) {
+			t.Errorf("ParseAmount(%q) = %d, %v; want error %v", c.in, got, err, c.want)
+		}
+	}
+}
+
+// Every amount formatted the way the app shows it parses back to itself.
+func TestParseAmountRoundTrip(t *testing.T) {
+	for _, c := range []bank.Cents{1, 9, 10, 99, 100, 5050, 99999, 100000, 123456789, 1<<62 + 12345} {
+		got, err := ParseAmount(FormatCents(c))
+		if err != nil || got != c {
+			t.Errorf("ParseAmount(%q) = %d, %v; want %d", FormatCents(c), got, err, c)
+		}
+	}
+}
+
+func FuzzParseAmount(f *testing.F) {
+	for _, s := range []string{"50", "50.5", "1.234,56", "R$ 1.234,56", ",5", "1,234.56", "0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseAmount(s)
+		if err != nil {
+			return
+		}
+		if c <= 0 {
+			t.Fatalf("ParseAmount(%q) = %d without error", s, c)
+		}
+		back, err := ParseAmount(FormatCents(c))
+		if err != nil || back != c {
+			t.Fatalf("ParseAmount(FormatCents(%d)) = %d, %v", c, back, err)
+		}
+	})
+}

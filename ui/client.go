@@ -1,0 +1,129 @@
+package ui
+
+import (
+	"context"
+	"sync"
+
+	tea "charm.land/bubbletea/v2"
+
+	"atm/bank"
+	"atm/netproto"
+)
+
+// Client is what the screens need from a connection to the bank.
+// *netproto.Client implements it.
+type Client interface {
+	ProcessID() string
+	Clock() *bank.Clock
+	Hello() netproto.Hello
+	Login(ctx context.Context, account, pin string) (netproto.Reply, error)
+	Balance(ctx context.Context) (netproto.Reply, error)
+	Deposit(ctx context.Context, amount bank.Cents) (netproto.Reply, error)
+	Withdraw(ctx context.Context, amount bank.Cents) (netproto.Reply, error)
+	Transfer(ctx context.Context, to string, amount bank.Cents) (netproto.Reply, error)
+	Lookup(ctx context.Context, account string) (netproto.Reply, error)
+	Statement(ctx context.Context, before uint64, limit int) (netproto.Reply, error)
+	Logout(ctx context.Context) (netproto.Reply, error)
+	Pushes() <-chan netproto.Push
+	Status() <-chan netproto.ConnStatus
+	Close() error
+}
+
+var _ Client = (*netproto.Client)(nil)
+
+// DialFunc opens a connection to the bank at addr.
+type DialFunc func(ctx context.Context, addr string, opts netproto.ClientOptions) (Client, error)
+
+// DialNetproto is the DialFunc of the real protocol client.
+func DialNetproto(ctx context.Context, addr string, opts netproto.ClientOptions) (Client, error) {
+	c, err := netproto.Dial(ctx, addr, opts)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// eventQueue carries clock events from the client's goroutines to the
+// program without ever blocking the client: events are appended under a
+// lock and a waiting command collects them in one batch.
+type eventQueue struct {
+	mu     sync.Mutex
+	events []netproto.ClockEvent
+	ready  chan struct{} // one token when events is non-empty
+	closed chan struct{}
+}
+
+func newEventQueue() *eventQueue {
+	return &eventQueue{ready: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+func (q *eventQueue) add(e netproto.ClockEvent) {
+	q.mu.Lock()
+	q.events = append(q.events, e)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) close() {
+	select {
+	case <-q.closed:
+	default:
+		close(q.closed)
+	}
+}
+
+// clockEventsMsg is a batch of clock events, in clock order.
+type clockEventsMsg []netproto.ClockEvent
+
+// wait returns a command that waits for the next batch of events.
+func (q *eventQueue) wait() tea.Cmd {
+	return func() tea.Msg {
+		select {
+		case <-q.ready:
+		case <-q.closed:
+			return nil
+		}
+		q.mu.Lock()
+		evs := q.events
+		q.events = nil
+		q.mu.Unlock()
+		return clockEventsMsg(evs)
+	}
+}
+
+// pushMsg is money that arrived while logged in. gen tells which
+// connection it came from.
+type pushMsg struct {
+	gen  int
+	push netproto.Push
+}
+
+// statusMsg is a change of the connection.
+type statusMsg struct {
+	gen    int
+	status netproto.ConnStatus
+	closed bool // the status channel was closed: the client is gone
+}
+
+func waitPush(gen int, c Client) tea.Cmd {
+	return func() tea.Msg {
+		p, ok := <-c.Pushes()
+		if !ok {
+			return nil
+		}
+		return pushMsg{gen: gen, push: p}
+	}
+}
+
+func waitStatus(gen int, c Client) tea.Cmd {
+	return func() tea.Msg {
+		s, ok := <-c.Status()
+		if !ok {
+			return statusMsg{gen: gen, closed: true}
+		}
+		return statusMsg{gen: gen, status: s}
+	}
+}

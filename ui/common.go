@@ -1,0 +1,106 @@
+package ui
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"atm/bank"
+)
+
+// common is what every screen shares: styles, keys, the size of the page
+// area and the session.
+type common struct {
+	styles *Styles
+	keys   *KeyMap
+	width  int // page area inside the ATM panel
+	height int
+	sess   *session
+	// intent is how a screen tells the root model what the person asked for
+	// (log in, deposit, go back...). The root handles it at once, in the
+	// same update, so keys typed right after land on the right screen.
+	intent func(tea.Msg) tea.Cmd
+}
+
+// session is the account this ATM is logged in to.
+type session struct {
+	account    string
+	holder     string
+	balance    bank.Cents
+	hasBalance bool
+}
+
+func (s *session) loggedIn() bool { return s.account != "" }
+
+// page is one screen of the ATM panel.
+type page interface {
+	Update(tea.Msg) tea.Cmd
+	View() string
+	// Help lists the keys of the screen for the help bar.
+	Help() []key.Binding
+	// Typing says the screen has a focused text field, so letters are input
+	// and only ctrl+c quits.
+	Typing() bool
+	applyStyles()
+}
+
+// newInput returns a text field styled for the app.
+func newInput(c *common, placeholder string, limit int) textinput.Model {
+	in := textinput.New()
+	in.Prompt = "› "
+	in.Placeholder = placeholder
+	in.CharLimit = limit
+	in.SetStyles(c.styles.Input)
+	in.SetWidth(max(10, c.width-4))
+	return in
+}
+
+// onlyDigits drops key presses that would put a non-digit in an account or
+// PIN field, and reports whether it did.
+func onlyDigits(msg tea.Msg) bool {
+	k, ok := msg.(tea.KeyPressMsg)
+	if !ok || k.Text == "" {
+		return false
+	}
+	for _, r := range k.Text {
+		if r < '0' || r > '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// wrap wraps text to the page width.
+func wrap(c *common, st lipgloss.Style, text string) string {
+	return st.Width(c.width).Render(text)
+}
+
+// kv renders "label ..... value" across width.
+func kv(c *common, label, value string) string {
+	s := c.styles
+	l := s.Label.Render(label)
+	v := s.Value.Render(value)
+	gap := max(1, c.width-lipgloss.Width(l)-lipgloss.Width(v))
+	return l + strings.Repeat(" ", gap) + v
+}
+
+// fitLines cuts or pads a block to exactly h lines of at most w cells.
+func fitLines(s string, w, h int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		if ansi.StringWidth(l) > w {
+			lines[i] = ansi.Truncate(l, w, "…")
+		}
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}

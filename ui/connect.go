@@ -1,0 +1,64 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+)
+
+// connectPage is shown until the ATM has a connection: which server, a
+// spinner, and when nobody answers the reason and the next retry.
+type connectPage struct {
+	c        *common
+	addr     string
+	spinner  func() string // the root's spinner frame
+	attempt  int
+	err      error         // last failure
+	retryIn  time.Duration // wait before the next attempt (0: trying now)
+	starting bool          // starting a server inside this ATM
+	embedErr error         // why the embedded server could not start
+}
+
+type retryNowMsg struct{}
+
+func (p *connectPage) Typing() bool { return false }
+func (p *connectPage) applyStyles() {}
+func (p *connectPage) Help() []key.Binding {
+	k := p.c.keys
+	return []key.Binding{k.Retry, k.Quit}
+}
+
+func (p *connectPage) Update(msg tea.Msg) tea.Cmd {
+	if k, ok := msg.(tea.KeyPressMsg); ok && key.Matches(k, p.c.keys.Retry) && p.err != nil {
+		return p.c.intent(retryNowMsg{})
+	}
+	return nil
+}
+
+func (p *connectPage) View() string {
+	s := p.c.styles
+	var b strings.Builder
+	b.WriteString(s.PageTitle.Render("Connecting to the bank") + "\n\n")
+	switch {
+	case p.starting:
+		b.WriteString(p.spinner() + " " + s.Text.Render("Starting a bank server inside this ATM…") + "\n")
+	case p.err == nil || p.retryIn == 0:
+		b.WriteString(p.spinner() + " " + s.Value.Render(p.addr) + "\n")
+	default:
+		b.WriteString(s.Dim.Render("· ") + s.Value.Render(p.addr) + "\n")
+	}
+	if p.err != nil {
+		b.WriteString("\n" + wrap(p.c, s.Error, "✗ The bank is not answering.") + "\n")
+		b.WriteString(wrap(p.c, s.Text, p.err.Error()) + "\n")
+		if p.embedErr != nil {
+			b.WriteString(wrap(p.c, s.Warning, "Could not start a server here: "+p.embedErr.Error()) + "\n")
+		}
+		if p.retryIn > 0 {
+			b.WriteString("\n" + wrap(p.c, s.Dim, fmt.Sprintf("Trying again in %s (attempt %d). Press r to try now.", p.retryIn.Round(100*time.Millisecond), p.attempt+1)) + "\n")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,302 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"atm/bank"
+)
+
+// Operations the forms submit.
+const (
+	opDeposit  = "deposit"
+	opWithdraw = "withdraw"
+	opTransfer = "transfer"
+)
+
+// amountField is a money input with inline validation: the parsed amount or
+// the reason it is not valid is shown as the person types.
+type amountField struct {
+	c     *common
+	input textinput.Model
+	typed bool // something was typed: show errors
+}
+
+func newAmountField(c *common) amountField {
+	in := newInput(c, "e.g. 50 or 1.234,56", 24)
+	in.Prompt = "R$ › "
+	return amountField{c: c, input: in}
+}
+
+func (f *amountField) reset() tea.Cmd {
+	f.input.Reset()
+	f.typed = false
+	return f.input.Focus()
+}
+
+func (f *amountField) update(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	f.input, cmd = f.input.Update(msg)
+	if k, ok := msg.(tea.KeyPressMsg); ok && (k.Text != "" || k.String() == "backspace") {
+		f.typed = true
+	}
+	return cmd
+}
+
+func (f *amountField) value() (bank.Cents, error) { return ParseAmount(f.input.Value()) }
+
+// view renders the field and, under it, its validation line.
+func (f *amountField) view() string {
+	s := f.c.styles
+	line := f.input.View() + "\n"
+	v, err := f.value()
+	switch {
+	case err == nil:
+		line += s.Success.Render("  = "+FormatCents(v)) + "\n"
+	case f.typed:
+		line += wrap(f.c, s.Error, "  ✗ "+err.Error()) + "\n"
+	default:
+		line += "\n"
+	}
+	return line
+}
+
+const amountHint = "Type 50, 50,5, 1.234,56 or R$ 1.234,56."
+
+// amountPage is the deposit or withdraw form.
+type amountPage struct {
+	c     *common
+	op    string
+	field amountField
+}
+
+type amountSubmitMsg struct {
+	op     string
+	amount bank.Cents
+}
+
+func newAmountPage(c *common) *amountPage {
+	return &amountPage{c: c, field: newAmountField(c)}
+}
+
+func (p *amountPage) start(op string) tea.Cmd {
+	p.op = op
+	return p.field.reset()
+}
+
+func (p *amountPage) Typing() bool { return true }
+func (p *amountPage) applyStyles() { p.field.input.SetStyles(p.c.styles.Input) }
+
+func (p *amountPage) Help() []key.Binding {
+	k := p.c.keys
+	return []key.Binding{k.Submit, k.Back, k.QuitTyping}
+}
+
+func (p *amountPage) Update(msg tea.Msg) tea.Cmd {
+	if k, ok := msg.(tea.KeyPressMsg); ok {
+		switch {
+		case key.Matches(k, p.c.keys.Back):
+			return p.c.intent(backMsg{})
+		case key.Matches(k, p.c.keys.Submit):
+			v, err := p.field.value()
+			if err != nil {
+				p.field.typed = true
+				return nil
+			}
+			return p.c.intent(amountSubmitMsg{op: p.op, amount: v})
+		}
+	}
+	return p.field.update(msg)
+}
+
+func (p *amountPage) View() string {
+	s := p.c.styles
+	title, label := "Deposit", "Amount to deposit"
+	if p.op == opWithdraw {
+		title, label = "Withdraw", "Amount to withdraw"
+	}
+	var b strings.Builder
+	b.WriteString(s.PageTitle.Render(title) + "\n\n")
+	b.WriteString(s.Field.Render(label) + "\n")
+	b.WriteString(p.field.view())
+	b.WriteString("\n" + wrap(p.c, s.Hint, amountHint) + "\n")
+	return b.String()
+}
+
+// transferPage asks for the recipient, shows the holder's name the bank
+// returns, asks for the amount and then for confirmation.
+type transferPage struct {
+	c        *common
+	step     int // 0 recipient, 1 amount, 2 confirm
+	to       textinput.Model
+	toHolder string
+	field    amountField
+	amount   bank.Cents
+	err      string
+}
+
+const (
+	stepRecipient = iota
+	stepAmount
+	stepConfirm
+)
+
+type lookupSubmitMsg struct{ account string }
+
+type transferSubmitMsg struct {
+	to       string
+	toHolder string
+	amount   bank.Cents
+}
+
+// backMsg asks the root to go back to the menu.
+type backMsg struct{}
+
+func newTransferPage(c *common) *transferPage {
+	return &transferPage{c: c, to: newInput(c, "recipient's account number", 20), field: newAmountField(c)}
+}
+
+func (p *transferPage) start() tea.Cmd {
+	p.step, p.toHolder, p.amount, p.err = stepRecipient, "", 0, ""
+	p.to.Reset()
+	p.field.input.Blur()
+	return p.to.Focus()
+}
+
+// found is the bank's answer to the recipient lookup.
+func (p *transferPage) found(account, holder string) tea.Cmd {
+	p.to.SetValue(account)
+	p.toHolder = holder
+	p.step = stepAmount
+	p.err = ""
+	p.to.Blur()
+	return p.field.reset()
+}
+
+// lookupFailed keeps the person on the recipient step with the reason.
+func (p *transferPage) lookupFailed(msg string) tea.Cmd {
+	p.step = stepRecipient
+	p.err = msg
+	p.field.input.Blur()
+	return p.to.Focus()
+}
+
+func (p *transferPage) Typing() bool { return p.step != stepConfirm }
+
+func (p *transferPage) applyStyles() {
+	p.to.SetStyles(p.c.styles.Input)
+	p.field.input.SetStyles(p.c.styles.Input)
+}
+
+func (p *transferPage) Help() []key.Binding {
+	k := p.c.keys
+	if p.step == stepConfirm {
+		return []key.Binding{k.Confirm, k.Cancel, k.Quit}
+	}
+	return []key.Binding{k.Submit, k.Back, k.QuitTyping}
+}
+
+func (p *transferPage) Update(msg tea.Msg) tea.Cmd {
+	k, isKey := msg.(tea.KeyPressMsg)
+	keys := p.c.keys
+	switch p.step {
+	case stepRecipient:
+		if isKey {
+			switch {
+			case key.Matches(k, keys.Back):
+				return p.c.intent(backMsg{})
+			case key.Matches(k, keys.Submit):
+				acc := strings.TrimSpace(p.to.Value())
+				switch {
+				case !bank.ValidAccountID(acc):
+					p.err = "Type the recipient's account number (1 to 20 digits)."
+					return nil
+				case acc == p.c.sess.account:
+					p.err = "That is your own account: choose another one."
+					return nil
+				}
+				p.err = ""
+				return p.c.intent(lookupSubmitMsg{account: acc})
+			}
+			if onlyDigits(msg) {
+				p.err = "Only digits, please."
+				return nil
+			}
+			p.err = ""
+		}
+		var cmd tea.Cmd
+		p.to, cmd = p.to.Update(msg)
+		return cmd
+	case stepAmount:
+		if isKey {
+			switch {
+			case key.Matches(k, keys.Back):
+				p.field.input.Blur()
+				p.step = stepRecipient
+				return p.to.Focus()
+			case key.Matches(k, keys.Submit):
+				v, err := p.field.value()
+				if err != nil {
+					p.field.typed = true
+					return nil
+				}
+				p.amount = v
+				p.field.input.Blur()
+				p.step = stepConfirm
+				return nil
+			}
+			p.err = ""
+		}
+		return p.field.update(msg)
+	case stepConfirm:
+		if isKey {
+			switch {
+			case key.Matches(k, keys.Confirm):
+				return p.c.intent(transferSubmitMsg{to: p.to.Value(), toHolder: p.toHolder, amount: p.amount})
+			case key.Matches(k, keys.Cancel):
+				p.step = stepAmount
+				return p.field.input.Focus()
+			}
+		}
+	}
+	return nil
+}
+
+func (p *transferPage) View() string {
+	s := p.c.styles
+	var b strings.Builder
+	switch p.step {
+	case stepRecipient:
+		b.WriteString(s.PageTitle.Render("Transfer") + "\n\n")
+		b.WriteString(s.Field.Render("Recipient's account") + "\n")
+		b.WriteString(p.to.View() + "\n\n")
+		if p.err != "" {
+			b.WriteString(wrap(p.c, s.Error, "✗ "+p.err) + "\n")
+		} else {
+			b.WriteString(wrap(p.c, s.Hint, "The bank will show the holder's name before anything is sent.") + "\n")
+		}
+	case stepAmount:
+		b.WriteString(s.PageTitle.Render("Transfer") + "\n\n")
+		b.WriteString(kv(p.c, "To", p.to.Value()+" · "+p.toHolder) + "\n\n")
+		b.WriteString(s.Field.Render("Amount to transfer") + "\n")
+		b.WriteString(p.field.view())
+		b.WriteString("\n" + wrap(p.c, s.Hint, amountHint) + "\n")
+	case stepConfirm:
+		b.WriteString(s.PageTitle.Render("Confirm the transfer") + "\n\n")
+		from := p.c.sess.account
+		if p.c.sess.holder != "" {
+			from += " · " + p.c.sess.holder
+		}
+		b.WriteString(kv(p.c, "From", from) + "\n")
+		b.WriteString(kv(p.c, "To", p.to.Value()+" · "+p.toHolder) + "\n")
+		b.WriteString(kv(p.c, "Amount", FormatCents(p.amount)) + "\n\n")
+		b.WriteString(wrap(p.c, s.Text, fmt.Sprintf("Send %s to %s?", FormatCents(p.amount), p.toHolder)) + "\n")
+		b.WriteString(s.Keycap.Render("y") + s.Dim.Render("/") + s.Keycap.Render("enter") + s.Text.Render(" confirm   ") +
+			s.Keycap.Render("n") + s.Dim.Render("/") + s.Keycap.Render("esc") + s.Text.Render(" change the amount") + "\n")
+	}
+	return b.String()
+}

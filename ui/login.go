@@ -1,0 +1,187 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"atm/bank"
+	"atm/netproto"
+)
+
+// loginPage asks for the account number and the PIN (masked).
+type loginPage struct {
+	c       *common
+	account textinput.Model
+	pin     textinput.Model
+	focus   int    // 0 account, 1 PIN
+	err     string // shown under the fields
+	notice  string // neutral message (logged out, reconnected...)
+}
+
+type loginSubmitMsg struct{ account, pin string }
+
+func newLoginPage(c *common) *loginPage {
+	p := &loginPage{c: c}
+	p.account = newInput(c, "e.g. 123", 20)
+	p.pin = newInput(c, "4 to 12 digits", 12)
+	p.pin.EchoMode = textinput.EchoPassword
+	p.pin.EchoCharacter = '•'
+	p.reset()
+	return p
+}
+
+// reset clears both fields and focuses the account number.
+func (p *loginPage) reset() tea.Cmd {
+	p.account.Reset()
+	p.pin.Reset()
+	return p.focusField(0)
+}
+
+func (p *loginPage) focusField(i int) tea.Cmd {
+	p.focus = i
+	if i == 0 {
+		p.pin.Blur()
+		return p.account.Focus()
+	}
+	p.account.Blur()
+	return p.pin.Focus()
+}
+
+func (p *loginPage) applyStyles() {
+	p.account.SetStyles(p.c.styles.Input)
+	p.pin.SetStyles(p.c.styles.Input)
+}
+
+func (p *loginPage) Typing() bool { return true }
+
+func (p *loginPage) Help() []key.Binding {
+	k := p.c.keys
+	return []key.Binding{k.Submit, k.NextField, k.QuitTyping}
+}
+
+// loginError turns a failed login into the message for the person and
+// decides which field to clear.
+func (p *loginPage) loginError(account string, err error) tea.Cmd {
+	var pe *netproto.Error
+	errors.As(err, &pe)
+	switch {
+	case errors.Is(err, bank.ErrAccountNotFound):
+		p.err = fmt.Sprintf("There is no account %s. Check the number and try again.", account)
+		return p.reset()
+	case errors.Is(err, bank.ErrWrongPIN):
+		left := 0
+		if pe != nil {
+			left = pe.AttemptsLeft
+		}
+		switch left {
+		case 0:
+			p.err = "Wrong PIN."
+		case 1:
+			p.err = "Wrong PIN: 1 attempt left before the account locks."
+		default:
+			p.err = fmt.Sprintf("Wrong PIN: %d attempts left before the account locks.", left)
+		}
+		p.pin.Reset()
+		return p.focusField(1)
+	case errors.Is(err, bank.ErrAccountLocked):
+		p.err = fmt.Sprintf("Account %s is locked after too many wrong PINs", account)
+		if pe != nil && !pe.Until.IsZero() {
+			p.err += " until " + pe.Until.Local().Format("15:04:05")
+		}
+		p.err += "."
+		return p.reset()
+	case errors.Is(err, netproto.ErrTooManyAttempts):
+		p.err = "Too many attempts on this terminal"
+		if pe != nil && !pe.Until.IsZero() {
+			p.err += "; try again after " + pe.Until.Local().Format("15:04:05")
+		}
+		p.err += "."
+		p.pin.Reset()
+		return p.focusField(1)
+	case errors.Is(err, bank.ErrInvalidAccountID):
+		p.err = "The account number is 1 to 20 digits."
+		return p.reset()
+	case errors.Is(err, bank.ErrInvalidPIN):
+		p.err = "The PIN is 4 to 12 digits."
+		p.pin.Reset()
+		return p.focusField(1)
+	}
+	p.err = "Login failed: " + err.Error()
+	p.pin.Reset()
+	return p.focusField(1)
+}
+
+func (p *loginPage) Update(msg tea.Msg) tea.Cmd {
+	k, isKey := msg.(tea.KeyPressMsg)
+	if isKey {
+		keys := p.c.keys
+		switch {
+		case key.Matches(k, keys.Submit):
+			return p.submit()
+		case key.Matches(k, keys.NextField), key.Matches(k, keys.PrevField):
+			return p.focusField(1 - p.focus)
+		}
+		if onlyDigits(msg) {
+			p.err = "Only digits, please."
+			return nil
+		}
+	}
+	var cmd tea.Cmd
+	if p.focus == 0 {
+		p.account, cmd = p.account.Update(msg)
+	} else {
+		p.pin, cmd = p.pin.Update(msg)
+	}
+	if isKey && k.Text != "" {
+		p.err = ""
+	}
+	return cmd
+}
+
+// submit validates the fields locally and asks the root to log in.
+func (p *loginPage) submit() tea.Cmd {
+	acc := strings.TrimSpace(p.account.Value())
+	pin := p.pin.Value()
+	if p.focus == 0 {
+		if !bank.ValidAccountID(acc) {
+			p.err = "Type your account number (1 to 20 digits)."
+			return nil
+		}
+		p.err = ""
+		return p.focusField(1)
+	}
+	if !bank.ValidAccountID(acc) {
+		p.err = "Type your account number (1 to 20 digits)."
+		return p.focusField(0)
+	}
+	if len(pin) < 4 {
+		p.err = "The PIN has 4 to 12 digits."
+		return nil
+	}
+	p.err = ""
+	p.notice = ""
+	return p.c.intent(loginSubmitMsg{account: acc, pin: pin})
+}
+
+func (p *loginPage) View() string {
+	s := p.c.styles
+	var b strings.Builder
+	b.WriteString(s.PageTitle.Render("Welcome! Please log in.") + "\n\n")
+	b.WriteString(s.Field.Render("Account number") + "\n")
+	b.WriteString(p.account.View() + "\n\n")
+	b.WriteString(s.Field.Render("PIN") + "\n")
+	b.WriteString(p.pin.View() + "\n\n")
+	if p.err != "" {
+		b.WriteString(wrap(p.c, s.Error, "✗ "+p.err) + "\n")
+	} else if p.notice != "" {
+		b.WriteString(wrap(p.c, s.Warning, p.notice) + "\n")
+	} else {
+		b.WriteString(wrap(p.c, s.Hint, "Enter moves to the PIN and logs in.") + "\n")
+	}
+	return b.String()
+}

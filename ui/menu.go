@@ -1,0 +1,84 @@
+package ui
+
+import (
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+)
+
+// menuItem is one choice of the main menu.
+type menuItem int
+
+const (
+	itemBalance menuItem = iota
+	itemDeposit
+	itemWithdraw
+	itemTransfer
+	itemStatement
+	itemLogout
+	numItems
+)
+
+var menuLabels = [numItems]struct{ title, desc string }{
+	{"Balance", "see how much is in the account"},
+	{"Deposit", "put money in"},
+	{"Withdraw", "take money out"},
+	{"Transfer", "send money to another account"},
+	{"Statement", "the account's entries"},
+	{"Log out", "end the session"},
+}
+
+// menuPage is the main menu: arrows or j/k, number shortcuts, enter.
+type menuPage struct {
+	c      *common
+	cursor menuItem
+}
+
+type menuChoiceMsg struct{ item menuItem }
+
+func (p *menuPage) Typing() bool { return false }
+func (p *menuPage) applyStyles() {}
+
+func (p *menuPage) Help() []key.Binding {
+	k := p.c.keys
+	return []key.Binding{k.Up, k.Down, k.Shortcut, k.Select, k.Quit}
+}
+
+func (p *menuPage) Update(msg tea.Msg) tea.Cmd {
+	k, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return nil
+	}
+	keys := p.c.keys
+	switch {
+	case key.Matches(k, keys.Up):
+		p.cursor = (p.cursor + numItems - 1) % numItems
+	case key.Matches(k, keys.Down):
+		p.cursor = (p.cursor + 1) % numItems
+	case key.Matches(k, keys.Select):
+		return p.c.intent(menuChoiceMsg{p.cursor})
+	case key.Matches(k, keys.Shortcut):
+		n, _ := strconv.Atoi(k.String())
+		p.cursor = menuItem(n - 1)
+		return p.c.intent(menuChoiceMsg{p.cursor})
+	}
+	return nil
+}
+
+func (p *menuPage) View() string {
+	s := p.c.styles
+	var b strings.Builder
+	b.WriteString(s.PageTitle.Render("What would you like to do?") + "\n\n")
+	for i := range numItems {
+		l := menuLabels[i]
+		num := strconv.Itoa(int(i) + 1)
+		if i == p.cursor {
+			b.WriteString(s.MenuCurrent.Render("› "+num+"  "+l.title) + "  " + s.Dim.Render(l.desc) + "\n")
+		} else {
+			b.WriteString("  " + s.MenuKey.Render(num) + "  " + s.MenuItem.Render(l.title) + "\n")
+		}
+	}
+	return b.String()
+}

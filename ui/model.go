@@ -1,0 +1,860 @@
+// Package ui is the ATM: a full-screen terminal app on the bank's protocol
+// client, with the ATM's Lamport clock always on screen.
+//
+// The root Model owns the connection and the session and switches between
+// screens (connect, login, menu, forms, receipt, statement). Screens never do
+// I/O: they emit typed messages, the root turns them into commands that call
+// the client, and the answers come back as messages. The client's clock
+// events, pushes and connection changes reach the program the same way.
+package ui
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"atm/bank"
+	"atm/netproto"
+)
+
+// Minimum terminal size the layout is designed for.
+const (
+	MinWidth  = 80
+	MinHeight = 24
+)
+
+// Config tells the ATM where the bank is.
+type Config struct {
+	// Addr is the server's address; default netproto.DefaultAddr.
+	Addr string
+	// Embedded makes the ATM start a server in this process, on Addr and
+	// DBPath, when nobody answers at Addr (also when the server it was using
+	// goes away). `atm --server HOST:PORT` runs with Embedded off.
+	Embedded bool
+	// DBPath is the embedded server's database; default netproto.DefaultDBPath().
+	DBPath string
+	// ProcessID is this ATM's id on the wire and on screen; default
+	// "atm-" and 4 hex digits.
+	ProcessID string
+	// BankName is shown in the title bar.
+	BankName string
+	// Dial opens a connection; default DialNetproto.
+	Dial DialFunc
+	// RequestTimeout bounds each request, reconnection included; default 30s.
+	RequestTimeout time.Duration
+	// StartServer starts the embedded server; default StartEmbedded.
+	StartServer func(addr, dbPath string) (*EmbeddedServer, error)
+}
+
+type pageID int
+
+const (
+	pageConnect pageID = iota
+	pageLogin
+	pageMenu
+	pageAmount
+	pageTransfer
+	pageReceipt
+	pageStatement
+)
+
+// Model is the root model of the ATM.
+type Model struct {
+	cfg     Config
+	c       *common
+	sess    session
+	queue   *eventQueue
+	clk     *bank.Clock
+	clock   clockPanel
+	spinner spinner.Model
+	help    help.Model
+
+	width, height int
+	page          pageID
+	connect       *connectPage
+	login         *loginPage
+	menu          *menuPage
+	amount        *amountPage
+	transfer      *transferPage
+	receipt       *receiptPage
+	statement     *statementPage
+
+	client   Client
+	gen      int // connection generation: messages of older clients are ignored
+	server   string
+	embedded *EmbeddedServer
+	starting bool // an embedded server is being started
+	retryID  int
+
+	busy    string // what is in flight ("" when idle)
+	relogin bool   // the connection dropped during the session: log in again
+
+	banner     string // connection trouble, shown above the help bar
+	bannerBad  bool
+	bannerID   int
+	notice     string // a push that just arrived
+	lastPush   netproto.Push
+	noticeID   int
+	balanceHot bool // highlight the balance after a push
+}
+
+// New returns the ATM's root model.
+func New(cfg Config) *Model {
+	if cfg.Addr == "" {
+		cfg.Addr = netproto.DefaultAddr
+	}
+	if cfg.DBPath == "" {
+		cfg.DBPath = netproto.DefaultDBPath()
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = DialNetproto
+	}
+	if cfg.StartServer == nil {
+		cfg.StartServer = StartEmbedded
+	}
+	if cfg.BankName == "" {
+		cfg.BankName = "BANCO LAMPORT"
+	}
+	if cfg.ProcessID == "" {
+		cfg.ProcessID = "atm-" + randomHex4()
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = netproto.DefaultRequestTimeout
+	}
+	m := &Model{cfg: cfg, queue: newEventQueue(), clk: bank.NewClock(0)}
+	m.c = &common{styles: NewStyles(true), keys: DefaultKeyMap(), sess: &m.sess}
+	m.c.intent = m.onIntent
+	m.clock = clockPanel{c: m.c, proc: cfg.ProcessID}
+	m.spinner = spinner.New(spinner.WithSpinner(spinner.Dot))
+	m.help = help.New()
+	m.connect = &connectPage{c: m.c, addr: cfg.Addr, spinner: m.spinner.View}
+	m.login = newLoginPage(m.c)
+	m.menu = &menuPage{c: m.c}
+	m.amount = newAmountPage(m.c)
+	m.transfer = newTransferPage(m.c)
+	m.receipt = &receiptPage{c: m.c, clock: &m.clock}
+	m.statement = newStatementPage(m.c)
+	m.setStyles(true)
+	m.setSize(MinWidth, MinHeight)
+	return m
+}
+
+// ProcessID is this ATM's process id.
+func (m *Model) ProcessID() string { return m.cfg.ProcessID }
+
+// Close logs out, closes the connection and stops the embedded server, if
+// any. Call it after the program has ended.
+func (m *Model) Close() error {
+	m.queue.close()
+	var err error
+	if m.client != nil {
+		if m.sess.loggedIn() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = m.client.Logout(ctx)
+			cancel()
+		}
+		err = m.client.Close()
+	}
+	if m.embedded != nil {
+		err = errors.Join(err, m.embedded.Close())
+		m.embedded = nil
+	}
+	return err
+}
+
+func (m *Model) setStyles(isDark bool) {
+	m.c.styles = NewStyles(isDark)
+	m.spinner.Style = m.c.styles.SpinnerStyle
+	m.help.Styles = m.c.styles.Help
+	for _, p := range m.pages() {
+		p.applyStyles()
+	}
+}
+
+func (m *Model) pages() []page {
+	return []page{m.connect, m.login, m.menu, m.amount, m.transfer, m.receipt, m.statement}
+}
+
+func (m *Model) current() page { return m.pages()[m.page] }
+
+// Layout: title bar, body (ATM panel | clock panel), status line, help bar.
+func (m *Model) clockWidth() int {
+	if m.width >= 100 {
+		return min(46, m.width*2/5)
+	}
+	return 34
+}
+
+func (m *Model) setSize(w, h int) {
+	m.width, m.height = w, h
+	m.help.SetWidth(w)
+	bodyH := max(1, h-3)
+	m.clock.SetSize(m.clockWidth(), bodyH)
+	atmW := w - m.clockWidth()
+	m.c.width = max(20, atmW-m.c.styles.Screen.GetHorizontalFrameSize())
+	// Border (2), header and rule (2), busy line (1).
+	m.c.height = max(3, bodyH-m.c.styles.Screen.GetVerticalFrameSize()-3)
+	m.login.account.SetWidth(m.c.width - 4)
+	m.login.pin.SetWidth(m.c.width - 4)
+	m.amount.field.input.SetWidth(m.c.width - 8)
+	m.transfer.to.SetWidth(m.c.width - 4)
+	m.transfer.field.input.SetWidth(m.c.width - 8)
+	m.statement.resize()
+}
+
+// Init starts the connection and the clock event listener.
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(m.queue.wait(), tea.RequestBackgroundColor, m.dial(), m.spinner.Tick)
+}
+
+// Messages of the root model.
+type (
+	dialResultMsg struct {
+		client Client
+		err    error
+	}
+	embeddedResultMsg struct {
+		srv *EmbeddedServer
+		err error
+		// redial after a successful start (false when a running client
+		// reconnects on its own)
+		redial bool
+	}
+	retryMsg       struct{ id int }
+	bannerClearMsg struct{ id int }
+	noticeClearMsg struct{ id int }
+	loginResultMsg struct {
+		account string
+		reply   netproto.Reply
+		err     error
+	}
+	opResultMsg struct {
+		op       string
+		amount   bank.Cents
+		to       string
+		toHolder string
+		reply    netproto.Reply
+		err      error
+	}
+	lookupResultMsg struct {
+		account string
+		reply   netproto.Reply
+		err     error
+	}
+	statementResultMsg struct {
+		reply netproto.Reply
+		err   error
+	}
+	logoutResultMsg struct{ err error }
+)
+
+func (m *Model) dial() tea.Cmd {
+	cfg := m.cfg
+	opts := netproto.ClientOptions{
+		ProcessID:      cfg.ProcessID,
+		Clock:          m.clk,
+		DialTimeout:    3 * time.Second,
+		RequestTimeout: cfg.RequestTimeout,
+		Reconnect:      true,
+		OnEvent:        m.queue.add,
+	}
+	m.connect.retryIn = 0
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		c, err := cfg.Dial(ctx, cfg.Addr, opts)
+		return dialResultMsg{client: c, err: err}
+	}
+}
+
+func (m *Model) startServer(redial bool) tea.Cmd {
+	if m.starting || m.embedded != nil {
+		return nil
+	}
+	m.starting = true
+	start, addr, db := m.cfg.StartServer, m.cfg.Addr, m.cfg.DBPath
+	return func() tea.Msg {
+		srv, err := start(addr, db)
+		return embeddedResultMsg{srv: srv, err: err, redial: redial}
+	}
+}
+
+func (m *Model) scheduleRetry() tea.Cmd {
+	m.retryID++
+	id := m.retryID
+	d := min(250*time.Millisecond<<min(m.connect.attempt, 4), 3*time.Second)
+	m.connect.retryIn = d
+	return tea.Tick(d, func(time.Time) tea.Msg { return retryMsg{id} })
+}
+
+// call runs a client call as a command and marks the ATM busy until the
+// answer arrives.
+func (m *Model) call(what string, fn func(ctx context.Context, c Client) tea.Msg) tea.Cmd {
+	m.busy = what
+	c := m.client
+	return tea.Batch(m.spinner.Tick, func() tea.Msg {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		return fn(ctx, c)
+	})
+}
+
+func (m *Model) setBanner(text string, bad bool, clearAfter time.Duration) tea.Cmd {
+	m.banner, m.bannerBad = text, bad
+	m.bannerID++
+	if clearAfter <= 0 {
+		return nil
+	}
+	id := m.bannerID
+	return tea.Tick(clearAfter, func(time.Time) tea.Msg { return bannerClearMsg{id} })
+}
+
+func (m *Model) goPage(p pageID) tea.Cmd {
+	m.page = p
+	switch p {
+	case pageLogin:
+		return m.login.reset()
+	}
+	return nil
+}
+
+// Update handles every message of the program.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.setSize(msg.Width, msg.Height)
+		return m, nil
+	case tea.BackgroundColorMsg:
+		m.setStyles(msg.IsDark())
+		return m, nil
+	case spinner.TickMsg:
+		if m.busy == "" && m.page != pageConnect {
+			return m, nil // let the spinner stop
+		}
+		var cmd tea.Cmd
+		m.spinner, cmd = m.spinner.Update(msg)
+		return m, cmd
+	case clockEventsMsg:
+		return m, tea.Batch(m.clock.add(msg), m.queue.wait())
+	case clockFlashOffMsg:
+		m.clock.flashOff(msg.id)
+		return m, nil
+	case bannerClearMsg:
+		if msg.id == m.bannerID {
+			m.banner = ""
+		}
+		return m, nil
+	case noticeClearMsg:
+		if msg.id == m.noticeID {
+			m.notice, m.balanceHot = "", false
+		}
+		return m, nil
+	case tea.KeyPressMsg:
+		return m, m.handleKey(msg)
+	}
+	if cmd, ok := m.handleConn(msg); ok {
+		return m, cmd
+	}
+	if cmd, ok := m.handleResult(msg); ok {
+		return m, cmd
+	}
+	// Anything else (cursor blinks...) goes to the current screen.
+	return m, m.current().Update(msg)
+}
+
+func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	keys := m.c.keys
+	if key.Matches(k, keys.QuitTyping) {
+		return tea.Quit
+	}
+	if m.width < MinWidth || m.height < MinHeight {
+		if key.Matches(k, keys.Quit) {
+			return tea.Quit
+		}
+		return nil
+	}
+	if m.busy != "" {
+		return nil // one request at a time; ctrl+c still quits
+	}
+	if !m.current().Typing() && key.Matches(k, keys.Quit) {
+		return tea.Quit
+	}
+	if m.notice != "" && k.Text == "" && !key.Matches(k, keys.Up, keys.Down) {
+		// Any command key acknowledges a push notification.
+		m.noticeID++
+		m.notice, m.balanceHot = "", false
+	}
+	return m.current().Update(k)
+}
+
+// handleConn deals with the connection: dialing, the embedded server,
+// retries, connection status and pushes.
+func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
+	switch msg := msg.(type) {
+	case dialResultMsg:
+		if msg.err != nil {
+			m.connect.err = msg.err
+			m.connect.attempt++
+			if m.cfg.Embedded && m.embedded == nil {
+				m.connect.starting = true
+				if cmd := m.startServer(true); cmd != nil {
+					return cmd, true
+				}
+			}
+			return m.scheduleRetry(), true
+		}
+		m.client = msg.client
+		m.gen++
+		m.server = msg.client.Hello().Server
+		m.clock.server = m.server
+		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
+		m.page = pageLogin
+		return tea.Batch(m.login.reset(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
+	case embeddedResultMsg:
+		m.starting = false
+		m.connect.starting = false
+		if msg.err != nil {
+			m.connect.embedErr = msg.err
+			if msg.redial {
+				return m.scheduleRetry(), true
+			}
+			return nil, true
+		}
+		m.embedded = msg.srv
+		m.connect.embedErr = nil
+		if msg.redial {
+			m.login.notice = fmt.Sprintf("No bank server was answering, so this ATM started one on %s with the database %s. Other ATMs will use it.", msg.srv.Addr, tildeHome(msg.srv.DBPath))
+			return m.dial(), true
+		}
+		return m.setBanner("The bank's server went away; this ATM now runs it on "+msg.srv.Addr+".", false, 8*time.Second), true
+	case retryMsg:
+		if msg.id == m.retryID && m.client == nil {
+			return tea.Batch(m.dial(), m.spinner.Tick), true
+		}
+		return nil, true
+	case retryNowMsg:
+		if m.client == nil && !m.starting {
+			m.retryID++
+			return tea.Batch(m.dial(), m.spinner.Tick), true
+		}
+		return nil, true
+	case pushMsg:
+		if msg.gen != m.gen {
+			return nil, true
+		}
+		return tea.Batch(m.onPush(msg.push), waitPush(m.gen, m.client)), true
+	case statusMsg:
+		if msg.gen != m.gen {
+			return nil, true
+		}
+		if msg.closed {
+			return m.lostClient(), true
+		}
+		return tea.Batch(m.onStatus(msg.status), waitStatus(m.gen, m.client)), true
+	}
+	return nil, false
+}
+
+func (m *Model) onPush(p netproto.Push) tea.Cmd {
+	if m.sess.loggedIn() && (p.Account == "" || p.Account == m.sess.account) {
+		m.sess.balance, m.sess.hasBalance = p.Balance, true
+	}
+	from := p.From
+	if p.FromHolder != "" {
+		from += " " + p.FromHolder
+	}
+	m.lastPush = p
+	m.notice = fmt.Sprintf("✉ %s received from %s · balance %s · L=%d", FormatCents(p.Amount), from, FormatCents(p.Balance), p.RecvTS)
+	m.balanceHot = true
+	m.noticeID++
+	id := m.noticeID
+	return tea.Tick(15*time.Second, func(time.Time) tea.Msg { return noticeClearMsg{id} })
+}
+
+func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
+	switch s.State {
+	case netproto.StateLost:
+		if m.sess.loggedIn() {
+			m.relogin = true
+		}
+		return m.setBanner("⚠ Connection to the bank lost. Reconnecting…", true, 0)
+	case netproto.StateReconnecting:
+		cmd := m.setBanner(fmt.Sprintf("⚠ Connection to the bank lost. Reconnecting (attempt %d)…", s.Attempt), true, 0)
+		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {
+			return tea.Batch(cmd, m.startServer(false))
+		}
+		return cmd
+	case netproto.StateReconnected:
+		m.server = ""
+		if m.client != nil {
+			m.server = m.client.Hello().Server
+			m.clock.server = m.server
+		}
+		if s.Err != nil {
+			// The client could not restore the session: it is logged out.
+			m.relogin = false
+			wasIn := m.sess.loggedIn()
+			m.sess = session{}
+			if m.busy == "" && wasIn {
+				m.login.notice = "The connection came back but the session could not be restored. Please log in again."
+				return tea.Batch(m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second), m.goPage(pageLogin))
+			}
+			return m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)
+		}
+		cmd := m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)
+		if m.relogin && m.busy == "" {
+			return tea.Batch(cmd, m.endSession("The connection to the bank dropped and came back. For your safety, please log in again."))
+		}
+		return cmd
+	case netproto.StateClosed:
+		return nil // the channel closes next
+	}
+	return nil
+}
+
+// lostClient handles a client that closed for good: back to connecting.
+func (m *Model) lostClient() tea.Cmd {
+	if m.client != nil {
+		_ = m.client.Close()
+	}
+	m.client = nil
+	m.gen++
+	m.sess = session{}
+	m.busy, m.relogin = "", false
+	m.page = pageConnect
+	m.connect.err = errors.New("the connection to the bank was closed")
+	return tea.Batch(m.setBanner("⚠ Disconnected from the bank.", true, 5*time.Second), m.dial(), m.spinner.Tick)
+}
+
+// endSession logs out (the client would otherwise keep the session) and
+// returns to the login screen with a message.
+func (m *Model) endSession(notice string) tea.Cmd {
+	m.relogin = false
+	m.sess = session{}
+	m.login.notice = notice
+	cmd := m.goPage(pageLogin)
+	if m.client == nil {
+		return cmd
+	}
+	c := m.client
+	return tea.Batch(cmd, func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.Logout(ctx)
+		return logoutResultMsg{err: err}
+	})
+}
+
+// onIntent handles what a screen asked for.
+func (m *Model) onIntent(msg tea.Msg) tea.Cmd {
+	if cmd, ok := m.handleIntent(msg); ok {
+		return cmd
+	}
+	cmd, _ := m.handleConn(msg)
+	return cmd
+}
+
+// handleIntent turns what a screen asked for into a request.
+func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
+	if m.client == nil {
+		switch msg.(type) {
+		case loginSubmitMsg, menuChoiceMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
+			return nil, true
+		}
+	}
+	switch msg := msg.(type) {
+	case loginSubmitMsg:
+		return m.call("Checking your PIN…", func(ctx context.Context, c Client) tea.Msg {
+			r, err := c.Login(ctx, msg.account, msg.pin)
+			return loginResultMsg{account: msg.account, reply: r, err: err}
+		}), true
+	case menuChoiceMsg:
+		switch msg.item {
+		case itemBalance:
+			return m.call("Asking the bank for your balance…", func(ctx context.Context, c Client) tea.Msg {
+				r, err := c.Balance(ctx)
+				return opResultMsg{op: "balance", reply: r, err: err}
+			}), true
+		case itemDeposit, itemWithdraw:
+			op := opDeposit
+			if msg.item == itemWithdraw {
+				op = opWithdraw
+			}
+			m.page = pageAmount
+			return m.amount.start(op), true
+		case itemTransfer:
+			m.page = pageTransfer
+			return m.transfer.start(), true
+		case itemStatement:
+			m.page = pageStatement
+			m.statement.start()
+			return m.fetchStatement(0), true
+		case itemLogout:
+			name := m.sess.holder
+			return tea.Batch(m.endSession(goodbye(name))), true
+		}
+	case amountSubmitMsg:
+		verb := "Depositing"
+		if msg.op == opWithdraw {
+			verb = "Withdrawing"
+		}
+		return m.call(fmt.Sprintf("%s %s…", verb, FormatCents(msg.amount)), func(ctx context.Context, c Client) tea.Msg {
+			var r netproto.Reply
+			var err error
+			if msg.op == opWithdraw {
+				r, err = c.Withdraw(ctx, msg.amount)
+			} else {
+				r, err = c.Deposit(ctx, msg.amount)
+			}
+			return opResultMsg{op: msg.op, amount: msg.amount, reply: r, err: err}
+		}), true
+	case lookupSubmitMsg:
+		return m.call("Looking up account "+msg.account+"…", func(ctx context.Context, c Client) tea.Msg {
+			r, err := c.Lookup(ctx, msg.account)
+			return lookupResultMsg{account: msg.account, reply: r, err: err}
+		}), true
+	case transferSubmitMsg:
+		return m.call(fmt.Sprintf("Sending %s to %s…", FormatCents(msg.amount), msg.to), func(ctx context.Context, c Client) tea.Msg {
+			r, err := c.Transfer(ctx, msg.to, msg.amount)
+			return opResultMsg{op: opTransfer, amount: msg.amount, to: msg.to, toHolder: msg.toHolder, reply: r, err: err}
+		}), true
+	case statementMoreMsg:
+		return m.fetchStatement(msg.before), true
+	case backMsg:
+		if m.relogin {
+			return m.endSession("The connection to the bank dropped during the session. For your safety, please log in again."), true
+		}
+		if m.sess.loggedIn() {
+			m.page = pageMenu
+		} else {
+			return m.goPage(pageLogin), true
+		}
+		return nil, true
+	}
+	return nil, false
+}
+
+func goodbye(name string) string {
+	if f, _, _ := strings.Cut(name, " "); f != "" {
+		return "Logged out. Goodbye, " + f + "!"
+	}
+	return "Logged out. Goodbye!"
+}
+
+func (m *Model) fetchStatement(before uint64) tea.Cmd {
+	c := m.client
+	return func() tea.Msg {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		r, err := c.Statement(ctx, before, statementPageSize)
+		return statementResultMsg{reply: r, err: err}
+	}
+}
+
+// handleResult applies the bank's answers.
+func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
+	switch msg := msg.(type) {
+	case loginResultMsg:
+		m.busy = ""
+		if msg.err != nil {
+			return m.login.loginError(msg.account, msg.err), true
+		}
+		m.relogin = false
+		m.sess = session{account: msg.account, holder: msg.reply.Holder}
+		if msg.reply.Account != "" {
+			m.sess.account = msg.reply.Account
+		}
+		if msg.reply.Balance != 0 || msg.reply.Op == "login" {
+			m.sess.balance, m.sess.hasBalance = msg.reply.Balance, true
+		}
+		m.login.notice = ""
+		m.menu.cursor = 0
+		m.page = pageMenu
+		return nil, true
+	case opResultMsg:
+		m.busy = ""
+		if msg.err == nil {
+			m.sess.balance, m.sess.hasBalance = msg.reply.Balance, true
+		}
+		m.receipt.op, m.receipt.reply, m.receipt.err = msg.op, msg.reply, msg.err
+		m.receipt.amount, m.receipt.to, m.receipt.toHolder = msg.amount, msg.to, msg.toHolder
+		m.receipt.note = ""
+		if m.relogin {
+			m.receipt.note = "The connection dropped during this request; it was sent again with the same id, so it was applied at most once."
+		}
+		m.page = pageReceipt
+		return nil, true
+	case lookupResultMsg:
+		m.busy = ""
+		if msg.err != nil {
+			text := failureText(opTransfer, msg.err, 0, msg.account)
+			if errors.Is(msg.err, bank.ErrAccountNotFound) {
+				text = fmt.Sprintf("There is no account %s. Check the number.", msg.account)
+			}
+			return m.transfer.lookupFailed(text), true
+		}
+		acc := msg.reply.Account
+		if acc == "" {
+			acc = msg.account
+		}
+		return m.transfer.found(acc, msg.reply.Holder), true
+	case statementResultMsg:
+		if msg.err != nil {
+			m.statement.failed(failureText("statement", msg.err, 0, ""))
+			return nil, true
+		}
+		m.statement.loaded(msg.reply.Entries, msg.reply.Next)
+		return nil, true
+	case logoutResultMsg:
+		return nil, true
+	}
+	return nil, false
+}
+
+// View renders the whole screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = m.cfg.BankName + " ATM · " + m.cfg.ProcessID
+	return v
+}
+
+// render draws the screen as a string of exactly height lines.
+func (m *Model) render() string {
+	if m.width < MinWidth || m.height < MinHeight {
+		return m.tooSmall()
+	}
+	title := m.titleBar()
+	body := lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.View())
+	status := m.statusLine()
+	helpLine := " " + m.help.ShortHelpView(m.current().Help())
+	out := strings.Join([]string{title, body, status, helpLine}, "\n")
+	return fitLines(out, m.width, m.height)
+}
+
+func (m *Model) tooSmall() string {
+	s := m.c.styles
+	msg := fmt.Sprintf("Terminal too small: need %d×%d, have %d×%d.", MinWidth, MinHeight, m.width, m.height)
+	sub := "Make the window larger, or press q to quit."
+	w := max(1, m.width)
+	block := s.TooSmall.Width(w).Align(lipgloss.Center).Render(msg) + "\n" + s.Dim.Width(w).Align(lipgloss.Center).Render(sub)
+	return fitLines(lipgloss.Place(w, max(1, m.height), lipgloss.Center, lipgloss.Center, block), w, max(1, m.height))
+}
+
+func (m *Model) titleBar() string {
+	s := m.c.styles
+	left := s.TitleBrand.Render(" ◆ "+m.cfg.BankName) + s.TitleInfo.Render("  ATM "+m.cfg.ProcessID)
+	right := "bank " + m.cfg.Addr
+	if m.server != "" {
+		right = m.server + " @ " + m.cfg.Addr
+	}
+	if m.embedded != nil {
+		right += " · server in this ATM"
+	}
+	right = s.TitleInfo.Render(right + " ")
+	gap := m.width - lipgloss.Width(left) - lipgloss.Width(right)
+	if gap < 1 {
+		right = ansi.Truncate(right, max(0, m.width-lipgloss.Width(left)-1), "…")
+		gap = max(1, m.width-lipgloss.Width(left)-lipgloss.Width(right))
+	}
+	return left + s.TitleBar.Render(strings.Repeat(" ", gap)) + right
+}
+
+func (m *Model) atmPanel() string {
+	s := m.c.styles
+	w := m.c.width
+	var head string
+	if m.sess.loggedIn() {
+		who := s.ScreenHead.Render(m.sess.holder) + s.Dim.Render(" · account "+m.sess.account)
+		bal := ""
+		if m.sess.hasBalance {
+			st := s.Money
+			if m.balanceHot {
+				st = s.BannerPush
+			}
+			bal = st.Render(FormatCents(m.sess.balance))
+		}
+		gap := max(1, w-lipgloss.Width(who)-lipgloss.Width(bal))
+		head = ansi.Truncate(who+strings.Repeat(" ", gap)+bal, w, "…")
+	} else {
+		head = s.ScreenHead.Render("Automated teller") + s.Dim.Render(" · "+m.cfg.ProcessID)
+	}
+	rule := s.ScreenRule.Render(strings.Repeat("─", w))
+	content := strings.TrimRight(m.current().View(), "\n")
+	if m.notice != "" {
+		// The push gets a box at the bottom of the screen when it fits.
+		box := m.pushBox(w)
+		if room := m.c.height - lipgloss.Height(box); lipgloss.Height(content) < room {
+			content = fitLines(content, w, room) + "\n" + box
+		}
+	}
+	content = fitLines(content, w, m.c.height)
+	busy := ""
+	if m.busy != "" {
+		busy = m.spinner.View() + " " + s.Text.Render(m.busy)
+	}
+	inner := strings.Join([]string{head, rule, content, busy}, "\n")
+	return s.Screen.Width(m.width - m.clockWidth()).Render(inner)
+}
+
+// pushBox shows money that just arrived.
+func (m *Model) pushBox(w int) string {
+	s := m.c.styles
+	p := m.lastPush
+	from := p.From
+	if p.FromHolder != "" {
+		from += " · " + p.FromHolder
+	}
+	lines := []string{
+		s.BannerPush.Render("✉ Money arrived: +" + FormatCents(p.Amount)),
+		s.Text.Render("from " + from),
+		s.Text.Render("balance now ") + s.Value.Render(FormatCents(p.Balance)) + s.Dim.Render(fmt.Sprintf("  · push T=%d, here L=%d", p.TS, p.RecvTS)),
+	}
+	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Push).Padding(0, 1).Width(w)
+	return box.Render(strings.Join(lines, "\n"))
+}
+
+func (m *Model) statusLine() string {
+	s := m.c.styles
+	var line string
+	switch {
+	case m.banner != "" && m.bannerBad:
+		line = s.BannerBad.Render(m.banner)
+	case m.notice != "":
+		line = s.BannerPush.Render(m.notice)
+	case m.banner != "":
+		line = s.BannerGood.Render(m.banner)
+	case m.embedded != nil:
+		line = s.BannerInfo.Render("The bank's server runs inside this ATM (" + m.embedded.Addr + "); quitting stops it.")
+	case m.client != nil:
+		line = s.BannerInfo.Render("Connected to " + m.server + " at " + m.cfg.Addr + ".")
+	}
+	return ansi.Truncate(" "+line, m.width, "…")
+}
+
+// tildeHome shortens a path in the home directory to ~/...
+func tildeHome(path string) string {
+	if h, err := os.UserHomeDir(); err == nil && h != "" && strings.HasPrefix(path, h+string(os.PathSeparator)) {
+		return "~" + path[len(h):]
+	}
+	return path
+}
+
+func randomHex4() string {
+	var b [2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "0000"
+	}
+	return fmt.Sprintf("%02x%02x", b[0], b[1])
+}

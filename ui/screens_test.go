@@ -1,0 +1,513 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"atm/bank"
+	"atm/netproto"
+)
+
+// Every screen is checked at the smallest supported size and a larger one,
+// on dark and light backgrounds: the frame has the terminal's exact size and
+// shows what the person needs.
+var sizes = []struct{ w, h int }{{80, 24}, {120, 40}}
+
+func eachLayout(t *testing.T, fn func(t *testing.T, m *Model)) {
+	for _, sz := range sizes {
+		for _, dark := range []bool{true, false} {
+			name := fmt.Sprintf("%dx%d/dark=%v", sz.w, sz.h, dark)
+			t.Run(name, func(t *testing.T) { fn(t, newTestModel(t, sz.w, sz.h, dark)) })
+		}
+	}
+}
+
+func TestConnectingScreen(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		out := screen(t, m)
+		mustContain(t, out, "BANCO LAMPORT", "atm-test", "Connecting to the bank", "127.0.0.1:7667", "LAMPORT CLOCK", "no messages yet", "q quit")
+	})
+}
+
+func TestConnectFailedRetries(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		send(m, dialResultMsg{err: errors.New("connect to the bank at 127.0.0.1:7667: connection refused")})
+		out := screen(t, m)
+		mustContain(t, out, "The bank is not answering", "connection refused", "Trying again in", "attempt 2", "r retry now")
+		if m.client != nil || m.page != pageConnect {
+			t.Errorf("after a failed dial: page %v, client %v", m.page, m.client)
+		}
+	})
+}
+
+// Without --server, a failed dial starts a server inside the ATM and says so.
+func TestConnectStartsEmbeddedServer(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	m.cfg.Embedded = true
+	var started string
+	m.cfg.StartServer = func(addr, db string) (*EmbeddedServer, error) {
+		started = addr
+		return &EmbeddedServer{Addr: addr, DBPath: db}, nil
+	}
+	_, cmd := m.Update(dialResultMsg{err: errors.New("connection refused")})
+	if cmd == nil {
+		t.Fatal("no command to start the server")
+	}
+	mustContain(t, screen(t, m), "Starting a bank server inside")
+	send(m, cmd())
+	if started != "127.0.0.1:7667" || m.embedded == nil {
+		t.Fatalf("server started on %q, embedded %v", started, m.embedded)
+	}
+	connected(m)
+	out := screen(t, m)
+	mustContain(t, out, "No bank server was answering", "127.0.0.1:7667", "Other ATMs will use it", "server in this ATM", "runs inside this ATM")
+	m.embedded = nil // nothing to close
+}
+
+func TestConnectWithServerFlagNeverStartsOne(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	m.cfg.StartServer = func(addr, db string) (*EmbeddedServer, error) {
+		t.Error("a server was started although --server was given")
+		return nil, errors.New("no")
+	}
+	_, cmd := m.Update(dialResultMsg{err: errors.New("connection refused")})
+	if msg := cmd(); msg != nil {
+		if _, ok := msg.(embeddedResultMsg); ok {
+			t.Error("a failed dial with --server led to starting a server")
+		}
+	}
+}
+
+func TestLoginScreen(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		connected(m)
+		out := screen(t, m)
+		mustContain(t, out, "Please log in", "Account number", "PIN", "Connected to bank", "ctrl+c quit")
+		typeText(m, "123")
+		press(m, tea.KeyEnter)
+		typeText(m, "9876")
+		out = screen(t, m)
+		mustContain(t, out, "› 123", "••••")
+		mustNotContain(t, out, "9876")
+	})
+}
+
+func TestLoginSubmitsAfterLocalChecks(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	connected(m)
+	press(m, tea.KeyEnter)
+	mustContain(t, screen(t, m), "Type your account number")
+	typeText(m, "12a")
+	mustContain(t, screen(t, m), "Only digits")
+	press(m, tea.KeyEnter)
+	typeText(m, "12")
+	press(m, tea.KeyEnter)
+	if m.busy != "" {
+		t.Fatal("a 2-digit PIN was sent")
+	}
+	mustContain(t, screen(t, m), "The PIN has 4 to 12 digits")
+	typeText(m, "34")
+	press(m, tea.KeyEnter)
+	if m.busy == "" {
+		t.Fatal("a valid login was not sent")
+	}
+	mustContain(t, screen(t, m), "Checking your PIN")
+}
+
+func TestLoginErrors(t *testing.T) {
+	until := time.Date(2030, 1, 2, 15, 4, 5, 0, time.Local)
+	cases := []struct {
+		name  string
+		err   error
+		wants []string
+	}{
+		{"unknown account", &netproto.Error{Code: "account_not_found", Message: "account not found"}, []string{"There is no account 123", "try again"}},
+		{"wrong PIN", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left"}},
+		{"last attempt", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 1}, []string{"Wrong PIN: 1 attempt left"}},
+		{"locked", &netproto.Error{Code: "account_locked", Until: until}, []string{"Account 123 is locked", "until 15:04:05"}},
+		{"too many", &netproto.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "15:04:05"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			eachLayout(t, func(t *testing.T, m *Model) {
+				connected(m)
+				typeText(m, "123")
+				press(m, tea.KeyEnter)
+				typeText(m, "1111")
+				press(m, tea.KeyEnter)
+				send(m, loginResultMsg{account: "123", err: c.err})
+				out := screen(t, m)
+				mustContain(t, out, c.wants...)
+				if m.sess.loggedIn() || m.page != pageLogin {
+					t.Error("a failed login logged in")
+				}
+				if m.login.pin.Value() != "" {
+					t.Error("the PIN field was not cleared")
+				}
+			})
+		})
+	}
+}
+
+func TestMenuScreen(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		out := screen(t, m)
+		mustContain(t, out, "Ana Souza", "account 123", "R$ 1.000,00", "1  Balance", "2  Deposit", "3  Withdraw", "4  Transfer", "5  Statement", "6  Log out", "1-6 shortcut")
+		mustContain(t, out, "› 1  Balance")
+		typeText(m, "jj")
+		mustContain(t, screen(t, m), "› 3  Withdraw")
+		press(m, tea.KeyUp)
+		mustContain(t, screen(t, m), "› 2  Deposit")
+		typeText(m, "k")
+		typeText(m, "k")
+		mustContain(t, screen(t, m), "› 6  Log out")
+	})
+}
+
+func TestMenuShortcutsAndEnter(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	typeText(m, "2")
+	if m.page != pageAmount || m.amount.op != opDeposit {
+		t.Fatalf("2 opened page %v op %q", m.page, m.amount.op)
+	}
+	press(m, tea.KeyEscape)
+	if m.page != pageMenu {
+		t.Fatalf("esc went to page %v", m.page)
+	}
+	typeText(m, "jj") // from Deposit, where 2 left the cursor
+	press(m, tea.KeyEnter)
+	if m.page != pageTransfer {
+		t.Fatalf("enter on Transfer opened page %v", m.page)
+	}
+	press(m, tea.KeyEscape)
+	typeText(m, "q")
+	if m.page != pageMenu {
+		t.Fatal("q left the menu")
+	}
+}
+
+func TestDepositForm(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		typeText(m, "2")
+		out := screen(t, m)
+		mustContain(t, out, "Deposit", "Amount to deposit", "R$ ›", "1.234,56", "esc back")
+		typeText(m, "R$ 1.234,5")
+		mustContain(t, screen(t, m), "= R$ 1.234,50")
+		press(m, tea.KeyBackspace, tea.KeyBackspace, tea.KeyBackspace, tea.KeyBackspace)
+		typeText(m, "2345")
+		out = screen(t, m)
+		mustContain(t, out, "R$ 1.22345", "ambiguous")
+		if m.busy != "" {
+			t.Fatal("busy before submitting")
+		}
+		press(m, tea.KeyEnter)
+		if m.busy != "" {
+			t.Fatal("an invalid amount was sent")
+		}
+	})
+}
+
+func TestWithdrawFormSubmits(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	typeText(m, "3")
+	mustContain(t, screen(t, m), "Withdraw", "Amount to withdraw")
+	press(m, tea.KeyEnter)
+	mustContain(t, screen(t, m), "type an amount")
+	typeText(m, "50,5")
+	press(m, tea.KeyEnter)
+	mustContain(t, screen(t, m), "Withdrawing R$ 50,50")
+	// While the request is in flight, keys other than ctrl+c do nothing.
+	press(m, tea.KeyEscape)
+	if m.page != pageAmount {
+		t.Fatal("esc acted while busy")
+	}
+}
+
+func TestTransferFlow(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		typeText(m, "4")
+		mustContain(t, screen(t, m), "Transfer", "Recipient's account", "holder's name")
+		typeText(m, "123")
+		press(m, tea.KeyEnter)
+		mustContain(t, screen(t, m), "That is your own account")
+		press(m, tea.KeyBackspace, tea.KeyBackspace, tea.KeyBackspace)
+		typeText(m, "456")
+		press(m, tea.KeyEnter)
+		if m.busy == "" {
+			t.Fatal("the lookup was not sent")
+		}
+		send(m, lookupResultMsg{account: "456", reply: netproto.Reply{Op: "lookup", Account: "456", Holder: "Bruno Lima"}})
+		out := screen(t, m)
+		mustContain(t, out, "To", "456 · Bruno Lima", "Amount to transfer")
+		typeText(m, "50")
+		press(m, tea.KeyEnter)
+		out = screen(t, m)
+		mustContain(t, out, "Confirm the transfer", "123 · Ana Souza", "456 · Bruno Lima", "R$ 50,00", "Send R$ 50,00 to Bruno Lima?", "y/enter confirm")
+		typeText(m, "n")
+		if m.transfer.step != stepAmount {
+			t.Fatal("n did not go back to the amount")
+		}
+		press(m, tea.KeyEnter)
+		typeText(m, "y")
+		mustContain(t, screen(t, m), "Sending R$ 50,00 to 456")
+	})
+}
+
+func TestTransferUnknownRecipient(t *testing.T) {
+	m := newTestModel(t, 80, 24, false)
+	loggedIn(m)
+	typeText(m, "4")
+	typeText(m, "999")
+	press(m, tea.KeyEnter)
+	send(m, lookupResultMsg{account: "999", err: &netproto.Error{Code: "account_not_found"}})
+	mustContain(t, screen(t, m), "There is no account 999")
+	if m.transfer.step != stepRecipient {
+		t.Fatal("left the recipient step after a failed lookup")
+	}
+}
+
+func TestReceiptScreen(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		send(m, clockEventsMsg{
+			{Dir: "send", Type: "deposit", ReqID: "r1", Before: 6, After: 7, Peer: "bank"},
+			{Dir: "recv", Type: "reply", Op: "deposit", ReqID: "r1", Before: 7, After: 42, Remote: 41, Peer: "bank"},
+		})
+		send(m, opResultMsg{op: opDeposit, amount: 5050, reply: netproto.Reply{ID: "r1", Op: "deposit", TS: 41, SentTS: 7, RecvTS: 42, ServerRecv: 39, ServerApply: 40, Balance: 105050}})
+		out := screen(t, m)
+		mustContain(t, out, "✓ Deposit done", "R$ 50,50", "New balance", "R$ 1.050,50",
+			"Lamport timestamps", "sent by atm-test", "received by bank", "39", "applied by bank", "40",
+			"answered by bank", "41", "received here", "max(7,41)+1 = 42", "enter back to menu")
+		// The clock panel shows the same step.
+		mustContain(t, out, "L = 42", "last from bank: 41", "↑ deposit", "6+1 = 7", "↓ deposit ✓")
+		press(m, tea.KeyEnter)
+		if m.page != pageMenu {
+			t.Fatal("enter did not go back to the menu")
+		}
+	})
+}
+
+func TestReceiptDuplicate(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	send(m, opResultMsg{op: opWithdraw, amount: 1000, reply: netproto.Reply{ID: "r2", Balance: 99000, Duplicate: true}})
+	mustContain(t, screen(t, m), "Withdrawal done", "already applied this request", "not applied again")
+}
+
+func TestRefusedReceipt(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		send(m, clockEventsMsg{
+			{Dir: "send", Type: "withdraw", ReqID: "r9", Before: 10, After: 11},
+			{Dir: "recv", Type: "error", Op: "withdraw", ReqID: "r9", Before: 11, After: 16, Remote: 15},
+		})
+		send(m, opResultMsg{op: opWithdraw, amount: 500000, err: &netproto.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "r9", TS: 15}})
+		out := screen(t, m)
+		mustContain(t, out, "✗ Withdrawal refused", "Insufficient funds for R$ 5.000,00", "R$ 1.000,00", "sent by atm-test", "11", "answered by bank", "15", "max(11,15)+1 = 16", "↓ withdraw ✗")
+		if m.sess.balance != 100000 {
+			t.Errorf("a refused withdrawal changed the balance to %d", m.sess.balance)
+		}
+	})
+}
+
+func TestBalanceReceipt(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	typeText(m, "1")
+	if m.busy == "" {
+		t.Fatal("balance was not asked")
+	}
+	send(m, opResultMsg{op: "balance", reply: netproto.Reply{Balance: 123456}})
+	mustContain(t, screen(t, m), "✓ Balance", "R$ 1.234,56")
+}
+
+func TestStatementScreen(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		typeText(m, "5")
+		mustContain(t, screen(t, m), "Statement", "Loading")
+		var entries []bank.Event
+		entries = append(entries,
+			bank.Event{TS: 90, Kind: bank.KindTransfer, Outcome: "ok", Account: "456", To: "123", Amount: 2500, Balance: 97500, ToBalance: 102500},
+			bank.Event{TS: 80, Kind: bank.KindWithdraw, Outcome: "insufficient_funds", Account: "123", Amount: 900000, Balance: 100000},
+			bank.Event{TS: 70, Kind: bank.KindTransfer, Outcome: "ok", Account: "123", To: "456", Amount: 5000, Balance: 100000, ToBalance: 105000},
+			bank.Event{TS: 60, Kind: bank.KindDeposit, Outcome: "ok", Account: "123", Amount: 5050, Balance: 105000},
+		)
+		for i := range 30 {
+			entries = append(entries, bank.Event{TS: uint64(50 - i), Kind: bank.KindBalance, Outcome: "ok", Account: "123", Balance: 99950})
+		}
+		send(m, statementResultMsg{reply: netproto.Reply{Entries: entries, Next: 20}})
+		out := screen(t, m)
+		mustContain(t, out, "received", "+25,00", "1.025,00", "✗ withdraw", "sent", "-50,00", "deposit", "+50,50", "1 of 34 entries", "more below")
+		if m.c.width >= 50 {
+			mustContain(t, out, "from 456", "to 456")
+		}
+		// Scrolling to the end asks for the next page.
+		for range 40 {
+			press(m, tea.KeyDown)
+		}
+		if !m.statement.loading {
+			t.Error("reaching the last row did not load older entries")
+		}
+		mustContain(t, screen(t, m), "34 of 34 entries", "loading older")
+		press(m, tea.KeyEscape)
+		if m.page != pageMenu {
+			t.Error("esc did not go back to the menu")
+		}
+	})
+}
+
+func TestStatementEmpty(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	typeText(m, "5")
+	send(m, statementResultMsg{reply: netproto.Reply{}})
+	mustContain(t, screen(t, m), "No entries yet")
+}
+
+func TestPushArrives(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		gen := m.gen
+		send(m, clockEventsMsg{{Dir: "recv", Type: "push", Before: 20, After: 62, Remote: 61, Peer: "bank"}})
+		send(m, pushMsg{gen: gen, push: netproto.Push{Account: "123", From: "456", FromHolder: "Bruno Lima", Amount: 2500, Balance: 102500, TS: 61, ApplyTS: 59, RecvTS: 62}})
+		out := screen(t, m)
+		mustContain(t, out, "Money arrived: +R$ 25,00", "from 456 · Bruno Lima", "R$ 1.025,00", "here L=62", "↓ push", "max(20,61)+1 = 62")
+		if m.sess.balance != 102500 {
+			t.Errorf("balance %d after the push, want 102500", m.sess.balance)
+		}
+		// A push from an older connection is ignored.
+		send(m, pushMsg{gen: gen - 1, push: netproto.Push{Account: "123", Balance: 1}})
+		if m.sess.balance != 102500 {
+			t.Error("a stale push changed the balance")
+		}
+	})
+}
+
+func TestConnectionLostThenBackToLogin(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		gen := m.gen
+		send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateLost, Err: errors.New("EOF")}})
+		send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateReconnecting, Attempt: 2, Delay: 200 * time.Millisecond}})
+		out := screen(t, m)
+		mustContain(t, out, "Connection to the bank lost", "attempt 2")
+		send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+		out = screen(t, m)
+		mustContain(t, out, "Reconnected", "Please log in", "For your safety")
+		if m.sess.loggedIn() || m.page != pageLogin {
+			t.Error("still in the session after the connection came back")
+		}
+	})
+}
+
+// A request in flight when the connection drops is resent by the client
+// with the same id; its receipt says so, and then the ATM asks for a new
+// login.
+func TestConnectionLostDuringRequest(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	typeText(m, "2")
+	typeText(m, "50")
+	press(m, tea.KeyEnter)
+	gen := m.gen
+	send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateLost}})
+	send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+	if m.page != pageAmount || m.busy == "" {
+		t.Fatalf("page %v busy %q: the pending deposit was abandoned", m.page, m.busy)
+	}
+	send(m, opResultMsg{op: opDeposit, amount: 5000, reply: netproto.Reply{ID: "x", Balance: 105000, Duplicate: true}})
+	out := screen(t, m)
+	mustContain(t, out, "Deposit done", "not applied again", "applied at most once")
+	press(m, tea.KeyEnter)
+	if m.page != pageLogin || m.sess.loggedIn() {
+		t.Fatal("after the receipt the ATM did not ask for a new login")
+	}
+}
+
+func TestClientClosedGoesBackToConnecting(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	send(m, statusMsg{gen: m.gen, closed: true})
+	if m.page != pageConnect || m.client != nil {
+		t.Fatal("a closed client did not lead back to connecting")
+	}
+	mustContain(t, screen(t, m), "Disconnected from the bank", "Connecting to the bank")
+}
+
+func TestLogout(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	typeText(m, "6")
+	out := screen(t, m)
+	mustContain(t, out, "Goodbye, Ana!", "Please log in")
+	mustNotContain(t, out, "Ana Souza")
+}
+
+func TestTooSmall(t *testing.T) {
+	for _, sz := range []struct{ w, h int }{{79, 24}, {80, 23}, {40, 10}, {20, 5}} {
+		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
+			m := newTestModel(t, sz.w, sz.h, true)
+			loggedIn(m)
+			out := screen(t, m)
+			flat := strings.Join(strings.Fields(out), " ")
+			mustContain(t, flat, "too small", fmt.Sprintf("have %d×%d", sz.w, sz.h))
+			if sz.w >= 40 {
+				mustContain(t, flat, "need 80×24")
+			}
+			mustNotContain(t, out, "LAMPORT CLOCK")
+		})
+	}
+	// Growing the window brings the screen back.
+	m := newTestModel(t, 60, 20, true)
+	loggedIn(m)
+	send(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	mustContain(t, screen(t, m), "What would you like to do?")
+}
+
+func TestClockPanelTimeline(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	connected(m)
+	var evs clockEventsMsg
+	var clk uint64
+	for i := range 20 {
+		evs = append(evs, netproto.ClockEvent{Dir: "send", Type: "balance", ReqID: fmt.Sprint(i), Before: clk, After: clk + 1})
+		clk++
+		remote := clk + 3
+		evs = append(evs, netproto.ClockEvent{Dir: "recv", Type: "reply", Op: "balance", ReqID: fmt.Sprint(i), Before: clk, After: remote + 1, Remote: remote})
+		clk = remote + 1
+	}
+	send(m, evs)
+	out := screen(t, m)
+	// The newest entries are shown, the oldest scrolled away.
+	mustContain(t, out, fmt.Sprintf("L = %d", clk), fmt.Sprintf("max(%d,%d)+1 = %d", clk-4, clk-1, clk), "▶ ↓ balance ✓")
+	mustNotContain(t, out, "0+1 = 1 ")
+	if !m.clock.flash {
+		t.Error("the clock is not highlighted after a change")
+	}
+	send(m, clockFlashOffMsg{id: m.clock.flashID})
+	if m.clock.flash {
+		t.Error("the highlight did not end")
+	}
+}
+
+func TestBigDigits(t *testing.T) {
+	got := renderBig(1234567890, 40)
+	if len(got) != 3 || len([]rune(got[0])) != 10*4-1 {
+		t.Fatalf("renderBig = %q", got)
+	}
+	// Too wide for the panel: plain digits.
+	if got := renderBig(1234567890, 20); got[1] != "1234567890" {
+		t.Fatalf("narrow renderBig = %q", got)
+	}
+}
