@@ -567,6 +567,12 @@ func (c *conn) handle(line []byte) {
 			c.protoError(nil, CodeBadRequest, msg)
 			return
 		}
+		if t := bytes.TrimSpace(line); t[0] == '{' && json.Valid(t) {
+			// A JSON object whose field cannot hold its value, such as an
+			// amount given as text.
+			c.protoError(nil, CodeBadRequest, "a field has the wrong type: "+err.Error())
+			return
+		}
 		c.protoError(nil, CodeMalformed, "the line is not a JSON object: "+err.Error())
 		return
 	}
