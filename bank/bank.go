@@ -65,16 +65,14 @@ var DefaultAccounts = []struct {
 
 var (
 	bucketMeta     = []byte("meta")
-	bucketAccounts = []byte("accounts")
-	bucketEvents   = []byte("events")
-	bucketStmt     = []byte("statement")
-	bucketIdem     = []byte("requests")
-	bucketIdemAge  = []byte("requests_by_ts")
+	bucketAccounts = []byte("accounts") // id -> JSON Account without its balance
+	bucketState    = []byte("balances") // id -> acctState (binary)
+	bucketEvents   = []byte("events")   // big-endian TS -> event (binary)
 
+	keyFormat      = []byte("format")
 	keyClock       = []byte("clock")
 	keyDeposits    = []byte("deposits")
 	keyWithdrawals = []byte("withdrawals")
-	keyIdemCount   = []byte("requests_count")
 )
 
 // Bank is an open ledger. All its methods are safe for concurrent use.
@@ -87,6 +85,8 @@ type Bank struct {
 	closed bool
 	queue  chan *op
 	done   chan struct{}
+
+	reqs *requests // owned by the committer
 }
 
 // Open opens (creating if needed) the ledger in the bbolt file at path. On a
@@ -125,6 +125,9 @@ func Open(path string, opts Options) (*Bank, error) {
 		Timeout:        opts.OpenTimeout,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		// Address space only: it spares remapping (which waits for every
+		// reader) as the file grows.
+		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
@@ -134,18 +137,33 @@ func Open(path string, opts Options) (*Bank, error) {
 	}
 	var start uint64
 	var empty bool
+	reqs := newRequests(opts.RememberRequests)
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketAccounts, bucketEvents, bucketStmt, bucketIdem, bucketIdemAge} {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if f := getU64(meta, keyFormat); f != formatVersion {
+			if f != 0 || tx.Bucket(bucketEvents) != nil {
+				return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
+			}
+			if err := putU64(meta, keyFormat, formatVersion); err != nil {
+				return err
+			}
+		}
+		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		start = getU64(tx.Bucket(bucketMeta), keyClock)
+		start = getU64(meta, keyClock)
 		if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
 			start = max(start, binary.BigEndian.Uint64(k))
 		}
-		empty = tx.Bucket(bucketAccounts).Stats().KeyN == 0 && tx.Bucket(bucketEvents).Stats().KeyN == 0
-		return nil
+		ka, _ := tx.Bucket(bucketAccounts).Cursor().First()
+		ke, _ := tx.Bucket(bucketEvents).Cursor().First()
+		empty = ka == nil && ke == nil
+		return loadRequests(tx, reqs)
 	})
 	if err != nil {
 		db.Close()
@@ -157,6 +175,7 @@ func Open(path string, opts Options) (*Bank, error) {
 		clock: NewClock(start),
 		queue: make(chan *op, 4096),
 		done:  make(chan struct{}),
+		reqs:  reqs,
 	}
 	go b.commitLoop()
 	if empty && !opts.NoDefaults {
@@ -269,7 +288,7 @@ func (b *Bank) commitLoop() {
 		}
 		events = events[:0]
 		err := b.db.Update(func(tx *bolt.Tx) error {
-			w := newWriter(tx)
+			w := newWriter(tx, b.reqs)
 			for _, o := range batch {
 				o.res = b.apply(w, o)
 			}
@@ -284,6 +303,9 @@ func (b *Bank) commitLoop() {
 				o.res = opResult{err: fmt.Errorf("commit: %w", err)}
 			}
 			events = events[:0]
+			b.reqs.rollback()
+		} else {
+			b.reqs.commit()
 		}
 		for _, o := range batch {
 			close(o.out)
@@ -298,28 +320,29 @@ func (b *Bank) commitLoop() {
 
 // writer wraps a write transaction with the buckets and running totals.
 type writer struct {
-	tx                        *bolt.Tx
-	meta, accts, evs, stmt    *bolt.Bucket
-	idem, idemAge             *bolt.Bucket
-	deposits, withdrawals     Cents
-	idemCount                 uint64
-	dirtyTotals, dirtyIdemCnt bool
-	events                    []Event
+	tx                    *bolt.Tx
+	meta, accts, st, evs  *bolt.Bucket
+	reqs                  *requests
+	deposits, withdrawals Cents
+	dirtyTotals           bool
+	events                []Event
+	buf                   []byte // encoding scratch
+	slab                  []byte // values handed to bbolt, valid until commit
 }
 
-func newWriter(tx *bolt.Tx) *writer {
+func newWriter(tx *bolt.Tx, reqs *requests) *writer {
 	w := &writer{
-		tx:      tx,
-		meta:    tx.Bucket(bucketMeta),
-		accts:   tx.Bucket(bucketAccounts),
-		evs:     tx.Bucket(bucketEvents),
-		stmt:    tx.Bucket(bucketStmt),
-		idem:    tx.Bucket(bucketIdem),
-		idemAge: tx.Bucket(bucketIdemAge),
+		tx:    tx,
+		meta:  tx.Bucket(bucketMeta),
+		accts: tx.Bucket(bucketAccounts),
+		st:    tx.Bucket(bucketState),
+		evs:   tx.Bucket(bucketEvents),
+		reqs:  reqs,
 	}
+	// Events are appended in key order: fill pages completely.
+	w.evs.FillPercent = 1.0
 	w.deposits = Cents(getU64(w.meta, keyDeposits))
 	w.withdrawals = Cents(getU64(w.meta, keyWithdrawals))
-	w.idemCount = getU64(w.meta, keyIdemCount)
 	return w
 }
 
@@ -332,101 +355,153 @@ func (w *writer) flush() error {
 			return err
 		}
 	}
-	if w.dirtyIdemCnt {
-		return putU64(w.meta, keyIdemCount, w.idemCount)
-	}
 	return nil
 }
 
+// account reads the full account record, balance included.
 func (w *writer) account(id string) (*Account, error) {
-	v := w.accts.Get([]byte(id))
-	if v == nil {
-		return nil, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
+	a, err := readAccount(w.accts, w.st, id)
+	if err != nil {
+		return nil, err
 	}
-	a := new(Account)
-	if err := json.Unmarshal(v, a); err != nil {
-		return nil, fmt.Errorf("decode account %s: %w", id, err)
-	}
-	return a, nil
+	return &a, nil
 }
 
+// putAccount stores the account record; the balance is stored with the
+// state, not here.
 func (w *writer) putAccount(a *Account) error {
-	v, err := json.Marshal(a)
+	rec := *a
+	rec.Balance = 0
+	v, err := json.Marshal(&rec)
 	if err != nil {
 		return err
 	}
 	return w.accts.Put([]byte(a.ID), v)
 }
 
-func (w *writer) putEvent(e Event) error {
-	v, err := json.Marshal(e)
-	if err != nil {
-		return err
+func (w *writer) state(id string) (acctState, error) {
+	v := w.st.Get([]byte(id))
+	if v == nil {
+		return acctState{}, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
 	}
-	if err := w.evs.Put(u64key(e.TS), v); err != nil {
+	s, err := decodeState(v)
+	if err != nil {
+		return acctState{}, fmt.Errorf("account %s: %w", id, err)
+	}
+	return s, nil
+}
+
+func (w *writer) putState(id string, s acctState) error {
+	w.buf = appendState(w.buf[:0], s)
+	return w.st.Put([]byte(id), w.keep(w.buf))
+}
+
+// keep copies b to memory that stays untouched until the transaction ends,
+// as bbolt requires of the values it is given.
+func (w *writer) keep(b []byte) []byte {
+	if cap(w.slab)-len(w.slab) < len(b) {
+		w.slab = make([]byte, 0, max(16<<10, len(b)))
+	}
+	n := len(w.slab)
+	w.slab = append(w.slab, b...)
+	return w.slab[n:len(w.slab):len(w.slab)]
+}
+
+// putEvent stores e with its statement links (see appendEvent).
+func (w *writer) putEvent(e Event, prevA, prevB uint64) error {
+	w.buf = appendEvent(w.buf[:0], &e, prevA, prevB)
+	if err := w.evs.Put(u64key(e.TS), w.keep(w.buf)); err != nil {
 		return err
 	}
 	w.events = append(w.events, e)
 	return nil
 }
 
-func stmtKey(id string, ts uint64) []byte {
-	k := make([]byte, 0, len(id)+9)
-	k = append(k, id...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, ts)
-}
-
-func idemKey(id, req string) []byte {
-	k := make([]byte, 0, len(id)+1+len(req))
-	k = append(k, id...)
-	k = append(k, 0)
-	return append(k, req...)
-}
-
-// remember stores the outcome of request req on account id, evicting the
-// oldest remembered ids beyond limit.
-func (w *writer) remember(id, req string, ts uint64, limit int) error {
-	k := idemKey(id, req)
-	if err := w.idem.Put(k, u64key(ts)); err != nil {
-		return err
-	}
-	if err := w.idemAge.Put(u64key(ts), k); err != nil {
-		return err
-	}
-	w.idemCount++
-	w.dirtyIdemCnt = true
-	c := w.idemAge.Cursor()
-	for w.idemCount > uint64(limit) {
-		ak, av := c.First()
-		if ak == nil {
-			break
-		}
-		if err := w.idem.Delete(av); err != nil {
-			return err
-		}
-		if err := c.Delete(); err != nil {
-			return err
-		}
-		w.idemCount--
-	}
-	return nil
-}
-
+// remembered returns the first outcome of request req on account id.
 func (w *writer) remembered(id, req string) (Event, bool, error) {
-	v := w.idem.Get(idemKey(id, req))
-	if v == nil {
+	ts, ok := w.reqs.get(id, req)
+	if !ok {
 		return Event{}, false, nil
 	}
-	raw := w.evs.Get(v)
+	raw := w.evs.Get(u64key(ts))
 	if raw == nil {
 		return Event{}, false, fmt.Errorf("request %s on %s: remembered event missing", req, id)
 	}
-	var e Event
-	if err := json.Unmarshal(raw, &e); err != nil {
+	e, _, _, err := decodeEvent(ts, raw)
+	if err != nil {
 		return Event{}, false, err
 	}
 	return e, true, nil
+}
+
+// readAccount reads account id with its balance.
+func readAccount(accts, st *bolt.Bucket, id string) (Account, error) {
+	var a Account
+	v := accts.Get([]byte(id))
+	if v == nil {
+		return a, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
+	}
+	if err := json.Unmarshal(v, &a); err != nil {
+		return a, fmt.Errorf("decode account %s: %w", id, err)
+	}
+	s, err := decodeState(st.Get([]byte(id)))
+	if err != nil {
+		return a, fmt.Errorf("account %s: balance: %w", id, err)
+	}
+	a.Balance = s.Balance
+	return a, nil
+}
+
+// eachAccount calls fn for every account, balance included, in id order.
+func eachAccount(tx *bolt.Tx, fn func(Account) error) error {
+	st := tx.Bucket(bucketState)
+	return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+		var a Account
+		if err := json.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("decode account %s: %w", k, err)
+		}
+		s, err := decodeState(st.Get(k))
+		if err != nil {
+			return fmt.Errorf("account %s: balance: %w", k, err)
+		}
+		a.Balance = s.Balance
+		return fn(a)
+	})
+}
+
+// loadRequests fills r from the newest money events of the log.
+func loadRequests(tx *bolt.Tx, r *requests) error {
+	type entry struct {
+		key string
+		ts  uint64
+	}
+	var found []entry
+	seen := make(map[string]bool)
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.Last(); k != nil && len(found) < r.limit; k, v = c.Prev() {
+		kind, account, req, ok := eventHead(v)
+		if !ok {
+			return fmt.Errorf("event %d: unknown encoding", binary.BigEndian.Uint64(k))
+		}
+		switch string(kind) {
+		case KindDeposit, KindWithdraw, KindTransfer:
+		default:
+			continue
+		}
+		if len(req) == 0 {
+			continue
+		}
+		key := reqKey(string(account), string(req))
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		found = append(found, entry{key, binary.BigEndian.Uint64(k)})
+	}
+	for i := len(found) - 1; i >= 0; i-- {
+		r.insert(found[i].key, found[i].ts)
+	}
+	return nil
 }
 
 // apply runs one operation inside the committer's transaction. It validates
@@ -453,7 +528,7 @@ func (b *Bank) apply(w *writer, o *op) opResult {
 		if e.Wall.IsZero() {
 			e.Wall = now
 		}
-		if err := w.putEvent(e); err != nil {
+		if err := w.putEvent(e, 0, 0); err != nil {
 			return opResult{err: err}
 		}
 		return opResult{rec: Receipt{Event: e}}
@@ -470,14 +545,15 @@ func (b *Bank) newEvent(kind string, o *op, now time.Time) Event {
 	}
 }
 
-// finish stamps the reply timestamp and the outcome, and stores the event.
-func (b *Bank) finish(w *writer, e *Event, opErr error) error {
+// finish stamps the reply timestamp and the outcome, and stores the event
+// with its statement links.
+func (b *Bank) finish(w *writer, e *Event, opErr error, prevA, prevB uint64) error {
 	e.Outcome = Code(opErr)
 	if opErr != nil && e.Detail == "" {
 		e.Detail = opErr.Error()
 	}
 	e.ReplyTS = b.clock.Tick()
-	return w.putEvent(*e)
+	return w.putEvent(*e, prevA, prevB)
 }
 
 func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
@@ -491,10 +567,11 @@ func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 	if err := w.putAccount(a); err != nil {
 		return opResult{err: err}
 	}
-	if err := b.finish(w, &e, nil); err != nil {
+	// The open event is the first entry of the account's statement.
+	if err := w.putState(a.ID, acctState{Balance: a.Balance, Last: e.TS, Name: a.Name}); err != nil {
 		return opResult{err: err}
 	}
-	if err := w.stmt.Put(stmtKey(a.ID, e.TS), nil); err != nil {
+	if err := b.finish(w, &e, nil, 0, 0); err != nil {
 		return opResult{err: err}
 	}
 	return opResult{acct: *a, rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: a.Name}}
@@ -537,14 +614,14 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 	if a != nil {
 		e.Balance = a.Balance
 	}
-	if err := b.finish(w, &e, opErr); err != nil {
+	if err := b.finish(w, &e, opErr, 0, 0); err != nil {
 		return opResult{err: err}
 	}
 	if locked { // the lock is an event of its own
 		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: OutcomeOK,
 			Account: o.id, Balance: a.Balance, Client: o.m.Client,
 			Detail: "locked until " + a.LockedUntil.UTC().Format(time.RFC3339), Wall: now}
-		if err := w.putEvent(lock); err != nil {
+		if err := w.putEvent(lock, 0, 0); err != nil {
 			return opResult{err: err}
 		}
 	}
@@ -572,99 +649,98 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 			e.OrigTS = first.TS
 			e.Balance = first.Balance
 			e.Detail = "repeated " + first.Kind + ": first outcome " + first.Outcome
-			if err := b.finish(w, &e, nil); err != nil {
+			if err := b.finish(w, &e, nil, 0, 0); err != nil {
 				return opResult{err: err}
 			}
 			return opResult{rec: Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}, err: FromCode(first.Outcome)}
 		}
 	}
 	e := b.newEvent(o.kind, o, now)
-	opErr := b.moveMoney(w, o, &e)
-	if err := b.finish(w, &e, opErr); err != nil {
+	prevA, prevB, opErr := b.moveMoney(w, o, &e)
+	if err := b.finish(w, &e, opErr, prevA, prevB); err != nil {
 		return opResult{err: err}
 	}
 	if o.m.ReqID != "" {
-		if err := w.remember(o.id, o.m.ReqID, e.TS, b.opts.RememberRequests); err != nil {
-			return opResult{err: err}
-		}
+		w.reqs.add(o.id, o.m.ReqID, e.TS)
 	}
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: opErr}
 }
 
 // moveMoney validates and applies a deposit, withdrawal or transfer, filling
 // the resulting balances into e. Nothing is written unless all checks pass.
-func (b *Bank) moveMoney(w *writer, o *op, e *Event) error {
+// On success the event becomes the newest entry of the statement of each
+// account it moved; prevA and prevB are the entries it links back to.
+func (b *Bank) moveMoney(w *writer, o *op, e *Event) (prevA, prevB uint64, err error) {
 	if o.m.ReqID == "" || len(o.m.ReqID) > 128 {
-		return fmt.Errorf("%w: a mutating operation needs a request id of 1 to 128 bytes", ErrInvalidRequestID)
+		return 0, 0, fmt.Errorf("%w: a mutating operation needs a request id of 1 to 128 bytes", ErrInvalidRequestID)
 	}
-	a, err := w.account(o.id)
+	a, err := w.state(o.id)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	e.Balance = a.Balance
 	if o.amount <= 0 || !o.opening {
 		if err := b.checkAmount(o.amount); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	switch o.kind {
 	case KindDeposit:
 		nb, err := addCents(a.Balance, o.amount)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		total, err := addCents(w.deposits, o.amount)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		a.Balance, w.deposits, w.dirtyTotals = nb, total, true
 	case KindWithdraw:
 		if a.Balance < o.amount {
-			return fmt.Errorf("%w: balance is %s", ErrInsufficientFunds, a.Balance)
+			return 0, 0, fmt.Errorf("%w: balance is %s", ErrInsufficientFunds, a.Balance)
 		}
 		total, err := addCents(w.withdrawals, o.amount)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		a.Balance -= o.amount
 		w.withdrawals, w.dirtyTotals = total, true
 	case KindTransfer:
 		if o.to == o.id {
-			return ErrSameAccount
+			return 0, 0, ErrSameAccount
 		}
-		to, err := w.account(o.to)
+		to, err := w.state(o.to)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if a.Balance < o.amount {
-			return fmt.Errorf("%w: balance is %s", ErrInsufficientFunds, a.Balance)
+			return 0, 0, fmt.Errorf("%w: balance is %s", ErrInsufficientFunds, a.Balance)
 		}
 		nb, err := addCents(to.Balance, o.amount)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		a.Balance -= o.amount
 		to.Balance = nb
 		e.ToBalance = to.Balance
 		e.Detail = to.Name
-		if err := w.putAccount(to); err != nil {
-			return err
-		}
-		if err := w.stmt.Put(stmtKey(to.ID, e.TS), nil); err != nil {
-			return err
+		prevB, to.Last = to.Last, e.TS
+		if err := w.putState(o.to, to); err != nil {
+			return 0, 0, err
 		}
 	}
 	e.Balance = a.Balance
-	if err := w.putAccount(a); err != nil {
-		return err
+	prevA, a.Last = a.Last, e.TS
+	if err := w.putState(o.id, a); err != nil {
+		return 0, 0, err
 	}
-	return w.stmt.Put(stmtKey(a.ID, e.TS), nil)
+	return prevA, prevB, nil
 }
 
 func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
 	e := b.newEvent(o.kind, o, now)
 	var res opResult
-	a, opErr := w.account(o.id)
+	a, opErr := w.state(o.id)
 	if opErr == nil {
 		switch o.kind {
 		case KindBalance:
@@ -674,10 +750,10 @@ func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
 			e.Detail = a.Name
 		case KindStatement:
 			e.Balance = a.Balance
-			res.page, opErr = statement(w.tx, o.id, o.before, o.limit)
+			res.page, opErr = statement(w.evs, o.id, a.Last, o.before, o.limit)
 		}
 	}
-	if err := b.finish(w, &e, opErr); err != nil {
+	if err := b.finish(w, &e, opErr, 0, 0); err != nil {
 		return opResult{err: err}
 	}
 	res.rec.Event = e
@@ -686,37 +762,60 @@ func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
 	return res
 }
 
-// statement lists an account's money events with TS < before (all when
-// before is 0), newest first, at most limit.
-func statement(tx *bolt.Tx, id string, before uint64, limit int) (StatementPage, error) {
+// statement lists an account's entries (its open event and its successful
+// money events) with TS < before (all when before is 0), newest first, at
+// most limit. It follows the account's chain through the log from head, its
+// newest entry; a cursor from a previous page points just above the entry it
+// starts at, which is then read directly.
+func statement(evs *bolt.Bucket, id string, head, before uint64, limit int) (StatementPage, error) {
 	var page StatementPage
-	c := tx.Bucket(bucketStmt).Cursor()
-	evs := tx.Bucket(bucketEvents)
-	prefix := append([]byte(id), 0)
-	var k []byte
-	if before == 0 {
-		k, _ = c.Seek(stmtKey(id, ^uint64(0)))
-	} else {
-		k, _ = c.Seek(stmtKey(id, before))
-	}
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
-	}
-	for ; k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = c.Prev() {
-		ts := binary.BigEndian.Uint64(k[len(prefix):])
-		if len(page.Entries) == limit {
-			page.Next = ts + 1
-			break
+	ts := head
+	if before != 0 && before-1 < head {
+		if raw := evs.Get(u64key(before - 1)); raw != nil {
+			if e, _, _, err := decodeEvent(before-1, raw); err == nil && isEntryOf(e, id) {
+				ts = before - 1
+			}
 		}
-		var e Event
-		if err := json.Unmarshal(evs.Get(u64key(ts)), &e); err != nil {
-			return page, fmt.Errorf("statement of %s: event %d: %w", id, ts, err)
+	}
+	for ts != 0 {
+		raw := evs.Get(u64key(ts))
+		if raw == nil {
+			return page, fmt.Errorf("statement of %s: event %d missing", id, ts)
 		}
-		page.Entries = append(page.Entries, e)
+		e, prevA, prevB, err := decodeEvent(ts, raw)
+		if err != nil {
+			return page, fmt.Errorf("statement of %s: %w", id, err)
+		}
+		if before == 0 || ts < before {
+			if len(page.Entries) == limit {
+				page.Next = ts + 1
+				break
+			}
+			page.Entries = append(page.Entries, e)
+		}
+		if e.Account == id {
+			ts = prevA
+		} else {
+			ts = prevB
+		}
 	}
 	return page, nil
+}
+
+// isEntryOf reports whether e is an entry of account id's statement.
+func isEntryOf(e Event, id string) bool {
+	if e.Outcome != OutcomeOK || (e.Account != id && e.To != id) {
+		return false
+	}
+	switch e.Kind {
+	case KindOpen:
+		return e.Account == id
+	case KindDeposit, KindWithdraw:
+		return e.Account == id
+	case KindTransfer:
+		return true
+	}
+	return false
 }
 
 // Authenticate checks an account's PIN. The slow hash comparison runs before
@@ -737,11 +836,9 @@ func (b *Bank) Authenticate(ctx context.Context, m Meta, id, pin string) (Receip
 func (b *Bank) lookup(id string) (Account, error) {
 	var a Account
 	err := b.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketAccounts).Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
-		}
-		return json.Unmarshal(v, &a)
+		var err error
+		a, err = readAccount(tx.Bucket(bucketAccounts), tx.Bucket(bucketState), id)
+		return err
 	})
 	return a, err
 }
@@ -826,11 +923,7 @@ func (b *Bank) CreateAccount(ctx context.Context, id, name, pin string) (Account
 func (b *Bank) Accounts() ([]Account, error) {
 	var out []Account
 	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-			var a Account
-			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("decode account %s: %w", k, err)
-			}
+		return eachAccount(tx, func(a Account) error {
 			out = append(out, a)
 			return nil
 		})
@@ -847,11 +940,7 @@ func (b *Bank) Audit() (Audit, error) {
 		meta := tx.Bucket(bucketMeta)
 		a.Deposits = Cents(getU64(meta, keyDeposits))
 		a.Withdrawals = Cents(getU64(meta, keyWithdrawals))
-		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-			var acct Account
-			if err := json.Unmarshal(v, &acct); err != nil {
-				return fmt.Errorf("decode account %s: %w", k, err)
-			}
+		return eachAccount(tx, func(acct Account) error {
 			acct.PINHash = nil
 			a.Accounts = append(a.Accounts, acct)
 			a.Total += acct.Balance
@@ -872,9 +961,9 @@ func (b *Bank) Events(fn func(Event) error) error {
 
 func eachEvent(tx *bolt.Tx, fn func(Event) error) error {
 	return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
-		var e Event
-		if err := json.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+		e, _, _, err := decodeEvent(binary.BigEndian.Uint64(k), v)
+		if err != nil {
+			return err
 		}
 		return fn(e)
 	})

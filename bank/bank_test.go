@@ -2,7 +2,7 @@ package bank_test
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -366,13 +366,11 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket([]byte("accounts"))
-		var a map[string]any
-		if err := json.Unmarshal(bk.Get([]byte("456")), &a); err != nil {
-			return err
-		}
-		a["balance"] = a["balance"].(float64) + 100
-		v, _ := json.Marshal(a)
+		// The balance is the first 8 bytes (big-endian cents) of the
+		// account's state record.
+		bk := tx.Bucket([]byte("balances"))
+		v := append([]byte(nil), bk.Get([]byte("456"))...)
+		binary.BigEndian.PutUint64(v, binary.BigEndian.Uint64(v)+100)
 		return bk.Put([]byte("456"), v)
 	})
 	db.Close()

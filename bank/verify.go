@@ -112,12 +112,7 @@ func verify(tx *bolt.Tx) (VerifyReport, error) {
 	}
 	rep.LastTS = last
 	stored := map[string]Cents{}
-	err = tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-		w := &writer{accts: tx.Bucket(bucketAccounts)}
-		a, err := w.account(string(k))
-		if err != nil {
-			return err
-		}
+	err = eachAccount(tx, func(a Account) error {
 		stored[a.ID] = a.Balance
 		return nil
 	})
