@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"atm/bank"
+	"atm/netproto"
+)
+
+const crashToken = "crash-test-operator"
+
+// buildATM builds the atm binary into a temporary directory.
+func buildATM(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go tool is not on PATH; the crash test needs it to build atm")
+	}
+	bin := filepath.Join(t.TempDir(), "atm")
+	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// child is one run of atm serve.
+type child struct {
+	cmd    *exec.Cmd
+	addr   string
+	out    string        // its stdout and stderr
+	exited chan struct{} // closed when the process has exited; err is then set
+	err    error
+}
+
+var listenRE = regexp.MustCompile(`on (127\.0\.0\.1:[0-9]+) \(protocol`)
+
+// startServe starts atm serve on the file db and waits until it listens.
+func startServe(t *testing.T, bin, db string, n int) *child {
+	t.Helper()
+	out := filepath.Join(filepath.Dir(db), fmt.Sprintf("serve-%d.log", n))
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
+		"--operator-token", crashToken)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start atm serve: %v", err)
+	}
+	c := &child{cmd: cmd, out: out, exited: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.exited
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for c.addr == "" {
+		b, _ := os.ReadFile(out)
+		if m := listenRE.FindSubmatch(b); m != nil {
+			c.addr = string(m[1])
+			break
+		}
+		select {
+		case <-c.exited:
+			t.Fatalf("atm serve exited before listening (%v):\n%s", c.err, b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("atm serve did not report its address:\n%s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c
+}
+
+// acked is an operation the server answered.
+type acked struct {
+	id, kind string
+	amount   bank.Cents
+	code     string // "ok" or the error code
+	balance  bank.Cents
+	apply    uint64
+}
+
+// TestCrashDurability runs atm serve as a child process, drives load
+// through the client library and kills the server with SIGKILL at random
+// moments, several times, restarting it on the same file each time. Every
+// answered operation must be in the log exactly once with the outcome the
+// client got, the ledger must replay to its balances (nothing half
+// applied), money must be conserved, the clock must resume above anything a
+// client saw, a PIN lock must survive the kill, and atm verify must pass.
+func TestCrashDurability(t *testing.T) {
+	cycles := 6
+	if testing.Short() {
+		cycles = 3
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("ATM_TEST_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("random seed %d (replay with ATM_TEST_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	bin := buildATM(t)
+	t.Logf("built %s", bin)
+	db := filepath.Join(t.TempDir(), "bank.db")
+	accounts := []string{"123", "456", "789"}
+
+	var (
+		mu       sync.Mutex
+		answered []acked
+		unknown  int
+		maxSeen  uint64 // highest server timestamp any client received
+	)
+	see := func(ts uint64) {
+		mu.Lock()
+		maxSeen = max(maxSeen, ts)
+		mu.Unlock()
+	}
+	ctx := context.Background()
+
+	var lockUntil time.Time
+	kills := 0
+	for cycle := range cycles + 1 {
+		srv := startServe(t, bin, db, cycle)
+		t.Logf("cycle %d: serving on %s", cycle, srv.addr)
+		op, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{ProcessID: "operator"})
+		if err != nil {
+			t.Fatalf("cycle %d: dial: %v", cycle, err)
+		}
+		mu.Lock()
+		prev := maxSeen
+		mu.Unlock()
+		if hello := op.Hello(); hello.TS <= prev {
+			t.Fatalf("cycle %d: the restarted server greets at L=%d, not above L=%d seen before the kill", cycle, hello.TS, prev)
+		}
+		a, err := op.Audit(ctx, crashToken)
+		if err != nil {
+			t.Fatalf("cycle %d: audit: %v", cycle, err)
+		}
+		if !a.Conserved || a.Total != a.Deposits-a.Withdrawals || len(a.Negative) > 0 {
+			t.Fatalf("cycle %d: audit after restart: %+v", cycle, a)
+		}
+		switch cycle {
+		case 0:
+			lockUntil = lockAccount(t, op, srv.addr)
+		case 1: // the lock survived the kill
+			if err := loginOnce(srv.addr, "5005", "1234"); !errors.Is(err, bank.ErrAccountLocked) || !untilOf(err).Equal(lockUntil) {
+				t.Fatalf("after SIGKILL and restart, the locked account answers %v (want locked until %v)", err, lockUntil)
+			}
+		}
+		op.Close()
+		if cycle == cycles {
+			// Last run: stop it gracefully and check the file offline.
+			if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			<-srv.exited
+			if srv.err != nil {
+				b, _ := os.ReadFile(srv.out)
+				t.Fatalf("atm serve on SIGTERM: %v\n%s", srv.err, lastLines(b, 20))
+			}
+			break
+		}
+
+		// Load until the kill.
+		const workers = 6
+		var wg sync.WaitGroup
+		var progress sync.WaitGroup
+		progress.Add(workers)
+		for w := range workers {
+			wseed := rng.Uint64()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				started := false
+				defer func() {
+					if !started {
+						progress.Done()
+					}
+				}()
+				r := rand.New(rand.NewPCG(wseed, uint64(w)))
+				acct := accounts[w%len(accounts)]
+				c, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{ProcessID: fmt.Sprintf("atm-c%d-w%d", cycle, w)})
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				if _, err := c.Login(ctx, acct, "1234"); err != nil {
+					return
+				}
+				for {
+					amount := bank.Cents(1 + r.IntN(50_000))
+					var rep netproto.Reply
+					var err error
+					kind := []string{bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer}[r.IntN(3)]
+					switch kind {
+					case bank.KindDeposit:
+						rep, err = c.Deposit(ctx, amount)
+					case bank.KindWithdraw:
+						rep, err = c.Withdraw(ctx, amount)
+					case bank.KindTransfer:
+						rep, err = c.Transfer(ctx, accounts[(w+1+r.IntN(2))%len(accounts)], amount)
+					}
+					var pe *netproto.Error
+					switch {
+					case err == nil:
+						see(rep.TS)
+						mu.Lock()
+						answered = append(answered, acked{id: rep.ID, kind: kind, amount: amount, code: "ok",
+							balance: rep.Balance, apply: rep.ServerApply})
+						mu.Unlock()
+					case errors.As(err, &pe) && pe.ID != "":
+						see(pe.TS)
+						mu.Lock()
+						answered = append(answered, acked{id: pe.ID, kind: kind, amount: amount, code: pe.Code})
+						mu.Unlock()
+					default: // the server died with the request in flight
+						mu.Lock()
+						unknown++
+						mu.Unlock()
+						return
+					}
+					if !started {
+						started = true
+						progress.Done()
+					}
+				}
+			}()
+		}
+		// Every worker has had an answer (or could not start); kill at a
+		// random moment under load.
+		progress.Wait()
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-srv.exited
+		kills++
+		wg.Wait()
+		mu.Lock()
+		t.Logf("cycle %d: killed with SIGKILL; %d operations answered so far", cycle, len(answered))
+		mu.Unlock()
+	}
+
+	// Offline checks on the file.
+	verify := exec.Command(bin, "verify", "--db", db)
+	if out, err := verify.CombinedOutput(); err != nil {
+		t.Fatalf("atm verify: %v\n%s", err, out)
+	} else {
+		t.Logf("atm verify: %s", bytes.TrimSpace(out))
+	}
+	logOut, err := exec.Command(bin, "log", "--db", db, "--json").Output()
+	if err != nil {
+		t.Fatalf("atm log: %v", err)
+	}
+	byID := map[string][]bank.Event{}
+	events := 0
+	sc := bufio.NewScanner(bytes.NewReader(logOut))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e bank.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("atm log line %q: %v", sc.Bytes(), err)
+		}
+		events++
+		switch e.Kind {
+		case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer:
+			byID[e.ReqID] = append(byID[e.ReqID], e)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for id, evs := range byID {
+		if len(evs) > 1 {
+			t.Errorf("request %s is in the log %d times", id, len(evs))
+		}
+	}
+	for _, a := range answered {
+		evs := byID[a.id]
+		if len(evs) != 1 {
+			t.Fatalf("answered %s %s (%s) is in the log %d times, want once", a.kind, a.id, a.code, len(evs))
+		}
+		e := evs[0]
+		if e.Kind != a.kind || e.Outcome != a.code || e.Amount != a.amount {
+			t.Fatalf("answered %s %s %v → %s, but the log has %s %v → %s", a.kind, a.id, a.amount, a.code, e.Kind, e.Amount, e.Outcome)
+		}
+		if a.code == "ok" && (e.Balance != a.balance || e.TS != a.apply) {
+			t.Fatalf("answered %s %s with balance %v at L=%d, but the log has %v at L=%d", a.kind, a.id, a.balance, a.apply, e.Balance, e.TS)
+		}
+	}
+
+	// The PINs on the file are bcrypt hashes of the production cost.
+	b, err := bank.Open(db, bank.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts, err := b.Accounts()
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range accts {
+		if cost, err := bcrypt.Cost(a.PINHash); err != nil || cost < bcrypt.DefaultCost {
+			t.Errorf("account %s: PIN hash cost %d (%v), want bcrypt of cost ≥ %d", a.ID, cost, err, bcrypt.DefaultCost)
+		}
+	}
+	if len(answered) == 0 || kills < cycles {
+		t.Fatalf("%d answered operations over %d kills", len(answered), kills)
+	}
+	t.Logf("FIGURES %s: sigkill_cycles=%d answered_operations=%d in_flight_at_kill=%d events=%d lost=0 applied_twice=0",
+		t.Name(), kills, len(answered), unknown, events)
+}
+
+// lockAccount opens account 5005 and enters 3 wrong PINs, each on a new
+// connection; it returns the time the lock ends.
+func lockAccount(t *testing.T, op *netproto.Client, addr string) time.Time {
+	t.Helper()
+	if _, err := op.OpenAccount(context.Background(), crashToken, "5005", "Eva Lock", "1234"); err != nil {
+		t.Fatalf("open account: %v", err)
+	}
+	var err error
+	for range 3 {
+		err = loginOnce(addr, "5005", "9999")
+	}
+	if !errors.Is(err, bank.ErrAccountLocked) || untilOf(err).IsZero() {
+		t.Fatalf("third wrong PIN: %v, want account_locked with a time", err)
+	}
+	return untilOf(err)
+}
+
+func loginOnce(addr, account, pin string) error {
+	c, err := netproto.Dial(context.Background(), addr, netproto.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Login(context.Background(), account, pin)
+	return err
+}
+
+func untilOf(err error) time.Time {
+	var pe *netproto.Error
+	if errors.As(err, &pe) {
+		return pe.Until
+	}
+	return time.Time{}
+}
+
+func lastLines(b []byte, n int) []byte {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return bytes.Join(lines, []byte("\n"))
+}
