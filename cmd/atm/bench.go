@@ -55,6 +55,7 @@ type benchConfig struct {
 	push      bool
 	base      uint64
 	prof      *os.File // CPU profile of the measured time
+	stats     func() bank.Stats
 }
 
 // benchResult is the --json output.
@@ -74,16 +75,20 @@ type benchResult struct {
 	Conserved  bool    `json:"conserved"`
 	AuditTotal int64   `json:"audit_total_cents"`
 	// The machine, measured in the same run.
-	FsyncP50us     float64  `json:"fsync_p50_us"`
-	FsyncPerSec    float64  `json:"fsync_per_sec"`
-	RTTp50us       float64  `json:"loopback_rtt_p50_us"`
-	OpsPerFsync    float64  `json:"ops_per_fsync_time"` // ops_per_sec / fsync_per_sec
-	RSSMaxMiB      float64  `json:"rss_max_mib,omitempty"`
-	RSSNote        string   `json:"rss_note,omitempty"`
-	FirstErrors    []string `json:"first_errors,omitempty"`
-	IdleConns      int      `json:"idle_conns,omitempty"`
-	IdleBytesPerCn float64  `json:"idle_bytes_per_conn,omitempty"`
-	IdleRSSPerCn   float64  `json:"idle_rss_bytes_per_conn,omitempty"`
+	FsyncP50us  float64  `json:"fsync_p50_us"`
+	FsyncPerSec float64  `json:"fsync_per_sec"`
+	RTTp50us    float64  `json:"loopback_rtt_p50_us"`
+	OpsPerFsync float64  `json:"ops_per_fsync_time"` // ops_per_sec / fsync_per_sec
+	RSSMaxMiB   float64  `json:"rss_max_mib,omitempty"`
+	RSSNote     string   `json:"rss_note,omitempty"`
+	FirstErrors []string `json:"first_errors,omitempty"`
+	// Embedded only: the committer's transactions during the measured time.
+	Batches        uint64  `json:"batches,omitempty"`
+	AvgBatch       float64 `json:"avg_batch,omitempty"`
+	AvgCommitMs    float64 `json:"avg_commit_ms,omitempty"`
+	IdleConns      int     `json:"idle_conns,omitempty"`
+	IdleBytesPerCn float64 `json:"idle_bytes_per_conn,omitempty"`
+	IdleRSSPerCn   float64 `json:"idle_rss_bytes_per_conn,omitempty"`
 }
 
 func runBench(args []string) int {
@@ -246,12 +251,14 @@ func bench(cfg benchConfig) (*benchResult, error) {
 	fsyncDir := os.TempDir()
 	addr := cfg.addr
 	rssPID := cfg.serverPID
+	var emb *embeddedServer
 	if cfg.embedded {
 		e, err := startEmbedded(&cfg)
 		if err != nil {
 			return nil, fmt.Errorf("start the embedded server: %w", err)
 		}
 		defer e.stop()
+		emb = e
 		addr = e.addr
 		res.Mode = "embedded"
 		res.MaxBatch = cfg.maxBatch
@@ -315,7 +322,16 @@ func bench(cfg benchConfig) (*benchResult, error) {
 		defer f.Close()
 		cfg.prof = f
 	}
+	cfg.stats = func() bank.Stats { return bank.Stats{} }
+	if emb != nil {
+		cfg.stats = emb.bank.Stats
+	}
 	run := runLoad(cfg, sessions, prog)
+	if st := run.stats; st.Batches > 0 {
+		res.Batches = st.Batches
+		res.AvgBatch = float64(st.Ops) / float64(st.Batches)
+		res.AvgCommitMs = st.CommitTime.Seconds() * 1e3 / float64(st.Batches)
+	}
 	if rssPID != 0 {
 		res.RSSMaxMiB = rss.stop()
 	}
@@ -443,6 +459,7 @@ type loadRun struct {
 	firstErrors []string
 	elapsed     time.Duration
 	lat         []time.Duration // sorted
+	stats       bank.Stats      // the committer's work during the measured time
 }
 
 // runLoad drives every session until the warm-up and the measured time are
@@ -496,6 +513,7 @@ func runLoad(cfg benchConfig, sessions []*session, prog progress) loadRun {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	st0 := cfg.stats()
 	start := time.Now()
 	measuring.Store(true)
 	tick := time.NewTicker(time.Second)
@@ -515,6 +533,7 @@ loop:
 	}
 	measuring.Store(false)
 	elapsed := time.Since(start)
+	st1 := cfg.stats()
 	tick.Stop()
 	stop.Store(true)
 	wg.Wait()
@@ -524,7 +543,8 @@ loop:
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	return loadRun{ops: int64(len(all)), errors: errCount.Load(), firstErrors: firstErrs, elapsed: elapsed, lat: all}
+	return loadRun{ops: int64(len(all)), errors: errCount.Load(), firstErrors: firstErrs, elapsed: elapsed, lat: all,
+		stats: bank.Stats{Batches: st1.Batches - st0.Batches, Ops: st1.Ops - st0.Ops, CommitTime: st1.CommitTime - st0.CommitTime}}
 }
 
 // benchOp runs the n-th operation of a session.
@@ -759,6 +779,9 @@ func printBench(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "%s server, mix %s, %d clients%s, %.1fs measured\n", r.Mode, r.Mix, r.Clients, batch, r.DurationS)
 	fmt.Fprintf(w, "throughput: %.0f ops/s (%d ops, %d errors) = %.1f× the fsync rate\n", r.OpsPerSec, r.Ops, r.Errors, r.OpsPerFsync)
 	fmt.Fprintf(w, "latency:    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", r.P50ms, r.P90ms, r.P99ms, r.Maxms)
+	if r.Batches > 0 {
+		fmt.Fprintf(w, "commits:    %d transactions, %.1f operations each on average, %.3f ms each\n", r.Batches, r.AvgBatch, r.AvgCommitMs)
+	}
 	if r.RSSMaxMiB > 0 {
 		fmt.Fprintf(w, "memory:     RSS max %.1f MiB (%s)\n", r.RSSMaxMiB, r.RSSNote)
 	}
