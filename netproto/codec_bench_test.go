@@ -1,0 +1,89 @@
+package netproto
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// Codec benchmarks: one request and one reply of the hot path (a transfer),
+// encoded and decoded as the server and the client do it.
+
+var benchTransferReq = message{Type: OpTransfer, ID: "atm-3f2a-9c1e-12345", Proc: "atm-3f2a", TS: 123456,
+	To: "880000064", Amount: "1"}
+
+func benchTransferReply() *message {
+	return &message{Type: TypeReply, ID: "atm-3f2a-9c1e-12345", Op: OpTransfer, Proc: "bank", TS: 1234570,
+		RecvTS: 1234567, ApplyTS: 1234568, Account: "880000000", Amount: amountNumber(1),
+		Balance: centsPtr(4_999_000), To: "880000064", ToHolder: "Bench 64"}
+}
+
+func BenchmarkCodec(b *testing.B) {
+	reqLine, _ := json.Marshal(&benchTransferReq)
+	replyLine, _ := json.Marshal(benchTransferReply())
+	b.Run("encode-request", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(reqLine) + 1))
+		for b.Loop() {
+			m := benchTransferReq
+			if _, err := json.Marshal(&m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode-request", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(reqLine) + 1))
+		for b.Loop() {
+			m := new(message)
+			if err := json.Unmarshal(reqLine, m); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := parseAmount(m.Amount); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode-reply", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(replyLine) + 1))
+		for b.Loop() {
+			if _, err := json.Marshal(benchTransferReply()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode-reply", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(replyLine) + 1))
+		for b.Loop() {
+			m := new(message)
+			if err := json.Unmarshal(replyLine, m); err != nil {
+				b.Fatal(err)
+			}
+			_ = replyFrom(m, 1, 2)
+		}
+	})
+	// readLine over a buffered stream of pipelined requests.
+	b.Run("read-lines", func(b *testing.B) {
+		stream := bytes.Repeat(append(reqLine, '\n'), 256)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(reqLine) + 1))
+		var scratch []byte
+		r := bytes.NewReader(stream)
+		br := bufio.NewReaderSize(r, 4096)
+		n := 0
+		for b.Loop() {
+			if n == 256 {
+				r.Reset(stream)
+				br.Reset(r)
+				n = 0
+			}
+			if _, err := readLine(br, DefaultMaxLineBytes, &scratch); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+	})
+}
