@@ -87,7 +87,8 @@ type Bank struct {
 	queue  chan *op
 	done   chan struct{}
 
-	reqs *requests // owned by the committer
+	reqs  *requests // owned by the committer
+	lease lease
 
 	batches, batchedOps, commitNanos atomic.Uint64
 }
@@ -193,6 +194,7 @@ func Open(path string, opts Options) (*Bank, error) {
 		reqs:  reqs,
 	}
 	go b.commitLoop()
+	b.startLease(start)
 	if empty && !opts.NoDefaults {
 		if err := b.seed(); err != nil {
 			b.Close()
@@ -344,7 +346,7 @@ func (b *Bank) commitLoop() {
 			if err := w.flush(); err != nil {
 				return err
 			}
-			return putU64(tx.Bucket(bucketMeta), keyClock, b.clock.Now())
+			return b.storeLease(tx)
 		})
 		if err != nil {
 			for _, o := range batch {
