@@ -250,6 +250,26 @@ func TestCrashDurability(t *testing.T) {
 				}
 			}()
 		}
+		// A session that never logs in gets not_logged_in errors: their
+		// timestamps come from ticks the ledger never writes, and the
+		// restarted server must still resume above them.
+		probeDone := make(chan struct{})
+		go func() {
+			defer close(probeDone)
+			c, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{ProcessID: fmt.Sprintf("atm-c%d-probe", cycle)})
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for {
+				_, err := c.Balance(ctx)
+				var pe *netproto.Error
+				if !errors.As(err, &pe) {
+					return
+				}
+				see(pe.TS)
+			}
+		}()
 		// Every worker has had an answer (or could not start); kill at a
 		// random moment under load.
 		progress.Wait()
@@ -260,6 +280,7 @@ func TestCrashDurability(t *testing.T) {
 		<-srv.exited
 		kills++
 		wg.Wait()
+		<-probeDone
 		mu.Lock()
 		t.Logf("cycle %d: killed with SIGKILL; %d operations answered so far", cycle, len(answered))
 		mu.Unlock()
