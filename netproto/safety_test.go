@@ -61,7 +61,7 @@ func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
 			defer wg.Done()
 			r := newRand(seeds[i])
 			for time.Now().Before(deadline) {
-				amount := bank.Cents(1 + r.IntN(5_000))
+				amount := bank.Cents(1 + r.IntN(60_000))
 				var (
 					rep netproto.Reply
 					err error
