@@ -32,6 +32,12 @@ type EmbeddedServer struct {
 // accounts when new) and serves it on addr. It fails when addr is taken or
 // another process holds the database.
 func StartEmbedded(addr, dbPath string) (*EmbeddedServer, error) {
+	return startEmbedded(addr, dbPath, bank.Options{})
+}
+
+// startEmbedded is StartEmbedded with bank options (OnEvent is replaced by
+// the server's log).
+func startEmbedded(addr, dbPath string, opts bank.Options) (*EmbeddedServer, error) {
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
 		return nil, fmt.Errorf("create the database directory: %w", err)
 	}
@@ -47,7 +53,8 @@ func StartEmbedded(addr, dbPath string) (*EmbeddedServer, error) {
 	}
 	logger := slog.New(netproto.NewLineHandler(lf, nil))
 	srv := &netproto.Server{Logger: logger}
-	b, err := bank.Open(dbPath, bank.Options{OnEvent: srv.LogEvent})
+	opts.OnEvent = srv.LogEvent
+	b, err := bank.Open(dbPath, opts)
 	if err != nil {
 		l.Close()
 		lf.Close()
