@@ -72,18 +72,19 @@ func runServe(args []string) int {
 			return 1
 		}
 	}
+	// Listen first: a busy address must not touch the database.
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
+		return 1
+	}
 	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent})
 	if err != nil {
+		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 1
 	}
 	srv.Bank = b
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		b.Close()
-		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
-		return 1
-	}
 	logger.Info(fmt.Sprintf("bank %s serving %s on %s (protocol v%d)", b.ProcessID(), *db, l.Addr(), netproto.Version))
 
 	sigs := make(chan os.Signal, 1)
