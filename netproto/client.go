@@ -426,7 +426,13 @@ func (c *Client) readLoop(conn net.Conn, br *bufio.Reader) error {
 		}
 		after := c.observe(m)
 		switch m.Type {
-		case TypeReply, TypeError:
+		case TypeError:
+			if m.ID == "" && (m.Code == CodeIdleTimeout || m.Code == CodeShuttingDown || m.Code == CodeServerBusy) {
+				bye = errorFrom(m) // about the connection, not a request: the server closes it next
+				continue
+			}
+			c.deliver(m, after)
+		case TypeReply:
 			c.deliver(m, after)
 		case TypePush:
 			c.push(m, after)

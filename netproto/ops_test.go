@@ -361,4 +361,21 @@ func TestIdleTimeout(t *testing.T) {
 	if _, err := r.br.ReadBytes('\n'); err == nil {
 		t.Fatal("idle connection not closed")
 	}
+
+	// A reconnecting client comes back, logged in again.
+	c := e.login("123", netproto.ClientOptions{Reconnect: true})
+	for s := range c.Status() {
+		if s.State == netproto.StateLost && !errors.Is(s.Err, netproto.ErrIdleTimeout) {
+			t.Fatalf("lost the connection for %v, want idle timeout", s.Err)
+		}
+		if s.State == netproto.StateReconnected {
+			if s.Err != nil {
+				t.Fatalf("session not restored: %v", s.Err)
+			}
+			break
+		}
+	}
+	if r, err := c.Balance(ctx(t)); err != nil || r.Account != "123" {
+		t.Fatalf("balance after the idle reconnect = %+v, %v", r, err)
+	}
 }
