@@ -13,7 +13,11 @@
 //     the events' timestamps, and replaying the log in timestamp order
 //     reproduces every balance (see Verify).
 //   - Concurrent operations share a transaction and its fsync (group commit);
-//     each keeps its own outcome.
+//     each keeps its own outcome. The next batch is applied while the
+//     previous one is being written (see commit.go), but an operation is
+//     answered only once its own transaction is on disk, and if a
+//     transaction fails, it and every operation applied after it fail,
+//     leaving nothing of them behind.
 //   - A mutating operation carries a request id. The outcome of the last
 //     Options.RememberRequests request ids is remembered per (account, id): a
 //     repeated id gets the first outcome back and nothing is applied again.
@@ -91,6 +95,12 @@ type Bank struct {
 	lease lease
 
 	batches, batchedOps, commitNanos atomic.Uint64
+	committedSeq                     atomic.Uint64 // last batch on disk
+	lastCommit                       atomic.Int64  // duration of the last transaction
+	inflight                         atomic.Int64  // operations submitted and not yet answered
+	failedEpoch                      atomic.Uint64 // 1 + epoch of the last failed batch; 0: none
+	failMu                           sync.Mutex
+	failCause                        error
 }
 
 // Stats are running totals of the committer since Open.
@@ -279,213 +289,12 @@ func (b *Bank) submit(o *op) opResult {
 		b.mu.RUnlock()
 		return opResult{err: ErrClosed}
 	}
+	b.inflight.Add(1)
 	b.queue <- o
 	b.mu.RUnlock()
 	<-o.out
+	b.inflight.Add(-1)
 	return o.res
-}
-
-// Gathering: after a commit, the callers it answered come back with their
-// next operation a network round trip later, while others are already
-// queued. Committing only those queued would split the callers into groups
-// that alternate, each paying a whole commit. So while a batch is smaller
-// than the largest of the recent ones, the committer waits a little for
-// more: at most a quarter of the last commit's time, and never beyond
-// maxGather.
-const maxGather = 500 * time.Microsecond
-
-func (b *Bank) commitLoop() {
-	defer close(b.done)
-	batch := make([]*op, 0, b.opts.MaxBatch)
-	var events []Event
-	var target int               // largest recent batch, decaying
-	var lastCommit time.Duration // how long the previous transaction took
-	gather := time.NewTimer(time.Hour)
-	gather.Stop()
-	for first := range b.queue {
-		batch = append(batch[:0], first)
-		closed := false
-	drain:
-		for len(batch) < b.opts.MaxBatch {
-			select {
-			case o, ok := <-b.queue:
-				if !ok {
-					closed = true
-					break drain
-				}
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
-		if wait := min(lastCommit/4, maxGather); !closed && len(batch) < target && wait > 0 {
-			gather.Reset(wait)
-		more:
-			for len(batch) < target {
-				select {
-				case o, ok := <-b.queue:
-					if !ok {
-						break more
-					}
-					batch = append(batch, o)
-				case <-gather.C:
-					break more
-				}
-			}
-			gather.Stop()
-		}
-		target = max(len(batch), target-target/16)
-		events = events[:0]
-		t0 := time.Now()
-		err := b.db.Update(func(tx *bolt.Tx) error {
-			w := newWriter(tx, b.reqs)
-			for _, o := range batch {
-				o.res = b.apply(w, o)
-			}
-			events = append(events, w.events...)
-			if err := w.flush(); err != nil {
-				return err
-			}
-			return b.storeLease(tx)
-		})
-		if err != nil {
-			for _, o := range batch {
-				o.res = opResult{err: fmt.Errorf("commit: %w", err)}
-			}
-			events = events[:0]
-			b.reqs.rollback()
-		} else {
-			b.reqs.commit()
-		}
-		lastCommit = time.Since(t0)
-		b.commitNanos.Add(uint64(lastCommit))
-		b.batches.Add(1)
-		b.batchedOps.Add(uint64(len(batch)))
-		for _, o := range batch {
-			close(o.out)
-		}
-		if b.opts.OnEvent != nil {
-			for _, e := range events {
-				b.opts.OnEvent(e)
-			}
-		}
-	}
-}
-
-// writer wraps a write transaction with the buckets and running totals.
-type writer struct {
-	tx                    *bolt.Tx
-	meta, accts, st, evs  *bolt.Bucket
-	reqs                  *requests
-	deposits, withdrawals Cents
-	dirtyTotals           bool
-	events                []Event
-	buf                   []byte // encoding scratch
-	slab                  []byte // values handed to bbolt, valid until commit
-}
-
-func newWriter(tx *bolt.Tx, reqs *requests) *writer {
-	w := &writer{
-		tx:    tx,
-		meta:  tx.Bucket(bucketMeta),
-		accts: tx.Bucket(bucketAccounts),
-		st:    tx.Bucket(bucketState),
-		evs:   tx.Bucket(bucketEvents),
-		reqs:  reqs,
-	}
-	// Events are appended in key order: fill pages completely.
-	w.evs.FillPercent = 1.0
-	w.deposits = Cents(getU64(w.meta, keyDeposits))
-	w.withdrawals = Cents(getU64(w.meta, keyWithdrawals))
-	return w
-}
-
-func (w *writer) flush() error {
-	if w.dirtyTotals {
-		if err := putU64(w.meta, keyDeposits, uint64(w.deposits)); err != nil {
-			return err
-		}
-		if err := putU64(w.meta, keyWithdrawals, uint64(w.withdrawals)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// account reads the full account record, balance included.
-func (w *writer) account(id string) (*Account, error) {
-	a, err := readAccount(w.accts, w.st, id)
-	if err != nil {
-		return nil, err
-	}
-	return &a, nil
-}
-
-// putAccount stores the account record; the balance is stored with the
-// state, not here.
-func (w *writer) putAccount(a *Account) error {
-	rec := *a
-	rec.Balance = 0
-	v, err := json.Marshal(&rec)
-	if err != nil {
-		return err
-	}
-	return w.accts.Put([]byte(a.ID), v)
-}
-
-func (w *writer) state(id string) (acctState, error) {
-	v := w.st.Get([]byte(id))
-	if v == nil {
-		return acctState{}, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
-	}
-	s, err := decodeState(v)
-	if err != nil {
-		return acctState{}, fmt.Errorf("account %s: %w", id, err)
-	}
-	return s, nil
-}
-
-func (w *writer) putState(id string, s acctState) error {
-	w.buf = appendState(w.buf[:0], s)
-	return w.st.Put([]byte(id), w.keep(w.buf))
-}
-
-// keep copies b to memory that stays untouched until the transaction ends,
-// as bbolt requires of the values it is given.
-func (w *writer) keep(b []byte) []byte {
-	if cap(w.slab)-len(w.slab) < len(b) {
-		w.slab = make([]byte, 0, max(16<<10, len(b)))
-	}
-	n := len(w.slab)
-	w.slab = append(w.slab, b...)
-	return w.slab[n:len(w.slab):len(w.slab)]
-}
-
-// putEvent stores e with its statement links (see appendEvent).
-func (w *writer) putEvent(e Event, prevA, prevB uint64) error {
-	w.buf = appendEvent(w.buf[:0], &e, prevA, prevB)
-	if err := w.evs.Put(u64key(e.TS), w.keep(w.buf)); err != nil {
-		return err
-	}
-	w.events = append(w.events, e)
-	return nil
-}
-
-// remembered returns the first outcome of request req on account id.
-func (w *writer) remembered(id, req string) (Event, bool, error) {
-	ts, ok := w.reqs.get(id, req)
-	if !ok {
-		return Event{}, false, nil
-	}
-	raw := w.evs.Get(u64key(ts))
-	if raw == nil {
-		return Event{}, false, fmt.Errorf("request %s on %s: remembered event missing", req, id)
-	}
-	e, _, _, err := decodeEvent(ts, raw)
-	if err != nil {
-		return Event{}, false, err
-	}
-	return e, true, nil
 }
 
 // readAccount reads account id with its balance.
@@ -612,7 +421,7 @@ func (b *Bank) finish(w *writer, e *Event, opErr error, prevA, prevB uint64) err
 
 func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 	a := o.acct
-	if w.accts.Get([]byte(a.ID)) != nil {
+	if w.get(bAccounts, []byte(a.ID)) != nil {
 		return opResult{err: fmt.Errorf("account %s: %w", a.ID, ErrAccountExists)}
 	}
 	a.Created = now
@@ -715,7 +524,7 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 		return opResult{err: err}
 	}
 	if o.m.ReqID != "" {
-		w.reqs.add(o.id, o.m.ReqID, e.TS)
+		b.reqs.add(o.id, o.m.ReqID, e.TS)
 	}
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: opErr}
 }
@@ -804,7 +613,7 @@ func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
 			e.Detail = a.Name
 		case KindStatement:
 			e.Balance = a.Balance
-			res.page, opErr = statement(w.evs, o.id, a.Last, o.before, o.limit)
+			res.page, opErr = statement(w.event, o.id, a.Last, o.before, o.limit)
 		}
 	}
 	if err := b.finish(w, &e, opErr, 0, 0); err != nil {
@@ -821,18 +630,18 @@ func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
 // most limit. It follows the account's chain through the log from head, its
 // newest entry; a cursor from a previous page points just above the entry it
 // starts at, which is then read directly.
-func statement(evs *bolt.Bucket, id string, head, before uint64, limit int) (StatementPage, error) {
+func statement(event func(ts uint64) []byte, id string, head, before uint64, limit int) (StatementPage, error) {
 	var page StatementPage
 	ts := head
 	if before != 0 && before-1 < head {
-		if raw := evs.Get(u64key(before - 1)); raw != nil {
+		if raw := event(before - 1); raw != nil {
 			if e, _, _, err := decodeEvent(before-1, raw); err == nil && isEntryOf(e, id) {
 				ts = before - 1
 			}
 		}
 	}
 	for ts != 0 {
-		raw := evs.Get(u64key(ts))
+		raw := event(ts)
 		if raw == nil {
 			return page, fmt.Errorf("statement of %s: event %d missing", id, ts)
 		}
