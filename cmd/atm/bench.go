@@ -53,6 +53,7 @@ type benchConfig struct {
 	serverPID int
 	idleConns int
 	push      bool
+	client    string
 	base      uint64
 	prof      *os.File // CPU profile of the measured time
 	stats     func() bank.Stats
@@ -62,6 +63,7 @@ type benchConfig struct {
 type benchResult struct {
 	Mode       string  `json:"mode"` // "embedded" or "remote"
 	Mix        string  `json:"mix"`
+	Client     string  `json:"client"`
 	Clients    int     `json:"clients"`
 	MaxBatch   int     `json:"max_batch,omitempty"`
 	DurationS  float64 `json:"duration_s"`
@@ -107,6 +109,7 @@ func runBench(args []string) int {
 	fs.StringVar(&cfg.cpuProf, "cpuprofile", "", "with --embedded: write a CPU profile of the measured time (server and load together) to this file")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "without --embedded: process id of the server, to sample its memory")
 	fs.IntVar(&cfg.idleConns, "idle-conns", 0, "instead of the load: open this many idle connections and report the server memory each costs")
+	fs.StringVar(&cfg.client, "client", "lean", "load generator's sessions: lean (the protocol spoken directly, to leave the CPU to the server) or lib (netproto.Client)")
 	fs.BoolVar(&cfg.push, "push", false, "transfer between the bench sessions themselves, so every transfer also pushes a notification")
 	fs.Uint64Var(&cfg.base, "account-base", 880_000_000, "first bench account id (accounts are reused if they exist)")
 	fs.Usage = func() {
@@ -127,6 +130,10 @@ func runBench(args []string) int {
 	case "transfer", "deposit", "mixed":
 	default:
 		fmt.Fprintf(os.Stderr, "atm bench: --mix must be transfer, deposit or mixed, not %q\n", cfg.mix)
+		return 2
+	}
+	if cfg.client != "lean" && cfg.client != "lib" {
+		fmt.Fprintf(os.Stderr, "atm bench: --client must be lean or lib, not %q\n", cfg.client)
 		return 2
 	}
 	if cfg.clients < 1 || cfg.duration <= 0 {
@@ -247,7 +254,7 @@ func isTerminal(f *os.File) bool {
 
 func bench(cfg benchConfig) (*benchResult, error) {
 	raiseFileLimit()
-	res := &benchResult{Mix: cfg.mix, Clients: cfg.clients, Mode: "remote"}
+	res := &benchResult{Mix: cfg.mix, Clients: cfg.clients, Mode: "remote", Client: cfg.client}
 	fsyncDir := os.TempDir()
 	addr := cfg.addr
 	rssPID := cfg.serverPID
@@ -303,7 +310,7 @@ func bench(cfg benchConfig) (*benchResult, error) {
 	sessions, err := setupSessions(ctx, cfg, addr, admin, prog)
 	defer func() {
 		for _, s := range sessions {
-			s.c.Close()
+			s.close()
 		}
 	}()
 	if err != nil {
@@ -358,9 +365,20 @@ func bench(cfg benchConfig) (*benchResult, error) {
 }
 
 type session struct {
-	c       *netproto.Client
+	c       *netproto.Client // --client lib
+	lean    *leanConn        // --client lean
 	account string
 	to      string
+	toField string // `,"to":"ID","amount":1`
+}
+
+func (s *session) close() {
+	if s.c != nil {
+		s.c.Close()
+	}
+	if s.lean != nil {
+		s.lean.Close()
+	}
 }
 
 const benchPIN = "4242"
@@ -396,23 +414,42 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *net
 	sessions := make([]*session, n)
 	var ready atomic.Int64
 	err = parallel(n, 16, func(i int) error {
-		c, err := netproto.Dial(ctx, addr, netproto.ClientOptions{ProcessID: fmt.Sprintf("bench-%d", i)})
-		if err != nil {
-			return err
-		}
-		s := &session{c: c, account: ids[i]}
+		s := &session{account: ids[i]}
 		if cfg.push {
 			s.to = ids[(i+1)%n]
 		} else {
 			s.to = ids[n+i]
 		}
-		sessions[i] = s
-		if _, err := c.Login(ctx, s.account, benchPIN); err != nil {
-			return fmt.Errorf("log in to %s: %w", s.account, err)
-		}
+		s.toField = `,"to":"` + s.to + `","amount":1`
+		proc := fmt.Sprintf("bench-%d", i)
 		// Enough for any run: transfers move one centavo at a time.
-		if _, err := c.Deposit(ctx, 5_000_000); err != nil {
-			return fmt.Errorf("fund %s: %w", s.account, err)
+		const funds = 5_000_000
+		if cfg.client == "lib" {
+			c, err := netproto.Dial(ctx, addr, netproto.ClientOptions{ProcessID: proc})
+			if err != nil {
+				return err
+			}
+			s.c = c
+			sessions[i] = s
+			if _, err := c.Login(ctx, s.account, benchPIN); err != nil {
+				return fmt.Errorf("log in to %s: %w", s.account, err)
+			}
+			if _, err := c.Deposit(ctx, funds); err != nil {
+				return fmt.Errorf("fund %s: %w", s.account, err)
+			}
+		} else {
+			c, err := dialLean(ctx, addr, proc)
+			if err != nil {
+				return err
+			}
+			s.lean = c
+			sessions[i] = s
+			if err := c.login(s.account, benchPIN); err != nil {
+				return fmt.Errorf("log in to %s: %w", s.account, err)
+			}
+			if err := c.call(netproto.OpDeposit, fmt.Sprintf(`,"amount":%d`, funds)); err != nil {
+				return fmt.Errorf("fund %s: %w", s.account, err)
+			}
 		}
 		prog.status("setup: %d/%d sessions logged in", ready.Add(1), n)
 		return nil
@@ -549,6 +586,9 @@ loop:
 
 // benchOp runs the n-th operation of a session.
 func benchOp(ctx context.Context, mix string, s *session, n uint64) error {
+	if s.lean != nil {
+		return leanOp(mix, s, n)
+	}
 	var err error
 	switch mix {
 	case "transfer":
@@ -568,6 +608,26 @@ func benchOp(ctx context.Context, mix string, s *session, n uint64) error {
 		}
 	}
 	return err
+}
+
+func leanOp(mix string, s *session, n uint64) error {
+	c := s.lean
+	switch mix {
+	case "transfer":
+		return c.call(netproto.OpTransfer, s.toField)
+	case "deposit":
+		return c.call(netproto.OpDeposit, `,"amount":1`)
+	}
+	switch n % 5 {
+	case 0, 1:
+		return c.call(netproto.OpTransfer, s.toField)
+	case 2:
+		return c.call(netproto.OpDeposit, `,"amount":2`)
+	case 3:
+		return c.call(netproto.OpWithdraw, `,"amount":1`)
+	default:
+		return c.call(netproto.OpBalance, "")
+	}
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -776,7 +836,7 @@ func printBench(w io.Writer, r *benchResult) {
 	if r.MaxBatch > 0 {
 		batch = fmt.Sprintf(", max batch %d", r.MaxBatch)
 	}
-	fmt.Fprintf(w, "%s server, mix %s, %d clients%s, %.1fs measured\n", r.Mode, r.Mix, r.Clients, batch, r.DurationS)
+	fmt.Fprintf(w, "%s server, mix %s, %d clients (%s)%s, %.1fs measured\n", r.Mode, r.Mix, r.Clients, r.Client, batch, r.DurationS)
 	fmt.Fprintf(w, "throughput: %.0f ops/s (%d ops, %d errors) = %.1f× the fsync rate\n", r.OpsPerSec, r.Ops, r.Errors, r.OpsPerFsync)
 	fmt.Fprintf(w, "latency:    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", r.P50ms, r.P90ms, r.P99ms, r.Maxms)
 	if r.Batches > 0 {
