@@ -85,16 +85,16 @@ func (p *clockPanel) SetSize(w, h int) { p.width, p.height = w, h }
 
 // bigDigits is a three-line font for the clock value.
 var bigDigits = [10][3]string{
-	{"┏━┓", "┃ ┃", "┗━┛"},
-	{" ┓ ", " ┃ ", " ┻ "},
-	{"┏━┓", "┏━┛", "┗━━"},
-	{"━━┓", " ━┫", "━━┛"},
-	{"╻ ╻", "┗━┫", "  ╹"},
-	{"┏━━", "┗━┓", "━━┛"},
-	{"┏━━", "┣━┓", "┗━┛"},
-	{"━━┓", "  ┃", "  ╹"},
-	{"┏━┓", "┣━┫", "┗━┛"},
-	{"┏━┓", "┗━┫", "━━┛"},
+	{"█▀█", "█ █", "▀▀▀"},
+	{"▀█ ", " █ ", "▀▀▀"},
+	{"▀▀█", "█▀▀", "▀▀▀"},
+	{"▀▀█", " ▀█", "▀▀▀"},
+	{"█ █", "▀▀█", "  ▀"},
+	{"█▀▀", "▀▀█", "▀▀▀"},
+	{"█▀▀", "█▀█", "▀▀▀"},
+	{"▀▀█", "  █", "  ▀"},
+	{"█▀█", "█▀█", "▀▀▀"},
+	{"█▀█", "▀▀█", "▀▀▀"},
 }
 
 func renderBig(n uint64, width int) []string {
@@ -152,8 +152,8 @@ func (p *clockPanel) entryStyle(e netproto.ClockEvent) lipgloss.Style {
 	return s.TimeRecv
 }
 
-// entryLines renders one event in one line, or two when the rule does not
-// fit beside the label.
+// entryLines renders one event in one line, with the rule written more
+// tightly if needed, or in two lines when even that does not fit.
 func (p *clockPanel) entryLines(e netproto.ClockEvent, inner int, latest bool) []string {
 	s := p.c.styles
 	label, rule := entryLabel(e), entryRule(e)
@@ -162,10 +162,12 @@ func (p *clockPanel) entryLines(e netproto.ClockEvent, inner int, latest bool) [
 		mark = s.TimeLatest.Render("▶ ")
 	}
 	avail := inner - 2
-	lw, rw := ansi.StringWidth(label), ansi.StringWidth(rule)
-	if lw+1+rw <= avail {
-		gap := strings.Repeat(" ", avail-lw-rw)
-		return []string{mark + p.entryStyle(e).Render(label) + gap + s.TimeRule.Render(rule)}
+	lw := ansi.StringWidth(label)
+	for _, r := range []string{rule, strings.ReplaceAll(rule, " = ", "=")} {
+		if rw := ansi.StringWidth(r); lw+1+rw <= avail {
+			gap := strings.Repeat(" ", avail-lw-rw)
+			return []string{mark + p.entryStyle(e).Render(label) + gap + s.TimeRule.Render(r)}
+		}
 	}
 	first := mark + p.entryStyle(e).Render(ansi.Truncate(label, avail, "…"))
 	rule = ansi.Truncate(rule, avail, "…")

@@ -194,8 +194,8 @@ func (a *atm) quit() {
 }
 
 var (
-	ruleRecv = regexp.MustCompile(`max\((\d+),(\d+)\)\+1 = (\d+)`)
-	ruleSend = regexp.MustCompile(`(?:^|[^(\d,])(\d+)\+1 = (\d+)`)
+	ruleRecv = regexp.MustCompile(`max\((\d+),(\d+)\)\+1 ?= ?(\d+)`)
+	ruleSend = regexp.MustCompile(`(?:^|[^(\d,])(\d+)\+1 ?= ?(\d+)`)
 	clockNow = regexp.MustCompile(`L = (\d+)`)
 )
 
@@ -303,7 +303,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// Bruno sees the money arrive at once.
 	s = bruno.waitFor("Money arrived: +R$ 25,00", "from 123 · Ana Souza", "R$ 1.025,00", "↓ push")
-	pm := regexp.MustCompile(`push T=(\d+), here L=(\d+)`).FindStringSubmatch(s)
+	pm := regexp.MustCompile(`push sent at T=(\d+) · here L=(\d+)`).FindStringSubmatch(s)
 	if pm == nil {
 		t.Fatalf("push box lacks its timestamps:\n%s", s)
 	}

@@ -22,11 +22,11 @@ const (
 )
 
 var menuLabels = [numItems]struct{ title, desc string }{
-	{"Balance", "see how much is in the account"},
+	{"Balance", "how much you have"},
 	{"Deposit", "put money in"},
 	{"Withdraw", "take money out"},
-	{"Transfer", "send money to another account"},
-	{"Statement", "the account's entries"},
+	{"Transfer", "to another account"},
+	{"Statement", "your entries"},
 	{"Log out", "end the session"},
 }
 

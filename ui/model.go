@@ -475,7 +475,7 @@ func (m *Model) onPush(p netproto.Push) tea.Cmd {
 		from += " " + p.FromHolder
 	}
 	m.lastPush = p
-	m.notice = fmt.Sprintf("✉ %s received from %s · balance %s · L=%d", FormatCents(p.Amount), from, FormatCents(p.Balance), p.RecvTS)
+	m.notice = fmt.Sprintf("↓ %s received from %s · balance %s · L=%d", FormatCents(p.Amount), from, FormatCents(p.Balance), p.RecvTS)
 	m.balanceHot = true
 	m.noticeID++
 	id := m.noticeID
@@ -817,9 +817,10 @@ func (m *Model) pushBox(w int) string {
 		from += " · " + p.FromHolder
 	}
 	lines := []string{
-		s.BannerPush.Render("✉ Money arrived: +" + FormatCents(p.Amount)),
+		s.BannerPush.Render("↓ Money arrived: +" + FormatCents(p.Amount)),
 		s.Text.Render("from " + from),
-		s.Text.Render("balance now ") + s.Value.Render(FormatCents(p.Balance)) + s.Dim.Render(fmt.Sprintf("  · push T=%d, here L=%d", p.TS, p.RecvTS)),
+		s.Text.Render("balance now ") + s.Value.Render(FormatCents(p.Balance)),
+		s.Dim.Render(fmt.Sprintf("push sent at T=%d · here L=%d", p.TS, p.RecvTS)),
 	}
 	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Push).Padding(0, 1).Width(w)
 	return box.Render(strings.Join(lines, "\n"))

@@ -490,7 +490,7 @@ func TestClockPanelTimeline(t *testing.T) {
 	send(m, evs)
 	out := screen(t, m)
 	// The newest entries are shown, the oldest scrolled away.
-	mustContain(t, out, fmt.Sprintf("L = %d", clk), fmt.Sprintf("max(%d,%d)+1 = %d", clk-4, clk-1, clk), "▶ ↓ balance ✓")
+	mustContain(t, out, fmt.Sprintf("L = %d", clk), fmt.Sprintf("max(%d,%d)+1=%d", clk-4, clk-1, clk), "▶ ↓ balance ✓")
 	mustNotContain(t, out, "0+1 = 1 ")
 	if !m.clock.flash {
 		t.Error("the clock is not highlighted after a change")

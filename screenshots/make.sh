@@ -1,0 +1,115 @@
+#!/bin/sh
+# Regenerates the PNGs in this directory from real frames of the ATM.
+#
+# It builds atm, runs `atm serve` on a scratch database and two ATMs against
+# it inside a private tmux server, drives them with send-keys, captures the
+# panes with their colours and renders each capture with freeze.
+#
+# Needs: go, tmux, freeze (go install github.com/charmbracelet/freeze@v0.2.2).
+# Usage: screenshots/make.sh            (from anywhere in the repository)
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+freeze=${FREEZE:-$(command -v freeze || echo "$(go env GOPATH)/bin/freeze")}
+[ -x "$freeze" ] || { echo "freeze not found: go install github.com/charmbracelet/freeze@v0.2.2" >&2; exit 1; }
+command -v tmux >/dev/null || { echo "tmux not found" >&2; exit 1; }
+
+work=$(mktemp -d)
+sock="atm-shots-$$"
+port=${PORT:-17667}
+addr="127.0.0.1:$port"
+tm() { tmux -L "$sock" "$@"; }
+cleanup() { tm kill-server 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+
+(cd "$root" && go build -o "$work/atm" ./cmd/atm)
+export XDG_DATA_HOME="$work/data" # never touch the real database
+export COLORTERM=truecolor
+
+# wait_for PANE TEXT: wait (up to 15s) until the pane shows TEXT.
+wait_for() {
+	i=0
+	until tm capture-pane -p -t "$1" | grep -qF -- "$2"; do
+		i=$((i + 1))
+		if [ "$i" -gt 300 ]; then
+			echo "timed out waiting for '$2' in pane $1; it shows:" >&2
+			tm capture-pane -p -t "$1" >&2
+			exit 1
+		fi
+		sleep 0.05
+	done
+}
+
+keys() { tm send-keys -t "$1" -- "$2"; }
+enter() { tm send-keys -t "$1" Enter; }
+
+# shot PANE NAME: render the pane as it is now to NAME.png.
+shot() {
+	sleep 0.8 # let the clock highlight and the cursor blink settle
+	tm capture-pane -p -e -t "$1" >"$work/$2.ans"
+	"$freeze" --language ansi --window=false --padding 20 --margin 0 \
+		--background "#16161e" --font.size 14 -o "$here/$2.png" <"$work/$2.ans" >/dev/null
+	echo "wrote screenshots/$2.png"
+}
+
+# One tmux window, 161x36: ATM A (top left), ATM B (top right), the server
+# (bottom). A second tmux attached to it in an outer pane lets the whole
+# window, borders included, be captured as one frame.
+tm -f /dev/null new-session -d -s shots -x 161 -y 36 \
+	"$work/atm serve --addr $addr --db $work/bank.db"
+tm set -g status off
+tm set -g pane-border-style fg=colour240
+tm set -g pane-active-border-style fg=colour240
+wait_for shots:0.0 "serving"
+tm split-window -v -b -l 24 -t shots:0.0 "$work/atm --server $addr"
+tm split-window -h -l 80 -t shots:0.0 "$work/atm --server $addr"
+A=shots:0.0
+B=shots:0.1
+S=shots:0.2
+
+wait_for $A "Please log in"
+wait_for $B "Please log in"
+keys $A 123
+enter $A
+keys $A 1234
+shot $A login
+enter $A
+wait_for $A "What would you like to do?"
+shot $A menu
+
+keys $B 456
+enter $B
+keys $B 1234
+enter $B
+wait_for $B "What would you like to do?"
+
+keys $A 2
+wait_for $A "Amount to deposit"
+keys $A "1.234,5"
+wait_for $A "= R\$ 1.234,50"
+enter $A
+wait_for $A "Deposit done"
+wait_for $A "received here"
+shot $A receipt
+
+enter $A
+wait_for $A "What would you like to do?"
+keys $A 4
+wait_for $A "Recipient"
+keys $A 456
+enter $A
+wait_for $A "Amount to transfer"
+keys $A "25"
+enter $A
+wait_for $A "Confirm the transfer"
+shot $A transfer-confirm
+keys $A y
+wait_for $A "Transfer done"
+wait_for $B "Money arrived"
+shot $B push
+
+# The whole window: both ATMs and the server's log.
+tm new-session -d -s outer -x 161 -y 36 "TMUX= tmux -L $sock attach -t shots"
+sleep 1
+shot outer:0.0 side-by-side
