@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -111,6 +112,7 @@ func runBench(args []string) int {
 	fs.IntVar(&cfg.idleConns, "idle-conns", 0, "instead of the load: open this many idle connections and report the server memory each costs")
 	fs.StringVar(&cfg.client, "client", "lean", "load generator's sessions: lean (the protocol spoken directly, to leave the CPU to the server) or lib (netproto.Client)")
 	fs.BoolVar(&cfg.push, "push", false, "transfer between the bench sessions themselves, so every transfer also pushes a notification")
+	hold := fs.Int("hold-conns", 0, "(used by --idle-conns in its child process: hold this many connections open until stdin closes)")
 	fs.Uint64Var(&cfg.base, "account-base", 880_000_000, "first bench account id (accounts are reused if they exist)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: atm bench [--embedded | --addr HOST:PORT] [--clients N] [--duration D] [--mix transfer|deposit|mixed] [--json]")
@@ -125,6 +127,9 @@ func runBench(args []string) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "atm bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *hold > 0 { // the child process of --idle-conns
+		return holdConns(cfg.addr, *hold)
 	}
 	switch cfg.mix {
 	case "transfer", "deposit", "mixed":
@@ -791,27 +796,32 @@ func idleConns(cfg benchConfig, addr string, res *benchResult, prog progress) er
 		return ms.HeapInuse + ms.StackInuse, rss * 1024
 	}
 	heap0, rss0 := settle()
-	conns := make([]net.Conn, 0, n)
+	// The idle clients live in a child process: the server alone is then
+	// in this one, and each process stays within the open-file limit.
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, "bench", "--hold-conns", strconv.Itoa(n), "--addr", addr)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
 	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
+		stdin.Close()
+		_ = cmd.Wait()
 	}()
-	buf := make([]byte, 512)
-	for i := range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("connection %d: %w", i+1, err)
-		}
-		conns = append(conns, c)
-		// Wait for the greeting, so the server has set the connection up.
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Read(buf); err != nil {
-			return fmt.Errorf("connection %d: greeting: %w", i+1, err)
-		}
-		if (i+1)%1000 == 0 {
-			prog.status("idle connections: %d/%d", i+1, n)
-		}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		return fmt.Errorf("the process holding the idle connections failed: %q %v", line, err)
 	}
 	heap1, rss1 := settle()
 	prog.done()
@@ -819,9 +829,37 @@ func idleConns(cfg benchConfig, addr string, res *benchResult, prog progress) er
 	res.IdleBytesPerCn = float64(int64(heap1)-int64(heap0)) / float64(n)
 	res.IdleRSSPerCn = float64(rss1-rss0) / float64(n)
 	res.RSSMaxMiB = float64(rss1) / (1 << 20)
-	res.RSSNote = "whole process: server and the idle client sockets together"
+	res.RSSNote = "the server's process; the idle clients are in another"
 	res.Conserved = true
 	return nil
+}
+
+// holdConns opens n connections to addr, reads each greeting, says "ready"
+// on stdout and keeps them open until stdin closes.
+func holdConns(addr string, n int) int {
+	raiseFileLimit()
+	conns := make([]net.Conn, 0, n)
+	buf := make([]byte, 512)
+	for i := range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "atm bench: connection %d: %v\n", i+1, err)
+			return 1
+		}
+		conns = append(conns, c)
+		// Wait for the greeting, so the server has set the connection up.
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			fmt.Fprintf(os.Stderr, "atm bench: connection %d: greeting: %v\n", i+1, err)
+			return 1
+		}
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		c.Close()
+	}
+	return 0
 }
 
 func printBench(w io.Writer, r *benchResult) {
