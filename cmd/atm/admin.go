@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 
 	"atm/bank"
+	"atm/netproto"
 )
 
 func init() {
@@ -54,7 +55,7 @@ func runAccounts(args []string) int {
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
-	db := fs.String("db", defaultDB(), "database file")
+	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	id := fs.String("id", "", "account id: the holder's RG, 1 to 20 digits")
 	name := fs.String("name", "", "holder name")
 	pin := fs.String("pin", "", "PIN, 4 to 12 digits")
@@ -97,7 +98,7 @@ func runAccounts(args []string) int {
 
 func runLog(args []string) int {
 	fs := flag.NewFlagSet("log", flag.ContinueOnError)
-	db := fs.String("db", defaultDB(), "database file")
+	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -172,7 +173,7 @@ func FormatEvent(e bank.Event) string {
 
 func runVerify(args []string) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	db := fs.String("db", defaultDB(), "database file")
+	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -190,5 +191,3 @@ func runVerify(args []string) int {
 		rep.Events, rep.LastTS, rep.Accounts, rep.Total, rep.Deposits, rep.Withdrawals)
 	return 0
 }
-
-func defaultDB() string { return bank.DefaultPath() }
