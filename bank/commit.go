@@ -276,6 +276,8 @@ func (b *Bank) commitLoop() {
 	var (
 		writerFree, gathered bool
 		target, lastSealed   int
+		early                int    // ops of the open batch applied while the writer was busy
+		handed               uint64 // seq of the last batch handed to the writer
 		limit                = maxGather
 		waiting              bool
 	)
@@ -292,6 +294,9 @@ func (b *Bank) commitLoop() {
 					break drain
 				}
 				b.applyOne(w, o)
+				if b.committedSeq.Load() < handed {
+					early++
+				}
 			default:
 				break drain
 			}
@@ -305,8 +310,10 @@ func (b *Bank) commitLoop() {
 					limit = min(2*limit, maxGather)
 				}
 			}
-			lastSealed = len(w.cur.ops)
-			handoff <- w.seal()
+			lastSealed, early = len(w.cur.ops), 0
+			bt := w.seal()
+			handed = bt.seq
+			handoff <- bt
 			writerFree, gathered, waiting = false, false, false
 			continue
 		}
@@ -334,9 +341,14 @@ func (b *Bank) commitLoop() {
 				continue
 			}
 			b.applyOne(w, o)
+			if b.committedSeq.Load() < handed {
+				early++
+			}
 		case <-free:
 			writerFree = true
-			target = lastSealed + len(w.cur.ops)
+			// The callers just answered, plus those that were already
+			// waiting; any of the former already back are not counted twice.
+			target = lastSealed + early
 			wait := min(time.Duration(b.lastCommit.Load())/2, limit)
 			if len(w.cur.ops) >= target || wait <= 0 {
 				gathered = true
