@@ -86,9 +86,13 @@ type benchResult struct {
 	RSSNote     string   `json:"rss_note,omitempty"`
 	FirstErrors []string `json:"first_errors,omitempty"`
 	// Embedded only: the committer's transactions during the measured time.
-	Batches        uint64  `json:"batches,omitempty"`
-	AvgBatch       float64 `json:"avg_batch,omitempty"`
-	AvgCommitMs    float64 `json:"avg_commit_ms,omitempty"`
+	Batches     uint64  `json:"batches,omitempty"`
+	AvgBatch    float64 `json:"avg_batch,omitempty"`
+	AvgCommitMs float64 `json:"avg_commit_ms,omitempty"`
+	// CPU time of this process (server and load generator when embedded)
+	// per operation, and how many cores' worth it used.
+	CPUPerOpUs     float64 `json:"cpu_per_op_us,omitempty"`
+	CPUCores       float64 `json:"cpu_cores_used,omitempty"`
 	IdleConns      int     `json:"idle_conns,omitempty"`
 	IdleBytesPerCn float64 `json:"idle_bytes_per_conn,omitempty"`
 	IdleRSSPerCn   float64 `json:"idle_rss_bytes_per_conn,omitempty"`
@@ -356,6 +360,10 @@ func bench(cfg benchConfig) (*benchResult, error) {
 	if len(run.lat) > 0 {
 		res.Maxms = ms(run.lat[len(run.lat)-1])
 	}
+	if run.ops > 0 && run.cpu > 0 {
+		res.CPUPerOpUs = run.cpu.Seconds() * 1e6 / float64(run.ops)
+		res.CPUCores = run.cpu.Seconds() / run.elapsed.Seconds()
+	}
 	if res.FsyncPerSec > 0 {
 		res.OpsPerFsync = res.OpsPerSec / res.FsyncPerSec
 	}
@@ -502,6 +510,16 @@ type loadRun struct {
 	elapsed     time.Duration
 	lat         []time.Duration // sorted
 	stats       bank.Stats      // the committer's work during the measured time
+	cpu         time.Duration   // CPU time of this process during the measured time
+}
+
+// cpuTime is the user and system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // runLoad drives every session until the warm-up and the measured time are
@@ -556,6 +574,7 @@ func runLoad(cfg benchConfig, sessions []*session, prog progress) loadRun {
 		}
 	}
 	st0 := cfg.stats()
+	cpu0 := cpuTime()
 	start := time.Now()
 	measuring.Store(true)
 	tick := time.NewTicker(time.Second)
@@ -576,6 +595,7 @@ loop:
 	measuring.Store(false)
 	elapsed := time.Since(start)
 	st1 := cfg.stats()
+	cpu := cpuTime() - cpu0
 	tick.Stop()
 	stop.Store(true)
 	wg.Wait()
@@ -586,7 +606,8 @@ loop:
 	}
 	slices.Sort(all)
 	return loadRun{ops: int64(len(all)), errors: errCount.Load(), firstErrors: firstErrs, elapsed: elapsed, lat: all,
-		stats: bank.Stats{Batches: st1.Batches - st0.Batches, Ops: st1.Ops - st0.Ops, CommitTime: st1.CommitTime - st0.CommitTime}}
+		stats: bank.Stats{Batches: st1.Batches - st0.Batches, Ops: st1.Ops - st0.Ops, CommitTime: st1.CommitTime - st0.CommitTime},
+		cpu:   cpu}
 }
 
 // benchOp runs the n-th operation of a session.
@@ -879,6 +900,9 @@ func printBench(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "latency:    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", r.P50ms, r.P90ms, r.P99ms, r.Maxms)
 	if r.Batches > 0 {
 		fmt.Fprintf(w, "commits:    %d transactions, %.1f operations each on average, %.3f ms each\n", r.Batches, r.AvgBatch, r.AvgCommitMs)
+	}
+	if r.CPUPerOpUs > 0 {
+		fmt.Fprintf(w, "cpu:        %.0f µs per operation in this process, %.2f of %d cores\n", r.CPUPerOpUs, r.CPUCores, runtime.NumCPU())
 	}
 	if r.RSSMaxMiB > 0 {
 		fmt.Fprintf(w, "memory:     RSS max %.1f MiB (%s)\n", r.RSSMaxMiB, r.RSSNote)
