@@ -327,6 +327,9 @@ func bench(cfg benchConfig) (*benchResult, error) {
 	}
 
 	var rss rssSampler
+	if rssPID != 0 && !cfg.embedded {
+		res.RSSNote = "the server's process (--server-pid)"
+	}
 	if rssPID != 0 {
 		rss.start(rssPID)
 	}
