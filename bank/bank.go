@@ -97,7 +97,6 @@ type Bank struct {
 	batches, batchedOps, commitNanos atomic.Uint64
 	committedSeq                     atomic.Uint64 // last batch on disk
 	lastCommit                       atomic.Int64  // duration of the last transaction
-	inflight                         atomic.Int64  // operations submitted and not yet answered
 	failedEpoch                      atomic.Uint64 // 1 + epoch of the last failed batch; 0: none
 	failMu                           sync.Mutex
 	failCause                        error
@@ -289,11 +288,9 @@ func (b *Bank) submit(o *op) opResult {
 		b.mu.RUnlock()
 		return opResult{err: ErrClosed}
 	}
-	b.inflight.Add(1)
 	b.queue <- o
 	b.mu.RUnlock()
 	<-o.out
-	b.inflight.Add(-1)
 	return o.res
 }
 
