@@ -15,8 +15,9 @@ import (
 //     the last committed transaction plus the changes of the batches not
 //     yet on disk. Each operation's writes are added to the open batch;
 //   - the writer takes sealed batches, in order, and writes each in one
-//     bbolt transaction (one fsync). Only when that transaction is on disk
-//     are its operations answered and their events reported.
+//     bbolt transaction, whose fsyncs the whole batch shares. Only when
+//     that transaction is on disk are its operations answered and their
+//     events reported.
 //
 // The applier seals the open batch when the writer is free, so a batch
 // grows for as long as the previous one takes to reach the disk, and
