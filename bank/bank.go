@@ -230,8 +230,9 @@ func (b *Bank) seed() error {
 }
 
 // Close stops the committer after it has applied every operation already
-// submitted, then closes the file. Operations submitted after Close fail with
-// ErrClosed.
+// submitted, stores the clock's exact value and closes the file. Operations
+// submitted after Close fail with ErrClosed, and the clock must not tick
+// after Close: the next Open resumes from the stored value.
 func (b *Bank) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -242,7 +243,11 @@ func (b *Bank) Close() error {
 	close(b.queue)
 	b.mu.Unlock()
 	<-b.done
-	return b.db.Close()
+	err := b.storeExactClock()
+	if cerr := b.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Clock returns the server's Lamport clock.
@@ -268,6 +273,7 @@ type op struct {
 	before  uint64
 	limit   int
 	acct    *Account // for create
+	err     error    // for create: refused before reaching the ledger
 	ev      Event    // for Record
 
 	res opResult
@@ -388,10 +394,14 @@ func (b *Bank) apply(w *writer, o *op) opResult {
 		if e.Wall.IsZero() {
 			e.Wall = now
 		}
+		if e.ReqID != "" { // it answers a request: reserve the reply's tick
+			e.ApplyTS = e.TS
+			e.ReplyTS = b.clock.Tick()
+		}
 		if err := w.putEvent(e, 0, 0); err != nil {
 			return opResult{err: err}
 		}
-		return opResult{rec: Receipt{Event: e}}
+		return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}}
 	}
 }
 
@@ -418,12 +428,20 @@ func (b *Bank) finish(w *writer, e *Event, opErr error, prevA, prevB uint64) err
 
 func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 	a := o.acct
-	if w.get(bAccounts, []byte(a.ID)) != nil {
-		return opResult{err: fmt.Errorf("account %s: %w", a.ID, ErrAccountExists)}
-	}
-	a.Created = now
 	e := b.newEvent(KindOpen, o, now)
 	e.Detail = a.Name
+	opErr := o.err
+	if opErr == nil && w.get(bAccounts, []byte(a.ID)) != nil {
+		opErr = fmt.Errorf("account %s: %w", a.ID, ErrAccountExists)
+	}
+	if opErr != nil { // refused: only the event is written
+		e.Detail = ""
+		if err := b.finish(w, &e, opErr, 0, 0); err != nil {
+			return opResult{err: err}
+		}
+		return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: opErr}
+	}
+	a.Created = now
 	if err := w.putAccount(a); err != nil {
 		return opResult{err: err}
 	}
@@ -442,7 +460,13 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 	var opErr error
 	var holder string
 	var locked bool
-	a, err := w.account(o.id)
+	var a *Account
+	var err error
+	if ValidAccountID(o.id) {
+		a, err = w.account(o.id)
+	} else {
+		err = fmt.Errorf("%q: %w", o.id, ErrInvalidAccountID)
+	}
 	switch {
 	case err != nil:
 		opErr = err
@@ -651,6 +675,11 @@ func statement(event func(ts uint64) []byte, id string, head, before uint64, lim
 				page.Next = ts + 1
 				break
 			}
+			if e.Account != id {
+				// Money received: the payer's balance and request are
+				// theirs, not this account's.
+				e.Balance, e.Client, e.ReqID, e.ClientTS, e.RecvTS, e.ReplyTS = 0, "", "", 0, 0, 0
+			}
 			page.Entries = append(page.Entries, e)
 		}
 		if e.Account == id {
@@ -759,24 +788,38 @@ func (b *Bank) Record(ctx context.Context, e Event) (Event, error) {
 	return r.rec.Event, r.err
 }
 
-// CreateAccount opens a new account with balance zero.
+// CreateAccount opens a new account with balance zero, on the bank's own
+// behalf (the command line, the default accounts).
 func (b *Bank) CreateAccount(ctx context.Context, id, name, pin string) (Account, error) {
-	if !ValidAccountID(id) {
-		return Account{}, fmt.Errorf("%q: %w", id, ErrInvalidAccountID)
-	}
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 80 || !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t") {
-		return Account{}, fmt.Errorf("%q: %w (1 to 80 characters on one line)", name, ErrInvalidName)
-	}
-	if !validPIN(pin) {
-		return Account{}, ErrInvalidPIN
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(pin), b.opts.PINCost)
+	r, err := b.OpenAccount(ctx, Meta{Client: b.opts.ProcessID}, id, name, pin)
 	if err != nil {
-		return Account{}, fmt.Errorf("hash PIN: %w", err)
+		return Account{}, err
 	}
-	r := b.submit(&op{kind: opCreate, id: id, acct: &Account{ID: id, Name: name, PINHash: hash}})
-	return r.acct, r.err
+	return Account{ID: id, Name: r.Holder, Created: r.Event.Wall}, nil
+}
+
+// OpenAccount opens a new account with balance zero for a request. The
+// attempt is logged whatever its outcome; Receipt.Holder is the name as
+// stored (trimmed).
+func (b *Bank) OpenAccount(ctx context.Context, m Meta, id, name, pin string) (Receipt, error) {
+	name = strings.TrimSpace(name)
+	o := &op{kind: opCreate, m: m, id: id, acct: &Account{ID: id, Name: name}}
+	switch {
+	case !ValidAccountID(id):
+		o.err = fmt.Errorf("%q: %w", id, ErrInvalidAccountID)
+	case name == "" || len(name) > 80 || !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t"):
+		o.err = fmt.Errorf("%q: %w (1 to 80 characters on one line)", name, ErrInvalidName)
+	case !validPIN(pin):
+		o.err = ErrInvalidPIN
+	default:
+		hash, err := bcrypt.GenerateFromPassword([]byte(pin), b.opts.PINCost)
+		if err != nil {
+			return Receipt{}, fmt.Errorf("hash PIN: %w", err)
+		}
+		o.acct.PINHash = hash
+	}
+	r := b.submit(o)
+	return r.rec, r.err
 }
 
 // Accounts lists every account, ordered by id bytes.

@@ -421,13 +421,15 @@ func (b *Bank) writeLoop(ready chan<- struct{}, in <-chan *batch) {
 		b.batches.Add(1)
 		b.batchedOps.Add(uint64(len(bt.ops)))
 		b.committedSeq.Store(bt.seq)
-		for _, o := range bt.ops {
-			close(o.out)
-		}
+		// Report the events before answering, so that a server printing
+		// them shows each apply before the reply it leads to.
 		if b.opts.OnEvent != nil {
 			for _, e := range bt.events {
 				b.opts.OnEvent(e)
 			}
+		}
+		for _, o := range bt.ops {
+			close(o.out)
 		}
 	}
 }
