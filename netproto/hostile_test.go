@@ -97,7 +97,7 @@ func hostileCases() []hostileCase {
 		{name: "audit with a wrong token", line: `{"type":"audit","id":"h49","token":"guess"}`, code: "forbidden"},
 		{name: "open account without token", line: `{"type":"open_account","id":"h50","account":"666","name":"Mallory","pin":"1234"}`, code: "forbidden"},
 		{name: "login to nobody", line: `{"type":"login","id":"h51","account":"999999","pin":"1234"}`, code: "account_not_found"},
-		{name: "login without account", line: `{"type":"login","id":"h52","pin":"1234"}`, code: "account_not_found"},
+		{name: "login without account", line: `{"type":"login","id":"h52","pin":"1234"}`, code: "invalid_account_id"},
 	}
 	// Every operation before login.
 	for _, op := range []string{

@@ -48,7 +48,11 @@ func (s *Server) LogEvent(e bank.Event) {
 	case bank.KindServerStop:
 		s.logf(e.TS, "stop", "server stop, "+e.Detail, base...)
 	case bank.KindOpen:
-		s.logf(e.TS, "apply", fmt.Sprintf("open account %s (%s)", e.Account, e.Detail), base...)
+		text := fmt.Sprintf("open account %s (%s)", e.Account, e.Detail)
+		if e.Outcome != bank.OutcomeOK {
+			text = fmt.Sprintf("open account %s refused: %s", e.Account, e.Outcome)
+		}
+		s.logf(e.TS, "apply", text, base...)
 	case bank.KindLock:
 		s.logf(e.TS, "apply", fmt.Sprintf("lock account %s, %s", e.Account, e.Detail), base...)
 	case bank.KindLogout:
@@ -56,18 +60,19 @@ func (s *Server) LogEvent(e bank.Event) {
 	default:
 		s.logf(e.TS, "apply", "apply "+applyText(e), append(base, slog.Int64("balance", int64(e.Balance)),
 			slog.Uint64("recv_ts", e.RecvTS), slog.Uint64("reply_ts", e.ReplyTS))...)
-		if e.ReplyTS != 0 {
-			op := e.Kind
-			if op == bank.KindRetry {
-				op = "retry"
-			}
-			what := "reply " + op
-			if e.Outcome != bank.OutcomeOK {
-				what = "error " + e.Outcome + " " + op
-			}
-			s.logf(e.ReplyTS, "send", fmt.Sprintf("send %s to %s%s", what, e.Client, reqSuffix(e.ReqID)),
-				slog.String("op", op), slog.String("outcome", e.Outcome), slog.String("peer", e.Client), slog.String("req", e.ReqID))
+	}
+	// The reply's tick is reserved in the event: its send is printed here.
+	if e.ReplyTS != 0 {
+		op := e.Kind
+		if op == bank.KindOpen {
+			op = OpOpenAccount
 		}
+		what := "reply " + op
+		if e.Outcome != bank.OutcomeOK {
+			what = "error " + e.Outcome + " " + op
+		}
+		s.logf(e.ReplyTS, "send", fmt.Sprintf("send %s to %s%s", what, e.Client, reqSuffix(e.ReqID)),
+			slog.String("op", op), slog.String("outcome", e.Outcome), slog.String("peer", e.Client), slog.String("req", e.ReqID))
 	}
 }
 

@@ -621,7 +621,7 @@ func (c *conn) handle(line []byte) {
 		c.audit(req)
 		return
 	case OpOpenAccount:
-		c.openAccount(req)
+		c.openAccount(req, meta)
 		return
 	case OpLogin:
 		c.login(req, meta)
@@ -801,6 +801,7 @@ func (c *conn) logout(req *message, meta bank.Meta) {
 	account := c.account
 	s.unregister(account, c)
 	c.account, c.holder = "", ""
+	// With a request id, the bank reserves the reply's tick in the record.
 	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindLogout, Account: account, ReqID: req.ID,
 		Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS})
 	if err != nil {
@@ -808,7 +809,9 @@ func (c *conn) logout(req *message, meta bank.Meta) {
 		c.protoError(req, CodeShuttingDown, "logged out, but the bank is shutting down")
 		return
 	}
-	c.ownReply(req, &message{Account: account, ApplyTS: ev.TS, RecvTS: meta.RecvTS})
+	c.bankReply(req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *message) {
+		m.Account = account
+	})
 }
 
 // ownReply sends a reply to an operation the bank did not stamp, ticking
@@ -849,16 +852,14 @@ func (c *conn) audit(req *message) {
 	c.ownReply(req, m)
 }
 
-func (c *conn) openAccount(req *message) {
+func (c *conn) openAccount(req *message, meta bank.Meta) {
 	if !c.operator(req) {
 		return
 	}
-	acct, err := c.s.Bank.CreateAccount(c.s.ctx, req.Account, req.Name, req.PIN)
-	if err != nil {
-		c.protoError(req, bank.Code(err), err.Error())
-		return
-	}
-	c.ownReply(req, &message{Account: acct.ID, Holder: acct.Name, Balance: centsPtr(acct.Balance)})
+	rc, err := c.s.Bank.OpenAccount(c.s.ctx, meta, req.Account, req.Name, req.PIN)
+	c.bankReply(req, rc, err, func(m *message) {
+		m.Account, m.Holder, m.Balance = req.Account, rc.Holder, centsPtr(0)
+	})
 }
 
 // logf emits one log record for a clock change at ts.
