@@ -1,13 +1,10 @@
 package netproto_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,64 +118,9 @@ func TestManyClientsAtOnce(t *testing.T) {
 	eventually(t, "every push", func() bool { return pushes.Load() == clients*8*4 })
 }
 
-// dropProxy forwards TCP connections to a server, but swallows the first
-// reply to a deposit and closes both sides, as if the network failed after
-// the server applied the request.
-type dropProxy struct {
-	l       net.Listener
-	target  string
-	dropped atomic.Bool
-	conns   atomic.Int64
-}
-
-func newDropProxy(t *testing.T, target string) *dropProxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &dropProxy{l: l, target: target}
-	t.Cleanup(func() { l.Close() })
-	go p.run()
-	return p
-}
-
-func (p *dropProxy) run() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.conns.Add(1)
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		go func() { _, _ = io.Copy(s, c); s.Close() }()
-		go func() {
-			defer c.Close()
-			defer s.Close()
-			br := bufio.NewReader(s)
-			for {
-				line, err := br.ReadBytes('\n')
-				if err != nil {
-					return
-				}
-				if strings.Contains(string(line), `"op":"deposit"`) && strings.Contains(string(line), `"type":"reply"`) &&
-					p.dropped.CompareAndSwap(false, true) {
-					return // lose the reply and the connection
-				}
-				if _, err := c.Write(line); err != nil {
-					return
-				}
-			}
-		}()
-	}
-}
-
 func TestLostReplyRetriedWithSameIDAppliesOnce(t *testing.T) {
 	e := newEnv(t)
-	proxy := newDropProxy(t, e.addr)
+	proxy := newReplyDropper(t, e.addr)
 	var clocks clockLog
 	c, err := netproto.Dial(ctx(t), proxy.l.Addr().String(), netproto.ClientOptions{
 		ProcessID: "atm-retry", Reconnect: true, OnEvent: clocks.add})
@@ -193,8 +135,8 @@ func TestLostReplyRetriedWithSameIDAppliesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deposit across a lost reply: %v", err)
 	}
-	if !proxy.dropped.Load() || proxy.conns.Load() < 2 {
-		t.Fatalf("the reply was not lost (dropped %v, connections %d)", proxy.dropped.Load(), proxy.conns.Load())
+	if proxy.lost() != 1 || proxy.conns.Load() < 2 {
+		t.Fatalf("the reply was not lost (lost %d, connections %d)", proxy.lost(), proxy.conns.Load())
 	}
 	if !r.Duplicate || r.Balance != 100_700 {
 		t.Fatalf("retried deposit reply = %+v; want the first outcome, marked duplicate", r)

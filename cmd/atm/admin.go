@@ -54,13 +54,13 @@ func runAccounts(args []string) int {
 		return 2
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
+	fs := flag.NewFlagSet("atm accounts "+sub, flag.ContinueOnError)
 	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	id := fs.String("id", "", "account id: the holder's RG, 1 to 20 digits")
 	name := fs.String("name", "", "holder name")
 	pin := fs.String("pin", "", "PIN, 4 to 12 digits")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args[1:]); !ok {
+		return code
 	}
 	b, err := openExisting(*db, true)
 	if err != nil {
@@ -97,11 +97,11 @@ func runAccounts(args []string) int {
 }
 
 func runLog(args []string) int {
-	fs := flag.NewFlagSet("log", flag.ContinueOnError)
+	fs := flag.NewFlagSet("atm log", flag.ContinueOnError)
 	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	b, err := openExisting(*db, false)
 	if err != nil {
@@ -172,10 +172,10 @@ func FormatEvent(e bank.Event) string {
 }
 
 func runVerify(args []string) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs := flag.NewFlagSet("atm verify", flag.ContinueOnError)
 	db := fs.String("db", netproto.DefaultDBPath(), "database file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	b, err := openExisting(*db, false)
 	if err != nil {

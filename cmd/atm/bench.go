@@ -122,15 +122,8 @@ func runBench(args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: atm bench [--embedded | --addr HOST:PORT] [--clients N] [--duration D] [--mix transfer|deposit|mixed] [--json]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "atm bench: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *hold > 0 { // the child process of --idle-conns
 		return holdConns(cfg.addr, *hold)

@@ -9,6 +9,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -64,4 +66,21 @@ func usage() {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", label, commands[n].summary)
 	}
 	fmt.Fprintln(os.Stderr, "\nRun 'atm COMMAND -h' for a command's flags.")
+}
+
+// parseFlags parses a command's arguments, which take no positional ones.
+// When the command must stop there it returns false and the exit code: 0
+// after -h, 2 after a bad flag or a stray argument.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
 }

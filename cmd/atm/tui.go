@@ -30,15 +30,8 @@ func runTUI(args []string) int {
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), "\nRun 'atm help' for the other commands.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "atm: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	cfg := ui.Config{Addr: *server, Embedded: *server == "", DBPath: *db}
 	if err := ui.Run(context.Background(), cfg); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
