@@ -38,7 +38,7 @@ func openExisting(path string, create bool) (*bank.Bank, error) {
 	}
 	b, err := bank.Open(path, bank.Options{})
 	if errors.Is(err, bank.ErrDatabaseBusy) {
-		return nil, fmt.Errorf("%s is held by a running server: stop it first, or use the server's tools while it runs", path)
+		return nil, fmt.Errorf("%s is held by a running server (atm serve, or an ATM running the bank inside it): stop that first (Ctrl+C), then run this again", path)
 	}
 	return b, err
 }

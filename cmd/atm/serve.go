@@ -31,6 +31,7 @@ func runServe(args []string) int {
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token enabling the operator operations audit and open_account (default $ATM_OPERATOR_TOKEN; empty disables them)")
 	idle := fs.Duration("idle-timeout", netproto.DefaultIdleTimeout, "close a connection after this long without a request")
 	maxConns := fs.Int("max-conns", netproto.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
+	maxAmount := fs.Int64("max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--log-format text|json]")
@@ -70,7 +71,11 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
 		return 1
 	}
-	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent})
+	if *maxAmount < 0 {
+		fmt.Fprintln(os.Stderr, "atm serve: --max-amount must be positive (cents), or 0 for the default")
+		return 2
+	}
+	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent, MaxAmount: bank.Cents(*maxAmount)})
 	if err != nil {
 		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
