@@ -283,7 +283,6 @@ type op struct {
 type opResult struct {
 	rec  Receipt
 	page StatementPage
-	acct Account
 	err  error
 }
 
@@ -300,17 +299,14 @@ func (b *Bank) submit(o *op) opResult {
 	return o.res
 }
 
-// readAccount reads account id with its balance.
-func readAccount(accts, st *bolt.Bucket, id string) (Account, error) {
+// decodeAccount builds account id from its stored record and its state,
+// which holds the balance.
+func decodeAccount(id string, rec, state []byte) (Account, error) {
 	var a Account
-	v := accts.Get([]byte(id))
-	if v == nil {
-		return a, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
-	}
-	if err := json.Unmarshal(v, &a); err != nil {
+	if err := json.Unmarshal(rec, &a); err != nil {
 		return a, fmt.Errorf("decode account %s: %w", id, err)
 	}
-	s, err := decodeState(st.Get([]byte(id)))
+	s, err := decodeState(state)
 	if err != nil {
 		return a, fmt.Errorf("account %s: balance: %w", id, err)
 	}
@@ -322,15 +318,10 @@ func readAccount(accts, st *bolt.Bucket, id string) (Account, error) {
 func eachAccount(tx *bolt.Tx, fn func(Account) error) error {
 	st := tx.Bucket(bucketState)
 	return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-		var a Account
-		if err := json.Unmarshal(v, &a); err != nil {
-			return fmt.Errorf("decode account %s: %w", k, err)
-		}
-		s, err := decodeState(st.Get(k))
+		a, err := decodeAccount(string(k), v, st.Get(k))
 		if err != nil {
-			return fmt.Errorf("account %s: balance: %w", k, err)
+			return err
 		}
-		a.Balance = s.Balance
 		return fn(a)
 	})
 }
@@ -452,7 +443,7 @@ func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 	if err := b.finish(w, &e, nil, 0, 0); err != nil {
 		return opResult{err: err}
 	}
-	return opResult{acct: *a, rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: a.Name}}
+	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: a.Name}}
 }
 
 func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
@@ -697,9 +688,7 @@ func isEntryOf(e Event, id string) bool {
 		return false
 	}
 	switch e.Kind {
-	case KindOpen:
-		return e.Account == id
-	case KindDeposit, KindWithdraw:
+	case KindOpen, KindDeposit, KindWithdraw:
 		return e.Account == id
 	case KindTransfer:
 		return true
@@ -722,11 +711,16 @@ func (b *Bank) Authenticate(ctx context.Context, m Meta, id, pin string) (Receip
 	return r.rec, r.err
 }
 
+// lookup reads account id, balance included, from the committed state.
 func (b *Bank) lookup(id string) (Account, error) {
 	var a Account
 	err := b.db.View(func(tx *bolt.Tx) error {
+		rec := tx.Bucket(bucketAccounts).Get([]byte(id))
+		if rec == nil {
+			return fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
+		}
 		var err error
-		a, err = readAccount(tx.Bucket(bucketAccounts), tx.Bucket(bucketState), id)
+		a, err = decodeAccount(id, rec, tx.Bucket(bucketState).Get([]byte(id)))
 		return err
 	})
 	return a, err

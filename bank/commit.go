@@ -178,16 +178,11 @@ func (w *writer) account(id string) (*Account, error) {
 	if v == nil {
 		return nil, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
 	}
-	a := new(Account)
-	if err := json.Unmarshal(v, a); err != nil {
-		return nil, fmt.Errorf("decode account %s: %w", id, err)
-	}
-	s, err := decodeState(w.get(bState, []byte(id)))
+	a, err := decodeAccount(id, v, w.get(bState, []byte(id)))
 	if err != nil {
-		return nil, fmt.Errorf("account %s: balance: %w", id, err)
+		return nil, err
 	}
-	a.Balance = s.Balance
-	return a, nil
+	return &a, nil
 }
 
 // putAccount stores the account record; the balance is stored with the
