@@ -389,9 +389,7 @@ func (b *Bank) apply(w *writer, o *op) opResult {
 			e.ApplyTS = e.TS
 			e.ReplyTS = b.clock.Tick()
 		}
-		if err := w.putEvent(e, 0, 0); err != nil {
-			return opResult{err: err}
-		}
+		w.putEvent(e, 0, 0)
 		return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}}
 	}
 }
@@ -408,13 +406,13 @@ func (b *Bank) newEvent(kind string, o *op, now time.Time) Event {
 
 // finish stamps the reply timestamp and the outcome, and stores the event
 // with its statement links.
-func (b *Bank) finish(w *writer, e *Event, opErr error, prevA, prevB uint64) error {
+func (b *Bank) finish(w *writer, e *Event, opErr error, prevA, prevB uint64) {
 	e.Outcome = Code(opErr)
 	if opErr != nil && e.Detail == "" {
 		e.Detail = opErr.Error()
 	}
 	e.ReplyTS = b.clock.Tick()
-	return w.putEvent(*e, prevA, prevB)
+	w.putEvent(*e, prevA, prevB)
 }
 
 func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
@@ -427,9 +425,7 @@ func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 	}
 	if opErr != nil { // refused: only the event is written
 		e.Detail = ""
-		if err := b.finish(w, &e, opErr, 0, 0); err != nil {
-			return opResult{err: err}
-		}
+		b.finish(w, &e, opErr, 0, 0)
 		return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: opErr}
 	}
 	a.Created = now
@@ -437,12 +433,8 @@ func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 		return opResult{err: err}
 	}
 	// The open event is the first entry of the account's statement.
-	if err := w.putState(a.ID, acctState{Balance: a.Balance, Last: e.TS, Name: a.Name}); err != nil {
-		return opResult{err: err}
-	}
-	if err := b.finish(w, &e, nil, 0, 0); err != nil {
-		return opResult{err: err}
-	}
+	w.putState(a.ID, acctState{Balance: a.Balance, Last: e.TS, Name: a.Name})
+	b.finish(w, &e, nil, 0, 0)
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: a.Name}}
 }
 
@@ -489,16 +481,12 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 	if a != nil {
 		e.Balance = a.Balance
 	}
-	if err := b.finish(w, &e, opErr, 0, 0); err != nil {
-		return opResult{err: err}
-	}
+	b.finish(w, &e, opErr, 0, 0)
 	if locked { // the lock is an event of its own
 		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: OutcomeOK,
 			Account: o.id, Balance: a.Balance, Client: o.m.Client,
 			Detail: "locked until " + a.LockedUntil.UTC().Format(time.RFC3339), Wall: now}
-		if err := w.putEvent(lock, 0, 0); err != nil {
-			return opResult{err: err}
-		}
+		w.putEvent(lock, 0, 0)
 	}
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: holder}, err: opErr}
 }
@@ -524,17 +512,13 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 			e.OrigTS = first.TS
 			e.Balance = first.Balance
 			e.Detail = "repeated " + first.Kind + ": first outcome " + first.Outcome
-			if err := b.finish(w, &e, nil, 0, 0); err != nil {
-				return opResult{err: err}
-			}
+			b.finish(w, &e, nil, 0, 0)
 			return opResult{rec: Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}, err: FromCode(first.Outcome)}
 		}
 	}
 	e := b.newEvent(o.kind, o, now)
 	prevA, prevB, opErr := b.moveMoney(w, o, &e)
-	if err := b.finish(w, &e, opErr, prevA, prevB); err != nil {
-		return opResult{err: err}
-	}
+	b.finish(w, &e, opErr, prevA, prevB)
 	if o.m.ReqID != "" {
 		b.reqs.add(o.id, o.m.ReqID, e.TS)
 	}
@@ -600,15 +584,11 @@ func (b *Bank) moveMoney(w *writer, o *op, e *Event) (prevA, prevB uint64, err e
 		e.ToBalance = to.Balance
 		e.Detail = to.Name
 		prevB, to.Last = to.Last, e.TS
-		if err := w.putState(o.to, to); err != nil {
-			return 0, 0, err
-		}
+		w.putState(o.to, to)
 	}
 	e.Balance = a.Balance
 	prevA, a.Last = a.Last, e.TS
-	if err := w.putState(o.id, a); err != nil {
-		return 0, 0, err
-	}
+	w.putState(o.id, a)
 	return prevA, prevB, nil
 }
 
@@ -628,9 +608,7 @@ func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
 			res.page, opErr = statement(w.event, o.id, a.Last, o.before, o.limit)
 		}
 	}
-	if err := b.finish(w, &e, opErr, 0, 0); err != nil {
-		return opResult{err: err}
-	}
+	b.finish(w, &e, opErr, 0, 0)
 	res.rec.Event = e
 	res.rec.ReplyTS = e.ReplyTS
 	res.err = opErr

@@ -153,13 +153,10 @@ func (w *writer) seal() *batch {
 	return bt
 }
 
-// reset forgets everything not on disk after a failed transaction: ops is
-// the open batch, failed with err.
+// reset forgets everything not on disk after a failed transaction, failing
+// the operations of the open batch with err.
 func (w *writer) reset(err error) {
-	for _, o := range w.cur.ops {
-		o.res = opResult{err: fmt.Errorf("commit: %w", err)}
-		close(o.out)
-	}
+	w.b.fail(w.cur, err)
 	w.closeView()
 	clear(w.overlay)
 	w.cur = &batch{seq: w.seq}
@@ -210,17 +207,15 @@ func (w *writer) state(id string) (acctState, error) {
 	return s, nil
 }
 
-func (w *writer) putState(id string, s acctState) error {
+func (w *writer) putState(id string, s acctState) {
 	w.put(bState, []byte(id), appendState(make([]byte, 0, 16+len(s.Name)), s))
-	return nil
 }
 
 // putEvent stores e with its statement links (see appendEvent).
-func (w *writer) putEvent(e Event, prevA, prevB uint64) error {
+func (w *writer) putEvent(e Event, prevA, prevB uint64) {
 	w.buf = appendEvent(w.buf[:0], &e, prevA, prevB)
 	w.put(bEvents, u64key(e.TS), append([]byte(nil), w.buf...))
 	w.cur.events = append(w.cur.events, e)
-	return nil
 }
 
 func (w *writer) event(ts uint64) []byte { return w.get(bEvents, u64key(ts)) }
