@@ -16,10 +16,10 @@ import (
 // comes within half the lease of the stored value makes a store of its own,
 // so the clock keeps growing across crashes unless half a lease of ticks
 // (8,192: some 200 ms of a fully loaded server's ticks) happens during one
-// store, which takes about a millisecond. The lease is kept small so that the
-// jump a crash leaves stays readable on an ATM's clock. A clean Close stores the clock exactly, so after
-// an orderly restart it continues where it stopped; only a crash leaves a
-// jump of up to one lease.
+// store, which takes about a millisecond. The lease is kept small so that
+// the jump a crash leaves stays readable on an ATM's clock. A clean Close
+// stores the clock exactly, so after an orderly restart it continues where
+// it stopped; only a crash leaves a jump of up to one lease.
 const clockLease = 1 << 14
 
 // lease keeps the stored clock ahead of the running one.

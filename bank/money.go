@@ -41,24 +41,17 @@ func addCents(a, b Cents) (Cents, error) {
 }
 
 // ValidAccountID reports whether id is 1 to 20 ASCII digits (the holder's RG).
-func ValidAccountID(id string) bool {
-	if len(id) < 1 || len(id) > 20 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < '0' || id[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+func ValidAccountID(id string) bool { return digits(id, 1, 20) }
 
-func validPIN(pin string) bool {
-	if len(pin) < 4 || len(pin) > 12 {
+func validPIN(pin string) bool { return digits(pin, 4, 12) }
+
+// digits reports whether s is lo to hi ASCII digits.
+func digits(s string, lo, hi int) bool {
+	if len(s) < lo || len(s) > hi {
 		return false
 	}
-	for i := 0; i < len(pin); i++ {
-		if pin[i] < '0' || pin[i] > '9' {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
 	}
