@@ -5,14 +5,14 @@
 //
 //   - Money is int64 cents; every arithmetic step is overflow-checked and no
 //     balance ever goes negative.
-//   - Every operation, successful or not, is written to the event log in the
+//   - Every operation, successful or refused, is written to the event log in the
 //     same bbolt transaction as the money change it makes, and that
 //     transaction is on disk (fsync) before the operation returns.
-//   - One goroutine, the committer, applies operations. It ticks the clock for
-//     each apply event, so the order in which balances change is the order of
-//     the events' timestamps, and replaying the log in timestamp order
-//     reproduces every balance (see Verify).
-//   - Concurrent operations share a transaction and its fsync (group commit);
+//   - One goroutine, the committer's applier, applies operations. It ticks
+//     the clock for each apply event, so the order in which balances change
+//     is the order of the events' timestamps, and replaying the log in
+//     timestamp order reproduces every balance (see Verify).
+//   - Concurrent operations share a transaction and its fsyncs (group commit);
 //     each keeps its own outcome. The next batch is applied while the
 //     previous one is being written (see commit.go), but an operation is
 //     answered only once its own transaction is on disk, and if a
@@ -53,8 +53,10 @@ type Options struct {
 	NoDefaults       bool          // do not create the default accounts on an empty file
 	OpenTimeout      time.Duration // how long to wait for the file lock; default 1s
 	Now              func() time.Time
-	// OnEvent, if set, is called after each committed event, in timestamp
-	// order, from the committer goroutine. It must not block for long.
+	// OnEvent, if set, is called for each event once its transaction is on
+	// disk, in timestamp order, from the committer's writer goroutine and
+	// before the operations of that transaction are answered. It must not
+	// block for long: the next transaction waits for it.
 	OnEvent func(Event)
 }
 
@@ -104,9 +106,9 @@ type Bank struct {
 
 // Stats are running totals of the committer since Open.
 type Stats struct {
-	Batches    uint64        // transactions committed (each one fsync)
+	Batches    uint64        // transactions committed
 	Ops        uint64        // operations they applied
-	CommitTime time.Duration // time spent in those transactions, fsync included
+	CommitTime time.Duration // time spent in those transactions, fsyncs included
 }
 
 // Stats returns the committer's running totals.
