@@ -282,14 +282,15 @@ func (c *Client) do(ctx context.Context, req message) (Reply, error) {
 	return r, err
 }
 
-// doRaw sends req and waits for its answer.
+// doRaw sends req and waits for its answer. On success it also returns the
+// wire message, for the fields a Reply does not carry (audit).
 func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error) {
 	if c.opts.RequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
 		defer cancel()
 	}
-	req.ID = c.idPrefix + strconv.FormatUint(c.seq.Add(1), 10)
+	req.ID = c.nextID()
 	req.Proc = c.proc
 	cl := &call{msg: req, ch: make(chan result, 1)}
 
@@ -313,21 +314,15 @@ func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error
 		if r.err != nil {
 			return Reply{}, nil, r.err
 		}
-		return r.reply, rawMsg(r), nil
+		return r.reply, r.reply.raw, nil
 	case <-ctx.Done():
 		cl.abandoned.Store(true)
 		return Reply{}, nil, fmt.Errorf("%s %s: no reply: %w", req.Type, req.ID, ctx.Err())
 	}
 }
 
-// rawMsg returns the message a result was built from (audit needs fields a
-// Reply does not have).
-func rawMsg(r result) *message {
-	if r.reply.raw != nil {
-		return r.reply.raw
-	}
-	return &message{}
-}
+// nextID returns a request id unique to this client.
+func (c *Client) nextID() string { return c.idPrefix + strconv.FormatUint(c.seq.Add(1), 10) }
 
 // send writes cl's request on conn with a fresh tick. It must be called with
 // c.wmu held. A write error closes conn, which the reader reports.
@@ -346,8 +341,7 @@ func (c *Client) send(conn net.Conn, bw *bufio.Writer, cl *call) {
 	}
 }
 
-// helloServer is the peer id for clock events; it reads c.hello without the
-// lock when called from paths that cannot take it.
+// helloServer is the server's process id, the peer of a send's clock event.
 func (c *Client) helloServer() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -556,8 +550,7 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 	bw := bufio.NewWriter(conn)
 	var loginErr error
 	if creds != nil {
-		cl := &call{msg: message{Type: OpLogin, ID: c.idPrefix + strconv.FormatUint(c.seq.Add(1), 10),
-			Proc: c.proc, Account: creds.account, PIN: creds.pin}}
+		cl := &call{msg: message{Type: OpLogin, ID: c.nextID(), Proc: c.proc, Account: creds.account, PIN: creds.pin}}
 		c.send(conn, bw, cl)
 		_ = conn.SetReadDeadline(time.Now().Add(c.opts.DialTimeout))
 		var scratch []byte
