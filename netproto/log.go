@@ -113,19 +113,19 @@ func applyText(e bank.Event) string {
 // NewLineHandler returns a slog handler that writes one readable line per
 // record: "L=42 " followed by the message, or the message alone for a record
 // without an "L" attribute. It is the server's default output format; use
-// slog.NewJSONHandler for machines.
+// slog.NewJSONHandler for machines. Attributes added with WithAttrs and
+// groups are not printed.
 func NewLineHandler(w io.Writer, level slog.Leveler) slog.Handler {
 	if level == nil {
 		level = slog.LevelInfo
 	}
-	return &lineHandler{w: w, mu: new(sync.Mutex), level: level}
+	return &lineHandler{w: w, level: level}
 }
 
 type lineHandler struct {
 	w     io.Writer
-	mu    *sync.Mutex
+	mu    sync.Mutex
 	level slog.Leveler
-	attrs []slog.Attr
 }
 
 func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
@@ -167,10 +167,6 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	return err
 }
 
-func (h *lineHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	h2 := *h
-	h2.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
-	return &h2
-}
+func (h *lineHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }
