@@ -528,9 +528,12 @@ func (c *conn) drainPushes() {
 }
 
 // protoError answers a request the bank never saw with an error of the
-// server's own, ticking the clock for the send. req is nil for a line that
-// could not be parsed.
-func (c *conn) protoError(req *message, code, msg string) {
+// server's own. req is nil for a line that could not be parsed.
+func (c *conn) protoError(req *message, code, msg string) { c.send(c.ownError(req, code, msg)) }
+
+// ownError builds the error message of protoError, ticking the clock for
+// its send and logging it.
+func (c *conn) ownError(req *message, code, msg string) *message {
 	s := c.s
 	ts := s.Bank.Clock().Tick()
 	m := &message{Type: TypeError, Proc: s.Bank.ProcessID(), TS: ts, Code: code, Message: msg}
@@ -545,7 +548,7 @@ func (c *conn) protoError(req *message, code, msg string) {
 		s.logf(ts, "send", fmt.Sprintf("send error %s %s to %s%s", code, op, c.peerID(), reqSuffix(m.ID)),
 			slog.String("code", code), slog.String("op", m.Op), slog.String("peer", c.peerID()), slog.String("req", m.ID))
 	}
-	c.send(m)
+	return m
 }
 
 func reqSuffix(id string) string {
@@ -560,11 +563,9 @@ func (c *conn) handle(line []byte) {
 	s := c.s
 	req := new(message)
 	if err := json.Unmarshal(line, req); err != nil {
-		var msg string
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			msg = fmt.Sprintf("field %q has the wrong type: %v", te.Field, err)
-			c.protoError(nil, CodeBadRequest, msg)
+			c.protoError(nil, CodeBadRequest, fmt.Sprintf("field %q has the wrong type: %v", te.Field, err))
 			return
 		}
 		if t := bytes.TrimSpace(line); t[0] == '{' && json.Valid(t) {
@@ -774,13 +775,10 @@ func (c *conn) login(req *message, meta bank.Meta) {
 		return
 	}
 	if now := s.now(); now.Before(c.nextLogin) {
-		ts := s.Bank.Clock().Tick()
 		wait := c.nextLogin.Sub(now).Round(time.Millisecond)
-		msg := fmt.Sprintf("too many failed logins on this connection; wait %s before trying again", wait)
-		s.logf(ts, "send", fmt.Sprintf("send error %s login to %s%s", CodeTooManyAttempts, c.peerID(), reqSuffix(req.ID)),
-			slog.String("code", CodeTooManyAttempts), slog.String("peer", c.peerID()), slog.String("req", req.ID))
-		c.send(&message{Type: TypeError, ID: req.ID, Op: req.Type, Proc: s.Bank.ProcessID(), TS: ts,
-			Code: CodeTooManyAttempts, Message: msg, Until: c.nextLogin})
+		m := c.ownError(req, CodeTooManyAttempts, fmt.Sprintf("too many failed logins on this connection; wait %s before trying again", wait))
+		m.Until = c.nextLogin
+		c.send(m)
 		return
 	}
 	rc, err := s.Bank.Authenticate(s.ctx, meta, req.Account, req.PIN)
