@@ -68,13 +68,14 @@ func (p *clockPanel) flashOff(id int) {
 	}
 }
 
-// recvFor returns the receive event that answered request id, if seen.
-func (p *clockPanel) recvFor(id string) (netproto.ClockEvent, bool) {
+// lastEvent returns the newest event of request id in direction dir
+// ("send" or "recv"), if the timeline still holds one.
+func (p *clockPanel) lastEvent(dir, id string) (netproto.ClockEvent, bool) {
 	if id == "" {
 		return netproto.ClockEvent{}, false
 	}
 	for i := len(p.events) - 1; i >= 0; i-- {
-		if e := p.events[i]; e.Dir == "recv" && e.ReqID == id {
+		if e := p.events[i]; e.Dir == dir && e.ReqID == id {
 			return e, true
 		}
 	}

@@ -75,19 +75,6 @@ func failureText(op string, err error, amount bank.Cents, to string) string {
 	return err.Error()
 }
 
-// sendFor returns the last send event of request id.
-func (p *clockPanel) sendFor(id string) (netproto.ClockEvent, bool) {
-	if id == "" {
-		return netproto.ClockEvent{}, false
-	}
-	for i := len(p.events) - 1; i >= 0; i-- {
-		if e := p.events[i]; e.Dir == "send" && e.ReqID == id {
-			return e, true
-		}
-	}
-	return netproto.ClockEvent{}, false
-}
-
 func (p *receiptPage) View() string {
 	s := p.c.styles
 	var b strings.Builder
@@ -147,12 +134,12 @@ func (p *receiptPage) stamps() [][2]string {
 			id, replyTS = pe.ID, pe.TS
 		}
 	}
-	if e, ok := p.clock.sendFor(id); ok && sent == 0 {
+	if e, ok := p.clock.lastEvent("send", id); ok && sent == 0 {
 		sent = e.After
 	}
 	recvLine := num(recv)
-	if e, ok := p.clock.recvFor(id); ok {
-		recvLine = fmt.Sprintf("max(%d,%d)+1 = %d", e.Before, e.Remote, e.After)
+	if e, ok := p.clock.lastEvent("recv", id); ok {
+		recvLine = entryRule(e)
 	}
 	proc := p.clock.proc
 	bankName := "bank"
