@@ -320,13 +320,10 @@ func (m *Model) setBanner(text string, bad bool, clearAfter time.Duration) tea.C
 	return tea.Tick(clearAfter, func(time.Time) tea.Msg { return bannerClearMsg{id} })
 }
 
-func (m *Model) goPage(p pageID) tea.Cmd {
-	m.page = p
-	switch p {
-	case pageLogin:
-		return m.login.reset()
-	}
-	return nil
+// goLogin shows the login screen with empty fields.
+func (m *Model) goLogin() tea.Cmd {
+	m.page = pageLogin
+	return m.login.reset()
 }
 
 // Update handles every message of the program.
@@ -419,8 +416,7 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.server = msg.client.Hello().Server
 		m.clock.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
-		m.page = pageLogin
-		return tea.Batch(m.login.reset(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
+		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
 	case embeddedResultMsg:
 		m.starting = false
 		m.connect.starting = false
@@ -501,6 +497,7 @@ func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 			m.server = m.client.Hello().Server
 			m.clock.server = m.server
 		}
+		cmd := m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)
 		if s.Err != nil {
 			// The client could not restore the session: it is logged out.
 			m.relogin = false
@@ -508,11 +505,10 @@ func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 			m.sess = session{}
 			if m.busy == "" && wasIn {
 				m.login.notice = "The connection came back but the session could not be restored. Please log in again."
-				return tea.Batch(m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second), m.goPage(pageLogin))
+				return tea.Batch(cmd, m.goLogin())
 			}
-			return m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)
+			return cmd
 		}
-		cmd := m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)
 		if m.relogin && m.busy == "" {
 			return tea.Batch(cmd, m.endSession("The connection to the bank dropped and came back. For your safety, please log in again."))
 		}
@@ -543,7 +539,7 @@ func (m *Model) endSession(notice string) tea.Cmd {
 	m.relogin = false
 	m.sess = session{}
 	m.login.notice = notice
-	cmd := m.goPage(pageLogin)
+	cmd := m.goLogin()
 	if m.client == nil {
 		return cmd
 	}
@@ -601,8 +597,7 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 			m.statement.start()
 			return m.fetchStatement(0), true
 		case itemLogout:
-			name := m.sess.holder
-			return tea.Batch(m.endSession(goodbye(name))), true
+			return m.endSession(goodbye(m.sess.holder)), true
 		}
 	case amountSubmitMsg:
 		verb := "Depositing"
@@ -635,11 +630,10 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		if m.relogin {
 			return m.endSession("The connection to the bank dropped during the session. For your safety, please log in again."), true
 		}
-		if m.sess.loggedIn() {
-			m.page = pageMenu
-		} else {
-			return m.goPage(pageLogin), true
+		if !m.sess.loggedIn() {
+			return m.goLogin(), true
 		}
+		m.page = pageMenu
 		return nil, true
 	}
 	return nil, false
