@@ -51,6 +51,10 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm serve: --log-format must be text or json, not %q\n", *logFormat)
 		return 2
 	}
+	if *maxAmount < 0 {
+		fmt.Fprintln(os.Stderr, "atm serve: --max-amount must be positive (cents), or 0 for the default")
+		return 2
+	}
 	logger := slog.New(handler)
 
 	srv := &netproto.Server{
@@ -70,10 +74,6 @@ func runServe(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
 		return 1
-	}
-	if *maxAmount < 0 {
-		fmt.Fprintln(os.Stderr, "atm serve: --max-amount must be positive (cents), or 0 for the default")
-		return 2
 	}
 	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent, MaxAmount: bank.Cents(*maxAmount)})
 	if err != nil {
