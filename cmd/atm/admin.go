@@ -24,9 +24,9 @@ func init() {
 	commands["verify"] = command{"replay the event log and check balances and conservation", runVerify}
 }
 
-// openExisting opens the database at path for an offline tool. A missing file
-// is an error (log and verify never create one); a file held by a running
-// server gets a message saying so.
+// openExisting opens the database at path for an offline tool. Unless create,
+// a missing file is an error (log and verify never create one); a file held
+// by a running server gets a message saying so.
 func openExisting(path string, create bool) (*bank.Bank, error) {
 	if path == "" {
 		return nil, errors.New("no database given: use --db PATH")

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -147,11 +146,9 @@ func jsonField(line []byte, key string) ([]byte, bool) {
 	return v[:end], true
 }
 
-var errLeanLogin = errors.New("login refused")
-
 func (c *leanConn) login(account, pin string) error {
 	if err := c.call(netproto.OpLogin, `,"account":"`+account+`","pin":"`+pin+`"`); err != nil {
-		return fmt.Errorf("%w: %v", errLeanLogin, err)
+		return fmt.Errorf("login refused: %w", err)
 	}
 	return nil
 }
