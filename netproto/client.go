@@ -196,7 +196,8 @@ func (c *Client) Pushes() <-chan Push { return c.pushes }
 
 // Status delivers changes of the connection (lost, reconnecting,
 // reconnected, closed). The channel is buffered; when it is full new
-// statuses are dropped. It is closed after the StateClosed status.
+// statuses are dropped, except the last: StateClosed, after which the
+// channel is closed.
 func (c *Client) Status() <-chan ConnStatus { return c.status }
 
 // Login binds the session to an account. On success the credentials are
@@ -640,7 +641,20 @@ func (c *Client) finish(err error) {
 		for _, cl := range q {
 			cl.ch <- result{err: callErr}
 		}
-		c.report(ConnStatus{State: StateClosed, Err: err})
+		// The last status is always delivered: make room for it if the
+		// buffer is full, dropping the oldest.
+		last := ConnStatus{State: StateClosed, Err: err}
+		for sent := false; !sent; {
+			select {
+			case c.status <- last:
+				sent = true
+			default:
+				select {
+				case <-c.status:
+				default:
+				}
+			}
+		}
 		close(c.status)
 		close(c.pushes)
 	})
