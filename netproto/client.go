@@ -662,7 +662,8 @@ func (c *Client) finish(err error) {
 
 // errorFrom builds an *Error from an error or bye message.
 func errorFrom(m *message) *Error {
-	e := &Error{Code: m.Code, Message: m.Message, Until: m.Until, TS: m.TS, ID: m.ID, Op: m.Op}
+	e := &Error{Code: m.Code, Message: m.Message, Until: m.Until, TS: m.TS, ID: m.ID, Op: m.Op,
+		RecvTS: m.RecvTS, ApplyTS: m.ApplyTS}
 	if m.AttemptsLeft != nil {
 		e.AttemptsLeft = *m.AttemptsLeft
 	}

@@ -92,6 +92,9 @@ type Error struct {
 	AttemptsLeft int
 	// TS is the server's timestamp on the error message.
 	TS uint64
+	// RecvTS and ApplyTS are the server's receive and apply events of a
+	// request the bank ran and refused (0 for errors of the server's own).
+	RecvTS, ApplyTS uint64
 	// ID and Op echo the request that failed (empty for a line the server
 	// could not parse).
 	ID, Op string

@@ -127,11 +127,12 @@ func (p *receiptPage) stamps() [][2]string {
 		return strconv.FormatUint(v, 10)
 	}
 	id, sent, replyTS, recv := p.reply.ID, p.reply.SentTS, p.reply.TS, p.reply.RecvTS
+	srvRecv, srvApply := p.reply.ServerRecv, p.reply.ServerApply
 	var pe *netproto.Error
 	if p.err != nil {
-		sent, replyTS, recv = 0, 0, 0
+		sent, replyTS, recv, srvRecv, srvApply = 0, 0, 0, 0, 0
 		if errors.As(p.err, &pe) {
-			id, replyTS = pe.ID, pe.TS
+			id, replyTS, srvRecv, srvApply = pe.ID, pe.TS, pe.RecvTS, pe.ApplyTS
 		}
 	}
 	if e, ok := p.clock.lastEvent("send", id); ok && sent == 0 {
@@ -147,10 +148,14 @@ func (p *receiptPage) stamps() [][2]string {
 		bankName = p.clock.server
 	}
 	lines := [][2]string{{"sent by " + proc, num(sent)}}
-	if p.err == nil {
+	if srvApply != 0 { // the bank ran the request, even if it refused it
+		decided := "applied by "
+		if p.err != nil {
+			decided = "refused by "
+		}
 		lines = append(lines,
-			[2]string{"received by " + bankName, num(p.reply.ServerRecv)},
-			[2]string{"applied by " + bankName, num(p.reply.ServerApply)})
+			[2]string{"received by " + bankName, num(srvRecv)},
+			[2]string{decided + bankName, num(srvApply)})
 	}
 	lines = append(lines,
 		[2]string{"answered by " + bankName, num(replyTS)},

@@ -311,9 +311,10 @@ func TestRefusedReceipt(t *testing.T) {
 			{Dir: "send", Type: "withdraw", ReqID: "r9", Before: 10, After: 11},
 			{Dir: "recv", Type: "error", Op: "withdraw", ReqID: "r9", Before: 11, After: 16, Remote: 15},
 		})
-		send(m, opResultMsg{op: opWithdraw, amount: 500000, err: &netproto.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "r9", TS: 15}})
+		send(m, opResultMsg{op: opWithdraw, amount: 500000, err: &netproto.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "r9", TS: 15, RecvTS: 13, ApplyTS: 14}})
 		out := screen(t, m)
-		mustContain(t, out, "✗ Withdrawal refused", "Insufficient funds for R$ 5.000,00", "R$ 1.000,00", "sent by atm-test", "11", "answered by bank", "15", "max(11,15)+1 = 16", "↓ withdraw ✗")
+		mustContain(t, out, "✗ Withdrawal refused", "Insufficient funds for R$ 5.000,00", "R$ 1.000,00", "sent by atm-test", "11",
+			"received by bank", "13", "refused by bank", "14", "answered by bank", "15", "max(11,15)+1 = 16", "↓ withdraw ✗")
 		if m.sess.balance != 100000 {
 			t.Errorf("a refused withdrawal changed the balance to %d", m.sess.balance)
 		}
