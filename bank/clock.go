@@ -49,13 +49,17 @@ func (c *Clock) Tick() uint64 {
 
 // Observe records the receipt of a message stamped with received: the clock
 // becomes max(local, received)+1, which is returned.
-func (c *Clock) Observe(received uint64) uint64 {
+func (c *Clock) Observe(received uint64) uint64 { return c.Receive(received).New }
+
+// Receive is Observe that also returns the step it took, so that the rule
+// can be shown: New = max(Old, Received)+1.
+func (c *Clock) Receive(received uint64) Change {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.now
-	c.now = max(c.now, received) + 1
-	c.notify(Change{Old: old, New: c.now, Observed: true, Received: received})
-	return c.now
+	ch := Change{Old: c.now, New: max(c.now, received) + 1, Observed: true, Received: received}
+	c.now = ch.New
+	c.notify(ch)
+	return ch
 }
 
 // Subscribe registers fn to be called on every change and returns a function

@@ -584,7 +584,8 @@ func (c *conn) handle(line []byte) {
 		}
 		c.peer.Store(&p)
 	}
-	recv := s.Bank.Clock().Observe(req.TS)
+	step := s.Bank.Clock().Receive(req.TS)
+	recv := step.New
 	c.recv = recv
 	if s.Logger != nil {
 		who := c.account
@@ -598,7 +599,8 @@ func (c *conn) handle(line []byte) {
 		if req.To != "" {
 			what += " to " + req.To
 		}
-		s.logf(recv, "recv", fmt.Sprintf("recv %s %s from %s%s", orDash(req.Type), what, c.peerID(), reqSuffix(req.ID)),
+		s.logf(recv, "recv", fmt.Sprintf("recv %s %s from %s%s, max(%d,%d)+1", orDash(req.Type), what, c.peerID(),
+			reqSuffix(req.ID), step.Old, step.Received),
 			slog.String("op", req.Type), slog.String("account", who), slog.String("peer", c.peerID()),
 			slog.String("req", req.ID), slog.Uint64("remote_ts", req.TS))
 	}
