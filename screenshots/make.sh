@@ -44,12 +44,12 @@ wait_for() {
 keys() { tm send-keys -t "$1" -- "$2"; }
 enter() { tm send-keys -t "$1" Enter; }
 
-# shot PANE NAME: render the pane as it is now to NAME.png.
+# shot PANE NAME [BACKGROUND]: render the pane as it is now to NAME.png.
 shot() {
 	sleep 0.8 # let the clock highlight and the cursor blink settle
 	tm capture-pane -p -e -t "$1" >"$work/$2.ans"
 	"$freeze" --language ansi --window=false --padding 20 --margin 0 \
-		--background "#16161e" --font.size 14 -o "$here/$2.png" <"$work/$2.ans" >/dev/null
+		--background "${3:-#16161e}" --font.size 14 -o "$here/$2.png" <"$work/$2.ans" >/dev/null
 	echo "wrote screenshots/$2.png"
 }
 
@@ -113,3 +113,24 @@ shot $B push
 tm new-session -d -s outer -x 161 -y 36 "TMUX= tmux -L $sock attach -t shots"
 sleep 1
 shot outer:0.0 side-by-side
+
+# An ATM on a light terminal: the pane's background is white before the ATM
+# starts, so the ATM picks its light colours.
+tm new-session -d -s light -x 100 -y 30 "sleep 600"
+tm set-option -w -t light window-style "bg=#ffffff,fg=#000000"
+tm set-option -w -t light window-active-style "bg=#ffffff,fg=#000000"
+tm respawn-pane -k -t light:0.0 "$work/atm --server $addr"
+L=light:0.0
+wait_for $L "Please log in"
+keys $L 789
+enter $L
+keys $L 1234
+enter $L
+wait_for $L "What would you like to do?"
+keys $L 2
+wait_for $L "Amount to deposit"
+keys $L "12,34"
+enter $L
+wait_for $L "Deposit done"
+wait_for $L "received here"
+shot $L light "#ffffff"
