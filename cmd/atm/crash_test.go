@@ -52,8 +52,9 @@ type child struct {
 
 var listenRE = regexp.MustCompile(`on (127\.0\.0\.1:[0-9]+) \(protocol`)
 
-// startServe starts atm serve on the file db and waits until it listens.
-func startServe(t *testing.T, bin, db string, n int) *child {
+// startServe starts atm serve on the file db at addr (port 0: any) and
+// waits until it listens.
+func startServe(t *testing.T, bin, db, addr string, n int) *child {
 	t.Helper()
 	out := filepath.Join(filepath.Dir(db), fmt.Sprintf("serve-%d.log", n))
 	f, err := os.Create(out)
@@ -61,7 +62,7 @@ func startServe(t *testing.T, bin, db string, n int) *child {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db, "--log-format", "json",
 		"--operator-token", crashToken)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
@@ -112,6 +113,9 @@ type acked struct {
 // client got, the ledger must replay to its balances (nothing half
 // applied), money must be conserved, the clock must resume above anything a
 // client saw, a PIN lock must survive the kill, and atm verify must pass.
+// Each cycle also has a client that reconnects on its own: its request in
+// flight at the kill is resent, with the same id, to the restarted server on
+// the same port, and is applied once (or answered as already applied).
 func TestCrashDurability(t *testing.T) {
 	cycles := 6
 	if testing.Short() {
@@ -133,6 +137,10 @@ func TestCrashDurability(t *testing.T) {
 		answered []acked
 		unknown  int
 		maxSeen  uint64 // highest server timestamp any client received
+		// A retrier's request in flight at a kill is resent by the client
+		// library, with the same id, once the server is back.
+		retried, retriedDup int
+		retriers            sync.WaitGroup
 	)
 	see := func(ts uint64) {
 		mu.Lock()
@@ -143,8 +151,10 @@ func TestCrashDurability(t *testing.T) {
 
 	var lockUntil time.Time
 	kills := 0
+	addr := "127.0.0.1:0" // then the same port for every restart, as a real server
 	for cycle := range cycles + 1 {
-		srv := startServe(t, bin, db, cycle)
+		srv := startServe(t, bin, db, addr, cycle)
+		addr = srv.addr
 		t.Logf("cycle %d: serving on %s", cycle, srv.addr)
 		op, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{ProcessID: "operator"})
 		if err != nil {
@@ -163,6 +173,8 @@ func TestCrashDurability(t *testing.T) {
 		if !a.Conserved || a.Total != a.Deposits-a.Withdrawals || len(a.Negative) > 0 {
 			t.Fatalf("cycle %d: audit after restart: %+v", cycle, a)
 		}
+		// The previous cycle's retrier finishes against this server.
+		retriers.Wait()
 		switch cycle {
 		case 0:
 			lockUntil = lockAccount(t, op, srv.addr)
@@ -250,6 +262,69 @@ func TestCrashDurability(t *testing.T) {
 				}
 			}()
 		}
+		// A retrier reconnects after the kill: its request in flight is
+		// resent with the same id to the restarted server, and answered.
+		killed := make(chan struct{})
+		retriers.Add(1)
+		go func() {
+			defer retriers.Done()
+			c, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{
+				ProcessID: fmt.Sprintf("atm-c%d-retrier", cycle), Reconnect: true})
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			if _, err := c.Login(ctx, "789", "1234"); err != nil {
+				return
+			}
+			isKilled := func() bool {
+				select {
+				case <-killed:
+					return true
+				default:
+					return false
+				}
+			}
+			for {
+				before := isKilled()
+				amount := bank.Cents(1 + rng2(cycle).IntN(5_000))
+				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				rep, err := c.Deposit(rctx, amount)
+				cancel()
+				// In flight when the server was killed: the client resent it,
+				// with the same id, to the restarted server.
+				straddled := !before && isKilled()
+				var pe *netproto.Error
+				switch {
+				case err == nil:
+					see(rep.TS)
+					mu.Lock()
+					answered = append(answered, acked{id: rep.ID, kind: bank.KindDeposit, amount: amount, code: "ok",
+						balance: rep.Balance, apply: rep.ServerApply})
+					mu.Unlock()
+				case errors.As(err, &pe) && pe.ID != "":
+					see(pe.TS)
+					mu.Lock()
+					answered = append(answered, acked{id: pe.ID, kind: bank.KindDeposit, amount: amount, code: pe.Code})
+					mu.Unlock()
+				default:
+					t.Errorf("retrier: %v", err)
+					return
+				}
+				if straddled {
+					mu.Lock()
+					retried++
+					if err == nil && rep.Duplicate {
+						retriedDup++
+					}
+					mu.Unlock()
+				}
+				if straddled || before {
+					return
+				}
+			}
+		}()
+
 		// A session that never logs in gets not_logged_in errors: their
 		// timestamps come from ticks the ledger never writes, and the
 		// restarted server must still resume above them.
@@ -279,6 +354,7 @@ func TestCrashDurability(t *testing.T) {
 		}
 		<-srv.exited
 		kills++
+		close(killed)
 		wg.Wait()
 		<-probeDone
 		mu.Lock()
@@ -352,8 +428,11 @@ func TestCrashDurability(t *testing.T) {
 	if len(answered) == 0 || kills < cycles {
 		t.Fatalf("%d answered operations over %d kills", len(answered), kills)
 	}
-	t.Logf("FIGURES %s: sigkill_cycles=%d answered_operations=%d in_flight_at_kill=%d events=%d lost=0 applied_twice=0",
-		t.Name(), kills, len(answered), unknown, events)
+	if retried == 0 {
+		t.Fatalf("no request was resent across a restart")
+	}
+	t.Logf("FIGURES %s: sigkill_cycles=%d answered_operations=%d in_flight_at_kill=%d resent_after_restart=%d of_which_already_applied=%d events=%d lost=0 applied_twice=0",
+		t.Name(), kills, len(answered), unknown, retried, retriedDup, events)
 }
 
 // lockAccount opens account 5005 and enters 3 wrong PINs, each on a new
@@ -397,4 +476,9 @@ func lastLines(b []byte, n int) []byte {
 		lines = lines[len(lines)-n:]
 	}
 	return bytes.Join(lines, []byte("\n"))
+}
+
+// rng2 is the retrier's source of amounts: any will do.
+func rng2(cycle int) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(cycle), uint64(time.Now().UnixNano())))
 }
