@@ -18,10 +18,13 @@
 //     answered only once its own transaction is on disk, and if a
 //     transaction fails, it and every operation applied after it fail,
 //     leaving nothing of them behind.
-//   - A mutating operation carries a request id. The outcome of the last
-//     Options.RememberRequests request ids is remembered per (account, id): a
-//     repeated id gets the first outcome back and nothing is applied again.
-//   - The clock resumes strictly above every timestamp the file recorded.
+//   - A mutating operation carries a request id. The outcomes of the last
+//     Options.RememberRequests money requests are remembered by (account,
+//     id), across restarts: a repeated id gets the first outcome back and
+//     nothing is applied again.
+//   - The clock never goes back: after a clean Close it resumes exactly
+//     where it stopped, and after a crash above every tick it had made,
+//     written or not (a lease kept ahead on disk, see lease.go).
 package bank
 
 import (
