@@ -47,6 +47,7 @@ func hostileCases() []hostileCase {
 		{name: "amount is a bool", login: true, line: `{"type":"deposit","id":"h8","amount":true}`, code: "bad_request"},
 		{name: "amount is an object", login: true, line: `{"type":"deposit","id":"h9","amount":{"cents":100}}`, code: "bad_request"},
 		{name: "amount is text", login: true, line: `{"type":"deposit","id":"h10","amount":"lots"}`, code: "bad_request"},
+		{name: "amount is a number in text", login: true, line: `{"type":"deposit","id":"h10b","amount":"100"}`, code: "bad_request"},
 		{name: "ts is negative", login: true, line: `{"type":"deposit","id":"h11","ts":-1,"amount":100}`, code: "bad_request"},
 		{name: "to is a number", login: true, line: `{"type":"transfer","id":"h12","to":456,"amount":100}`, code: "bad_request"},
 		{name: "pin is a number", line: `{"type":"login","id":"h13","account":"123","pin":1234}`, code: "bad_request"},
@@ -145,6 +146,13 @@ func TestHostileInput(t *testing.T) {
 			}
 			if msg, _ := m["message"].(string); msg == "" {
 				t.Errorf("error %s has no message", tc.code)
+			}
+			// Every error but those about the line itself names the request.
+			var sent map[string]any
+			if json.Unmarshal([]byte(tc.line), &sent) == nil && tc.code != "malformed" && tc.code != "line_too_long" {
+				if id, ok := sent["id"].(string); ok && m["id"] != id {
+					t.Errorf("error %s answers id %v, want %q", tc.code, m["id"], id)
+				}
 			}
 			if tc.closes {
 				_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))

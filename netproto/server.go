@@ -563,18 +563,20 @@ func (c *conn) handle(line []byte) {
 	s := c.s
 	req := new(message)
 	if err := json.Unmarshal(line, req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			c.protoError(nil, CodeBadRequest, fmt.Sprintf("field %q has the wrong type: %v", te.Field, err))
+		t := bytes.TrimSpace(line)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			c.protoError(nil, CodeMalformed, "the line is not a JSON object: "+se.Error())
 			return
 		}
-		if t := bytes.TrimSpace(line); t[0] == '{' && json.Valid(t) {
-			// A JSON object whose field cannot hold its value, such as an
-			// amount given as text.
-			c.protoError(nil, CodeBadRequest, "a field has the wrong type: "+err.Error())
+		if t[0] != '{' {
+			c.protoError(nil, CodeMalformed, "the line is a JSON "+jsonValueKind(t)+", not an object")
 			return
 		}
-		c.protoError(nil, CodeMalformed, "the line is not a JSON object: "+err.Error())
+		// A JSON object with a field that cannot hold its value, such as an
+		// amount given as text: answered with the request's id and type
+		// when those can be read.
+		c.protoError(requestHead(t), CodeBadRequest, wrongFieldText(err))
 		return
 	}
 	if req.Proc != "" && req.Proc != c.peerID() {

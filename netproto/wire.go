@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -66,12 +67,12 @@ type message struct {
 	Message string `json:"message,omitempty"`
 
 	// requests
-	PIN    string      `json:"pin,omitempty"`
-	Amount json.Number `json:"amount,omitempty"`
-	Before uint64      `json:"before,omitempty"`
-	Limit  int         `json:"limit,omitempty"`
-	Token  string      `json:"token,omitempty"`
-	Name   string      `json:"name,omitempty"`
+	PIN    string     `json:"pin,omitempty"`
+	Amount wireAmount `json:"amount,omitempty"`
+	Before uint64     `json:"before,omitempty"`
+	Limit  int        `json:"limit,omitempty"`
+	Token  string     `json:"token,omitempty"`
+	Name   string     `json:"name,omitempty"`
 
 	// requests and replies
 	Account string `json:"account,omitempty"`
@@ -126,17 +127,58 @@ type AuditReport struct {
 
 func centsPtr(c bank.Cents) *bank.Cents { return &c }
 
-func amountNumber(c bank.Cents) json.Number {
-	return json.Number(strconv.FormatInt(int64(c), 10))
+// wireAmount is an amount as it stands on the wire: a JSON number, kept as
+// its text until parseAmount reads it. Anything but a number (text such as
+// "100" included) is refused when the message is decoded.
+type wireAmount string
+
+var wireAmountType = reflect.TypeFor[wireAmount]()
+
+// UnmarshalJSON accepts a JSON number token, or null for no amount.
+func (a *wireAmount) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		*a = ""
+	case len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')):
+		*a = wireAmount(b)
+	default:
+		return &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: wireAmountType}
+	}
+	return nil
+}
+
+// MarshalJSON writes the amount as the number it holds.
+func (a wireAmount) MarshalJSON() ([]byte, error) { return []byte(a), nil }
+
+// jsonValueKind names the kind of a JSON value from its first byte.
+func jsonValueKind(b []byte) string {
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	}
+	return "number"
+}
+
+func amountNumber(c bank.Cents) wireAmount {
+	return wireAmount(strconv.FormatInt(int64(c), 10))
 }
 
 // errAmount is returned by parseAmount; it wraps bank.ErrInvalidAmount.
-var errAmount = fmt.Errorf("%w: amount must be a whole number of cents between 1 and %d", bank.ErrInvalidAmount, int64(^uint64(0)>>1))
+var errAmount = fmt.Errorf("%w: the amount must be a whole, positive number of cents", bank.ErrInvalidAmount)
 
 // parseAmount reads an amount in integer cents. A fraction, an exponent or a
 // value outside int64 is invalid. Zero and negative values are passed on so
 // that the bank records and refuses them.
-func parseAmount(n json.Number) (bank.Cents, error) {
+func parseAmount(n wireAmount) (bank.Cents, error) {
 	if n == "" {
 		return 0, fmt.Errorf("%w: the amount is missing", bank.ErrInvalidAmount)
 	}
@@ -178,4 +220,56 @@ func readLine(r *bufio.Reader, max int, scratch *[]byte) ([]byte, error) {
 		return nil, errLineTooLong
 	}
 	return line, nil
+}
+
+// requestHead reads the id and type of a JSON object whose full decoding
+// failed, or returns nil when neither is a string.
+func requestHead(obj []byte) *message {
+	var head map[string]json.RawMessage
+	if json.Unmarshal(obj, &head) != nil {
+		return nil
+	}
+	var m message
+	_ = json.Unmarshal(head["id"], &m.ID)
+	_ = json.Unmarshal(head["type"], &m.Type)
+	if m.ID == "" && m.Type == "" {
+		return nil
+	}
+	return &m
+}
+
+// wrongFieldText says which field of a request has the wrong kind of value.
+func wrongFieldText(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return "a field has the wrong kind of value"
+	}
+	want := "a string"
+	switch {
+	case te.Type == wireAmountType:
+		want = "a whole number of cents"
+	case te.Type == nil:
+	default:
+		switch te.Type.Kind() {
+		case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Uint, reflect.Int32, reflect.Uint32:
+			want = "a whole number"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Slice:
+			want = "a list"
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		}
+	}
+	return fmt.Sprintf("field %q must be %s, not %s", te.Field, want, articled(te.Value))
+}
+
+func articled(kind string) string {
+	switch kind {
+	case "array", "object":
+		return "an " + kind
+	case "":
+		return "that value"
+	}
+	return "a " + kind
 }
