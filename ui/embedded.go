@@ -61,7 +61,7 @@ func startEmbedded(addr, dbPath string, opts bank.Options) (*EmbeddedServer, err
 		return nil, err
 	}
 	srv.Bank = b
-	logger.Info(fmt.Sprintf("bank %s serving %s on %s inside an ATM (protocol v%d)", b.ProcessID(), dbPath, l.Addr(), netproto.Version))
+	logger.Info(fmt.Sprintf("serving %s on %s inside an ATM (protocol v%d), process id %s", dbPath, l.Addr(), netproto.Version, b.ProcessID()))
 	e := &EmbeddedServer{Addr: l.Addr().String(), DBPath: dbPath, LogPath: logPath, bank: b, srv: srv, log: lf, done: make(chan error, 1)}
 	go func() { e.done <- srv.Serve(l) }()
 	return e, nil

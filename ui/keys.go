@@ -38,7 +38,7 @@ func DefaultKeyMap() *KeyMap {
 		PrevField:  key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab", "previous")),
 		Submit:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
 		Confirm:    key.NewBinding(key.WithKeys("y", "enter"), key.WithHelp("y/enter", "confirm")),
-		Cancel:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "cancel")),
+		Cancel:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "change the amount")),
 		PageUp:     key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup", "page up")),
 		PageDown:   key.NewBinding(key.WithKeys("pgdown", "f", "space"), key.WithHelp("pgdn", "page down")),
 		Top:        key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", "newest")),

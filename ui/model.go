@@ -708,6 +708,8 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 			m.statement.failed(failureText("statement", msg.err, 0, ""))
 			return nil, true
 		}
+		// The statement comes with the balance as it stands now.
+		m.sess.balance, m.sess.hasBalance = msg.reply.Balance, true
 		m.statement.loaded(msg.reply.Entries, msg.reply.Next)
 		return nil, true
 	case logoutResultMsg:

@@ -347,9 +347,9 @@ func TestStatementScreen(t *testing.T) {
 		for i := range 30 {
 			entries = append(entries, bank.Event{TS: uint64(50 - i), Kind: bank.KindBalance, Outcome: "ok", Account: "123", Balance: 99950})
 		}
-		send(m, statementResultMsg{reply: netproto.Reply{Entries: entries, Next: 20}})
+		send(m, statementResultMsg{reply: netproto.Reply{Entries: entries, Next: 20, Balance: 102500}})
 		out := screen(t, m)
-		mustContain(t, out, "received", "+25,00", "1.025,00", "✗ withdraw", "sent", "-50,00", "deposit", "+50,50", "1 of 34 entries", "more below")
+		mustContain(t, out, "R$ 1.025,00", "received", "+25,00", "1.025,00", "✗ withdraw", "sent", "-50,00", "deposit", "+50,50", "1 of 34 entries", "more below")
 		if m.c.width >= 50 {
 			mustContain(t, out, "from 456", "to 456")
 		}
