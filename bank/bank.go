@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,6 +163,9 @@ func Open(path string, opts Options) (*Bank, error) {
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", path, ErrDatabaseBusy)
+		}
+		if _, ok := errors.AsType[*fs.PathError](err); ok {
+			return nil, fmt.Errorf("open the database: %w", err) // the error names the path
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

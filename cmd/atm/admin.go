@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -33,8 +34,10 @@ func openExisting(path string, create bool) (*bank.Bank, error) {
 	}
 	if !create {
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("no database at %s: %w", path, err)
+			return nil, fmt.Errorf("no database at %s (check --db): %w", path, errors.Unwrap(err))
 		}
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create the database's directory: %w", err)
 	}
 	b, err := bank.Open(path, bank.Options{})
 	if errors.Is(err, bank.ErrDatabaseBusy) {
@@ -61,6 +64,13 @@ func runAccounts(args []string) int {
 	pin := fs.String("pin", "", "PIN, 4 to 12 digits")
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
+	}
+	if sub == "add" {
+		for _, f := range []struct{ name, value string }{{"id", *id}, {"name", *name}, {"pin", *pin}} {
+			if f.value == "" {
+				return fail("accounts add", fmt.Errorf("--%s is required", f.name))
+			}
+		}
 	}
 	b, err := openExisting(*db, true)
 	if err != nil {

@@ -82,7 +82,7 @@ func runServe(args []string) int {
 		return 1
 	}
 	srv.Bank = b
-	logger.Info(fmt.Sprintf("bank %s serving %s on %s (protocol v%d)", b.ProcessID(), *db, l.Addr(), netproto.Version))
+	logger.Info(fmt.Sprintf("serving %s on %s (protocol v%d), process id %s", *db, l.Addr(), netproto.Version, b.ProcessID()))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
