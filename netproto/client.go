@@ -167,7 +167,8 @@ func (c *Client) dial(ctx context.Context) (net.Conn, *bufio.Reader, Hello, erro
 	_ = conn.SetReadDeadline(time.Time{})
 	switch m.Type {
 	case TypeHello:
-		return conn, br, Hello{Server: m.Proc, Version: m.Version, TS: m.TS, MaxLine: m.MaxLine, Message: m.Message}, nil
+		return conn, br, Hello{Server: m.Proc, Version: m.Version, TS: m.TS, MaxLine: m.MaxLine,
+			MaxAmount: bank.Cents(m.MaxAmount), Message: m.Message}, nil
 	case TypeError, TypeBye:
 		conn.Close()
 		return nil, nil, Hello{}, errorFrom(&m)

@@ -15,7 +15,8 @@ func TestEveryOperationEndToEnd(t *testing.T) {
 	e := newEnv(t)
 	c := e.dial(netproto.ClientOptions{ProcessID: "atm-test"})
 	h := c.Hello()
-	if h.Server != "bank" || h.Version != netproto.Version || h.TS == 0 || h.Message != "connection established" {
+	if h.Server != "bank" || h.Version != netproto.Version || h.TS == 0 || h.Message != "connection established" ||
+		h.MaxAmount != e.bank.MaxAmount() {
 		t.Fatalf("greeting = %+v", h)
 	}
 	cx := ctx(t)

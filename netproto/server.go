@@ -356,7 +356,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.send(&message{Type: TypeHello, Proc: s.Bank.ProcessID(), TS: ev.TS, Version: Version,
-		MaxLine: s.maxLine(), Message: "connection established"})
+		MaxLine: s.maxLine(), MaxAmount: int64(s.Bank.MaxAmount()), Message: "connection established"})
 	c.flush()
 
 	idle := s.idleTimeout()

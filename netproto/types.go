@@ -13,7 +13,10 @@ type Hello struct {
 	Version int    // protocol version
 	TS      uint64 // the server's timestamp on the greeting (its send tick)
 	MaxLine int    // the longest line the server accepts, in bytes
-	Message string // "connection established"
+	// MaxAmount is the bank's per-operation limit, so that an ATM can refuse
+	// a larger amount before sending it (0 if the server did not say).
+	MaxAmount bank.Cents
+	Message   string // "connection established"
 }
 
 // Reply is a successful answer to a request. Fields that do not apply to the

@@ -62,9 +62,10 @@ type message struct {
 	TS   uint64 `json:"ts"`
 
 	// hello, bye
-	Version int    `json:"version,omitempty"`
-	MaxLine int    `json:"max_line,omitempty"`
-	Message string `json:"message,omitempty"`
+	Version   int    `json:"version,omitempty"`
+	MaxLine   int    `json:"max_line,omitempty"`
+	MaxAmount int64  `json:"max_amount,omitempty"`
+	Message   string `json:"message,omitempty"`
 
 	// requests
 	PIN    string     `json:"pin,omitempty"`

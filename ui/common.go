@@ -20,6 +20,9 @@ type common struct {
 	width  int // page area inside the ATM panel
 	height int
 	sess   *session
+	// maxAmount is the bank's per-operation limit from its greeting (0:
+	// unknown, the bank alone checks).
+	maxAmount bank.Cents
 	// intent is how a screen tells the root model what the person asked for
 	// (log in, deposit, go back...). The root handles it at once, in the
 	// same update, so keys typed right after land on the right screen.

@@ -47,7 +47,15 @@ func (f *amountField) update(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
-func (f *amountField) value() (bank.Cents, error) { return ParseAmount(f.input.Value()) }
+// value is the amount typed, checked against the bank's per-operation limit
+// when the bank announced one.
+func (f *amountField) value() (bank.Cents, error) {
+	v, err := ParseAmount(f.input.Value())
+	if err == nil && f.c.maxAmount > 0 && v > f.c.maxAmount {
+		return 0, fmt.Errorf("over the limit of %s", FormatCents(f.c.maxAmount))
+	}
+	return v, err
+}
 
 // view renders the field and, under it, its validation line.
 func (f *amountField) view() string {

@@ -27,9 +27,11 @@ func newStubClient() *stubClient {
 
 var errStub = errors.New("stub client: no network in screen tests")
 
-func (s *stubClient) ProcessID() string                  { return "atm-test" }
-func (s *stubClient) Clock() *bank.Clock                 { return bank.NewClock(0) }
-func (s *stubClient) Hello() netproto.Hello              { return netproto.Hello{Server: "bank", Version: 1} }
+func (s *stubClient) ProcessID() string  { return "atm-test" }
+func (s *stubClient) Clock() *bank.Clock { return bank.NewClock(0) }
+func (s *stubClient) Hello() netproto.Hello {
+	return netproto.Hello{Server: "bank", Version: 1, MaxAmount: 10_000_000}
+}
 func (s *stubClient) Pushes() <-chan netproto.Push       { return s.pushes }
 func (s *stubClient) Status() <-chan netproto.ConnStatus { return s.status }
 func (s *stubClient) Close() error                       { return nil }

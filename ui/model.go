@@ -414,6 +414,7 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.client = msg.client
 		m.gen++
 		m.server = msg.client.Hello().Server
+		m.c.maxAmount = msg.client.Hello().MaxAmount
 		m.clock.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
 		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
@@ -495,6 +496,7 @@ func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 		m.server = ""
 		if m.client != nil {
 			m.server = m.client.Hello().Server
+			m.c.maxAmount = m.client.Hello().MaxAmount
 			m.clock.server = m.server
 		}
 		cmd := m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)

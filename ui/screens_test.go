@@ -215,6 +215,24 @@ func TestDepositForm(t *testing.T) {
 	})
 }
 
+// TestAmountAboveTheBanksLimit: the limit the bank announced in its
+// greeting is checked before anything is sent.
+func TestAmountAboveTheBanksLimit(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	typeText(m, "2")
+	typeText(m, "100.000,01")
+	mustContain(t, screen(t, m), "over the limit of R$ 100.000,00")
+	press(m, tea.KeyEnter)
+	if m.busy != "" {
+		t.Fatal("an amount above the limit was sent")
+	}
+	press(m, tea.KeyBackspace)
+	press(m, tea.KeyBackspace)
+	typeText(m, "00")
+	mustContain(t, screen(t, m), "= R$ 100.000,00")
+}
+
 func TestWithdrawFormSubmits(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
