@@ -205,7 +205,7 @@ func (p *statementPage) View() string {
 	case p.next != 0:
 		footer += " · more below (m)"
 	default:
-		footer += " · start of the account"
+		footer += " · all loaded"
 	}
 	b.WriteString(s.Dim.Render(footer))
 	return b.String()
