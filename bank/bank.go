@@ -231,7 +231,7 @@ func (b *Bank) seed() error {
 		// The opening deposit is the bank's own: the per-operation limit,
 		// which is for ATMs, does not apply.
 		m := Meta{ReqID: "open-" + d.ID, Client: b.opts.ProcessID}
-		if r := b.submit(&op{kind: KindDeposit, m: m, id: d.ID, amount: d.Opening, opening: true}); r.err != nil {
+		if r := b.submit(ctx, &op{kind: KindDeposit, m: m, id: d.ID, amount: d.Opening, opening: true}); r.err != nil {
 			return r.err
 		}
 	}
@@ -295,17 +295,34 @@ type opResult struct {
 	err  error
 }
 
-func (b *Bank) submit(o *op) opResult {
+// ErrOutcomeUnknown is returned by an operation whose context ended while it
+// was with the committer: it may or may not be applied. The request id makes
+// a retry safe: a repeated id gets the first outcome back.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
+// submit hands o to the committer and waits for its outcome. If ctx ends
+// first, it returns an error wrapping ErrOutcomeUnknown and ctx's error: o
+// may not have been applied, or may be applied and committed later.
+func (b *Bank) submit(ctx context.Context, o *op) opResult {
 	o.out = make(chan struct{})
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
 		return opResult{err: ErrClosed}
 	}
-	b.queue <- o
+	select {
+	case b.queue <- o:
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return opResult{err: ctx.Err()} // never queued: nothing applied
+	}
 	b.mu.RUnlock()
-	<-o.out
-	return o.res
+	select {
+	case <-o.out:
+		return o.res
+	case <-ctx.Done():
+		return opResult{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())}
+	}
 }
 
 // decodeAccount builds account id from its stored record and its state,
@@ -694,7 +711,7 @@ func (b *Bank) Authenticate(ctx context.Context, m Meta, id, pin string) (Receip
 			o.pinOK = bcrypt.CompareHashAndPassword(a.PINHash, []byte(pin)) == nil
 		}
 	}
-	r := b.submit(o)
+	r := b.submit(ctx, o)
 	return r.rec, r.err
 }
 
@@ -715,19 +732,19 @@ func (b *Bank) lookup(id string) (Account, error) {
 
 // Balance returns the account's balance in Receipt.Event.Balance.
 func (b *Bank) Balance(ctx context.Context, m Meta, id string) (Receipt, error) {
-	r := b.submit(&op{kind: KindBalance, m: m, id: id})
+	r := b.submit(ctx, &op{kind: KindBalance, m: m, id: id})
 	return r.rec, r.err
 }
 
 // Deposit adds amount to the account.
 func (b *Bank) Deposit(ctx context.Context, m Meta, id string, amount Cents) (Receipt, error) {
-	r := b.submit(&op{kind: KindDeposit, m: m, id: id, amount: amount})
+	r := b.submit(ctx, &op{kind: KindDeposit, m: m, id: id, amount: amount})
 	return r.rec, r.err
 }
 
 // Withdraw takes amount from the account; it never leaves it negative.
 func (b *Bank) Withdraw(ctx context.Context, m Meta, id string, amount Cents) (Receipt, error) {
-	r := b.submit(&op{kind: KindWithdraw, m: m, id: id, amount: amount})
+	r := b.submit(ctx, &op{kind: KindWithdraw, m: m, id: id, amount: amount})
 	return r.rec, r.err
 }
 
@@ -735,14 +752,14 @@ func (b *Bank) Withdraw(ctx context.Context, m Meta, id string, amount Cents) (R
 // receipt's Event.Balance is the sender's new balance and Event.ToBalance the
 // recipient's; Event.Detail holds the recipient's name.
 func (b *Bank) Transfer(ctx context.Context, m Meta, from, to string, amount Cents) (Receipt, error) {
-	r := b.submit(&op{kind: KindTransfer, m: m, id: from, to: to, amount: amount})
+	r := b.submit(ctx, &op{kind: KindTransfer, m: m, id: from, to: to, amount: amount})
 	return r.rec, r.err
 }
 
 // Lookup returns the holder's name of an account in Receipt.Holder, so an ATM
 // can confirm a transfer's recipient.
 func (b *Bank) Lookup(ctx context.Context, m Meta, id string) (Receipt, error) {
-	r := b.submit(&op{kind: KindLookup, m: m, id: id})
+	r := b.submit(ctx, &op{kind: KindLookup, m: m, id: id})
 	return r.rec, r.err
 }
 
@@ -753,7 +770,7 @@ func (b *Bank) Statement(ctx context.Context, m Meta, id string, before uint64, 
 		limit = 20
 	}
 	limit = min(limit, 100)
-	r := b.submit(&op{kind: KindStatement, m: m, id: id, before: before, limit: limit})
+	r := b.submit(ctx, &op{kind: KindStatement, m: m, id: id, before: before, limit: limit})
 	return r.page, r.rec, r.err
 }
 
@@ -765,7 +782,7 @@ func (b *Bank) Record(ctx context.Context, e Event) (Event, error) {
 	case KindDeposit, KindWithdraw, KindTransfer, KindOpen, opCreate, KindLogin, KindBalance, KindLookup, KindStatement:
 		return Event{}, fmt.Errorf("record %s: use the operation's own method", e.Kind)
 	}
-	r := b.submit(&op{kind: "record", ev: e})
+	r := b.submit(ctx, &op{kind: "record", ev: e})
 	return r.rec.Event, r.err
 }
 
@@ -799,7 +816,7 @@ func (b *Bank) OpenAccount(ctx context.Context, m Meta, id, name, pin string) (R
 		}
 		o.acct.PINHash = hash
 	}
-	r := b.submit(o)
+	r := b.submit(ctx, o)
 	return r.rec, r.err
 }
 

@@ -2,9 +2,18 @@ package bank
 
 import "sync"
 
+// MaxTS is the largest timestamp a clock holds and a message may carry:
+// 2^53 − 1, the largest integer every JSON reader (a JavaScript client
+// included) holds exactly. A clock never goes past it and never wraps: at
+// MaxTS a tick leaves it there, and a received timestamp above it counts as
+// MaxTS. The server refuses such timestamps before they reach its clock (see
+// netproto's PROTOCOL.md), so only a clock driven to the ceiling on purpose
+// ever stops there; the event log then refuses to reuse a timestamp.
+const MaxTS uint64 = 1<<53 - 1
+
 // Clock is a Lamport logical clock. It starts at 0 (or at the value given to
 // NewClock); Tick advances it by one for a local or send event and Observe sets
-// it to max(local, received)+1 for a receive event. A Clock is safe for
+// it to max(local, received)+1 for a receive event, never past MaxTS. A Clock is safe for
 // concurrent use and its zero value is ready to use.
 //
 // Every change is delivered, in order, to the functions registered with
@@ -26,8 +35,8 @@ type Change struct {
 	Received uint64
 }
 
-// NewClock returns a clock that starts at start.
-func NewClock(start uint64) *Clock { return &Clock{now: start} }
+// NewClock returns a clock that starts at start (at most MaxTS).
+func NewClock(start uint64) *Clock { return &Clock{now: min(start, MaxTS)} }
 
 // Now returns the current value without changing it.
 func (c *Clock) Now() uint64 {
@@ -42,7 +51,9 @@ func (c *Clock) Tick() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.now
-	c.now++
+	if c.now < MaxTS {
+		c.now++
+	}
 	c.notify(Change{Old: old, New: c.now})
 	return c.now
 }
@@ -56,7 +67,8 @@ func (c *Clock) Observe(received uint64) uint64 { return c.Receive(received).New
 func (c *Clock) Receive(received uint64) Change {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch := Change{Old: c.now, New: max(c.now, received) + 1, Observed: true, Received: received}
+	ch := Change{Old: c.now, New: min(max(c.now, received), MaxTS-1) + 1, Observed: true, Received: received}
+	ch.New = max(ch.New, c.now) // at the ceiling the clock stays
 	c.now = ch.New
 	c.notify(ch)
 	return ch

@@ -1,7 +1,10 @@
 package bank
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -389,8 +392,20 @@ func (b *Bank) writeLoop(ready chan<- struct{}, in <-chan *batch) {
 					return err
 				}
 			}
-			tx.Bucket(bucketEvents).FillPercent = 1.0 // appended in key order
+			events := tx.Bucket(bucketEvents)
+			events.FillPercent = 1.0 // appended in key order
+			// The log only grows: an event whose key is not above the last
+			// one (a clock driven back, or to its ceiling) fails the
+			// transaction instead of overwriting a record.
+			last, _ := events.Cursor().Last()
 			for _, wr := range bt.writes {
+				if wr.bucket == bEvents {
+					if last != nil && bytes.Compare(wr.key, last) <= 0 {
+						return fmt.Errorf("%w: event L=%d, log already at L=%d", errLogNotAbove,
+							binary.BigEndian.Uint64(wr.key), lastKeyValue(last))
+					}
+					last = wr.key
+				}
 				if err := tx.Bucket(bucketNames[wr.bucket]).Put(wr.key, wr.val); err != nil {
 					return err
 				}
@@ -422,6 +437,16 @@ func (b *Bank) writeLoop(ready chan<- struct{}, in <-chan *batch) {
 			close(o.out)
 		}
 	}
+}
+
+// errLogNotAbove fails a transaction that would reuse a timestamp of the log.
+var errLogNotAbove = errors.New("event timestamp not above the last one in the log")
+
+// lastKeyValue reads a stored event key, whatever its length.
+func lastKeyValue(k []byte) uint64 {
+	var b [8]byte
+	copy(b[max(0, 8-len(k)):], k)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // maxGather bounds the wait for a batch to fill up.

@@ -35,6 +35,7 @@ const (
 	KindLookup      = "lookup"
 	KindPush        = "push"
 	KindRetry       = "retry" // a repeated request id answered from the first outcome
+	KindAudit       = "audit" // the operator's audit of every account
 )
 
 // Event is one record of the event log. TS is the server's Lamport timestamp

@@ -24,6 +24,9 @@ const (
 	CodeShuttingDown    = "shutting_down"     // the server is stopping; the connection closes
 	CodeIdleTimeout     = "idle_timeout"      // no request for too long; the connection closes
 	CodeInternal        = "internal"          // an unexpected server failure; nothing was applied
+	// CodeInvalidTimestamp: "ts" is outside 0..MaxTS, or further above the
+	// server's clock than the connection may jump it; it is not observed.
+	CodeInvalidTimestamp = "invalid_timestamp"
 )
 
 // Errors for the protocol-level codes. An *Error received from the server
@@ -42,6 +45,8 @@ var (
 	ErrShuttingDown    = errors.New("server shutting down")
 	ErrIdleTimeout     = errors.New("idle timeout")
 	ErrInternal        = errors.New("internal server error")
+	// ErrInvalidTimestamp matches an invalid_timestamp error.
+	ErrInvalidTimestamp = errors.New("invalid timestamp")
 )
 
 // protoCodes is the one table between protocol-level codes and their errors.
@@ -62,6 +67,7 @@ var protoCodes = []struct {
 	{CodeShuttingDown, ErrShuttingDown},
 	{CodeIdleTimeout, ErrIdleTimeout},
 	{CodeInternal, ErrInternal},
+	{CodeInvalidTimestamp, ErrInvalidTimestamp},
 }
 
 // errorForCode returns the sentinel for a code: the bank's when the bank

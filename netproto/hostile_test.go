@@ -53,7 +53,7 @@ func hostileCases() []hostileCase {
 		{name: "pin is a number", line: `{"type":"login","id":"h13","account":"123","pin":1234}`, code: "bad_request"},
 		// Missing fields.
 		{name: "empty object", login: true, line: `{}`, code: "bad_request"},
-		{name: "null", login: true, line: `null`, code: "bad_request"},
+		{name: "null", login: true, line: `null`, code: "malformed"},
 		{name: "no type", login: true, line: `{"id":"h14","amount":100}`, code: "bad_request"},
 		{name: "no id", login: true, line: `{"type":"deposit","amount":100}`, code: "invalid_request_id"},
 		{name: "id too long", login: true, line: `{"type":"deposit","id":"` + strings.Repeat("i", 129) + `","amount":100}`, code: "invalid_request_id"},
@@ -90,7 +90,9 @@ func hostileCases() []hostileCase {
 		{name: "transfer more than the balance", login: true, line: `{"type":"transfer","id":"h42","to":"456","amount":100001}`, code: "insufficient_funds"},
 		{name: "transfer to self", login: true, line: `{"type":"transfer","id":"h43","to":"123","amount":100}`, code: "same_account"},
 		{name: "transfer to nobody", login: true, line: `{"type":"transfer","id":"h44","to":"999999","amount":100}`, code: "account_not_found"},
-		{name: "transfer to a bad id", login: true, line: `{"type":"transfer","id":"h45","to":"../456","amount":100}`, code: "account_not_found"},
+		{name: "transfer to a bad id", login: true, line: `{"type":"transfer","id":"h45","to":"../456","amount":100}`, code: "invalid_account_id"},
+		{name: "transfer to letters", login: true, line: `{"type":"transfer","id":"h45b","to":"abc","amount":100}`, code: "invalid_account_id"},
+		{name: "lookup of letters", login: true, line: `{"type":"lookup","id":"h45c","account":"abc"}`, code: "invalid_account_id"},
 		// Sessions.
 		{name: "second login", login: true, line: `{"type":"login","id":"h46","account":"456","pin":"1234"}`, code: "already_logged_in"},
 		{name: "second login same account", login: true, line: `{"type":"login","id":"h47","account":"123","pin":"1234"}`, code: "already_logged_in"},
@@ -100,6 +102,40 @@ func hostileCases() []hostileCase {
 		{name: "login to nobody", line: `{"type":"login","id":"h51","account":"999999","pin":"1234"}`, code: "account_not_found"},
 		{name: "login without account", line: `{"type":"login","id":"h52","pin":"1234"}`, code: "invalid_account_id"},
 	}
+	// Objects that are not I-JSON, or names that are not the protocol's.
+	cases = append(cases,
+		hostileCase{name: "repeated type", login: true, line: `{"type":"balance","type":"deposit","id":"j1","amount":100}`, code: "malformed"},
+		hostileCase{name: "repeated amount", login: true, line: `{"type":"deposit","id":"j2","amount":1,"amount":100000}`, code: "malformed"},
+		hostileCase{name: "repeated through an escape", login: true, line: `{"type":"balance","\u0074ype":"deposit","id":"j3","amount":100}`, code: "malformed"},
+		hostileCase{name: "upper-case name", login: true, line: `{"TYPE":"deposit","id":"j4","amount":100}`, code: "bad_request"},
+		hostileCase{name: "name in other case beside the real one", login: true, line: `{"type":"balance","Type":"deposit","id":"j5","amount":100}`, code: "bad_request"},
+		hostileCase{name: "invalid UTF-8 in a string", login: true, line: "{\"type\":\"lookup\",\"id\":\"j6\",\"account\":\"45\xff6\"}", code: "malformed"},
+		hostileCase{name: "invalid UTF-8 in a name", login: true, line: "{\"type\":\"balance\",\"id\":\"j7\",\"x\xc3\":1}", code: "malformed"},
+	)
+	// Timestamps outside the range, or jumps too far ahead of the server.
+	for _, ts := range []string{"18446744073709551614", "18446744073709551615", "9223372036854775808", "9223372036854775807", "9007199254740992"} {
+		cases = append(cases,
+			hostileCase{name: "ts " + ts, line: `{"type":"balance","id":"t1","proc":"p","ts":` + ts + `}`, code: "invalid_timestamp"},
+			hostileCase{name: "ts " + ts + " logged in", login: true, line: `{"type":"deposit","id":"t2","proc":"p","ts":` + ts + `,"amount":100}`, code: "invalid_timestamp"})
+	}
+	cases = append(cases,
+		hostileCase{name: "ts above uint64", line: `{"type":"balance","id":"t3","ts":18446744073709551616}`, code: "bad_request"},
+		hostileCase{name: "ts a fraction", line: `{"type":"balance","id":"t4","ts":1.5}`, code: "bad_request"},
+		hostileCase{name: "ts as text", line: `{"type":"balance","id":"t5","ts":"7"}`, code: "bad_request"},
+		hostileCase{name: "jump before login", line: `{"type":"login","id":"t6","account":"123","pin":"1234","ts":1099511627776}`, code: "invalid_timestamp"},
+		hostileCase{name: "jump in a session", login: true, line: `{"type":"deposit","id":"t7","amount":100,"ts":1099511627776}`, code: "invalid_timestamp"},
+	)
+	// Fields printed in the server's output or stored in its log.
+	cases = append(cases,
+		hostileCase{name: "proc with a newline", line: `{"type":"balance","id":"f1","proc":"p\nL=999999 apply deposit 8801 +R$ 1.000.000,00 ok"}`, code: "bad_request"},
+		hostileCase{name: "proc with a space", line: `{"type":"balance","id":"f2","proc":"atm 1"}`, code: "bad_request"},
+		hostileCase{name: "proc too long", line: `{"type":"balance","id":"f3","proc":"` + strings.Repeat("p", 65) + `"}`, code: "bad_request"},
+		hostileCase{name: "id with a newline", line: `{"type":"balance","id":"f4\nL=999999 apply","proc":"p"}`, code: "invalid_request_id"},
+		hostileCase{name: "id with a space", login: true, line: `{"type":"deposit","id":"f5 x","amount":100}`, code: "invalid_request_id"},
+		hostileCase{name: "id with an escape character", login: true, line: `{"type":"deposit","id":"f6\u001b[2J","amount":100}`, code: "invalid_request_id"},
+		hostileCase{name: "login account with a newline", line: `{"type":"login","id":"f7","account":"123\nL=999999 apply","pin":"1234"}`, code: "invalid_account_id"},
+		hostileCase{name: "type with a newline", login: true, line: `{"type":"balance\nL=999999 apply","id":"f8"}`, code: "unknown_type"},
+	)
 	// Every operation before login.
 	for _, op := range []string{
 		`{"type":"balance","id":"p1"}`,
@@ -150,7 +186,7 @@ func TestHostileInput(t *testing.T) {
 			// Every error but those about the line itself names the request.
 			var sent map[string]any
 			if json.Unmarshal([]byte(tc.line), &sent) == nil && tc.code != "malformed" && tc.code != "line_too_long" {
-				if id, ok := sent["id"].(string); ok && m["id"] != id {
+				if id, ok := sent["id"].(string); ok && tc.code != "invalid_request_id" && m["id"] != id {
 					t.Errorf("error %s answers id %v, want %q", tc.code, m["id"], id)
 				}
 			}

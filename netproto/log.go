@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"atm/bank"
 )
@@ -150,13 +151,13 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 		buf = append(buf, r.Level.String()...)
 		buf = append(buf, ": "...)
 	}
-	buf = append(buf, r.Message...)
+	buf = appendEscaped(buf, r.Message)
 	if !hasTS {
 		r.Attrs(func(a slog.Attr) bool {
 			buf = append(buf, ' ')
-			buf = append(buf, a.Key...)
+			buf = appendEscaped(buf, a.Key)
 			buf = append(buf, '=')
-			buf = append(buf, a.Value.String()...)
+			buf = appendEscaped(buf, a.Value.String())
 			return true
 		})
 	}
@@ -165,6 +166,28 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	defer h.mu.Unlock()
 	_, err := h.w.Write(buf)
 	return err
+}
+
+// appendEscaped appends s with every control character (C0, DEL, C1, the
+// Unicode line and paragraph separators) and every invalid UTF-8 byte
+// escaped as Go would quote it, so that one record is always one line and
+// no text from a client can start another.
+func appendEscaped(buf []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			buf = append(buf, `\x`...)
+			buf = append(buf, "0123456789abcdef"[s[i]>>4], "0123456789abcdef"[s[i]&15])
+		case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0, r == 0x2028, r == 0x2029:
+			q := strconv.QuoteRune(r)
+			buf = append(buf, q[1:len(q)-1]...)
+		default:
+			buf = append(buf, s[i:i+n]...)
+		}
+		i += n
+	}
+	return buf
 }
 
 func (h *lineHandler) WithAttrs([]slog.Attr) slog.Handler { return h }

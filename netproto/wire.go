@@ -44,12 +44,15 @@ const (
 	OpLookup      = "lookup"
 	OpAudit       = "audit"        // operator only
 	OpOpenAccount = "open_account" // operator only
+	OpLog         = "log"          // operator only
 )
 
-// Statement page sizes.
+// Statement and log page sizes.
 const (
 	DefaultStatementLimit = 20
 	MaxStatementLimit     = 50
+	DefaultLogLimit       = 100
+	MaxLogLimit           = 1000
 )
 
 // message is every message of the protocol, in both directions: one flat
@@ -71,6 +74,7 @@ type message struct {
 	PIN    string     `json:"pin,omitempty"`
 	Amount wireAmount `json:"amount,omitempty"`
 	Before uint64     `json:"before,omitempty"`
+	After  uint64     `json:"after,omitempty"`
 	Limit  int        `json:"limit,omitempty"`
 	Token  string     `json:"token,omitempty"`
 	Name   string     `json:"name,omitempty"`
@@ -165,6 +169,8 @@ func jsonValueKind(b []byte) string {
 		return "array"
 	case 't', 'f':
 		return "bool"
+	case 'n':
+		return "null"
 	}
 	return "number"
 }
@@ -221,22 +227,6 @@ func readLine(r *bufio.Reader, max int, scratch *[]byte) ([]byte, error) {
 		return nil, errLineTooLong
 	}
 	return line, nil
-}
-
-// requestHead reads the id and type of a JSON object whose full decoding
-// failed, or returns nil when neither is a string.
-func requestHead(obj []byte) *message {
-	var head map[string]json.RawMessage
-	if json.Unmarshal(obj, &head) != nil {
-		return nil
-	}
-	var m message
-	_ = json.Unmarshal(head["id"], &m.ID)
-	_ = json.Unmarshal(head["type"], &m.Type)
-	if m.ID == "" && m.Type == "" {
-		return nil
-	}
-	return &m
 }
 
 // wrongFieldText says which field of a request has the wrong kind of value.

@@ -55,7 +55,15 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "atm serve: --max-amount must be positive (cents), or 0 for the default")
 		return 2
 	}
-	logger := slog.New(handler)
+	// The output never holds up the bank: records go through a bounded
+	// queue, and what a stalled terminal makes it drop is counted.
+	async := netproto.NewAsyncHandler(handler, 0)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = async.Close(ctx)
+	}()
+	logger := slog.New(async)
 
 	srv := &netproto.Server{
 		IdleTimeout:   *idle,

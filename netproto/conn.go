@@ -1,0 +1,470 @@
+package netproto
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"atm/bank"
+)
+
+// register binds c to account for pushes.
+func (s *Server) register(account string, c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.sessions[account]
+	if m == nil {
+		m = make(map[*conn]struct{})
+		s.sessions[account] = m
+	}
+	m[c] = struct{}{}
+}
+
+func (s *Server) unregister(account string, c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.sessions[account]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(s.sessions, account)
+		}
+	}
+}
+
+func (s *Server) isSession(account string, c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.sessions[account][c]
+	return ok
+}
+
+// notify queues a push for every session logged in to p.account.
+func (s *Server) notify(p pushItem) {
+	s.mu.Lock()
+	targets := make([]*conn, 0, len(s.sessions[p.account]))
+	for c := range s.sessions[p.account] {
+		targets = append(targets, c)
+	}
+	s.mu.Unlock()
+	for _, c := range targets {
+		c.enqueuePush(p)
+	}
+}
+
+type pushItem struct {
+	account, from, fromHolder string
+	amount, balance           bank.Cents
+	applyTS                   uint64
+}
+
+// conn is one client connection.
+//
+// Everything the server writes to a connection goes out under omu, and its
+// timestamps rise strictly along the connection:
+//
+//   - the greeting, pushes and bye are events recorded in the log, and the
+//     server's own errors are stamped with Bank.SendTick, both at the moment
+//     they are written;
+//   - a reply's timestamp is reserved by the ledger when the request is
+//     applied. While a request of the connection is at the ledger (busy),
+//     nothing else is written to it: pushes wait, and go out after the
+//     reply, with later timestamps.
+//
+// A push carries the balance after its transfer only if no newer balance
+// was already sent on the connection (sentApply is the apply timestamp of
+// the newest one sent); otherwise it goes out without one.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	remote string
+
+	// owned by the serving goroutine
+	account, holder string
+	fails           int
+	nextLogin       time.Time
+	scratch         []byte
+	byeSent         bool
+	recv            uint64 // receive timestamp of the request in hand
+
+	peer atomic.Pointer[string] // last valid process id the client announced
+
+	omu       sync.Mutex // orders every write; guards the fields below
+	bw        *bufio.Writer
+	broken    bool
+	busy      bool   // a request is at the ledger: its reply is next
+	sentApply uint64 // apply timestamp of the newest balance sent
+
+	pmu     sync.Mutex // guards the push queue
+	pq      []pushItem
+	pushing bool // a drainer goroutine is running
+	dropped int  // pushes dropped because the queue was full
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096),
+		remote: nc.RemoteAddr().String()}
+	c.peer.Store(&c.remote)
+	return c
+}
+
+func (c *conn) peerID() string { return *c.peer.Load() }
+
+func (c *conn) serve() {
+	s := c.s
+	reason := "closed by the client"
+	defer func() { c.finish(reason) }()
+
+	c.omu.Lock()
+	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindConnect, Client: c.remote, Detail: "connection from " + c.remote})
+	if err == nil {
+		c.write(&message{Type: TypeHello, Proc: s.Bank.ProcessID(), TS: ev.TS, Version: Version,
+			MaxLine: s.maxLine(), MaxAmount: int64(s.Bank.MaxAmount()), Message: "connection established"})
+	}
+	c.omu.Unlock()
+	if err != nil {
+		c.sendBye(CodeShuttingDown, "the bank is shutting down; try again later")
+		reason = "bank unavailable"
+		return
+	}
+	c.flush()
+
+	idle := s.idleTimeout()
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		if s.shutting.Load() {
+			c.sendBye(CodeShuttingDown, "the bank is shutting down; your ATM can reconnect when it is back")
+			reason = "server shutting down"
+			return
+		}
+		line, err := readLine(c.br, s.maxLine(), &c.scratch)
+		if err != nil {
+			switch {
+			case errors.Is(err, errLineTooLong):
+				c.receiveUnread()
+				c.protoError(nil, CodeLineTooLong, fmt.Sprintf("a line may hold at most %d bytes; closing the connection", s.maxLine()))
+				c.flush()
+				reason = "line too long"
+			case errors.Is(err, os.ErrDeadlineExceeded) && s.shutting.Load():
+				c.sendBye(CodeShuttingDown, "the bank is shutting down; your ATM can reconnect when it is back")
+				reason = "server shutting down"
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				c.protoError(nil, CodeIdleTimeout, fmt.Sprintf("no request for %s; closing the connection", idle))
+				c.flush()
+				reason = "idle timeout"
+			default:
+				if !errors.Is(err, net.ErrClosed) && err.Error() != "EOF" {
+					reason = err.Error()
+				}
+			}
+			return
+		}
+		if len(bytes.TrimSpace(line)) > 0 {
+			c.handle(line)
+		}
+		if !c.lineBuffered() {
+			if !c.flush() {
+				reason = "write failed"
+				return
+			}
+		}
+	}
+}
+
+// lineBuffered reports whether a complete request is already buffered, in
+// which case replies are not flushed yet.
+func (c *conn) lineBuffered() bool {
+	n := c.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := c.br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// finish unbinds the session, records the disconnect and closes the socket.
+func (c *conn) finish(reason string) {
+	s := c.s
+	if c.account != "" {
+		s.unregister(c.account, c)
+	}
+	c.flush()
+	c.nc.Close()
+	if !c.byeSent {
+		_, _ = s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindDisconnect, Account: c.account,
+			Client: c.peerID(), Detail: reason})
+	}
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// sendBye records the disconnect and tells the client why the server is
+// closing the connection.
+func (c *conn) sendBye(code, msg string) {
+	s := c.s
+	c.omu.Lock()
+	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindDisconnect, Account: c.account,
+		Client: c.peerID(), Detail: msg})
+	ts := ev.TS
+	if err != nil {
+		if ts, err = s.Bank.SendTick(s.ctx); err != nil {
+			c.omu.Unlock()
+			return // the bank is gone: nothing can be stamped safely
+		}
+		s.logf(ts, "send", "send bye to "+c.peerID(), slog.String("peer", c.peerID()))
+	} else {
+		c.byeSent = true
+	}
+	c.write(&message{Type: TypeBye, Proc: s.Bank.ProcessID(), TS: ts, Code: code, Message: msg})
+	c.omu.Unlock()
+	c.flush()
+}
+
+// write queues m on the connection's buffer. It must be called with omu
+// held.
+func (c *conn) write(m *message) {
+	if c.broken {
+		return
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // cannot happen with these types; keep the stream valid
+		b = []byte(`{"type":"error","code":"internal","message":"reply could not be encoded"}`)
+	}
+	if m.Balance != nil && m.ApplyTS > c.sentApply && m.Type != TypePush {
+		c.sentApply = m.ApplyTS
+	}
+	if c.bw.Available() < len(b)+1 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout()))
+	}
+	c.bw.Write(b)
+	if err := c.bw.WriteByte('\n'); err != nil {
+		c.broken = true
+		c.nc.Close()
+	}
+}
+
+// flush writes the buffered messages; false when the connection is broken.
+func (c *conn) flush() bool {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *conn) flushLocked() bool {
+	if c.broken {
+		return false
+	}
+	if c.bw.Buffered() == 0 {
+		return true
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout()))
+	if err := c.bw.Flush(); err != nil {
+		c.broken = true
+		c.nc.Close()
+		return false
+	}
+	return true
+}
+
+// begin marks the connection busy before a request goes to the ledger: the
+// reply, whose timestamp the ledger reserves, is the next thing written.
+func (c *conn) begin() {
+	c.omu.Lock()
+	c.busy = true
+	c.omu.Unlock()
+}
+
+// end clears busy once the reply is written, and writes the pushes that
+// waited for it.
+func (c *conn) end() {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	c.busy = false
+	for {
+		p, ok := c.popPush()
+		if !ok {
+			return
+		}
+		c.writePush(p)
+	}
+}
+
+// enqueuePush queues p for delivery on c, in order. At most
+// DefaultMaxPushQueue wait; beyond that the oldest is dropped.
+func (c *conn) enqueuePush(p pushItem) {
+	c.pmu.Lock()
+	if len(c.pq) >= DefaultMaxPushQueue {
+		c.pq[0] = pushItem{}
+		c.pq = c.pq[1:]
+		c.dropped++
+	}
+	c.pq = append(c.pq, p)
+	start := !c.pushing
+	c.pushing = true
+	c.pmu.Unlock()
+	if start {
+		c.s.wg.Add(1) // the caller is a live connection, so the group is not at zero
+		go c.drainPushes()
+	}
+}
+
+func (c *conn) popPush() (pushItem, bool) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if len(c.pq) == 0 {
+		return pushItem{}, false
+	}
+	p := c.pq[0]
+	c.pq[0] = pushItem{}
+	c.pq = c.pq[1:]
+	return p, true
+}
+
+// drainPushes writes the queued pushes while no request is at the ledger;
+// a busy connection writes them itself after its reply (end).
+func (c *conn) drainPushes() {
+	defer c.s.wg.Done()
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	for {
+		c.pmu.Lock()
+		if c.busy || len(c.pq) == 0 {
+			c.pushing = false
+			c.pmu.Unlock()
+			c.flushLocked()
+			return
+		}
+		p := c.pq[0]
+		c.pq[0] = pushItem{}
+		c.pq = c.pq[1:]
+		c.pmu.Unlock()
+		c.writePush(p)
+	}
+}
+
+// writePush records and writes one push; omu must be held.
+func (c *conn) writePush(p pushItem) {
+	s := c.s
+	if c.broken || !s.isSession(p.account, c) {
+		return
+	}
+	c.pmu.Lock()
+	dropped := c.dropped
+	c.dropped = 0
+	c.pmu.Unlock()
+	if dropped > 0 {
+		s.warnf(fmt.Sprintf("dropped the %d oldest pushes for %s: it did not keep up", dropped, c.peerID()),
+			slog.String("peer", c.peerID()), slog.Int("dropped", dropped))
+	}
+	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindPush, Account: p.account, To: p.from,
+		Amount: p.amount, Balance: p.balance, Client: c.peerID(),
+		Detail: fmt.Sprintf("transfer applied at %d", p.applyTS)})
+	if err != nil {
+		return
+	}
+	m := &message{Type: TypePush, Proc: s.Bank.ProcessID(), TS: ev.TS, Account: p.account,
+		From: p.from, FromHolder: p.fromHolder, Amount: amountNumber(p.amount), ApplyTS: p.applyTS}
+	if p.applyTS > c.sentApply {
+		m.Balance = centsPtr(p.balance)
+		c.sentApply = p.applyTS
+	}
+	c.write(m)
+}
+
+// receiveUnread is the receive event of a line the server could not read
+// (too long): the clock ticks, observing nothing.
+func (c *conn) receiveUnread() {
+	s := c.s
+	step := s.Bank.Clock().Receive(0)
+	c.recv = step.New
+	s.logf(step.New, "recv", fmt.Sprintf("recv an unreadable line from %s, %d+1", c.peerID(), step.Old),
+		slog.String("peer", c.peerID()))
+}
+
+// protoError answers a request the bank never saw with an error of the
+// server's own. req is nil for a line that could not be parsed.
+func (c *conn) protoError(req *message, code, msg string) {
+	c.sendOwn(c.ownError(req, code, msg))
+}
+
+// ownError builds the error message of protoError.
+func (c *conn) ownError(req *message, code, msg string) *message {
+	m := &message{Type: TypeError, Proc: c.s.Bank.ProcessID(), Code: code, Message: msg}
+	if req != nil {
+		m.ID, m.Op = req.ID, req.Type
+	}
+	return m
+}
+
+// sendOwn stamps m with a durable send tick as it is written, and logs it.
+// If no tick can be made durable (the bank is closing), nothing is sent and
+// the connection is closed.
+func (c *conn) sendOwn(m *message) {
+	s := c.s
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	ts, err := s.Bank.SendTick(s.ctx)
+	if err != nil {
+		c.broken = true
+		c.nc.Close()
+		return
+	}
+	m.TS = ts
+	if s.Logger != nil {
+		what := "reply " + m.Op
+		if m.Type == TypeError {
+			what = "error " + m.Code + " " + orDash(m.Op)
+		}
+		s.logf(ts, "send", fmt.Sprintf("send %s to %s%s", what, c.peerID(), reqSuffix(m.ID)),
+			slog.String("code", m.Code), slog.String("op", m.Op), slog.String("peer", c.peerID()), slog.String("req", m.ID))
+	}
+	c.write(m)
+}
+
+// logf emits one log record for a clock change at ts.
+func (s *Server) logf(ts uint64, event, msg string, attrs ...slog.Attr) {
+	if s.Logger == nil {
+		return
+	}
+	all := make([]slog.Attr, 0, len(attrs)+2)
+	all = append(all, slog.Uint64("L", ts), slog.String("event", event))
+	for _, a := range attrs {
+		if a.Value.Kind() == slog.KindString && a.Value.String() == "" {
+			continue
+		}
+		all = append(all, a)
+	}
+	s.Logger.LogAttrs(context.Background(), slog.LevelInfo, msg, all...)
+}
+
+// warnf emits a warning that is not a clock change (it carries no L).
+func (s *Server) warnf(msg string, attrs ...slog.Attr) {
+	if s.Logger != nil {
+		s.Logger.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+	}
+}
+
+func reqSuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " req=" + id
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

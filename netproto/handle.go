@@ -1,0 +1,452 @@
+package netproto
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"atm/bank"
+)
+
+// handle serves one request line: the receive event first, then exactly one
+// answer, a send.
+func (c *conn) handle(line []byte) {
+	s := c.s
+	d := decodeRequest(line)
+	req := d.req
+	tsErr := c.checkTS(d)
+	c.receive(req, d, tsErr == nil && d.hasTS)
+	if d.fault != nil {
+		c.protoError(faultEcho(req), d.fault.code, d.fault.msg)
+		return
+	}
+	if tsErr != nil {
+		c.protoError(req, CodeInvalidTimestamp, tsErr.Error())
+		return
+	}
+	if req.Proc != "" && !validProc(req.Proc) {
+		c.protoError(req, CodeBadRequest, `"proc" must be 1 to 64 letters, digits or . _ : @ -`)
+		return
+	}
+	if req.Type == "" {
+		c.protoError(req, CodeBadRequest, `the message has no "type"`)
+		return
+	}
+	if !knownType(req.Type) {
+		echo := &message{ID: echoID(req.ID)}
+		if len(req.Type) <= 64 {
+			echo.Type = req.Type
+		}
+		c.protoError(echo, CodeUnknownType,
+			fmt.Sprintf("unknown message type %s; this server speaks protocol version %d", quoteShort(req.Type), Version))
+		return
+	}
+	if !validRequestID(req.ID) {
+		c.protoError(&message{Type: req.Type}, bank.Code(bank.ErrInvalidRequestID),
+			`every request needs an "id" of 1 to 128 printable ASCII characters without spaces`)
+		return
+	}
+	meta := bank.Meta{ReqID: req.ID, Client: c.peerID(), ClientTS: req.TS, RecvTS: c.recv}
+	ctx := s.ctx
+
+	switch req.Type {
+	case OpAudit:
+		c.audit(req, meta)
+		return
+	case OpLog:
+		c.readLog(req)
+		return
+	case OpOpenAccount:
+		c.openAccount(req, meta)
+		return
+	case OpLogin:
+		c.login(req, meta)
+		return
+	}
+	if c.account == "" {
+		c.protoError(req, CodeNotLoggedIn, "log in to an account first")
+		return
+	}
+	if req.Type != OpLookup && req.Account != "" && req.Account != c.account {
+		c.protoError(req, CodeForbidden, fmt.Sprintf("this session is logged in to account %s and acts on it only", c.account))
+		return
+	}
+	switch req.Type {
+	case OpLogout:
+		c.logout(req, meta)
+	case OpBalance:
+		c.begin()
+		defer c.end()
+		rc, err := s.Bank.Balance(ctx, meta, c.account)
+		c.bankReply(req, rc, err, func(m *message) {
+			m.Account, m.Holder, m.Balance = c.account, c.holder, centsPtr(rc.Event.Balance)
+		})
+	case OpDeposit, OpWithdraw, OpTransfer:
+		amount, err := parseAmount(req.Amount)
+		if err != nil {
+			c.protoError(req, bank.Code(err), err.Error())
+			return
+		}
+		if req.Type == OpTransfer {
+			if req.To == "" {
+				c.protoError(req, CodeBadRequest, `a transfer needs "to", the recipient's account`)
+				return
+			}
+			if !bank.ValidAccountID(req.To) {
+				c.protoError(req, bank.Code(bank.ErrInvalidAccountID), `"to" must be an account number of 1 to 20 digits`)
+				return
+			}
+		}
+		c.begin()
+		defer c.end()
+		var rc bank.Receipt
+		switch req.Type {
+		case OpDeposit:
+			rc, err = s.Bank.Deposit(ctx, meta, c.account, amount)
+		case OpWithdraw:
+			rc, err = s.Bank.Withdraw(ctx, meta, c.account, amount)
+		case OpTransfer:
+			rc, err = s.Bank.Transfer(ctx, meta, c.account, req.To, amount)
+		}
+		c.bankReply(req, rc, err, func(m *message) {
+			m.Account, m.Amount, m.Balance = c.account, amountNumber(rc.Event.Amount), centsPtr(rc.Event.Balance)
+			if req.Type == OpTransfer {
+				m.To, m.ToHolder = rc.Event.To, rc.Event.Detail
+			}
+		})
+		if err == nil && req.Type == OpTransfer && !rc.Duplicate {
+			s.notify(pushItem{account: rc.Event.To, from: c.account, fromHolder: c.holder,
+				amount: rc.Event.Amount, balance: rc.Event.ToBalance, applyTS: rc.Event.TS})
+		}
+	case OpLookup:
+		if req.Account == "" {
+			c.protoError(req, CodeBadRequest, `a lookup needs "account"`)
+			return
+		}
+		if !bank.ValidAccountID(req.Account) {
+			c.protoError(req, bank.Code(bank.ErrInvalidAccountID), `"account" must be an account number of 1 to 20 digits`)
+			return
+		}
+		c.begin()
+		defer c.end()
+		rc, err := s.Bank.Lookup(ctx, meta, req.Account)
+		c.bankReply(req, rc, err, func(m *message) { m.Account, m.Holder = req.Account, rc.Holder })
+	case OpStatement:
+		limit := req.Limit
+		if limit <= 0 {
+			limit = DefaultStatementLimit
+		}
+		limit = min(limit, MaxStatementLimit)
+		c.begin()
+		defer c.end()
+		page, rc, err := s.Bank.Statement(ctx, meta, c.account, req.Before, limit)
+		c.bankReply(req, rc, err, func(m *message) {
+			m.Account, m.Balance, m.Entries, m.Next = c.account, centsPtr(rc.Event.Balance), page.Entries, page.Next
+			if m.Entries == nil {
+				m.Entries = []bank.Event{}
+			}
+		})
+	}
+}
+
+// checkTS says why the request's timestamp cannot be observed, or nil.
+func (c *conn) checkTS(d decoded) error {
+	if !d.hasTS {
+		return nil
+	}
+	if d.ts > MaxTS {
+		return fmt.Errorf(`"ts" must be a whole number from 0 to %d; %d is out of range`, MaxTS, d.ts)
+	}
+	limit, who := uint64(MaxJump), "a session"
+	if c.account == "" {
+		limit, who = MaxJumpLoggedOut, "a connection that has not logged in"
+	}
+	if now := c.s.Bank.Clock().Now(); d.ts > now && d.ts-now > limit {
+		return fmt.Errorf(`"ts" %d is more than %d above the bank's clock (%d), the most %s may jump it`, d.ts, limit, now, who)
+	}
+	return nil
+}
+
+// receive is the receive event of a request: the clock observes the
+// request's timestamp if it is valid, and ticks past its own value if not.
+func (c *conn) receive(req *message, d decoded, observe bool) {
+	s := c.s
+	var step bank.Change
+	if observe {
+		step = s.Bank.Clock().Receive(d.ts)
+	} else {
+		step = s.Bank.Clock().Receive(0)
+	}
+	c.recv = step.New
+	if req.Proc != "" && req.Proc != c.peerID() && validProc(req.Proc) {
+		p := req.Proc
+		c.peer.Store(&p)
+	}
+	if s.Logger == nil {
+		return
+	}
+	rule := fmt.Sprintf("max(%d,%d)+1", step.Old, step.Received)
+	if !observe {
+		rule = fmt.Sprintf("%d+1, its timestamp not observed", step.Old)
+	}
+	if d.fault != nil {
+		s.logf(step.New, "recv", fmt.Sprintf("recv a refused line from %s, %s", c.peerID(), rule),
+			slog.String("peer", c.peerID()), slog.Uint64("remote_ts", d.ts))
+		return
+	}
+	who := c.account
+	if req.Type == OpLogin || req.Type == OpLookup {
+		who = printable(req.Account, bank.ValidAccountID)
+	}
+	what := orDash(who)
+	if req.Amount != "" {
+		what += " " + string(req.Amount)
+	}
+	if req.To != "" {
+		what += " to " + printable(req.To, bank.ValidAccountID)
+	}
+	s.logf(step.New, "recv", fmt.Sprintf("recv %s %s from %s%s, %s", orDash(printable(req.Type, knownType)), what, c.peerID(),
+		reqSuffix(printable(req.ID, validRequestID)), rule),
+		slog.String("op", req.Type), slog.String("account", who), slog.String("peer", c.peerID()),
+		slog.String("req", req.ID), slog.Uint64("remote_ts", d.ts))
+}
+
+// printable is a client's string as the log prints it: as is when it
+// passes its check, quoted and cut otherwise, so that it cannot pose as
+// anything else in the line.
+func printable(s string, ok func(string) bool) string {
+	if s == "" || ok(s) {
+		return s
+	}
+	return quoteShort(s)
+}
+
+// faultEcho is what an error about a faulty line echoes: the id and type,
+// when they were read safely.
+func faultEcho(req *message) *message {
+	if req == nil || (req.ID == "" && req.Type == "") {
+		return nil
+	}
+	return &message{ID: echoID(req.ID), Type: req.Type}
+}
+
+func echoID(id string) string {
+	if validRequestID(id) {
+		return id
+	}
+	return ""
+}
+
+// quoteShort quotes a client's string for a message, cut to 64 bytes.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q…", s[:64])
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func knownType(t string) bool {
+	switch t {
+	case OpLogin, OpLogout, OpBalance, OpDeposit, OpWithdraw, OpTransfer, OpStatement, OpLookup, OpAudit, OpOpenAccount, OpLog:
+		return true
+	}
+	return false
+}
+
+// bankReply sends the outcome of a bank operation with the reply timestamp
+// the bank assigned. fill adds the operation's fields to a successful reply.
+func (c *conn) bankReply(req *message, rc bank.Receipt, err error, fill func(*message)) {
+	s := c.s
+	if rc.ReplyTS == 0 { // the bank did not run the operation (closed, or an internal failure)
+		if err == nil {
+			err = ErrInternal
+		}
+		code := bank.Code(err)
+		msg := "the bank could not process the request; nothing was applied, try again"
+		if errors.Is(err, bank.ErrClosed) || errors.Is(err, bank.ErrOutcomeUnknown) {
+			code, msg = CodeShuttingDown, "the bank is shutting down; try again later with the same request id"
+		}
+		c.protoError(req, code, msg)
+		return
+	}
+	m := &message{Proc: s.Bank.ProcessID(), TS: rc.ReplyTS, ID: req.ID, Op: req.Type,
+		RecvTS: rc.Event.RecvTS, ApplyTS: rc.Event.ApplyTS, Duplicate: rc.Duplicate}
+	if rc.Duplicate {
+		m.RecvTS = c.recv // this request's receive; the first execution's is in its event
+	}
+	if err != nil {
+		m.Type = TypeError
+		m.Code = bank.Code(err)
+		m.Message = errorMessage(req, err)
+		var wp *bank.WrongPINError
+		if errors.As(err, &wp) {
+			n := wp.AttemptsLeft
+			m.AttemptsLeft = &n
+		}
+		var le *bank.LockedError
+		if errors.As(err, &le) {
+			m.Until = le.Until
+		}
+	} else {
+		m.Type = TypeReply
+		fill(m)
+	}
+	c.omu.Lock()
+	c.write(m)
+	c.omu.Unlock()
+}
+
+// errorMessage is the sentence sent with a bank error.
+func errorMessage(req *message, err error) string {
+	switch {
+	case errors.Is(err, bank.ErrAccountNotFound):
+		switch req.Type {
+		case OpTransfer:
+			return fmt.Sprintf("recipient account %s not found; check the number and try again", req.To)
+		default:
+			return fmt.Sprintf("account %s not found; check the number and try again", req.Account)
+		}
+	case errors.Is(err, bank.ErrSameAccount):
+		return "you cannot transfer to the account you are logged in to; choose another recipient"
+	}
+	return err.Error()
+}
+
+func (c *conn) login(req *message, meta bank.Meta) {
+	s := c.s
+	if c.account != "" {
+		c.protoError(req, CodeAlreadyLoggedIn, fmt.Sprintf("this session is already logged in to account %s; log out first", c.account))
+		return
+	}
+	if now := s.now(); now.Before(c.nextLogin) {
+		wait := max(time.Second, c.nextLogin.Sub(now).Round(time.Second))
+		m := c.ownError(req, CodeTooManyAttempts, fmt.Sprintf("too many failed logins on this connection; try again in %s", wait))
+		m.Until = c.nextLogin
+		c.sendOwn(m)
+		return
+	}
+	c.begin()
+	defer c.end()
+	rc, err := s.Bank.Authenticate(s.ctx, meta, req.Account, req.PIN)
+	if err == nil {
+		c.account, c.holder, c.fails, c.nextLogin = req.Account, rc.Holder, 0, time.Time{}
+		s.register(c.account, c)
+	} else if rc.ReplyTS != 0 {
+		c.fails++
+		c.nextLogin = s.now().Add(s.loginDelay(c.fails))
+	}
+	c.bankReply(req, rc, err, func(m *message) {
+		m.Account, m.Holder, m.Balance = req.Account, rc.Holder, centsPtr(rc.Event.Balance)
+	})
+}
+
+func (c *conn) logout(req *message, meta bank.Meta) {
+	s := c.s
+	account := c.account
+	s.unregister(account, c)
+	c.account, c.holder = "", ""
+	c.begin()
+	defer c.end()
+	// With a request id, the bank reserves the reply's tick in the record.
+	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindLogout, Account: account, ReqID: req.ID,
+		Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS})
+	if err != nil {
+		// The session is unbound anyway; the record is what failed.
+		c.protoError(req, CodeShuttingDown, "logged out, but the bank is shutting down")
+		return
+	}
+	c.bankReply(req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *message) {
+		m.Account = account
+	})
+}
+
+// operator reports whether req carries the server's operator token, and
+// answers forbidden if not.
+func (c *conn) operator(req *message) bool {
+	tok := c.s.OperatorToken
+	if tok == "" || subtle.ConstantTimeCompare([]byte(req.Token), []byte(tok)) != 1 {
+		c.protoError(req, CodeForbidden, "operator operations need the server's operator token")
+		return false
+	}
+	return true
+}
+
+// audit reads every account in one consistent read, then records the audit
+// in the log, which gives it an apply event and reserves the reply's tick.
+func (c *conn) audit(req *message, meta bank.Meta) {
+	if !c.operator(req) {
+		return
+	}
+	s := c.s
+	a, err := s.Bank.Audit()
+	if err != nil {
+		c.protoError(req, CodeInternal, "the audit could not read the ledger; try again")
+		return
+	}
+	c.begin()
+	defer c.end()
+	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindAudit, ReqID: req.ID, Client: meta.Client,
+		ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Balance: a.Total,
+		Detail: fmt.Sprintf("%d accounts", len(a.Accounts))})
+	if err != nil {
+		c.protoError(req, CodeShuttingDown, "the bank is shutting down; try again later")
+		return
+	}
+	c.bankReply(req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *message) {
+		m.Total, m.Deposits, m.Withdrawals = centsPtr(a.Total), centsPtr(a.Deposits), centsPtr(a.Withdrawals)
+		m.Negative, m.Accounts = a.Negative, make([]AccountInfo, 0, len(a.Accounts))
+		if m.Negative == nil {
+			m.Negative = []string{}
+		}
+		ok := a.Conserved()
+		m.Conserved = &ok
+		for _, acct := range a.Accounts {
+			m.Accounts = append(m.Accounts, AccountInfo{ID: acct.ID, Name: acct.Name, Balance: acct.Balance})
+		}
+	})
+}
+
+// readLog answers the operator's log read: a page of the event log after a
+// timestamp. The read is an apply event of its own (a tick), not recorded.
+func (c *conn) readLog(req *message) {
+	if !c.operator(req) {
+		return
+	}
+	s := c.s
+	limit := req.Limit
+	if limit <= 0 {
+		limit = DefaultLogLimit
+	}
+	limit = min(limit, MaxLogLimit)
+	events, err := s.Bank.EventsAfter(req.After, limit)
+	if err != nil {
+		c.protoError(req, CodeInternal, "the event log could not be read: "+err.Error())
+		return
+	}
+	apply := s.Bank.Clock().Tick()
+	s.logf(apply, "apply", fmt.Sprintf("read the log after L=%d for %s: %d events", req.After, c.peerID(), len(events)),
+		slog.String("op", OpLog), slog.String("peer", c.peerID()), slog.String("req", req.ID))
+	next := req.After
+	if len(events) > 0 {
+		next = events[len(events)-1].TS
+	}
+	if events == nil {
+		events = []bank.Event{}
+	}
+	c.sendOwn(&message{Type: TypeReply, ID: req.ID, Op: req.Type, Proc: s.Bank.ProcessID(),
+		RecvTS: c.recv, ApplyTS: apply, Entries: events, Next: next})
+}
+
+func (c *conn) openAccount(req *message, meta bank.Meta) {
+	if !c.operator(req) {
+		return
+	}
+	c.begin()
+	defer c.end()
+	rc, err := c.s.Bank.OpenAccount(c.s.ctx, meta, req.Account, req.Name, req.PIN)
+	c.bankReply(req, rc, err, func(m *message) {
+		m.Account, m.Holder, m.Balance = req.Account, rc.Holder, centsPtr(0)
+	})
+}

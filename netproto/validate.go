@@ -1,0 +1,273 @@
+package netproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"atm/bank"
+)
+
+// Limits on the fields a client sends. Every field from the wire is checked
+// against them before it is used, printed or stored.
+const (
+	// MaxTS is the largest timestamp a message may carry (2^53 − 1, exact in
+	// every JSON reader). The server's own timestamps never exceed it.
+	MaxTS = bank.MaxTS
+	// MaxJumpLoggedOut is how far above the server's clock a request from a
+	// connection that is not logged in may stamp itself; MaxJump is the same
+	// for a logged-in session. A request stamped further ahead is refused
+	// with invalid_timestamp and its timestamp is not observed.
+	MaxJumpLoggedOut = 1 << 20
+	MaxJump          = 1 << 32
+	maxProcBytes     = 64
+	maxRequestID     = 128
+)
+
+// fault is a request refused before it reaches the ledger: its error code
+// and the sentence sent with it.
+type fault struct {
+	code, msg string
+}
+
+// decoded is what the server could read of a request line.
+type decoded struct {
+	req   *message // the request; with a fault, only the fields read safely
+	ts    uint64   // the timestamp it carries
+	hasTS bool     // ts could be read as a whole number
+	fault *fault   // nil when the line is a well-formed request object
+}
+
+// decodeRequest reads one request line. A line is well formed when it is
+// valid UTF-8 holding exactly one JSON object whose field names appear once
+// each, with the exact (lower-case) names of the protocol, and whose known
+// fields hold values of the right JSON types.
+func decodeRequest(line []byte) decoded {
+	t := bytes.TrimSpace(line)
+	if !utf8.Valid(t) {
+		return decoded{req: new(message), fault: &fault{CodeMalformed, "the line is not valid UTF-8"}}
+	}
+	if len(t) > 0 && t[0] != '{' {
+		if json.Valid(t) {
+			return decoded{req: new(message), fault: &fault{CodeMalformed, "the line is a JSON " + jsonValueKind(t) + ", not an object"}}
+		}
+	}
+	req := new(message)
+	err := json.Unmarshal(t, req)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return decoded{req: new(message), fault: &fault{CodeMalformed, "the line is not a JSON object: " + se.Error()}}
+	}
+	// A syntactically valid object: its names must be unique and exact.
+	seen := make(map[string]bool, 8)
+	var kf *fault
+	scanErr := eachKey(t, func(k string) {
+		if kf != nil {
+			return
+		}
+		switch {
+		case seen[k]:
+			kf = &fault{CodeMalformed, fmt.Sprintf("the field %q appears more than once", k)}
+		case !knownFields[k] && knownFolded[strings.ToLower(k)] != "":
+			kf = &fault{CodeBadRequest, fmt.Sprintf("field names are lower case: %q, not %q", knownFolded[strings.ToLower(k)], k)}
+		}
+		seen[k] = true
+	})
+	if scanErr != nil {
+		return decoded{req: new(message), fault: &fault{CodeMalformed, "the line is not a JSON object"}}
+	}
+	if kf != nil && kf.code == CodeMalformed {
+		// Repeated names make the fields ambiguous: echo nothing, observe
+		// nothing.
+		return decoded{req: new(message), fault: kf}
+	}
+	if kf != nil {
+		head, ts, hasTS := requestHead(t)
+		return decoded{req: head, ts: ts, hasTS: hasTS, fault: kf}
+	}
+	if err != nil {
+		// A field that cannot hold its value, such as an amount given as
+		// text: answered with the request's id and type when those can be
+		// read, and its timestamp observed when it is a whole number.
+		head, ts, hasTS := requestHead(t)
+		return decoded{req: head, ts: ts, hasTS: hasTS, fault: &fault{CodeBadRequest, wrongFieldText(err)}}
+	}
+	_, hasTS := seen["ts"]
+	return decoded{req: req, ts: req.TS, hasTS: hasTS || req.TS != 0}
+}
+
+// requestHead reads the id, type and timestamp of a JSON object whose full
+// decoding failed. Each is kept only when it has the right type and, for id
+// and type, passes its checks.
+func requestHead(obj []byte) (*message, uint64, bool) {
+	var head map[string]json.RawMessage
+	m := new(message)
+	if json.Unmarshal(obj, &head) != nil {
+		return m, 0, false
+	}
+	var id, typ string
+	if json.Unmarshal(head["id"], &id) == nil && validRequestID(id) {
+		m.ID = id
+	}
+	if json.Unmarshal(head["type"], &typ) == nil && knownType(typ) {
+		m.Type = typ
+	}
+	ts, err := strconv.ParseUint(string(head["ts"]), 10, 64)
+	return m, ts, err == nil
+}
+
+// knownFields are the field names of the protocol's messages; knownFolded
+// maps their lower-case forms to them.
+var knownFields, knownFolded = func() (map[string]bool, map[string]string) {
+	exact, folded := map[string]bool{}, map[string]string{}
+	rt := reflect.TypeFor[message]()
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			exact[name] = true
+			folded[strings.ToLower(name)] = name
+		}
+	}
+	return exact, folded
+}()
+
+var errScan = errors.New("not a JSON object")
+
+// eachKey calls fn with every field name of the JSON object in b, in order,
+// unescaped. b must be syntactically valid JSON.
+func eachKey(b []byte, fn func(string)) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errScan
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return errScan
+		}
+		if b[i] == '}' {
+			return nil
+		}
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		if i >= len(b) || b[i] != '"' {
+			return errScan
+		}
+		end, err := stringEnd(b, i)
+		if err != nil {
+			return err
+		}
+		raw := b[i:end]
+		if bytes.IndexByte(raw, '\\') < 0 {
+			fn(string(raw[1 : len(raw)-1]))
+		} else {
+			var k string
+			if json.Unmarshal(raw, &k) != nil {
+				return errScan
+			}
+			fn(k)
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return errScan
+		}
+		if i, err = valueEnd(b, skipSpace(b, i+1)); err != nil {
+			return err
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just after the string starting at b[i].
+func stringEnd(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errScan
+}
+
+// valueEnd returns the index just after the value starting at b[i].
+func valueEnd(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errScan
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, err := stringEnd(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errScan
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	return j, nil
+}
+
+// validProc reports whether p is a process id a client may announce: 1 to
+// 64 bytes of ASCII letters, digits and . _ : @ -.
+func validProc(p string) bool {
+	if p == "" || len(p) > maxProcBytes {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '_', c == ':', c == '@', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validRequestID reports whether id is a request id: 1 to 128 bytes of
+// printable ASCII without spaces.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
