@@ -1,6 +1,8 @@
 package bank_test
 
 import (
+	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -90,5 +92,40 @@ func TestClockConcurrentAndWatched(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != workers*each {
 		t.Fatal("a cancelled subscriber was still called")
+	}
+}
+
+// TestClockCeiling drives the bank's clock to its ceiling: ticks stop there
+// instead of wrapping, and an event that would reuse a timestamp already in
+// the log fails instead of overwriting the record.
+func TestClockCeiling(t *testing.T) {
+	var c bank.Clock
+	if got := c.Observe(^uint64(0)); got != bank.MaxTS {
+		t.Fatalf("observing 2^64-1 gave %d, want %d", got, bank.MaxTS)
+	}
+	if got := c.Tick(); got != bank.MaxTS {
+		t.Fatalf("a tick at the ceiling gave %d", got)
+	}
+
+	b := open(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{})
+	b.Clock().Observe(bank.MaxTS)
+	count := func() (n int, last bank.Event) {
+		_ = b.Events(func(e bank.Event) error { n++; last = e; return nil })
+		return n, last
+	}
+	before, _ := count()
+	ctx := context.Background()
+	if _, err := b.Record(ctx, bank.Event{Kind: bank.KindConnect, Detail: "first at the ceiling"}); err != nil {
+		t.Fatalf("the first event at the ceiling: %v", err)
+	}
+	if _, err := b.Record(ctx, bank.Event{Kind: bank.KindConnect, Detail: "second at the ceiling"}); err == nil {
+		t.Fatal("a second event at the same timestamp was written")
+	}
+	n, last := count()
+	if n != before+1 || last.Detail != "first at the ceiling" || last.TS != bank.MaxTS {
+		t.Fatalf("%d events (want %d), the last %+v", n, before+1, last)
+	}
+	if _, err := b.Verify(); err != nil {
+		t.Fatalf("verify: %v", err)
 	}
 }
