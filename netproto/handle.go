@@ -397,9 +397,6 @@ func (c *conn) audit(req *message, meta bank.Meta) {
 	c.bankReply(req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *message) {
 		m.Total, m.Deposits, m.Withdrawals = centsPtr(a.Total), centsPtr(a.Deposits), centsPtr(a.Withdrawals)
 		m.Negative, m.Accounts = a.Negative, make([]AccountInfo, 0, len(a.Accounts))
-		if m.Negative == nil {
-			m.Negative = []string{}
-		}
 		ok := a.Conserved()
 		m.Conserved = &ok
 		for _, acct := range a.Accounts {
