@@ -301,10 +301,10 @@ func (c *conn) end() {
 }
 
 // enqueuePush queues p for delivery on c, in order. At most
-// DefaultMaxPushQueue wait; beyond that the oldest is dropped.
+// Server.MaxPushQueue wait; beyond that the oldest is dropped.
 func (c *conn) enqueuePush(p pushItem) {
 	c.pmu.Lock()
-	if len(c.pq) >= DefaultMaxPushQueue {
+	if len(c.pq) >= c.s.maxPushQueue() {
 		c.pq[0] = pushItem{}
 		c.pq = c.pq[1:]
 		c.dropped++

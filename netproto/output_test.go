@@ -158,3 +158,75 @@ func TestShutdownHonoursItsContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPushQueueIsBounded stops reading on B's connection until the server
+// can no longer write to it, then sends B a hundred transfers: only the
+// newest MaxPushQueue pushes wait for B, the older ones are dropped and the
+// drop is logged, and once B reads again it gets those pushes, in order.
+func TestPushQueueIsBounded(t *testing.T) {
+	const queue, transfers = 10, 100
+	e := newEnv(t, func(s *netproto.Server) { s.MaxPushQueue = queue; s.WriteTimeout = time.Minute })
+	b, _ := e.wire()
+	b.write(`{"type":"login","id":"b0","proc":"atm-b","ts":1,"account":"456","pin":"1234"}`)
+	if m := b.read(); m["type"] != "reply" {
+		t.Fatalf("login: %v", m)
+	}
+	// Pipeline requests the server answers at once by itself, without
+	// reading the answers, until the server stops taking them: its writes
+	// to B are then blocked.
+	line := `{"type":"teleport","id":"q","proc":"atm-b","ts":2}` + "\n"
+	chunk := []byte(strings.Repeat(line, 1000))
+	sent := 0
+	for {
+		_ = b.c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := b.c.Write(chunk)
+		sent += n
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("write: %v", err)
+			}
+			break
+		}
+		if sent > 1<<30 {
+			t.Fatal("the server never stopped reading")
+		}
+	}
+	a := e.login("123", netproto.ClientOptions{})
+	for i := range transfers {
+		if _, err := a.Transfer(ctx(t), "456", bank.Cents(i+1)); err != nil {
+			t.Fatalf("transfer %d: %v", i, err)
+		}
+	}
+	// B reads everything: the answers, with the pushes that were kept.
+	_ = b.c.SetWriteDeadline(time.Time{})
+	go func() {
+		if rest := sent % len(line); rest != 0 { // finish the cut line
+			_, _ = b.c.Write([]byte(line[rest:]))
+		}
+		_, _ = b.c.Write([]byte(`{"type":"balance","id":"end","proc":"atm-b","ts":3}` + "\n" +
+			`{"type":"balance","id":"end2","proc":"atm-b","ts":4}` + "\n"))
+	}()
+	var amounts []uint64
+	for {
+		m := b.read()
+		if m["type"] == "push" {
+			amounts = append(amounts, num(t, m, "amount"))
+		}
+		if m["id"] == "end2" {
+			break
+		}
+	}
+	if len(amounts) != queue {
+		t.Fatalf("B got %d pushes, want the %d kept", len(amounts), queue)
+	}
+	for i, a := range amounts {
+		if want := uint64(transfers - queue + 1 + i); a != want {
+			t.Fatalf("push %d was of %d cents, want %d: %v", i, a, want, amounts)
+		}
+	}
+	if !strings.Contains(string(e.log.Bytes()), "dropped the 90 oldest pushes") {
+		t.Fatalf("the drop is not logged")
+	}
+	figures(t, "bytes_unread_by_B=%d transfers=%d kept=%d", sent, transfers, len(amounts))
+}

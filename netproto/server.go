@@ -64,6 +64,10 @@ type Server struct {
 	LoginBackoff time.Duration
 	// Now is the wall clock, for the login backoff; default time.Now.
 	Now func() time.Time
+	// MaxPushQueue bounds the pushes waiting for one connection (a client
+	// that does not read, or reads slowly); beyond it the oldest are
+	// dropped and the drop is logged. Default 256.
+	MaxPushQueue int
 
 	initOnce  sync.Once
 	ctx       context.Context
@@ -113,6 +117,13 @@ func (s *Server) maxLine() int {
 		return s.MaxLineBytes
 	}
 	return DefaultMaxLineBytes
+}
+
+func (s *Server) maxPushQueue() int {
+	if s.MaxPushQueue > 0 {
+		return s.MaxPushQueue
+	}
+	return DefaultMaxPushQueue
 }
 
 func (s *Server) now() time.Time {
