@@ -519,6 +519,14 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 		if ok {
 			e := b.newEvent(KindRetry, o, now)
 			e.OrigTS = first.TS
+			if first.Kind != o.kind || first.Amount != o.amount || first.To != o.to {
+				// Not a resend: another request under the same id. Nothing
+				// is applied and the first outcome is not relabelled.
+				reused := &messageError{err: ErrRequestIDReused, msg: fmt.Sprintf(
+					"request id %s was already used for %s; use a new id for a new request", o.m.ReqID, describeRequest(first))}
+				b.finish(w, &e, reused, 0, 0)
+				return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: reused}
+			}
 			e.Balance = first.Balance
 			e.Detail = "repeated " + first.Kind + ": first outcome " + first.Outcome
 			b.finish(w, &e, nil, 0, 0)
@@ -532,6 +540,20 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 		b.reqs.add(o.id, o.m.ReqID, e.TS)
 	}
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: opErr}
+}
+
+// describeRequest names a money request for a person: "a deposit of
+// R$ 50,00", "a transfer of R$ 10,00 to 456".
+func describeRequest(e Event) string {
+	switch e.Kind {
+	case KindDeposit:
+		return "a deposit of " + e.Amount.String()
+	case KindWithdraw:
+		return "a withdrawal of " + e.Amount.String()
+	case KindTransfer:
+		return "a transfer of " + e.Amount.String() + " to " + e.To
+	}
+	return "a " + e.Kind
 }
 
 // moveMoney validates and applies a deposit, withdrawal or transfer, filling

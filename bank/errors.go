@@ -25,6 +25,9 @@ var (
 	ErrDatabaseBusy      = errors.New("database is in use by another process (is a server running on it?)")
 	ErrClosed            = errors.New("bank is closed")
 	ErrInvalidRequestID  = errors.New("invalid request id")
+	ErrInternal          = errors.New("internal error: the bank could not process the request")
+	ErrRequestIDReused   = errors.New("request id already used for a different request")
+	ErrReadOnly          = errors.New("the database is open read-only")
 )
 
 // codes is the single table between sentinel errors and their stable,
@@ -49,7 +52,14 @@ var codes = []struct {
 	{ErrDatabaseBusy, "database_busy"},
 	{ErrClosed, "unavailable"},
 	{ErrInvalidRequestID, "invalid_request_id"},
+	{ErrInternal, codeInternal},
+	{ErrRequestIDReused, "request_id_reused"},
+	{ErrReadOnly, "read_only"},
 }
+
+// codeInternal is the code of an error that wraps no sentinel: an
+// unexpected failure (a damaged record, a failed transaction).
+const codeInternal = "internal"
 
 // OutcomeOK is the outcome code of an event that succeeded.
 const OutcomeOK = "ok"
@@ -65,19 +75,43 @@ func Code(err error) string {
 			return c.code
 		}
 	}
-	return "internal"
+	return codeInternal
 }
 
-// FromCode returns the sentinel error for a code, or nil when the code is
-// "ok" or unknown.
+// FromCode returns the sentinel error for a code: nil for "ok" only. A code
+// this table does not know (from a newer version, or a damaged record)
+// gives an error that matches ErrInternal and names the code.
 func FromCode(code string) error {
+	if code == OutcomeOK {
+		return nil
+	}
 	for _, c := range codes {
 		if c.code == code {
 			return c.err
 		}
 	}
-	return nil
+	return &unknownCodeError{code: code}
 }
+
+// messageError is a sentinel with a message of its own, for a person: its
+// text replaces the sentinel's, and errors.Is still finds the sentinel.
+type messageError struct {
+	err error
+	msg string
+}
+
+func (e *messageError) Error() string { return e.msg }
+func (e *messageError) Unwrap() error { return e.err }
+
+// unknownCodeError is FromCode's answer to a code it does not know.
+type unknownCodeError struct{ code string }
+
+func (e *unknownCodeError) Error() string {
+	return fmt.Sprintf("internal error: unknown outcome code %q", e.code)
+}
+
+// Is reports whether target is ErrInternal.
+func (e *unknownCodeError) Is(target error) bool { return target == ErrInternal }
 
 // LockedError is returned when an account is locked after too many wrong
 // PINs. It matches ErrAccountLocked with errors.Is.
