@@ -97,8 +97,9 @@ type Bank struct {
 	queue  chan *op
 	done   chan struct{}
 
-	reqs  *requests // owned by the committer
-	lease lease
+	reqs     *requests // owned by the committer
+	lease    lease
+	readOnly bool // opened by OpenReadOnly: no committer, no lease, no writes
 
 	batches, batchedOps, commitNanos atomic.Uint64
 	committedSeq                     atomic.Uint64 // last batch on disk
@@ -125,33 +126,7 @@ func (b *Bank) Stats() Stats {
 // another process holds the file, Open fails with ErrDatabaseBusy after
 // opts.OpenTimeout.
 func Open(path string, opts Options) (*Bank, error) {
-	if opts.ProcessID == "" {
-		opts.ProcessID = "bank"
-	}
-	if opts.MaxAmount <= 0 {
-		opts.MaxAmount = 10_000_000
-	}
-	if opts.LockAfter <= 0 {
-		opts.LockAfter = 3
-	}
-	if opts.LockFor <= 0 {
-		opts.LockFor = 15 * time.Minute
-	}
-	if opts.RememberRequests <= 0 {
-		opts.RememberRequests = 100_000
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 512
-	}
-	if opts.PINCost == 0 {
-		opts.PINCost = bcrypt.DefaultCost
-	}
-	if opts.OpenTimeout <= 0 {
-		opts.OpenTimeout = time.Second
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = withDefaults(opts)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        opts.OpenTimeout,
 		NoFreelistSync: true,
@@ -161,13 +136,7 @@ func Open(path string, opts Options) (*Bank, error) {
 		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: %w", path, ErrDatabaseBusy)
-		}
-		if _, ok := errors.AsType[*fs.PathError](err); ok {
-			return nil, fmt.Errorf("open the database: %w", err) // the error names the path
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	var start uint64
 	var empty bool
@@ -177,7 +146,11 @@ func Open(path string, opts Options) (*Bank, error) {
 		if err != nil {
 			return err
 		}
-		if f := getU64(meta, keyFormat); f != formatVersion {
+		f, err := readU64(meta, keyFormat)
+		if err != nil {
+			return err
+		}
+		if f != formatVersion {
 			if f != 0 || tx.Bucket(bucketEvents) != nil {
 				return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
 			}
@@ -190,9 +163,8 @@ func Open(path string, opts Options) (*Bank, error) {
 				return err
 			}
 		}
-		start = getU64(meta, keyClock)
-		if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
-			start = max(start, binary.BigEndian.Uint64(k))
+		if start, err = lastTick(tx); err != nil {
+			return err
 		}
 		ka, _ := tx.Bucket(bucketAccounts).Cursor().First()
 		ke, _ := tx.Bucket(bucketEvents).Cursor().First()
@@ -220,6 +192,127 @@ func Open(path string, opts Options) (*Bank, error) {
 		}
 	}
 	return b, nil
+}
+
+// OpenReadOnly opens the ledger in the existing bbolt file at path for
+// reading only, for the offline tools. It never creates the file (a missing
+// file is an error naming it), never seeds accounts, starts no committer and
+// no clock lease, and writes nothing, not even on Close: the file's bytes
+// and modification time stay as they were. Accounts, Events, Verify, Audit
+// and Locked work; every operation (money, login, open, Record, and the
+// reads that are logged) fails with ErrReadOnly. While a server holds the
+// file, OpenReadOnly fails with ErrDatabaseBusy after opts.OpenTimeout.
+func OpenReadOnly(path string, opts Options) (*Bank, error) {
+	opts = withDefaults(opts)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout, ReadOnly: true})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	var start uint64
+	err = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("not a bank database (it has no meta bucket)")
+		}
+		f, err := readU64(meta, keyFormat)
+		if err != nil {
+			return err
+		}
+		if f != formatVersion {
+			return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
+		}
+		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("bucket %s is missing (damaged file)", name)
+			}
+		}
+		start, err = lastTick(tx)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	b := &Bank{
+		db:       db,
+		opts:     opts,
+		clock:    NewClock(start),
+		queue:    make(chan *op),
+		done:     make(chan struct{}),
+		readOnly: true,
+	}
+	go b.refuseAll()
+	return b, nil
+}
+
+// refuseAll stands in for the committer of a read-only bank: it answers
+// every operation with ErrReadOnly.
+func (b *Bank) refuseAll() {
+	defer close(b.done)
+	for o := range b.queue {
+		o.res = opResult{err: fmt.Errorf("%s: %w; the offline tools only read it", o.kind, ErrReadOnly)}
+		close(o.out)
+	}
+}
+
+// openError words a failure of bolt.Open on path.
+func openError(path string, err error) error {
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("open %s: %w", path, ErrDatabaseBusy)
+	}
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("open the database: %w", err) // the error names the path
+	}
+	return fmt.Errorf("open %s: %w", path, err)
+}
+
+// lastTick is the highest timestamp the file records: the stored clock or
+// the newest event's, whichever is higher.
+func lastTick(tx *bolt.Tx) (uint64, error) {
+	start, err := readU64(tx.Bucket(bucketMeta), keyClock)
+	if err != nil {
+		return 0, err
+	}
+	if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
+		last, err := eventKey(k)
+		if err != nil {
+			return 0, err
+		}
+		start = max(start, last)
+	}
+	return start, nil
+}
+
+// withDefaults fills the zero fields of opts with the documented defaults.
+func withDefaults(opts Options) Options {
+	if opts.ProcessID == "" {
+		opts.ProcessID = "bank"
+	}
+	if opts.MaxAmount <= 0 {
+		opts.MaxAmount = 10_000_000
+	}
+	if opts.LockAfter <= 0 {
+		opts.LockAfter = 3
+	}
+	if opts.LockFor <= 0 {
+		opts.LockFor = 15 * time.Minute
+	}
+	if opts.RememberRequests <= 0 {
+		opts.RememberRequests = 100_000
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.PINCost == 0 {
+		opts.PINCost = bcrypt.DefaultCost
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return opts
 }
 
 func (b *Bank) seed() error {
@@ -252,7 +345,10 @@ func (b *Bank) Close() error {
 	close(b.queue)
 	b.mu.Unlock()
 	<-b.done
-	err := b.storeExactClock()
+	var err error
+	if !b.readOnly {
+		err = b.storeExactClock()
+	}
 	if cerr := b.db.Close(); err == nil {
 		err = cerr
 	}
@@ -313,7 +409,7 @@ func (b *Bank) submit(o *op) opResult {
 func decodeAccount(id string, rec, state []byte) (Account, error) {
 	var a Account
 	if err := json.Unmarshal(rec, &a); err != nil {
-		return a, fmt.Errorf("decode account %s: %w", id, err)
+		return a, fmt.Errorf("account %s: stored record is not valid (damaged file): %w", id, err)
 	}
 	s, err := decodeState(state)
 	if err != nil {
@@ -345,9 +441,13 @@ func loadRequests(tx *bolt.Tx, r *requests) error {
 	seen := make(map[string]bool)
 	c := tx.Bucket(bucketEvents).Cursor()
 	for k, v := c.Last(); k != nil && len(found) < r.limit; k, v = c.Prev() {
+		ts, err := eventKey(k)
+		if err != nil {
+			return err
+		}
 		kind, account, req, ok := eventHead(v)
 		if !ok {
-			return fmt.Errorf("event %d: unknown encoding", binary.BigEndian.Uint64(k))
+			return fmt.Errorf("event log: event %d: unknown encoding (damaged file)", ts)
 		}
 		switch string(kind) {
 		case KindDeposit, KindWithdraw, KindTransfer:
@@ -362,7 +462,7 @@ func loadRequests(tx *bolt.Tx, r *requests) error {
 			continue
 		}
 		seen[key] = true
-		found = append(found, entry{key, binary.BigEndian.Uint64(k)})
+		found = append(found, entry{key, ts})
 	}
 	for i := len(found) - 1; i >= 0; i-- {
 		r.insert(found[i].key, found[i].ts)
@@ -844,8 +944,15 @@ func (b *Bank) Audit() (Audit, error) {
 	err := b.db.View(func(tx *bolt.Tx) error {
 		a.TS = b.clock.Now()
 		meta := tx.Bucket(bucketMeta)
-		a.Deposits = Cents(getU64(meta, keyDeposits))
-		a.Withdrawals = Cents(getU64(meta, keyWithdrawals))
+		d, err := readU64(meta, keyDeposits)
+		if err != nil {
+			return err
+		}
+		wd, err := readU64(meta, keyWithdrawals)
+		if err != nil {
+			return err
+		}
+		a.Deposits, a.Withdrawals = Cents(d), Cents(wd)
 		return eachAccount(tx, func(acct Account) error {
 			acct.PINHash = nil
 			a.Accounts = append(a.Accounts, acct)
@@ -867,7 +974,11 @@ func (b *Bank) Events(fn func(Event) error) error {
 
 func eachEvent(tx *bolt.Tx, fn func(Event) error) error {
 	return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
-		e, _, _, err := decodeEvent(binary.BigEndian.Uint64(k), v)
+		ts, err := eventKey(k)
+		if err != nil {
+			return err
+		}
+		e, _, _, err := decodeEvent(ts, v)
 		if err != nil {
 			return err
 		}
@@ -883,6 +994,28 @@ func getU64(b *bolt.Bucket, k []byte) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(v)
+}
+
+// readU64 reads an 8-byte meta value: 0 when absent, an error naming the
+// damage when present with another length.
+func readU64(b *bolt.Bucket, k []byte) (uint64, error) {
+	v := b.Get(k)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("meta: %s is %d bytes, not 8 (damaged file)", k, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// eventKey decodes the key of a stored event: its 8-byte big-endian
+// timestamp.
+func eventKey(k []byte) (uint64, error) {
+	if len(k) != 8 {
+		return 0, fmt.Errorf("event log: key %x is %d bytes, not 8 (damaged file)", k, len(k))
+	}
+	return binary.BigEndian.Uint64(k), nil
 }
 
 func putU64(b *bolt.Bucket, k []byte, v uint64) error { return b.Put(k, u64key(v)) }
