@@ -910,8 +910,14 @@ func (b *Bank) OpenAccount(ctx context.Context, m Meta, id, name, pin string) (R
 	switch {
 	case !ValidAccountID(id):
 		o.err = fmt.Errorf("%q: %w", id, ErrInvalidAccountID)
-	case name == "" || len(name) > 80 || !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t"):
-		o.err = fmt.Errorf("%q: %w (1 to 80 characters on one line)", name, ErrInvalidName)
+	case name == "":
+		o.err = fmt.Errorf("%w: it is empty; use 1 to 80 characters on one line", ErrInvalidName)
+	case !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t"):
+		o.err = fmt.Errorf("%w: it is not one line of text; use 1 to 80 characters on one line", ErrInvalidName)
+	case utf8.RuneCountInString(name) > 80:
+		// The name itself is not repeated: it would fill the log.
+		o.err = fmt.Errorf("%w: holder name of %d characters: use 1 to 80 characters on one line",
+			ErrInvalidName, utf8.RuneCountInString(name))
 	case !validPIN(pin):
 		o.err = ErrInvalidPIN
 	default:
