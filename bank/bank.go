@@ -22,6 +22,20 @@
 //     Options.RememberRequests money requests are remembered by (account,
 //     id), across restarts: a repeated id gets the first outcome back and
 //     nothing is applied again.
+//   - Wrong PINs cannot lock a holder out. They are counted per (account,
+//     source), the source being who tries (Meta.Source: the ATM's process
+//     id and address): after Options.LockAfter (3) in a row, that source
+//     is locked out of that account for Options.LockFor (15 minutes), and
+//     every other source can still log in. A source's success clears its
+//     count. Account-wide, after Options.ThrottleAfter (10) wrong PINs in a
+//     row from any sources with no success between them, the account takes
+//     one attempt per Options.ThrottleEvery (1 minute) from anyone; an
+//     earlier one is refused with the time the next is allowed, and a right
+//     PIN when allowed logs in and ends the throttle. This state is kept in
+//     the account's record (at most MaxSources sources, the oldest
+//     forgotten first), so it survives restarts. At most GOMAXPROCS PIN
+//     hashes are compared at once, so a flood of logins cannot take every
+//     CPU.
 //   - The clock never goes back: after a clean Close it resumes exactly
 //     where it stopped, and after a crash above every tick it had made,
 //     written or not (a lease kept ahead on disk, see lease.go).
@@ -34,6 +48,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,8 +65,10 @@ import (
 type Options struct {
 	ProcessID        string        // the server's process id in events; default "bank"
 	MaxAmount        Cents         // per-operation limit; default 10_000_000 (R$ 100.000,00)
-	LockAfter        int           // wrong PINs in a row before the account locks; default 3
-	LockFor          time.Duration // how long a lock lasts; default 15 minutes
+	LockAfter        int           // wrong PINs in a row from one source before it is locked out of the account; default 3
+	LockFor          time.Duration // how long a source's lockout lasts; default 15 minutes
+	ThrottleAfter    int           // wrong PINs in a row on an account, any sources, before it is throttled; default 10
+	ThrottleEvery    time.Duration // a throttled account takes one attempt per ThrottleEvery; default 1 minute
 	RememberRequests int           // request ids remembered for idempotency; default 100_000
 	MaxBatch         int           // operations per transaction; 1 commits each alone; default 512
 	PINCost          int           // bcrypt cost for new PINs; default bcrypt.DefaultCost
@@ -97,7 +115,8 @@ type Bank struct {
 	queue  chan *op
 	done   chan struct{}
 
-	reqs     *requests // owned by the committer
+	pinSlots chan struct{} // one per PIN comparison running
+	reqs     *requests     // owned by the committer
 	lease    lease
 	readOnly bool // opened by OpenReadOnly: no committer, no lease, no writes
 
@@ -182,6 +201,8 @@ func Open(path string, opts Options) (*Bank, error) {
 		queue: make(chan *op, 4096),
 		done:  make(chan struct{}),
 		reqs:  reqs,
+
+		pinSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	go b.commitLoop()
 	b.startLease(start)
@@ -240,6 +261,7 @@ func OpenReadOnly(path string, opts Options) (*Bank, error) {
 		queue:    make(chan *op),
 		done:     make(chan struct{}),
 		readOnly: true,
+		pinSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	go b.refuseAll()
 	return b, nil
@@ -296,6 +318,12 @@ func withDefaults(opts Options) Options {
 	}
 	if opts.LockFor <= 0 {
 		opts.LockFor = 15 * time.Minute
+	}
+	if opts.ThrottleAfter <= 0 {
+		opts.ThrottleAfter = 10
+	}
+	if opts.ThrottleEvery <= 0 {
+		opts.ThrottleEvery = time.Minute
 	}
 	if opts.RememberRequests <= 0 {
 		opts.RememberRequests = 100_000
@@ -548,10 +576,8 @@ func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 }
 
 func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
-	e := b.newEvent(KindLogin, o, now)
 	var opErr error
-	var holder string
-	var locked bool
+	var holder, lockNote string
 	var a *Account
 	var err error
 	if ValidAccountID(o.id) {
@@ -559,45 +585,128 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 	} else {
 		err = fmt.Errorf("%q: %w", o.id, ErrInvalidAccountID)
 	}
-	switch {
-	case err != nil:
+	src := loginSource(o.m)
+	if err != nil {
 		opErr = err
-	case now.Before(a.LockedUntil):
-		opErr = &LockedError{Until: a.LockedUntil}
-	case !o.pinOK:
-		a.FailedPINs++
-		if a.FailedPINs >= b.opts.LockAfter {
-			a.FailedPINs = 0
-			a.LockedUntil = now.Add(b.opts.LockFor)
-			opErr = &LockedError{Until: a.LockedUntil}
-			locked = true
+	} else if opErr = b.loginRefusal(a, src, now); opErr == nil {
+		if o.pinOK {
+			holder = a.Name
+			if a.FailedPINs != 0 || !a.LockedUntil.IsZero() || a.forgetSource(src) {
+				a.FailedPINs = 0
+				a.LockedUntil = time.Time{}
+				if err := w.putAccount(a); err != nil {
+					return opResult{err: err}
+				}
+			}
 		} else {
-			opErr = &WrongPINError{AttemptsLeft: b.opts.LockAfter - a.FailedPINs}
-		}
-		if err := w.putAccount(a); err != nil {
-			return opResult{err: err}
-		}
-	default:
-		holder = a.Name
-		if a.FailedPINs != 0 || !a.LockedUntil.IsZero() {
-			a.FailedPINs = 0
-			a.LockedUntil = time.Time{}
+			lockNote, opErr = b.wrongPIN(a, src, now)
 			if err := w.putAccount(a); err != nil {
 				return opResult{err: err}
 			}
 		}
 	}
+	if lockNote != "" {
+		// The lock is an event of its own, before the refusal that
+		// announces it, so that the log reads in causal order.
+		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: OutcomeOK,
+			Account: o.id, Balance: a.Balance, Client: o.m.Client, Detail: lockNote, Wall: now}
+		w.putEvent(lock, 0, 0)
+	}
+	e := b.newEvent(KindLogin, o, now)
 	if a != nil {
 		e.Balance = a.Balance
 	}
 	b.finish(w, &e, opErr, 0, 0)
-	if locked { // the lock is an event of its own
-		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: OutcomeOK,
-			Account: o.id, Balance: a.Balance, Client: o.m.Client,
-			Detail: "locked until " + a.LockedUntil.UTC().Format(time.RFC3339), Wall: now}
-		w.putEvent(lock, 0, 0)
-	}
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: holder}, err: opErr}
+}
+
+// loginSource is who is trying to log in, for counting wrong PINs.
+func loginSource(m Meta) string {
+	if m.Source != "" {
+		return m.Source
+	}
+	return m.Client
+}
+
+// loginRefusal returns the *LockedError that refuses a login attempt on a
+// from src at now without looking at the PIN, or nil: src is locked out of
+// a, or a is throttled and the next attempt is not due yet.
+func (b *Bank) loginRefusal(a *Account, src string, now time.Time) error {
+	if s := a.source(src); s != nil && now.Before(s.LockedUntil) {
+		return &LockedError{Until: s.LockedUntil}
+	}
+	if now.Before(a.LockedUntil) {
+		return &LockedError{Until: a.LockedUntil, Every: b.opts.ThrottleEvery}
+	}
+	return nil
+}
+
+// wrongPIN counts a wrong PIN from src on a: after Options.LockAfter in a
+// row from src, src is locked out for Options.LockFor; after
+// Options.ThrottleAfter in a row on the account from any sources, the
+// account takes one attempt per Options.ThrottleEvery. It returns, when a
+// lock starts, the lock event's detail, and the refusal.
+func (b *Bank) wrongPIN(a *Account, src string, now time.Time) (string, error) {
+	s := a.touchSource(src)
+	s.FailedPINs++
+	a.FailedPINs++
+	var refusal error
+	var notes []string
+	if s.FailedPINs >= b.opts.LockAfter {
+		s.FailedPINs = 0
+		s.LockedUntil = now.Add(b.opts.LockFor)
+		refusal = &LockedError{Until: s.LockedUntil}
+		notes = append(notes, fmt.Sprintf("%s locked out until %s after %d wrong PINs in a row",
+			src, s.LockedUntil.UTC().Format(time.RFC3339), b.opts.LockAfter))
+	}
+	if a.FailedPINs >= b.opts.ThrottleAfter {
+		a.LockedUntil = now.Add(b.opts.ThrottleEvery)
+		if refusal == nil {
+			refusal = &LockedError{Until: a.LockedUntil, Every: b.opts.ThrottleEvery}
+		}
+		notes = append(notes, fmt.Sprintf("account throttled after %d wrong PINs in a row: next attempt at %s",
+			a.FailedPINs, a.LockedUntil.UTC().Format(time.RFC3339)))
+	}
+	if refusal == nil {
+		refusal = &WrongPINError{AttemptsLeft: b.opts.LockAfter - s.FailedPINs}
+	}
+	return strings.Join(notes, "; "), refusal
+}
+
+// source returns the failures of src on a, nil when none are remembered.
+func (a *Account) source(src string) *SourceFailures {
+	for i := range a.Sources {
+		if a.Sources[i].Source == src {
+			return &a.Sources[i]
+		}
+	}
+	return nil
+}
+
+// touchSource returns the failures of src on a, moved to the end as the
+// most recent (added if new, forgetting the oldest beyond MaxSources).
+func (a *Account) touchSource(src string) *SourceFailures {
+	s := SourceFailures{Source: src}
+	if i := slices.IndexFunc(a.Sources, func(f SourceFailures) bool { return f.Source == src }); i >= 0 {
+		s = a.Sources[i]
+		a.Sources = slices.Delete(a.Sources, i, i+1)
+	}
+	a.Sources = append(a.Sources, s)
+	if n := len(a.Sources) - MaxSources; n > 0 {
+		a.Sources = slices.Delete(a.Sources, 0, n)
+	}
+	return &a.Sources[len(a.Sources)-1]
+}
+
+// forgetSource clears src's wrong PINs on a after it logged in; it reports
+// whether there were any.
+func (a *Account) forgetSource(src string) bool {
+	n := len(a.Sources)
+	a.Sources = slices.DeleteFunc(a.Sources, func(f SourceFailures) bool { return f.Source == src })
+	if len(a.Sources) == 0 {
+		a.Sources = nil
+	}
+	return len(a.Sources) != n
 }
 
 func (b *Bank) checkAmount(a Cents) error {
@@ -805,15 +914,24 @@ func isEntryOf(e Event, id string) bool {
 	return false
 }
 
-// Authenticate checks an account's PIN. The slow hash comparison runs before
-// the operation reaches the committer; the committer then counts failures,
-// locks the account after Options.LockAfter wrong PINs in a row (returning a
-// *LockedError), and logs the attempt. A wrong PIN returns a *WrongPINError.
+// Authenticate checks an account's PIN for the source m.Source. The slow
+// hash comparison runs before the operation reaches the committer, at most
+// GOMAXPROCS of them at a time (waiting for a turn honours ctx), and not at
+// all for an attempt that will be refused anyway. The committer then counts
+// failures per source and per account (see the package doc), returns a
+// *LockedError for a source locked out or an account throttled and a
+// *WrongPINError for a wrong PIN, and logs the attempt.
 func (b *Bank) Authenticate(ctx context.Context, m Meta, id, pin string) (Receipt, error) {
 	o := &op{kind: KindLogin, m: m, id: id}
 	if ValidAccountID(id) {
-		if a, err := b.lookup(id); err == nil && !b.opts.Now().Before(a.LockedUntil) {
+		if a, err := b.lookup(id); err == nil && b.loginRefusal(&a, loginSource(m), b.opts.Now()) == nil {
+			select {
+			case b.pinSlots <- struct{}{}:
+			case <-ctx.Done():
+				return Receipt{}, fmt.Errorf("login %s: waiting for a turn to check the PIN: %w", id, ctx.Err())
+			}
 			o.pinOK = bcrypt.CompareHashAndPassword(a.PINHash, []byte(pin)) == nil
+			<-b.pinSlots
 		}
 	}
 	r := b.submit(o)
@@ -1026,5 +1144,7 @@ func eventKey(k []byte) (uint64, error) {
 
 func putU64(b *bolt.Bucket, k []byte, v uint64) error { return b.Put(k, u64key(v)) }
 
-// Locked reports whether a is locked now after too many wrong PINs.
+// Locked reports whether a is throttled now after too many wrong PINs from
+// several sources. A source locked out of a does not make it Locked: others
+// can still log in.
 func (b *Bank) Locked(a Account) bool { return b.opts.Now().Before(a.LockedUntil) }

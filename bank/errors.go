@@ -113,30 +113,42 @@ func (e *unknownCodeError) Error() string {
 // Is reports whether target is ErrInternal.
 func (e *unknownCodeError) Is(target error) bool { return target == ErrInternal }
 
-// LockedError is returned when an account is locked after too many wrong
-// PINs. It matches ErrAccountLocked with errors.Is.
+// LockedError is returned for a login refused after too many wrong PINs:
+// either this source (ATM) is locked out of the account until Until, or,
+// when Every is set, the account is throttled to one attempt per Every and
+// the next is allowed at Until. It matches ErrAccountLocked with errors.Is.
 type LockedError struct {
 	Until time.Time
+	Every time.Duration // set for the account-wide throttle
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("account locked until %s", e.Until.Local().Format("15:04:05"))
+	at := e.Until.Local().Format("15:04:05")
+	if e.Every > 0 {
+		per := "a minute"
+		if e.Every != time.Minute {
+			per = "every " + e.Every.String()
+		}
+		return fmt.Sprintf("too many wrong PINs on this account from several ATMs; the bank accepts one attempt %s: try again at %s", per, at)
+	}
+	return fmt.Sprintf("too many wrong PINs from this ATM: it is locked out of this account until %s; other ATMs are not affected", at)
 }
 
 // Is reports whether target is ErrAccountLocked.
 func (e *LockedError) Is(target error) bool { return target == ErrAccountLocked }
 
 // WrongPINError is returned for a wrong PIN. It matches ErrWrongPIN with
-// errors.Is and says how many attempts are left before the account locks.
+// errors.Is and says how many attempts this source has left before it is
+// locked out of the account.
 type WrongPINError struct {
 	AttemptsLeft int
 }
 
 func (e *WrongPINError) Error() string {
 	if e.AttemptsLeft == 1 {
-		return "wrong PIN: 1 attempt left before the account locks"
+		return "wrong PIN: 1 attempt left before this ATM is locked out of the account"
 	}
-	return fmt.Sprintf("wrong PIN: %d attempts left before the account locks", e.AttemptsLeft)
+	return fmt.Sprintf("wrong PIN: %d attempts left before this ATM is locked out of the account", e.AttemptsLeft)
 }
 
 // Is reports whether target is ErrWrongPIN.

@@ -618,7 +618,7 @@ func (c *conn) handle(line []byte) {
 		c.protoError(req, bank.Code(bank.ErrInvalidRequestID), `every request needs an "id" of 1 to 128 bytes`)
 		return
 	}
-	meta := bank.Meta{ReqID: req.ID, Client: c.peerID(), ClientTS: req.TS, RecvTS: recv}
+	meta := bank.Meta{ReqID: req.ID, Client: c.peerID(), ClientTS: req.TS, RecvTS: recv, Source: c.peerID() + "@" + hostOf(c.remote)}
 	ctx := s.ctx
 
 	switch req.Type {
