@@ -171,6 +171,8 @@ func FormatEvent(e bank.Event) string {
 		if e.Outcome == bank.OutcomeOK { // a refusal's detail is its error, shown below
 			fmt.Fprintf(&s, " %q", e.Detail)
 		}
+	case bank.KindLock: // who is locked out, or the throttle, and until when
+		fmt.Fprintf(&s, " %s", e.Detail)
 	}
 	fmt.Fprintf(&s, " %s", e.Outcome)
 	if e.Client != "" {

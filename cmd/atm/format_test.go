@@ -52,3 +52,26 @@ func TestFormatRefusedOpen(t *testing.T) {
 		t.Errorf("refused long name: %q, want %q once and not the name", lines[2], tooLong)
 	}
 }
+
+// The log line of a lock says who is locked out and until when.
+func TestFormatLock(t *testing.T) {
+	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m := bank.Meta{Client: "atm-bad1", Source: "atm-bad1@10.1.2.3"}
+	for range 3 {
+		b.Authenticate(context.Background(), m, "123", "0000")
+	}
+	var line string
+	b.Events(func(e bank.Event) error {
+		if e.Kind == bank.KindLock {
+			line = FormatEvent(e)
+		}
+		return nil
+	})
+	if !strings.Contains(line, "lock         123 atm-bad1@10.1.2.3 locked out until ") {
+		t.Fatalf("lock line %q does not say who is locked out and until when", line)
+	}
+}
