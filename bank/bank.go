@@ -21,7 +21,14 @@
 //   - A mutating operation carries a request id. The outcomes of the last
 //     Options.RememberRequests money requests are remembered by (account,
 //     id), across restarts: a repeated id gets the first outcome back and
-//     nothing is applied again.
+//     nothing is applied again (a first outcome that was an internal
+//     failure comes back as an error matching ErrInternal). An id sent again
+//     with another request (kind, amount or recipient) is refused with
+//     ErrRequestIDReused and logged as a retry; nothing is applied.
+//   - A damaged file (a key or value of the wrong length, a record that
+//     does not decode) is reported as an error naming the damage, never a
+//     panic. OpenReadOnly opens a file for the offline tools without ever
+//     writing to it.
 //   - Wrong PINs cannot lock a holder out. They are counted per (account,
 //     source), the source being who tries (Meta.Source: the ATM's process
 //     id and address): after Options.LockAfter (3) in a row, that source
