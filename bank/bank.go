@@ -21,7 +21,28 @@
 //   - A mutating operation carries a request id. The outcomes of the last
 //     Options.RememberRequests money requests are remembered by (account,
 //     id), across restarts: a repeated id gets the first outcome back and
-//     nothing is applied again.
+//     nothing is applied again (a first outcome that was an internal
+//     failure comes back as an error matching ErrInternal). An id sent again
+//     with another request (kind, amount or recipient) is refused with
+//     ErrRequestIDReused and logged as a retry; nothing is applied.
+//   - A damaged file (a key or value of the wrong length, a record that
+//     does not decode) is reported as an error naming the damage, never a
+//     panic. OpenReadOnly opens a file for the offline tools without ever
+//     writing to it.
+//   - Wrong PINs cannot lock a holder out. They are counted per (account,
+//     source), the source being who tries (Meta.Source: the ATM's process
+//     id and address): after Options.LockAfter (3) in a row, that source
+//     is locked out of that account for Options.LockFor (15 minutes), and
+//     every other source can still log in. A source's success clears its
+//     count. Account-wide, after Options.ThrottleAfter (10) wrong PINs in a
+//     row from any sources with no success between them, the account takes
+//     one attempt per Options.ThrottleEvery (1 minute) from anyone; an
+//     earlier one is refused with the time the next is allowed, and a right
+//     PIN when allowed logs in and ends the throttle. This state is kept in
+//     the account's record (at most MaxSources sources, the oldest
+//     forgotten first), so it survives restarts. At most GOMAXPROCS PIN
+//     hashes are compared at once, so a flood of logins cannot take every
+//     CPU.
 //   - The clock never goes back: after a clean Close it resumes exactly
 //     where it stopped, and after a crash above every tick it had made,
 //     written or not (a lease kept ahead on disk, see lease.go).
@@ -34,6 +55,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,8 +72,10 @@ import (
 type Options struct {
 	ProcessID        string        // the server's process id in events; default "bank"
 	MaxAmount        Cents         // per-operation limit; default 10_000_000 (R$ 100.000,00)
-	LockAfter        int           // wrong PINs in a row before the account locks; default 3
-	LockFor          time.Duration // how long a lock lasts; default 15 minutes
+	LockAfter        int           // wrong PINs in a row from one source before it is locked out of the account; default 3
+	LockFor          time.Duration // how long a source's lockout lasts; default 15 minutes
+	ThrottleAfter    int           // wrong PINs in a row on an account, any sources, before it is throttled; default 10
+	ThrottleEvery    time.Duration // a throttled account takes one attempt per ThrottleEvery; default 1 minute
 	RememberRequests int           // request ids remembered for idempotency; default 100_000
 	MaxBatch         int           // operations per transaction; 1 commits each alone; default 512
 	PINCost          int           // bcrypt cost for new PINs; default bcrypt.DefaultCost
@@ -97,8 +122,10 @@ type Bank struct {
 	queue  chan *op
 	done   chan struct{}
 
-	reqs  *requests // owned by the committer
-	lease lease
+	pinSlots chan struct{} // one per PIN comparison running
+	reqs     *requests     // owned by the committer
+	lease    lease
+	readOnly bool // opened by OpenReadOnly: no committer, no lease, no writes
 
 	batches, batchedOps, commitNanos atomic.Uint64
 	committedSeq                     atomic.Uint64 // last batch on disk
@@ -125,33 +152,7 @@ func (b *Bank) Stats() Stats {
 // another process holds the file, Open fails with ErrDatabaseBusy after
 // opts.OpenTimeout.
 func Open(path string, opts Options) (*Bank, error) {
-	if opts.ProcessID == "" {
-		opts.ProcessID = "bank"
-	}
-	if opts.MaxAmount <= 0 {
-		opts.MaxAmount = 10_000_000
-	}
-	if opts.LockAfter <= 0 {
-		opts.LockAfter = 3
-	}
-	if opts.LockFor <= 0 {
-		opts.LockFor = 15 * time.Minute
-	}
-	if opts.RememberRequests <= 0 {
-		opts.RememberRequests = 100_000
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 512
-	}
-	if opts.PINCost == 0 {
-		opts.PINCost = bcrypt.DefaultCost
-	}
-	if opts.OpenTimeout <= 0 {
-		opts.OpenTimeout = time.Second
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = withDefaults(opts)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        opts.OpenTimeout,
 		NoFreelistSync: true,
@@ -161,13 +162,7 @@ func Open(path string, opts Options) (*Bank, error) {
 		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: %w", path, ErrDatabaseBusy)
-		}
-		if _, ok := errors.AsType[*fs.PathError](err); ok {
-			return nil, fmt.Errorf("open the database: %w", err) // the error names the path
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	var start uint64
 	var empty bool
@@ -177,7 +172,11 @@ func Open(path string, opts Options) (*Bank, error) {
 		if err != nil {
 			return err
 		}
-		if f := getU64(meta, keyFormat); f != formatVersion {
+		f, err := readU64(meta, keyFormat)
+		if err != nil {
+			return err
+		}
+		if f != formatVersion {
 			if f != 0 || tx.Bucket(bucketEvents) != nil {
 				return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
 			}
@@ -190,9 +189,8 @@ func Open(path string, opts Options) (*Bank, error) {
 				return err
 			}
 		}
-		start = getU64(meta, keyClock)
-		if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
-			start = max(start, binary.BigEndian.Uint64(k))
+		if start, err = lastTick(tx); err != nil {
+			return err
 		}
 		ka, _ := tx.Bucket(bucketAccounts).Cursor().First()
 		ke, _ := tx.Bucket(bucketEvents).Cursor().First()
@@ -210,6 +208,8 @@ func Open(path string, opts Options) (*Bank, error) {
 		queue: make(chan *op, 4096),
 		done:  make(chan struct{}),
 		reqs:  reqs,
+
+		pinSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	go b.commitLoop()
 	b.startLease(start)
@@ -220,6 +220,134 @@ func Open(path string, opts Options) (*Bank, error) {
 		}
 	}
 	return b, nil
+}
+
+// OpenReadOnly opens the ledger in the existing bbolt file at path for
+// reading only, for the offline tools. It never creates the file (a missing
+// file is an error naming it), never seeds accounts, starts no committer and
+// no clock lease, and writes nothing, not even on Close: the file's bytes
+// and modification time stay as they were. Accounts, Events, Verify, Audit
+// and Locked work; every operation (money, login, open, Record, and the
+// reads that are logged) fails with ErrReadOnly. While a server holds the
+// file, OpenReadOnly fails with ErrDatabaseBusy after opts.OpenTimeout.
+func OpenReadOnly(path string, opts Options) (*Bank, error) {
+	opts = withDefaults(opts)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout, ReadOnly: true})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	var start uint64
+	err = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("not a bank database (it has no meta bucket)")
+		}
+		f, err := readU64(meta, keyFormat)
+		if err != nil {
+			return err
+		}
+		if f != formatVersion {
+			return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
+		}
+		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("bucket %s is missing (damaged file)", name)
+			}
+		}
+		start, err = lastTick(tx)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	b := &Bank{
+		db:       db,
+		opts:     opts,
+		clock:    NewClock(start),
+		queue:    make(chan *op),
+		done:     make(chan struct{}),
+		readOnly: true,
+		pinSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+	}
+	go b.refuseAll()
+	return b, nil
+}
+
+// refuseAll stands in for the committer of a read-only bank: it answers
+// every operation with ErrReadOnly.
+func (b *Bank) refuseAll() {
+	defer close(b.done)
+	for o := range b.queue {
+		o.res = opResult{err: fmt.Errorf("%s: %w; the offline tools only read it", o.kind, ErrReadOnly)}
+		close(o.out)
+	}
+}
+
+// openError words a failure of bolt.Open on path.
+func openError(path string, err error) error {
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("open %s: %w", path, ErrDatabaseBusy)
+	}
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("open the database: %w", err) // the error names the path
+	}
+	return fmt.Errorf("open %s: %w", path, err)
+}
+
+// lastTick is the highest timestamp the file records: the stored clock or
+// the newest event's, whichever is higher.
+func lastTick(tx *bolt.Tx) (uint64, error) {
+	start, err := readU64(tx.Bucket(bucketMeta), keyClock)
+	if err != nil {
+		return 0, err
+	}
+	if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
+		last, err := eventKey(k)
+		if err != nil {
+			return 0, err
+		}
+		start = max(start, last)
+	}
+	return start, nil
+}
+
+// withDefaults fills the zero fields of opts with the documented defaults.
+func withDefaults(opts Options) Options {
+	if opts.ProcessID == "" {
+		opts.ProcessID = "bank"
+	}
+	if opts.MaxAmount <= 0 {
+		opts.MaxAmount = 10_000_000
+	}
+	if opts.LockAfter <= 0 {
+		opts.LockAfter = 3
+	}
+	if opts.LockFor <= 0 {
+		opts.LockFor = 15 * time.Minute
+	}
+	if opts.ThrottleAfter <= 0 {
+		opts.ThrottleAfter = 10
+	}
+	if opts.ThrottleEvery <= 0 {
+		opts.ThrottleEvery = time.Minute
+	}
+	if opts.RememberRequests <= 0 {
+		opts.RememberRequests = 100_000
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.PINCost == 0 {
+		opts.PINCost = bcrypt.DefaultCost
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return opts
 }
 
 func (b *Bank) seed() error {
@@ -252,7 +380,10 @@ func (b *Bank) Close() error {
 	close(b.queue)
 	b.mu.Unlock()
 	<-b.done
-	err := b.storeExactClock()
+	var err error
+	if !b.readOnly {
+		err = b.storeExactClock()
+	}
 	if cerr := b.db.Close(); err == nil {
 		err = cerr
 	}
@@ -330,7 +461,7 @@ func (b *Bank) submit(ctx context.Context, o *op) opResult {
 func decodeAccount(id string, rec, state []byte) (Account, error) {
 	var a Account
 	if err := json.Unmarshal(rec, &a); err != nil {
-		return a, fmt.Errorf("decode account %s: %w", id, err)
+		return a, fmt.Errorf("account %s: stored record is not valid (damaged file): %w", id, err)
 	}
 	s, err := decodeState(state)
 	if err != nil {
@@ -362,9 +493,13 @@ func loadRequests(tx *bolt.Tx, r *requests) error {
 	seen := make(map[string]bool)
 	c := tx.Bucket(bucketEvents).Cursor()
 	for k, v := c.Last(); k != nil && len(found) < r.limit; k, v = c.Prev() {
+		ts, err := eventKey(k)
+		if err != nil {
+			return err
+		}
 		kind, account, req, ok := eventHead(v)
 		if !ok {
-			return fmt.Errorf("event %d: unknown encoding", binary.BigEndian.Uint64(k))
+			return fmt.Errorf("event log: event %d: unknown encoding (damaged file)", ts)
 		}
 		switch string(kind) {
 		case KindDeposit, KindWithdraw, KindTransfer:
@@ -379,7 +514,7 @@ func loadRequests(tx *bolt.Tx, r *requests) error {
 			continue
 		}
 		seen[key] = true
-		found = append(found, entry{key, binary.BigEndian.Uint64(k)})
+		found = append(found, entry{key, ts})
 	}
 	for i := len(found) - 1; i >= 0; i-- {
 		r.insert(found[i].key, found[i].ts)
@@ -465,10 +600,8 @@ func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 }
 
 func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
-	e := b.newEvent(KindLogin, o, now)
 	var opErr error
-	var holder string
-	var locked bool
+	var holder, lockNote string
 	var a *Account
 	var err error
 	if ValidAccountID(o.id) {
@@ -476,45 +609,128 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 	} else {
 		err = fmt.Errorf("%q: %w", o.id, ErrInvalidAccountID)
 	}
-	switch {
-	case err != nil:
+	src := loginSource(o.m)
+	if err != nil {
 		opErr = err
-	case now.Before(a.LockedUntil):
-		opErr = &LockedError{Until: a.LockedUntil}
-	case !o.pinOK:
-		a.FailedPINs++
-		if a.FailedPINs >= b.opts.LockAfter {
-			a.FailedPINs = 0
-			a.LockedUntil = now.Add(b.opts.LockFor)
-			opErr = &LockedError{Until: a.LockedUntil}
-			locked = true
+	} else if opErr = b.loginRefusal(a, src, now); opErr == nil {
+		if o.pinOK {
+			holder = a.Name
+			if a.FailedPINs != 0 || !a.LockedUntil.IsZero() || a.forgetSource(src) {
+				a.FailedPINs = 0
+				a.LockedUntil = time.Time{}
+				if err := w.putAccount(a); err != nil {
+					return opResult{err: err}
+				}
+			}
 		} else {
-			opErr = &WrongPINError{AttemptsLeft: b.opts.LockAfter - a.FailedPINs}
-		}
-		if err := w.putAccount(a); err != nil {
-			return opResult{err: err}
-		}
-	default:
-		holder = a.Name
-		if a.FailedPINs != 0 || !a.LockedUntil.IsZero() {
-			a.FailedPINs = 0
-			a.LockedUntil = time.Time{}
+			lockNote, opErr = b.wrongPIN(a, src, now)
 			if err := w.putAccount(a); err != nil {
 				return opResult{err: err}
 			}
 		}
 	}
+	if lockNote != "" {
+		// The lock is an event of its own, before the refusal that
+		// announces it, so that the log reads in causal order.
+		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: OutcomeOK,
+			Account: o.id, Balance: a.Balance, Client: o.m.Client, Detail: lockNote, Wall: now}
+		w.putEvent(lock, 0, 0)
+	}
+	e := b.newEvent(KindLogin, o, now)
 	if a != nil {
 		e.Balance = a.Balance
 	}
 	b.finish(w, &e, opErr, 0, 0)
-	if locked { // the lock is an event of its own
-		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: OutcomeOK,
-			Account: o.id, Balance: a.Balance, Client: o.m.Client,
-			Detail: "locked until " + a.LockedUntil.UTC().Format(time.RFC3339), Wall: now}
-		w.putEvent(lock, 0, 0)
-	}
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: holder}, err: opErr}
+}
+
+// loginSource is who is trying to log in, for counting wrong PINs.
+func loginSource(m Meta) string {
+	if m.Source != "" {
+		return m.Source
+	}
+	return m.Client
+}
+
+// loginRefusal returns the *LockedError that refuses a login attempt on a
+// from src at now without looking at the PIN, or nil: src is locked out of
+// a, or a is throttled and the next attempt is not due yet.
+func (b *Bank) loginRefusal(a *Account, src string, now time.Time) error {
+	if s := a.source(src); s != nil && now.Before(s.LockedUntil) {
+		return &LockedError{Until: s.LockedUntil}
+	}
+	if now.Before(a.LockedUntil) {
+		return &LockedError{Until: a.LockedUntil, Every: b.opts.ThrottleEvery}
+	}
+	return nil
+}
+
+// wrongPIN counts a wrong PIN from src on a: after Options.LockAfter in a
+// row from src, src is locked out for Options.LockFor; after
+// Options.ThrottleAfter in a row on the account from any sources, the
+// account takes one attempt per Options.ThrottleEvery. It returns, when a
+// lock starts, the lock event's detail, and the refusal.
+func (b *Bank) wrongPIN(a *Account, src string, now time.Time) (string, error) {
+	s := a.touchSource(src)
+	s.FailedPINs++
+	a.FailedPINs++
+	var refusal error
+	var notes []string
+	if s.FailedPINs >= b.opts.LockAfter {
+		s.FailedPINs = 0
+		s.LockedUntil = now.Add(b.opts.LockFor)
+		refusal = &LockedError{Until: s.LockedUntil}
+		notes = append(notes, fmt.Sprintf("%s locked out until %s after %d wrong PINs in a row",
+			src, s.LockedUntil.UTC().Format(time.RFC3339), b.opts.LockAfter))
+	}
+	if a.FailedPINs >= b.opts.ThrottleAfter {
+		a.LockedUntil = now.Add(b.opts.ThrottleEvery)
+		if refusal == nil {
+			refusal = &LockedError{Until: a.LockedUntil, Every: b.opts.ThrottleEvery}
+		}
+		notes = append(notes, fmt.Sprintf("account throttled after %d wrong PINs in a row: next attempt at %s",
+			a.FailedPINs, a.LockedUntil.UTC().Format(time.RFC3339)))
+	}
+	if refusal == nil {
+		refusal = &WrongPINError{AttemptsLeft: b.opts.LockAfter - s.FailedPINs}
+	}
+	return strings.Join(notes, "; "), refusal
+}
+
+// source returns the failures of src on a, nil when none are remembered.
+func (a *Account) source(src string) *SourceFailures {
+	for i := range a.Sources {
+		if a.Sources[i].Source == src {
+			return &a.Sources[i]
+		}
+	}
+	return nil
+}
+
+// touchSource returns the failures of src on a, moved to the end as the
+// most recent (added if new, forgetting the oldest beyond MaxSources).
+func (a *Account) touchSource(src string) *SourceFailures {
+	s := SourceFailures{Source: src}
+	if i := slices.IndexFunc(a.Sources, func(f SourceFailures) bool { return f.Source == src }); i >= 0 {
+		s = a.Sources[i]
+		a.Sources = slices.Delete(a.Sources, i, i+1)
+	}
+	a.Sources = append(a.Sources, s)
+	if n := len(a.Sources) - MaxSources; n > 0 {
+		a.Sources = slices.Delete(a.Sources, 0, n)
+	}
+	return &a.Sources[len(a.Sources)-1]
+}
+
+// forgetSource clears src's wrong PINs on a after it logged in; it reports
+// whether there were any.
+func (a *Account) forgetSource(src string) bool {
+	n := len(a.Sources)
+	a.Sources = slices.DeleteFunc(a.Sources, func(f SourceFailures) bool { return f.Source == src })
+	if len(a.Sources) == 0 {
+		a.Sources = nil
+	}
+	return len(a.Sources) != n
 }
 
 func (b *Bank) checkAmount(a Cents) error {
@@ -536,6 +752,14 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 		if ok {
 			e := b.newEvent(KindRetry, o, now)
 			e.OrigTS = first.TS
+			if first.Kind != o.kind || first.Amount != o.amount || first.To != o.to {
+				// Not a resend: another request under the same id. Nothing
+				// is applied and the first outcome is not relabelled.
+				reused := &messageError{err: ErrRequestIDReused, msg: fmt.Sprintf(
+					"request id %s was already used for %s; use a new id for a new request", o.m.ReqID, describeRequest(first))}
+				b.finish(w, &e, reused, 0, 0)
+				return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: reused}
+			}
 			e.Balance = first.Balance
 			e.Detail = "repeated " + first.Kind + ": first outcome " + first.Outcome
 			b.finish(w, &e, nil, 0, 0)
@@ -549,6 +773,20 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 		b.reqs.add(o.id, o.m.ReqID, e.TS)
 	}
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: opErr}
+}
+
+// describeRequest names a money request for a person: "a deposit of
+// R$ 50,00", "a transfer of R$ 10,00 to 456".
+func describeRequest(e Event) string {
+	switch e.Kind {
+	case KindDeposit:
+		return "a deposit of " + e.Amount.String()
+	case KindWithdraw:
+		return "a withdrawal of " + e.Amount.String()
+	case KindTransfer:
+		return "a transfer of " + e.Amount.String() + " to " + e.To
+	}
+	return "a " + e.Kind
 }
 
 // moveMoney validates and applies a deposit, withdrawal or transfer, filling
@@ -700,15 +938,24 @@ func isEntryOf(e Event, id string) bool {
 	return false
 }
 
-// Authenticate checks an account's PIN. The slow hash comparison runs before
-// the operation reaches the committer; the committer then counts failures,
-// locks the account after Options.LockAfter wrong PINs in a row (returning a
-// *LockedError), and logs the attempt. A wrong PIN returns a *WrongPINError.
+// Authenticate checks an account's PIN for the source m.Source. The slow
+// hash comparison runs before the operation reaches the committer, at most
+// GOMAXPROCS of them at a time (waiting for a turn honours ctx), and not at
+// all for an attempt that will be refused anyway. The committer then counts
+// failures per source and per account (see the package doc), returns a
+// *LockedError for a source locked out or an account throttled and a
+// *WrongPINError for a wrong PIN, and logs the attempt.
 func (b *Bank) Authenticate(ctx context.Context, m Meta, id, pin string) (Receipt, error) {
 	o := &op{kind: KindLogin, m: m, id: id}
 	if ValidAccountID(id) {
-		if a, err := b.lookup(id); err == nil && !b.opts.Now().Before(a.LockedUntil) {
+		if a, err := b.lookup(id); err == nil && b.loginRefusal(&a, loginSource(m), b.opts.Now()) == nil {
+			select {
+			case b.pinSlots <- struct{}{}:
+			case <-ctx.Done():
+				return Receipt{}, fmt.Errorf("login %s: waiting for a turn to check the PIN: %w", id, ctx.Err())
+			}
 			o.pinOK = bcrypt.CompareHashAndPassword(a.PINHash, []byte(pin)) == nil
+			<-b.pinSlots
 		}
 	}
 	r := b.submit(ctx, o)
@@ -805,8 +1052,14 @@ func (b *Bank) OpenAccount(ctx context.Context, m Meta, id, name, pin string) (R
 	switch {
 	case !ValidAccountID(id):
 		o.err = fmt.Errorf("%q: %w", id, ErrInvalidAccountID)
-	case name == "" || len(name) > 80 || !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t"):
-		o.err = fmt.Errorf("%q: %w (1 to 80 characters on one line)", name, ErrInvalidName)
+	case name == "":
+		o.err = fmt.Errorf("%w: it is empty; use 1 to 80 characters on one line", ErrInvalidName)
+	case !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t"):
+		o.err = fmt.Errorf("%w: it is not one line of text; use 1 to 80 characters on one line", ErrInvalidName)
+	case utf8.RuneCountInString(name) > 80:
+		// The name itself is not repeated: it would fill the log.
+		o.err = fmt.Errorf("%w: holder name of %d characters: use 1 to 80 characters on one line",
+			ErrInvalidName, utf8.RuneCountInString(name))
 	case !validPIN(pin):
 		o.err = ErrInvalidPIN
 	default:
@@ -839,8 +1092,15 @@ func (b *Bank) Audit() (Audit, error) {
 	err := b.db.View(func(tx *bolt.Tx) error {
 		a.TS = b.clock.Now()
 		meta := tx.Bucket(bucketMeta)
-		a.Deposits = Cents(getU64(meta, keyDeposits))
-		a.Withdrawals = Cents(getU64(meta, keyWithdrawals))
+		d, err := readU64(meta, keyDeposits)
+		if err != nil {
+			return err
+		}
+		wd, err := readU64(meta, keyWithdrawals)
+		if err != nil {
+			return err
+		}
+		a.Deposits, a.Withdrawals = Cents(d), Cents(wd)
 		return eachAccount(tx, func(acct Account) error {
 			acct.PINHash = nil
 			a.Accounts = append(a.Accounts, acct)
@@ -862,7 +1122,11 @@ func (b *Bank) Events(fn func(Event) error) error {
 
 func eachEvent(tx *bolt.Tx, fn func(Event) error) error {
 	return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
-		e, _, _, err := decodeEvent(binary.BigEndian.Uint64(k), v)
+		ts, err := eventKey(k)
+		if err != nil {
+			return err
+		}
+		e, _, _, err := decodeEvent(ts, v)
 		if err != nil {
 			return err
 		}
@@ -880,7 +1144,31 @@ func getU64(b *bolt.Bucket, k []byte) uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
+// readU64 reads an 8-byte meta value: 0 when absent, an error naming the
+// damage when present with another length.
+func readU64(b *bolt.Bucket, k []byte) (uint64, error) {
+	v := b.Get(k)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("meta: %s is %d bytes, not 8 (damaged file)", k, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// eventKey decodes the key of a stored event: its 8-byte big-endian
+// timestamp.
+func eventKey(k []byte) (uint64, error) {
+	if len(k) != 8 {
+		return 0, fmt.Errorf("event log: key %x is %d bytes, not 8 (damaged file)", k, len(k))
+	}
+	return binary.BigEndian.Uint64(k), nil
+}
+
 func putU64(b *bolt.Bucket, k []byte, v uint64) error { return b.Put(k, u64key(v)) }
 
-// Locked reports whether a is locked now after too many wrong PINs.
+// Locked reports whether a is throttled now after too many wrong PINs from
+// several sources. A source locked out of a does not make it Locked: others
+// can still log in.
 func (b *Bank) Locked(a Account) bool { return b.opts.Now().Before(a.LockedUntil) }

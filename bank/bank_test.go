@@ -213,7 +213,8 @@ func TestAuthenticateAndLock(t *testing.T) {
 		}
 		return nil
 	})
-	want := "login:ok login:wrong_pin login:wrong_pin login:account_locked lock:ok login:account_locked login:ok"
+	// The lock is logged before the refusal that announces it.
+	want := "login:ok login:wrong_pin login:wrong_pin lock:ok login:account_locked login:account_locked login:ok"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Fatalf("log:\n got %s\nwant %s", got, want)
 	}

@@ -195,8 +195,11 @@ func appendState(dst []byte, s acctState) []byte {
 }
 
 func decodeState(b []byte) (acctState, error) {
+	if b == nil {
+		return acctState{}, errors.New("state missing (damaged file)")
+	}
 	if len(b) < 16 {
-		return acctState{}, errShortRecord
+		return acctState{}, fmt.Errorf("state is %d bytes, not at least 16 (damaged file)", len(b))
 	}
 	return acctState{
 		Balance: Cents(binary.BigEndian.Uint64(b)),

@@ -112,8 +112,17 @@ func (w *writer) ensureView() error {
 	}
 	if !w.loaded {
 		meta := tx.Bucket(bucketMeta)
-		w.deposits = Cents(getU64(meta, keyDeposits))
-		w.withdrawals = Cents(getU64(meta, keyWithdrawals))
+		d, err := readU64(meta, keyDeposits)
+		if err == nil {
+			var wd uint64
+			wd, err = readU64(meta, keyWithdrawals)
+			w.withdrawals = Cents(wd)
+		}
+		if err != nil { // nothing can be applied without the totals
+			w.closeView()
+			return err
+		}
+		w.deposits = Cents(d)
 		w.loaded = true
 	}
 	return nil

@@ -25,6 +25,9 @@ var (
 	ErrDatabaseBusy      = errors.New("database is in use by another process (is a server running on it?)")
 	ErrClosed            = errors.New("bank is closed")
 	ErrInvalidRequestID  = errors.New("invalid request id")
+	ErrInternal          = errors.New("internal error: the bank could not process the request")
+	ErrRequestIDReused   = errors.New("request id already used for a different request")
+	ErrReadOnly          = errors.New("the database is open read-only")
 )
 
 // codes is the single table between sentinel errors and their stable,
@@ -49,7 +52,14 @@ var codes = []struct {
 	{ErrDatabaseBusy, "database_busy"},
 	{ErrClosed, "unavailable"},
 	{ErrInvalidRequestID, "invalid_request_id"},
+	{ErrInternal, codeInternal},
+	{ErrRequestIDReused, "request_id_reused"},
+	{ErrReadOnly, "read_only"},
 }
+
+// codeInternal is the code of an error that wraps no sentinel: an
+// unexpected failure (a damaged record, a failed transaction).
+const codeInternal = "internal"
 
 // OutcomeOK is the outcome code of an event that succeeded.
 const OutcomeOK = "ok"
@@ -65,44 +75,80 @@ func Code(err error) string {
 			return c.code
 		}
 	}
-	return "internal"
+	return codeInternal
 }
 
-// FromCode returns the sentinel error for a code, or nil when the code is
-// "ok" or unknown.
+// FromCode returns the sentinel error for a code: nil for "ok" only. A code
+// this table does not know (from a newer version, or a damaged record)
+// gives an error that matches ErrInternal and names the code.
 func FromCode(code string) error {
+	if code == OutcomeOK {
+		return nil
+	}
 	for _, c := range codes {
 		if c.code == code {
 			return c.err
 		}
 	}
-	return nil
+	return &unknownCodeError{code: code}
 }
 
-// LockedError is returned when an account is locked after too many wrong
-// PINs. It matches ErrAccountLocked with errors.Is.
+// messageError is a sentinel with a message of its own, for a person: its
+// text replaces the sentinel's, and errors.Is still finds the sentinel.
+type messageError struct {
+	err error
+	msg string
+}
+
+func (e *messageError) Error() string { return e.msg }
+func (e *messageError) Unwrap() error { return e.err }
+
+// unknownCodeError is FromCode's answer to a code it does not know.
+type unknownCodeError struct{ code string }
+
+func (e *unknownCodeError) Error() string {
+	return fmt.Sprintf("internal error: unknown outcome code %q", e.code)
+}
+
+// Is reports whether target is ErrInternal.
+func (e *unknownCodeError) Is(target error) bool { return target == ErrInternal }
+
+// LockedError is returned for a login refused after too many wrong PINs:
+// either this source (ATM) is locked out of the account until Until, or,
+// when Every is set, the account is throttled to one attempt per Every and
+// the next is allowed at Until. It matches ErrAccountLocked with errors.Is.
 type LockedError struct {
 	Until time.Time
+	Every time.Duration // set for the account-wide throttle
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("account locked until %s", e.Until.Local().Format("15:04:05"))
+	at := e.Until.Local().Format("15:04:05")
+	if e.Every > 0 {
+		per := "a minute"
+		if e.Every != time.Minute {
+			per = "every " + e.Every.String()
+		}
+		return fmt.Sprintf("too many wrong PINs on this account from several ATMs; the bank accepts one attempt %s: try again at %s", per, at)
+	}
+	return fmt.Sprintf("too many wrong PINs from this ATM: it is locked out of this account until %s; other ATMs are not affected", at)
 }
 
 // Is reports whether target is ErrAccountLocked.
 func (e *LockedError) Is(target error) bool { return target == ErrAccountLocked }
 
 // WrongPINError is returned for a wrong PIN. It matches ErrWrongPIN with
-// errors.Is and says how many attempts are left before the account locks.
+// errors.Is and says how many attempts this source has left before it is
+// locked out of the account.
 type WrongPINError struct {
 	AttemptsLeft int
 }
 
 func (e *WrongPINError) Error() string {
 	if e.AttemptsLeft == 1 {
-		return "wrong PIN: 1 attempt left before the account locks"
+		return "wrong PIN: 1 attempt left before this ATM is locked out of the account"
 	}
-	return fmt.Sprintf("wrong PIN: %d attempts left before the account locks", e.AttemptsLeft)
+	return fmt.Sprintf("wrong PIN: %d attempts left before this ATM is locked out of the account", e.AttemptsLeft)
 }
 
 // Is reports whether target is ErrWrongPIN.

@@ -1,9 +1,6 @@
 package bank
 
 import (
-	"encoding/binary"
-	"fmt"
-
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -28,13 +25,4 @@ func (b *Bank) EventsAfter(after uint64, limit int) ([]Event, error) {
 		return nil
 	})
 	return out, err
-}
-
-// eventKey reads the timestamp of a stored event's key, refusing a key of
-// the wrong length (a damaged file).
-func eventKey(k []byte) (uint64, error) {
-	if len(k) != 8 {
-		return 0, fmt.Errorf("event log: key %x is %d bytes, not 8 (damaged file)", k, len(k))
-	}
-	return binary.BigEndian.Uint64(k), nil
 }

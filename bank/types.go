@@ -8,13 +8,31 @@ type Cents int64
 
 // Account is one holder's account as stored.
 type Account struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	PINHash     []byte    `json:"pin_hash"`
-	Balance     Cents     `json:"balance"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	PINHash []byte `json:"pin_hash"`
+	Balance Cents  `json:"balance"`
+	// FailedPINs counts the wrong PINs in a row on the account, from any
+	// source, since its last successful login.
+	FailedPINs int `json:"failed_pins,omitempty"`
+	// LockedUntil is the account-wide throttle: once FailedPINs reaches
+	// Options.ThrottleAfter, no login attempt is accepted before it.
+	LockedUntil time.Time `json:"locked_until,omitzero"`
+	// Sources are the wrong-PIN counts and lockouts of the sources that
+	// failed recently, the most recent last, at most MaxSources.
+	Sources []SourceFailures `json:"sources,omitempty"`
+	Created time.Time        `json:"created"`
+}
+
+// MaxSources bounds Account.Sources; the oldest source is forgotten first.
+const MaxSources = 32
+
+// SourceFailures are the wrong PINs of one source (Meta.Source) on an
+// account: the count in a row, and until when the source is locked out.
+type SourceFailures struct {
+	Source      string    `json:"source"`
 	FailedPINs  int       `json:"failed_pins,omitempty"`
 	LockedUntil time.Time `json:"locked_until,omitzero"`
-	Created     time.Time `json:"created"`
 }
 
 // Event kinds recorded in the log.
@@ -25,7 +43,7 @@ const (
 	KindConnect     = "connect"
 	KindDisconnect  = "disconnect"
 	KindLogin       = "login"
-	KindLock        = "lock" // account locked after too many wrong PINs
+	KindLock        = "lock" // a source locked out of an account, or the account throttled, after wrong PINs
 	KindLogout      = "logout"
 	KindBalance     = "balance"
 	KindDeposit     = "deposit"
@@ -72,6 +90,10 @@ type Meta struct {
 	Client   string // client process id
 	ClientTS uint64 // Lamport timestamp carried by the request
 	RecvTS   uint64 // server timestamp of the receive event
+	// Source is who is trying, for counting wrong PINs: the server sets it
+	// to the client's process id and address, e.g. "atm-7f3a@127.0.0.1".
+	// When empty, Client stands for it.
+	Source string
 }
 
 // Receipt is the outcome of an operation. Event is the record exactly as it

@@ -147,10 +147,18 @@ func verify(tx *bolt.Tx) (VerifyReport, error) {
 	}
 	rep.Accounts = len(stored)
 	meta := tx.Bucket(bucketMeta)
-	if d := Cents(getU64(meta, keyDeposits)); d != rep.Deposits {
+	du, err := readU64(meta, keyDeposits)
+	if err != nil {
+		return rep, err
+	}
+	wu, err := readU64(meta, keyWithdrawals)
+	if err != nil {
+		return rep, err
+	}
+	if d := Cents(du); d != rep.Deposits {
 		return rep, fmt.Errorf("deposits total: stored %s but the log sums to %s", d, rep.Deposits)
 	}
-	if wd := Cents(getU64(meta, keyWithdrawals)); wd != rep.Withdrawals {
+	if wd := Cents(wu); wd != rep.Withdrawals {
 		return rep, fmt.Errorf("withdrawals total: stored %s but the log sums to %s", wd, rep.Withdrawals)
 	}
 	if rep.Total != rep.Deposits-rep.Withdrawals {

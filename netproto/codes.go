@@ -44,7 +44,9 @@ var (
 	ErrServerBusy      = errors.New("server busy")
 	ErrShuttingDown    = errors.New("server shutting down")
 	ErrIdleTimeout     = errors.New("idle timeout")
-	ErrInternal        = errors.New("internal server error")
+	// ErrInternal is the bank's: an internal failure is the same error
+	// whether the ledger or the server met it.
+	ErrInternal = bank.ErrInternal
 	// ErrInvalidTimestamp matches an invalid_timestamp error.
 	ErrInvalidTimestamp = errors.New("invalid timestamp")
 )
@@ -66,22 +68,19 @@ var protoCodes = []struct {
 	{CodeServerBusy, ErrServerBusy},
 	{CodeShuttingDown, ErrShuttingDown},
 	{CodeIdleTimeout, ErrIdleTimeout},
-	{CodeInternal, ErrInternal},
 	{CodeInvalidTimestamp, ErrInvalidTimestamp},
 }
 
-// errorForCode returns the sentinel for a code: the bank's when the bank
-// knows the code, the protocol's otherwise, nil when neither does.
+// errorForCode returns the sentinel for a code: the protocol's when it is a
+// protocol-level code, the bank's otherwise (bank.FromCode: an unknown code
+// gives an error matching ErrInternal), nil for "ok".
 func errorForCode(code string) error {
-	if err := bank.FromCode(code); err != nil {
-		return err
-	}
 	for _, c := range protoCodes {
 		if c.code == code {
 			return c.err
 		}
 	}
-	return nil
+	return bank.FromCode(code)
 }
 
 // Error is an error reply from the server. It matches the sentinel of its
@@ -120,5 +119,5 @@ func (e *Error) Is(target error) bool {
 		return t.Code == e.Code
 	}
 	s := errorForCode(e.Code)
-	return s != nil && s == target
+	return s != nil && errors.Is(s, target)
 }

@@ -48,7 +48,8 @@ func (c *conn) handle(line []byte) {
 			`every request needs an "id" of 1 to 128 printable ASCII characters without spaces`)
 		return
 	}
-	meta := bank.Meta{ReqID: req.ID, Client: c.peerID(), ClientTS: req.TS, RecvTS: c.recv}
+	meta := bank.Meta{ReqID: req.ID, Client: c.peerID(), ClientTS: req.TS, RecvTS: c.recv,
+		Source: c.peerID() + "@" + hostOf(c.remote)}
 	ctx := s.ctx
 
 	switch req.Type {

@@ -63,10 +63,11 @@ func TestPINsOnlyAsSlowHashes(t *testing.T) {
 }
 
 // TestLockAfterThreeWrongPINsSurvivesRestart enters wrong PINs over the
-// wire: after the third the account locks for the documented 15 minutes,
-// the log holds a lock event, the right PIN is refused with the time the
-// lock ends, and all of that holds after the server restarts on the file.
-// Once the time has passed, the right PIN works again.
+// wire from one ATM: after the third that ATM is locked out of the account
+// for the documented 15 minutes, the log holds a lock event, the right PIN
+// from it is refused with the time the lockout ends, and all of that holds
+// after the server restarts on the file. Once the time has passed, the
+// right PIN works again.
 func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bank.db")
 	var clk fakeClock
@@ -74,10 +75,10 @@ func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
 	bopts := bank.Options{Now: clk.now}
 	s := startServer(t, path, bopts, nil)
 
-	// Each attempt on a fresh connection: the per-connection delay is not
-	// what is tested here.
+	// Each attempt on a fresh connection of the same ATM (process id): the
+	// per-connection delay is not what is tested here.
 	login := func(addr, pin string) error {
-		c, err := netproto.Dial(ctx(t), addr, netproto.ClientOptions{})
+		c, err := netproto.Dial(ctx(t), addr, netproto.ClientOptions{ProcessID: "atm-5e5e"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,23 +25,31 @@ func init() {
 	commands["verify"] = command{"replay the event log and check balances and conservation", runVerify}
 }
 
-// openExisting opens the database at path for an offline tool. Unless create,
-// a missing file is an error (log and verify never create one); a file held
-// by a running server gets a message saying so.
-func openExisting(path string, create bool) (*bank.Bank, error) {
+// openExisting opens the database at path for an offline tool. Unless
+// write, it is opened read-only: a missing file is an error, and nothing is
+// ever created or written (accounts list, log and verify). With write
+// (accounts add) the file and its directory are created if needed. A file
+// held by a running server gets a message saying so.
+func openExisting(path string, write bool) (*bank.Bank, error) {
 	if path == "" {
 		return nil, errors.New("no database given: use --db PATH")
 	}
-	if !create {
+	var b *bank.Bank
+	var err error
+	if write {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create the database's directory: %w", err)
+		}
+		b, err = bank.Open(path, bank.Options{})
+	} else {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("no database at %s (check --db): %w", path, errors.Unwrap(err))
 		}
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create the database's directory: %w", err)
+		b, err = bank.OpenReadOnly(path, bank.Options{})
 	}
-	b, err := bank.Open(path, bank.Options{})
 	if errors.Is(err, bank.ErrDatabaseBusy) {
-		return nil, fmt.Errorf("%s is held by a running server (atm serve, or an ATM running the bank inside it): stop that first (Ctrl+C), then run this again", path)
+		return nil, fmt.Errorf("%s is held by a running server (atm serve, or an ATM running the bank inside it): "+
+			"stop that first (Ctrl+C) and run this again, or read the log from the server with atm log --server ADDR", path)
 	}
 	return b, err
 }
@@ -72,9 +80,9 @@ func runAccounts(args []string) int {
 			}
 		}
 	}
-	b, err := openExisting(*db, true)
+	b, err := openExisting(*db, sub == "add")
 	if err != nil {
-		return fail("accounts", err)
+		return fail("accounts "+sub, err)
 	}
 	defer b.Close()
 	switch sub {
@@ -160,7 +168,11 @@ func FormatEvent(e bank.Event) string {
 	case bank.KindBalance:
 		fmt.Fprintf(&s, " = %s", e.Balance)
 	case bank.KindOpen:
-		fmt.Fprintf(&s, " %q", e.Detail)
+		if e.Outcome == bank.OutcomeOK { // a refusal's detail is its error, shown below
+			fmt.Fprintf(&s, " %q", e.Detail)
+		}
+	case bank.KindLock: // who is locked out, or the throttle, and until when
+		fmt.Fprintf(&s, " %s", e.Detail)
 	}
 	fmt.Fprintf(&s, " %s", e.Outcome)
 	if e.Client != "" {
@@ -194,7 +206,7 @@ func runVerify(args []string) int {
 	defer b.Close()
 	rep, err := b.Verify()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm verify: FAILED: %v\n", err)
+		fmt.Fprintf(os.Stderr, "atm verify: FAILED: %s: %v\n", *db, err)
 		return 1
 	}
 	fmt.Printf("ok: %d events replayed up to L=%d; %d accounts; balances %s = deposits %s − withdrawals %s\n",

@@ -436,7 +436,8 @@ func TestCrashDurability(t *testing.T) {
 }
 
 // lockAccount opens account 5005 and enters 3 wrong PINs, each on a new
-// connection; it returns the time the lock ends.
+// connection of the same ATM, which is then locked out of the account; it
+// returns the time the lockout ends.
 func lockAccount(t *testing.T, op *netproto.Client, addr string) time.Time {
 	t.Helper()
 	if _, err := op.OpenAccount(context.Background(), crashToken, "5005", "Eva Lock", "1234"); err != nil {
@@ -452,8 +453,9 @@ func lockAccount(t *testing.T, op *netproto.Client, addr string) time.Time {
 	return untilOf(err)
 }
 
+// loginOnce logs in on a new connection, always as the same ATM.
 func loginOnce(addr, account, pin string) error {
-	c, err := netproto.Dial(context.Background(), addr, netproto.ClientOptions{})
+	c, err := netproto.Dial(context.Background(), addr, netproto.ClientOptions{ProcessID: "atm-10c7"})
 	if err != nil {
 		return err
 	}
