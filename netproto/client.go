@@ -44,10 +44,11 @@ type ClientOptions struct {
 	DialTimeout    time.Duration // default 5s; also bounds waiting for the greeting
 	RequestTimeout time.Duration // default 30s per call, including any reconnection; negative: none
 	// Reconnect makes the client survive a broken connection: it redials
-	// with backoff (100ms doubling to 2s, until Close), logs in again with
-	// the remembered credentials if it was logged in, and resends every
-	// pending request with its original id, so a request whose reply was
-	// lost is answered from its first outcome and never applied twice.
+	// with backoff (100ms doubling to 2s, each wait drawn at random between
+	// half and all of that, until Close), logs in again with the remembered
+	// credentials if it was logged in, and resends every pending request
+	// with its original id, so a request whose reply was lost is answered
+	// from its first outcome and never applied twice.
 	Reconnect bool
 	// OnEvent is called after every change of the client's clock (each
 	// message sent or received), synchronously and in clock order. It must
@@ -511,8 +512,9 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 		case <-ctx.Done():
 		}
 	}()
-	delay := reconnectMinDelay
+	b := Backoff{Min: reconnectMinDelay, Max: reconnectMaxDelay}
 	for attempt := 1; ; attempt++ {
+		delay := b.Next()
 		c.report(ConnStatus{State: StateReconnecting, Attempt: attempt, Delay: delay})
 		t := time.NewTimer(delay)
 		select {
@@ -521,7 +523,6 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 			t.Stop()
 			return nil, nil, false
 		}
-		delay = min(delay*2, reconnectMaxDelay)
 		conn, br, hello, err := c.dial(ctx)
 		if err != nil {
 			continue
