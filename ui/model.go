@@ -96,6 +96,9 @@ type Model struct {
 	embedded *EmbeddedServer
 	starting bool // an embedded server is being started
 	retryID  int
+	// redial spaces the attempts to reach the bank from the connect
+	// screen, with jitter so that ATMs do not all come back at once.
+	redial netproto.Backoff
 
 	busy    string // what is in flight ("" when idle)
 	relogin bool   // the connection dropped during the session: log in again
@@ -136,7 +139,8 @@ func New(cfg Config) *Model {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = netproto.DefaultRequestTimeout
 	}
-	m := &Model{cfg: cfg, queue: newEventQueue(), clk: bank.NewClock(0)}
+	m := &Model{cfg: cfg, queue: newEventQueue(), clk: bank.NewClock(0),
+		redial: netproto.Backoff{Min: 500 * time.Millisecond, Max: 3 * time.Second}}
 	m.c = &common{styles: NewStyles(true), keys: DefaultKeyMap(), sess: &m.sess}
 	m.c.intent = m.onIntent
 	m.clock = clockPanel{c: m.c, proc: cfg.ProcessID}
@@ -356,7 +360,7 @@ func (m *Model) startServer(redial bool) tea.Cmd {
 func (m *Model) scheduleRetry() tea.Cmd {
 	m.retryID++
 	id := m.retryID
-	d := min(250*time.Millisecond<<min(m.connect.attempt, 4), 3*time.Second)
+	d := m.redial.Next()
 	m.connect.retryIn = d
 	return tea.Tick(d, func(time.Time) tea.Msg { return retryMsg{id} })
 }
@@ -480,6 +484,7 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.c.maxAmount = msg.client.Hello().MaxAmount
 		m.clock.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
+		m.redial.Reset()
 		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
 	case embeddedResultMsg:
 		m.starting = false
