@@ -756,7 +756,9 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 }
 
 // Close closes the connection and the client. Pending calls fail with
-// ErrClientClosed; the Pushes and Status channels are closed.
+// ErrClientClosed, except money requests already sent, whose outcome is
+// unknown: an *OutcomeUnknownError caused by ErrClientClosed. The Pushes and
+// Status channels are closed.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
