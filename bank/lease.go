@@ -101,7 +101,11 @@ func leaseMark(stored uint64) uint64 {
 // the file holds, and moves the mark once the transaction has committed.
 func (b *Bank) storeLease(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	v := max(getU64(meta, keyClock), min(b.clock.Now()+clockLease, MaxTS))
+	old, err := readU64(meta, keyClock)
+	if err != nil {
+		return err
+	}
+	v := max(old, min(b.clock.Now()+clockLease, MaxTS))
 	if err := putU64(meta, keyClock, v); err != nil {
 		return err
 	}

@@ -24,7 +24,40 @@ var (
 	// ErrConnectionLost is returned for a request whose connection broke
 	// when the client does not reconnect.
 	ErrConnectionLost = errors.New("connection to the bank lost")
+	// ErrOutcomeUnknown is matched by an *OutcomeUnknownError: a money
+	// request reached a connection but no answer came, so it may or may not
+	// have been applied. It is never a refusal by the bank.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrNotPending is returned by Resolve for an id that is not a kept
+	// request of this client.
+	ErrNotPending = errors.New("no request with that id awaits its outcome")
 )
+
+// OutcomeUnknownError is returned for a money request (deposit, withdraw,
+// transfer) that was written to a connection and got no answer: the
+// deadline passed, or the connection broke and the client does not
+// reconnect. The bank may have applied it or not. It matches
+// ErrOutcomeUnknown and unwraps to the cause (context.DeadlineExceeded,
+// ErrConnectionLost, ErrClientClosed...).
+//
+// The client keeps the request: while it is open it resends it with the same
+// id after a reconnect, and Resolve(ctx, ID) waits for its real outcome.
+// Retrying with a new request instead could apply the money twice.
+type OutcomeUnknownError struct {
+	Op  string // "deposit", "withdraw" or "transfer"
+	ID  string // the request id, for Resolve
+	Err error  // why no answer came
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("%s %s: outcome unknown, no answer from the bank: %v", e.Op, e.ID, e.Err)
+}
+
+// Is makes the error match ErrOutcomeUnknown.
+func (e *OutcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
+
+// Unwrap returns the cause.
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
 // Client defaults.
 const (
@@ -44,10 +77,11 @@ type ClientOptions struct {
 	DialTimeout    time.Duration // default 5s; also bounds waiting for the greeting
 	RequestTimeout time.Duration // default 30s per call, including any reconnection; negative: none
 	// Reconnect makes the client survive a broken connection: it redials
-	// with backoff (100ms doubling to 2s, until Close), logs in again with
-	// the remembered credentials if it was logged in, and resends every
-	// pending request with its original id, so a request whose reply was
-	// lost is answered from its first outcome and never applied twice.
+	// with backoff (100ms doubling to 2s, each wait drawn at random between
+	// half and all of that, until Close), logs in again with the remembered
+	// credentials if it was logged in, and resends every pending request
+	// with its original id, so a request whose reply was lost is answered
+	// from its first outcome and never applied twice.
 	Reconnect bool
 	// OnEvent is called after every change of the client's clock (each
 	// message sent or received), synchronously and in clock order. It must
@@ -74,7 +108,8 @@ type Client struct {
 	conn   net.Conn   // nil while disconnected
 	bw     *bufio.Writer
 	hello  Hello
-	queue  []*call // requests awaiting a reply, in send order
+	queue  []*call          // requests awaiting a reply, in send order
+	kept   map[string]*call // money requests whose outcome is unknown, by id
 	creds  *credentials
 	closed bool
 
@@ -90,13 +125,40 @@ type credentials struct{ account, pin string }
 type call struct {
 	msg       message // the request; TS is set on each send
 	sentTS    uint64
-	ch        chan result
+	money     bool // deposit, withdraw or transfer: its outcome must be known
 	abandoned atomic.Bool
+
+	// Guarded by Client.mu.
+	sent   bool // handed to a connection at least once
+	resent bool // handed to a second connection after a reconnect
+
+	once sync.Once
+	done chan struct{} // closed when res is set
+	res  result
 }
 
 type result struct {
 	reply Reply
 	err   error
+}
+
+func newCall(req message) *call {
+	return &call{msg: req, money: isMoney(req.Type), done: make(chan struct{})}
+}
+
+func isMoney(op string) bool { return op == OpDeposit || op == OpWithdraw || op == OpTransfer }
+
+// complete records the call's outcome, once.
+func (cl *call) complete(r result) {
+	cl.once.Do(func() {
+		cl.res = r
+		close(cl.done)
+	})
+}
+
+// unknown is the error for a call whose outcome is unknown because of cause.
+func (cl *call) unknown(cause error) *OutcomeUnknownError {
+	return &OutcomeUnknownError{Op: cl.msg.Type, ID: cl.msg.ID, Err: cause}
 }
 
 // Dial connects to the server at addr and waits for its greeting. A server
@@ -124,6 +186,7 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error)
 		status:     make(chan ConnStatus, statusBuffer),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
+		kept:       map[string]*call{},
 	}
 	conn, br, hello, err := c.dial(ctx)
 	if err != nil {
@@ -286,6 +349,10 @@ func (c *Client) do(ctx context.Context, req message) (Reply, error) {
 
 // doRaw sends req and waits for its answer. On success it also returns the
 // wire message, for the fields a Reply does not carry (audit).
+//
+// A money request that was written to a connection is never given up: if
+// no answer comes in time, or the connection breaks for good, the error is an
+// *OutcomeUnknownError and the call is kept for Resolve.
 func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error) {
 	if c.opts.RequestTimeout > 0 {
 		var cancel context.CancelFunc
@@ -294,7 +361,7 @@ func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error
 	}
 	req.ID = c.nextID()
 	req.Proc = c.proc
-	cl := &call{msg: req, ch: make(chan result, 1)}
+	cl := newCall(req)
 
 	c.wmu.Lock()
 	c.mu.Lock()
@@ -305,6 +372,7 @@ func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error
 	}
 	c.queue = append(c.queue, cl)
 	conn, bw := c.conn, c.bw
+	cl.sent = conn != nil
 	c.mu.Unlock()
 	if conn != nil {
 		c.send(conn, bw, cl)
@@ -312,15 +380,73 @@ func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error
 	c.wmu.Unlock()
 
 	select {
-	case r := <-cl.ch:
-		if r.err != nil {
-			return Reply{}, nil, r.err
-		}
-		return r.reply, r.reply.raw, nil
+	case <-cl.done:
 	case <-ctx.Done():
-		cl.abandoned.Store(true)
-		return Reply{}, nil, fmt.Errorf("%s %s: no reply: %w", req.Type, req.ID, ctx.Err())
+		c.mu.Lock()
+		select {
+		case <-cl.done: // answered meanwhile
+		default:
+			if cl.money && cl.sent {
+				c.kept[req.ID] = cl
+				c.mu.Unlock()
+				return Reply{}, nil, cl.unknown(ctx.Err())
+			}
+			// Not sent yet (the connection is down): it never will be.
+			cl.abandoned.Store(true)
+			c.mu.Unlock()
+			return Reply{}, nil, fmt.Errorf("%s %s: no reply: %w", req.Type, req.ID, ctx.Err())
+		}
+		c.mu.Unlock()
 	}
+	r := cl.res
+	if r.err != nil {
+		if errors.Is(r.err, ErrOutcomeUnknown) {
+			c.mu.Lock()
+			c.kept[req.ID] = cl
+			c.mu.Unlock()
+		}
+		return Reply{}, nil, r.err
+	}
+	return r.reply, r.reply.raw, nil
+}
+
+// Resolve waits for the outcome of a money request that returned an
+// *OutcomeUnknownError, identified by its ID. The client kept the request:
+// it stays pending on the connection, and after a reconnect it is resent
+// with the same id, which the bank answers with the first outcome (then
+// Reply.Duplicate is set: it was applied once, not again). Resolve returns
+// that reply, or the bank's refusal as an *Error.
+//
+// While the outcome is still unknown when ctx ends, Resolve returns an
+// *OutcomeUnknownError again and can be called anew. When the client can no
+// longer learn it (closed, connection lost without Reconnect, or the session
+// could not be restored after a reconnect) it returns an
+// *OutcomeUnknownError whose cause says so. Once Resolve has returned the
+// outcome, the id is forgotten; an id that is not kept gives ErrNotPending.
+func (c *Client) Resolve(ctx context.Context, id string) (Reply, error) {
+	c.mu.Lock()
+	cl := c.kept[id]
+	c.mu.Unlock()
+	if cl == nil {
+		return Reply{}, fmt.Errorf("resolve %s: %w", id, ErrNotPending)
+	}
+	select {
+	case <-cl.done:
+	case <-ctx.Done():
+		select {
+		case <-cl.done:
+		default:
+			return Reply{}, cl.unknown(ctx.Err())
+		}
+	}
+	r := cl.res
+	if r.err != nil && errors.Is(r.err, ErrOutcomeUnknown) {
+		return Reply{}, r.err
+	}
+	c.mu.Lock()
+	delete(c.kept, id)
+	c.mu.Unlock()
+	return r.reply, r.err
 }
 
 // nextID returns a request id unique to this client.
@@ -463,15 +589,23 @@ func (c *Client) deliver(m *message, after uint64) {
 			c.creds = nil
 		}
 	}
+	resent := cl != nil && cl.resent
 	c.mu.Unlock()
 	if cl == nil || cl.abandoned.Load() {
 		return
 	}
 	if m.Type == TypeError {
-		cl.ch <- result{err: errorFrom(m)}
+		err := errorFrom(m)
+		if cl.money && resent && m.Code == CodeNotLoggedIn {
+			// The resend was not checked against the first outcome: the
+			// session was lost. It may still have been applied.
+			cl.complete(result{err: cl.unknown(err)})
+			return
+		}
+		cl.complete(result{err: err})
 		return
 	}
-	cl.ch <- result{reply: replyFrom(m, cl.sentTS, after)}
+	cl.complete(result{reply: replyFrom(m, cl.sentTS, after)})
 }
 
 func (c *Client) push(m *message, after uint64) {
@@ -511,8 +645,9 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 		case <-ctx.Done():
 		}
 	}()
-	delay := reconnectMinDelay
+	b := Backoff{Min: reconnectMinDelay, Max: reconnectMaxDelay}
 	for attempt := 1; ; attempt++ {
+		delay := b.Next()
 		c.report(ConnStatus{State: StateReconnecting, Attempt: attempt, Delay: delay})
 		t := time.NewTimer(delay)
 		select {
@@ -521,7 +656,6 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 			t.Stop()
 			return nil, nil, false
 		}
-		delay = min(delay*2, reconnectMaxDelay)
 		conn, br, hello, err := c.dial(ctx)
 		if err != nil {
 			continue
@@ -591,16 +725,30 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 	}
 	c.mu.Lock()
 	pending := c.queue[:0]
+	var orphans []*call // sent money requests that cannot be resent
 	for _, q := range c.queue {
-		if !q.abandoned.Load() {
+		switch {
+		case q.abandoned.Load():
+		case loginErr != nil && q.money && q.sent:
+			// Without the session, a resend would be refused as not logged
+			// in and tell nothing about the first send.
+			orphans = append(orphans, q)
+		default:
 			pending = append(pending, q)
 		}
 	}
 	clear(c.queue[len(pending):])
 	c.queue = pending
 	resend := append([]*call(nil), pending...)
+	for _, q := range resend {
+		q.resent = q.resent || q.sent
+		q.sent = true
+	}
 	c.conn, c.bw = conn, bw
 	c.mu.Unlock()
+	for _, q := range orphans {
+		q.complete(result{err: q.unknown(loginErr)})
+	}
 	for _, q := range resend {
 		c.send(conn, bw, q)
 	}
@@ -608,7 +756,9 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 }
 
 // Close closes the connection and the client. Pending calls fail with
-// ErrClientClosed; the Pushes and Status channels are closed.
+// ErrClientClosed, except money requests already sent, whose outcome is
+// unknown: an *OutcomeUnknownError caused by ErrClientClosed. The Pushes and
+// Status channels are closed.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -640,7 +790,14 @@ func (c *Client) finish(err error) {
 			callErr = ErrClientClosed
 		}
 		for _, cl := range q {
-			cl.ch <- result{err: callErr}
+			c.mu.Lock()
+			sent := cl.sent
+			c.mu.Unlock()
+			if cl.money && sent {
+				cl.complete(result{err: cl.unknown(callErr)})
+			} else {
+				cl.complete(result{err: callErr})
+			}
 		}
 		// The last status is always delivered: make room for it if the
 		// buffer is full, dropping the oldest.

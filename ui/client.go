@@ -24,6 +24,9 @@ type Client interface {
 	Lookup(ctx context.Context, account string) (netproto.Reply, error)
 	Statement(ctx context.Context, before uint64, limit int) (netproto.Reply, error)
 	Logout(ctx context.Context) (netproto.Reply, error)
+	// Resolve waits for the outcome of a money request whose outcome was
+	// unknown (netproto.ErrOutcomeUnknown).
+	Resolve(ctx context.Context, id string) (netproto.Reply, error)
 	Pushes() <-chan netproto.Push
 	Status() <-chan netproto.ConnStatus
 	Close() error

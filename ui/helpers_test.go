@@ -59,6 +59,9 @@ func (s *stubClient) Statement(context.Context, uint64, int) (netproto.Reply, er
 func (s *stubClient) Logout(context.Context) (netproto.Reply, error) {
 	return netproto.Reply{}, errStub
 }
+func (s *stubClient) Resolve(context.Context, string) (netproto.Reply, error) {
+	return netproto.Reply{}, errStub
+}
 
 // newTestModel returns a model of the given size and background.
 func newTestModel(t *testing.T, w, h int, dark bool) *Model {

@@ -34,6 +34,7 @@ var menuLabels = [numItems]struct{ title, desc string }{
 type menuPage struct {
 	c      *common
 	cursor menuItem
+	notice string // why a choice cannot be made now
 }
 
 type menuChoiceMsg struct{ item menuItem }
@@ -52,6 +53,7 @@ func (p *menuPage) Update(msg tea.Msg) tea.Cmd {
 		return nil
 	}
 	keys := p.c.keys
+	p.notice = ""
 	switch {
 	case key.Matches(k, keys.Up):
 		p.cursor = (p.cursor + numItems - 1) % numItems
@@ -79,6 +81,9 @@ func (p *menuPage) View() string {
 		} else {
 			b.WriteString("  " + s.MenuKey.Render(num) + "  " + s.MenuItem.Render(l.title) + "\n")
 		}
+	}
+	if p.notice != "" {
+		b.WriteString("\n" + wrap(p.c, s.Warning, p.notice) + "\n")
 	}
 	return b.String()
 }

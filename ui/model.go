@@ -96,9 +96,16 @@ type Model struct {
 	embedded *EmbeddedServer
 	starting bool // an embedded server is being started
 	retryID  int
+	// redial spaces the attempts to reach the bank from the connect
+	// screen, with jitter so that ATMs do not all come back at once.
+	redial netproto.Backoff
 
 	busy    string // what is in flight ("" when idle)
 	relogin bool   // the connection dropped during the session: log in again
+	// pending is a money operation whose outcome is unknown: no answer
+	// came in time. The ATM asks the bank until it knows, and meanwhile
+	// starts no other money operation.
+	pending *pendingOp
 
 	banner     string // connection trouble, shown above the help bar
 	bannerBad  bool
@@ -132,7 +139,8 @@ func New(cfg Config) *Model {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = netproto.DefaultRequestTimeout
 	}
-	m := &Model{cfg: cfg, queue: newEventQueue(), clk: bank.NewClock(0)}
+	m := &Model{cfg: cfg, queue: newEventQueue(), clk: bank.NewClock(0),
+		redial: netproto.Backoff{Min: 500 * time.Millisecond, Max: 3 * time.Second}}
 	m.c = &common{styles: NewStyles(true), keys: DefaultKeyMap(), sess: &m.sess}
 	m.c.intent = m.onIntent
 	m.clock = clockPanel{c: m.c, proc: cfg.ProcessID}
@@ -143,12 +151,14 @@ func New(cfg Config) *Model {
 	m.menu = &menuPage{c: m.c}
 	m.amount = newAmountPage(m.c)
 	m.transfer = newTransferPage(m.c)
-	m.receipt = &receiptPage{c: m.c, clock: &m.clock}
+	m.receipt = &receiptPage{c: m.c, clock: &m.clock, spinner: m.spinnerView}
 	m.statement = newStatementPage(m.c)
 	m.setStyles(true)
 	m.setSize(MinWidth, MinHeight)
 	return m
 }
+
+func (m *Model) spinnerView() string { return m.spinner.View() }
 
 // ProcessID is this ATM's process id.
 func (m *Model) ProcessID() string { return m.cfg.ProcessID }
@@ -257,7 +267,64 @@ type (
 		err   error
 	}
 	logoutResultMsg struct{ err error }
+	// resolveResultMsg is what the bank says of a request whose outcome
+	// was unknown (err matches netproto.ErrOutcomeUnknown while it still is).
+	resolveResultMsg struct {
+		gen   int
+		id    string
+		reply netproto.Reply
+		err   error
+	}
 )
+
+// pendingOp is a money operation whose outcome is not known yet.
+type pendingOp struct {
+	op       string
+	amount   bank.Cents
+	to       string
+	toHolder string
+	id       string // the request id the client keeps
+	checks   int    // Resolve calls so far
+}
+
+// resolveWait bounds one Resolve call; the ATM calls again while the
+// outcome is still unknown.
+const resolveWait = 10 * time.Second
+
+// resolve asks the client for the outcome of the pending operation.
+func (m *Model) resolve() tea.Cmd {
+	if m.pending == nil || m.client == nil {
+		return nil
+	}
+	m.pending.checks++
+	c, gen, id := m.client, m.gen, m.pending.id
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), resolveWait)
+		defer cancel()
+		r, err := c.Resolve(ctx, id)
+		return resolveResultMsg{gen: gen, id: id, reply: r, err: err}
+	}
+}
+
+// opNoun names an operation in a sentence: "withdrawal of R$ 25,00".
+func opNoun(op string, amount bank.Cents, to string) string {
+	switch op {
+	case opDeposit:
+		return "deposit of " + FormatCents(amount)
+	case opWithdraw:
+		return "withdrawal of " + FormatCents(amount)
+	case opTransfer:
+		return "transfer of " + FormatCents(amount) + " to " + to
+	}
+	return op
+}
+
+// pendingBlock explains why another operation cannot start.
+func (m *Model) pendingBlock() string {
+	p := m.pending
+	return fmt.Sprintf("The outcome of your %s is not known yet; the ATM is checking with the bank. Wait until it is known before another operation, so that nothing is done twice.",
+		opNoun(p.op, p.amount, p.to))
+}
 
 func (m *Model) dial() tea.Cmd {
 	cfg := m.cfg
@@ -293,7 +360,7 @@ func (m *Model) startServer(redial bool) tea.Cmd {
 func (m *Model) scheduleRetry() tea.Cmd {
 	m.retryID++
 	id := m.retryID
-	d := min(250*time.Millisecond<<min(m.connect.attempt, 4), 3*time.Second)
+	d := m.redial.Next()
 	m.connect.retryIn = d
 	return tea.Tick(d, func(time.Time) tea.Msg { return retryMsg{id} })
 }
@@ -336,7 +403,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.setStyles(msg.IsDark())
 		return m, nil
 	case spinner.TickMsg:
-		if m.busy == "" && m.page != pageConnect {
+		if m.busy == "" && m.page != pageConnect && m.pending == nil {
 			return m, nil // let the spinner stop
 		}
 		var cmd tea.Cmd
@@ -417,6 +484,7 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.c.maxAmount = msg.client.Hello().MaxAmount
 		m.clock.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
+		m.redial.Reset()
 		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
 	case embeddedResultMsg:
 		m.starting = false
@@ -511,7 +579,7 @@ func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 			}
 			return cmd
 		}
-		if m.relogin && m.busy == "" {
+		if m.relogin && m.busy == "" && m.pending == nil {
 			return tea.Batch(cmd, m.endSession("The connection to the bank dropped and came back. For your safety, please log in again."))
 		}
 		return cmd
@@ -530,6 +598,10 @@ func (m *Model) lostClient() tea.Cmd {
 	m.gen++
 	m.sess = session{}
 	m.busy, m.relogin = "", false
+	if p := m.pending; p != nil {
+		m.pending = nil
+		m.login.notice = fmt.Sprintf("The outcome of your %s is unknown: the connection closed before the bank answered. Check your statement before trying again.", opNoun(p.op, p.amount, p.to))
+	}
 	m.page = pageConnect
 	m.connect.err = errors.New("the connection to the bank was closed")
 	return tea.Batch(m.setBanner("⚠ Disconnected from the bank.", true, 5*time.Second), m.dial(), m.spinner.Tick)
@@ -570,6 +642,13 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		case loginSubmitMsg, menuChoiceMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
 			return nil, true
 		}
+	}
+	if m.pending != nil && startsMoneyOp(msg) {
+		// Whatever the bank did with the pending operation must be known
+		// before anything else moves money, or the session ends.
+		m.menu.notice = m.pendingBlock()
+		m.page = pageMenu
+		return nil, true
 	}
 	switch msg := msg.(type) {
 	case loginSubmitMsg:
@@ -629,7 +708,7 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 	case statementMoreMsg:
 		return m.fetchStatement(msg.before), true
 	case backMsg:
-		if m.relogin {
+		if m.relogin && m.pending == nil {
 			return m.endSession("The connection to the bank dropped during the session. For your safety, please log in again."), true
 		}
 		if !m.sess.loggedIn() {
@@ -639,6 +718,20 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		return nil, true
 	}
 	return nil, false
+}
+
+// startsMoneyOp says msg would start a money operation or end the session.
+func startsMoneyOp(msg tea.Msg) bool {
+	switch msg := msg.(type) {
+	case menuChoiceMsg:
+		switch msg.item {
+		case itemDeposit, itemWithdraw, itemTransfer, itemLogout:
+			return true
+		}
+	case amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg:
+		return true
+	}
+	return false
 }
 
 func goodbye(name string) string {
@@ -685,12 +778,21 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		m.receipt.op, m.receipt.reply, m.receipt.err = msg.op, msg.reply, msg.err
 		m.receipt.amount, m.receipt.to, m.receipt.toHolder = msg.amount, msg.to, msg.toHolder
-		m.receipt.note = ""
+		m.receipt.note, m.receipt.pending = "", false
 		if m.relogin {
 			m.receipt.note = "The connection dropped during this request; it was sent again with the same id, so it was applied at most once."
 		}
 		m.page = pageReceipt
+		var ue *netproto.OutcomeUnknownError
+		if errors.As(msg.err, &ue) {
+			// Not a refusal: the bank may have applied it. Ask until known.
+			m.pending = &pendingOp{op: msg.op, amount: msg.amount, to: msg.to, toHolder: msg.toHolder, id: ue.ID}
+			m.receipt.pending = true
+			return tea.Batch(m.resolve(), m.spinner.Tick), true
+		}
 		return nil, true
+	case resolveResultMsg:
+		return m.resolved(msg), true
 	case lookupResultMsg:
 		m.busy = ""
 		if msg.err != nil {
@@ -718,6 +820,56 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		return nil, true
 	}
 	return nil, false
+}
+
+// resolved applies what the bank said of the pending operation.
+func (m *Model) resolved(msg resolveResultMsg) tea.Cmd {
+	p := m.pending
+	if msg.gen != m.gen || p == nil || msg.id != p.id {
+		return nil
+	}
+	if errors.Is(msg.err, netproto.ErrOutcomeUnknown) && errors.Is(msg.err, context.DeadlineExceeded) {
+		return m.resolve() // no answer yet: keep asking
+	}
+	m.pending = nil
+	m.menu.notice = ""
+	what := opNoun(p.op, p.amount, p.to)
+	var pe *netproto.Error
+	var banner string
+	bad := false
+	switch {
+	case msg.err == nil:
+		m.sess.balance, m.sess.hasBalance = msg.reply.Balance, true
+		banner = "✓ The bank answered: your " + what + " was done."
+	case errors.As(msg.err, &pe):
+		banner = "✗ The bank answered: your " + what + " was refused."
+	default:
+		banner = "⚠ The outcome of your " + what + " could not be learned. Check your statement."
+		bad = true
+	}
+	cmd := m.setBanner(banner, bad, 10*time.Second)
+	if !m.sess.loggedIn() {
+		if bad {
+			m.login.notice = "The outcome of your " + what + " is unknown. Check your statement before trying again."
+		} else {
+			m.login.notice = banner[len("✓ "):]
+			if pe != nil {
+				m.login.notice = banner[len("✗ "):]
+			}
+		}
+		return cmd
+	}
+	r := m.receipt
+	r.op, r.reply, r.err, r.pending = p.op, msg.reply, msg.err, false
+	r.amount, r.to, r.toHolder = p.amount, p.to, p.toHolder
+	r.note = ""
+	if !bad {
+		r.note = "No answer came in time, so the ATM asked the bank about the same request: it was applied at most once."
+	}
+	if m.busy == "" {
+		m.page = pageReceipt
+	}
+	return cmd
 }
 
 // View renders the whole screen.
@@ -799,9 +951,13 @@ func (m *Model) atmPanel() string {
 	}
 	content = fitLines(content, w, m.c.height)
 	busy := ""
-	if m.busy != "" {
+	switch {
+	case m.busy != "":
 		busy = m.spinner.View() + " " + s.Text.Render(m.busy)
+	case m.pending != nil:
+		busy = m.spinner.View() + s.Warning.Render("Outcome unknown: asking the bank…")
 	}
+	busy = ansi.Truncate(busy, w, "…")
 	inner := strings.Join([]string{head, rule, content, busy}, "\n")
 	return s.Screen.Width(m.width - m.clockWidth()).Render(inner)
 }

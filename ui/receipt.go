@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -26,6 +27,10 @@ type receiptPage struct {
 	to       string
 	toHolder string
 	note     string // e.g. the connection dropped during the request
+	// pending: the outcome is unknown (err matches
+	// netproto.ErrOutcomeUnknown) and the ATM is asking the bank.
+	pending bool
+	spinner func() string
 }
 
 func (p *receiptPage) Typing() bool { return false }
@@ -43,15 +48,27 @@ func (p *receiptPage) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-var opTitles = map[string][2]string{ // done, refused
-	"balance":  {"Balance", "Balance not available"},
-	opDeposit:  {"Deposit done", "Deposit refused"},
-	opWithdraw: {"Withdrawal done", "Withdrawal refused"},
-	opTransfer: {"Transfer done", "Transfer refused"},
+var opTitles = map[string][3]string{ // done, refused by the bank, failed before the bank
+	"balance":  {"Balance", "Balance not available", "Balance not available"},
+	opDeposit:  {"Deposit done", "Deposit refused", "Deposit not done"},
+	opWithdraw: {"Withdrawal done", "Withdrawal refused", "Withdrawal not done"},
+	opTransfer: {"Transfer done", "Transfer refused", "Transfer not done"},
 }
 
-// failureText explains a refused operation.
+// failureText explains a failed operation: the bank's refusal, or why the
+// bank could not be asked.
 func failureText(op string, err error, amount bank.Cents, to string) string {
+	switch {
+	case errors.Is(err, netproto.ErrOutcomeUnknown):
+		return "The request reached the bank, but its answer did not come back. " + unknownCause(err) +
+			" It may have been applied: check your statement before trying again."
+	case errors.Is(err, context.DeadlineExceeded):
+		return "The bank did not answer in time; nothing was changed. Try again."
+	case errors.Is(err, netproto.ErrConnectionLost), errors.Is(err, netproto.ErrClientClosed):
+		return "The connection to the bank was lost; nothing was changed. Try again once it is back."
+	case errors.Is(err, netproto.ErrNotPending):
+		return "The ATM no longer has this request to ask the bank about. Check your statement before trying again."
+	}
 	switch {
 	case errors.Is(err, bank.ErrInsufficientFunds):
 		return fmt.Sprintf("Insufficient funds for %s.", FormatCents(amount))
@@ -69,23 +86,58 @@ func failureText(op string, err error, amount bank.Cents, to string) string {
 		return "The session has ended: please log in again."
 	}
 	var pe *netproto.Error
-	if errors.As(err, &pe) && pe.Message != "" {
-		return pe.Message
+	if errors.As(err, &pe) {
+		if pe.Message != "" {
+			return pe.Message
+		}
+		return "The bank refused the request (" + pe.Code + ")."
 	}
-	return err.Error()
+	return "The ATM could not complete the request with the bank; nothing was changed. Try again."
+}
+
+// unknownCause says why the ATM cannot learn an unknown outcome any more.
+func unknownCause(err error) string {
+	var pe *netproto.Error
+	switch {
+	case errors.Is(err, netproto.ErrConnectionLost):
+		return "The connection to the bank was lost before it answered."
+	case errors.Is(err, netproto.ErrClientClosed):
+		return "The connection to the bank was closed before it answered."
+	case errors.As(err, &pe):
+		return "After reconnecting, the session could not be restored to ask again."
+	}
+	return "The ATM cannot ask the bank about it any more."
 }
 
 func (p *receiptPage) View() string {
 	s := p.c.styles
 	var b strings.Builder
 	titles := opTitles[p.op]
-	if p.err != nil {
-		b.WriteString(s.Error.Render("✗ "+titles[1]) + "\n\n")
+	var pe *netproto.Error
+	switch {
+	case p.pending:
+		b.WriteString(s.Warning.Render("Outcome unknown — checking with the bank") + "\n")
+		b.WriteString(p.spinner() + s.Dim.Render("not a refusal: no answer yet") + "\n\n")
+		b.WriteString(kv(p.c, "Request", opNoun(p.op, p.amount, p.to)) + "\n")
+		b.WriteString(wrap(p.c, s.Text, "No answer came in time. The bank may or may not have done it; the ATM is asking about this same request, which is never applied twice. Please wait here: do not try again.") + "\n")
+		if p.c.sess.hasBalance {
+			b.WriteString(kv(p.c, "Balance before", FormatCents(p.c.sess.balance)) + "\n")
+		}
+	case errors.Is(p.err, netproto.ErrOutcomeUnknown):
+		b.WriteString(s.Warning.Render("⚠ Outcome unknown") + "\n\n")
+		b.WriteString(kv(p.c, "Request", opNoun(p.op, p.amount, p.to)) + "\n")
+		b.WriteString(wrap(p.c, s.Text, failureText(p.op, p.err, p.amount, p.to)) + "\n")
+	case p.err != nil:
+		title := titles[2]
+		if errors.As(p.err, &pe) {
+			title = titles[1] // only the bank refuses
+		}
+		b.WriteString(s.Error.Render("✗ "+title) + "\n\n")
 		b.WriteString(wrap(p.c, s.Text, failureText(p.op, p.err, p.amount, p.to)) + "\n")
 		if p.c.sess.hasBalance {
 			b.WriteString(kv(p.c, "Balance", FormatCents(p.c.sess.balance)) + "\n")
 		}
-	} else {
+	default:
 		b.WriteString(s.Success.Render("✓ "+titles[0]) + "\n\n")
 		r := p.reply
 		switch p.op {
@@ -129,10 +181,13 @@ func (p *receiptPage) stamps() [][2]string {
 	id, sent, replyTS, recv := p.reply.ID, p.reply.SentTS, p.reply.TS, p.reply.RecvTS
 	srvRecv, srvApply := p.reply.ServerRecv, p.reply.ServerApply
 	var pe *netproto.Error
+	var ue *netproto.OutcomeUnknownError
 	if p.err != nil {
 		sent, replyTS, recv, srvRecv, srvApply = 0, 0, 0, 0, 0
 		if errors.As(p.err, &pe) {
 			id, replyTS, srvRecv, srvApply = pe.ID, pe.TS, pe.RecvTS, pe.ApplyTS
+		} else if errors.As(p.err, &ue) {
+			id = ue.ID
 		}
 	}
 	if e, ok := p.clock.lastEvent("send", id); ok && sent == 0 {

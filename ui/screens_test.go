@@ -45,6 +45,30 @@ func TestConnectFailedRetries(t *testing.T) {
 	})
 }
 
+// ATMs that find no bank do not all try again at the same instant: the wait
+// grows and is drawn at random.
+func TestConnectRetriesAreJittered(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		m := newTestModel(t, 80, 24, true)
+		send(m, dialResultMsg{err: errors.New("connection refused")})
+		d := m.connect.retryIn
+		if d < 250*time.Millisecond || d > 500*time.Millisecond {
+			t.Fatalf("first wait %v, want within [250ms, 500ms]", d)
+		}
+		seen[d] = true
+		for range 5 {
+			send(m, dialResultMsg{err: errors.New("connection refused")})
+		}
+		if d := m.connect.retryIn; d < 1500*time.Millisecond || d > 3*time.Second {
+			t.Fatalf("sixth wait %v, want within [1.5s, 3s]", d)
+		}
+	}
+	if len(seen) < 2 {
+		t.Fatalf("20 ATMs all waited %v before trying again", seen)
+	}
+}
+
 // Without --server, a failed dial starts a server inside the ATM and says so.
 func TestConnectStartsEmbeddedServer(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)

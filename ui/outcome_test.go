@@ -1,0 +1,145 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+
+	"atm/netproto"
+)
+
+// withdrawUnknown logs in, withdraws R$ 25,00 and gets no answer in time.
+func withdrawUnknown(t *testing.T, m *Model) {
+	t.Helper()
+	loggedIn(m)
+	typeText(m, "3")
+	typeText(m, "25")
+	press(m, tea.KeyEnter)
+	if m.busy == "" {
+		t.Fatal("the withdrawal was not sent")
+	}
+	_, cmd := m.Update(opResultMsg{op: opWithdraw, amount: 2500,
+		err: &netproto.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: context.DeadlineExceeded}})
+	if cmd == nil {
+		t.Fatal("no command asks the bank for the outcome")
+	}
+}
+
+// An unknown outcome is not a refusal: the receipt says the ATM is checking,
+// the balance stays as it was, and no other money operation can start.
+func TestOutcomeUnknownScreen(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		withdrawUnknown(t, m)
+		out := screen(t, m)
+		if testing.Verbose() && m.width == 80 {
+			t.Log("\n" + out)
+		}
+		mustContain(t, out, "Outcome unknown — checking with the bank", "not a refusal", "withdrawal of R$ 25,00", "Please wait here", "R$ 1.000,00", "asking the bank")
+		mustNotContain(t, out, "refused", "✗", "Withdrawal done")
+		if m.sess.balance != 100000 || m.pending == nil || m.pending.id != "atm-test-1" {
+			t.Fatalf("balance %d, pending %+v: want the old balance and the request pending", m.sess.balance, m.pending)
+		}
+
+		press(m, tea.KeyEnter)
+		if m.page != pageMenu {
+			t.Fatal("enter did not go back to the menu")
+		}
+		mustContain(t, screen(t, m), "Outcome unknown: asking the bank")
+		for _, k := range []string{"2", "3", "4", "6"} { // deposit, withdraw, transfer, log out
+			typeText(m, k)
+			if m.page != pageMenu || !m.sess.loggedIn() || m.busy != "" {
+				t.Fatalf("key %s started something while an outcome is unknown (page %v)", k, m.page)
+			}
+			mustContain(t, screen(t, m), "is not known yet", "Wait until it is")
+		}
+		typeText(m, "1") // a balance is still possible
+		if m.busy == "" {
+			t.Fatal("the balance was not asked while an outcome is unknown")
+		}
+	})
+}
+
+// When the bank's answer comes, the receipt shows the real outcome.
+func TestOutcomeUnknownResolvedDone(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	withdrawUnknown(t, m)
+	press(m, tea.KeyEnter) // to the menu meanwhile
+	send(m, resolveResultMsg{gen: m.gen, id: "atm-test-1",
+		reply: netproto.Reply{ID: "atm-test-1", Op: "withdraw", Balance: 97500, Duplicate: true}})
+	out := screen(t, m)
+	mustContain(t, out, "✓ Withdrawal done", "R$ 975,00", "not applied again", "at most once")
+	mustNotContain(t, out, "Outcome unknown", "refused")
+	if m.pending != nil || m.sess.balance != 97500 || m.page != pageReceipt {
+		t.Fatalf("pending %+v, balance %d, page %v after the outcome", m.pending, m.sess.balance, m.page)
+	}
+	press(m, tea.KeyEnter)
+	typeText(m, "2")
+	if m.page != pageAmount {
+		t.Fatal("a deposit cannot start after the outcome is known")
+	}
+}
+
+func TestOutcomeUnknownResolvedRefused(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	withdrawUnknown(t, m)
+	send(m, resolveResultMsg{gen: m.gen, id: "atm-test-1",
+		err: &netproto.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "atm-test-1"}})
+	out := screen(t, m)
+	mustContain(t, out, "✗ Withdrawal refused", "Insufficient funds for R$ 25,00", "R$ 1.000,00")
+	mustNotContain(t, out, "Outcome unknown")
+	if m.pending != nil || m.sess.balance != 100000 {
+		t.Fatalf("pending %+v, balance %d", m.pending, m.sess.balance)
+	}
+}
+
+// No answer yet to Resolve: the ATM keeps asking, and says so.
+func TestOutcomeUnknownStillChecking(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	withdrawUnknown(t, m)
+	_, cmd := m.Update(resolveResultMsg{gen: m.gen, id: "atm-test-1",
+		err: &netproto.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: context.DeadlineExceeded}})
+	if cmd == nil || m.pending == nil || m.pending.checks != 2 {
+		t.Fatalf("the ATM stopped asking (cmd %v, pending %+v)", cmd != nil, m.pending)
+	}
+	mustContain(t, screen(t, m), "Outcome unknown — checking with the bank")
+	// An answer about another request, or from an older connection, changes nothing.
+	send(m, resolveResultMsg{gen: m.gen, id: "other", reply: netproto.Reply{Balance: 1}},
+		resolveResultMsg{gen: m.gen - 1, id: "atm-test-1", reply: netproto.Reply{Balance: 1}})
+	if m.pending == nil || m.sess.balance != 100000 {
+		t.Fatal("a stray answer ended the wait")
+	}
+}
+
+// If the client can no longer learn the outcome, the ATM says it is unknown
+// and what to do, never that the bank refused.
+func TestOutcomeUnknownCannotBeLearned(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	withdrawUnknown(t, m)
+	send(m, resolveResultMsg{gen: m.gen, id: "atm-test-1",
+		err: &netproto.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: fmt.Errorf("%w: EOF", netproto.ErrConnectionLost)}})
+	out := screen(t, m)
+	mustContain(t, out, "⚠ Outcome unknown", "was lost before it answered", "check your", "could not be learned")
+	mustNotContain(t, out, "refused", "checking with the bank", "EOF", "at most once")
+	if m.pending != nil || m.sess.balance != 100000 {
+		t.Fatalf("pending %+v, balance %d", m.pending, m.sess.balance)
+	}
+}
+
+// An error that did not come from the bank is never shown as a refusal,
+// and no raw Go error reaches the screen.
+func TestNotSentIsNotRefused(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	loggedIn(m)
+	typeText(m, "3")
+	typeText(m, "25")
+	press(m, tea.KeyEnter)
+	send(m, opResultMsg{op: opWithdraw, amount: 2500, err: fmt.Errorf("withdraw atm-test-1: no reply: %w", context.DeadlineExceeded)})
+	out := screen(t, m)
+	mustContain(t, out, "✗ Withdrawal not done", "did not answer in time", "Try again")
+	mustNotContain(t, out, "refused", "deadline exceeded", "atm-test-1: no reply")
+	if m.pending != nil {
+		t.Fatal("a request never sent was taken as pending")
+	}
+}
