@@ -172,21 +172,25 @@ func TestPushQueueIsBounded(t *testing.T) {
 		t.Fatalf("login: %v", m)
 	}
 	// Pipeline requests the server answers at once by itself, without
-	// reading the answers, until the server stops taking them: its writes
-	// to B are then blocked.
+	// reading the answers, until the server stops taking them altogether
+	// (a whole second without a byte taken): its writes to B are then
+	// blocked, and stay so until B reads.
 	line := `{"type":"teleport","id":"q","proc":"atm-b","ts":2}` + "\n"
 	chunk := []byte(strings.Repeat(line, 1000))
 	sent := 0
-	for {
-		_ = b.c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
-		n, err := b.c.Write(chunk)
+	for off := 0; ; {
+		_ = b.c.SetWriteDeadline(time.Now().Add(time.Second))
+		n, err := b.c.Write(chunk[off:])
 		sent += n
+		off = (off + n) % len(chunk)
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			if !errors.As(err, &ne) || !ne.Timeout() {
 				t.Fatalf("write: %v", err)
 			}
-			break
+			if n == 0 {
+				break
+			}
 		}
 		if sent > 1<<30 {
 			t.Fatal("the server never stopped reading")
