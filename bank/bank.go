@@ -1136,14 +1136,6 @@ func eachEvent(tx *bolt.Tx, fn func(Event) error) error {
 
 func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
 
-func getU64(b *bolt.Bucket, k []byte) uint64 {
-	v := b.Get(k)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
 // readU64 reads an 8-byte meta value: 0 when absent, an error naming the
 // damage when present with another length.
 func readU64(b *bolt.Bucket, k []byte) (uint64, error) {

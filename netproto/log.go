@@ -168,6 +168,11 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	return err
 }
 
+// EscapeControl returns s with its control characters and invalid UTF-8
+// escaped (see appendEscaped): text from a client, printed on one line,
+// stays on that line.
+func EscapeControl(s string) string { return string(appendEscaped(nil, s)) }
+
 // appendEscaped appends s with every control character (C0, DEL, C1, the
 // Unicode line and paragraph separators) and every invalid UTF-8 byte
 // escaped as Go would quote it, so that one record is always one line and

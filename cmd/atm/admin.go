@@ -118,23 +118,33 @@ func runLog(args []string) int {
 	fs := flag.NewFlagSet("atm log", flag.ContinueOnError)
 	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
+	server := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
+	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	b, err := openExisting(*db, false)
-	if err != nil {
-		return fail("log", err)
-	}
-	defer b.Close()
 	w := bufio.NewWriter(os.Stdout)
 	enc := json.NewEncoder(w)
-	err = b.Events(func(e bank.Event) error {
+	print := func(e bank.Event) error {
 		if *asJSON {
 			return enc.Encode(e)
 		}
-		_, err := fmt.Fprintln(w, FormatEvent(e))
+		// Strings in the log came from clients: one event, one line.
+		_, err := fmt.Fprintln(w, netproto.EscapeControl(FormatEvent(e)))
 		return err
-	})
+	}
+	var err error
+	if *server != "" {
+		err = logFromServer(*server, *token, print)
+	} else {
+		var b *bank.Bank
+		b, err = openExisting(*db, false)
+		if err != nil {
+			return fail("log", err)
+		}
+		defer b.Close()
+		err = b.Events(print)
+	}
 	if ferr := w.Flush(); err == nil {
 		err = ferr
 	}
@@ -142,6 +152,39 @@ func runLog(args []string) int {
 		return fail("log", err)
 	}
 	return 0
+}
+
+// logFromServer reads the whole log of the server at addr, page by page,
+// as its operator.
+func logFromServer(addr, token string, fn func(bank.Event) error) error {
+	if token == "" {
+		return errors.New("reading the log from a server needs its operator token: --operator-token or $ATM_OPERATOR_TOKEN")
+	}
+	ctx := context.Background()
+	c, err := netproto.Dial(ctx, addr, netproto.ClientOptions{ProcessID: "atm-log"})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var after uint64
+	for {
+		page, err := c.Log(ctx, token, after, netproto.MaxLogLimit)
+		if err != nil {
+			if errors.Is(err, netproto.ErrForbidden) {
+				return fmt.Errorf("the server at %s refused the operator token", addr)
+			}
+			return err
+		}
+		if len(page.Events) == 0 {
+			return nil
+		}
+		for _, e := range page.Events {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		after = page.Next
+	}
 }
 
 // FormatEvent renders one event as a readable line.

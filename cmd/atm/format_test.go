@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
+	"atm/netproto"
 )
 
 // The log line of a refused account opening shows the refusal once and no
@@ -73,5 +74,19 @@ func TestFormatLock(t *testing.T) {
 	})
 	if !strings.Contains(line, "lock         123 atm-bad1@10.1.2.3 locked out until ") {
 		t.Fatalf("lock line %q does not say who is locked out and until when", line)
+	}
+}
+
+// TestLogLinesCannotBeForged prints events whose strings came from a client
+// with newlines and escape sequences in them: each stays one line.
+func TestLogLinesCannotBeForged(t *testing.T) {
+	e := bank.Event{TS: 7, Kind: bank.KindLogin, Outcome: "invalid_account_id",
+		Account: "123\nL=999999 apply deposit 8801 +R$ 1.000.000,00 ok", Client: "p\x1b[2J", Detail: "x\ry"}
+	line := netproto.EscapeControl(FormatEvent(e))
+	if strings.ContainsAny(line, "\n\r\x1b") {
+		t.Fatalf("a control character reached the line: %q", line)
+	}
+	if !strings.Contains(line, `123\nL=999999`) {
+		t.Fatalf("the newline is not shown escaped: %q", line)
 	}
 }

@@ -114,6 +114,23 @@ func TestOfflineTools(t *testing.T) {
 		}
 	})
 
+	t.Run("from the running server", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "bank.db")
+		srv := startServe(t, bin, path, "127.0.0.1:0", 0)
+		code, out, errOut := runATM(t, bin, "log", "--server", srv.addr, "--operator-token", crashToken)
+		if code != 0 || !strings.Contains(out, "server_start") || !strings.Contains(out, `open         123 "Ana Souza"`) {
+			t.Fatalf("atm log --server: exit %d\n%s%s", code, out, errOut)
+		}
+		code, out, _ = runATM(t, bin, "log", "--server", srv.addr, "--operator-token", crashToken, "--json")
+		if n := strings.Count(out, "\n"); code != 0 || n < 7 {
+			t.Fatalf("atm log --server --json: exit %d, %d lines", code, n)
+		}
+		code, _, errOut = runATM(t, bin, "log", "--server", srv.addr, "--operator-token", "guess")
+		if code != 1 || !strings.Contains(errOut, "refused the operator token") {
+			t.Fatalf("atm log --server with a wrong token: exit %d\n%s", code, errOut)
+		}
+	})
+
 	t.Run("damaged", func(t *testing.T) {
 		for _, key := range [][]byte{{0, 0, 0, 7}, {0, 0, 0, 0}} { // the newest key, an older one
 			path := newDB(t)
