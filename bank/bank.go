@@ -43,9 +43,18 @@
 //     forgotten first), so it survives restarts. At most GOMAXPROCS PIN
 //     hashes are compared at once, so a flood of logins cannot take every
 //     CPU.
-//   - The clock never goes back: after a clean Close it resumes exactly
-//     where it stopped, and after a crash above every tick it had made,
-//     written or not (a lease kept ahead on disk, see lease.go).
+//   - The clock never goes back and never wraps: it holds at most MaxTS
+//     (2^53 − 1). After a clean Close it resumes exactly where it stopped,
+//     and after a crash above every timestamp that left the process: those
+//     of events are on disk with them, and any other is taken with
+//     SendTick, which returns once the clock stored on disk covers it (a
+//     lease kept ahead, see lease.go). The event log only grows: a
+//     transaction that would write an event at a timestamp not above the
+//     log's last one fails instead of overwriting a record.
+//   - Every operation takes a context. If it ends before the operation is
+//     queued, nothing is applied; if it ends while the committer has it,
+//     the call returns an error matching ErrOutcomeUnknown (the operation
+//     may still be applied; its request id makes a retry safe).
 package bank
 
 import (

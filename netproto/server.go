@@ -37,16 +37,31 @@ var ErrServerClosed = errors.New("netproto: server closed")
 //   - Each connection is served by one goroutine that handles its requests
 //     one at a time, so replies leave in request order even when requests
 //     are pipelined. Money changes are serialised by the bank.
+//   - Every field from the wire is checked before it is used, stored or
+//     printed (see validate.go): a line is one I-JSON object; ts, proc, id
+//     and account ids have documented ranges and characters.
+//   - Every answer is a receive then a send. Receiving a request observes
+//     its timestamp on the bank's clock, unless the timestamp is refused
+//     (above MaxTS, or further above the clock than MaxJumpLoggedOut or
+//     MaxJump): then the receive observes nothing and the answer is
+//     invalid_timestamp. For an operation the bank ticks for the apply
+//     event and reserves the reply's timestamp, all recorded in one event.
+//   - Timestamps rise strictly along each connection: one lock orders every
+//     write, messages of the server's own are stamped as they are written
+//     (with Bank.SendTick, so that a crash never lets the clock resume
+//     below them), and pushes wait while a request of the connection is at
+//     the ledger. A push carries no balance older than one already sent on
+//     the connection. At most MaxPushQueue pushes wait for a connection.
 //   - A session is bound to the account it logged in to; operations act on
 //     that account only and any account id they carry is checked against it.
-//   - Receiving a request observes its timestamp on the bank's clock before
-//     the operation reaches the bank; the bank ticks for the apply event and
-//     pre-assigns the reply's timestamp, all recorded in one event.
 //   - Malformed, oversized or unknown input gets an error reply; it never
 //     stops the server or reaches the ledger.
+//   - Logging never holds up the ledger when Logger's handler does not
+//     block: atm serve wraps its output in an AsyncHandler.
 //   - Shutdown stops accepting, lets every connection finish the request it
 //     is handling, sends each one a "bye", waits for them and records
-//     the server's stop.
+//     the server's stop; if its context ends first it closes them and
+//     returns at once.
 type Server struct {
 	Bank          *bank.Bank
 	IdleTimeout   time.Duration // default 5m; the connection is closed after this long without a request
