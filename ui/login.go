@@ -82,16 +82,16 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 		case 0:
 			p.err = "Wrong PIN."
 		case 1:
-			p.err = "Wrong PIN: 1 attempt left before the account locks."
+			p.err = "Wrong PIN: 1 attempt left before this ATM is locked out of the account."
 		default:
-			p.err = fmt.Sprintf("Wrong PIN: %d attempts left before the account locks.", left)
+			p.err = fmt.Sprintf("Wrong PIN: %d attempts left before this ATM is locked out of the account.", left)
 		}
 		p.pin.Reset()
 		return p.focusField(1)
 	case errors.Is(err, bank.ErrAccountLocked):
-		p.err = fmt.Sprintf("Account %s is locked after too many wrong PINs", account)
+		p.err = fmt.Sprintf("Too many wrong PINs for account %s", account)
 		if pe != nil && !pe.Until.IsZero() {
-			p.err += " until " + pe.Until.Local().Format("15:04:05")
+			p.err += "; try again at " + pe.Until.Local().Format("15:04:05 MST")
 		}
 		p.err += "."
 		return p.reset()
