@@ -151,9 +151,9 @@ func TestLoginErrors(t *testing.T) {
 		wants []string
 	}{
 		{"unknown account", &netproto.Error{Code: "account_not_found", Message: "account not found"}, []string{"There is no account 123", "try again"}},
-		{"wrong PIN", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left"}},
+		{"wrong PIN", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left", "locked out of the account"}},
 		{"last attempt", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 1}, []string{"Wrong PIN: 1 attempt left"}},
-		{"locked", &netproto.Error{Code: "account_locked", Until: until}, []string{"Account 123 is locked", "until 15:04:05"}},
+		{"locked", &netproto.Error{Code: "account_locked", Until: until}, []string{"Too many wrong PINs for account 123", "again at 15:04:05"}},
 		{"too many", &netproto.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "15:04:05"}},
 	}
 	for _, c := range cases {
