@@ -151,7 +151,7 @@ func TestLoginErrors(t *testing.T) {
 		wants []string
 	}{
 		{"unknown account", &netproto.Error{Code: "account_not_found", Message: "account not found"}, []string{"There is no account 123", "try again"}},
-		{"wrong PIN", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left", "locked out of the account"}},
+		{"wrong PIN", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left", "locked out"}},
 		{"last attempt", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 1}, []string{"Wrong PIN: 1 attempt left"}},
 		{"locked", &netproto.Error{Code: "account_locked", Until: until}, []string{"Too many wrong PINs for account 123", "again at 15:04:05"}},
 		{"too many", &netproto.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "15:04:05"}},
