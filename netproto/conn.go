@@ -168,7 +168,7 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		if len(bytes.TrimSpace(line)) > 0 {
+		if len(trimJSONSpace(line)) > 0 {
 			c.handle(line)
 		}
 		if !c.lineBuffered() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"atm/bank"
 )
@@ -67,6 +68,17 @@ func FuzzDecode(f *testing.F) {
 
 // decodeLine checks one framed line the way the server reads it.
 func decodeLine(t *testing.T, line []byte) {
+	// The server's own reading: never a panic; a line it accepts is valid
+	// UTF-8 JSON whose request decodes the same way.
+	d := decodeRequest(line)
+	if d.req == nil {
+		t.Fatalf("decodeRequest returned no request for %q", line)
+	}
+	if d.fault == nil {
+		if !utf8.Valid(line) || !json.Valid(line) {
+			t.Fatalf("decodeRequest accepted a line that is not valid UTF-8 JSON: %q", line)
+		}
+	}
 	var m message
 	if err := json.Unmarshal(line, &m); err != nil {
 		return

@@ -48,7 +48,7 @@ type decoded struct {
 // each, with the exact (lower-case) names of the protocol, and whose known
 // fields hold values of the right JSON types.
 func decodeRequest(line []byte) decoded {
-	t := bytes.TrimSpace(line)
+	t := trimJSONSpace(line)
 	if !utf8.Valid(t) {
 		return decoded{req: new(message), fault: &fault{CodeMalformed, "the line is not valid UTF-8"}}
 	}
@@ -182,6 +182,12 @@ func eachKey(b []byte, fn func(string)) error {
 			return err
 		}
 	}
+}
+
+// trimJSONSpace trims the whitespace JSON allows around a value: space, tab,
+// CR and LF (not the other characters bytes.TrimSpace takes).
+func trimJSONSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
 }
 
 func skipSpace(b []byte, i int) int {
