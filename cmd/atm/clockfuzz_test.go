@@ -55,20 +55,22 @@ type fzWire struct {
 
 // fzReq is one line the test wrote and what it can predict of its answer.
 type fzReq struct {
-	line    string
-	id      string // the id the answer must echo ("" for none)
-	op      string // the op the answer must name ("" to not check)
-	money   bool   // deposit, withdraw or transfer
-	amount  int64  // for a well-formed money request
-	to      string
-	hasTS   bool   // the line carries a whole number ts in 0..2^64-1
-	ts      uint64 // that number
-	code    string // the error code the answer must carry, when certain
-	fault   bool   // refused before the ts is judged (malformed, bad_request)
-	low     uint64 // a lower bound of the server clock when it reads the line
-	far     bool   // ts is so far above anything observable that it must be refused
-	account string // the account the session acts on, when logged in
+	line   string
+	id     string // the id the answer must echo ("" for none)
+	op     string // the op the answer must name ("" to not check)
+	money  bool   // deposit, withdraw or transfer
+	amount int64  // for a well-formed money request
+	to     string
+	hasTS  bool   // the line carries a whole number ts in 0..2^64-1
+	ts     uint64 // that number
+	code   string // the error code the answer must carry, when certain
+	fault  bool   // refused before the ts is judged (malformed, bad_request)
+	low    uint64 // a lower bound of the server clock when it reads the line
+	far    bool   // ts is so far above anything observable that it must be refused
 }
+
+// mayTake reports whether the server may observe the line's ts.
+func (r fzReq) mayTake() bool { return r.hasTS && r.ts <= fzMaxTS && !r.far }
 
 // fzMoney is a money request the ledger answered (its answer has apply_ts).
 type fzMoney struct {
@@ -92,9 +94,12 @@ type fzWorld struct {
 	// maxSeen is the highest ts any connection received: a lower bound of
 	// the server's clock from then on.
 	maxSeen uint64
-	// maxSent is the highest ts written that the server may have observed;
-	// with maxSeen and ticks it bounds the clock from above.
-	maxSent uint64
+	// maxTaken is the highest ts the server observed, or may have observed
+	// (answered without saying, or in flight at a kill); inFlight are the
+	// ts of the lines written and not answered yet that it may observe.
+	// With maxSeen and ticks they bound the clock from above.
+	maxTaken uint64
+	inFlight map[uint64]int
 	// ticks bounds the server's own clock steps: every line written,
 	// connection, push and restart adds to it.
 	ticks  uint64
@@ -130,7 +135,43 @@ func (w *fzWorld) see(ts uint64, who, what string) {
 func (w *fzWorld) bounds() (low, high uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.maxSeen, max(w.maxSeen, w.maxSent) + w.ticks
+	high = max(w.maxSeen, w.maxTaken)
+	for ts := range w.inFlight {
+		high = max(high, ts)
+	}
+	return w.maxSeen, high + w.ticks
+}
+
+// sent notes a line's ts the server may observe; answered takes it back
+// once answered, and took keeps it if the server observed it.
+func (w *fzWorld) sent(ts uint64) {
+	w.mu.Lock()
+	w.inFlight[ts]++
+	w.mu.Unlock()
+}
+
+func (w *fzWorld) answered(ts uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inFlight[ts]--; w.inFlight[ts] <= 0 {
+		delete(w.inFlight, ts)
+	}
+}
+
+func (w *fzWorld) took(ts uint64) {
+	w.mu.Lock()
+	w.maxTaken = max(w.maxTaken, ts)
+	w.mu.Unlock()
+}
+
+// stopped counts what was in flight at a kill as observed.
+func (w *fzWorld) stopped() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ts := range w.inFlight {
+		w.maxTaken = max(w.maxTaken, ts)
+	}
+	clear(w.inFlight)
 }
 
 // TestHostileTimestampsAndCrashes drives random timestamps (valid, at the
@@ -162,7 +203,7 @@ func TestHostileTimestampsAndCrashes(t *testing.T) {
 	}
 	bin := buildATM(t)
 	db := filepath.Join(t.TempDir(), "bank.db")
-	w := &fzWorld{t: t, seenTS: map[uint64]string{}, notInLog: map[string]string{},
+	w := &fzWorld{t: t, seenTS: map[uint64]string{}, inFlight: map[uint64]int{}, notInLog: map[string]string{},
 		figures: map[string]int{}, lastLine: map[string][]string{}}
 
 	addr := "127.0.0.1:0" // then the same port for every restart
@@ -423,6 +464,7 @@ func fzChaos(t *testing.T, w *fzWorld, rng *rand.Rand, srv *child, cycle int, la
 		}
 	}
 	close(stopped)
+	w.stopped() // what is in flight may be observed before the stop
 	sig := syscall.SIGKILL
 	if last {
 		sig = syscall.SIGTERM
@@ -486,10 +528,10 @@ func (c *fzConn) writeLoop(r *rand.Rand) {
 			c.w.mu.Lock()
 			c.w.figures["lines"]++
 			c.w.ticks += 8
-			if req.hasTS && req.ts <= fzMaxTS && !req.far { // the server may observe it
-				c.w.maxSent = max(c.w.maxSent, req.ts)
-			}
 			c.w.mu.Unlock()
+			if req.mayTake() {
+				c.w.sent(req.ts)
+			}
 			c.reqs <- req
 			buf.WriteString(req.line)
 			buf.WriteByte('\n')
@@ -747,6 +789,9 @@ func (c *fzConn) check(req fzReq, m fzWire) string {
 	// anyone had received before it was written, and this connection's
 	// previous answer; at most what could have been observed plus ticks.
 	floor := max(req.low, c.lastAns)
+	if req.mayTake() {
+		w.answered(req.ts)
+	}
 	_, high := w.bounds()
 	limit := fzJumpIn
 	if c.loggedIn == "" {
@@ -765,6 +810,9 @@ func (c *fzConn) check(req fzReq, m fzWire) string {
 		}
 	}
 	taken := req.hasTS && valid && (mustTake || (!req.fault && !refused))
+	if req.mayTake() && (taken || (req.fault && !mustRefuse)) {
+		w.took(req.ts) // observed, or perhaps (a faulty line does not say)
+	}
 	want := floor + 2
 	if taken {
 		want = max(want, req.ts+2)
