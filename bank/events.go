@@ -1,6 +1,10 @@
 package bank
 
 import (
+	"cmp"
+	"context"
+	"fmt"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -25,4 +29,52 @@ func (b *Bank) EventsAfter(after uint64, limit int) ([]Event, error) {
 		return nil
 	})
 	return out, err
+}
+
+// RecordAll appends non-money events to the log in the order given, like
+// Record, with timestamps rising in that order; they share the committer's
+// transactions. It returns the events as recorded; an event that could not
+// be recorded is returned with TS 0, and the first error is returned too.
+func (b *Bank) RecordAll(ctx context.Context, es []Event) ([]Event, error) {
+	out := make([]Event, len(es))
+	ops := make([]*op, 0, len(es))
+	var firstErr error
+	b.mu.RLock()
+	for _, e := range es {
+		if b.closed {
+			firstErr = ErrClosed
+			break
+		}
+		switch e.Kind {
+		case KindDeposit, KindWithdraw, KindTransfer, KindOpen, opCreate, KindLogin, KindBalance, KindLookup, KindStatement:
+			firstErr = fmt.Errorf("record %s: use the operation's own method", e.Kind)
+		}
+		if firstErr != nil {
+			break
+		}
+		o := &op{kind: "record", ev: e, out: make(chan struct{})}
+		select {
+		case b.queue <- o:
+			ops = append(ops, o)
+		case <-ctx.Done():
+			firstErr = ctx.Err()
+		}
+		if firstErr != nil {
+			break
+		}
+	}
+	b.mu.RUnlock()
+	for i, o := range ops {
+		select {
+		case <-o.out:
+			if o.res.err != nil {
+				firstErr = cmp.Or(firstErr, o.res.err)
+				continue
+			}
+			out[i] = o.res.rec.Event
+		case <-ctx.Done():
+			return out, cmp.Or(firstErr, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err()))
+		}
+	}
+	return out, firstErr
 }

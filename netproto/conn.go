@@ -3,6 +3,7 @@ package netproto
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,16 +70,20 @@ type pushItem struct {
 
 // conn is one client connection.
 //
-// Everything the server writes to a connection goes out under omu, and its
-// timestamps rise strictly along the connection:
+// Everything the server writes to a connection goes out under omu, in
+// timestamp order, so timestamps rise strictly along the connection:
 //
-//   - the greeting, pushes and bye are events recorded in the log, and the
-//     server's own errors are stamped with Bank.SendTick, both at the moment
-//     they are written;
-//   - a reply's timestamp is reserved by the ledger when the request is
-//     applied. While a request of the connection is at the ledger (busy),
-//     nothing else is written to it: pushes wait, and go out after the
-//     reply, with later timestamps.
+//   - A reply's timestamp is reserved by the ledger when the request is
+//     applied, and a push's or bye's when its event is recorded. Before a
+//     request goes to the ledger, or a push is recorded, the connection
+//     reserves a slot (pending); when the timestamp is known the message
+//     settles into the slot. Settled messages are written only when no slot
+//     is pending, sorted by timestamp: a message whose timestamp is still
+//     unknown might come before them. Requests and pushes thus reach the
+//     ledger concurrently, sharing its commits, and still go out in order.
+//   - The server's own messages (errors it answers by itself) wait until no
+//     slot is pending, then take a tick with Bank.SendTick as they are
+//     written: above every timestamp written or reserved before.
 //
 // A push carries the balance after its transfer only if no newer balance
 // was already sent on the connection (sentApply is the apply timestamp of
@@ -99,10 +105,12 @@ type conn struct {
 	peer atomic.Pointer[string] // last valid process id the client announced
 
 	omu       sync.Mutex // orders every write; guards the fields below
+	settled   sync.Cond  // on omu: broadcast when settled messages are written
 	bw        *bufio.Writer
 	broken    bool
-	busy      bool   // a request is at the ledger: its reply is next
-	sentApply uint64 // apply timestamp of the newest balance sent
+	pending   int       // slots reserved and not yet settled
+	ready     []*outMsg // settled messages waiting for the pending slots
+	sentApply uint64    // apply timestamp of the newest balance sent
 
 	pmu     sync.Mutex // guards the push queue
 	pq      []pushItem
@@ -114,7 +122,70 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096),
 		remote: nc.RemoteAddr().String()}
 	c.peer.Store(&c.remote)
+	c.settled.L = &c.omu
 	return c
+}
+
+// outMsg is a message settled into a slot. push is set for a push, whose
+// balance is decided when it is written.
+type outMsg struct {
+	m       *message
+	push    *pushItem
+	written bool
+}
+
+// slot is a place in the connection's output, reserved before the
+// timestamp of the message that fills it is known.
+type slot struct{ done bool }
+
+// reserve reserves a slot: nothing settled after it is written until it is
+// settled.
+func (c *conn) reserve() *slot {
+	c.omu.Lock()
+	c.pending++
+	c.omu.Unlock()
+	return &slot{}
+}
+
+// settle fills s with o (nil: the slot is given up, nothing to send) and
+// writes the settled messages if no slot is pending any more. With wait it
+// returns only once o is written (or the connection broke). Settling a slot
+// twice does nothing.
+func (c *conn) settle(s *slot, o *outMsg, wait bool) {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	if s.done {
+		return
+	}
+	s.done = true
+	c.pending--
+	if o != nil {
+		c.ready = append(c.ready, o)
+	}
+	c.release()
+	for wait && o != nil && !o.written && !c.broken {
+		c.settled.Wait()
+	}
+}
+
+// release writes the settled messages in timestamp order once no slot is
+// pending. omu must be held.
+func (c *conn) release() {
+	if c.pending > 0 {
+		return
+	}
+	slices.SortFunc(c.ready, func(a, b *outMsg) int { return cmp.Compare(a.m.TS, b.m.TS) })
+	for _, o := range c.ready {
+		if p := o.push; p != nil && p.applyTS > c.sentApply {
+			o.m.Balance = centsPtr(p.balance)
+			c.sentApply = p.applyTS
+		}
+		c.write(o.m)
+		o.written = true
+	}
+	clear(c.ready)
+	c.ready = c.ready[:0]
+	c.settled.Broadcast()
 }
 
 func (c *conn) peerID() string { return *c.peer.Load() }
@@ -213,21 +284,18 @@ func (c *conn) finish(reason string) {
 // closing the connection.
 func (c *conn) sendBye(code, msg string) {
 	s := c.s
-	c.omu.Lock()
+	sl := c.reserve()
 	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindDisconnect, Account: c.account,
 		Client: c.peerID(), Detail: msg})
-	ts := ev.TS
-	if err != nil {
-		if ts, err = s.Bank.SendTick(s.ctx); err != nil {
-			c.omu.Unlock()
-			return // the bank is gone: nothing can be stamped safely
-		}
-		s.logf(ts, "send", "send bye to "+c.peerID(), slog.String("peer", c.peerID()))
-	} else {
+	bye := &message{Type: TypeBye, Proc: s.Bank.ProcessID(), Code: code, Message: msg}
+	if err == nil {
 		c.byeSent = true
+		bye.TS = ev.TS
+		c.settle(sl, &outMsg{m: bye}, true)
+	} else {
+		c.settle(sl, nil, false)
+		c.sendOwn(bye) // the bank could not record it: a durable tick of its own
 	}
-	c.write(&message{Type: TypeBye, Proc: s.Bank.ProcessID(), TS: ts, Code: code, Message: msg})
-	c.omu.Unlock()
 	c.flush()
 }
 
@@ -243,6 +311,10 @@ func (c *conn) write(m *message) {
 	}
 	if m.Balance != nil && m.ApplyTS > c.sentApply && m.Type != TypePush {
 		c.sentApply = m.ApplyTS
+	}
+	if m.Type == TypePush && m.Balance == nil && c.s.Logger != nil {
+		c.s.warnf(fmt.Sprintf("push L=%d to %s sent without its balance: a newer one was already sent", m.TS, c.peerID()),
+			slog.String("peer", c.peerID()))
 	}
 	if c.bw.Available() < len(b)+1 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout()))
@@ -277,29 +349,6 @@ func (c *conn) flushLocked() bool {
 	return true
 }
 
-// begin marks the connection busy before a request goes to the ledger: the
-// reply, whose timestamp the ledger reserves, is the next thing written.
-func (c *conn) begin() {
-	c.omu.Lock()
-	c.busy = true
-	c.omu.Unlock()
-}
-
-// end clears busy once the reply is written, and writes the pushes that
-// waited for it.
-func (c *conn) end() {
-	c.omu.Lock()
-	defer c.omu.Unlock()
-	c.busy = false
-	for {
-		p, ok := c.popPush()
-		if !ok {
-			return
-		}
-		c.writePush(p)
-	}
-}
-
 // enqueuePush queues p for delivery on c, in order. At most
 // Server.MaxPushQueue wait; beyond that the oldest is dropped.
 func (c *conn) enqueuePush(p pushItem) {
@@ -319,67 +368,56 @@ func (c *conn) enqueuePush(p pushItem) {
 	}
 }
 
-func (c *conn) popPush() (pushItem, bool) {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	if len(c.pq) == 0 {
-		return pushItem{}, false
-	}
-	p := c.pq[0]
-	c.pq[0] = pushItem{}
-	c.pq = c.pq[1:]
-	return p, true
-}
-
-// drainPushes writes the queued pushes while no request is at the ledger;
-// a busy connection writes them itself after its reply (end).
+// drainPushes records and sends the queued pushes, a batch at a time: the
+// pushes of a batch are recorded concurrently (sharing the ledger's
+// commits) and go out through the connection's slots, in timestamp order.
 func (c *conn) drainPushes() {
 	defer c.s.wg.Done()
-	c.omu.Lock()
-	defer c.omu.Unlock()
 	for {
 		c.pmu.Lock()
-		if c.busy || len(c.pq) == 0 {
+		batch, dropped := c.pq, c.dropped
+		c.pq, c.dropped = nil, 0
+		if len(batch) == 0 {
 			c.pushing = false
 			c.pmu.Unlock()
-			c.flushLocked()
 			return
 		}
-		p := c.pq[0]
-		c.pq[0] = pushItem{}
-		c.pq = c.pq[1:]
 		c.pmu.Unlock()
-		c.writePush(p)
+		if dropped > 0 {
+			c.s.warnf(fmt.Sprintf("dropped the %d oldest pushes for %s: it did not keep up", dropped, c.peerID()),
+				slog.String("peer", c.peerID()), slog.Int("dropped", dropped))
+		}
+		// Recorded together, in order: their timestamps follow the order
+		// of the transfers, and they share the ledger's commits.
+		var slots []*slot
+		var items []*pushItem
+		var events []bank.Event
+		for i := range batch {
+			p := &batch[i]
+			if !c.s.isSession(p.account, c) {
+				continue
+			}
+			slots = append(slots, c.reserve())
+			items = append(items, p)
+			events = append(events, bank.Event{Kind: bank.KindPush, Account: p.account, To: p.from,
+				Amount: p.amount, Balance: p.balance, Client: c.peerID(),
+				Detail: fmt.Sprintf("transfer applied at %d", p.applyTS)})
+		}
+		if len(events) > 0 {
+			recorded, _ := c.s.Bank.RecordAll(c.s.ctx, events)
+			for i, ev := range recorded {
+				if ev.TS == 0 {
+					c.settle(slots[i], nil, false)
+					continue
+				}
+				p := items[i]
+				c.settle(slots[i], &outMsg{push: p, m: &message{Type: TypePush, Proc: c.s.Bank.ProcessID(), TS: ev.TS,
+					Account: p.account, From: p.from, FromHolder: p.fromHolder, Amount: amountNumber(p.amount),
+					ApplyTS: p.applyTS}}, false)
+			}
+		}
+		c.flush()
 	}
-}
-
-// writePush records and writes one push; omu must be held.
-func (c *conn) writePush(p pushItem) {
-	s := c.s
-	if c.broken || !s.isSession(p.account, c) {
-		return
-	}
-	c.pmu.Lock()
-	dropped := c.dropped
-	c.dropped = 0
-	c.pmu.Unlock()
-	if dropped > 0 {
-		s.warnf(fmt.Sprintf("dropped the %d oldest pushes for %s: it did not keep up", dropped, c.peerID()),
-			slog.String("peer", c.peerID()), slog.Int("dropped", dropped))
-	}
-	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindPush, Account: p.account, To: p.from,
-		Amount: p.amount, Balance: p.balance, Client: c.peerID(),
-		Detail: fmt.Sprintf("transfer applied at %d", p.applyTS)})
-	if err != nil {
-		return
-	}
-	m := &message{Type: TypePush, Proc: s.Bank.ProcessID(), TS: ev.TS, Account: p.account,
-		From: p.from, FromHolder: p.fromHolder, Amount: amountNumber(p.amount), ApplyTS: p.applyTS}
-	if p.applyTS > c.sentApply {
-		m.Balance = centsPtr(p.balance)
-		c.sentApply = p.applyTS
-	}
-	c.write(m)
 }
 
 // receiveUnread is the receive event of a line the server could not read
@@ -414,6 +452,9 @@ func (c *conn) sendOwn(m *message) {
 	s := c.s
 	c.omu.Lock()
 	defer c.omu.Unlock()
+	for c.pending > 0 && !c.broken {
+		c.settled.Wait()
+	}
 	ts, err := s.Bank.SendTick(s.ctx)
 	if err != nil {
 		c.broken = true
@@ -423,6 +464,9 @@ func (c *conn) sendOwn(m *message) {
 	m.TS = ts
 	if s.Logger != nil {
 		what := "reply " + m.Op
+		if m.Type == TypeBye {
+			what = "bye"
+		}
 		if m.Type == TypeError {
 			what = "error " + m.Code + " " + orDash(m.Op)
 		}

@@ -78,10 +78,10 @@ func (c *conn) handle(line []byte) {
 	case OpLogout:
 		c.logout(req, meta)
 	case OpBalance:
-		c.begin()
-		defer c.end()
+		sl := c.reserve()
+		defer c.settle(sl, nil, false)
 		rc, err := s.Bank.Balance(ctx, meta, c.account)
-		c.bankReply(req, rc, err, func(m *message) {
+		c.bankReply(sl, req, rc, err, func(m *message) {
 			m.Account, m.Holder, m.Balance = c.account, c.holder, centsPtr(rc.Event.Balance)
 		})
 	case OpDeposit, OpWithdraw, OpTransfer:
@@ -100,8 +100,8 @@ func (c *conn) handle(line []byte) {
 				return
 			}
 		}
-		c.begin()
-		defer c.end()
+		sl := c.reserve()
+		defer c.settle(sl, nil, false)
 		var rc bank.Receipt
 		switch req.Type {
 		case OpDeposit:
@@ -111,7 +111,7 @@ func (c *conn) handle(line []byte) {
 		case OpTransfer:
 			rc, err = s.Bank.Transfer(ctx, meta, c.account, req.To, amount)
 		}
-		c.bankReply(req, rc, err, func(m *message) {
+		c.bankReply(sl, req, rc, err, func(m *message) {
 			m.Account, m.Amount, m.Balance = c.account, amountNumber(rc.Event.Amount), centsPtr(rc.Event.Balance)
 			if req.Type == OpTransfer {
 				m.To, m.ToHolder = rc.Event.To, rc.Event.Detail
@@ -130,20 +130,20 @@ func (c *conn) handle(line []byte) {
 			c.protoError(req, bank.Code(bank.ErrInvalidAccountID), `"account" must be an account number of 1 to 20 digits`)
 			return
 		}
-		c.begin()
-		defer c.end()
+		sl := c.reserve()
+		defer c.settle(sl, nil, false)
 		rc, err := s.Bank.Lookup(ctx, meta, req.Account)
-		c.bankReply(req, rc, err, func(m *message) { m.Account, m.Holder = req.Account, rc.Holder })
+		c.bankReply(sl, req, rc, err, func(m *message) { m.Account, m.Holder = req.Account, rc.Holder })
 	case OpStatement:
 		limit := req.Limit
 		if limit <= 0 {
 			limit = DefaultStatementLimit
 		}
 		limit = min(limit, MaxStatementLimit)
-		c.begin()
-		defer c.end()
+		sl := c.reserve()
+		defer c.settle(sl, nil, false)
 		page, rc, err := s.Bank.Statement(ctx, meta, c.account, req.Before, limit)
-		c.bankReply(req, rc, err, func(m *message) {
+		c.bankReply(sl, req, rc, err, func(m *message) {
 			m.Account, m.Balance, m.Entries, m.Next = c.account, centsPtr(rc.Event.Balance), page.Entries, page.Next
 			if m.Entries == nil {
 				m.Entries = []bank.Event{}
@@ -258,7 +258,7 @@ func knownType(t string) bool {
 
 // bankReply sends the outcome of a bank operation with the reply timestamp
 // the bank assigned. fill adds the operation's fields to a successful reply.
-func (c *conn) bankReply(req *message, rc bank.Receipt, err error, fill func(*message)) {
+func (c *conn) bankReply(sl *slot, req *message, rc bank.Receipt, err error, fill func(*message)) {
 	s := c.s
 	if rc.ReplyTS == 0 { // the bank did not run the operation (closed, or an internal failure)
 		if err == nil {
@@ -269,6 +269,7 @@ func (c *conn) bankReply(req *message, rc bank.Receipt, err error, fill func(*me
 		if errors.Is(err, bank.ErrClosed) || errors.Is(err, bank.ErrOutcomeUnknown) {
 			code, msg = CodeShuttingDown, "the bank is shutting down; try again later with the same request id"
 		}
+		c.settle(sl, nil, false)
 		c.protoError(req, code, msg)
 		return
 	}
@@ -294,9 +295,7 @@ func (c *conn) bankReply(req *message, rc bank.Receipt, err error, fill func(*me
 		m.Type = TypeReply
 		fill(m)
 	}
-	c.omu.Lock()
-	c.write(m)
-	c.omu.Unlock()
+	c.settle(sl, &outMsg{m: m}, true)
 }
 
 // errorMessage is the sentence sent with a bank error.
@@ -328,8 +327,8 @@ func (c *conn) login(req *message, meta bank.Meta) {
 		c.sendOwn(m)
 		return
 	}
-	c.begin()
-	defer c.end()
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
 	rc, err := s.Bank.Authenticate(s.ctx, meta, req.Account, req.PIN)
 	if err == nil {
 		c.account, c.holder, c.fails, c.nextLogin = req.Account, rc.Holder, 0, time.Time{}
@@ -338,7 +337,7 @@ func (c *conn) login(req *message, meta bank.Meta) {
 		c.fails++
 		c.nextLogin = s.now().Add(s.loginDelay(c.fails))
 	}
-	c.bankReply(req, rc, err, func(m *message) {
+	c.bankReply(sl, req, rc, err, func(m *message) {
 		m.Account, m.Holder, m.Balance = req.Account, rc.Holder, centsPtr(rc.Event.Balance)
 	})
 }
@@ -348,17 +347,18 @@ func (c *conn) logout(req *message, meta bank.Meta) {
 	account := c.account
 	s.unregister(account, c)
 	c.account, c.holder = "", ""
-	c.begin()
-	defer c.end()
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
 	// With a request id, the bank reserves the reply's tick in the record.
 	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindLogout, Account: account, ReqID: req.ID,
 		Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS})
 	if err != nil {
 		// The session is unbound anyway; the record is what failed.
+		c.settle(sl, nil, false)
 		c.protoError(req, CodeShuttingDown, "logged out, but the bank is shutting down")
 		return
 	}
-	c.bankReply(req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *message) {
+	c.bankReply(sl, req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *message) {
 		m.Account = account
 	})
 }
@@ -386,16 +386,17 @@ func (c *conn) audit(req *message, meta bank.Meta) {
 		c.protoError(req, CodeInternal, "the audit could not read the ledger; try again")
 		return
 	}
-	c.begin()
-	defer c.end()
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
 	ev, err := s.Bank.Record(s.ctx, bank.Event{Kind: bank.KindAudit, ReqID: req.ID, Client: meta.Client,
 		ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Balance: a.Total,
 		Detail: fmt.Sprintf("%d accounts", len(a.Accounts))})
 	if err != nil {
+		c.settle(sl, nil, false)
 		c.protoError(req, CodeShuttingDown, "the bank is shutting down; try again later")
 		return
 	}
-	c.bankReply(req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *message) {
+	c.bankReply(sl, req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *message) {
 		m.Total, m.Deposits, m.Withdrawals = centsPtr(a.Total), centsPtr(a.Deposits), centsPtr(a.Withdrawals)
 		m.Negative, m.Accounts = a.Negative, make([]AccountInfo, 0, len(a.Accounts))
 		ok := a.Conserved()
@@ -441,10 +442,10 @@ func (c *conn) openAccount(req *message, meta bank.Meta) {
 	if !c.operator(req) {
 		return
 	}
-	c.begin()
-	defer c.end()
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
 	rc, err := c.s.Bank.OpenAccount(c.s.ctx, meta, req.Account, req.Name, req.PIN)
-	c.bankReply(req, rc, err, func(m *message) {
+	c.bankReply(sl, req, rc, err, func(m *message) {
 		m.Account, m.Holder, m.Balance = req.Account, rc.Holder, centsPtr(0)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -221,16 +222,19 @@ func TestPushQueueIsBounded(t *testing.T) {
 			break
 		}
 	}
-	if len(amounts) != queue {
-		t.Fatalf("B got %d pushes, want the %d kept", len(amounts), queue)
+	// The queue holds the newest; one push may have been on its way out
+	// (recorded, its write blocked) when the queue filled.
+	if len(amounts) != queue && len(amounts) != queue+1 {
+		t.Fatalf("B got %d pushes, want the %d kept (and at most one on its way)", len(amounts), queue)
 	}
-	for i, a := range amounts {
+	kept := amounts[len(amounts)-queue:]
+	for i, a := range kept {
 		if want := uint64(transfers - queue + 1 + i); a != want {
 			t.Fatalf("push %d was of %d cents, want %d: %v", i, a, want, amounts)
 		}
 	}
-	if !strings.Contains(string(e.log.Bytes()), "dropped the 90 oldest pushes") {
-		t.Fatalf("the drop is not logged")
+	if want := fmt.Sprintf("dropped the %d oldest pushes", transfers-len(amounts)); !strings.Contains(string(e.log.Bytes()), want) {
+		t.Fatalf("the drop is not logged (%q)", want)
 	}
 	figures(t, "bytes_unread_by_B=%d transfers=%d kept=%d", sent, transfers, len(amounts))
 }
