@@ -87,3 +87,16 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeRequest is the server's whole reading of a request line:
+// UTF-8 and I-JSON checks, then the decoding.
+func BenchmarkDecodeRequest(b *testing.B) {
+	line, _ := json.Marshal(&benchTransferReq)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line) + 1))
+	for b.Loop() {
+		if d := decodeRequest(line); d.fault != nil {
+			b.Fatal(d.fault.msg)
+		}
+	}
+}

@@ -64,19 +64,41 @@ func decodeRequest(line []byte) decoded {
 		return decoded{req: new(message), fault: &fault{CodeMalformed, "the line is not a JSON object: " + se.Error()}}
 	}
 	// A syntactically valid object: its names must be unique and exact.
-	seen := make(map[string]bool, 8)
+	// The names seen so far: a few, compared in place (a request has about
+	// six fields), then a map for objects with many.
+	var few [16][]byte
+	var nFew int
+	var many map[string]bool
 	var kf *fault
-	scanErr := eachKey(t, func(k string) {
+	hasTS := false
+	scanErr := eachKey(t, func(k []byte) {
 		if kf != nil {
 			return
 		}
-		switch {
-		case seen[k]:
-			kf = &fault{CodeMalformed, fmt.Sprintf("the field %q appears more than once", k)}
-		case !knownFields[k] && knownFolded[strings.ToLower(k)] != "":
-			kf = &fault{CodeBadRequest, fmt.Sprintf("field names are lower case: %q, not %q", knownFolded[strings.ToLower(k)], k)}
+		dup := many[string(k)]
+		for _, prev := range few[:nFew] {
+			dup = dup || bytes.Equal(prev, k)
 		}
-		seen[k] = true
+		switch {
+		case dup:
+			kf = &fault{CodeMalformed, fmt.Sprintf("the field %q appears more than once", k)}
+			return
+		case !knownFields[string(k)]:
+			if name := knownFolded[strings.ToLower(string(k))]; name != "" {
+				kf = &fault{CodeBadRequest, fmt.Sprintf("field names are lower case: %q, not %q", name, k)}
+				return
+			}
+		}
+		hasTS = hasTS || string(k) == "ts"
+		if nFew < len(few) {
+			few[nFew] = k
+			nFew++
+			return
+		}
+		if many == nil {
+			many = make(map[string]bool)
+		}
+		many[string(k)] = true
 	})
 	if scanErr != nil {
 		return decoded{req: new(message), fault: &fault{CodeMalformed, "the line is not a JSON object"}}
@@ -97,7 +119,6 @@ func decodeRequest(line []byte) decoded {
 		head, ts, hasTS := requestHead(t)
 		return decoded{req: head, ts: ts, hasTS: hasTS, fault: &fault{CodeBadRequest, wrongFieldText(err)}}
 	}
-	_, hasTS := seen["ts"]
 	return decoded{req: req, ts: req.TS, hasTS: hasTS || req.TS != 0}
 }
 
@@ -139,8 +160,9 @@ var knownFields, knownFolded = func() (map[string]bool, map[string]string) {
 var errScan = errors.New("not a JSON object")
 
 // eachKey calls fn with every field name of the JSON object in b, in order,
-// unescaped. b must be syntactically valid JSON.
-func eachKey(b []byte, fn func(string)) error {
+// unescaped (fn must not keep the slice beyond b's life). b must be
+// syntactically valid JSON.
+func eachKey(b []byte, fn func([]byte)) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errScan
@@ -166,13 +188,13 @@ func eachKey(b []byte, fn func(string)) error {
 		}
 		raw := b[i:end]
 		if bytes.IndexByte(raw, '\\') < 0 {
-			fn(string(raw[1 : len(raw)-1]))
+			fn(raw[1 : len(raw)-1])
 		} else {
 			var k string
 			if json.Unmarshal(raw, &k) != nil {
 				return errScan
 			}
-			fn(k)
+			fn([]byte(k))
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
