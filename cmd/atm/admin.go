@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"golang.org/x/term"
 
 	"atm/bank"
 	"atm/netproto"
@@ -61,23 +62,36 @@ func fail(name string, err error) int {
 
 func runAccounts(args []string) int {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "add") {
-		fmt.Fprintln(os.Stderr, "usage: atm accounts list --db PATH\n       atm accounts add --db PATH --id ID --name NAME --pin PIN")
-		return 2
+		w, code := os.Stderr, 2
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			w, code = os.Stdout, 0
+		}
+		fmt.Fprintln(w, "usage: atm accounts list --db PATH\n       atm accounts add --db PATH --id ID --name NAME [--pin PIN]\n\n"+
+			"Without --pin, add asks for the PIN without showing it (or reads one line from standard input\n"+
+			"when that is not a terminal), so that it does not stay in the shell's history.")
+		return code
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("atm accounts "+sub, flag.ContinueOnError)
+	fs := newFlagSet("atm accounts " + sub)
 	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	id := fs.String("id", "", "account id: the holder's RG, 1 to 20 digits")
 	name := fs.String("name", "", "holder name")
-	pin := fs.String("pin", "", "PIN, 4 to 12 digits")
+	pin := fs.String("pin", "", "PIN, 4 to 12 digits (default: asked for without echo, or read from standard input; a PIN given here stays in the shell's history)")
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
 	}
 	if sub == "add" {
-		for _, f := range []struct{ name, value string }{{"id", *id}, {"name", *name}, {"pin", *pin}} {
+		for _, f := range []struct{ name, value string }{{"id", *id}, {"name", *name}} {
 			if f.value == "" {
 				return fail("accounts add", fmt.Errorf("--%s is required", f.name))
 			}
+		}
+		if *pin == "" {
+			p, err := readPIN(*id)
+			if err != nil {
+				return fail("accounts add", err)
+			}
+			*pin = p
 		}
 	}
 	b, err := openExisting(*db, sub == "add")
@@ -115,7 +129,7 @@ func runAccounts(args []string) int {
 }
 
 func runLog(args []string) int {
-	fs := flag.NewFlagSet("atm log", flag.ContinueOnError)
+	fs := newFlagSet("atm log")
 	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	server := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
@@ -152,6 +166,37 @@ func runLog(args []string) int {
 		return fail("log", err)
 	}
 	return 0
+}
+
+// readPIN asks for a new account's PIN without echoing it, twice, when
+// standard input is a terminal; otherwise it reads one line from it.
+func readPIN(id string) (string, error) {
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return "", errors.New("no PIN: give --pin, or type it when asked, or pass it on standard input")
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	ask := func(prompt string) (string, error) {
+		fmt.Fprint(os.Stderr, prompt)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		return string(b), err
+	}
+	first, err := ask(fmt.Sprintf("PIN for account %s (4 to 12 digits, not shown): ", id))
+	if err != nil {
+		return "", fmt.Errorf("read the PIN: %w", err)
+	}
+	again, err := ask("The same PIN again: ")
+	if err != nil {
+		return "", fmt.Errorf("read the PIN: %w", err)
+	}
+	if first != again {
+		return "", errors.New("the two PINs differ; nothing was changed")
+	}
+	return first, nil
 }
 
 // logFromServer reads the whole log of the server at addr, page by page,
@@ -237,7 +282,7 @@ func FormatEvent(e bank.Event) string {
 }
 
 func runVerify(args []string) int {
-	fs := flag.NewFlagSet("atm verify", flag.ContinueOnError)
+	fs := newFlagSet("atm verify")
 	db := fs.String("db", netproto.DefaultDBPath(), "database file")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -100,7 +99,7 @@ type benchResult struct {
 
 func runBench(args []string) int {
 	var cfg benchConfig
-	fs := flag.NewFlagSet("atm bench", flag.ContinueOnError)
+	fs := newFlagSet("atm bench")
 	fs.StringVar(&cfg.addr, "addr", netproto.DefaultAddr, "server to load (ignored with --embedded)")
 	fs.BoolVar(&cfg.embedded, "embedded", false, "start a server in this process on a temporary database")
 	fs.IntVar(&cfg.clients, "clients", 64, "concurrent logged-in sessions")

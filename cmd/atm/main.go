@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -32,13 +33,13 @@ func main() {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name := args[0]
 		if name == "help" {
-			usage()
+			usage(os.Stdout)
 			os.Exit(0)
 		}
 		cmd, ok := commands[name]
 		if !ok {
 			fmt.Fprintf(os.Stderr, "atm: unknown command %q\n\n", name)
-			usage()
+			usage(os.Stderr)
 			os.Exit(2)
 		}
 		os.Exit(cmd.run(args[1:]))
@@ -51,8 +52,10 @@ func main() {
 	os.Exit(tui.run(args))
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: atm [command] [flags]\n\ncommands:")
+// usage lists the commands on w: standard output when asked for (atm
+// help), standard error after a mistake.
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: atm [command] [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -63,15 +66,34 @@ func usage() {
 		if n == "atm" {
 			label = "(none)"
 		}
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", label, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", label, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'atm COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'atm COMMAND -h' for a command's flags.")
+}
+
+// newFlagSet is a command's flag set: errors returned, not exits, and a
+// usage line in the form every command uses (a command may set its own).
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n", name)
+		fs.PrintDefaults()
+	}
+	return fs
 }
 
 // parseFlags parses a command's arguments, which take no positional ones.
 // When the command must stop there it returns false and the exit code: 0
 // after -h, 2 after a bad flag or a stray argument.
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			fs.SetOutput(os.Stdout) // help asked for: standard output, exit 0
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0, false

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,7 +23,7 @@ func init() {
 }
 
 func runServe(args []string) int {
-	fs := flag.NewFlagSet("atm serve", flag.ContinueOnError)
+	fs := newFlagSet("atm serve")
 	addr := fs.String("addr", netproto.DefaultAddr, "TCP address to listen on")
 	db := fs.String("db", netproto.DefaultDBPath(), "bank database file (created with the default accounts if new)")
 	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -21,7 +20,7 @@ func init() {
 }
 
 func runTUI(args []string) int {
-	fs := flag.NewFlagSet("atm", flag.ContinueOnError)
+	fs := newFlagSet("atm")
 	server := fs.String("server", "", "bank server HOST:PORT (default "+netproto.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
 	db := fs.String("db", netproto.DefaultDBPath(), "database of the server started inside the ATM (not used with --server)")
 	fs.Usage = func() {
