@@ -146,7 +146,7 @@ func New(cfg Config) *Model {
 	m.clock = clockPanel{c: m.c, proc: cfg.ProcessID}
 	m.spinner = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = help.New()
-	m.connect = &connectPage{c: m.c, addr: cfg.Addr, spinner: m.spinner.View}
+	m.connect = &connectPage{c: m.c, addr: cfg.Addr, dbPath: cfg.DBPath, spinner: m.spinner.View}
 	m.login = newLoginPage(m.c)
 	m.menu = &menuPage{c: m.c}
 	m.amount = newAmountPage(m.c)
@@ -603,7 +603,7 @@ func (m *Model) lostClient() tea.Cmd {
 		m.login.notice = fmt.Sprintf("The outcome of your %s is unknown: the connection closed before the bank answered. Check your statement before trying again.", opNoun(p.op, p.amount, p.to))
 	}
 	m.page = pageConnect
-	m.connect.err = errors.New("the connection to the bank was closed")
+	m.connect.err = errConnClosed
 	return tea.Batch(m.setBanner("⚠ Disconnected from the bank.", true, 5*time.Second), m.dial(), m.spinner.Tick)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,9 +37,9 @@ func TestConnectingScreen(t *testing.T) {
 
 func TestConnectFailedRetries(t *testing.T) {
 	eachLayout(t, func(t *testing.T, m *Model) {
-		send(m, dialResultMsg{err: errors.New("connect to the bank at 127.0.0.1:7667: connection refused")})
+		send(m, dialResultMsg{err: fmt.Errorf("connect to the bank at 127.0.0.1:7667: %w", syscall.ECONNREFUSED)})
 		out := screen(t, m)
-		mustContain(t, out, "The bank is not answering", "connection refused", "Trying again in", "attempt 2", "r retry now")
+		mustContain(t, out, "The bank is not answering", "Nothing is listening at", "Trying again in", "attempt 2", "r retry now")
 		if m.client != nil || m.page != pageConnect {
 			t.Errorf("after a failed dial: page %v, client %v", m.page, m.client)
 		}
