@@ -22,7 +22,7 @@ func panelText(t *testing.T, m *Model) string {
 	var words []string
 	for _, l := range strings.Split(screen(t, m), "\n") {
 		l = ansi.Cut(l, 0, m.width-m.clockWidth())
-		words = append(words, strings.Fields(strings.NewReplacer("│", " ", "╭", " ", "╰", " ", "─", " ", "╮", " ", "╯", " ").Replace(l))...)
+		words = append(words, strings.Fields(boxLines.Replace(l))...)
 	}
 	return strings.Join(words, " ")
 }

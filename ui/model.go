@@ -448,6 +448,16 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
+	if m.clock.legend {
+		if key.Matches(k, keys.Legend, keys.Back) {
+			m.clock.legend = false
+		}
+		return nil
+	}
+	if key.Matches(k, keys.Legend) { // no field of the ATM takes "?"
+		m.clock.legend = true
+		return nil
+	}
 	if m.busy != "" {
 		return nil // one request at a time; ctrl+c still quits
 	}
@@ -886,9 +896,16 @@ func (m *Model) render() string {
 		return m.tooSmall()
 	}
 	title := m.titleBar()
-	body := lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.View())
+	var body string
+	helpKeys := append(m.current().Help(), m.c.keys.Legend)
+	if m.clock.legend {
+		body = m.clock.legendView(m.width, max(1, m.height-3))
+		helpKeys = []key.Binding{legendClose, m.c.keys.QuitTyping}
+	} else {
+		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.View())
+	}
 	status := m.statusLine()
-	helpLine := " " + m.help.ShortHelpView(m.current().Help())
+	helpLine := " " + m.help.ShortHelpView(helpKeys)
 	out := strings.Join([]string{title, body, status, helpLine}, "\n")
 	return fitLines(out, m.width, m.height)
 }
