@@ -34,6 +34,7 @@ type clockPanel struct {
 	flash   bool
 	width   int
 	height  int
+	legend  bool // the legend of the marks is open (the ? key)
 }
 
 type clockFlashOffMsg struct{ id int }

@@ -14,6 +14,7 @@ import (
 type connectPage struct {
 	c        *common
 	addr     string
+	dbPath   string        // the embedded server's database
 	spinner  func() string // the root's spinner frame
 	attempt  int
 	err      error         // last failure
@@ -52,12 +53,12 @@ func (p *connectPage) View() string {
 	}
 	if p.err != nil {
 		b.WriteString("\n" + wrap(p.c, s.Error, "✗ The bank is not answering.") + "\n")
-		b.WriteString(wrap(p.c, s.Text, p.err.Error()) + "\n")
+		b.WriteString(wrap(p.c, s.Text, connectErrorText(p.addr, p.err)) + "\n")
 		if p.embedErr != nil {
-			b.WriteString(wrap(p.c, s.Warning, "Could not start a server here: "+p.embedErr.Error()) + "\n")
+			b.WriteString(wrap(p.c, s.Warning, "Could not start a server here: "+embedErrorText(p.addr, p.dbPath, p.embedErr)) + "\n")
 		}
 		if p.retryIn > 0 {
-			b.WriteString("\n" + wrap(p.c, s.Dim, fmt.Sprintf("Trying again in %s (attempt %d). Press r to try now.", p.retryIn.Round(100*time.Millisecond), p.attempt+1)) + "\n")
+			b.WriteString("\n" + wrap(p.c, s.Dim, fmt.Sprintf("Trying again in %s (attempt %d). Press r to try now.", seconds(p.retryIn), p.attempt+1)) + "\n")
 		}
 	}
 	return b.String()

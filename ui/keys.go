@@ -22,6 +22,7 @@ type KeyMap struct {
 	More        key.Binding
 	Retry       key.Binding
 	Dismiss     key.Binding
+	Legend      key.Binding // opens the clock panel's legend
 }
 
 // DefaultKeyMap returns the key bindings of the app.
@@ -46,5 +47,6 @@ func DefaultKeyMap() *KeyMap {
 		More:       key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "load older")),
 		Retry:      key.NewBinding(key.WithKeys("r", "enter"), key.WithHelp("r", "retry now")),
 		Dismiss:    key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "back to menu")),
+		Legend:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "clock legend")),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -91,14 +92,14 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 	case errors.Is(err, bank.ErrAccountLocked):
 		p.err = fmt.Sprintf("Too many wrong PINs for account %s", account)
 		if pe != nil && !pe.Until.IsZero() {
-			p.err += "; try again at " + pe.Until.Local().Format("15:04:05 MST")
+			p.err += "; try again " + retryWhen(pe.Until, time.Now())
 		}
 		p.err += "."
 		return p.reset()
 	case errors.Is(err, netproto.ErrTooManyAttempts):
 		p.err = "Too many attempts on this terminal"
 		if pe != nil && !pe.Until.IsZero() {
-			p.err += "; try again after " + pe.Until.Local().Format("15:04:05")
+			p.err += "; try again " + retryWhen(pe.Until, time.Now())
 		}
 		p.err += "."
 		p.pin.Reset()

@@ -146,7 +146,7 @@ func New(cfg Config) *Model {
 	m.clock = clockPanel{c: m.c, proc: cfg.ProcessID}
 	m.spinner = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = help.New()
-	m.connect = &connectPage{c: m.c, addr: cfg.Addr, spinner: m.spinner.View}
+	m.connect = &connectPage{c: m.c, addr: cfg.Addr, dbPath: cfg.DBPath, spinner: m.spinner.View}
 	m.login = newLoginPage(m.c)
 	m.menu = &menuPage{c: m.c}
 	m.amount = newAmountPage(m.c)
@@ -448,6 +448,16 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
+	if m.clock.legend {
+		if key.Matches(k, keys.Legend, keys.Back) {
+			m.clock.legend = false
+		}
+		return nil
+	}
+	if key.Matches(k, keys.Legend) { // no field of the ATM takes "?"
+		m.clock.legend = true
+		return nil
+	}
 	if m.busy != "" {
 		return nil // one request at a time; ctrl+c still quits
 	}
@@ -603,7 +613,7 @@ func (m *Model) lostClient() tea.Cmd {
 		m.login.notice = fmt.Sprintf("The outcome of your %s is unknown: the connection closed before the bank answered. Check your statement before trying again.", opNoun(p.op, p.amount, p.to))
 	}
 	m.page = pageConnect
-	m.connect.err = errors.New("the connection to the bank was closed")
+	m.connect.err = errConnClosed
 	return tea.Batch(m.setBanner("⚠ Disconnected from the bank.", true, 5*time.Second), m.dial(), m.spinner.Tick)
 }
 
@@ -886,9 +896,16 @@ func (m *Model) render() string {
 		return m.tooSmall()
 	}
 	title := m.titleBar()
-	body := lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.View())
+	var body string
+	helpKeys := append(m.current().Help(), m.c.keys.Legend)
+	if m.clock.legend {
+		body = m.clock.legendView(m.width, max(1, m.height-3))
+		helpKeys = []key.Binding{legendClose, m.c.keys.QuitTyping}
+	} else {
+		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.View())
+	}
 	status := m.statusLine()
-	helpLine := " " + m.help.ShortHelpView(m.current().Help())
+	helpLine := " " + m.help.ShortHelpView(helpKeys)
 	out := strings.Join([]string{title, body, status, helpLine}, "\n")
 	return fitLines(out, m.width, m.height)
 }

@@ -6,40 +6,45 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/table"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"atm/bank"
 )
 
-// statementPageSize is how many entries are asked for at a time.
+// statementPageSize is how many entries are asked for at a time (the
+// bank's maximum).
 const statementPageSize = 50
 
-// statementPage lists the account's entries, newest first, in a scrollable
-// table; older pages load on demand.
+// statementPage lists the account's entries, newest first; older pages load
+// as the list scrolls near its end. Enter shows an entry in full, with its
+// Lamport timestamps.
 type statementPage struct {
 	c       *common
-	table   table.Model
 	entries []bank.Event
 	next    uint64 // cursor of the next (older) page, 0 at the end
 	loading bool
 	err     string
+	cursor  int  // the selected entry
+	offset  int  // the first entry on screen
+	detail  bool // the selected entry is shown in full
 }
 
 type statementMoreMsg struct{ before uint64 }
 
-func newStatementPage(c *common) *statementPage {
-	p := &statementPage{c: c}
-	km := table.DefaultKeyMap()
-	p.table = table.New(table.WithKeyMap(km), table.WithFocused(true), table.WithStyles(c.styles.Table))
-	return p
-}
+// Keys shown in the statement's help bar (the bindings that act are in
+// KeyMap).
+var (
+	statementScroll = key.NewBinding(key.WithKeys("up", "down", "pgup", "pgdown", "home", "end"),
+		key.WithHelp("↑↓ pgup pgdn home end", "move"))
+	statementOpen = key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details"))
+)
+
+func newStatementPage(c *common) *statementPage { return &statementPage{c: c} }
 
 func (p *statementPage) start() {
 	p.entries, p.next, p.loading, p.err = nil, 0, true, ""
-	p.table.SetRows(nil)
-	p.table.SetCursor(0)
-	p.resize()
+	p.cursor, p.offset, p.detail = 0, 0, false
 }
 
 // loaded appends a page of entries.
@@ -47,9 +52,6 @@ func (p *statementPage) loaded(entries []bank.Event, next uint64) {
 	p.loading = false
 	p.entries = append(p.entries, entries...)
 	p.next = next
-	cur := p.table.Cursor()
-	p.refresh()
-	p.table.SetCursor(max(0, cur))
 }
 
 func (p *statementPage) failed(msg string) {
@@ -58,103 +60,154 @@ func (p *statementPage) failed(msg string) {
 }
 
 func (p *statementPage) Typing() bool { return false }
-
-func (p *statementPage) applyStyles() { p.table.SetStyles(p.c.styles.Table) }
+func (p *statementPage) applyStyles() {}
+func (p *statementPage) resize()      { p.scrollTo(p.cursor) }
 
 func (p *statementPage) Help() []key.Binding {
 	k := p.c.keys
-	b := []key.Binding{k.Up, k.Down, k.PageDown}
-	if p.next != 0 {
-		b = append(b, k.More)
+	if p.detail {
+		return []key.Binding{k.Back, k.Quit}
 	}
-	return append(b, k.Back, k.Quit)
+	if len(p.entries) == 0 {
+		return []key.Binding{k.Back, k.Quit}
+	}
+	return []key.Binding{statementScroll, statementOpen, k.Back, k.Quit}
 }
 
-// columns sizes the table to the page width: the counterparty and the time
-// of day appear when there is room. Amounts are in reais, without "R$".
-func (p *statementPage) columns() []table.Column {
-	w := p.c.width
-	cols := []table.Column{
-		{Title: "L", Width: 6},
-		{Title: "Entry", Width: 10},
-		{Title: "Amount", Width: 11},
-		{Title: "Balance", Width: 12},
-	}
-	used := 6 + 10 + 11 + 12 + 4
-	if w-used >= 10 {
-		cols = append(cols, table.Column{Title: "With", Width: min(20, w-used-1)})
-		used += min(20, w-used-1) + 1
-	}
-	if w-used >= 9 {
-		cols = append(cols, table.Column{Title: "Time", Width: 8})
-	}
-	return cols
-}
-
-// money formats an amount for the table: "1.234,56", without "R$".
+// money formats an amount for the list: "1.234,56", without "R$".
 func money(c bank.Cents) string { return strings.TrimPrefix(FormatCents(c), "R$ ") }
 
-// row renders one entry from the account's point of view.
-func (p *statementPage) row(e bank.Event, ncols int) table.Row {
+// received says e is a transfer into the session's account.
+func (p *statementPage) received(e bank.Event) bool {
 	me := p.c.sess.account
-	kind, amount, with := e.Kind, "", ""
+	return e.Kind == bank.KindTransfer && e.To == me && e.Account != me
+}
+
+// describe is an entry from the account's point of view: what it was, with
+// whom, the signed amount and the balance after it ("" when none).
+func (p *statementPage) describe(e bank.Event) (what, amount, balance string) {
 	switch e.Kind {
 	case bank.KindDeposit:
-		amount = "+" + money(e.Amount)
+		what, amount = "deposit", "+"+money(e.Amount)
 	case bank.KindWithdraw:
-		amount = "-" + money(e.Amount)
+		what, amount = "withdrawal", "-"+money(e.Amount)
 	case bank.KindTransfer:
-		if e.To == me && e.Account != me {
-			kind, amount, with = "received", "+"+money(e.Amount), "from "+e.Account
+		if p.received(e) {
+			what, amount = "from "+e.Account, "+"+money(e.Amount)
 		} else {
-			kind, amount, with = "sent", "-"+money(e.Amount), "to "+e.To
+			what, amount = "to "+e.To, "-"+money(e.Amount)
+			if e.Detail != "" {
+				what += " " + e.Detail
+			}
+		}
+	case bank.KindOpen:
+		what = "account opened"
+		if e.Amount != 0 {
+			amount = "+" + money(e.Amount)
 		}
 	case bank.KindPush:
-		with = "from " + e.To
+		what = "from " + e.To
+	default:
+		what = e.Kind
 	}
-	balance := ""
 	switch e.Kind {
 	case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer, bank.KindBalance, bank.KindOpen:
 		balance = money(e.Balance)
-		if e.Kind == bank.KindTransfer && e.To == me && e.Account != me {
+		if p.received(e) {
 			balance = money(e.ToBalance)
 		}
 	}
 	if e.Outcome != "" && e.Outcome != bank.OutcomeOK {
-		kind = "✗ " + kind
+		what = "✗ " + what + ": " + strings.ReplaceAll(e.Outcome, "_", " ")
 		balance = ""
-		with = strings.ReplaceAll(e.Outcome, "_", " ")
 	}
-	r := table.Row{strconv.FormatUint(e.TS, 10), kind, amount, balance}
-	if ncols > 4 {
-		r = append(r, with)
-	}
-	if ncols > 5 {
-		t := ""
-		if !e.Wall.IsZero() {
-			t = e.Wall.Local().Format("15:04:05")
-		}
-		r = append(r, t)
-	}
-	return r
+	return what, amount, balance
 }
 
-func (p *statementPage) refresh() {
-	cols := p.columns()
-	rows := make([]table.Row, 0, len(p.entries))
+// when is the entry's date and time on this computer's clock, with the zone.
+func when(e bank.Event) string {
+	if e.Wall.IsZero() {
+		return "—"
+	}
+	return e.Wall.Local().Format("2006-01-02 15:04:05 MST")
+}
+
+// layout is how the list is drawn at the page width.
+type layout struct {
+	lw, ww, dw, aw, bw int  // widths: L, when, description, amount, balance
+	twoLines           bool // the date goes on a second line
+}
+
+// minDescription is the narrowest description column: room for "from "
+// and a short account number.
+const minDescription = 12
+
+func (p *statementPage) layout() layout {
+	l := layout{lw: 1, aw: len("Amount"), bw: len("Balance")}
 	for _, e := range p.entries {
-		rows = append(rows, p.row(e, len(cols)))
+		_, a, b := p.describe(e)
+		l.lw = max(l.lw, len(strconv.FormatUint(e.TS, 10)))
+		l.aw = max(l.aw, ansi.StringWidth(a))
+		l.bw = max(l.bw, ansi.StringWidth(b))
+		l.ww = max(l.ww, ansi.StringWidth(when(e)))
 	}
-	p.table.SetRows(nil)
-	p.table.SetColumns(cols)
-	p.table.SetRows(rows)
+	w := p.c.width
+	// L when description amount balance, one space between columns.
+	l.dw = w - l.lw - l.ww - l.aw - l.bw - 4
+	if l.dw < minDescription {
+		l.twoLines = true
+		l.dw = max(4, w-l.lw-l.aw-l.bw-3)
+	}
+	return l
 }
 
-// resize fits the table in the page area (title and footer take 4 lines).
-func (p *statementPage) resize() {
-	p.table.SetWidth(p.c.width)
-	p.table.SetHeight(max(3, p.c.height-4))
-	p.refresh()
+// perEntry is how many lines an entry takes.
+func (l layout) perEntry() int {
+	if l.twoLines {
+		return 2
+	}
+	return 1
+}
+
+func pad(s string, w int, right bool) string {
+	s = ansi.Truncate(s, w, "…")
+	gap := strings.Repeat(" ", max(0, w-ansi.StringWidth(s)))
+	if right {
+		return gap + s
+	}
+	return s + gap
+}
+
+// visible is how many entries fit on the screen: the title, the header and
+// the footer take three lines.
+func (p *statementPage) visible() int {
+	return max(1, (p.c.height-3)/p.layout().perEntry())
+}
+
+// scrollTo selects entry i and scrolls so that it shows.
+func (p *statementPage) scrollTo(i int) {
+	if len(p.entries) == 0 {
+		p.cursor, p.offset = 0, 0
+		return
+	}
+	p.cursor = min(max(0, i), len(p.entries)-1)
+	n := p.visible()
+	if p.cursor < p.offset {
+		p.offset = p.cursor
+	}
+	if p.cursor >= p.offset+n {
+		p.offset = p.cursor - n + 1
+	}
+	p.offset = min(max(0, p.offset), max(0, len(p.entries)-n))
+}
+
+// more asks for the next page when the screen reaches the last entry loaded.
+func (p *statementPage) more() tea.Cmd {
+	if p.next == 0 || p.loading || p.offset+p.visible() < len(p.entries) {
+		return nil
+	}
+	p.loading = true
+	return p.c.intent(statementMoreMsg{before: p.next})
 }
 
 func (p *statementPage) Update(msg tea.Msg) tea.Cmd {
@@ -162,29 +215,55 @@ func (p *statementPage) Update(msg tea.Msg) tea.Cmd {
 	if !ok {
 		return nil
 	}
+	keys := p.c.keys
+	if p.detail {
+		if key.Matches(k, keys.Back) {
+			p.detail = false
+		}
+		return nil
+	}
+	n := p.visible()
 	switch {
-	case key.Matches(k, p.c.keys.Back):
+	case key.Matches(k, keys.Back):
 		return p.c.intent(backMsg{})
-	case key.Matches(k, p.c.keys.More):
+	case len(p.entries) == 0:
+		return nil
+	case key.Matches(k, statementOpen):
+		p.detail = true
+		return nil
+	case key.Matches(k, keys.More):
 		if p.next != 0 && !p.loading {
 			p.loading = true
 			return p.c.intent(statementMoreMsg{before: p.next})
 		}
 		return nil
+	case key.Matches(k, keys.Up):
+		p.scrollTo(p.cursor - 1)
+	case key.Matches(k, keys.Down):
+		p.scrollTo(p.cursor + 1)
+	case key.Matches(k, keys.PageUp):
+		p.offset = max(0, p.offset-n)
+		p.scrollTo(p.cursor - n)
+	case key.Matches(k, keys.PageDown):
+		// A page down shows the next page of entries.
+		p.offset = min(p.offset+n, max(0, len(p.entries)-n))
+		p.scrollTo(p.cursor + n)
+	case key.Matches(k, keys.Top):
+		p.scrollTo(0)
+	case key.Matches(k, keys.Bottom):
+		p.scrollTo(len(p.entries) - 1)
+	default:
+		return nil
 	}
-	var cmd tea.Cmd
-	p.table, cmd = p.table.Update(msg)
-	// Reaching the last row loads the next page.
-	if p.next != 0 && !p.loading && len(p.entries) > 0 && p.table.Cursor() == len(p.entries)-1 {
-		p.loading = true
-		return tea.Batch(cmd, p.c.intent(statementMoreMsg{before: p.next}))
-	}
-	return cmd
+	return p.more()
 }
 
 func (p *statementPage) View() string {
 	s := p.c.styles
 	var b strings.Builder
+	if p.detail && p.cursor < len(p.entries) {
+		return p.detailView(p.entries[p.cursor])
+	}
 	b.WriteString(s.PageTitle.Render("Statement") + s.Dim.Render("  in R$, newest first") + "\n")
 	switch {
 	case p.err != "":
@@ -197,16 +276,112 @@ func (p *statementPage) View() string {
 		b.WriteString("\n" + s.Dim.Render("No entries yet.") + "\n")
 		return b.String()
 	}
-	b.WriteString(p.table.View() + "\n")
-	footer := fmt.Sprintf("%d of %d entries", p.table.Cursor()+1, len(p.entries))
+	l := p.layout()
+	cells := func(lts, date, what, amount, balance string) string {
+		parts := []string{pad(lts, l.lw, true)}
+		if !l.twoLines {
+			parts = append(parts, pad(date, l.ww, false))
+		}
+		parts = append(parts, pad(what, l.dw, false), pad(amount, l.aw, true), pad(balance, l.bw, true))
+		return strings.Join(parts, " ")
+	}
+	head := "When"
+	if l.twoLines {
+		head = ""
+	}
+	b.WriteString(s.Table.Header.UnsetPadding().Render(cells("L", head, "Entry", "Amount", "Balance")) + "\n")
+	n := p.visible()
+	last := min(len(p.entries), p.offset+n)
+	for i := p.offset; i < last; i++ {
+		e := p.entries[i]
+		what, amount, balance := p.describe(e)
+		line := cells(strconv.FormatUint(e.TS, 10), when(e), what, amount, balance)
+		second := ""
+		if l.twoLines {
+			second = pad(strings.Repeat(" ", l.lw+1)+when(e), p.c.width, false)
+		}
+		if i == p.cursor {
+			line = s.Table.Selected.Render(pad(line, p.c.width, false))
+			if l.twoLines {
+				second = s.Table.Selected.Render(second)
+			}
+		} else {
+			line = s.Text.Render(line)
+			second = s.Dim.Render(second)
+		}
+		b.WriteString(line + "\n")
+		if l.twoLines {
+			b.WriteString(second + "\n")
+		}
+	}
+	for i := last - p.offset; i < n; i++ {
+		b.WriteString(strings.Repeat("\n", l.perEntry()))
+	}
+	footer := fmt.Sprintf("entries %d–%d", p.offset+1, last)
 	switch {
+	case p.next == 0:
+		footer += fmt.Sprintf(" of %d", len(p.entries))
 	case p.loading:
-		footer += " · loading older…"
-	case p.next != 0:
-		footer += " · more below (m)"
+		footer += ", more below · loading older…"
 	default:
-		footer += " · all loaded"
+		footer += ", more below"
 	}
 	b.WriteString(s.Dim.Render(footer))
+	return b.String()
+}
+
+// detailView shows one entry in full, with its Lamport timestamps like a
+// receipt.
+func (p *statementPage) detailView(e bank.Event) string {
+	s := p.c.styles
+	var b strings.Builder
+	what, amount, balance := p.describe(e)
+	b.WriteString(s.PageTitle.Render(fmt.Sprintf("Entry at L=%d", e.TS)) + "\n\n")
+	b.WriteString(kv(p.c, "Entry", what) + "\n")
+	if amount != "" {
+		sign := ""
+		for _, c := range []string{"+", "-"} {
+			if rest, ok := strings.CutPrefix(amount, c); ok {
+				sign, amount = c, rest
+			}
+		}
+		b.WriteString(kv(p.c, "Amount", sign+"R$ "+amount) + "\n")
+	}
+	if balance != "" {
+		b.WriteString(kv(p.c, "Balance after", "R$ "+balance) + "\n")
+	}
+	b.WriteString(kv(p.c, "Date", when(e)) + "\n")
+	bankName := e.Proc
+	if bankName == "" {
+		bankName = "bank"
+	}
+	num := func(v uint64) string {
+		if v == 0 {
+			return "—"
+		}
+		return strconv.FormatUint(v, 10)
+	}
+	applied := e.ApplyTS
+	if applied == 0 {
+		applied = e.TS
+	}
+	b.WriteString("\n" + s.PageTitle.Render("Lamport timestamps") + "\n")
+	if p.received(e) {
+		b.WriteString(kv(p.c, "applied by "+bankName, num(applied)) + "\n")
+		b.WriteString(wrap(p.c, s.Dim, "Money from account "+e.Account+": the payer's request (when it was sent, received and answered) is not shown on your statement; only when the bank applied it.") + "\n")
+		return b.String()
+	}
+	client := e.Client
+	if client == "" {
+		client = "the ATM"
+	}
+	for _, l := range [][2]string{
+		{"sent by " + client, num(e.ClientTS)},
+		{"received by " + bankName, num(e.RecvTS)},
+		{"applied by " + bankName, num(applied)},
+		{"answered by " + bankName, num(e.ReplyTS)},
+	} {
+		b.WriteString(kv(p.c, l[0], l[1]) + "\n")
+	}
 	return b.String()
 }

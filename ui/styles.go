@@ -71,13 +71,13 @@ func NewStyles(isDark bool) *Styles {
 	c := lipgloss.Color
 	s := &Styles{IsDark: isDark}
 	s.Accent = ld(c("#1d4ed8"), c("#7aa2f7"))
-	s.Good = ld(c("#15803d"), c("#73daca"))
+	s.Good = ld(c("#166534"), c("#73daca"))
 	s.Bad = ld(c("#b91c1c"), c("#f7768e"))
-	s.Warn = ld(c("#a16207"), c("#e0af68"))
-	s.Muted = ld(c("#6b7280"), c("#8b93b0"))
+	s.Warn = ld(c("#854d0e"), c("#e0af68"))
+	s.Muted = ld(c("#4b5563"), c("#8b93b0"))
 	s.Push = ld(c("#a21caf"), c("#d4a6ff"))
 	s.Send = ld(c("#1d4ed8"), c("#7dcfff"))
-	s.Recv = ld(c("#15803d"), c("#9ece6a"))
+	s.Recv = ld(c("#166534"), c("#9ece6a"))
 	text := ld(c("#1f2937"), c("#d7dae0"))
 	barBG := ld(c("#1e3a8a"), c("#24335a"))
 	barFG := c("#f8fafc")
@@ -125,8 +125,15 @@ func NewStyles(isDark bool) *Styles {
 	s.BannerPush = lipgloss.NewStyle().Foreground(s.Push).Bold(true)
 	s.TooSmall = lipgloss.NewStyle().Foreground(s.Warn).Bold(true)
 
+	// The bubbles defaults are too faint to read (WCAG AA asks 4.5:1).
 	s.Help = help.DefaultStyles(isDark)
 	s.Help.ShortKey = s.Help.ShortKey.Foreground(s.Accent).Bold(true)
+	s.Help.FullKey = s.Help.FullKey.Foreground(s.Accent).Bold(true)
+	s.Help.ShortDesc = s.Help.ShortDesc.Foreground(s.Muted)
+	s.Help.FullDesc = s.Help.FullDesc.Foreground(s.Muted)
+	s.Help.ShortSeparator = s.Help.ShortSeparator.Foreground(s.Muted)
+	s.Help.FullSeparator = s.Help.FullSeparator.Foreground(s.Muted)
+	s.Help.Ellipsis = s.Help.Ellipsis.Foreground(s.Muted)
 
 	s.Table = table.Styles{
 		Header:   lipgloss.NewStyle().Foreground(s.Muted).Bold(true).Padding(0, 1, 0, 0),
@@ -134,6 +141,13 @@ func NewStyles(isDark bool) *Styles {
 		Selected: lipgloss.NewStyle().Foreground(s.Accent).Bold(true).Reverse(true),
 	}
 	s.Input = textinput.DefaultStyles(isDark)
+	for _, st := range []*textinput.StyleState{&s.Input.Focused, &s.Input.Blurred} {
+		st.Prompt = st.Prompt.Foreground(s.Accent)
+		st.Placeholder = st.Placeholder.Foreground(s.Muted)
+		st.Suggestion = st.Suggestion.Foreground(s.Muted)
+	}
+	s.Input.Blurred.Text = s.Input.Blurred.Text.Foreground(text)
+	s.Input.Cursor.Color = s.Accent
 	s.SpinnerStyle = lipgloss.NewStyle().Foreground(s.Accent)
 	return s
 }

@@ -1,0 +1,156 @@
+package ui
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"atm/bank"
+	"atm/netproto"
+)
+
+// statementWall is when the test's entries happened.
+var statementWall = time.Date(2030, 3, 5, 14, 3, 22, 0, time.UTC)
+
+// statementEntries is a history of n entries of account 123, newest first,
+// from L=1000 down: a received transfer, a sent one, then deposits.
+func statementEntries(n int) []bank.Event {
+	var es []bank.Event
+	for i := range n {
+		ts := uint64(1000 - 10*i)
+		wall := statementWall.Add(-time.Duration(i) * time.Hour)
+		switch i {
+		case 0:
+			es = append(es, bank.Event{TS: ts, Proc: "bank", Kind: bank.KindTransfer, Outcome: "ok", Account: "45678901", To: "123",
+				Amount: 2500, ToBalance: 102500, ApplyTS: ts, Wall: wall})
+		case 1:
+			es = append(es, bank.Event{TS: ts, Proc: "bank", Kind: bank.KindTransfer, Outcome: "ok", Account: "123", To: "45678901",
+				Amount: 5000, Balance: 100000, ToBalance: 5000, Detail: "Bruno Lima", ReqID: "r1",
+				Client: "atm-7f3a", ClientTS: ts - 3, RecvTS: ts - 1, ApplyTS: ts, ReplyTS: ts + 1, Wall: wall})
+		default:
+			es = append(es, bank.Event{TS: ts, Proc: "bank", Kind: bank.KindDeposit, Outcome: "ok", Account: "123",
+				Amount: bank.Cents(100 * i), Balance: 105000, ReqID: fmt.Sprint("d", i),
+				Client: "atm-7f3a", ClientTS: ts - 3, RecvTS: ts - 1, ApplyTS: ts, ReplyTS: ts + 1, Wall: wall})
+		}
+	}
+	return es
+}
+
+// openStatement shows the statement with the first page of 55 entries.
+func openStatement(m *Model) []bank.Event {
+	loggedIn(m)
+	typeText(m, "5")
+	all := statementEntries(55)
+	send(m, statementResultMsg{reply: netproto.Reply{Entries: all[:50], Next: 510, Balance: 102500}})
+	return all
+}
+
+var footerRe = regexp.MustCompile(`entries (\d+)–(\d+)(, more below| of \d+)`)
+
+func footer(t *testing.T, m *Model) string {
+	t.Helper()
+	f := footerRe.FindString(screen(t, m))
+	if f == "" {
+		t.Fatalf("no entries footer:\n%s", screen(t, m))
+	}
+	return f
+}
+
+// Each entry shows its local date and time with the zone, and the
+// counterparty, readable at 80 columns.
+func TestStatementEntriesReadable(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		all := openStatement(m)
+		out := screen(t, m)
+		for _, e := range all[:3] {
+			mustContain(t, out, e.Wall.Local().Format("2006-01-02 15:04:05 MST"))
+		}
+		mustContain(t, out, "from 45678901", "to 45678901", "+25,00", "1.025,00", "-50,00", "1.000,00", "deposit", "+2,00")
+		// 55 entries exist but only 50 are known: no count is claimed.
+		mustContain(t, out, "entries 1–", ", more below")
+		mustNotContain(t, out, "of 50")
+	})
+}
+
+// Page down moves by a page, page up back; home and end go to the newest
+// and the oldest; reaching the end fetches the next page, and once all are
+// loaded the count is known.
+func TestStatementPaging(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		all := openStatement(m)
+		n := m.statement.visible()
+		if want := fmt.Sprintf("entries 1–%d, more below", n); footer(t, m) != want {
+			t.Fatalf("footer %q, want %q", footer(t, m), want)
+		}
+		if m.statement.loading {
+			t.Fatal("older entries were asked for before the end was in sight")
+		}
+		press(m, tea.KeyPgDown)
+		off := min(n, 50-n) // the last page loaded fills the screen
+		if want := fmt.Sprintf("entries %d–%d, more below", off+1, off+n); footer(t, m) != want {
+			t.Errorf("after pgdn: footer %q, want %q", footer(t, m), want)
+		}
+		if m.statement.cursor != n {
+			t.Errorf("after pgdn the cursor is on entry %d, want %d", m.statement.cursor, n)
+		}
+		mustContain(t, screen(t, m), fmt.Sprintf(" %d ", all[n].TS))
+		press(m, tea.KeyPgUp)
+		if want := fmt.Sprintf("entries 1–%d, more below", n); footer(t, m) != want {
+			t.Errorf("after pgup: footer %q, want %q", footer(t, m), want)
+		}
+		press(m, tea.KeyEnd)
+		if !m.statement.loading {
+			t.Fatal("end did not fetch the older entries")
+		}
+		mustContain(t, screen(t, m), fmt.Sprintf("entries %d–50, more below · loading older…", 50-n+1))
+		send(m, statementResultMsg{reply: netproto.Reply{Entries: all[50:], Balance: 102500}})
+		mustContain(t, screen(t, m), "of 55")
+		press(m, tea.KeyEnd)
+		if want := fmt.Sprintf("entries %d–55 of 55", 55-n+1); footer(t, m) != want {
+			t.Errorf("at the end: footer %q, want %q", footer(t, m), want)
+		}
+		press(m, tea.KeyHome)
+		if want := fmt.Sprintf("entries 1–%d of 55", n); footer(t, m) != want || m.statement.cursor != 0 {
+			t.Errorf("after home: footer %q, cursor %d", footer(t, m), m.statement.cursor)
+		}
+	})
+}
+
+// Enter opens an entry with its Lamport timestamps; a received transfer
+// shows what is known of it.
+func TestStatementEntryDetail(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		openStatement(m)
+		press(m, tea.KeyDown)
+		press(m, tea.KeyEnter)
+		out := flat(t, m)
+		mustContain(t, out, "Entry at L=990", "to 45678901 Bruno Lima", "-R$ 50,00", "Balance after R$ 1.000,00",
+			"Date "+statementWall.Add(-time.Hour).Local().Format("2006-01-02 15:04:05 MST"),
+			"Lamport timestamps", "sent by atm-7f3a 987", "received by bank 989", "applied by bank 990", "answered by bank 991",
+			"esc back")
+		press(m, tea.KeyEscape)
+		if m.page != pageStatement || m.statement.detail {
+			t.Fatal("esc from an entry left the statement")
+		}
+		press(m, tea.KeyUp)
+		press(m, tea.KeyEnter)
+		out = flat(t, m)
+		mustContain(t, out, "Entry at L=1000", "from 45678901", "+R$ 25,00", "Balance after R$ 1.025,00",
+			"applied by bank 1000", "payer's request")
+		mustNotContain(t, out, "sent by", "answered by")
+	})
+}
+
+// The help bar shows the statement's keys at 80 columns.
+func TestStatementHelpBar(t *testing.T) {
+	for _, w := range []int{80, 120} {
+		m := newTestModel(t, w, 24, true)
+		openStatement(m)
+		lines := strings.Split(screen(t, m), "\n")
+		mustContain(t, lines[len(lines)-1], "pgup", "pgdn", "home", "end", "enter details", "esc back", "? clock legend")
+	}
+}
