@@ -66,14 +66,14 @@ func (f *amountField) view() string {
 	case err == nil:
 		line += s.Success.Render("  = "+FormatCents(v)) + "\n"
 	case f.typed:
-		line += wrap(f.c, s.Error, "  ✗ "+err.Error()) + "\n"
+		line += wrapMarked(f.c, s.Error, "  ✗ ", err.Error()) + "\n"
 	default:
 		line += "\n"
 	}
 	return line
 }
 
-const amountHint = "Type 50, 50,5, 1.234,56 or R$ 1.234,56."
+const amountHint = "Examples: 50 · 50,5 · 1.234,56"
 
 // amountPage is the deposit or withdraw form.
 type amountPage struct {
@@ -283,7 +283,7 @@ func (p *transferPage) View() string {
 		b.WriteString(s.Field.Render("Recipient's account") + "\n")
 		b.WriteString(p.to.View() + "\n\n")
 		if p.err != "" {
-			b.WriteString(wrap(p.c, s.Error, "✗ "+p.err) + "\n")
+			b.WriteString(wrapMarked(p.c, s.Error, "✗ ", p.err) + "\n")
 		} else {
 			b.WriteString(wrap(p.c, s.Hint, "The bank will show the holder's name before anything is sent.") + "\n")
 		}

@@ -390,6 +390,7 @@ func (m *Model) setBanner(text string, bad bool, clearAfter time.Duration) tea.C
 // goLogin shows the login screen with empty fields.
 func (m *Model) goLogin() tea.Cmd {
 	m.page = pageLogin
+	m.login.err = "" // the notice, if any, is the newer message
 	return m.login.reset()
 }
 
