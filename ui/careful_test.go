@@ -10,6 +10,113 @@ import (
 	"atm/netproto"
 )
 
+// gateShown is the confirmation gate of the screen shown, if any.
+func gateShown(m *Model) *confirmGate {
+	switch {
+	case m.page == pageAmount && m.amount.confirm:
+		return &m.amount.gate
+	case m.page == pageTransfer && m.transfer.step == stepConfirm:
+		return &m.transfer.gate
+	}
+	return nil
+}
+
+// readyConfirm delivers the message the confirmation's timer sends once it
+// has been on screen long enough.
+func readyConfirm(m *Model) {
+	if g := gateShown(m); g != nil {
+		send(m, confirmReadyMsg{gate: g, id: g.id})
+	}
+}
+
+// confirmNow lets the confirmation on screen become ready and answers y.
+func confirmNow(m *Model) {
+	readyConfirm(m)
+	typeText(m, "y")
+}
+
+// Money moves only on y, once the confirmation has been on screen: a second
+// Enter or a y typed before it appeared does nothing, Enter on it does not
+// send, n goes back with the amount kept.
+func TestConfirmMovesMoneyOnlyOnY(t *testing.T) {
+	flows := []struct {
+		name    string
+		start   func(m *Model)
+		title   string
+		details []string
+		sending string
+	}{
+		{"deposit", func(m *Model) { typeText(m, "2") }, "Confirm the deposit",
+			[]string{"123 · Ana Souza", "R$ 50,00", "Deposit R$ 50,00 into your account?"}, "Depositing R$ 50,00…"},
+		{"withdrawal", func(m *Model) { typeText(m, "3") }, "Confirm the withdrawal",
+			[]string{"123 · Ana Souza", "R$ 50,00", "Withdraw R$ 50,00 from your account?"}, "Withdrawing R$ 50,00…"},
+		{"transfer", func(m *Model) {
+			typeText(m, "4")
+			typeText(m, "456")
+			press(m, tea.KeyEnter)
+			send(m, lookupResultMsg{account: "456", reply: netproto.Reply{Account: "456", Holder: "Bruno Lima"}})
+		}, "Confirm the transfer", []string{"456 · Bruno Lima", "R$ 50,00", "Send R$ 50,00 to Bruno Lima?"}, "Sending R$ 50,00 to 456…"},
+	}
+	for _, f := range flows {
+		t.Run(f.name, func(t *testing.T) {
+			eachLayout(t, func(t *testing.T, m *Model) {
+				loggedIn(m)
+				f.start(m)
+				typeText(m, "50")
+				press(m, tea.KeyEnter)
+				// Keys already typed when the confirmation appears.
+				press(m, tea.KeyEnter)
+				typeText(m, "y")
+				if m.busy != "" {
+					t.Fatal("keys typed before the confirmation was ready sent the money")
+				}
+				out := screen(t, m)
+				mustContain(t, out, f.title)
+				mustContain(t, out, f.details...)
+				mustContain(t, out, "y confirm • n back")
+				mustContain(t, panelFlat(out), "Read the details; y works in a moment.", "2 keys typed before this appeared were ignored.")
+				mustNotContain(t, out, "Press y")
+
+				readyConfirm(m)
+				out = panelFlat(screen(t, m))
+				mustContain(t, out, "Press y to confirm, or n to change the amount.")
+				mustContain(t, out, "were ignored") // until the next key
+				mustNotContain(t, out, "in a moment")
+				press(m, tea.KeyEnter)
+				if m.busy != "" {
+					t.Fatal("enter on the confirmation sent the money")
+				}
+				out = panelFlat(screen(t, m))
+				mustContain(t, out, "Enter does not confirm: press y to go ahead, or n to go back.")
+				mustNotContain(t, out, "were ignored")
+
+				typeText(m, "n")
+				out = screen(t, m)
+				mustNotContain(t, out, f.title)
+				mustContain(t, out, "R$ › 50", "= R$ 50,00")
+
+				// A new confirmation is not made ready by the old timer.
+				press(m, tea.KeyEnter)
+				old := *gateShown(m)
+				send(m, confirmReadyMsg{gate: gateShown(m), id: old.id - 1})
+				typeText(m, "y")
+				if m.busy != "" {
+					t.Fatal("the timer of an earlier confirmation made this one ready")
+				}
+				press(m, tea.KeyEscape)
+				press(m, tea.KeyEnter)
+				confirmNow(m)
+				if m.busy == "" {
+					t.Fatal("y on the ready confirmation did not send")
+				}
+				out = screen(t, m)
+				mustContain(t, out, f.sending, f.title)
+				mustNotContain(t, out, "Press y")
+			})
+		})
+	}
+}
+
 // panelText is the ATM panel's part of a frame line, inside its border.
 func panelText(line string) (string, bool) {
 	_, rest, ok := strings.Cut(line, "│ ")

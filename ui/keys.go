@@ -14,7 +14,7 @@ type KeyMap struct {
 	NextField   key.Binding
 	PrevField   key.Binding
 	Submit      key.Binding
-	Confirm     key.Binding
+	Confirm     key.Binding // y only: never the key that submitted the step before
 	Cancel      key.Binding
 	PageUp      key.Binding
 	PageDown    key.Binding
@@ -37,8 +37,8 @@ func DefaultKeyMap() *KeyMap {
 		NextField:  key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab", "next field")),
 		PrevField:  key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab", "previous")),
 		Submit:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
-		Confirm:    key.NewBinding(key.WithKeys("y", "enter"), key.WithHelp("y/enter", "confirm")),
-		Cancel:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "change the amount")),
+		Confirm:    key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "confirm")),
+		Cancel:     key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n", "back")),
 		PageUp:     key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup", "page up")),
 		PageDown:   key.NewBinding(key.WithKeys("pgdown", "f", "space"), key.WithHelp("pgdn", "page down")),
 		Top:        key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", "newest")),
