@@ -47,15 +47,15 @@ func TestConfirmMovesMoneyOnlyOnY(t *testing.T) {
 		sending string
 	}{
 		{"deposit", func(m *Model) { typeText(m, "2") }, "Confirm the deposit",
-			[]string{"123 · Ana Souza", "R$ 50,00", "Deposit R$ 50,00 into your account?"}, "Depositing R$ 50,00…"},
+			[]string{"123 · Ana Souza", "R$ 50,00", "Deposit R$ 50,00 into your account?"}, "Sending the deposit…"},
 		{"withdrawal", func(m *Model) { typeText(m, "3") }, "Confirm the withdrawal",
-			[]string{"123 · Ana Souza", "R$ 50,00", "Withdraw R$ 50,00 from your account?"}, "Withdrawing R$ 50,00…"},
+			[]string{"123 · Ana Souza", "R$ 50,00", "Withdraw R$ 50,00 from your account?"}, "Sending the withdrawal…"},
 		{"transfer", func(m *Model) {
 			typeText(m, "4")
 			typeText(m, "456")
 			press(m, tea.KeyEnter)
 			send(m, lookupResultMsg{account: "456", reply: netproto.Reply{Account: "456", Holder: "Bruno Lima"}})
-		}, "Confirm the transfer", []string{"456 · Bruno Lima", "R$ 50,00", "Send R$ 50,00 to Bruno Lima?"}, "Sending R$ 50,00 to 456…"},
+		}, "Confirm the transfer", []string{"456 · Bruno Lima", "R$ 50,00", "Send R$ 50,00 to Bruno Lima?"}, "Sending the transfer…"},
 	}
 	for _, f := range flows {
 		t.Run(f.name, func(t *testing.T) {
@@ -115,6 +115,75 @@ func TestConfirmMovesMoneyOnlyOnY(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Keys typed while the bank looks up the recipient are applied to the
+// amount once it is there: "1 Enter" gives the confirmation of R$ 1,00.
+func TestKeysTypedDuringLookupAreKept(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		typeText(m, "4")
+		typeText(m, "456")
+		press(m, tea.KeyEnter)
+		out := screen(t, m)
+		mustContain(t, out, "Looking up account 456…", "typing kept for the next screen", "ctrl+c quit")
+		mustNotContain(t, out, "enter continue")
+		typeText(m, "1")
+		press(m, tea.KeyEnter)
+		mustContain(t, screen(t, m), "kept for the next screen (2 so far)")
+		send(m, lookupResultMsg{account: "456", reply: netproto.Reply{Account: "456", Holder: "Bruno Lima"}})
+		out = screen(t, m)
+		mustContain(t, out, "Confirm the transfer", "R$ 1,00", "Send R$ 1,00 to Bruno Lima?", "y confirm")
+		if m.busy != "" {
+			t.Fatal("typed-ahead keys sent the money")
+		}
+	})
+}
+
+// Keys typed ahead meant the screen after a success: after a refusal, and
+// on a receipt, they are not used, and the screen says so.
+func TestKeysTypedAheadNotUsedAfterRefusalOrOnReceipt(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		typeText(m, "4")
+		typeText(m, "999")
+		press(m, tea.KeyEnter)
+		typeText(m, "25")
+		send(m, lookupResultMsg{account: "999", err: &netproto.Error{Code: "account_not_found"}})
+		out := screen(t, m)
+		mustContain(t, out, "There is no account 999", "› 999")
+		mustContain(t, panelFlat(out), "2 keys typed while waiting were not used.")
+		mustNotContain(t, out, "99925")
+		typeText(m, "0")
+		mustNotContain(t, screen(t, m), "were not used")
+
+		press(m, tea.KeyEscape)
+		typeText(m, "2")
+		typeText(m, "10")
+		press(m, tea.KeyEnter)
+		confirmNow(m)
+		press(m, tea.KeyEnter)
+		send(m, opResultMsg{op: opDeposit, amount: 1000, reply: netproto.Reply{Balance: 101000}})
+		if m.page != pageReceipt {
+			t.Fatalf("enter typed during the deposit left the receipt (page %v)", m.page)
+		}
+		mustContain(t, panelFlat(screen(t, m)), "Deposit done", "1 key typed while waiting was not used.")
+	})
+}
+
+// The statement shows what it waits for, with a spinner.
+func TestStatementLoadingShowsWait(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		typeText(m, "5")
+		out := screen(t, m)
+		mustContain(t, out, "Loading your statement…")
+		if !strings.Contains(out, ansi.Strip(m.spinnerView())+" Loading") {
+			t.Errorf("no spinner while loading:\n%s", out)
+		}
+		send(m, statementResultMsg{reply: netproto.Reply{}})
+		mustNotContain(t, screen(t, m), "Loading your statement…")
+	})
 }
 
 // panelText is the ATM panel's part of a frame line, inside its border.
@@ -198,4 +267,34 @@ func TestLoginNoticeDoesNotComeBack(t *testing.T) {
 		typeText(m, "4")
 		mustNotContain(t, screen(t, m), "The connection came back.")
 	})
+}
+
+// On a real server: keys typed in the same breath as the amount do not
+// confirm, keys typed during the recipient lookup reach the amount, and the
+// money moves once, on y.
+func TestEndToEndCarefulCustomer(t *testing.T) {
+	addr, stop := startServer(t)
+	a := startATM(t, "atm-care1", addr)
+	a.waitFor("Please log in")
+	a.typeKeys("123\r1234\r")
+	a.waitFor("What would you like to do?", "Ana Souza", "R$ 1.000,00")
+
+	a.typeKeys("2")
+	a.waitFor("Amount to deposit")
+	a.typeKeys("50\r\ry")
+	s := a.waitFor("Confirm the deposit", "keys typed before this appeared were ignored", "Press y to confirm")
+	mustNotContain(t, s, "Deposit done", "R$ 1.050,00")
+	a.typeKeys("y")
+	a.waitFor("✓ Deposit done", "R$ 1.050,00")
+
+	a.typeKeys("\r")
+	a.waitFor("What would you like to do?")
+	a.typeKeys("4")
+	a.waitFor("Recipient's account")
+	a.typeKeys("456\r25\r")
+	a.waitFor("Confirm the transfer", "Send R$ 25,00 to Bruno Lima?", "Press y to confirm")
+	a.typeKeys("y")
+	a.waitFor("✓ Transfer done", "R$ 1.025,00")
+	a.quit()
+	stop()
 }

@@ -22,6 +22,9 @@ type KeyMap struct {
 	More        key.Binding
 	Retry       key.Binding
 	Dismiss     key.Binding
+	// TypeAhead only explains, in the help bar while the ATM waits for the
+	// bank, that keys typed then are kept for the next screen.
+	TypeAhead key.Binding
 }
 
 // DefaultKeyMap returns the key bindings of the app.
@@ -46,5 +49,6 @@ func DefaultKeyMap() *KeyMap {
 		More:       key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "load older")),
 		Retry:      key.NewBinding(key.WithKeys("r", "enter"), key.WithHelp("r", "retry now")),
 		Dismiss:    key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "back to menu")),
+		TypeAhead:  key.NewBinding(key.WithKeys("typing"), key.WithHelp("typing", "kept for the next screen")),
 	}
 }

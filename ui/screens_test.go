@@ -268,8 +268,9 @@ func TestWithdrawFormSubmits(t *testing.T) {
 	press(m, tea.KeyEnter)
 	mustContain(t, screen(t, m), "Confirm the withdrawal", "Withdraw R$ 50,50 from your account?")
 	confirmNow(m)
-	mustContain(t, screen(t, m), "Withdrawing R$ 50,50")
-	// While the request is in flight, keys other than ctrl+c do nothing.
+	mustContain(t, screen(t, m), "Sending the withdrawal…", "R$ 50,50")
+	// While the request is in flight, keys other than ctrl+c are kept for
+	// the next screen.
 	press(m, tea.KeyEscape)
 	if m.page != pageAmount {
 		t.Fatal("esc acted while busy")
@@ -304,7 +305,7 @@ func TestTransferFlow(t *testing.T) {
 		}
 		press(m, tea.KeyEnter)
 		confirmNow(m)
-		mustContain(t, screen(t, m), "Sending R$ 50,00 to 456")
+		mustContain(t, screen(t, m), "Sending the transfer…", "Send R$ 50,00 to Bruno Lima?")
 	})
 }
 
