@@ -35,7 +35,9 @@ var (
 //   - When a single separator appears once, it is decimal if 1 or 2 digits
 //     follow it ("50.5", "50,5" and "50,50" are R$ 50,50) and it separates
 //     thousands if exactly 3 digits follow it ("1.234" and "1,234" are
-//     R$ 1.234,00). Any other count is rejected as ambiguous.
+//     R$ 1.234,00). When nothing or a number starting with 0 comes before
+//     it, it is decimal whatever follows, so "0,001" has too many decimals.
+//     Any other count is rejected as ambiguous.
 //   - Thousands groups after the first have exactly 3 digits; the first has
 //     1 to 3 and does not start with 0. At most 2 decimals; ",5" is R$ 0,50.
 //   - The amount must be more than zero and fit in an int64 of centavos.
@@ -92,7 +94,12 @@ func ParseAmount(s string) (bank.Cents, error) {
 		switch after := len(s) - i - 1; {
 		case after == 1 || after == 2:
 			intPart, fracPart = s[:i], s[i+1:]
-		case after == 3 && i > 0:
+		case after >= 3 && (i == 0 || s[0] == '0'):
+			// Nothing or a leading 0 before it: it cannot separate
+			// thousands, so it is a decimal separator with too many
+			// decimals ("0,001", ",125").
+			return 0, ErrAmountDecimals
+		case after == 3:
 			intPart, thousands = s, s[i]
 		default:
 			return 0, ErrAmountAmbiguous

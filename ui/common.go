@@ -82,6 +82,22 @@ func wrap(c *common, st lipgloss.Style, text string) string {
 	return st.Width(c.width).Render(text)
 }
 
+// wrapMarked wraps text that follows a mark such as "✗ " to the page width,
+// with the lines after the first indented under the text, not at column 0.
+func wrapMarked(c *common, st lipgloss.Style, mark, text string) string {
+	w := ansi.StringWidth(mark)
+	lines := strings.Split(st.Width(max(1, c.width-w)).Render(text), "\n")
+	pad := strings.Repeat(" ", w)
+	for i := range lines {
+		if i == 0 {
+			lines[i] = st.Render(mark) + lines[i]
+		} else {
+			lines[i] = pad + lines[i]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // kv renders "label ..... value" across width.
 func kv(c *common, label, value string) string {
 	s := c.styles

@@ -15,9 +15,9 @@ import (
 	"atm/netproto"
 )
 
-// panelText is the ATM panel of a rendered screen as one line of words, so
+// atmPanelWords is the ATM panel of a rendered screen as one line of words, so
 // that wrapped sentences can be looked for.
-func panelText(t *testing.T, m *Model) string {
+func atmPanelWords(t *testing.T, m *Model) string {
 	t.Helper()
 	var words []string
 	for _, l := range strings.Split(screen(t, m), "\n") {
@@ -101,7 +101,7 @@ func TestConnectErrorsAreReadable(t *testing.T) {
 						m := New(Config{Addr: addr, ProcessID: "atm-test", DBPath: t.TempDir() + "/bank.db"})
 						m.setStyles(dark)
 						send(m, tea.WindowSizeMsg{Width: sz.w, Height: sz.h}, dialResultMsg{err: err})
-						text := panelText(t, m)
+						text := atmPanelWords(t, m)
 						mustContain(t, text, "The bank is not answering.", c.want(addr), "Trying again in 1 s (attempt 2)")
 						mustNotContain(t, text, "tcp", "i/o timeout", "dial", "lookup", "ms (")
 					})
@@ -127,7 +127,7 @@ func TestEmbeddedStartErrorIsReadable(t *testing.T) {
 		t.Fatalf("starting a server on a taken port: %#v", msg)
 	}
 	send(m, msg)
-	text := panelText(t, m)
+	text := atmPanelWords(t, m)
 	mustContain(t, text, "Could not start a server here: another program already uses "+addr)
 	mustNotContain(t, text, "bind", "listen tcp")
 }
@@ -173,7 +173,7 @@ func TestLoginLockTimes(t *testing.T) {
 			eachLayout(t, func(t *testing.T, m *Model) {
 				connected(m)
 				send(m, loginResultMsg{account: "123", err: c.err})
-				if text := panelText(t, m); !c.want.MatchString(text) {
+				if text := atmPanelWords(t, m); !c.want.MatchString(text) {
 					t.Errorf("screen lacks %v:\n%s", c.want, text)
 				}
 			})

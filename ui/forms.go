@@ -3,10 +3,12 @@ package ui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"atm/bank"
 )
@@ -66,20 +68,23 @@ func (f *amountField) view() string {
 	case err == nil:
 		line += s.Success.Render("  = "+FormatCents(v)) + "\n"
 	case f.typed:
-		line += wrap(f.c, s.Error, "  ✗ "+err.Error()) + "\n"
+		line += wrapMarked(f.c, s.Error, "  ✗ ", err.Error()) + "\n"
 	default:
 		line += "\n"
 	}
 	return line
 }
 
-const amountHint = "Type 50, 50,5, 1.234,56 or R$ 1.234,56."
+const amountHint = "Examples: 50 · 50,5 · 1.234,56"
 
-// amountPage is the deposit or withdraw form.
+// amountPage is the deposit or withdraw form, then its confirmation.
 type amountPage struct {
-	c     *common
-	op    string
-	field amountField
+	c       *common
+	op      string
+	field   amountField
+	confirm bool // the confirmation is shown
+	amount  bank.Cents
+	gate    confirmGate
 }
 
 type amountSubmitMsg struct {
@@ -92,19 +97,32 @@ func newAmountPage(c *common) *amountPage {
 }
 
 func (p *amountPage) start(op string) tea.Cmd {
-	p.op = op
+	p.op, p.confirm, p.amount = op, false, 0
 	return p.field.reset()
 }
 
-func (p *amountPage) Typing() bool { return true }
+func (p *amountPage) Typing() bool { return !p.confirm }
 func (p *amountPage) applyStyles() { p.field.input.SetStyles(p.c.styles.Input) }
 
 func (p *amountPage) Help() []key.Binding {
 	k := p.c.keys
+	if p.confirm {
+		return []key.Binding{k.Confirm, k.Cancel, k.Quit}
+	}
 	return []key.Binding{k.Submit, k.Back, k.QuitTyping}
 }
 
 func (p *amountPage) Update(msg tea.Msg) tea.Cmd {
+	if p.confirm {
+		switch p.gate.update(p.c.keys, msg) {
+		case gateConfirm:
+			return p.c.intent(amountSubmitMsg{op: p.op, amount: p.amount})
+		case gateBack:
+			p.confirm = false
+			return p.field.input.Focus()
+		}
+		return nil
+	}
 	if k, ok := msg.(tea.KeyPressMsg); ok {
 		switch {
 		case key.Matches(k, p.c.keys.Back):
@@ -115,7 +133,9 @@ func (p *amountPage) Update(msg tea.Msg) tea.Cmd {
 				p.field.typed = true
 				return nil
 			}
-			return p.c.intent(amountSubmitMsg{op: p.op, amount: v})
+			p.amount, p.confirm = v, true
+			p.field.input.Blur()
+			return p.gate.arm()
 		}
 	}
 	return p.field.update(msg)
@@ -128,6 +148,25 @@ func (p *amountPage) View() string {
 		title, label = "Withdraw", "Amount to withdraw"
 	}
 	var b strings.Builder
+	if p.confirm {
+		question := fmt.Sprintf("Deposit %s into your account?", FormatCents(p.amount))
+		if p.op == opWithdraw {
+			title = "Confirm the withdrawal"
+			question = fmt.Sprintf("Withdraw %s from your account?", FormatCents(p.amount))
+		} else {
+			title = "Confirm the deposit"
+		}
+		b.WriteString(s.PageTitle.Render(title) + "\n\n")
+		acc := p.c.sess.account
+		if p.c.sess.holder != "" {
+			acc += " · " + p.c.sess.holder
+		}
+		b.WriteString(kv(p.c, "Account", acc) + "\n")
+		b.WriteString(kv(p.c, "Amount", FormatCents(p.amount)) + "\n\n")
+		b.WriteString(wrap(p.c, s.Text, question) + "\n")
+		b.WriteString(p.gate.view(p.c, "change the amount"))
+		return b.String()
+	}
 	b.WriteString(s.PageTitle.Render(title) + "\n\n")
 	b.WriteString(s.Field.Render(label) + "\n")
 	b.WriteString(p.field.view())
@@ -145,6 +184,7 @@ type transferPage struct {
 	field    amountField
 	amount   bank.Cents
 	err      string
+	gate     confirmGate
 }
 
 const (
@@ -255,20 +295,18 @@ func (p *transferPage) Update(msg tea.Msg) tea.Cmd {
 				p.amount = v
 				p.field.input.Blur()
 				p.step = stepConfirm
-				return nil
+				return p.gate.arm()
 			}
 			p.err = ""
 		}
 		return p.field.update(msg)
 	case stepConfirm:
-		if isKey {
-			switch {
-			case key.Matches(k, keys.Confirm):
-				return p.c.intent(transferSubmitMsg{to: p.to.Value(), toHolder: p.toHolder, amount: p.amount})
-			case key.Matches(k, keys.Cancel):
-				p.step = stepAmount
-				return p.field.input.Focus()
-			}
+		switch p.gate.update(keys, msg) {
+		case gateConfirm:
+			return p.c.intent(transferSubmitMsg{to: p.to.Value(), toHolder: p.toHolder, amount: p.amount})
+		case gateBack:
+			p.step = stepAmount
+			return p.field.input.Focus()
 		}
 	}
 	return nil
@@ -283,7 +321,7 @@ func (p *transferPage) View() string {
 		b.WriteString(s.Field.Render("Recipient's account") + "\n")
 		b.WriteString(p.to.View() + "\n\n")
 		if p.err != "" {
-			b.WriteString(wrap(p.c, s.Error, "✗ "+p.err) + "\n")
+			b.WriteString(wrapMarked(p.c, s.Error, "✗ ", p.err) + "\n")
 		} else {
 			b.WriteString(wrap(p.c, s.Hint, "The bank will show the holder's name before anything is sent.") + "\n")
 		}
@@ -303,8 +341,105 @@ func (p *transferPage) View() string {
 		b.WriteString(kv(p.c, "To", p.to.Value()+" · "+p.toHolder) + "\n")
 		b.WriteString(kv(p.c, "Amount", FormatCents(p.amount)) + "\n\n")
 		b.WriteString(wrap(p.c, s.Text, fmt.Sprintf("Send %s to %s?", FormatCents(p.amount), p.toHolder)) + "\n")
-		b.WriteString(s.Keycap.Render("y") + s.Dim.Render("/") + s.Keycap.Render("enter") + s.Text.Render(" confirm   ") +
-			s.Keycap.Render("n") + s.Dim.Render("/") + s.Keycap.Render("esc") + s.Text.Render(" change the amount") + "\n")
+		b.WriteString(p.gate.view(p.c, "change the amount"))
+	}
+	return b.String()
+}
+
+// confirmGrace is how long a confirmation must have been on screen before
+// a key counts as an answer to it.
+const confirmGrace = 500 * time.Millisecond
+
+// confirmGate guards the confirmation of a step that moves money.
+//
+// The rule: only y confirms, and only once the confirmation has been on
+// screen for confirmGrace. The time starts when the confirmation is shown:
+// arm returns a timer command at that moment, and its confirmReadyMsg comes
+// back confirmGrace later, behind every key that was already queued. Any
+// key before it (a second Enter, a y typed in the same breath as the amount,
+// keys typed ahead while the ATM waited for the bank) is ignored, and the
+// screen says how many were. Enter never confirms: it is the key that
+// submitted the step before. n or esc go back. No clock is read in Update,
+// and tests need no sleep: they send confirmReadyMsg themselves.
+type confirmGate struct {
+	id      int
+	ready   bool
+	ignored int  // keys that came before the confirmation was ready
+	enter   bool // enter was pressed on the ready confirmation
+	sent    bool // y was pressed: the request is on its way
+}
+
+// confirmReadyMsg comes confirmGrace after the confirmation was shown.
+type confirmReadyMsg struct {
+	gate *confirmGate
+	id   int
+}
+
+type gateResult int
+
+const (
+	gateNone gateResult = iota
+	gateConfirm
+	gateBack
+)
+
+// arm is called when a new confirmation is shown: keys count only after
+// its confirmReadyMsg.
+func (g *confirmGate) arm() tea.Cmd {
+	g.id++
+	g.ready, g.ignored, g.enter, g.sent = false, 0, false, false
+	id := g.id
+	return tea.Tick(confirmGrace, func(time.Time) tea.Msg { return confirmReadyMsg{gate: g, id: id} })
+}
+
+// update says what msg means for the confirmation.
+func (g *confirmGate) update(keys *KeyMap, msg tea.Msg) gateResult {
+	switch msg := msg.(type) {
+	case confirmReadyMsg:
+		if msg.gate == g && msg.id == g.id {
+			g.ready = true
+		}
+	case tea.KeyPressMsg:
+		if !g.ready {
+			g.ignored++
+			return gateNone
+		}
+		g.enter, g.ignored = false, 0
+		switch {
+		case key.Matches(msg, keys.Confirm):
+			g.ready, g.sent = false, true
+			return gateConfirm
+		case key.Matches(msg, keys.Cancel):
+			return gateBack
+		case msg.String() == "enter":
+			g.enter = true
+		}
+	}
+	return gateNone
+}
+
+// view is the line under a confirmation: which keys answer it, or why
+// they do not yet.
+func (g *confirmGate) view(c *common, back string) string {
+	s := c.styles
+	var b strings.Builder
+	switch {
+	case g.sent:
+		return ""
+	case g.ready:
+		line := s.Text.Render("Press ") + s.Keycap.Render("y") + s.Text.Render(" to confirm, or ") +
+			s.Keycap.Render("n") + s.Text.Render(" to "+back+".")
+		b.WriteString(lipgloss.NewStyle().Width(c.width).Render(line) + "\n")
+	default:
+		b.WriteString(wrap(c, s.Dim, "Read the details; y works in a moment.") + "\n")
+	}
+	switch {
+	case g.enter:
+		b.WriteString(wrap(c, s.Warning, "Enter does not confirm: press y to go ahead, or n to go back.") + "\n")
+	case g.ignored == 1:
+		b.WriteString(wrap(c, s.Warning, "1 key typed before this appeared was ignored.") + "\n")
+	case g.ignored > 1:
+		b.WriteString(wrap(c, s.Warning, fmt.Sprintf("%d keys typed before this appeared were ignored.", g.ignored)) + "\n")
 	}
 	return b.String()
 }

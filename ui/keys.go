@@ -14,7 +14,7 @@ type KeyMap struct {
 	NextField   key.Binding
 	PrevField   key.Binding
 	Submit      key.Binding
-	Confirm     key.Binding
+	Confirm     key.Binding // y only: never the key that submitted the step before
 	Cancel      key.Binding
 	PageUp      key.Binding
 	PageDown    key.Binding
@@ -23,6 +23,9 @@ type KeyMap struct {
 	Retry       key.Binding
 	Dismiss     key.Binding
 	Legend      key.Binding // opens the clock panel's legend
+	// TypeAhead only explains, in the help bar while the ATM waits for the
+	// bank, that keys typed then are kept for the next screen.
+	TypeAhead key.Binding
 }
 
 // DefaultKeyMap returns the key bindings of the app.
@@ -38,8 +41,8 @@ func DefaultKeyMap() *KeyMap {
 		NextField:  key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab", "next field")),
 		PrevField:  key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab", "previous")),
 		Submit:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
-		Confirm:    key.NewBinding(key.WithKeys("y", "enter"), key.WithHelp("y/enter", "confirm")),
-		Cancel:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "change the amount")),
+		Confirm:    key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "confirm")),
+		Cancel:     key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n", "back")),
 		PageUp:     key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup", "page up")),
 		PageDown:   key.NewBinding(key.WithKeys("pgdown", "f", "space"), key.WithHelp("pgdn", "page down")),
 		Top:        key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", "newest")),
@@ -48,5 +51,6 @@ func DefaultKeyMap() *KeyMap {
 		Retry:      key.NewBinding(key.WithKeys("r", "enter"), key.WithHelp("r", "retry now")),
 		Dismiss:    key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "back to menu")),
 		Legend:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "clock legend")),
+		TypeAhead:  key.NewBinding(key.WithKeys("typing"), key.WithHelp("typing", "kept for the next screen")),
 	}
 }

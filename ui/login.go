@@ -68,6 +68,7 @@ func (p *loginPage) Help() []key.Binding {
 // loginError turns a failed login into the message for the person and
 // decides which field to clear.
 func (p *loginPage) loginError(account string, err error) tea.Cmd {
+	p.notice = "" // replaced by the error for good
 	var pe *netproto.Error
 	errors.As(err, &pe)
 	switch {
@@ -118,6 +119,16 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 }
 
 func (p *loginPage) Update(msg tea.Msg) tea.Cmd {
+	cmd := p.update(msg)
+	if p.err != "" {
+		// An error replaces the notice for good: clearing the error shows
+		// the hint, never a notice from before (such as "Logged out").
+		p.notice = ""
+	}
+	return cmd
+}
+
+func (p *loginPage) update(msg tea.Msg) tea.Cmd {
 	k, isKey := msg.(tea.KeyPressMsg)
 	if isKey {
 		keys := p.c.keys
@@ -178,7 +189,7 @@ func (p *loginPage) View() string {
 	b.WriteString(s.Field.Render("PIN") + "\n")
 	b.WriteString(p.pin.View() + "\n\n")
 	if p.err != "" {
-		b.WriteString(wrap(p.c, s.Error, "✗ "+p.err) + "\n")
+		b.WriteString(wrapMarked(p.c, s.Error, "✗ ", p.err) + "\n")
 	} else if p.notice != "" {
 		b.WriteString(wrap(p.c, s.Warning, p.notice) + "\n")
 	} else {

@@ -107,6 +107,11 @@ type Model struct {
 	// starts no other money operation.
 	pending *pendingOp
 
+	// typeahead holds the keys typed while busy, for the next screen;
+	// dropped counts those a receipt did not take (shown until a key).
+	typeahead []tea.KeyPressMsg
+	dropped   int
+
 	banner     string // connection trouble, shown above the help bar
 	bannerBad  bool
 	bannerID   int
@@ -390,6 +395,7 @@ func (m *Model) setBanner(text string, bad bool, clearAfter time.Duration) tea.C
 // goLogin shows the login screen with empty fields.
 func (m *Model) goLogin() tea.Cmd {
 	m.page = pageLogin
+	m.login.err = "" // the notice, if any, is the newer message
 	return m.login.reset()
 }
 
@@ -403,7 +409,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.setStyles(msg.IsDark())
 		return m, nil
 	case spinner.TickMsg:
-		if m.busy == "" && m.page != pageConnect && m.pending == nil {
+		if m.busy == "" && m.page != pageConnect && m.pending == nil && !m.statementLoading() {
 			return m, nil // let the spinner stop
 		}
 		var cmd tea.Cmd
@@ -430,11 +436,50 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if cmd, ok := m.handleConn(msg); ok {
 		return m, cmd
 	}
+	wasBusy := m.busy != ""
 	if cmd, ok := m.handleResult(msg); ok {
+		if wasBusy && m.busy == "" {
+			cmd = tea.Batch(cmd, m.replayTyped(refused(msg)))
+		}
 		return m, cmd
 	}
 	// Anything else (cursor blinks...) goes to the current screen.
 	return m, m.current().Update(msg)
+}
+
+// maxTypeahead bounds the keys kept while the ATM waits for the bank.
+const maxTypeahead = 64
+
+// replayTyped applies the keys typed while the ATM was busy to the screen
+// the answer brought, in order, as if they were typed now. They were meant
+// for the screen after a success: when the bank refused (wrong PIN, unknown
+// recipient) none is used, and neither does a receipt take any (it must be
+// read, and Enter would dismiss it); the screen says how many were not used.
+// A confirmation ignores them (see confirmGate). A key that starts another
+// request keeps the rest for the screen after it.
+func (m *Model) replayTyped(refused bool) tea.Cmd {
+	keys := m.typeahead
+	m.typeahead = nil
+	var cmds []tea.Cmd
+	for i, k := range keys {
+		if refused || (m.page == pageReceipt && m.busy == "") {
+			m.dropped = len(keys) - i
+			break
+		}
+		cmds = append(cmds, m.handleKey(k))
+	}
+	return tea.Batch(cmds...)
+}
+
+// refused says an answer is the bank's no to a login or a lookup.
+func refused(msg tea.Msg) bool {
+	switch msg := msg.(type) {
+	case loginResultMsg:
+		return msg.err != nil
+	case lookupResultMsg:
+		return msg.err != nil
+	}
+	return false
 }
 
 func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
@@ -459,8 +504,15 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	if m.busy != "" {
-		return nil // one request at a time; ctrl+c still quits
+		// One request at a time, but what is typed meanwhile is not lost:
+		// it is kept for the screen that comes with the answer. Ctrl+c
+		// still quits at once.
+		if len(m.typeahead) < maxTypeahead {
+			m.typeahead = append(m.typeahead, k)
+		}
+		return nil
 	}
+	m.dropped = 0
 	if !m.current().Typing() && key.Matches(k, keys.Quit) {
 		return tea.Quit
 	}
@@ -608,6 +660,7 @@ func (m *Model) lostClient() tea.Cmd {
 	m.gen++
 	m.sess = session{}
 	m.busy, m.relogin = "", false
+	m.typeahead, m.dropped = nil, 0
 	if p := m.pending; p != nil {
 		m.pending = nil
 		m.login.notice = fmt.Sprintf("The outcome of your %s is unknown: the connection closed before the bank answered. Check your statement before trying again.", opNoun(p.op, p.amount, p.to))
@@ -691,11 +744,11 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 			return m.endSession(goodbye(m.sess.holder)), true
 		}
 	case amountSubmitMsg:
-		verb := "Depositing"
+		what := "Sending the deposit…"
 		if msg.op == opWithdraw {
-			verb = "Withdrawing"
+			what = "Sending the withdrawal…"
 		}
-		return m.call(fmt.Sprintf("%s %s…", verb, FormatCents(msg.amount)), func(ctx context.Context, c Client) tea.Msg {
+		return m.call(what, func(ctx context.Context, c Client) tea.Msg {
 			var r netproto.Reply
 			var err error
 			if msg.op == opWithdraw {
@@ -711,7 +764,7 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 			return lookupResultMsg{account: msg.account, reply: r, err: err}
 		}), true
 	case transferSubmitMsg:
-		return m.call(fmt.Sprintf("Sending %s to %s…", FormatCents(msg.amount), msg.to), func(ctx context.Context, c Client) tea.Msg {
+		return m.call("Sending the transfer…", func(ctx context.Context, c Client) tea.Msg {
 			r, err := c.Transfer(ctx, msg.to, msg.amount)
 			return opResultMsg{op: opTransfer, amount: msg.amount, to: msg.to, toHolder: msg.toHolder, reply: r, err: err}
 		}), true
@@ -753,12 +806,12 @@ func goodbye(name string) string {
 
 func (m *Model) fetchStatement(before uint64) tea.Cmd {
 	c := m.client
-	return func() tea.Msg {
+	return tea.Batch(m.spinner.Tick, func() tea.Msg {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		r, err := c.Statement(ctx, before, statementPageSize)
 		return statementResultMsg{reply: r, err: err}
-	}
+	})
 }
 
 // handleResult applies the bank's answers.
@@ -882,6 +935,25 @@ func (m *Model) resolved(msg resolveResultMsg) tea.Cmd {
 	return cmd
 }
 
+// statementLoading says the statement screen waits for the bank.
+func (m *Model) statementLoading() bool {
+	return m.page == pageStatement && m.statement.loading
+}
+
+// helpBindings are the keys of the help bar: the screen's, or while the
+// ATM waits, what typing does then.
+func (m *Model) helpBindings() []key.Binding {
+	if m.busy == "" {
+		return m.current().Help()
+	}
+	k := m.c.keys
+	kept := k.TypeAhead
+	if n := len(m.typeahead); n > 0 {
+		kept.SetHelp(kept.Help().Key, fmt.Sprintf("%s (%d so far)", kept.Help().Desc, n))
+	}
+	return []key.Binding{kept, k.QuitTyping}
+}
+
 // View renders the whole screen.
 func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
@@ -897,7 +969,7 @@ func (m *Model) render() string {
 	}
 	title := m.titleBar()
 	var body string
-	helpKeys := append(m.current().Help(), m.c.keys.Legend)
+	helpKeys := append(m.helpBindings(), m.c.keys.Legend)
 	if m.clock.legend {
 		body = m.clock.legendView(m.width, max(1, m.height-3))
 		helpKeys = []key.Binding{legendClose, m.c.keys.QuitTyping}
@@ -973,6 +1045,12 @@ func (m *Model) atmPanel() string {
 		busy = m.spinner.View() + " " + s.Text.Render(m.busy)
 	case m.pending != nil:
 		busy = m.spinner.View() + s.Warning.Render("Outcome unknown: asking the bank…")
+	case m.statementLoading():
+		busy = m.spinner.View() + " " + s.Text.Render("Loading your statement…")
+	case m.dropped == 1:
+		busy = s.Warning.Render("1 key typed while waiting was not used.")
+	case m.dropped > 1:
+		busy = s.Warning.Render(fmt.Sprintf("%d keys typed while waiting were not used.", m.dropped))
 	}
 	busy = ansi.Truncate(busy, w, "…")
 	inner := strings.Join([]string{head, rule, content, busy}, "\n")

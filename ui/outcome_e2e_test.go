@@ -113,6 +113,8 @@ func TestEndToEndOutcomeUnknown(t *testing.T) {
 	a.typeKeys("3")
 	a.waitFor("Amount to withdraw")
 	a.typeKeys("25\r")
+	a.waitFor("Confirm the withdrawal", "Press y to confirm")
+	a.typeKeys("y")
 	s := a.waitFor("Outcome unknown — checking with the bank", "withdrawal of R$ 25,00", "R$ 1.000,00")
 	mustNotContain(t, s, "refused", "R$ 975,00")
 

@@ -17,6 +17,7 @@ func withdrawUnknown(t *testing.T, m *Model) {
 	typeText(m, "3")
 	typeText(m, "25")
 	press(m, tea.KeyEnter)
+	confirmNow(m)
 	if m.busy == "" {
 		t.Fatal("the withdrawal was not sent")
 	}

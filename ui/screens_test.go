@@ -267,8 +267,11 @@ func TestWithdrawFormSubmits(t *testing.T) {
 	mustContain(t, screen(t, m), "type an amount")
 	typeText(m, "50,5")
 	press(m, tea.KeyEnter)
-	mustContain(t, screen(t, m), "Withdrawing R$ 50,50")
-	// While the request is in flight, keys other than ctrl+c do nothing.
+	mustContain(t, screen(t, m), "Confirm the withdrawal", "Withdraw R$ 50,50 from your account?")
+	confirmNow(m)
+	mustContain(t, screen(t, m), "Sending the withdrawal…", "R$ 50,50")
+	// While the request is in flight, keys other than ctrl+c are kept for
+	// the next screen.
 	press(m, tea.KeyEscape)
 	if m.page != pageAmount {
 		t.Fatal("esc acted while busy")
@@ -295,14 +298,15 @@ func TestTransferFlow(t *testing.T) {
 		typeText(m, "50")
 		press(m, tea.KeyEnter)
 		out = screen(t, m)
-		mustContain(t, out, "Confirm the transfer", "123 · Ana Souza", "456 · Bruno Lima", "R$ 50,00", "Send R$ 50,00 to Bruno Lima?", "y/enter confirm")
+		mustContain(t, out, "Confirm the transfer", "123 · Ana Souza", "456 · Bruno Lima", "R$ 50,00", "Send R$ 50,00 to Bruno Lima?", "y confirm", "n back")
+		readyConfirm(m)
 		typeText(m, "n")
 		if m.transfer.step != stepAmount {
 			t.Fatal("n did not go back to the amount")
 		}
 		press(m, tea.KeyEnter)
-		typeText(m, "y")
-		mustContain(t, screen(t, m), "Sending R$ 50,00 to 456")
+		confirmNow(m)
+		mustContain(t, screen(t, m), "Sending the transfer…", "Send R$ 50,00 to Bruno Lima?")
 	})
 }
 
@@ -461,6 +465,7 @@ func TestConnectionLostDuringRequest(t *testing.T) {
 	typeText(m, "2")
 	typeText(m, "50")
 	press(m, tea.KeyEnter)
+	confirmNow(m)
 	gen := m.gen
 	send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateLost}})
 	send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
