@@ -180,3 +180,20 @@ func TestLoginLockTimes(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginFailureNeverShowsAGoError: a login that fails for a reason of
+// the ATM's own (the connection closed under it) is explained in words.
+func TestLoginFailureNeverShowsAGoError(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		connected(m)
+		typeText(m, "123")
+		press(m, tea.KeyEnter)
+		typeText(m, "1234")
+		press(m, tea.KeyEnter)
+		send(m, loginResultMsg{account: "123", err: fmt.Errorf("login 123: %w", netproto.ErrConnectionLost)})
+		out := atmPanelWords(t, m)
+		if !strings.Contains(out, "Login failed: The connection to the bank was lost") || strings.Contains(out, "login 123:") {
+			t.Fatalf("%s", out)
+		}
+	})
+}

@@ -113,7 +113,7 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 		p.pin.Reset()
 		return p.focusField(1)
 	}
-	p.err = "Login failed: " + err.Error()
+	p.err = "Login failed: " + failureText(netproto.OpLogin, err, 0, "")
 	p.pin.Reset()
 	return p.focusField(1)
 }
