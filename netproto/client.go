@@ -609,10 +609,14 @@ func (c *Client) deliver(m *message, after uint64) {
 }
 
 func (c *Client) push(m *message, after uint64) {
-	p := Push{Account: m.Account, From: m.From, FromHolder: m.FromHolder, TS: m.TS, ApplyTS: m.ApplyTS, RecvTS: after}
+	p := Push{Kind: m.Kind, Account: m.Account, From: m.From, FromHolder: m.FromHolder, To: m.To, ToHolder: m.ToHolder,
+		TS: m.TS, ApplyTS: m.ApplyTS, RecvTS: after}
+	if p.Kind == "" {
+		p.Kind = PushTransferIn
+	}
 	p.Amount, _ = parseAmount(m.Amount)
 	if m.Balance != nil {
-		p.Balance = *m.Balance
+		p.Balance, p.HasBalance = *m.Balance, true
 	}
 	for {
 		select {
