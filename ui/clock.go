@@ -176,9 +176,18 @@ func (p *clockPanel) entryLines(e netproto.ClockEvent, inner int, latest bool) [
 	return []string{first, second}
 }
 
-func (p *clockPanel) View() string {
+// innerWidth is the width of the panel's content.
+func (p *clockPanel) innerWidth() int {
+	return p.width - p.c.styles.Clock.GetHorizontalFrameSize()
+}
+
+func (p *clockPanel) View() string { return p.viewWithCard("") }
+
+// viewWithCard renders the panel with card (a notice that did not fit in the
+// ATM panel) above the timeline, which gives up its oldest lines for it.
+func (p *clockPanel) viewWithCard(card string) string {
 	s := p.c.styles
-	inner := p.width - s.Clock.GetHorizontalFrameSize()
+	inner := p.innerWidth()
 	innerH := p.height - s.Clock.GetVerticalFrameSize()
 	if inner < 10 || innerH < 6 {
 		return ""
@@ -207,8 +216,11 @@ func (p *clockPanel) View() string {
 	lines = append(lines,
 		ansi.Truncate(s.Value.Render(fmt.Sprintf("L = %d", p.now))+s.Dim.Render(fmt.Sprintf("  last from %s: ", server))+s.Value.Render(last), inner, "…"),
 		s.Dim.Render(ansi.Truncate("send L+1 · receive max(L,T)+1", inner, "…")),
-		s.ClockRule.Render(ruleWithTitle("timeline", inner)),
 	)
+	if card != "" {
+		lines = append(lines, strings.Split(card, "\n")...)
+	}
+	lines = append(lines, s.ClockRule.Render(ruleWithTitle("timeline", inner)))
 
 	room := innerH - len(lines)
 	var tl []string

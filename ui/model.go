@@ -532,19 +532,51 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 }
 
 func (m *Model) onPush(p netproto.Push) tea.Cmd {
-	if m.sess.loggedIn() && (p.Account == "" || p.Account == m.sess.account) {
+	if m.sess.loggedIn() && p.HasBalance && (p.Account == "" || p.Account == m.sess.account) {
 		m.sess.balance, m.sess.hasBalance = p.Balance, true
 	}
-	from := p.From
-	if p.FromHolder != "" {
-		from += " " + p.FromHolder
-	}
 	m.lastPush = p
-	m.notice = fmt.Sprintf("↓ %s received from %s · balance %s · L=%d", FormatCents(p.Amount), from, FormatCents(p.Balance), p.RecvTS)
-	m.balanceHot = true
+	m.notice = pushHeadline(p)
+	if p.Kind == netproto.PushTransferIn || p.Kind == "" {
+		from := p.From
+		if p.FromHolder != "" {
+			from += " " + p.FromHolder
+		}
+		m.notice = fmt.Sprintf("↓ %s received from %s", FormatCents(p.Amount), from)
+		if p.HasBalance {
+			m.notice += " · balance " + FormatCents(p.Balance)
+		}
+		m.notice += fmt.Sprintf(" · L=%d", p.RecvTS)
+	}
+	m.balanceHot = p.HasBalance
 	m.noticeID++
 	id := m.noticeID
 	return tea.Tick(15*time.Second, func(time.Time) tea.Msg { return noticeClearMsg{id} })
+}
+
+// pushHeadline says what a push reports: "↓ Money arrived: +R$ 25,00", or
+// "Balance changed at another ATM: withdrawal of R$ 50,00 → R$ 950,00".
+func pushHeadline(p netproto.Push) string {
+	switch p.Kind {
+	case netproto.PushTransferIn, "":
+		return "↓ Money arrived: +" + FormatCents(p.Amount)
+	}
+	var what string
+	switch p.Kind {
+	case netproto.PushDeposit:
+		what = opNoun(opDeposit, p.Amount, "")
+	case netproto.PushWithdraw:
+		what = opNoun(opWithdraw, p.Amount, "")
+	case netproto.PushTransferOut:
+		what = opNoun(opTransfer, p.Amount, p.To)
+	default:
+		what = p.Kind + " of " + FormatCents(p.Amount)
+	}
+	text := "Balance changed at another ATM: " + what
+	if p.HasBalance {
+		text += " → " + FormatCents(p.Balance)
+	}
+	return text
 }
 
 func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
@@ -886,7 +918,7 @@ func (m *Model) render() string {
 		return m.tooSmall()
 	}
 	title := m.titleBar()
-	body := lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.View())
+	body := lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.viewWithCard(m.pushCardAside()))
 	status := m.statusLine()
 	helpLine := " " + m.help.ShortHelpView(m.current().Help())
 	out := strings.Join([]string{title, body, status, helpLine}, "\n")
@@ -942,12 +974,8 @@ func (m *Model) atmPanel() string {
 	}
 	rule := s.ScreenRule.Render(strings.Repeat("─", w))
 	content := strings.TrimRight(m.current().View(), "\n")
-	if m.notice != "" {
-		// The push gets a box at the bottom of the screen when it fits.
-		box := m.pushBox(w)
-		if room := m.c.height - lipgloss.Height(box); lipgloss.Height(content) < room {
-			content = fitLines(content, w, room) + "\n" + box
-		}
+	if card, ok := m.pushCardHere(content); ok {
+		content = fitLines(content, w, m.c.height-lipgloss.Height(card)) + "\n" + card
 	}
 	content = fitLines(content, w, m.c.height)
 	busy := ""
@@ -962,20 +990,61 @@ func (m *Model) atmPanel() string {
 	return s.Screen.Width(m.width - m.clockWidth()).Render(inner)
 }
 
-// pushBox shows money that just arrived.
-func (m *Model) pushBox(w int) string {
+// pushCardHere returns the card of the last push when it goes in the ATM
+// panel, below the screen's content: when it fits there whole. Otherwise
+// the clock panel shows it (pushCardAside), so it never hides the screen.
+func (m *Model) pushCardHere(content string) (string, bool) {
+	if m.notice == "" {
+		return "", false
+	}
+	card := m.pushCard(m.c.width)
+	if lipgloss.Height(content)+lipgloss.Height(card) > m.c.height {
+		return "", false
+	}
+	return card, true
+}
+
+// pushCardAside is the card of the last push for the clock panel, when it
+// does not fit in the ATM panel ("" when there is none, or it does).
+func (m *Model) pushCardAside() string {
+	if m.notice == "" {
+		return ""
+	}
+	if _, here := m.pushCardHere(strings.TrimRight(m.current().View(), "\n")); here {
+		return ""
+	}
+	return m.pushCard(m.clock.innerWidth())
+}
+
+// pushCard shows the last push: money that arrived, or a change another
+// session made on the account.
+func (m *Model) pushCard(w int) string {
 	s := m.c.styles
 	p := m.lastPush
-	from := p.From
-	if p.FromHolder != "" {
-		from += " · " + p.FromHolder
+	inner := max(1, w-4)
+	var lines []string
+	if p.Kind == netproto.PushTransferIn || p.Kind == "" {
+		from := p.From
+		if p.FromHolder != "" {
+			from += " · " + p.FromHolder
+		}
+		lines = append(lines,
+			s.BannerPush.Width(inner).Render(pushHeadline(p)),
+			s.Text.Width(inner).Render("from "+from))
+		if p.HasBalance {
+			lines = append(lines, s.Text.Render("balance now ")+s.Value.Render(FormatCents(p.Balance)))
+		}
+	} else {
+		text := pushHeadline(p)
+		if p.Kind == netproto.PushTransferOut && p.ToHolder != "" {
+			text = strings.Replace(text, " to "+p.To, " to "+p.To+" · "+p.ToHolder, 1)
+		}
+		lines = append(lines, s.BannerPush.Width(inner).Render(text))
 	}
-	lines := []string{
-		s.BannerPush.Render("↓ Money arrived: +" + FormatCents(p.Amount)),
-		s.Text.Render("from " + from),
-		s.Text.Render("balance now ") + s.Value.Render(FormatCents(p.Balance)),
-		s.Dim.Render(fmt.Sprintf("push sent at T=%d · here L=%d", p.TS, p.RecvTS)),
+	if !p.HasBalance {
+		lines = append(lines, s.Dim.Width(inner).Render("already in the balance shown"))
 	}
+	lines = append(lines, s.Dim.Width(inner).Render(fmt.Sprintf("push sent at T=%d · here L=%d", p.TS, p.RecvTS)))
 	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Push).Padding(0, 1).Width(w)
 	return box.Render(strings.Join(lines, "\n"))
 }
