@@ -80,7 +80,25 @@ type ClockEvent struct {
 	Before, After uint64 // this process's clock before/after
 	Remote        uint64 // recv: timestamp the message carried (After = max(Before, Remote)+1)
 	Peer          string // the other process id
+	// Reason is "" for a message the application asked for. The client's
+	// own messages say why they were sent or received: ReasonReconnect,
+	// ReasonRestore, ReasonResend; and an application can label its
+	// requests with WithReason.
+	Reason string
 }
+
+// Reasons of the client's own messages (ClockEvent.Reason).
+const (
+	// ReasonReconnect: the greeting of a connection the client opened by
+	// itself after the previous one broke.
+	ReasonReconnect = "reconnect"
+	// ReasonRestore: the login the client sent by itself after a reconnect
+	// to restore the session, and its answer.
+	ReasonRestore = "restore"
+	// ReasonResend: a pending request sent again, with its id, after a
+	// reconnect.
+	ReasonResend = "resend"
+)
 
 // ConnState is the state reported by a ConnStatus.
 type ConnState int
