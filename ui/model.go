@@ -612,7 +612,7 @@ func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 			return cmd
 		}
 		if m.relogin && m.busy == "" && m.pending == nil {
-			return tea.Batch(cmd, m.endSession("The connection to the bank dropped and came back. For your safety, please log in again."))
+			return tea.Batch(cmd, m.endSessionAuto("The connection to the bank dropped and came back. For your safety, please log in again."))
 		}
 		return cmd
 	case netproto.StateClosed:
@@ -641,7 +641,15 @@ func (m *Model) lostClient() tea.Cmd {
 
 // endSession logs out (the client would otherwise keep the session) and
 // returns to the login screen with a message.
-func (m *Model) endSession(notice string) tea.Cmd {
+func (m *Model) endSession(notice string) tea.Cmd { return m.endSessionWhy(notice, "") }
+
+// endSessionAuto is endSession when the ATM ends the session by itself
+// (the connection came back): the timeline labels its logout.
+func (m *Model) endSessionAuto(notice string) tea.Cmd {
+	return m.endSessionWhy(notice, reasonATMLogout)
+}
+
+func (m *Model) endSessionWhy(notice, reason string) tea.Cmd {
 	m.relogin = false
 	m.sess = session{}
 	m.login.notice = notice
@@ -653,6 +661,9 @@ func (m *Model) endSession(notice string) tea.Cmd {
 	return tea.Batch(cmd, func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if reason != "" {
+			ctx = netproto.WithReason(ctx, reason)
+		}
 		_, err := c.Logout(ctx)
 		return logoutResultMsg{err: err}
 	})
@@ -741,7 +752,7 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		return m.fetchStatement(msg.before), true
 	case backMsg:
 		if m.relogin && m.pending == nil {
-			return m.endSession("The connection to the bank dropped during the session. For your safety, please log in again."), true
+			return m.endSessionAuto("The connection to the bank dropped during the session. For your safety, please log in again."), true
 		}
 		if !m.sess.loggedIn() {
 			return m.goLogin(), true
