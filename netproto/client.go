@@ -116,6 +116,7 @@ type Client struct {
 	pushes     chan Push
 	status     chan ConnStatus
 	done       chan struct{} // closed by Close
+	retry      chan struct{} // RetryNow: one token cuts the reconnection's wait short
 	readerDone chan struct{}
 	finishOnce sync.Once
 }
@@ -186,6 +187,7 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error)
 		pushes:     make(chan Push, pushBuffer),
 		status:     make(chan ConnStatus, statusBuffer),
 		done:       make(chan struct{}),
+		retry:      make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
 		kept:       map[string]*call{},
 	}
@@ -685,6 +687,8 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
+		case <-c.retry:
+			t.Stop()
 		case <-c.done:
 			t.Stop()
 			return nil, nil, false
@@ -696,6 +700,10 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 		conn, br, ok, loginErr := c.restore(conn, br, hello)
 		if !ok {
 			continue
+		}
+		select { // a RetryNow made during this outage is spent
+		case <-c.retry:
+		default:
 		}
 		c.report(ConnStatus{State: StateReconnected, Err: loginErr})
 		return conn, br, true
@@ -795,6 +803,23 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 		c.send(conn, bw, q, reasons[i])
 	}
 	return conn, br, true, loginErr
+}
+
+// RetryNow makes a reconnecting client try at once instead of waiting for
+// the end of its current backoff delay. It does nothing while connected
+// (a call made then is forgotten when the connection breaks) and never
+// blocks.
+func (c *Client) RetryNow() {
+	c.mu.Lock()
+	connected := c.conn != nil
+	c.mu.Unlock()
+	if connected {
+		return
+	}
+	select {
+	case c.retry <- struct{}{}:
+	default:
+	}
 }
 
 // Close closes the connection and the client. Pending calls fail with

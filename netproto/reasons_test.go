@@ -59,3 +59,32 @@ func TestClockEventReasons(t *testing.T) {
 		}
 	}
 }
+
+// RetryNow cuts the wait between reconnection attempts short: the attempt
+// after it starts without waiting for its delay.
+func TestRetryNowSkipsTheWait(t *testing.T) {
+	e := newEnv(t)
+	c := e.login("123", netproto.ClientOptions{Reconnect: true})
+	e.shutdown()
+	var last netproto.ConnStatus
+	for s := range c.Status() { // wait for a long delay: the backoff reaches 1 to 2 s
+		if s.State == netproto.StateReconnecting && s.Delay >= time.Second {
+			last = s
+			break
+		}
+	}
+	start := time.Now()
+	c.RetryNow()
+	for s := range c.Status() {
+		if s.State == netproto.StateReconnecting {
+			if s.Attempt != last.Attempt+1 {
+				t.Fatalf("attempt %d after %d", s.Attempt, last.Attempt)
+			}
+			if waited := time.Since(start); waited >= last.Delay {
+				t.Fatalf("the attempt after RetryNow came after %s, its whole delay of %s", waited, last.Delay)
+			}
+			return
+		}
+	}
+	t.Fatal("the status channel closed")
+}
