@@ -22,6 +22,7 @@ type KeyMap struct {
 	More        key.Binding
 	Retry       key.Binding
 	Dismiss     key.Binding
+	Reconnect   key.Binding // r while offline: try the connection now
 }
 
 // DefaultKeyMap returns the key bindings of the app.
@@ -46,5 +47,6 @@ func DefaultKeyMap() *KeyMap {
 		More:       key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "load older")),
 		Retry:      key.NewBinding(key.WithKeys("r", "enter"), key.WithHelp("r", "retry now")),
 		Dismiss:    key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "back to menu")),
+		Reconnect:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry now")),
 	}
 }

@@ -114,6 +114,14 @@ type Model struct {
 	lastPush   netproto.Push
 	noticeID   int
 	balanceHot bool // highlight the balance after a push
+
+	// offline: the client lost the connection and is reconnecting by
+	// itself; requests are refused meanwhile (refused says so).
+	offline    bool
+	offAttempt int           // the reconnection attempt announced last (0: none yet)
+	offDelay   time.Duration // its wait
+	offRetry   bool          // the person asked to retry now
+	refused    string
 }
 
 // New returns the ATM's root model.
@@ -448,8 +456,14 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
+	if m.offline && key.Matches(k, keys.Reconnect) {
+		return m.retryNow()
+	}
 	if m.busy != "" {
 		return nil // one request at a time; ctrl+c still quits
+	}
+	if m.refused != "" && k.Text == "" {
+		m.refused = "" // acknowledged, as a push notice
 	}
 	if !m.current().Typing() && key.Matches(k, keys.Quit) {
 		return tea.Quit
@@ -579,20 +593,63 @@ func pushHeadline(p netproto.Push) string {
 	return text
 }
 
+// retrier is a client that can cut its reconnection's wait short
+// (*netproto.Client).
+type retrier interface{ RetryNow() }
+
+// retryNow asks the client to try the connection at once.
+func (m *Model) retryNow() tea.Cmd {
+	r, ok := m.client.(retrier)
+	if !ok {
+		return nil
+	}
+	m.offRetry, m.refused = true, ""
+	return func() tea.Msg {
+		r.RetryNow()
+		return nil
+	}
+}
+
+// offlineRefusal is what the ATM says of a request it did not send.
+const offlineRefusal = "The bank is unreachable; your request was not sent. Press r to retry the connection."
+
+// offlineLine is the status line while offline.
+func (m *Model) offlineLine() string {
+	switch {
+	case m.offRetry:
+		return "⚠ Offline — retrying the connection now…"
+	case m.offAttempt == 0:
+		return "⚠ Offline — connection to the bank lost, reconnecting…"
+	}
+	return fmt.Sprintf("⚠ Offline — reconnecting (attempt %d, next in %s)", m.offAttempt, waitText(m.offDelay))
+}
+
+// waitText is a reconnection wait as the status line says it: "2 s",
+// "0.4 s".
+func waitText(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return fmt.Sprintf("%d s", int((d+time.Second-1)/time.Second))
+}
+
 func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 	switch s.State {
 	case netproto.StateLost:
 		if m.sess.loggedIn() {
 			m.relogin = true
 		}
+		m.offline, m.offAttempt, m.offRetry = true, 0, false
 		return m.setBanner("⚠ Connection to the bank lost. Reconnecting…", true, 0)
 	case netproto.StateReconnecting:
+		m.offline, m.offAttempt, m.offDelay, m.offRetry = true, s.Attempt, s.Delay, false
 		cmd := m.setBanner(fmt.Sprintf("⚠ Connection to the bank lost. Reconnecting (attempt %d)…", s.Attempt), true, 0)
 		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {
 			return tea.Batch(cmd, m.startServer(false))
 		}
 		return cmd
 	case netproto.StateReconnected:
+		m.offline, m.offRetry, m.refused = false, false, ""
 		m.server = ""
 		if m.client != nil {
 			m.server = m.client.Hello().Server
@@ -628,6 +685,7 @@ func (m *Model) lostClient() tea.Cmd {
 	}
 	m.client = nil
 	m.gen++
+	m.offline, m.offRetry, m.refused = false, false, ""
 	m.sess = session{}
 	m.busy, m.relogin = "", false
 	if p := m.pending; p != nil {
@@ -685,6 +743,12 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		case loginSubmitMsg, menuChoiceMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
 			return nil, true
 		}
+	}
+	if m.offline && sendsRequest(msg) {
+		// Nothing is queued for later: a request the person can no
+		// longer see must never reach the bank.
+		m.refused = offlineRefusal
+		return nil, true
 	}
 	if m.pending != nil && startsMoneyOp(msg) {
 		// Whatever the bank did with the pending operation must be known
@@ -761,6 +825,18 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		return nil, true
 	}
 	return nil, false
+}
+
+// sendsRequest says the screen's msg would send a request to the bank
+// (logging out, which ends the session here at once, is not refused).
+func sendsRequest(msg tea.Msg) bool {
+	switch msg := msg.(type) {
+	case menuChoiceMsg:
+		return msg.item == itemBalance || msg.item == itemStatement
+	case loginSubmitMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
+		return true
+	}
+	return false
 }
 
 // startsMoneyOp says msg would start a money operation or end the session.
@@ -929,9 +1005,13 @@ func (m *Model) render() string {
 		return m.tooSmall()
 	}
 	title := m.titleBar()
-	body := lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.viewWithCard(m.pushCardAside()))
+	body := lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.viewWithCard(m.cardsAside()))
 	status := m.statusLine()
-	helpLine := " " + m.help.ShortHelpView(m.current().Help())
+	keys := m.current().Help()
+	if m.offline {
+		keys = append([]key.Binding{m.c.keys.Reconnect}, keys...)
+	}
+	helpLine := " " + m.help.ShortHelpView(keys)
 	out := strings.Join([]string{title, body, status, helpLine}, "\n")
 	return fitLines(out, m.width, m.height)
 }
@@ -985,7 +1065,7 @@ func (m *Model) atmPanel() string {
 	}
 	rule := s.ScreenRule.Render(strings.Repeat("─", w))
 	content := strings.TrimRight(m.current().View(), "\n")
-	if card, ok := m.pushCardHere(content); ok {
+	if card, ok := m.cardsHere(content); ok {
 		content = fitLines(content, w, m.c.height-lipgloss.Height(card)) + "\n" + card
 	}
 	content = fitLines(content, w, m.c.height)
@@ -995,36 +1075,50 @@ func (m *Model) atmPanel() string {
 		busy = m.spinner.View() + " " + s.Text.Render(m.busy)
 	case m.pending != nil:
 		busy = m.spinner.View() + s.Warning.Render("Outcome unknown: asking the bank…")
+	case m.offline:
+		busy = s.Warning.Render("⚠ Connection to the bank lost.")
 	}
 	busy = ansi.Truncate(busy, w, "…")
 	inner := strings.Join([]string{head, rule, content, busy}, "\n")
 	return s.Screen.Width(m.width - m.clockWidth()).Render(inner)
 }
 
-// pushCardHere returns the card of the last push when it goes in the ATM
-// panel, below the screen's content: when it fits there whole. Otherwise
-// the clock panel shows it (pushCardAside), so it never hides the screen.
-func (m *Model) pushCardHere(content string) (string, bool) {
-	if m.notice == "" {
-		return "", false
+// cards are the notices of the moment, in cards of width w: a request
+// refused while offline, and the last push ("" when there are none).
+func (m *Model) cards(w int) string {
+	var cards []string
+	if m.refused != "" {
+		s := m.c.styles
+		box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Warn).Padding(0, 1).Width(w)
+		cards = append(cards, box.Render(s.Warning.Width(max(1, w-4)).Render(m.refused)))
 	}
-	card := m.pushCard(m.c.width)
-	if lipgloss.Height(content)+lipgloss.Height(card) > m.c.height {
+	if m.notice != "" {
+		cards = append(cards, m.pushCard(w))
+	}
+	return strings.Join(cards, "\n")
+}
+
+// cardsHere returns the cards when they go in the ATM panel, below the
+// screen's content: when they fit there whole. Otherwise the clock panel
+// shows them (cardsAside), so they never hide the screen.
+func (m *Model) cardsHere(content string) (string, bool) {
+	card := m.cards(m.c.width)
+	if card == "" || lipgloss.Height(content)+lipgloss.Height(card) > m.c.height {
 		return "", false
 	}
 	return card, true
 }
 
-// pushCardAside is the card of the last push for the clock panel, when it
-// does not fit in the ATM panel ("" when there is none, or it does).
-func (m *Model) pushCardAside() string {
-	if m.notice == "" {
+// cardsAside are the cards for the clock panel, when they do not fit in the
+// ATM panel ("" when there are none, or they do).
+func (m *Model) cardsAside() string {
+	if m.refused == "" && m.notice == "" {
 		return ""
 	}
-	if _, here := m.pushCardHere(strings.TrimRight(m.current().View(), "\n")); here {
+	if _, here := m.cardsHere(strings.TrimRight(m.current().View(), "\n")); here {
 		return ""
 	}
-	return m.pushCard(m.clock.innerWidth())
+	return m.cards(m.clock.innerWidth())
 }
 
 // pushCard shows the last push: money that arrived, or a change another
@@ -1064,6 +1158,8 @@ func (m *Model) statusLine() string {
 	s := m.c.styles
 	var line string
 	switch {
+	case m.offline:
+		line = s.BannerBad.Render(m.offlineLine())
 	case m.banner != "" && m.bannerBad:
 		line = s.BannerBad.Render(m.banner)
 	case m.notice != "":
