@@ -116,6 +116,7 @@ type Client struct {
 	pushes     chan Push
 	status     chan ConnStatus
 	done       chan struct{} // closed by Close
+	retry      chan struct{} // RetryNow: one token cuts the reconnection's wait short
 	readerDone chan struct{}
 	finishOnce sync.Once
 }
@@ -125,7 +126,8 @@ type credentials struct{ account, pin string }
 type call struct {
 	msg       message // the request; TS is set on each send
 	sentTS    uint64
-	money     bool // deposit, withdraw or transfer: its outcome must be known
+	money     bool   // deposit, withdraw or transfer: its outcome must be known
+	reason    string // WithReason's label for its clock events
 	abandoned atomic.Bool
 
 	// Guarded by Client.mu.
@@ -185,10 +187,11 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error)
 		pushes:     make(chan Push, pushBuffer),
 		status:     make(chan ConnStatus, statusBuffer),
 		done:       make(chan struct{}),
+		retry:      make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
 		kept:       map[string]*call{},
 	}
-	conn, br, hello, err := c.dial(ctx)
+	conn, br, hello, err := c.dial(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +206,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// dial opens a connection and reads the greeting.
-func (c *Client) dial(ctx context.Context) (net.Conn, *bufio.Reader, Hello, error) {
+// dial opens a connection and reads the greeting; reason labels the
+// greeting's clock event.
+func (c *Client) dial(ctx context.Context, reason string) (net.Conn, *bufio.Reader, Hello, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -226,7 +230,7 @@ func (c *Client) dial(ctx context.Context) (net.Conn, *bufio.Reader, Hello, erro
 		conn.Close()
 		return nil, nil, Hello{}, fmt.Errorf("the server at %s does not speak this protocol: %w", c.addr, err)
 	}
-	c.observe(&m)
+	c.observe(&m, reason)
 	_ = conn.SetReadDeadline(time.Time{})
 	switch m.Type {
 	case TypeHello:
@@ -362,6 +366,7 @@ func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error
 	req.ID = c.nextID()
 	req.Proc = c.proc
 	cl := newCall(req)
+	cl.reason, _ = ctx.Value(reasonKey{}).(string)
 
 	c.wmu.Lock()
 	c.mu.Lock()
@@ -375,7 +380,7 @@ func (c *Client) doRaw(ctx context.Context, req message) (Reply, *message, error
 	cl.sent = conn != nil
 	c.mu.Unlock()
 	if conn != nil {
-		c.send(conn, bw, cl)
+		c.send(conn, bw, cl, cl.reason)
 	}
 	c.wmu.Unlock()
 
@@ -452,16 +457,17 @@ func (c *Client) Resolve(ctx context.Context, id string) (Reply, error) {
 // nextID returns a request id unique to this client.
 func (c *Client) nextID() string { return c.idPrefix + strconv.FormatUint(c.seq.Add(1), 10) }
 
-// send writes cl's request on conn with a fresh tick. It must be called with
-// c.wmu held. A write error closes conn, which the reader reports.
-func (c *Client) send(conn net.Conn, bw *bufio.Writer, cl *call) {
+// send writes cl's request on conn with a fresh tick; reason labels its
+// clock event. It must be called with c.wmu held. A write error closes conn,
+// which the reader reports.
+func (c *Client) send(conn net.Conn, bw *bufio.Writer, cl *call, reason string) {
 	c.clkMu.Lock()
 	after := c.clock.Tick()
 	cl.msg.TS = after
 	cl.sentTS = after
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(ClockEvent{Dir: "send", Type: cl.msg.Type, Op: cl.msg.Type, ReqID: cl.msg.ID,
-			Before: after - 1, After: after, Peer: c.helloServer()})
+			Before: after - 1, After: after, Peer: c.helloServer(), Reason: reason})
 	}
 	c.clkMu.Unlock()
 	if err := writeMessage(conn, bw, &cl.msg, c.opts.DialTimeout*2); err != nil {
@@ -487,18 +493,43 @@ func writeMessage(conn net.Conn, bw *bufio.Writer, m *message, timeout time.Dura
 	return bw.Flush()
 }
 
-// observe records the receipt of m on the clock and reports it. It returns
-// the clock after the receive event.
-func (c *Client) observe(m *message) uint64 {
+// observe records the receipt of m on the clock and reports it, labelled
+// with reason. It returns the clock after the receive event.
+func (c *Client) observe(m *message, reason string) uint64 {
 	c.clkMu.Lock()
 	defer c.clkMu.Unlock()
 	before := c.clock.Now()
 	after := c.clock.Observe(m.TS)
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(ClockEvent{Dir: "recv", Type: m.Type, Op: m.Op, ReqID: m.ID,
-			Before: before, After: after, Remote: m.TS, Peer: m.Proc})
+			Before: before, After: after, Remote: m.TS, Peer: m.Proc, Reason: reason})
 	}
 	return after
+}
+
+// reasonKey is the context key of WithReason.
+type reasonKey struct{}
+
+// WithReason labels the clock events of a request made with ctx (its send
+// and its answer) with reason, for an application that makes a request
+// the person did not ask for: ClockEvent.Reason tells them apart.
+func WithReason(ctx context.Context, reason string) context.Context {
+	return context.WithValue(ctx, reasonKey{}, reason)
+}
+
+// answerReason is the reason of the request m answers, if any.
+func (c *Client) answerReason(m *message) string {
+	if m.ID == "" || (m.Type != TypeReply && m.Type != TypeError) {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, q := range c.queue {
+		if q.msg.ID == m.ID {
+			return q.reason
+		}
+	}
+	return ""
 }
 
 // run reads the connection until it breaks, then reconnects or finishes.
@@ -546,7 +577,7 @@ func (c *Client) readLoop(conn net.Conn, br *bufio.Reader) error {
 		if err := json.Unmarshal(line, m); err != nil {
 			return fmt.Errorf("unreadable message from the server: %w", err)
 		}
-		after := c.observe(m)
+		after := c.observe(m, c.answerReason(m))
 		switch m.Type {
 		case TypeError:
 			if m.ID == "" && (m.Code == CodeIdleTimeout || m.Code == CodeShuttingDown || m.Code == CodeServerBusy) {
@@ -609,10 +640,14 @@ func (c *Client) deliver(m *message, after uint64) {
 }
 
 func (c *Client) push(m *message, after uint64) {
-	p := Push{Account: m.Account, From: m.From, FromHolder: m.FromHolder, TS: m.TS, ApplyTS: m.ApplyTS, RecvTS: after}
+	p := Push{Kind: m.Kind, Account: m.Account, From: m.From, FromHolder: m.FromHolder, To: m.To, ToHolder: m.ToHolder,
+		TS: m.TS, ApplyTS: m.ApplyTS, RecvTS: after}
+	if p.Kind == "" {
+		p.Kind = PushTransferIn
+	}
 	p.Amount, _ = parseAmount(m.Amount)
 	if m.Balance != nil {
-		p.Balance = *m.Balance
+		p.Balance, p.HasBalance = *m.Balance, true
 	}
 	for {
 		select {
@@ -652,17 +687,23 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
+		case <-c.retry:
+			t.Stop()
 		case <-c.done:
 			t.Stop()
 			return nil, nil, false
 		}
-		conn, br, hello, err := c.dial(ctx)
+		conn, br, hello, err := c.dial(ctx, ReasonReconnect)
 		if err != nil {
 			continue
 		}
 		conn, br, ok, loginErr := c.restore(conn, br, hello)
 		if !ok {
 			continue
+		}
+		select { // a RetryNow made during this outage is spent
+		case <-c.retry:
+		default:
 		}
 		c.report(ConnStatus{State: StateReconnected, Err: loginErr})
 		return conn, br, true
@@ -687,7 +728,7 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 	var loginErr error
 	if creds != nil {
 		cl := &call{msg: message{Type: OpLogin, ID: c.nextID(), Proc: c.proc, Account: creds.account, PIN: creds.pin}}
-		c.send(conn, bw, cl)
+		c.send(conn, bw, cl, ReasonRestore)
 		_ = conn.SetReadDeadline(time.Now().Add(c.opts.DialTimeout))
 		var scratch []byte
 		for {
@@ -701,7 +742,11 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 				conn.Close()
 				return nil, nil, false, nil
 			}
-			c.observe(m)
+			reason := ""
+			if m.ID == cl.msg.ID {
+				reason = ReasonRestore
+			}
+			c.observe(m, reason)
 			if m.Type == TypePush {
 				c.push(m, c.clock.Now())
 				continue
@@ -740,19 +785,41 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 	clear(c.queue[len(pending):])
 	c.queue = pending
 	resend := append([]*call(nil), pending...)
-	for _, q := range resend {
+	reasons := make([]string, len(resend))
+	for i, q := range resend {
 		q.resent = q.resent || q.sent
 		q.sent = true
+		reasons[i] = q.reason
+		if q.resent {
+			reasons[i] = ReasonResend
+		}
 	}
 	c.conn, c.bw = conn, bw
 	c.mu.Unlock()
 	for _, q := range orphans {
 		q.complete(result{err: q.unknown(loginErr)})
 	}
-	for _, q := range resend {
-		c.send(conn, bw, q)
+	for i, q := range resend {
+		c.send(conn, bw, q, reasons[i])
 	}
 	return conn, br, true, loginErr
+}
+
+// RetryNow makes a reconnecting client try at once instead of waiting for
+// the end of its current backoff delay. It does nothing while connected
+// (a call made then is forgotten when the connection breaks) and never
+// blocks.
+func (c *Client) RetryNow() {
+	c.mu.Lock()
+	connected := c.conn != nil
+	c.mu.Unlock()
+	if connected {
+		return
+	}
+	select {
+	case c.retry <- struct{}{}:
+	default:
+	}
 }
 
 // Close closes the connection and the client. Pending calls fail with

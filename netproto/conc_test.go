@@ -69,7 +69,7 @@ func TestManyClientsAtOnce(t *testing.T) {
 	accounts := []string{"123", "456", "789"}
 	const clients, ops = 12, 25
 	var wg sync.WaitGroup
-	var pushes atomic.Int64
+	var pushes, ownPushes atomic.Int64 // money arrived; changes by another session on the account
 	errs := make(chan error, clients)
 	var cs []*netproto.Client
 	for i := 0; i < clients; i++ { // every session exists before money moves
@@ -96,8 +96,12 @@ func TestManyClientsAtOnce(t *testing.T) {
 			}
 		}()
 		go func() {
-			for range c.Pushes() {
-				pushes.Add(1)
+			for p := range c.Pushes() {
+				if p.Kind == netproto.PushTransferIn {
+					pushes.Add(1)
+				} else {
+					ownPushes.Add(1)
+				}
 			}
 		}()
 	}
@@ -116,6 +120,8 @@ func TestManyClientsAtOnce(t *testing.T) {
 	}
 	// Each transfer reaches the 4 sessions of its recipient account.
 	eventually(t, "every push", func() bool { return pushes.Load() == clients*8*4 })
+	// And each operation reaches the 3 other sessions of its own account.
+	eventually(t, "every push of another session's change", func() bool { return ownPushes.Load() == clients*ops*3 })
 }
 
 func TestLostReplyRetriedWithSameIDAppliesOnce(t *testing.T) {

@@ -49,12 +49,15 @@ func (s *Server) isSession(account string, c *conn) bool {
 	return ok
 }
 
-// notify queues a push for every session logged in to p.account.
-func (s *Server) notify(p pushItem) {
+// notify queues a push for every session logged in to p.account, except
+// the connection that made the change (nil: none).
+func (s *Server) notify(p pushItem, except *conn) {
 	s.mu.Lock()
 	targets := make([]*conn, 0, len(s.sessions[p.account]))
 	for c := range s.sessions[p.account] {
-		targets = append(targets, c)
+		if c != except {
+			targets = append(targets, c)
+		}
 	}
 	s.mu.Unlock()
 	for _, c := range targets {
@@ -62,10 +65,42 @@ func (s *Server) notify(p pushItem) {
 	}
 }
 
+// pushItem is a change of an account's balance to tell a session about.
+// from/fromHolder are the payer of a PushTransferIn, to/toHolder the
+// recipient of a PushTransferOut.
 type pushItem struct {
+	kind                      string
 	account, from, fromHolder string
+	to, toHolder              string
 	amount, balance           bank.Cents
 	applyTS                   uint64
+}
+
+// counterparty is the other account of a transfer push, as recorded in the
+// push event's To.
+func (p *pushItem) counterparty() string {
+	if p.kind == PushTransferOut {
+		return p.to
+	}
+	return p.from
+}
+
+// pushDetail is the Detail of a push event: what was applied, and when.
+func pushDetail(kind string, applyTS uint64) string {
+	return fmt.Sprintf("%s applied at %d", pushWhat(kind), applyTS)
+}
+
+// pushWhat names the change a push kind reports.
+func pushWhat(kind string) string {
+	switch kind {
+	case PushDeposit:
+		return "deposit"
+	case PushWithdraw:
+		return "withdrawal"
+	case PushTransferOut:
+		return "transfer out"
+	}
+	return "transfer"
 }
 
 // conn is one client connection.
@@ -399,9 +434,9 @@ func (c *conn) drainPushes() {
 			}
 			slots = append(slots, c.reserve())
 			items = append(items, p)
-			events = append(events, bank.Event{Kind: bank.KindPush, Account: p.account, To: p.from,
+			events = append(events, bank.Event{Kind: bank.KindPush, Account: p.account, To: p.counterparty(),
 				Amount: p.amount, Balance: p.balance, Client: c.peerID(),
-				Detail: fmt.Sprintf("transfer applied at %d", p.applyTS)})
+				Detail: pushDetail(p.kind, p.applyTS)})
 		}
 		if len(events) > 0 {
 			recorded, _ := c.s.Bank.RecordAll(c.s.ctx, events)
@@ -412,8 +447,8 @@ func (c *conn) drainPushes() {
 				}
 				p := items[i]
 				c.settle(slots[i], &outMsg{push: p, m: &message{Type: TypePush, Proc: c.s.Bank.ProcessID(), TS: ev.TS,
-					Account: p.account, From: p.from, FromHolder: p.fromHolder, Amount: amountNumber(p.amount),
-					ApplyTS: p.applyTS}}, false)
+					Kind: p.kind, Account: p.account, From: p.from, FromHolder: p.fromHolder, To: p.to, ToHolder: p.toHolder,
+					Amount: amountNumber(p.amount), ApplyTS: p.applyTS}}, false)
 			}
 		}
 		c.flush()

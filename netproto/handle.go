@@ -117,9 +117,8 @@ func (c *conn) handle(line []byte) {
 				m.To, m.ToHolder = rc.Event.To, rc.Event.Detail
 			}
 		})
-		if err == nil && req.Type == OpTransfer && !rc.Duplicate {
-			s.notify(pushItem{account: rc.Event.To, from: c.account, fromHolder: c.holder,
-				amount: rc.Event.Amount, balance: rc.Event.ToBalance, applyTS: rc.Event.TS})
+		if err == nil && !rc.Duplicate {
+			c.notifyChange(req.Type, rc.Event)
 		}
 	case OpLookup:
 		if req.Account == "" {
@@ -150,6 +149,27 @@ func (c *conn) handle(line []byte) {
 			}
 		})
 	}
+}
+
+// notifyChange pushes a change this session applied to every other session
+// logged in to an account whose balance it changed: the recipient's of a
+// transfer, and the session's own account.
+func (c *conn) notifyChange(op string, ev bank.Event) {
+	s := c.s
+	own := pushItem{account: c.account, amount: ev.Amount, balance: ev.Balance, applyTS: ev.TS}
+	switch op {
+	case OpDeposit:
+		own.kind = PushDeposit
+	case OpWithdraw:
+		own.kind = PushWithdraw
+	case OpTransfer:
+		s.notify(pushItem{kind: PushTransferIn, account: ev.To, from: c.account, fromHolder: c.holder,
+			amount: ev.Amount, balance: ev.ToBalance, applyTS: ev.TS}, nil)
+		own.kind, own.to, own.toHolder = PushTransferOut, ev.To, ev.Detail
+	default:
+		return
+	}
+	s.notify(own, c)
 }
 
 // checkTS says why the request's timestamp cannot be observed, or nil.

@@ -42,8 +42,7 @@ func (s *Server) LogEvent(e bank.Event) {
 	case bank.KindDisconnect:
 		s.logf(e.TS, "disconnect", fmt.Sprintf("disconnect %s%s (%s)", e.Client, accountSuffix(e.Account), e.Detail), base...)
 	case bank.KindPush:
-		s.logf(e.TS, "send", fmt.Sprintf("send push %s +%s from %s to %s → %s", e.Account, e.Amount, e.To, e.Client, e.Balance),
-			append(base, slog.Int64("balance", int64(e.Balance)))...)
+		s.logf(e.TS, "send", "send push "+pushLogText(e), append(base, slog.Int64("balance", int64(e.Balance)))...)
 	case bank.KindServerStart:
 		s.logf(e.TS, "start", "server start, "+e.Detail, base...)
 	case bank.KindServerStop:
@@ -198,3 +197,17 @@ func appendEscaped(buf []byte, s string) []byte {
 func (h *lineHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }
+
+// pushLogText describes a push event: the change it reports (from its
+// detail, see pushDetail), the peer it goes to and the balance after.
+func pushLogText(e bank.Event) string {
+	switch {
+	case strings.HasPrefix(e.Detail, pushWhat(PushDeposit)+" "):
+		return fmt.Sprintf("%s deposit +%s to %s → %s", e.Account, e.Amount, e.Client, e.Balance)
+	case strings.HasPrefix(e.Detail, pushWhat(PushWithdraw)+" "):
+		return fmt.Sprintf("%s withdrawal -%s to %s → %s", e.Account, e.Amount, e.Client, e.Balance)
+	case strings.HasPrefix(e.Detail, pushWhat(PushTransferOut)+" "):
+		return fmt.Sprintf("%s transfer -%s to account %s, to %s → %s", e.Account, e.Amount, e.To, e.Client, e.Balance)
+	}
+	return fmt.Sprintf("%s +%s from %s to %s → %s", e.Account, e.Amount, e.To, e.Client, e.Balance)
+}

@@ -46,17 +46,28 @@ type Reply struct {
 	raw *message // the wire message, for fields a Reply does not carry
 }
 
-// Push is a notification the server sends without being asked: money arrived
-// on the account this session is logged in to.
+// Push is a notification the server sends without being asked: the balance
+// of the account this session is logged in to changed. Kind says how:
+// PushTransferIn, money arrived from another account (From, FromHolder);
+// or a change another session on the same account made: PushDeposit,
+// PushWithdraw, PushTransferOut (to To, ToHolder). A session is never
+// pushed its own changes: their replies tell them.
 type Push struct {
-	Account    string     // the account credited (this session's)
-	From       string     // the paying account
+	Kind       string     // PushTransferIn (also when the server did not say), PushDeposit, PushWithdraw, PushTransferOut
+	Account    string     // the account whose balance changed (this session's)
+	From       string     // PushTransferIn: the paying account
 	FromHolder string     // its holder's name
-	Amount     bank.Cents // amount received
-	Balance    bank.Cents // the account's balance after the credit
-	TS         uint64     // the server's timestamp on the push (its send tick)
-	ApplyTS    uint64     // the server's apply timestamp of the transfer
-	RecvTS     uint64     // this client's clock after observing the push
+	To         string     // PushTransferOut: the recipient's account
+	ToHolder   string     // its holder's name
+	Amount     bank.Cents // the amount of the change (positive)
+	// Balance is the account's balance after the change, when HasBalance:
+	// the server leaves it out when it already sent this connection a newer
+	// one.
+	Balance    bank.Cents
+	HasBalance bool
+	TS         uint64 // the server's timestamp on the push (its send tick)
+	ApplyTS    uint64 // the server's apply timestamp of the change
+	RecvTS     uint64 // this client's clock after observing the push
 }
 
 // ClockEvent describes one change of the client's Lamport clock: a message
@@ -69,7 +80,25 @@ type ClockEvent struct {
 	Before, After uint64 // this process's clock before/after
 	Remote        uint64 // recv: timestamp the message carried (After = max(Before, Remote)+1)
 	Peer          string // the other process id
+	// Reason is "" for a message the application asked for. The client's
+	// own messages say why they were sent or received: ReasonReconnect,
+	// ReasonRestore, ReasonResend; and an application can label its
+	// requests with WithReason.
+	Reason string
 }
+
+// Reasons of the client's own messages (ClockEvent.Reason).
+const (
+	// ReasonReconnect: the greeting of a connection the client opened by
+	// itself after the previous one broke.
+	ReasonReconnect = "reconnect"
+	// ReasonRestore: the login the client sent by itself after a reconnect
+	// to restore the session, and its answer.
+	ReasonRestore = "restore"
+	// ReasonResend: a pending request sent again, with its id, after a
+	// reconnect.
+	ReasonResend = "resend"
+)
 
 // ConnState is the state reported by a ConnStatus.
 type ConnState int

@@ -47,6 +47,15 @@ const (
 	OpLog         = "log"          // operator only
 )
 
+// Push kinds: what changed the balance of the session's account. A push
+// without "kind" is a PushTransferIn.
+const (
+	PushTransferIn  = "transfer_in"  // money arrived from another account
+	PushDeposit     = "deposit"      // a deposit by another session on the account
+	PushWithdraw    = "withdraw"     // a withdrawal by another session on the account
+	PushTransferOut = "transfer_out" // a transfer out by another session on the account
+)
+
 // Statement and log page sizes.
 const (
 	DefaultStatementLimit = 20
@@ -107,6 +116,7 @@ type message struct {
 	AttemptsLeft *int      `json:"attempts_left,omitempty"`
 
 	// pushes
+	Kind       string `json:"kind,omitempty"`
 	From       string `json:"from,omitempty"`
 	FromHolder string `json:"from_holder,omitempty"`
 }

@@ -133,6 +133,28 @@ func entryLabel(e netproto.ClockEvent) string {
 	return "↓ " + e.Type
 }
 
+// reasonATMLogout labels the logout the ATM sends by itself when the
+// connection came back during a session (netproto.WithReason).
+const reasonATMLogout = "atm-logout"
+
+// entryReason says why a message the person did not ask for was sent or
+// received ("" for the others).
+func entryReason(e netproto.ClockEvent) string {
+	switch e.Reason {
+	case "":
+		return ""
+	case netproto.ReasonReconnect:
+		return "reconnected"
+	case netproto.ReasonRestore:
+		return "reconnected · session restored"
+	case netproto.ReasonResend:
+		return "reconnected · resent, same id"
+	case reasonATMLogout:
+		return "reconnected · ATM logged out"
+	}
+	return e.Reason
+}
+
 // entryRule is the clock arithmetic of an event.
 func entryRule(e netproto.ClockEvent) string {
 	if e.Dir == "send" {
@@ -155,8 +177,21 @@ func (p *clockPanel) entryStyle(e netproto.ClockEvent) lipgloss.Style {
 }
 
 // entryLines renders one event in one line, with the rule written more
-// tightly if needed, or in two lines when even that does not fit.
+// tightly if needed, or in two lines when even that does not fit; an event
+// the person did not ask for has one more line that says why it happened.
 func (p *clockPanel) entryLines(e netproto.ClockEvent, inner int, latest bool) []string {
+	lines := p.entryRuleLines(e, inner, latest)
+	if why := entryReason(e); why != "" {
+		indent := "  "
+		if ansi.StringWidth(why)+len(indent) > inner {
+			indent = ""
+		}
+		lines = append(lines, indent+p.c.styles.Hint.Render(ansi.Truncate(why, max(1, inner-len(indent)), "…")))
+	}
+	return lines
+}
+
+func (p *clockPanel) entryRuleLines(e netproto.ClockEvent, inner int, latest bool) []string {
 	s := p.c.styles
 	label, rule := entryLabel(e), entryRule(e)
 	mark := "  "
@@ -177,9 +212,18 @@ func (p *clockPanel) entryLines(e netproto.ClockEvent, inner int, latest bool) [
 	return []string{first, second}
 }
 
-func (p *clockPanel) View() string {
+// innerWidth is the width of the panel's content.
+func (p *clockPanel) innerWidth() int {
+	return p.width - p.c.styles.Clock.GetHorizontalFrameSize()
+}
+
+func (p *clockPanel) View() string { return p.viewWithCard("") }
+
+// viewWithCard renders the panel with card (a notice that did not fit in the
+// ATM panel) above the timeline, which gives up its oldest lines for it.
+func (p *clockPanel) viewWithCard(card string) string {
 	s := p.c.styles
-	inner := p.width - s.Clock.GetHorizontalFrameSize()
+	inner := p.innerWidth()
 	innerH := p.height - s.Clock.GetVerticalFrameSize()
 	if inner < 10 || innerH < 6 {
 		return ""
@@ -208,8 +252,11 @@ func (p *clockPanel) View() string {
 	lines = append(lines,
 		ansi.Truncate(s.Value.Render(fmt.Sprintf("L = %d", p.now))+s.Dim.Render(fmt.Sprintf("  last from %s: ", server))+s.Value.Render(last), inner, "…"),
 		s.Dim.Render(ansi.Truncate("send L+1 · receive max(L,T)+1", inner, "…")),
-		s.ClockRule.Render(ruleWithTitle("timeline", inner)),
 	)
+	if card != "" {
+		lines = append(lines, strings.Split(card, "\n")...)
+	}
+	lines = append(lines, s.ClockRule.Render(ruleWithTitle("timeline", inner)))
 
 	room := innerH - len(lines)
 	var tl []string

@@ -26,6 +26,7 @@ type KeyMap struct {
 	// TypeAhead only explains, in the help bar while the ATM waits for the
 	// bank, that keys typed then are kept for the next screen.
 	TypeAhead key.Binding
+	Reconnect key.Binding // r while offline: try the connection now
 }
 
 // DefaultKeyMap returns the key bindings of the app.
@@ -52,5 +53,6 @@ func DefaultKeyMap() *KeyMap {
 		Dismiss:    key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "back to menu")),
 		Legend:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "clock legend")),
 		TypeAhead:  key.NewBinding(key.WithKeys("typing"), key.WithHelp("typing", "kept for the next screen")),
+		Reconnect:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry now")),
 	}
 }

@@ -119,6 +119,14 @@ type Model struct {
 	lastPush   netproto.Push
 	noticeID   int
 	balanceHot bool // highlight the balance after a push
+
+	// offline: the client lost the connection and is reconnecting by
+	// itself; requests are refused meanwhile (refused says so).
+	offline    bool
+	offAttempt int           // the reconnection attempt announced last (0: none yet)
+	offDelay   time.Duration // its wait
+	offRetry   bool          // the person asked to retry now
+	refused    string
 }
 
 // New returns the ATM's root model.
@@ -493,6 +501,9 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
+	if m.offline && key.Matches(k, keys.Reconnect) {
+		return m.retryNow()
+	}
 	if m.clock.legend {
 		if key.Matches(k, keys.Legend, keys.Back) {
 			m.clock.legend = false
@@ -513,6 +524,9 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	m.dropped = 0
+	if m.refused != "" && k.Text == "" {
+		m.refused = "" // acknowledged, as a push notice
+	}
 	if !m.current().Typing() && key.Matches(k, keys.Quit) {
 		return tea.Quit
 	}
@@ -594,19 +608,91 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 }
 
 func (m *Model) onPush(p netproto.Push) tea.Cmd {
-	if m.sess.loggedIn() && (p.Account == "" || p.Account == m.sess.account) {
+	if m.sess.loggedIn() && p.HasBalance && (p.Account == "" || p.Account == m.sess.account) {
 		m.sess.balance, m.sess.hasBalance = p.Balance, true
 	}
-	from := p.From
-	if p.FromHolder != "" {
-		from += " " + p.FromHolder
-	}
 	m.lastPush = p
-	m.notice = fmt.Sprintf("↓ %s received from %s · balance %s · L=%d", FormatCents(p.Amount), from, FormatCents(p.Balance), p.RecvTS)
-	m.balanceHot = true
+	m.notice = pushHeadline(p)
+	if p.Kind == netproto.PushTransferIn || p.Kind == "" {
+		from := p.From
+		if p.FromHolder != "" {
+			from += " " + p.FromHolder
+		}
+		m.notice = fmt.Sprintf("↓ %s received from %s", FormatCents(p.Amount), from)
+		if p.HasBalance {
+			m.notice += " · balance " + FormatCents(p.Balance)
+		}
+		m.notice += fmt.Sprintf(" · L=%d", p.RecvTS)
+	}
+	m.balanceHot = p.HasBalance
 	m.noticeID++
 	id := m.noticeID
 	return tea.Tick(15*time.Second, func(time.Time) tea.Msg { return noticeClearMsg{id} })
+}
+
+// pushHeadline says what a push reports: "↓ Money arrived: +R$ 25,00", or
+// "Balance changed at another ATM: withdrawal of R$ 50,00 → R$ 950,00".
+func pushHeadline(p netproto.Push) string {
+	switch p.Kind {
+	case netproto.PushTransferIn, "":
+		return "↓ Money arrived: +" + FormatCents(p.Amount)
+	}
+	var what string
+	switch p.Kind {
+	case netproto.PushDeposit:
+		what = opNoun(opDeposit, p.Amount, "")
+	case netproto.PushWithdraw:
+		what = opNoun(opWithdraw, p.Amount, "")
+	case netproto.PushTransferOut:
+		what = opNoun(opTransfer, p.Amount, p.To)
+	default:
+		what = p.Kind + " of " + FormatCents(p.Amount)
+	}
+	text := "Balance changed at another ATM: " + what
+	if p.HasBalance {
+		text += " → " + FormatCents(p.Balance)
+	}
+	return text
+}
+
+// retrier is a client that can cut its reconnection's wait short
+// (*netproto.Client).
+type retrier interface{ RetryNow() }
+
+// retryNow asks the client to try the connection at once.
+func (m *Model) retryNow() tea.Cmd {
+	r, ok := m.client.(retrier)
+	if !ok {
+		return nil
+	}
+	m.offRetry, m.refused = true, ""
+	return func() tea.Msg {
+		r.RetryNow()
+		return nil
+	}
+}
+
+// offlineRefusal is what the ATM says of a request it did not send.
+const offlineRefusal = "The bank is unreachable; your request was not sent. Press r to retry the connection."
+
+// offlineLine is the status line while offline.
+func (m *Model) offlineLine() string {
+	switch {
+	case m.offRetry:
+		return "⚠ Offline — retrying the connection now…"
+	case m.offAttempt == 0:
+		return "⚠ Offline — connection to the bank lost, reconnecting…"
+	}
+	return fmt.Sprintf("⚠ Offline — reconnecting (attempt %d, next in %s)", m.offAttempt, waitText(m.offDelay))
+}
+
+// waitText is a reconnection wait as the status line says it: "2 s",
+// "0.4 s".
+func waitText(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return fmt.Sprintf("%d s", int((d+time.Second-1)/time.Second))
 }
 
 func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
@@ -615,14 +701,17 @@ func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 		if m.sess.loggedIn() {
 			m.relogin = true
 		}
+		m.offline, m.offAttempt, m.offRetry = true, 0, false
 		return m.setBanner("⚠ Connection to the bank lost. Reconnecting…", true, 0)
 	case netproto.StateReconnecting:
+		m.offline, m.offAttempt, m.offDelay, m.offRetry = true, s.Attempt, s.Delay, false
 		cmd := m.setBanner(fmt.Sprintf("⚠ Connection to the bank lost. Reconnecting (attempt %d)…", s.Attempt), true, 0)
 		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {
 			return tea.Batch(cmd, m.startServer(false))
 		}
 		return cmd
 	case netproto.StateReconnected:
+		m.offline, m.offRetry, m.refused = false, false, ""
 		m.server = ""
 		if m.client != nil {
 			m.server = m.client.Hello().Server
@@ -642,7 +731,7 @@ func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 			return cmd
 		}
 		if m.relogin && m.busy == "" && m.pending == nil {
-			return tea.Batch(cmd, m.endSession("The connection to the bank dropped and came back. For your safety, please log in again."))
+			return tea.Batch(cmd, m.endSessionAuto("The connection to the bank dropped and came back. For your safety, please log in again."))
 		}
 		return cmd
 	case netproto.StateClosed:
@@ -658,6 +747,7 @@ func (m *Model) lostClient() tea.Cmd {
 	}
 	m.client = nil
 	m.gen++
+	m.offline, m.offRetry, m.refused = false, false, ""
 	m.sess = session{}
 	m.busy, m.relogin = "", false
 	m.typeahead, m.dropped = nil, 0
@@ -672,7 +762,15 @@ func (m *Model) lostClient() tea.Cmd {
 
 // endSession logs out (the client would otherwise keep the session) and
 // returns to the login screen with a message.
-func (m *Model) endSession(notice string) tea.Cmd {
+func (m *Model) endSession(notice string) tea.Cmd { return m.endSessionWhy(notice, "") }
+
+// endSessionAuto is endSession when the ATM ends the session by itself
+// (the connection came back): the timeline labels its logout.
+func (m *Model) endSessionAuto(notice string) tea.Cmd {
+	return m.endSessionWhy(notice, reasonATMLogout)
+}
+
+func (m *Model) endSessionWhy(notice, reason string) tea.Cmd {
 	m.relogin = false
 	m.sess = session{}
 	m.login.notice = notice
@@ -684,6 +782,9 @@ func (m *Model) endSession(notice string) tea.Cmd {
 	return tea.Batch(cmd, func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if reason != "" {
+			ctx = netproto.WithReason(ctx, reason)
+		}
 		_, err := c.Logout(ctx)
 		return logoutResultMsg{err: err}
 	})
@@ -705,6 +806,12 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		case loginSubmitMsg, menuChoiceMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
 			return nil, true
 		}
+	}
+	if m.offline && sendsRequest(msg) {
+		// Nothing is queued for later: a request the person can no
+		// longer see must never reach the bank.
+		m.refused = offlineRefusal
+		return nil, true
 	}
 	if m.pending != nil && startsMoneyOp(msg) {
 		// Whatever the bank did with the pending operation must be known
@@ -772,7 +879,7 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		return m.fetchStatement(msg.before), true
 	case backMsg:
 		if m.relogin && m.pending == nil {
-			return m.endSession("The connection to the bank dropped during the session. For your safety, please log in again."), true
+			return m.endSessionAuto("The connection to the bank dropped during the session. For your safety, please log in again."), true
 		}
 		if !m.sess.loggedIn() {
 			return m.goLogin(), true
@@ -781,6 +888,18 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		return nil, true
 	}
 	return nil, false
+}
+
+// sendsRequest says the screen's msg would send a request to the bank
+// (logging out, which ends the session here at once, is not refused).
+func sendsRequest(msg tea.Msg) bool {
+	switch msg := msg.(type) {
+	case menuChoiceMsg:
+		return msg.item == itemBalance || msg.item == itemStatement
+	case loginSubmitMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
+		return true
+	}
+	return false
 }
 
 // startsMoneyOp says msg would start a money operation or end the session.
@@ -969,12 +1088,16 @@ func (m *Model) render() string {
 	}
 	title := m.titleBar()
 	var body string
-	helpKeys := append(m.helpBindings(), m.c.keys.Legend)
+	helpKeys := m.helpBindings()
+	if m.offline {
+		helpKeys = append([]key.Binding{m.c.keys.Reconnect}, helpKeys...)
+	}
+	helpKeys = append(helpKeys, m.c.keys.Legend)
 	if m.clock.legend {
 		body = m.clock.legendView(m.width, max(1, m.height-3))
 		helpKeys = []key.Binding{legendClose, m.c.keys.QuitTyping}
 	} else {
-		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.View())
+		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.viewWithCard(m.cardsAside()))
 	}
 	status := m.statusLine()
 	helpLine := " " + m.help.ShortHelpView(helpKeys)
@@ -1031,12 +1154,8 @@ func (m *Model) atmPanel() string {
 	}
 	rule := s.ScreenRule.Render(strings.Repeat("─", w))
 	content := strings.TrimRight(m.current().View(), "\n")
-	if m.notice != "" {
-		// The push gets a box at the bottom of the screen when it fits.
-		box := m.pushBox(w)
-		if room := m.c.height - lipgloss.Height(box); lipgloss.Height(content) < room {
-			content = fitLines(content, w, room) + "\n" + box
-		}
+	if card, ok := m.cardsHere(content); ok {
+		content = fitLines(content, w, m.c.height-lipgloss.Height(card)) + "\n" + card
 	}
 	content = fitLines(content, w, m.c.height)
 	busy := ""
@@ -1045,6 +1164,8 @@ func (m *Model) atmPanel() string {
 		busy = m.spinner.View() + " " + s.Text.Render(m.busy)
 	case m.pending != nil:
 		busy = m.spinner.View() + s.Warning.Render("Outcome unknown: asking the bank…")
+	case m.offline:
+		busy = s.Warning.Render("⚠ Connection to the bank lost.")
 	case m.statementLoading():
 		busy = m.spinner.View() + " " + s.Text.Render("Loading your statement…")
 	case m.dropped == 1:
@@ -1057,20 +1178,73 @@ func (m *Model) atmPanel() string {
 	return s.Screen.Width(m.width - m.clockWidth()).Render(inner)
 }
 
-// pushBox shows money that just arrived.
-func (m *Model) pushBox(w int) string {
+// cards are the notices of the moment, in cards of width w: a request
+// refused while offline, and the last push ("" when there are none).
+func (m *Model) cards(w int) string {
+	var cards []string
+	if m.refused != "" {
+		s := m.c.styles
+		box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Warn).Padding(0, 1).Width(w)
+		cards = append(cards, box.Render(s.Warning.Width(max(1, w-4)).Render(m.refused)))
+	}
+	if m.notice != "" {
+		cards = append(cards, m.pushCard(w))
+	}
+	return strings.Join(cards, "\n")
+}
+
+// cardsHere returns the cards when they go in the ATM panel, below the
+// screen's content: when they fit there whole. Otherwise the clock panel
+// shows them (cardsAside), so they never hide the screen.
+func (m *Model) cardsHere(content string) (string, bool) {
+	card := m.cards(m.c.width)
+	if card == "" || lipgloss.Height(content)+lipgloss.Height(card) > m.c.height {
+		return "", false
+	}
+	return card, true
+}
+
+// cardsAside are the cards for the clock panel, when they do not fit in the
+// ATM panel ("" when there are none, or they do).
+func (m *Model) cardsAside() string {
+	if m.refused == "" && m.notice == "" {
+		return ""
+	}
+	if _, here := m.cardsHere(strings.TrimRight(m.current().View(), "\n")); here {
+		return ""
+	}
+	return m.cards(m.clock.innerWidth())
+}
+
+// pushCard shows the last push: money that arrived, or a change another
+// session made on the account.
+func (m *Model) pushCard(w int) string {
 	s := m.c.styles
 	p := m.lastPush
-	from := p.From
-	if p.FromHolder != "" {
-		from += " · " + p.FromHolder
+	inner := max(1, w-4)
+	var lines []string
+	if p.Kind == netproto.PushTransferIn || p.Kind == "" {
+		from := p.From
+		if p.FromHolder != "" {
+			from += " · " + p.FromHolder
+		}
+		lines = append(lines,
+			s.BannerPush.Width(inner).Render(pushHeadline(p)),
+			s.Text.Width(inner).Render("from "+from))
+		if p.HasBalance {
+			lines = append(lines, s.Text.Render("balance now ")+s.Value.Render(FormatCents(p.Balance)))
+		}
+	} else {
+		text := pushHeadline(p)
+		if p.Kind == netproto.PushTransferOut && p.ToHolder != "" {
+			text = strings.Replace(text, " to "+p.To, " to "+p.To+" · "+p.ToHolder, 1)
+		}
+		lines = append(lines, s.BannerPush.Width(inner).Render(text))
 	}
-	lines := []string{
-		s.BannerPush.Render("↓ Money arrived: +" + FormatCents(p.Amount)),
-		s.Text.Render("from " + from),
-		s.Text.Render("balance now ") + s.Value.Render(FormatCents(p.Balance)),
-		s.Dim.Render(fmt.Sprintf("push sent at T=%d · here L=%d", p.TS, p.RecvTS)),
+	if !p.HasBalance {
+		lines = append(lines, s.Dim.Width(inner).Render("already in the balance shown"))
 	}
+	lines = append(lines, s.Dim.Width(inner).Render(fmt.Sprintf("push sent at T=%d · here L=%d", p.TS, p.RecvTS)))
 	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Push).Padding(0, 1).Width(w)
 	return box.Render(strings.Join(lines, "\n"))
 }
@@ -1079,6 +1253,8 @@ func (m *Model) statusLine() string {
 	s := m.c.styles
 	var line string
 	switch {
+	case m.offline:
+		line = s.BannerBad.Render(m.offlineLine())
 	case m.banner != "" && m.bannerBad:
 		line = s.BannerBad.Render(m.banner)
 	case m.notice != "":

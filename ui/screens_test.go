@@ -425,14 +425,14 @@ func TestPushArrives(t *testing.T) {
 		loggedIn(m)
 		gen := m.gen
 		send(m, clockEventsMsg{{Dir: "recv", Type: "push", Before: 20, After: 62, Remote: 61, Peer: "bank"}})
-		send(m, pushMsg{gen: gen, push: netproto.Push{Account: "123", From: "456", FromHolder: "Bruno Lima", Amount: 2500, Balance: 102500, TS: 61, ApplyTS: 59, RecvTS: 62}})
+		send(m, pushMsg{gen: gen, push: netproto.Push{Kind: netproto.PushTransferIn, Account: "123", From: "456", FromHolder: "Bruno Lima", Amount: 2500, Balance: 102500, HasBalance: true, TS: 61, ApplyTS: 59, RecvTS: 62}})
 		out := screen(t, m)
 		mustContain(t, out, "Money arrived: +R$ 25,00", "from 456 · Bruno Lima", "R$ 1.025,00", "here L=62", "↓ push", "max(20,61)+1 = 62")
 		if m.sess.balance != 102500 {
 			t.Errorf("balance %d after the push, want 102500", m.sess.balance)
 		}
 		// A push from an older connection is ignored.
-		send(m, pushMsg{gen: gen - 1, push: netproto.Push{Account: "123", Balance: 1}})
+		send(m, pushMsg{gen: gen - 1, push: netproto.Push{Account: "123", Balance: 1, HasBalance: true}})
 		if m.sess.balance != 102500 {
 			t.Error("a stale push changed the balance")
 		}

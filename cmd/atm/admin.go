@@ -252,7 +252,18 @@ func FormatEvent(e bank.Event) string {
 			fmt.Fprintf(&s, " (balances %s / %s)", e.Balance, e.ToBalance)
 		}
 	case bank.KindPush:
-		fmt.Fprintf(&s, " %s from %s → %s", e.Amount, e.To, e.Balance)
+		// What the push told: money from another account, or a change
+		// another session made on this one (its detail names it).
+		what := "from " + e.To
+		switch {
+		case strings.HasPrefix(e.Detail, "deposit "):
+			what = "deposit at another ATM"
+		case strings.HasPrefix(e.Detail, "withdrawal "):
+			what = "withdrawal at another ATM"
+		case strings.HasPrefix(e.Detail, "transfer out "):
+			what = "transfer to " + e.To + " at another ATM"
+		}
+		fmt.Fprintf(&s, " %s %s → %s", e.Amount, what, e.Balance)
 	case bank.KindBalance:
 		fmt.Fprintf(&s, " = %s", e.Balance)
 	case bank.KindOpen:

@@ -90,3 +90,21 @@ func TestLogLinesCannotBeForged(t *testing.T) {
 		t.Fatalf("the newline is not shown escaped: %q", line)
 	}
 }
+
+// TestFormatPushKinds prints each kind of push as what it told the ATM.
+func TestFormatPushKinds(t *testing.T) {
+	for _, c := range []struct {
+		detail, to, want string
+	}{
+		{"transfer applied at 51", "456", "R$ 25,00 from 456 → R$ 1.025,00"},
+		{"deposit applied at 51", "", "R$ 25,00 deposit at another ATM → R$ 1.025,00"},
+		{"withdrawal applied at 51", "", "R$ 25,00 withdrawal at another ATM → R$ 1.025,00"},
+		{"transfer out applied at 51", "789", "R$ 25,00 transfer to 789 at another ATM → R$ 1.025,00"},
+	} {
+		line := FormatEvent(bank.Event{TS: 53, Kind: bank.KindPush, Outcome: "ok", Account: "123", To: c.to,
+			Amount: 2500, Balance: 102500, Detail: c.detail})
+		if !strings.Contains(line, c.want) {
+			t.Errorf("%s: %q lacks %q", c.detail, line, c.want)
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package ui
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"atm/netproto"
+)
+
+// retryStub is a stub connection that counts RetryNow calls.
+type retryStub struct {
+	*stubClient
+	retries atomic.Int32
+}
+
+func (r *retryStub) RetryNow() { r.retries.Add(1) }
+
+// offline brings a logged-in model on c to the state of a client that lost
+// the connection and waits for its third attempt.
+func offline(m *Model) {
+	send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateLost, Err: errors.New("EOF")}})
+	send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateReconnecting, Attempt: 3, Delay: 2 * time.Second}})
+}
+
+// Offline, every screen says so with the reconnection's progress, and r in
+// the help bar.
+func TestOfflineIsVisibleOnEveryScreen(t *testing.T) {
+	for _, sc := range []struct {
+		name  string
+		setup func(m *Model)
+	}{
+		{"menu", func(*Model) {}},
+		{"deposit form", func(m *Model) { typeText(m, "2") }},
+		{"statement", statementFull},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			eachLayout(t, func(t *testing.T, m *Model) {
+				loggedIn(m)
+				sc.setup(m)
+				offline(m)
+				out := screen(t, m)
+				mustContain(t, out, "Offline — reconnecting (attempt 3, next in 2 s)", "r retry now", "Connection to the bank lost")
+				send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+				mustNotContain(t, screen(t, m), "Offline", "r retry now")
+			})
+		})
+	}
+}
+
+// Offline, a request is refused on the spot and says so; nothing is left
+// waiting to be sent when the connection returns.
+func TestOfflineRefusesRequests(t *testing.T) {
+	eachLayout(t, func(t *testing.T, m *Model) {
+		loggedIn(m)
+		offline(m)
+		typeText(m, "1") // balance
+		if m.busy != "" || m.page != pageMenu {
+			t.Fatalf("balance asked while offline: busy %q, page %v", m.busy, m.page)
+		}
+		mustContain(t, screen(t, m), "unreachable", "not sent", "Press r")
+
+		typeText(m, "2") // the deposit form opens; its confirmation is refused
+		typeText(m, "50")
+		press(m, tea.KeyEnter)
+		confirmNow(m)
+		if m.busy != "" || m.page != pageAmount {
+			t.Fatalf("deposit sent while offline: busy %q, page %v", m.busy, m.page)
+		}
+		out := screen(t, m)
+		mustContain(t, out, "Confirm the deposit", "R$ 50,00", "unreachable", "not sent", "Press r")
+
+		// Once the connection is back the notice goes, and the form can
+		// be sent.
+		send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+		mustNotContain(t, screen(t, m), "not sent")
+	})
+}
+
+// r asks the client to retry at once, from any screen, even a form.
+func TestOfflineRetryNow(t *testing.T) {
+	m := newTestModel(t, 80, 24, true)
+	c := &retryStub{stubClient: newStubClient()}
+	send(m, dialResultMsg{client: c})
+	send(m, loginResultMsg{account: "123", reply: netproto.Reply{Op: "login", Account: "123", Holder: "Ana Souza", Balance: 100000}})
+	m.busy = ""
+	typeText(m, "2") // a form with a text field
+	offline(m)
+	_, cmd := m.Update(tea.KeyPressMsg{Code: 'r', Text: "r"})
+	if cmd == nil {
+		t.Fatal("r did nothing while offline")
+	}
+	cmd()
+	if n := c.retries.Load(); n != 1 {
+		t.Fatalf("RetryNow called %d times, want 1", n)
+	}
+	mustContain(t, screen(t, m), "Offline — retrying the connection now")
+	if v := m.amount.field.input.Value(); v != "" {
+		t.Errorf("r was typed in the amount field: %q", v)
+	}
+	// Online, r is just a key.
+	send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+	if _, cmd := m.Update(tea.KeyPressMsg{Code: 'r', Text: "r"}); cmd != nil {
+		cmd()
+	}
+	if n := c.retries.Load(); n != 1 {
+		t.Fatalf("r retried while online")
+	}
+}
