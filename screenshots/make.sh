@@ -5,14 +5,14 @@
 # it inside a private tmux server, drives them with send-keys, captures the
 # panes with their colours and renders each capture with freeze.
 #
-# Needs: go, tmux, freeze (go install github.com/charmbracelet/freeze@v0.2.2).
+# Needs: go, tmux, freeze (sh screenshots/install-freeze.sh: v0.2.2 built for Go 1.26).
 # Usage: screenshots/make.sh            (from anywhere in the repository)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 freeze=${FREEZE:-$(command -v freeze || echo "$(go env GOPATH)/bin/freeze")}
-[ -x "$freeze" ] || { echo "freeze not found: go install github.com/charmbracelet/freeze@v0.2.2" >&2; exit 1; }
+[ -x "$freeze" ] || { echo "freeze not found: sh screenshots/install-freeze.sh" >&2; exit 1; }
 command -v tmux >/dev/null || { echo "tmux not found" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -47,7 +47,10 @@ enter() { tm send-keys -t "$1" Enter; }
 # shot PANE NAME [BACKGROUND]: render the pane as it is now to NAME.png.
 shot() {
 	sleep 0.8 # let the clock highlight and the cursor blink settle
-	tm capture-pane -p -e -t "$1" >"$work/$2.ans"
+	# tmux leaves out a line's last cells when the program cleared them
+	# rather than wrote them (the title bar's last cell): one space at the
+	# end of every line gives that cell back, in the colours still active.
+	tm capture-pane -p -e -t "$1" | sed 's/$/ /' >"$work/$2.ans"
 	"$freeze" --language ansi --window=false --padding 20 --margin 0 \
 		--background "${3:-#16161e}" --font.size 14 -o "$here/$2.png" <"$work/$2.ans" >/dev/null
 	echo "wrote screenshots/$2.png"
@@ -89,6 +92,8 @@ wait_for $A "Amount to deposit"
 keys $A "1.234,5"
 wait_for $A "= R\$ 1.234,50"
 enter $A
+wait_for $A "Press y to confirm"
+keys $A y
 wait_for $A "Deposit done"
 wait_for $A "received here"
 shot $A receipt
@@ -103,11 +108,30 @@ wait_for $A "Amount to transfer"
 keys $A "25"
 enter $A
 wait_for $A "Confirm the transfer"
+wait_for $A "Press y to confirm"
 shot $A transfer-confirm
 keys $A y
 wait_for $A "Transfer done"
 wait_for $B "Money arrived"
 shot $B push
+
+enter $A
+wait_for $A "What would you like to do?"
+keys $A 5
+wait_for $A "entries 1"
+shot $A statement
+enter $A
+wait_for $A "Lamport timestamps"
+shot $A statement-entry
+tm send-keys -t $A Escape
+wait_for $A "entries 1"
+keys $A "?"
+wait_for $A "Why a new bank greets"
+shot $A legend
+keys $A "?"
+wait_for $A "entries 1"
+tm send-keys -t $A Escape
+wait_for $A "What would you like to do?"
 
 # The whole window: both ATMs and the server's log.
 tm new-session -d -s outer -x 161 -y 36 "TMUX= tmux -L $sock attach -t shots"
@@ -131,6 +155,8 @@ keys $L 2
 wait_for $L "Amount to deposit"
 keys $L "12,34"
 enter $L
+wait_for $L "Press y to confirm"
+keys $L y
 wait_for $L "Deposit done"
 wait_for $L "received here"
 shot $L light "#ffffff"
