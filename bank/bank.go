@@ -43,7 +43,7 @@
 //     forgotten first), so it survives restarts. At most GOMAXPROCS PIN
 //     hashes are compared at once, so a flood of logins cannot take every
 //     CPU.
-//   - The clock never goes back and never wraps: it holds at most MaxTS
+//   - The clock never goes back and never wraps: it holds at most lamport.MaxTS
 //     (2^53 − 1). After a clean Close it resumes exactly where it stopped,
 //     and after a crash above every timestamp that left the process: those
 //     of events are on disk with them, and any other is taken with
@@ -58,6 +58,7 @@
 package bank
 
 import (
+	"atm/bank/lamport"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -124,7 +125,7 @@ var (
 type Bank struct {
 	db    *bolt.DB
 	opts  Options
-	clock *Clock
+	clock *lamport.Clock
 
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool
@@ -213,7 +214,7 @@ func Open(path string, opts Options) (*Bank, error) {
 	b := &Bank{
 		db:    db,
 		opts:  opts,
-		clock: NewClock(start),
+		clock: lamport.NewClock(start),
 		queue: make(chan *op, 4096),
 		done:  make(chan struct{}),
 		reqs:  reqs,
@@ -273,7 +274,7 @@ func OpenReadOnly(path string, opts Options) (*Bank, error) {
 	b := &Bank{
 		db:       db,
 		opts:     opts,
-		clock:    NewClock(start),
+		clock:    lamport.NewClock(start),
 		queue:    make(chan *op),
 		done:     make(chan struct{}),
 		readOnly: true,
@@ -400,7 +401,7 @@ func (b *Bank) Close() error {
 }
 
 // Clock returns the server's Lamport clock.
-func (b *Bank) Clock() *Clock { return b.clock }
+func (b *Bank) Clock() *lamport.Clock { return b.clock }
 
 // ProcessID returns the process id the bank stamps on its events.
 func (b *Bank) ProcessID() string { return b.opts.ProcessID }

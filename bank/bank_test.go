@@ -306,7 +306,7 @@ func TestStatementNewestFirstPaginated(t *testing.T) {
 func TestClockResumesAboveRecorded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
-	b.Clock().Observe(1_000) // a message from a fast client
+	b.Clock().Receive(1_000) // a message from a fast client
 	r, err := b.Deposit(ctx, meta(), "123", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package bank
 
 import (
+	"atm/bank/lamport"
 	"context"
 	"fmt"
 	"sync"
@@ -50,7 +51,7 @@ func (b *Bank) startLease(stored uint64) {
 	b.lease.stored = make(chan struct{})
 	b.lease.durable.Store(stored)
 	b.lease.mark.Store(leaseMark(stored))
-	b.clock.Subscribe(func(c Change) {
+	b.clock.Subscribe(func(c lamport.Change) {
 		if c.New >= b.lease.mark.Load() {
 			b.kickLease()
 		}
@@ -105,7 +106,7 @@ func (b *Bank) storeLease(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	v := max(old, min(b.clock.Now()+clockLease, MaxTS))
+	v := max(old, min(b.clock.Now()+clockLease, lamport.MaxTS))
 	if err := putU64(meta, keyClock, v); err != nil {
 		return err
 	}

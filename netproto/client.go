@@ -1,6 +1,7 @@
 package netproto
 
 import (
+	"atm/bank/lamport"
 	"bufio"
 	"context"
 	"crypto/rand"
@@ -72,10 +73,10 @@ const (
 
 // ClientOptions configures Dial. The zero value is usable.
 type ClientOptions struct {
-	ProcessID      string        // default "atm-" + 4 hex digits
-	Clock          *bank.Clock   // default a new clock at 0
-	DialTimeout    time.Duration // default 5s; also bounds waiting for the greeting
-	RequestTimeout time.Duration // default 30s per call, including any reconnection; negative: none
+	ProcessID      string         // default "atm-" + 4 hex digits
+	Clock          *lamport.Clock // default a new clock at 0
+	DialTimeout    time.Duration  // default 5s; also bounds waiting for the greeting
+	RequestTimeout time.Duration  // default 30s per call, including any reconnection; negative: none
 	// Reconnect makes the client survive a broken connection: it redials
 	// with backoff (100ms doubling to 2s, each wait drawn at random between
 	// half and all of that, until Close), logs in again with the remembered
@@ -96,7 +97,7 @@ type Client struct {
 	addr     string
 	opts     ClientOptions
 	proc     string
-	clock    *bank.Clock
+	clock    *lamport.Clock
 	idPrefix string
 	seq      atomic.Uint64
 
@@ -170,7 +171,7 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error)
 		opts.ProcessID = "atm-" + randomHex(2)
 	}
 	if opts.Clock == nil {
-		opts.Clock = bank.NewClock(0)
+		opts.Clock = lamport.NewClock(0)
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = DefaultDialTimeout
@@ -249,7 +250,7 @@ func (c *Client) dial(ctx context.Context, reason string) (net.Conn, *bufio.Read
 func (c *Client) ProcessID() string { return c.proc }
 
 // Clock returns the client's Lamport clock.
-func (c *Client) Clock() *bank.Clock { return c.clock }
+func (c *Client) Clock() *lamport.Clock { return c.clock }
 
 // Hello returns the greeting of the current connection.
 func (c *Client) Hello() Hello {
@@ -499,7 +500,7 @@ func (c *Client) observe(m *message, reason string) uint64 {
 	c.clkMu.Lock()
 	defer c.clkMu.Unlock()
 	before := c.clock.Now()
-	after := c.clock.Observe(m.TS)
+	after := c.clock.Receive(m.TS).New
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(ClockEvent{Dir: "recv", Type: m.Type, Op: m.Op, ReqID: m.ID,
 			Before: before, After: after, Remote: m.TS, Peer: m.Proc, Reason: reason})

@@ -1,6 +1,7 @@
 package netproto_test
 
 import (
+	"atm/bank/lamport"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -149,7 +150,7 @@ func TestLamportClocksAcrossProcesses(t *testing.T) {
 		logs[proc] = l
 		// Clients start far apart to exercise max() in both directions.
 		clients = append(clients, e.login(acct, netproto.ClientOptions{ProcessID: proc, OnEvent: l.add,
-			Clock: bank.NewClock(uint64(i * 1000))}))
+			Clock: lamport.NewClock(uint64(i * 1000))}))
 	}
 	var wg sync.WaitGroup
 	for i, c := range clients {

@@ -1,6 +1,7 @@
 package netproto
 
 import (
+	"atm/bank/lamport"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -194,7 +195,7 @@ func (c *conn) checkTS(d decoded) error {
 // request's timestamp if it is valid, and ticks past its own value if not.
 func (c *conn) receive(req *message, d decoded, observe bool) {
 	s := c.s
-	var step bank.Change
+	var step lamport.Change
 	if observe {
 		step = s.Bank.Clock().Receive(d.ts)
 	} else {

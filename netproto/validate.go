@@ -1,6 +1,7 @@
 package netproto
 
 import (
+	"atm/bank/lamport"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -9,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"atm/bank"
 )
 
 // Limits on the fields a client sends. Every field from the wire is checked
@@ -18,7 +17,7 @@ import (
 const (
 	// MaxTS is the largest timestamp a message may carry (2^53 − 1, exact in
 	// every JSON reader). The server's own timestamps never exceed it.
-	MaxTS = bank.MaxTS
+	MaxTS = lamport.MaxTS
 	// MaxJumpLoggedOut is how far above the server's clock a request from a
 	// connection that is not logged in may stamp itself; MaxJump is the same
 	// for a logged-in session. A request stamped further ahead is refused

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"atm/bank/lamport"
 	"context"
 	"sync"
 
@@ -14,7 +15,7 @@ import (
 // *netproto.Client implements it.
 type Client interface {
 	ProcessID() string
-	Clock() *bank.Clock
+	Clock() *lamport.Clock
 	Hello() netproto.Hello
 	Login(ctx context.Context, account, pin string) (netproto.Reply, error)
 	Balance(ctx context.Context) (netproto.Reply, error)

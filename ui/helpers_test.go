@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"atm/bank/lamport"
 	"context"
 	"errors"
 	"strings"
@@ -27,8 +28,8 @@ func newStubClient() *stubClient {
 
 var errStub = errors.New("stub client: no network in screen tests")
 
-func (s *stubClient) ProcessID() string  { return "atm-test" }
-func (s *stubClient) Clock() *bank.Clock { return bank.NewClock(0) }
+func (s *stubClient) ProcessID() string     { return "atm-test" }
+func (s *stubClient) Clock() *lamport.Clock { return lamport.NewClock(0) }
 func (s *stubClient) Hello() netproto.Hello {
 	return netproto.Hello{Server: "bank", Version: 1, MaxAmount: 10_000_000}
 }

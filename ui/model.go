@@ -9,6 +9,7 @@
 package ui
 
 import (
+	"atm/bank/lamport"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -75,7 +76,7 @@ type Model struct {
 	c       *common
 	sess    session
 	queue   *eventQueue
-	clk     *bank.Clock
+	clk     *lamport.Clock
 	clock   clockPanel
 	spinner spinner.Model
 	help    help.Model
@@ -152,7 +153,7 @@ func New(cfg Config) *Model {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = netproto.DefaultRequestTimeout
 	}
-	m := &Model{cfg: cfg, queue: newEventQueue(), clk: bank.NewClock(0),
+	m := &Model{cfg: cfg, queue: newEventQueue(), clk: lamport.NewClock(0),
 		redial: netproto.Backoff{Min: 500 * time.Millisecond, Max: 3 * time.Second}}
 	m.c = &common{styles: NewStyles(true), keys: DefaultKeyMap(), sess: &m.sess}
 	m.c.intent = m.onIntent

@@ -1,33 +1,31 @@
-package bank_test
+package lamport_test
 
 import (
-	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
-	"atm/bank"
+	"atm/bank/lamport"
 )
 
 func TestClockRules(t *testing.T) {
-	var c bank.Clock // the zero value is a clock at 0
+	var c lamport.Clock // the zero value is a clock at 0
 	if c.Now() != 0 {
 		t.Fatalf("a new clock reads %d", c.Now())
 	}
 	if got := c.Tick(); got != 1 {
 		t.Fatalf("first tick = %d, want 1", got)
 	}
-	if got := c.Observe(10); got != 11 { // max(1, 10)+1
+	if got := c.Receive(10).New; got != 11 { // max(1, 10)+1
 		t.Fatalf("observe 10 at 1 = %d, want 11", got)
 	}
-	if got := c.Observe(3); got != 12 { // max(11, 3)+1
+	if got := c.Receive(3).New; got != 12 { // max(11, 3)+1
 		t.Fatalf("observe 3 at 11 = %d, want 12", got)
 	}
 	ch := c.Receive(12)
-	if ch != (bank.Change{Old: 12, New: 13, Observed: true, Received: 12}) {
+	if ch != (lamport.Change{Old: 12, New: 13, Observed: true, Received: 12}) {
 		t.Fatalf("receive 12 at 12 = %+v", ch)
 	}
-	if got := bank.NewClock(40).Tick(); got != 41 {
+	if got := lamport.NewClock(40).Tick(); got != 41 {
 		t.Fatalf("tick of a clock resumed at 40 = %d", got)
 	}
 }
@@ -36,10 +34,10 @@ func TestClockRules(t *testing.T) {
 // every value is handed out once, and a subscriber sees every change, each
 // starting where the previous one ended.
 func TestClockConcurrentAndWatched(t *testing.T) {
-	var c bank.Clock
+	var c lamport.Clock
 	var mu sync.Mutex
-	var seen []bank.Change
-	cancel := c.Subscribe(func(ch bank.Change) {
+	var seen []lamport.Change
+	cancel := c.Subscribe(func(ch lamport.Change) {
 		mu.Lock()
 		seen = append(seen, ch)
 		mu.Unlock()
@@ -53,7 +51,7 @@ func TestClockConcurrentAndWatched(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				if (w+i)%5 == 0 {
-					values <- c.Observe(uint64(i))
+					values <- c.Receive(uint64(i)).New
 				} else {
 					values <- c.Tick()
 				}
@@ -95,37 +93,16 @@ func TestClockConcurrentAndWatched(t *testing.T) {
 	}
 }
 
-// TestClockCeiling drives the bank's clock to its ceiling: ticks stop there
-// instead of wrapping, and an event that would reuse a timestamp already in
-// the log fails instead of overwriting the record.
+// TestClockCeiling: a clock never goes past MaxTS and never wraps.
 func TestClockCeiling(t *testing.T) {
-	var c bank.Clock
-	if got := c.Observe(^uint64(0)); got != bank.MaxTS {
-		t.Fatalf("observing 2^64-1 gave %d, want %d", got, bank.MaxTS)
+	var c lamport.Clock
+	if got := c.Receive(^uint64(0)).New; got != lamport.MaxTS {
+		t.Fatalf("receiving 2^64-1 gave %d, want %d", got, lamport.MaxTS)
 	}
-	if got := c.Tick(); got != bank.MaxTS {
+	if got := c.Tick(); got != lamport.MaxTS {
 		t.Fatalf("a tick at the ceiling gave %d", got)
 	}
-
-	b := open(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{})
-	b.Clock().Observe(bank.MaxTS)
-	count := func() (n int, last bank.Event) {
-		_ = b.Events(func(e bank.Event) error { n++; last = e; return nil })
-		return n, last
-	}
-	before, _ := count()
-	ctx := context.Background()
-	if _, err := b.Record(ctx, bank.Event{Kind: bank.KindConnect, Detail: "first at the ceiling"}); err != nil {
-		t.Fatalf("the first event at the ceiling: %v", err)
-	}
-	if _, err := b.Record(ctx, bank.Event{Kind: bank.KindConnect, Detail: "second at the ceiling"}); err == nil {
-		t.Fatal("a second event at the same timestamp was written")
-	}
-	n, last := count()
-	if n != before+1 || last.Detail != "first at the ceiling" || last.TS != bank.MaxTS {
-		t.Fatalf("%d events (want %d), the last %+v", n, before+1, last)
-	}
-	if _, err := b.Verify(); err != nil {
-		t.Fatalf("verify: %v", err)
+	if got := c.Receive(5).New; got != lamport.MaxTS {
+		t.Fatalf("a receive at the ceiling gave %d", got)
 	}
 }

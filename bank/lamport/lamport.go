@@ -1,4 +1,11 @@
-package bank
+// Package lamport is a Lamport logical clock: the one clock of every
+// process of the atm system (each server, each ATM). It imports nothing of
+// the system's own.
+//
+// The rules, exactly: a clock starts at 0; a local event or a send ticks it
+// by one and the message carries the new value; a receive sets it to
+// max(local, received)+1. It never wraps and never goes back.
+package lamport
 
 import "sync"
 
@@ -12,7 +19,7 @@ import "sync"
 const MaxTS uint64 = 1<<53 - 1
 
 // Clock is a Lamport logical clock. It starts at 0 (or at the value given to
-// NewClock); Tick advances it by one for a local or send event and Observe sets
+// NewClock); Tick advances it by one for a local or send event and Receive sets
 // it to max(local, received)+1 for a receive event, never past MaxTS. A Clock is safe for
 // concurrent use and its zero value is ready to use.
 //
@@ -58,12 +65,9 @@ func (c *Clock) Tick() uint64 {
 	return c.now
 }
 
-// Observe records the receipt of a message stamped with received: the clock
-// becomes max(local, received)+1, which is returned.
-func (c *Clock) Observe(received uint64) uint64 { return c.Receive(received).New }
-
-// Receive is Observe that also returns the step it took, so that the rule
-// can be shown: New = max(Old, Received)+1.
+// Receive records the receipt of a message stamped with received: the
+// clock becomes max(local, received)+1. It returns the step it took, so that
+// the rule can be shown: New = max(Old, Received)+1.
 func (c *Clock) Receive(received uint64) Change {
 	c.mu.Lock()
 	defer c.mu.Unlock()
