@@ -58,7 +58,6 @@
 package bank
 
 import (
-	"atm/bank/lamport"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -73,6 +72,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"atm/bank/lamport"
+	"atm/bank/money"
+
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/crypto/bcrypt"
@@ -81,7 +83,7 @@ import (
 // Options configure a Bank. The zero value gives the documented defaults.
 type Options struct {
 	ProcessID        string        // the server's process id in events; default "bank"
-	MaxAmount        Cents         // per-operation limit; default 10_000_000 (R$ 100.000,00)
+	MaxAmount        money.Cents   // per-operation limit; default 10_000_000 (R$ 100.000,00)
 	LockAfter        int           // wrong PINs in a row from one source before it is locked out of the account; default 3
 	LockFor          time.Duration // how long a source's lockout lasts; default 15 minutes
 	ThrottleAfter    int           // wrong PINs in a row on an account, any sources, before it is throttled; default 10
@@ -102,7 +104,7 @@ type Options struct {
 // Default accounts created on an empty database.
 var DefaultAccounts = []struct {
 	ID, Name, PIN string
-	Opening       Cents
+	Opening       money.Cents
 }{
 	{"123", "Ana Souza", "1234", 100_000},
 	{"456", "Bruno Lima", "1234", 100_000},
@@ -407,7 +409,7 @@ func (b *Bank) Clock() *lamport.Clock { return b.clock }
 func (b *Bank) ProcessID() string { return b.opts.ProcessID }
 
 // MaxAmount returns the per-operation limit.
-func (b *Bank) MaxAmount() Cents { return b.opts.MaxAmount }
+func (b *Bank) MaxAmount() money.Cents { return b.opts.MaxAmount }
 
 // op kinds that are not event kinds.
 const opCreate = "create"
@@ -416,7 +418,7 @@ type op struct {
 	kind   string
 	m      Meta
 	id, to string
-	amount Cents
+	amount money.Cents
 	pinOK  bool
 	// opening marks the bank's own opening deposit, exempt from MaxAmount.
 	opening bool
@@ -614,7 +616,7 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 	var holder, lockNote string
 	var a *Account
 	var err error
-	if ValidAccountID(o.id) {
+	if money.ValidAccountID(o.id) {
 		a, err = w.account(o.id)
 	} else {
 		err = fmt.Errorf("%q: %w", o.id, ErrInvalidAccountID)
@@ -743,7 +745,7 @@ func (a *Account) forgetSource(src string) bool {
 	return len(a.Sources) != n
 }
 
-func (b *Bank) checkAmount(a Cents) error {
+func (b *Bank) checkAmount(a money.Cents) error {
 	if a <= 0 {
 		return fmt.Errorf("%w: must be positive, got %d cents", ErrInvalidAmount, a)
 	}
@@ -957,7 +959,7 @@ func isEntryOf(e Event, id string) bool {
 // *WrongPINError for a wrong PIN, and logs the attempt.
 func (b *Bank) Authenticate(ctx context.Context, m Meta, id, pin string) (Receipt, error) {
 	o := &op{kind: KindLogin, m: m, id: id}
-	if ValidAccountID(id) {
+	if money.ValidAccountID(id) {
 		if a, err := b.lookup(id); err == nil && b.loginRefusal(&a, loginSource(m), b.opts.Now()) == nil {
 			select {
 			case b.pinSlots <- struct{}{}:
@@ -994,13 +996,13 @@ func (b *Bank) Balance(ctx context.Context, m Meta, id string) (Receipt, error) 
 }
 
 // Deposit adds amount to the account.
-func (b *Bank) Deposit(ctx context.Context, m Meta, id string, amount Cents) (Receipt, error) {
+func (b *Bank) Deposit(ctx context.Context, m Meta, id string, amount money.Cents) (Receipt, error) {
 	r := b.submit(ctx, &op{kind: KindDeposit, m: m, id: id, amount: amount})
 	return r.rec, r.err
 }
 
 // Withdraw takes amount from the account; it never leaves it negative.
-func (b *Bank) Withdraw(ctx context.Context, m Meta, id string, amount Cents) (Receipt, error) {
+func (b *Bank) Withdraw(ctx context.Context, m Meta, id string, amount money.Cents) (Receipt, error) {
 	r := b.submit(ctx, &op{kind: KindWithdraw, m: m, id: id, amount: amount})
 	return r.rec, r.err
 }
@@ -1008,7 +1010,7 @@ func (b *Bank) Withdraw(ctx context.Context, m Meta, id string, amount Cents) (R
 // Transfer moves amount from one account to another in one step. The
 // receipt's Event.Balance is the sender's new balance and Event.ToBalance the
 // recipient's; Event.Detail holds the recipient's name.
-func (b *Bank) Transfer(ctx context.Context, m Meta, from, to string, amount Cents) (Receipt, error) {
+func (b *Bank) Transfer(ctx context.Context, m Meta, from, to string, amount money.Cents) (Receipt, error) {
 	r := b.submit(ctx, &op{kind: KindTransfer, m: m, id: from, to: to, amount: amount})
 	return r.rec, r.err
 }
@@ -1060,7 +1062,7 @@ func (b *Bank) OpenAccount(ctx context.Context, m Meta, id, name, pin string) (R
 	name = strings.TrimSpace(name)
 	o := &op{kind: opCreate, m: m, id: id, acct: &Account{ID: id, Name: name}}
 	switch {
-	case !ValidAccountID(id):
+	case !money.ValidAccountID(id):
 		o.err = fmt.Errorf("%q: %w", id, ErrInvalidAccountID)
 	case name == "":
 		o.err = fmt.Errorf("%w: it is empty; use 1 to 80 characters on one line", ErrInvalidName)
@@ -1110,7 +1112,7 @@ func (b *Bank) Audit() (Audit, error) {
 		if err != nil {
 			return err
 		}
-		a.Deposits, a.Withdrawals = Cents(d), Cents(wd)
+		a.Deposits, a.Withdrawals = money.Cents(d), money.Cents(wd)
 		return eachAccount(tx, func(acct Account) error {
 			acct.PINHash = nil
 			a.Accounts = append(a.Accounts, acct)
@@ -1174,3 +1176,14 @@ func putU64(b *bolt.Bucket, k []byte, v uint64) error { return b.Put(k, u64key(v
 // several sources. A source locked out of a does not make it Locked: others
 // can still log in.
 func (b *Bank) Locked(a Account) bool { return b.opts.Now().Before(a.LockedUntil) }
+
+// addCents returns a+b, or ErrOverflow if the sum does not fit in int64.
+func addCents(a, b money.Cents) (money.Cents, error) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, ErrOverflow
+	}
+	return s, nil
+}
+
+func validPIN(pin string) bool { return money.Digits(pin, 4, 12) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
@@ -45,7 +46,7 @@ func meta() bank.Meta {
 	return bank.Meta{ReqID: fmt.Sprintf("r%d", reqN), Client: "test"}
 }
 
-func balance(t *testing.T, b *bank.Bank, id string) bank.Cents {
+func balance(t *testing.T, b *bank.Bank, id string) money.Cents {
 	t.Helper()
 	r, err := b.Balance(ctx, bank.Meta{Client: "test"}, id)
 	if err != nil {
@@ -155,7 +156,7 @@ func TestOperationsAndErrors(t *testing.T) {
 
 func TestOverflowChecked(t *testing.T) {
 	b, _ := newBank(t)
-	max := bank.Cents(1<<63 - 1)
+	max := money.Cents(1<<63 - 1)
 	b2 := open(t, filepath.Join(t.TempDir(), "o.db"), bank.Options{MaxAmount: max, NoDefaults: true})
 	if _, err := b2.CreateAccount(ctx, "1", "A", "1234"); err != nil {
 		t.Fatal(err)
@@ -272,7 +273,7 @@ func TestRememberedRequestsAreBounded(t *testing.T) {
 func TestStatementNewestFirstPaginated(t *testing.T) {
 	b, _ := newBank(t)
 	for i := 1; i <= 5; i++ {
-		b.Deposit(ctx, meta(), "456", bank.Cents(i))
+		b.Deposit(ctx, meta(), "456", money.Cents(i))
 	}
 	b.Transfer(ctx, meta(), "123", "456", 100)
 	b.Withdraw(ctx, meta(), "456", 1_000_000_000) // fails: not an entry
@@ -386,7 +387,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 }
 
 func TestMoneyFormat(t *testing.T) {
-	for c, want := range map[bank.Cents]string{
+	for c, want := range map[money.Cents]string{
 		0: "R$ 0,00", 5: "R$ 0,05", 100: "R$ 1,00", 123456: "R$ 1.234,56", -50: "-R$ 0,50",
 		100_000_000: "R$ 1.000.000,00", -1 << 63: "-R$ 92.233.720.368.547.758,08",
 	} {

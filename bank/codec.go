@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"atm/bank/money"
 )
 
 // On-disk encodings. Events and account states are written on every
@@ -137,9 +139,9 @@ func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) 
 	e.Outcome = d.string()
 	e.Account = d.string()
 	e.To = d.string()
-	e.Amount = Cents(d.varint())
-	e.Balance = Cents(d.varint())
-	e.ToBalance = Cents(d.varint())
+	e.Amount = money.Cents(d.varint())
+	e.Balance = money.Cents(d.varint())
+	e.ToBalance = money.Cents(d.varint())
 	e.ReqID = d.string()
 	e.Client = d.string()
 	e.ClientTS = d.uvarint()
@@ -183,7 +185,7 @@ func eventHead(b []byte) (kind, account, reqID []byte, ok bool) {
 // the balance, the timestamp of the newest statement entry (the head of the
 // account's statement chain through the log) and the holder's name.
 type acctState struct {
-	Balance Cents
+	Balance money.Cents
 	Last    uint64
 	Name    string
 }
@@ -202,7 +204,7 @@ func decodeState(b []byte) (acctState, error) {
 		return acctState{}, fmt.Errorf("state is %d bytes, not at least 16 (damaged file)", len(b))
 	}
 	return acctState{
-		Balance: Cents(binary.BigEndian.Uint64(b)),
+		Balance: money.Cents(binary.BigEndian.Uint64(b)),
 		Last:    binary.BigEndian.Uint64(b[8:]),
 		Name:    string(b[16:]),
 	}, nil

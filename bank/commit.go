@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"atm/bank/money"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -74,7 +76,7 @@ type writer struct {
 	viewSeq uint64 // batches up to this one are visible in view
 
 	loaded                bool // totals read from disk
-	deposits, withdrawals Cents
+	deposits, withdrawals money.Cents
 	dirtyTotals           bool
 	buf                   []byte
 }
@@ -116,13 +118,13 @@ func (w *writer) ensureView() error {
 		if err == nil {
 			var wd uint64
 			wd, err = readU64(meta, keyWithdrawals)
-			w.withdrawals = Cents(wd)
+			w.withdrawals = money.Cents(wd)
 		}
 		if err != nil { // nothing can be applied without the totals
 			w.closeView()
 			return err
 		}
-		w.deposits = Cents(d)
+		w.deposits = money.Cents(d)
 		w.loaded = true
 	}
 	return nil

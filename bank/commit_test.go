@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"atm/bank/money"
+
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -134,7 +136,7 @@ func TestOneFailedCommitAmidTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := end.Event.Balance-start.Event.Balance, Cents(10*ok.Load()); got != want {
+	if got, want := end.Event.Balance-start.Event.Balance, money.Cents(10*ok.Load()); got != want {
 		t.Fatalf("456 gained %s for %d successful transfers", got, ok.Load())
 	}
 	if _, err := b.Verify(); err != nil {

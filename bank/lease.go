@@ -1,11 +1,12 @@
 package bank
 
 import (
-	"atm/bank/lamport"
 	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"atm/bank/lamport"
 
 	bolt "go.etcd.io/bbolt"
 )

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"atm/bank"
+	"atm/bank/money"
 
 	"golang.org/x/crypto/bcrypt"
 	"pgregory.net/rapid"
@@ -52,7 +53,7 @@ func TestLedgerProperties(t *testing.T) {
 			kind := rapid.IntRange(0, 3).Draw(rt, "kind")
 			id := rapid.SampledFrom(ids).Draw(rt, "id")
 			to := rapid.SampledFrom(ids).Draw(rt, "to")
-			amount := bank.Cents(rapid.Int64Range(-10, 6_000).Draw(rt, "amount"))
+			amount := money.Cents(rapid.Int64Range(-10, 6_000).Draw(rt, "amount"))
 			repeat := rapid.IntRange(0, 9).Draw(rt, "repeat") == 0
 			return func(req string) error {
 				if repeat {

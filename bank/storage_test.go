@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"atm/bank"
+	"atm/bank/money"
 )
 
 // The remembered request ids are rebuilt from the log when the file is
@@ -60,11 +61,11 @@ func TestStatementMatchesLog(t *testing.T) {
 		from, to := ids[i%3], ids[(i+1)%3]
 		switch i % 4 {
 		case 0:
-			b.Deposit(ctx, meta(), from, bank.Cents(i+1))
+			b.Deposit(ctx, meta(), from, money.Cents(i+1))
 		case 1:
-			b.Transfer(ctx, meta(), from, to, bank.Cents(i+1))
+			b.Transfer(ctx, meta(), from, to, money.Cents(i+1))
 		case 2:
-			b.Withdraw(ctx, meta(), from, bank.Cents(i+1))
+			b.Withdraw(ctx, meta(), from, money.Cents(i+1))
 		case 3:
 			b.Withdraw(ctx, meta(), from, 1_000_000_000) // fails: not an entry
 		}

@@ -1,17 +1,17 @@
 package bank
 
-import "time"
+import (
+	"time"
 
-// Cents is an amount of money in minor units (centavos). Money is never a
-// float anywhere in the project.
-type Cents int64
+	"atm/bank/money"
+)
 
 // Account is one holder's account as stored.
 type Account struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	PINHash []byte `json:"pin_hash"`
-	Balance Cents  `json:"balance"`
+	ID      string      `json:"id"`
+	Name    string      `json:"name"`
+	PINHash []byte      `json:"pin_hash"`
+	Balance money.Cents `json:"balance"`
 	// FailedPINs counts the wrong PINs in a row on the account, from any
 	// source, since its last successful login.
 	FailedPINs int `json:"failed_pins,omitempty"`
@@ -66,11 +66,11 @@ type Event struct {
 	Kind    string `json:"kind"`
 	Outcome string `json:"outcome"` // "ok" or an error code (see Code)
 
-	Account   string `json:"account,omitempty"`
-	To        string `json:"to,omitempty"` // transfer recipient, push sender
-	Amount    Cents  `json:"amount,omitempty"`
-	Balance   Cents  `json:"balance"`              // Account's balance after the event
-	ToBalance Cents  `json:"to_balance,omitempty"` // To's balance after a transfer
+	Account   string      `json:"account,omitempty"`
+	To        string      `json:"to,omitempty"` // transfer recipient, push sender
+	Amount    money.Cents `json:"amount,omitempty"`
+	Balance   money.Cents `json:"balance"`              // Account's balance after the event
+	ToBalance money.Cents `json:"to_balance,omitempty"` // To's balance after a transfer
 
 	ReqID    string `json:"req_id,omitempty"`
 	Client   string `json:"client,omitempty"`    // the peer's process id
@@ -120,9 +120,9 @@ type StatementPage struct {
 type Audit struct {
 	TS          uint64 // clock value when the audit was taken
 	Accounts    []Account
-	Total       Cents // sum of balances
-	Deposits    Cents // sum of successful deposits ever
-	Withdrawals Cents // sum of successful withdrawals ever
+	Total       money.Cents // sum of balances
+	Deposits    money.Cents // sum of successful deposits ever
+	Withdrawals money.Cents // sum of successful withdrawals ever
 	Negative    []string
 }
 

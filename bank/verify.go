@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 
+	"atm/bank/money"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -11,9 +13,9 @@ import (
 type VerifyReport struct {
 	Events      int
 	Accounts    int
-	Total       Cents
-	Deposits    Cents
-	Withdrawals Cents
+	Total       money.Cents
+	Deposits    money.Cents
+	Withdrawals money.Cents
 	LastTS      uint64
 }
 
@@ -40,7 +42,7 @@ func (b *Bank) Verify() (VerifyReport, error) {
 
 func verify(tx *bolt.Tx) (VerifyReport, error) {
 	var rep VerifyReport
-	bal := map[string]Cents{}
+	bal := map[string]money.Cents{}
 	var last uint64
 	err := eachEvent(tx, func(e Event) error {
 		rep.Events++
@@ -60,7 +62,7 @@ func verify(tx *bolt.Tx) (VerifyReport, error) {
 		if e.Outcome != OutcomeOK {
 			return nil
 		}
-		check := func(id string, want Cents) error {
+		check := func(id string, want money.Cents) error {
 			got, ok := bal[id]
 			if !ok {
 				return fmt.Errorf("event L=%d %s: account %s was never opened", e.TS, e.Kind, id)
@@ -111,7 +113,7 @@ func verify(tx *bolt.Tx) (VerifyReport, error) {
 		return rep, err
 	}
 	rep.LastTS = last
-	stored := map[string]Cents{}
+	stored := map[string]money.Cents{}
 	err = eachAccount(tx, func(a Account) error {
 		stored[a.ID] = a.Balance
 		return nil
@@ -155,10 +157,10 @@ func verify(tx *bolt.Tx) (VerifyReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if d := Cents(du); d != rep.Deposits {
+	if d := money.Cents(du); d != rep.Deposits {
 		return rep, fmt.Errorf("deposits total: stored %s but the log sums to %s", d, rep.Deposits)
 	}
-	if wd := Cents(wu); wd != rep.Withdrawals {
+	if wd := money.Cents(wu); wd != rep.Withdrawals {
 		return rep, fmt.Errorf("withdrawals total: stored %s but the log sums to %s", wd, rep.Withdrawals)
 	}
 	if rep.Total != rep.Deposits-rep.Withdrawals {

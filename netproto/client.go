@@ -1,7 +1,6 @@
 package netproto
 
 import (
-	"atm/bank/lamport"
 	"bufio"
 	"context"
 	"crypto/rand"
@@ -15,7 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"atm/bank"
+	"atm/bank/lamport"
+	"atm/bank/money"
 )
 
 // Client errors that do not come from the server.
@@ -236,7 +236,7 @@ func (c *Client) dial(ctx context.Context, reason string) (net.Conn, *bufio.Read
 	switch m.Type {
 	case TypeHello:
 		return conn, br, Hello{Server: m.Proc, Version: m.Version, TS: m.TS, MaxLine: m.MaxLine,
-			MaxAmount: bank.Cents(m.MaxAmount), Message: m.Message}, nil
+			MaxAmount: money.Cents(m.MaxAmount), Message: m.Message}, nil
 	case TypeError, TypeBye:
 		conn.Close()
 		return nil, nil, Hello{}, errorFrom(&m)
@@ -283,18 +283,18 @@ func (c *Client) Balance(ctx context.Context) (Reply, error) {
 }
 
 // Deposit adds amount to the session account. Reply.Balance is the new balance.
-func (c *Client) Deposit(ctx context.Context, amount bank.Cents) (Reply, error) {
+func (c *Client) Deposit(ctx context.Context, amount money.Cents) (Reply, error) {
 	return c.do(ctx, message{Type: OpDeposit, Amount: amountNumber(amount)})
 }
 
 // Withdraw takes amount from the session account.
-func (c *Client) Withdraw(ctx context.Context, amount bank.Cents) (Reply, error) {
+func (c *Client) Withdraw(ctx context.Context, amount money.Cents) (Reply, error) {
 	return c.do(ctx, message{Type: OpWithdraw, Amount: amountNumber(amount)})
 }
 
 // Transfer moves amount from the session account to account to.
 // Reply.Balance is the session account's new balance.
-func (c *Client) Transfer(ctx context.Context, to string, amount bank.Cents) (Reply, error) {
+func (c *Client) Transfer(ctx context.Context, to string, amount money.Cents) (Reply, error) {
 	return c.do(ctx, message{Type: OpTransfer, To: to, Amount: amountNumber(amount)})
 }
 

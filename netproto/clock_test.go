@@ -1,7 +1,6 @@
 package netproto_test
 
 import (
-	"atm/bank/lamport"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/lamport"
 	"atm/netproto"
 )
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 	"atm/netproto"
 )
 
@@ -114,7 +115,7 @@ func TestManyClientsAtOnce(t *testing.T) {
 	if err != nil || !a.Conserved() {
 		t.Fatalf("audit %+v, %v", a, err)
 	}
-	perClient := bank.Cents(100*9 - 50*8) // 9 deposits, 8 withdrawals each (transfers cancel out)
+	perClient := money.Cents(100*9 - 50*8) // 9 deposits, 8 withdrawals each (transfers cancel out)
 	if want := 300_000 + clients*perClient; a.Total != want {
 		t.Fatalf("total %v, want %v", a.Total, want)
 	}

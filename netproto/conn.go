@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 )
 
 // register binds c to account for pushes.
@@ -72,7 +73,7 @@ type pushItem struct {
 	kind                      string
 	account, from, fromHolder string
 	to, toHolder              string
-	amount, balance           bank.Cents
+	amount, balance           money.Cents
 	applyTS                   uint64
 }
 

@@ -1,7 +1,6 @@
 package netproto
 
 import (
-	"atm/bank/lamport"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/lamport"
+	"atm/bank/money"
 )
 
 // handle serves one request line: the receive event first, then exactly one
@@ -96,7 +97,7 @@ func (c *conn) handle(line []byte) {
 				c.protoError(req, CodeBadRequest, `a transfer needs "to", the recipient's account`)
 				return
 			}
-			if !bank.ValidAccountID(req.To) {
+			if !money.ValidAccountID(req.To) {
 				c.protoError(req, bank.Code(bank.ErrInvalidAccountID), `"to" must be an account number of 1 to 20 digits`)
 				return
 			}
@@ -126,7 +127,7 @@ func (c *conn) handle(line []byte) {
 			c.protoError(req, CodeBadRequest, `a lookup needs "account"`)
 			return
 		}
-		if !bank.ValidAccountID(req.Account) {
+		if !money.ValidAccountID(req.Account) {
 			c.protoError(req, bank.Code(bank.ErrInvalidAccountID), `"account" must be an account number of 1 to 20 digits`)
 			return
 		}
@@ -220,14 +221,14 @@ func (c *conn) receive(req *message, d decoded, observe bool) {
 	}
 	who := c.account
 	if req.Type == OpLogin || req.Type == OpLookup {
-		who = printable(req.Account, bank.ValidAccountID)
+		who = printable(req.Account, money.ValidAccountID)
 	}
 	what := orDash(who)
 	if req.Amount != "" {
 		what += " " + string(req.Amount)
 	}
 	if req.To != "" {
-		what += " to " + printable(req.To, bank.ValidAccountID)
+		what += " to " + printable(req.To, money.ValidAccountID)
 	}
 	s.logf(step.New, "recv", fmt.Sprintf("recv %s %s from %s%s, %s", orDash(printable(req.Type, knownType)), what, c.peerID(),
 		reqSuffix(printable(req.ID, validRequestID)), rule),

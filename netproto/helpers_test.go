@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/money"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
@@ -117,7 +119,7 @@ func (e *env) login(account string, opts netproto.ClientOptions) *netproto.Clien
 	return c
 }
 
-func (e *env) balance(id string) bank.Cents {
+func (e *env) balance(id string) money.Cents {
 	e.t.Helper()
 	accts, err := e.bank.Accounts()
 	if err != nil {

@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/money"
+
 	"github.com/anishathalye/porcupine"
 
-	"atm/bank"
 	"atm/netproto"
 )
 
@@ -20,17 +21,17 @@ import (
 // on the session's account a; a transfer also credits account to.
 const linAccounts = 3
 
-type linState [linAccounts]bank.Cents
+type linState [linAccounts]money.Cents
 
 type linInput struct {
 	Kind   string // deposit, withdraw, transfer, balance
 	A, To  int
-	Amount bank.Cents
+	Amount money.Cents
 }
 
 type linOutput struct {
-	Code    string     // "ok", an error code, or "" when the outcome is unknown
-	Balance bank.Cents // account a's balance after the operation (for "ok")
+	Code    string      // "ok", an error code, or "" when the outcome is unknown
+	Balance money.Cents // account a's balance after the operation (for "ok")
 }
 
 // linStep returns the states the bank may be in after in produced out from
@@ -102,7 +103,7 @@ func linModel(initial linState) porcupine.Model {
 			}
 			return op + " → " + out.Code
 		},
-		DescribeState: func(state any) string { return fmt.Sprint([linAccounts]bank.Cents(state.(linState))) },
+		DescribeState: func(state any) string { return fmt.Sprint([linAccounts]money.Cents(state.(linState))) },
 	}
 	return nm.ToModel()
 }
@@ -145,7 +146,7 @@ func TestLinearizableOperations(t *testing.T) {
 			r := newRand(seeds[i])
 			a := i % linAccounts
 			for range opsPer {
-				in := linInput{A: a, Amount: bank.Cents(1 + r.IntN(400))}
+				in := linInput{A: a, Amount: money.Cents(1 + r.IntN(400))}
 				ctx, cancel := context.Background(), context.CancelFunc(func() {})
 				if r.IntN(8) == 0 { // give up early: the outcome is unknown
 					ctx, cancel = context.WithTimeout(ctx, time.Duration(r.IntN(2000))*time.Microsecond)

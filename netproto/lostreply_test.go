@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 	"atm/netproto"
 )
 
@@ -139,7 +140,7 @@ func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
 
 	type outcome struct {
 		kind   string
-		amount bank.Cents
+		amount money.Cents
 		rep    netproto.Reply
 		code   string
 	}
@@ -168,7 +169,7 @@ func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
 			}
 			r := newRand(seeds[i])
 			for range opsPer {
-				o := outcome{amount: bank.Cents(1 + r.IntN(60_000))}
+				o := outcome{amount: money.Cents(1 + r.IntN(60_000))}
 				var err error
 				switch r.IntN(3) {
 				case 0:
@@ -201,7 +202,7 @@ func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
 	}
 
 	log := moneyEvents(t, e.bank)
-	var in, out bank.Cents
+	var in, out money.Cents
 	ops := 0
 	for i, rs := range results {
 		for _, o := range rs {
@@ -314,7 +315,7 @@ func TestRetryAfterClientCloseAppliesOnce(t *testing.T) {
 		}
 	}
 	end := snapshot(t, e.bank)
-	if got, want := end.Balances["123"]-start.Balances["123"], bank.Cents(777-300-1_000+6_000_000); got != want {
+	if got, want := end.Balances["123"]-start.Balances["123"], money.Cents(777-300-1_000+6_000_000); got != want {
 		t.Fatalf("account 123 moved by %v, want %v", got, want)
 	}
 	if got := end.Balances["456"] - start.Balances["456"]; got != 1_000 {

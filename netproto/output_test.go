@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 	"atm/netproto"
 )
 
@@ -199,7 +200,7 @@ func TestPushQueueIsBounded(t *testing.T) {
 	}
 	a := e.login("123", netproto.ClientOptions{})
 	for i := range transfers {
-		if _, err := a.Transfer(ctx(t), "456", bank.Cents(i+1)); err != nil {
+		if _, err := a.Transfer(ctx(t), "456", money.Cents(i+1)); err != nil {
 			t.Fatalf("transfer %d: %v", i, err)
 		}
 	}

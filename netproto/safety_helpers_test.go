@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/money"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
@@ -45,11 +47,11 @@ func figures(t *testing.T, format string, args ...any) {
 // moneyState is everything a request could change about money or access:
 // balances, the running totals and each account's PIN failure state.
 type moneyState struct {
-	Balances    map[string]bank.Cents
+	Balances    map[string]money.Cents
 	Failed      map[string]int
 	Locked      map[string]time.Time
-	Deposits    bank.Cents
-	Withdrawals bank.Cents
+	Deposits    money.Cents
+	Withdrawals money.Cents
 }
 
 func snapshot(t *testing.T, b *bank.Bank) moneyState {
@@ -58,7 +60,7 @@ func snapshot(t *testing.T, b *bank.Bank) moneyState {
 	if err != nil {
 		t.Fatalf("audit: %v", err)
 	}
-	s := moneyState{Balances: map[string]bank.Cents{}, Failed: map[string]int{}, Locked: map[string]time.Time{},
+	s := moneyState{Balances: map[string]money.Cents{}, Failed: map[string]int{}, Locked: map[string]time.Time{},
 		Deposits: a.Deposits, Withdrawals: a.Withdrawals}
 	for _, acct := range a.Accounts {
 		s.Balances[acct.ID] = acct.Balance
@@ -87,7 +89,7 @@ func (s moneyState) diff(o moneyState) string {
 // checkAudit fails unless an audit taken over the wire shows money conserved
 // and no negative balance.
 func checkAudit(a netproto.AuditReport) error {
-	var sum bank.Cents
+	var sum money.Cents
 	for _, acct := range a.Accounts {
 		sum += acct.Balance
 		if acct.Balance < 0 {
@@ -103,7 +105,7 @@ func checkAudit(a netproto.AuditReport) error {
 
 // openAccounts creates accounts through the operator interface and funds
 // each with opening from a session of its own.
-func openAccounts(t *testing.T, addr string, ids []string, opening bank.Cents) {
+func openAccounts(t *testing.T, addr string, ids []string, opening money.Cents) {
 	t.Helper()
 	c, err := netproto.Dial(context.Background(), addr, netproto.ClientOptions{ProcessID: "operator"})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"atm/bank"
+	"atm/bank/money"
 	"atm/netproto"
 )
 
@@ -61,7 +61,7 @@ func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
 			defer wg.Done()
 			r := newRand(seeds[i])
 			for time.Now().Before(deadline) {
-				amount := bank.Cents(1 + r.IntN(60_000))
+				amount := money.Cents(1 + r.IntN(60_000))
 				var (
 					rep netproto.Reply
 					err error
@@ -147,11 +147,11 @@ func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	gotIn, gotOut := final.Deposits-start.Deposits, final.Withdrawals-start.Withdrawals
-	wantIn, wantOut := bank.Cents(deposited.Load()), bank.Cents(withdrawn.Load())
-	if gotIn < wantIn || gotIn > wantIn+bank.Cents(unknownIn.Load()) {
+	wantIn, wantOut := money.Cents(deposited.Load()), money.Cents(withdrawn.Load())
+	if gotIn < wantIn || gotIn > wantIn+money.Cents(unknownIn.Load()) {
 		t.Errorf("the ledger took in %v; clients were told %v (plus up to %v unknown)", gotIn, wantIn, unknownIn.Load())
 	}
-	if gotOut < wantOut || gotOut > wantOut+bank.Cents(unknownOut.Load()) {
+	if gotOut < wantOut || gotOut > wantOut+money.Cents(unknownOut.Load()) {
 		t.Errorf("the ledger paid out %v; clients were told %v (plus up to %v unknown)", gotOut, wantOut, unknownOut.Load())
 	}
 	rep, err := e.bank.Verify()

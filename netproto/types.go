@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 )
 
 // Hello is the server's greeting, the first line of every connection.
@@ -15,7 +16,7 @@ type Hello struct {
 	MaxLine int    // the longest line the server accepts, in bytes
 	// MaxAmount is the bank's per-operation limit, so that an ATM can refuse
 	// a larger amount before sending it (0 if the server did not say).
-	MaxAmount bank.Cents
+	MaxAmount money.Cents
 	Message   string // "connection established"
 }
 
@@ -35,7 +36,7 @@ type Reply struct {
 	ServerRecv, ServerApply uint64
 
 	Account, Holder string
-	Balance, Amount bank.Cents
+	Balance, Amount money.Cents
 	To, ToHolder    string
 	Entries         []bank.Event // statement, newest first
 	Next            uint64       // statement cursor for the next page, 0 at the end
@@ -53,17 +54,17 @@ type Reply struct {
 // PushWithdraw, PushTransferOut (to To, ToHolder). A session is never
 // pushed its own changes: their replies tell them.
 type Push struct {
-	Kind       string     // PushTransferIn (also when the server did not say), PushDeposit, PushWithdraw, PushTransferOut
-	Account    string     // the account whose balance changed (this session's)
-	From       string     // PushTransferIn: the paying account
-	FromHolder string     // its holder's name
-	To         string     // PushTransferOut: the recipient's account
-	ToHolder   string     // its holder's name
-	Amount     bank.Cents // the amount of the change (positive)
+	Kind       string      // PushTransferIn (also when the server did not say), PushDeposit, PushWithdraw, PushTransferOut
+	Account    string      // the account whose balance changed (this session's)
+	From       string      // PushTransferIn: the paying account
+	FromHolder string      // its holder's name
+	To         string      // PushTransferOut: the recipient's account
+	ToHolder   string      // its holder's name
+	Amount     money.Cents // the amount of the change (positive)
 	// Balance is the account's balance after the change, when HasBalance:
 	// the server leaves it out when it already sent this connection a newer
 	// one.
-	Balance    bank.Cents
+	Balance    money.Cents
 	HasBalance bool
 	TS         uint64 // the server's timestamp on the push (its send tick)
 	ApplyTS    uint64 // the server's apply timestamp of the change

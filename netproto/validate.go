@@ -1,7 +1,6 @@
 package netproto
 
 import (
-	"atm/bank/lamport"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"atm/bank/lamport"
 )
 
 // Limits on the fields a client sends. Every field from the wire is checked

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 )
 
 // Version is the protocol version this package speaks. The server announces
@@ -97,16 +98,16 @@ type message struct {
 	ApplyTS   uint64       `json:"apply_ts,omitempty"`
 	Holder    string       `json:"holder,omitempty"`
 	ToHolder  string       `json:"to_holder,omitempty"`
-	Balance   *bank.Cents  `json:"balance,omitempty"`
+	Balance   *money.Cents `json:"balance,omitempty"`
 	Entries   []bank.Event `json:"entries,omitempty"`
 	Next      uint64       `json:"next,omitempty"`
 	Duplicate bool         `json:"duplicate,omitempty"`
 
 	// audit replies
 	Accounts    []AccountInfo `json:"accounts,omitempty"`
-	Total       *bank.Cents   `json:"total,omitempty"`
-	Deposits    *bank.Cents   `json:"deposits,omitempty"`
-	Withdrawals *bank.Cents   `json:"withdrawals,omitempty"`
+	Total       *money.Cents  `json:"total,omitempty"`
+	Deposits    *money.Cents  `json:"deposits,omitempty"`
+	Withdrawals *money.Cents  `json:"withdrawals,omitempty"`
 	Conserved   *bool         `json:"conserved,omitempty"`
 	Negative    []string      `json:"negative,omitempty"`
 
@@ -123,9 +124,9 @@ type message struct {
 
 // AccountInfo is one account in an audit reply.
 type AccountInfo struct {
-	ID      string     `json:"id"`
-	Name    string     `json:"name"`
-	Balance bank.Cents `json:"balance"`
+	ID      string      `json:"id"`
+	Name    string      `json:"name"`
+	Balance money.Cents `json:"balance"`
 }
 
 // AuditReport is the reply to the operator's audit: a consistent read of
@@ -133,14 +134,14 @@ type AccountInfo struct {
 type AuditReport struct {
 	TS          uint64 // server clock when the audit was taken
 	Accounts    []AccountInfo
-	Total       bank.Cents
-	Deposits    bank.Cents
-	Withdrawals bank.Cents
+	Total       money.Cents
+	Deposits    money.Cents
+	Withdrawals money.Cents
 	Conserved   bool
 	Negative    []string
 }
 
-func centsPtr(c bank.Cents) *bank.Cents { return &c }
+func centsPtr(c money.Cents) *money.Cents { return &c }
 
 // wireAmount is an amount as it stands on the wire: a JSON number, kept as
 // its text until parseAmount reads it. Anything but a number (text such as
@@ -185,7 +186,7 @@ func jsonValueKind(b []byte) string {
 	return "number"
 }
 
-func amountNumber(c bank.Cents) wireAmount {
+func amountNumber(c money.Cents) wireAmount {
 	return wireAmount(strconv.FormatInt(int64(c), 10))
 }
 
@@ -195,7 +196,7 @@ var errAmount = fmt.Errorf("%w: the amount must be a whole, positive number of c
 // parseAmount reads an amount in integer cents. A fraction, an exponent or a
 // value outside int64 is invalid. Zero and negative values are passed on so
 // that the bank records and refuses them.
-func parseAmount(n wireAmount) (bank.Cents, error) {
+func parseAmount(n wireAmount) (money.Cents, error) {
 	if n == "" {
 		return 0, fmt.Errorf("%w: the amount is missing", bank.ErrInvalidAmount)
 	}
@@ -203,7 +204,7 @@ func parseAmount(n wireAmount) (bank.Cents, error) {
 	if err != nil {
 		return 0, errAmount
 	}
-	return bank.Cents(v), nil
+	return money.Cents(v), nil
 }
 
 // errLineTooLong is returned by readLine for a line longer than the limit.

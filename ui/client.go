@@ -1,13 +1,14 @@
 package ui
 
 import (
-	"atm/bank/lamport"
 	"context"
 	"sync"
 
+	"atm/bank/lamport"
+	"atm/bank/money"
+
 	tea "charm.land/bubbletea/v2"
 
-	"atm/bank"
 	"atm/netproto"
 )
 
@@ -19,9 +20,9 @@ type Client interface {
 	Hello() netproto.Hello
 	Login(ctx context.Context, account, pin string) (netproto.Reply, error)
 	Balance(ctx context.Context) (netproto.Reply, error)
-	Deposit(ctx context.Context, amount bank.Cents) (netproto.Reply, error)
-	Withdraw(ctx context.Context, amount bank.Cents) (netproto.Reply, error)
-	Transfer(ctx context.Context, to string, amount bank.Cents) (netproto.Reply, error)
+	Deposit(ctx context.Context, amount money.Cents) (netproto.Reply, error)
+	Withdraw(ctx context.Context, amount money.Cents) (netproto.Reply, error)
+	Transfer(ctx context.Context, to string, amount money.Cents) (netproto.Reply, error)
 	Lookup(ctx context.Context, account string) (netproto.Reply, error)
 	Statement(ctx context.Context, before uint64, limit int) (netproto.Reply, error)
 	Logout(ctx context.Context) (netproto.Reply, error)

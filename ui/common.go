@@ -3,13 +3,13 @@ package ui
 import (
 	"strings"
 
+	"atm/bank/money"
+
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
-
-	"atm/bank"
 )
 
 // common is what every screen shares: styles, keys, the size of the page
@@ -22,7 +22,7 @@ type common struct {
 	sess   *session
 	// maxAmount is the bank's per-operation limit from its greeting (0:
 	// unknown, the bank alone checks).
-	maxAmount bank.Cents
+	maxAmount money.Cents
 	// intent is how a screen tells the root model what the person asked for
 	// (log in, deposit, go back...). The root handles it at once, in the
 	// same update, so keys typed right after land on the right screen.
@@ -33,7 +33,7 @@ type common struct {
 type session struct {
 	account    string
 	holder     string
-	balance    bank.Cents
+	balance    money.Cents
 	hasBalance bool
 }
 

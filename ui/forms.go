@@ -5,12 +5,12 @@ import (
 	"strings"
 	"time"
 
+	"atm/bank/money"
+
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
-
-	"atm/bank"
 )
 
 // Operations the forms submit.
@@ -51,10 +51,10 @@ func (f *amountField) update(msg tea.Msg) tea.Cmd {
 
 // value is the amount typed, checked against the bank's per-operation limit
 // when the bank announced one.
-func (f *amountField) value() (bank.Cents, error) {
-	v, err := ParseAmount(f.input.Value())
+func (f *amountField) value() (money.Cents, error) {
+	v, err := money.Parse(f.input.Value())
 	if err == nil && f.c.maxAmount > 0 && v > f.c.maxAmount {
-		return 0, fmt.Errorf("over the limit of %s", FormatCents(f.c.maxAmount))
+		return 0, fmt.Errorf("over the limit of %s", f.c.maxAmount.String())
 	}
 	return v, err
 }
@@ -66,7 +66,7 @@ func (f *amountField) view() string {
 	v, err := f.value()
 	switch {
 	case err == nil:
-		line += s.Success.Render("  = "+FormatCents(v)) + "\n"
+		line += s.Success.Render("  = "+v.String()) + "\n"
 	case f.typed:
 		line += wrapMarked(f.c, s.Error, "  ✗ ", err.Error()) + "\n"
 	default:
@@ -83,13 +83,13 @@ type amountPage struct {
 	op      string
 	field   amountField
 	confirm bool // the confirmation is shown
-	amount  bank.Cents
+	amount  money.Cents
 	gate    confirmGate
 }
 
 type amountSubmitMsg struct {
 	op     string
-	amount bank.Cents
+	amount money.Cents
 }
 
 func newAmountPage(c *common) *amountPage {
@@ -149,10 +149,10 @@ func (p *amountPage) View() string {
 	}
 	var b strings.Builder
 	if p.confirm {
-		question := fmt.Sprintf("Deposit %s into your account?", FormatCents(p.amount))
+		question := fmt.Sprintf("Deposit %s into your account?", p.amount.String())
 		if p.op == opWithdraw {
 			title = "Confirm the withdrawal"
-			question = fmt.Sprintf("Withdraw %s from your account?", FormatCents(p.amount))
+			question = fmt.Sprintf("Withdraw %s from your account?", p.amount.String())
 		} else {
 			title = "Confirm the deposit"
 		}
@@ -162,7 +162,7 @@ func (p *amountPage) View() string {
 			acc += " · " + p.c.sess.holder
 		}
 		b.WriteString(kv(p.c, "Account", acc) + "\n")
-		b.WriteString(kv(p.c, "Amount", FormatCents(p.amount)) + "\n\n")
+		b.WriteString(kv(p.c, "Amount", p.amount.String()) + "\n\n")
 		b.WriteString(wrap(p.c, s.Text, question) + "\n")
 		b.WriteString(p.gate.view(p.c, "change the amount"))
 		return b.String()
@@ -182,7 +182,7 @@ type transferPage struct {
 	to       textinput.Model
 	toHolder string
 	field    amountField
-	amount   bank.Cents
+	amount   money.Cents
 	err      string
 	gate     confirmGate
 }
@@ -198,7 +198,7 @@ type lookupSubmitMsg struct{ account string }
 type transferSubmitMsg struct {
 	to       string
 	toHolder string
-	amount   bank.Cents
+	amount   money.Cents
 }
 
 // backMsg asks the root to go back to the menu.
@@ -260,7 +260,7 @@ func (p *transferPage) Update(msg tea.Msg) tea.Cmd {
 			case key.Matches(k, keys.Submit):
 				acc := strings.TrimSpace(p.to.Value())
 				switch {
-				case !bank.ValidAccountID(acc):
+				case !money.ValidAccountID(acc):
 					p.err = "Type the recipient's account number (1 to 20 digits)."
 					return nil
 				case acc == p.c.sess.account:
@@ -339,8 +339,8 @@ func (p *transferPage) View() string {
 		}
 		b.WriteString(kv(p.c, "From", from) + "\n")
 		b.WriteString(kv(p.c, "To", p.to.Value()+" · "+p.toHolder) + "\n")
-		b.WriteString(kv(p.c, "Amount", FormatCents(p.amount)) + "\n\n")
-		b.WriteString(wrap(p.c, s.Text, fmt.Sprintf("Send %s to %s?", FormatCents(p.amount), p.toHolder)) + "\n")
+		b.WriteString(kv(p.c, "Amount", p.amount.String()) + "\n\n")
+		b.WriteString(wrap(p.c, s.Text, fmt.Sprintf("Send %s to %s?", p.amount.String(), p.toHolder)) + "\n")
 		b.WriteString(p.gate.view(p.c, "change the amount"))
 	}
 	return b.String()

@@ -1,16 +1,17 @@
 package ui
 
 import (
-	"atm/bank/lamport"
 	"context"
 	"errors"
 	"strings"
 	"testing"
 
+	"atm/bank/lamport"
+	"atm/bank/money"
+
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"atm/bank"
 	"atm/netproto"
 )
 
@@ -42,13 +43,13 @@ func (s *stubClient) Login(context.Context, string, string) (netproto.Reply, err
 func (s *stubClient) Balance(context.Context) (netproto.Reply, error) {
 	return netproto.Reply{}, errStub
 }
-func (s *stubClient) Deposit(context.Context, bank.Cents) (netproto.Reply, error) {
+func (s *stubClient) Deposit(context.Context, money.Cents) (netproto.Reply, error) {
 	return netproto.Reply{}, errStub
 }
-func (s *stubClient) Withdraw(context.Context, bank.Cents) (netproto.Reply, error) {
+func (s *stubClient) Withdraw(context.Context, money.Cents) (netproto.Reply, error) {
 	return netproto.Reply{}, errStub
 }
-func (s *stubClient) Transfer(context.Context, string, bank.Cents) (netproto.Reply, error) {
+func (s *stubClient) Transfer(context.Context, string, money.Cents) (netproto.Reply, error) {
 	return netproto.Reply{}, errStub
 }
 func (s *stubClient) Lookup(context.Context, string) (netproto.Reply, error) {

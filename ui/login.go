@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"atm/bank/money"
+
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
@@ -160,14 +162,14 @@ func (p *loginPage) submit() tea.Cmd {
 	acc := strings.TrimSpace(p.account.Value())
 	pin := p.pin.Value()
 	if p.focus == 0 {
-		if !bank.ValidAccountID(acc) {
+		if !money.ValidAccountID(acc) {
 			p.err = "Type your account number (1 to 20 digits)."
 			return nil
 		}
 		p.err = ""
 		return p.focusField(1)
 	}
-	if !bank.ValidAccountID(acc) {
+	if !money.ValidAccountID(acc) {
 		p.err = "Type your account number (1 to 20 digits)."
 		return p.focusField(0)
 	}

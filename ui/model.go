@@ -9,7 +9,6 @@
 package ui
 
 import (
-	"atm/bank/lamport"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -17,6 +16,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"atm/bank/lamport"
+	"atm/bank/money"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -265,7 +267,7 @@ type (
 	}
 	opResultMsg struct {
 		op       string
-		amount   bank.Cents
+		amount   money.Cents
 		to       string
 		toHolder string
 		reply    netproto.Reply
@@ -294,7 +296,7 @@ type (
 // pendingOp is a money operation whose outcome is not known yet.
 type pendingOp struct {
 	op       string
-	amount   bank.Cents
+	amount   money.Cents
 	to       string
 	toHolder string
 	id       string // the request id the client keeps
@@ -321,14 +323,14 @@ func (m *Model) resolve() tea.Cmd {
 }
 
 // opNoun names an operation in a sentence: "withdrawal of R$ 25,00".
-func opNoun(op string, amount bank.Cents, to string) string {
+func opNoun(op string, amount money.Cents, to string) string {
 	switch op {
 	case opDeposit:
-		return "deposit of " + FormatCents(amount)
+		return "deposit of " + amount.String()
 	case opWithdraw:
-		return "withdrawal of " + FormatCents(amount)
+		return "withdrawal of " + amount.String()
 	case opTransfer:
-		return "transfer of " + FormatCents(amount) + " to " + to
+		return "transfer of " + amount.String() + " to " + to
 	}
 	return op
 }
@@ -619,9 +621,9 @@ func (m *Model) onPush(p netproto.Push) tea.Cmd {
 		if p.FromHolder != "" {
 			from += " " + p.FromHolder
 		}
-		m.notice = fmt.Sprintf("↓ %s received from %s", FormatCents(p.Amount), from)
+		m.notice = fmt.Sprintf("↓ %s received from %s", p.Amount.String(), from)
 		if p.HasBalance {
-			m.notice += " · balance " + FormatCents(p.Balance)
+			m.notice += " · balance " + p.Balance.String()
 		}
 		m.notice += fmt.Sprintf(" · L=%d", p.RecvTS)
 	}
@@ -636,7 +638,7 @@ func (m *Model) onPush(p netproto.Push) tea.Cmd {
 func pushHeadline(p netproto.Push) string {
 	switch p.Kind {
 	case netproto.PushTransferIn, "":
-		return "↓ Money arrived: +" + FormatCents(p.Amount)
+		return "↓ Money arrived: +" + p.Amount.String()
 	}
 	var what string
 	switch p.Kind {
@@ -647,11 +649,11 @@ func pushHeadline(p netproto.Push) string {
 	case netproto.PushTransferOut:
 		what = opNoun(opTransfer, p.Amount, p.To)
 	default:
-		what = p.Kind + " of " + FormatCents(p.Amount)
+		what = p.Kind + " of " + p.Amount.String()
 	}
 	text := "Balance changed at another ATM: " + what
 	if p.HasBalance {
-		text += " → " + FormatCents(p.Balance)
+		text += " → " + p.Balance.String()
 	}
 	return text
 }
@@ -1146,7 +1148,7 @@ func (m *Model) atmPanel() string {
 			if m.balanceHot {
 				st = s.BannerPush
 			}
-			bal = st.Render(FormatCents(m.sess.balance))
+			bal = st.Render(m.sess.balance.String())
 		}
 		gap := max(1, w-lipgloss.Width(who)-lipgloss.Width(bal))
 		head = ansi.Truncate(who+strings.Repeat(" ", gap)+bal, w, "…")
@@ -1233,7 +1235,7 @@ func (m *Model) pushCard(w int) string {
 			s.BannerPush.Width(inner).Render(pushHeadline(p)),
 			s.Text.Width(inner).Render("from "+from))
 		if p.HasBalance {
-			lines = append(lines, s.Text.Render("balance now ")+s.Value.Render(FormatCents(p.Balance)))
+			lines = append(lines, s.Text.Render("balance now ")+s.Value.Render(p.Balance.String()))
 		}
 	} else {
 		text := pushHeadline(p)

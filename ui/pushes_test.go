@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"atm/bank"
+	"atm/bank/money"
 	"atm/netproto"
 )
 
@@ -67,7 +68,7 @@ func TestPushFromAnotherATM(t *testing.T) {
 				send(m, pushMsg{gen: m.gen, push: tc.push})
 				out := screen(t, m)
 				mustContain(t, out, tc.texts...)
-				mustContain(t, out, FormatCents(tc.push.Balance), "push sent at T=70")
+				mustContain(t, out, tc.push.Balance.String(), "push sent at T=70")
 				mustNotContain(t, out, "Money arrived")
 				if m.sess.balance != tc.push.Balance {
 					t.Errorf("balance %d after the push, want %d", m.sess.balance, tc.push.Balance)
@@ -85,7 +86,7 @@ func TestPushWithoutBalance(t *testing.T) {
 		send(m, pushMsg{gen: m.gen, push: netproto.Push{Kind: netproto.PushWithdraw, Account: "123", Amount: 5000, TS: 70, ApplyTS: 68, RecvTS: 71}})
 		out := screen(t, m)
 		mustContain(t, out, "Balance changed at another ATM: withdrawal of R$ 50,00", "already in the balance shown", "R$ 1.000,00")
-		mustNotContain(t, out, "R$ 0,00", fmt.Sprintf("→ %s", FormatCents(0)))
+		mustNotContain(t, out, "R$ 0,00", fmt.Sprintf("→ %s", money.Cents(0).String()))
 		if m.sess.balance != 100000 {
 			t.Errorf("balance %d after a push without one, want 100000 kept", m.sess.balance)
 		}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"atm/bank/money"
+
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
@@ -23,7 +25,7 @@ type receiptPage struct {
 	reply netproto.Reply
 	err   error
 	// What was asked, for the failure text.
-	amount   bank.Cents
+	amount   money.Cents
 	to       string
 	toHolder string
 	note     string // e.g. the connection dropped during the request
@@ -57,7 +59,7 @@ var opTitles = map[string][3]string{ // done, refused by the bank, failed before
 
 // failureText explains a failed operation: the bank's refusal, or why the
 // bank could not be asked.
-func failureText(op string, err error, amount bank.Cents, to string) string {
+func failureText(op string, err error, amount money.Cents, to string) string {
 	switch {
 	case errors.Is(err, netproto.ErrOutcomeUnknown):
 		return "The request reached the bank, but its answer did not come back. " + unknownCause(err) +
@@ -71,9 +73,9 @@ func failureText(op string, err error, amount bank.Cents, to string) string {
 	}
 	switch {
 	case errors.Is(err, bank.ErrInsufficientFunds):
-		return fmt.Sprintf("Insufficient funds for %s.", FormatCents(amount))
+		return fmt.Sprintf("Insufficient funds for %s.", amount.String())
 	case errors.Is(err, bank.ErrLimitExceeded):
-		return fmt.Sprintf("%s is more than the bank allows in one operation.", FormatCents(amount))
+		return fmt.Sprintf("%s is more than the bank allows in one operation.", amount.String())
 	case errors.Is(err, bank.ErrAccountNotFound) && op == opTransfer:
 		return fmt.Sprintf("There is no account %s.", to)
 	case errors.Is(err, bank.ErrSameAccount):
@@ -121,7 +123,7 @@ func (p *receiptPage) View() string {
 		b.WriteString(kv(p.c, "Request", opNoun(p.op, p.amount, p.to)) + "\n")
 		b.WriteString(wrap(p.c, s.Text, "No answer came in time. The bank may or may not have done it; the ATM is asking about this same request, which is never applied twice. Please wait here: do not try again.") + "\n")
 		if p.c.sess.hasBalance {
-			b.WriteString(kv(p.c, "Balance before", FormatCents(p.c.sess.balance)) + "\n")
+			b.WriteString(kv(p.c, "Balance before", p.c.sess.balance.String()) + "\n")
 		}
 	case errors.Is(p.err, netproto.ErrOutcomeUnknown):
 		b.WriteString(s.Warning.Render("⚠ Outcome unknown") + "\n\n")
@@ -135,25 +137,25 @@ func (p *receiptPage) View() string {
 		b.WriteString(s.Error.Render("✗ "+title) + "\n\n")
 		b.WriteString(wrap(p.c, s.Text, failureText(p.op, p.err, p.amount, p.to)) + "\n")
 		if p.c.sess.hasBalance {
-			b.WriteString(kv(p.c, "Balance", FormatCents(p.c.sess.balance)) + "\n")
+			b.WriteString(kv(p.c, "Balance", p.c.sess.balance.String()) + "\n")
 		}
 	default:
 		b.WriteString(s.Success.Render("✓ "+titles[0]) + "\n\n")
 		r := p.reply
 		switch p.op {
 		case "balance":
-			b.WriteString(kv(p.c, "Balance", FormatCents(r.Balance)) + "\n")
+			b.WriteString(kv(p.c, "Balance", r.Balance.String()) + "\n")
 		case opDeposit, opWithdraw:
-			b.WriteString(kv(p.c, "Amount", FormatCents(p.amount)) + "\n")
-			b.WriteString(kv(p.c, "New balance", FormatCents(r.Balance)) + "\n")
+			b.WriteString(kv(p.c, "Amount", p.amount.String()) + "\n")
+			b.WriteString(kv(p.c, "New balance", r.Balance.String()) + "\n")
 		case opTransfer:
 			to := p.to
 			if p.toHolder != "" {
 				to += " · " + p.toHolder
 			}
 			b.WriteString(kv(p.c, "To", to) + "\n")
-			b.WriteString(kv(p.c, "Amount", FormatCents(p.amount)) + "\n")
-			b.WriteString(kv(p.c, "New balance", FormatCents(r.Balance)) + "\n")
+			b.WriteString(kv(p.c, "Amount", p.amount.String()) + "\n")
+			b.WriteString(kv(p.c, "New balance", r.Balance.String()) + "\n")
 		}
 		if r.Duplicate {
 			b.WriteString(wrap(p.c, s.Warning, "The bank had already applied this request; it was not applied again.") + "\n")

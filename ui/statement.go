@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"atm/bank/money"
+
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -74,8 +76,8 @@ func (p *statementPage) Help() []key.Binding {
 	return []key.Binding{statementScroll, statementOpen, k.Back, k.Quit}
 }
 
-// money formats an amount for the list: "1.234,56", without "R$".
-func money(c bank.Cents) string { return strings.TrimPrefix(FormatCents(c), "R$ ") }
+// plainAmount formats an amount for the list: "1.234,56", without "R$".
+func plainAmount(c money.Cents) string { return strings.TrimPrefix(c.String(), "R$ ") }
 
 // received says e is a transfer into the session's account.
 func (p *statementPage) received(e bank.Event) bool {
@@ -88,14 +90,14 @@ func (p *statementPage) received(e bank.Event) bool {
 func (p *statementPage) describe(e bank.Event) (what, amount, balance string) {
 	switch e.Kind {
 	case bank.KindDeposit:
-		what, amount = "deposit", "+"+money(e.Amount)
+		what, amount = "deposit", "+"+plainAmount(e.Amount)
 	case bank.KindWithdraw:
-		what, amount = "withdrawal", "-"+money(e.Amount)
+		what, amount = "withdrawal", "-"+plainAmount(e.Amount)
 	case bank.KindTransfer:
 		if p.received(e) {
-			what, amount = "from "+e.Account, "+"+money(e.Amount)
+			what, amount = "from "+e.Account, "+"+plainAmount(e.Amount)
 		} else {
-			what, amount = "to "+e.To, "-"+money(e.Amount)
+			what, amount = "to "+e.To, "-"+plainAmount(e.Amount)
 			if e.Detail != "" {
 				what += " " + e.Detail
 			}
@@ -103,7 +105,7 @@ func (p *statementPage) describe(e bank.Event) (what, amount, balance string) {
 	case bank.KindOpen:
 		what = "account opened"
 		if e.Amount != 0 {
-			amount = "+" + money(e.Amount)
+			amount = "+" + plainAmount(e.Amount)
 		}
 	case bank.KindPush:
 		what = "from " + e.To
@@ -112,9 +114,9 @@ func (p *statementPage) describe(e bank.Event) (what, amount, balance string) {
 	}
 	switch e.Kind {
 	case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer, bank.KindBalance, bank.KindOpen:
-		balance = money(e.Balance)
+		balance = plainAmount(e.Balance)
 		if p.received(e) {
-			balance = money(e.ToBalance)
+			balance = plainAmount(e.ToBalance)
 		}
 	}
 	if e.Outcome != "" && e.Outcome != bank.OutcomeOK {

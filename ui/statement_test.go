@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/money"
+
 	tea "charm.land/bubbletea/v2"
 
 	"atm/bank"
@@ -33,7 +35,7 @@ func statementEntries(n int) []bank.Event {
 				Client: "atm-7f3a", ClientTS: ts - 3, RecvTS: ts - 1, ApplyTS: ts, ReplyTS: ts + 1, Wall: wall})
 		default:
 			es = append(es, bank.Event{TS: ts, Proc: "bank", Kind: bank.KindDeposit, Outcome: "ok", Account: "123",
-				Amount: bank.Cents(100 * i), Balance: 105000, ReqID: fmt.Sprint("d", i),
+				Amount: money.Cents(100 * i), Balance: 105000, ReqID: fmt.Sprint("d", i),
 				Client: "atm-7f3a", ClientTS: ts - 3, RecvTS: ts - 1, ApplyTS: ts, ReplyTS: ts + 1, Wall: wall})
 		}
 	}

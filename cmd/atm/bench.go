@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 	"atm/netproto"
 
 	"golang.org/x/crypto/bcrypt"
@@ -906,7 +907,7 @@ func printBench(w io.Writer, r *benchResult) {
 	if !r.Conserved {
 		verdict = "VIOLATED"
 	}
-	fmt.Fprintf(w, "audit:      conservation %s (total %s)\n", verdict, bank.Cents(r.AuditTotal))
+	fmt.Fprintf(w, "audit:      conservation %s (total %s)\n", verdict, money.Cents(r.AuditTotal))
 	for _, e := range r.FirstErrors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/money"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
@@ -100,9 +102,9 @@ func startServe(t *testing.T, bin, db, addr string, n int) *child {
 // acked is an operation the server answered.
 type acked struct {
 	id, kind string
-	amount   bank.Cents
+	amount   money.Cents
 	code     string // "ok" or the error code
-	balance  bank.Cents
+	balance  money.Cents
 	apply    uint64
 }
 
@@ -224,7 +226,7 @@ func TestCrashDurability(t *testing.T) {
 					return
 				}
 				for {
-					amount := bank.Cents(1 + r.IntN(50_000))
+					amount := money.Cents(1 + r.IntN(50_000))
 					var rep netproto.Reply
 					var err error
 					kind := []string{bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer}[r.IntN(3)]
@@ -287,7 +289,7 @@ func TestCrashDurability(t *testing.T) {
 			}
 			for {
 				before := isKilled()
-				amount := bank.Cents(1 + rng2(cycle).IntN(5_000))
+				amount := money.Cents(1 + rng2(cycle).IntN(5_000))
 				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				rep, err := c.Deposit(rctx, amount)
 				cancel()

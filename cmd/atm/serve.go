@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/money"
 	"atm/netproto"
 )
 
@@ -82,7 +83,7 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
 		return 1
 	}
-	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent, MaxAmount: bank.Cents(*maxAmount)})
+	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent, MaxAmount: money.Cents(*maxAmount)})
 	if err != nil {
 		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)

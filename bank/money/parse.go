@@ -1,14 +1,12 @@
-package ui
+package money
 
 import (
 	"errors"
 	"math"
 	"strings"
-
-	"atm/bank"
 )
 
-// Errors returned by ParseAmount. The messages are shown under the field as
+// Errors returned by Parse. The messages are shown under the field as
 // the user types.
 var (
 	ErrAmountEmpty     = errors.New("type an amount, e.g. 50 or 1.234,56")
@@ -21,7 +19,7 @@ var (
 	ErrAmountTooLarge  = errors.New("the amount is too large")
 )
 
-// ParseAmount reads an amount of money the way people type it and returns it
+// Parse reads an amount of money the way people type it and returns it
 // in centavos. The rule:
 //
 //   - Spaces around the amount and an optional "R$" prefix (any case,
@@ -41,7 +39,7 @@ var (
 //   - Thousands groups after the first have exactly 3 digits; the first has
 //     1 to 3 and does not start with 0. At most 2 decimals; ",5" is R$ 0,50.
 //   - The amount must be more than zero and fit in an int64 of centavos.
-func ParseAmount(s string) (bank.Cents, error) {
+func Parse(s string) (Cents, error) {
 	s = strings.TrimSpace(s)
 	if len(s) >= 2 && strings.EqualFold(s[:2], "R$") {
 		s = strings.TrimSpace(s[2:])
@@ -149,8 +147,5 @@ func ParseAmount(s string) (bank.Cents, error) {
 	if total == 0 {
 		return 0, ErrAmountZero
 	}
-	return bank.Cents(total), nil
+	return Cents(total), nil
 }
-
-// FormatCents formats an amount as "R$ 1.234,56".
-func FormatCents(c bank.Cents) string { return c.String() }

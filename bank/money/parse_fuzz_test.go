@@ -1,4 +1,4 @@
-package ui
+package money
 
 import (
 	"errors"
@@ -22,28 +22,28 @@ func FuzzAmountInput(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := ParseAmount(s)
+		c, err := Parse(s)
 		if err != nil {
 			if c != 0 {
-				t.Fatalf("ParseAmount(%q) = %d with error %v; want 0", s, c, err)
+				t.Fatalf("Parse(%q) = %d with error %v; want 0", s, c, err)
 			}
 			known := false
 			for _, e := range amountErrors {
 				known = known || errors.Is(err, e)
 			}
 			if !known {
-				t.Fatalf("ParseAmount(%q): undocumented error %v", s, err)
+				t.Fatalf("Parse(%q): undocumented error %v", s, err)
 			}
 			return
 		}
 		if c <= 0 {
-			t.Fatalf("ParseAmount(%q) = %d, not positive", s, c)
+			t.Fatalf("Parse(%q) = %d, not positive", s, c)
 		}
 		formatted := c.String() // "R$ 1.234,56"
 		for _, in := range []string{formatted, strings.TrimPrefix(formatted, "R$ "), " " + formatted + " "} {
-			back, err := ParseAmount(in)
+			back, err := Parse(in)
 			if err != nil || back != c {
-				t.Fatalf("ParseAmount(%q) = %d, but its formatting %q reads back as %d (%v)", s, c, in, back, err)
+				t.Fatalf("Parse(%q) = %d, but its formatting %q reads back as %d (%v)", s, c, in, back, err)
 			}
 		}
 	})

@@ -1,9 +1,17 @@
-package bank
+// Package money is the vocabulary of the bank's money: amounts in integer
+// centavos (never a float), read the way people type them and written the
+// Brazilian way, and account numbers. It imports nothing of the system's
+// own, so that the ATM and the client library can use it without the
+// ledger.
+package money
 
 import (
 	"strconv"
 	"strings"
 )
+
+// Cents is an amount of money in minor units (centavos).
+type Cents int64
 
 // String formats an amount the Brazilian way: "R$ 1.234,56", "-R$ 0,50".
 func (c Cents) String() string {
@@ -31,22 +39,11 @@ func (c Cents) String() string {
 	return b.String()
 }
 
-// addCents returns a+b, or ErrOverflow if the sum does not fit in int64.
-func addCents(a, b Cents) (Cents, error) {
-	s := a + b
-	if (b > 0 && s < a) || (b < 0 && s > a) {
-		return 0, ErrOverflow
-	}
-	return s, nil
-}
-
 // ValidAccountID reports whether id is 1 to 20 ASCII digits (the holder's RG).
-func ValidAccountID(id string) bool { return digits(id, 1, 20) }
+func ValidAccountID(id string) bool { return Digits(id, 1, 20) }
 
-func validPIN(pin string) bool { return digits(pin, 4, 12) }
-
-// digits reports whether s is lo to hi ASCII digits.
-func digits(s string, lo, hi int) bool {
+// Digits reports whether s is lo to hi ASCII digits.
+func Digits(s string, lo, hi int) bool {
 	if len(s) < lo || len(s) > hi {
 		return false
 	}

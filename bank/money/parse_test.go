@@ -1,16 +1,14 @@
-package ui
+package money
 
 import (
 	"errors"
 	"testing"
-
-	"atm/bank"
 )
 
-func TestParseAmount(t *testing.T) {
+func TestParse(t *testing.T) {
 	ok := []struct {
 		in   string
-		want bank.Cents
+		want Cents
 	}{
 		{"50", 5000},
 		{"50.5", 5050},
@@ -34,9 +32,9 @@ func TestParseAmount(t *testing.T) {
 		{"92233720368547758.07", 9223372036854775807},
 	}
 	for _, c := range ok {
-		got, err := ParseAmount(c.in)
+		got, err := Parse(c.in)
 		if err != nil || got != c.want {
-			t.Errorf("ParseAmount(%q) = %d, %v; want %d", c.in, got, err, c.want)
+			t.Errorf("Parse(%q) = %d, %v; want %d", c.in, got, err, c.want)
 		}
 	}
 
@@ -77,38 +75,38 @@ func TestParseAmount(t *testing.T) {
 		{"99999999999999999999999", ErrAmountTooLarge},
 	}
 	for _, c := range bad {
-		got, err := ParseAmount(c.in)
+		got, err := Parse(c.in)
 		if !errors.Is(err, c.want) {
-			t.Errorf("ParseAmount(%q) = %d, %v; want error %v", c.in, got, err, c.want)
+			t.Errorf("Parse(%q) = %d, %v; want error %v", c.in, got, err, c.want)
 		}
 	}
 }
 
 // Every amount formatted the way the app shows it parses back to itself.
 func TestParseAmountRoundTrip(t *testing.T) {
-	for _, c := range []bank.Cents{1, 9, 10, 99, 100, 5050, 99999, 100000, 123456789, 1<<62 + 12345} {
-		got, err := ParseAmount(FormatCents(c))
+	for _, c := range []Cents{1, 9, 10, 99, 100, 5050, 99999, 100000, 123456789, 1<<62 + 12345} {
+		got, err := Parse(c.String())
 		if err != nil || got != c {
-			t.Errorf("ParseAmount(%q) = %d, %v; want %d", FormatCents(c), got, err, c)
+			t.Errorf("Parse(%q) = %d, %v; want %d", c.String(), got, err, c)
 		}
 	}
 }
 
-func FuzzParseAmount(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"50", "50.5", "1.234,56", "R$ 1.234,56", ",5", "1,234.56", "0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := ParseAmount(s)
+		c, err := Parse(s)
 		if err != nil {
 			return
 		}
 		if c <= 0 {
-			t.Fatalf("ParseAmount(%q) = %d without error", s, c)
+			t.Fatalf("Parse(%q) = %d without error", s, c)
 		}
-		back, err := ParseAmount(FormatCents(c))
+		back, err := Parse(c.String())
 		if err != nil || back != c {
-			t.Fatalf("ParseAmount(FormatCents(%d)) = %d, %v", c, back, err)
+			t.Fatalf("Parse(%d.String()) = %d, %v", c, back, err)
 		}
 	})
 }
