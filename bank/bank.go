@@ -22,9 +22,9 @@
 //     Options.RememberRequests money requests are remembered by (account,
 //     id), across restarts: a repeated id gets the first outcome back and
 //     nothing is applied again (a first outcome that was an internal
-//     failure comes back as an error matching ErrInternal). An id sent again
+//     failure comes back as an error matching outcome.ErrInternal). An id sent again
 //     with another request (kind, amount or recipient) is refused with
-//     ErrRequestIDReused and logged as a retry; nothing is applied.
+//     outcome.ErrRequestIDReused and logged as a retry; nothing is applied.
 //   - A damaged file (a key or value of the wrong length, a record that
 //     does not decode) is reported as an error naming the damage, never a
 //     panic. OpenReadOnly opens a file for the offline tools without ever
@@ -74,6 +74,7 @@ import (
 
 	"atm/bank/lamport"
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -161,7 +162,7 @@ func (b *Bank) Stats() Stats {
 
 // Open opens (creating if needed) the ledger in the bbolt file at path. On a
 // new, empty file it creates the default accounts unless opts.NoDefaults. If
-// another process holds the file, Open fails with ErrDatabaseBusy after
+// another process holds the file, Open fails with outcome.ErrDatabaseBusy after
 // opts.OpenTimeout.
 func Open(path string, opts Options) (*Bank, error) {
 	opts = withDefaults(opts)
@@ -240,8 +241,8 @@ func Open(path string, opts Options) (*Bank, error) {
 // no clock lease, and writes nothing, not even on Close: the file's bytes
 // and modification time stay as they were. Accounts, Events, Verify, Audit
 // and Locked work; every operation (money, login, open, Record, and the
-// reads that are logged) fails with ErrReadOnly. While a server holds the
-// file, OpenReadOnly fails with ErrDatabaseBusy after opts.OpenTimeout.
+// reads that are logged) fails with outcome.ErrReadOnly. While a server holds the
+// file, OpenReadOnly fails with outcome.ErrDatabaseBusy after opts.OpenTimeout.
 func OpenReadOnly(path string, opts Options) (*Bank, error) {
 	opts = withDefaults(opts)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout, ReadOnly: true})
@@ -287,11 +288,11 @@ func OpenReadOnly(path string, opts Options) (*Bank, error) {
 }
 
 // refuseAll stands in for the committer of a read-only bank: it answers
-// every operation with ErrReadOnly.
+// every operation with outcome.ErrReadOnly.
 func (b *Bank) refuseAll() {
 	defer close(b.done)
 	for o := range b.queue {
-		o.res = opResult{err: fmt.Errorf("%s: %w; the offline tools only read it", o.kind, ErrReadOnly)}
+		o.res = opResult{err: fmt.Errorf("%s: %w; the offline tools only read it", o.kind, outcome.ErrReadOnly)}
 		close(o.out)
 	}
 }
@@ -299,7 +300,7 @@ func (b *Bank) refuseAll() {
 // openError words a failure of bolt.Open on path.
 func openError(path string, err error) error {
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return fmt.Errorf("open %s: %w", path, ErrDatabaseBusy)
+		return fmt.Errorf("open %s: %w", path, outcome.ErrDatabaseBusy)
 	}
 	if _, ok := errors.AsType[*fs.PathError](err); ok {
 		return fmt.Errorf("open the database: %w", err) // the error names the path
@@ -380,7 +381,7 @@ func (b *Bank) seed() error {
 
 // Close stops the committer after it has applied every operation already
 // submitted, stores the clock's exact value and closes the file. Operations
-// submitted after Close fail with ErrClosed, and the clock must not tick
+// submitted after Close fail with outcome.ErrClosed, and the clock must not tick
 // after Close: the next Open resumes from the stored value.
 func (b *Bank) Close() error {
 	b.mu.Lock()
@@ -451,7 +452,7 @@ func (b *Bank) submit(ctx context.Context, o *op) opResult {
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
-		return opResult{err: ErrClosed}
+		return opResult{err: outcome.ErrClosed}
 	}
 	select {
 	case b.queue <- o:
@@ -553,7 +554,7 @@ func (b *Bank) apply(w *writer, o *op) opResult {
 		e.TS = b.clock.Tick()
 		e.Proc = b.opts.ProcessID
 		if e.Outcome == "" {
-			e.Outcome = OutcomeOK
+			e.Outcome = outcome.OutcomeOK
 		}
 		if e.Wall.IsZero() {
 			e.Wall = now
@@ -580,7 +581,7 @@ func (b *Bank) newEvent(kind string, o *op, now time.Time) Event {
 // finish stamps the reply timestamp and the outcome, and stores the event
 // with its statement links.
 func (b *Bank) finish(w *writer, e *Event, opErr error, prevA, prevB uint64) {
-	e.Outcome = Code(opErr)
+	e.Outcome = outcome.Code(opErr)
 	if opErr != nil && e.Detail == "" {
 		e.Detail = opErr.Error()
 	}
@@ -594,7 +595,7 @@ func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
 	e.Detail = a.Name
 	opErr := o.err
 	if opErr == nil && w.get(bAccounts, []byte(a.ID)) != nil {
-		opErr = fmt.Errorf("account %s: %w", a.ID, ErrAccountExists)
+		opErr = fmt.Errorf("account %s: %w", a.ID, outcome.ErrAccountExists)
 	}
 	if opErr != nil { // refused: only the event is written
 		e.Detail = ""
@@ -619,7 +620,7 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 	if money.ValidAccountID(o.id) {
 		a, err = w.account(o.id)
 	} else {
-		err = fmt.Errorf("%q: %w", o.id, ErrInvalidAccountID)
+		err = fmt.Errorf("%q: %w", o.id, outcome.ErrInvalidAccountID)
 	}
 	src := loginSource(o.m)
 	if err != nil {
@@ -644,7 +645,7 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 	if lockNote != "" {
 		// The lock is an event of its own, before the refusal that
 		// announces it, so that the log reads in causal order.
-		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: OutcomeOK,
+		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: outcome.OutcomeOK,
 			Account: o.id, Balance: a.Balance, Client: o.m.Client, Detail: lockNote, Wall: now}
 		w.putEvent(lock, 0, 0)
 	}
@@ -664,15 +665,15 @@ func loginSource(m Meta) string {
 	return m.Client
 }
 
-// loginRefusal returns the *LockedError that refuses a login attempt on a
+// loginRefusal returns the *outcome.LockedError that refuses a login attempt on a
 // from src at now without looking at the PIN, or nil: src is locked out of
 // a, or a is throttled and the next attempt is not due yet.
 func (b *Bank) loginRefusal(a *Account, src string, now time.Time) error {
 	if s := a.source(src); s != nil && now.Before(s.LockedUntil) {
-		return &LockedError{Until: s.LockedUntil}
+		return &outcome.LockedError{Until: s.LockedUntil}
 	}
 	if now.Before(a.LockedUntil) {
-		return &LockedError{Until: a.LockedUntil, Every: b.opts.ThrottleEvery}
+		return &outcome.LockedError{Until: a.LockedUntil, Every: b.opts.ThrottleEvery}
 	}
 	return nil
 }
@@ -691,20 +692,20 @@ func (b *Bank) wrongPIN(a *Account, src string, now time.Time) (string, error) {
 	if s.FailedPINs >= b.opts.LockAfter {
 		s.FailedPINs = 0
 		s.LockedUntil = now.Add(b.opts.LockFor)
-		refusal = &LockedError{Until: s.LockedUntil}
+		refusal = &outcome.LockedError{Until: s.LockedUntil}
 		notes = append(notes, fmt.Sprintf("%s locked out until %s after %d wrong PINs in a row",
 			src, s.LockedUntil.UTC().Format(time.RFC3339), b.opts.LockAfter))
 	}
 	if a.FailedPINs >= b.opts.ThrottleAfter {
 		a.LockedUntil = now.Add(b.opts.ThrottleEvery)
 		if refusal == nil {
-			refusal = &LockedError{Until: a.LockedUntil, Every: b.opts.ThrottleEvery}
+			refusal = &outcome.LockedError{Until: a.LockedUntil, Every: b.opts.ThrottleEvery}
 		}
 		notes = append(notes, fmt.Sprintf("account throttled after %d wrong PINs in a row: next attempt at %s",
 			a.FailedPINs, a.LockedUntil.UTC().Format(time.RFC3339)))
 	}
 	if refusal == nil {
-		refusal = &WrongPINError{AttemptsLeft: b.opts.LockAfter - s.FailedPINs}
+		refusal = &outcome.WrongPINError{AttemptsLeft: b.opts.LockAfter - s.FailedPINs}
 	}
 	return strings.Join(notes, "; "), refusal
 }
@@ -747,10 +748,10 @@ func (a *Account) forgetSource(src string) bool {
 
 func (b *Bank) checkAmount(a money.Cents) error {
 	if a <= 0 {
-		return fmt.Errorf("%w: must be positive, got %d cents", ErrInvalidAmount, a)
+		return fmt.Errorf("%w: must be positive, got %d cents", outcome.ErrInvalidAmount, a)
 	}
 	if a > b.opts.MaxAmount {
-		return fmt.Errorf("%w: %s is above %s", ErrLimitExceeded, a, b.opts.MaxAmount)
+		return fmt.Errorf("%w: %s is above %s", outcome.ErrLimitExceeded, a, b.opts.MaxAmount)
 	}
 	return nil
 }
@@ -767,15 +768,15 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 			if first.Kind != o.kind || first.Amount != o.amount || first.To != o.to {
 				// Not a resend: another request under the same id. Nothing
 				// is applied and the first outcome is not relabelled.
-				reused := &messageError{err: ErrRequestIDReused, msg: fmt.Sprintf(
-					"request id %s was already used for %s; use a new id for a new request", o.m.ReqID, describeRequest(first))}
+				reused := outcome.WithMessage(outcome.ErrRequestIDReused, fmt.Sprintf(
+					"request id %s was already used for %s; use a new id for a new request", o.m.ReqID, describeRequest(first)))
 				b.finish(w, &e, reused, 0, 0)
 				return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: reused}
 			}
 			e.Balance = first.Balance
 			e.Detail = "repeated " + first.Kind + ": first outcome " + first.Outcome
 			b.finish(w, &e, nil, 0, 0)
-			return opResult{rec: Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}, err: FromCode(first.Outcome)}
+			return opResult{rec: Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}, err: outcome.FromCode(first.Outcome)}
 		}
 	}
 	e := b.newEvent(o.kind, o, now)
@@ -807,7 +808,7 @@ func describeRequest(e Event) string {
 // account it moved; prevA and prevB are the entries it links back to.
 func (b *Bank) moveMoney(w *writer, o *op, e *Event) (prevA, prevB uint64, err error) {
 	if o.m.ReqID == "" || len(o.m.ReqID) > 128 {
-		return 0, 0, fmt.Errorf("%w: a mutating operation needs a request id of 1 to 128 bytes", ErrInvalidRequestID)
+		return 0, 0, fmt.Errorf("%w: a mutating operation needs a request id of 1 to 128 bytes", outcome.ErrInvalidRequestID)
 	}
 	a, err := w.state(o.id)
 	if err != nil {
@@ -832,7 +833,7 @@ func (b *Bank) moveMoney(w *writer, o *op, e *Event) (prevA, prevB uint64, err e
 		a.Balance, w.deposits, w.dirtyTotals = nb, total, true
 	case KindWithdraw:
 		if a.Balance < o.amount {
-			return 0, 0, fmt.Errorf("%w: balance is %s", ErrInsufficientFunds, a.Balance)
+			return 0, 0, fmt.Errorf("%w: balance is %s", outcome.ErrInsufficientFunds, a.Balance)
 		}
 		total, err := addCents(w.withdrawals, o.amount)
 		if err != nil {
@@ -842,14 +843,14 @@ func (b *Bank) moveMoney(w *writer, o *op, e *Event) (prevA, prevB uint64, err e
 		w.withdrawals, w.dirtyTotals = total, true
 	case KindTransfer:
 		if o.to == o.id {
-			return 0, 0, ErrSameAccount
+			return 0, 0, outcome.ErrSameAccount
 		}
 		to, err := w.state(o.to)
 		if err != nil {
 			return 0, 0, err
 		}
 		if a.Balance < o.amount {
-			return 0, 0, fmt.Errorf("%w: balance is %s", ErrInsufficientFunds, a.Balance)
+			return 0, 0, fmt.Errorf("%w: balance is %s", outcome.ErrInsufficientFunds, a.Balance)
 		}
 		nb, err := addCents(to.Balance, o.amount)
 		if err != nil {
@@ -938,7 +939,7 @@ func statement(event func(ts uint64) []byte, id string, head, before uint64, lim
 
 // isEntryOf reports whether e is an entry of account id's statement.
 func isEntryOf(e Event, id string) bool {
-	if e.Outcome != OutcomeOK || (e.Account != id && e.To != id) {
+	if e.Outcome != outcome.OutcomeOK || (e.Account != id && e.To != id) {
 		return false
 	}
 	switch e.Kind {
@@ -955,8 +956,8 @@ func isEntryOf(e Event, id string) bool {
 // GOMAXPROCS of them at a time (waiting for a turn honours ctx), and not at
 // all for an attempt that will be refused anyway. The committer then counts
 // failures per source and per account (see the package doc), returns a
-// *LockedError for a source locked out or an account throttled and a
-// *WrongPINError for a wrong PIN, and logs the attempt.
+// *outcome.LockedError for a source locked out or an account throttled and a
+// *outcome.WrongPINError for a wrong PIN, and logs the attempt.
 func (b *Bank) Authenticate(ctx context.Context, m Meta, id, pin string) (Receipt, error) {
 	o := &op{kind: KindLogin, m: m, id: id}
 	if money.ValidAccountID(id) {
@@ -980,7 +981,7 @@ func (b *Bank) lookup(id string) (Account, error) {
 	err := b.db.View(func(tx *bolt.Tx) error {
 		rec := tx.Bucket(bucketAccounts).Get([]byte(id))
 		if rec == nil {
-			return fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
+			return fmt.Errorf("account %s: %w", id, outcome.ErrAccountNotFound)
 		}
 		var err error
 		a, err = decodeAccount(id, rec, tx.Bucket(bucketState).Get([]byte(id)))
@@ -1063,17 +1064,17 @@ func (b *Bank) OpenAccount(ctx context.Context, m Meta, id, name, pin string) (R
 	o := &op{kind: opCreate, m: m, id: id, acct: &Account{ID: id, Name: name}}
 	switch {
 	case !money.ValidAccountID(id):
-		o.err = fmt.Errorf("%q: %w", id, ErrInvalidAccountID)
+		o.err = fmt.Errorf("%q: %w", id, outcome.ErrInvalidAccountID)
 	case name == "":
-		o.err = fmt.Errorf("%w: it is empty; use 1 to 80 characters on one line", ErrInvalidName)
+		o.err = fmt.Errorf("%w: it is empty; use 1 to 80 characters on one line", outcome.ErrInvalidName)
 	case !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t"):
-		o.err = fmt.Errorf("%w: it is not one line of text; use 1 to 80 characters on one line", ErrInvalidName)
+		o.err = fmt.Errorf("%w: it is not one line of text; use 1 to 80 characters on one line", outcome.ErrInvalidName)
 	case utf8.RuneCountInString(name) > 80:
 		// The name itself is not repeated: it would fill the log.
 		o.err = fmt.Errorf("%w: holder name of %d characters: use 1 to 80 characters on one line",
-			ErrInvalidName, utf8.RuneCountInString(name))
+			outcome.ErrInvalidName, utf8.RuneCountInString(name))
 	case !validPIN(pin):
-		o.err = ErrInvalidPIN
+		o.err = outcome.ErrInvalidPIN
 	default:
 		hash, err := bcrypt.GenerateFromPassword([]byte(pin), b.opts.PINCost)
 		if err != nil {
@@ -1177,11 +1178,11 @@ func putU64(b *bolt.Bucket, k []byte, v uint64) error { return b.Put(k, u64key(v
 // can still log in.
 func (b *Bank) Locked(a Account) bool { return b.opts.Now().Before(a.LockedUntil) }
 
-// addCents returns a+b, or ErrOverflow if the sum does not fit in int64.
+// addCents returns a+b, or outcome.ErrOverflow if the sum does not fit in int64.
 func addCents(a, b money.Cents) (money.Cents, error) {
 	s := a + b
 	if (b > 0 && s < a) || (b < 0 && s > a) {
-		return 0, ErrOverflow
+		return 0, outcome.ErrOverflow
 	}
 	return s, nil
 }

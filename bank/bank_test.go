@@ -13,6 +13,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
@@ -110,18 +111,18 @@ func TestOperationsAndErrors(t *testing.T) {
 		run  func() (bank.Receipt, error)
 		want error
 	}{
-		{"deposit zero", func() (bank.Receipt, error) { return b.Deposit(ctx, meta(), "123", 0) }, bank.ErrInvalidAmount},
-		{"deposit negative", func() (bank.Receipt, error) { return b.Deposit(ctx, meta(), "123", -1) }, bank.ErrInvalidAmount},
-		{"deposit over limit", func() (bank.Receipt, error) { return b.Deposit(ctx, meta(), "123", 10_000_001) }, bank.ErrLimitExceeded},
-		{"withdraw too much", func() (bank.Receipt, error) { return b.Withdraw(ctx, meta(), "123", 100_001) }, bank.ErrInsufficientFunds},
-		{"withdraw missing account", func() (bank.Receipt, error) { return b.Withdraw(ctx, meta(), "999", 1) }, bank.ErrAccountNotFound},
-		{"transfer to self", func() (bank.Receipt, error) { return b.Transfer(ctx, meta(), "123", "123", 1) }, bank.ErrSameAccount},
-		{"transfer to missing", func() (bank.Receipt, error) { return b.Transfer(ctx, meta(), "123", "999", 1) }, bank.ErrAccountNotFound},
-		{"transfer too much", func() (bank.Receipt, error) { return b.Transfer(ctx, meta(), "123", "456", 100_001) }, bank.ErrInsufficientFunds},
-		{"balance missing", func() (bank.Receipt, error) { return b.Balance(ctx, meta(), "999") }, bank.ErrAccountNotFound},
-		{"lookup missing", func() (bank.Receipt, error) { return b.Lookup(ctx, meta(), "999") }, bank.ErrAccountNotFound},
-		{"no request id", func() (bank.Receipt, error) { return b.Deposit(ctx, bank.Meta{}, "123", 1) }, bank.ErrInvalidRequestID},
-		{"login missing", func() (bank.Receipt, error) { return b.Authenticate(ctx, meta(), "999", "1234") }, bank.ErrAccountNotFound},
+		{"deposit zero", func() (bank.Receipt, error) { return b.Deposit(ctx, meta(), "123", 0) }, outcome.ErrInvalidAmount},
+		{"deposit negative", func() (bank.Receipt, error) { return b.Deposit(ctx, meta(), "123", -1) }, outcome.ErrInvalidAmount},
+		{"deposit over limit", func() (bank.Receipt, error) { return b.Deposit(ctx, meta(), "123", 10_000_001) }, outcome.ErrLimitExceeded},
+		{"withdraw too much", func() (bank.Receipt, error) { return b.Withdraw(ctx, meta(), "123", 100_001) }, outcome.ErrInsufficientFunds},
+		{"withdraw missing account", func() (bank.Receipt, error) { return b.Withdraw(ctx, meta(), "999", 1) }, outcome.ErrAccountNotFound},
+		{"transfer to self", func() (bank.Receipt, error) { return b.Transfer(ctx, meta(), "123", "123", 1) }, outcome.ErrSameAccount},
+		{"transfer to missing", func() (bank.Receipt, error) { return b.Transfer(ctx, meta(), "123", "999", 1) }, outcome.ErrAccountNotFound},
+		{"transfer too much", func() (bank.Receipt, error) { return b.Transfer(ctx, meta(), "123", "456", 100_001) }, outcome.ErrInsufficientFunds},
+		{"balance missing", func() (bank.Receipt, error) { return b.Balance(ctx, meta(), "999") }, outcome.ErrAccountNotFound},
+		{"lookup missing", func() (bank.Receipt, error) { return b.Lookup(ctx, meta(), "999") }, outcome.ErrAccountNotFound},
+		{"no request id", func() (bank.Receipt, error) { return b.Deposit(ctx, bank.Meta{}, "123", 1) }, outcome.ErrInvalidRequestID},
+		{"login missing", func() (bank.Receipt, error) { return b.Authenticate(ctx, meta(), "999", "1234") }, outcome.ErrAccountNotFound},
 	}
 	for _, c := range cases {
 		r, err := c.run()
@@ -129,7 +130,7 @@ func TestOperationsAndErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
 			continue
 		}
-		if r.Event.Outcome != bank.Code(c.want) || r.ReplyTS <= r.Event.TS {
+		if r.Event.Outcome != outcome.Code(c.want) || r.ReplyTS <= r.Event.TS {
 			t.Errorf("%s: logged outcome %q reply L=%d apply L=%d", c.name, r.Event.Outcome, r.ReplyTS, r.Event.TS)
 		}
 	}
@@ -137,16 +138,16 @@ func TestOperationsAndErrors(t *testing.T) {
 	if got := balance(t, b, "123"); got != 100_000 {
 		t.Fatalf("balance after failures = %s", got)
 	}
-	if _, err := b.CreateAccount(ctx, "123", "X", "1234"); !errors.Is(err, bank.ErrAccountExists) {
+	if _, err := b.CreateAccount(ctx, "123", "X", "1234"); !errors.Is(err, outcome.ErrAccountExists) {
 		t.Errorf("create existing: %v", err)
 	}
-	if _, err := b.CreateAccount(ctx, "12a", "X", "1234"); !errors.Is(err, bank.ErrInvalidAccountID) {
+	if _, err := b.CreateAccount(ctx, "12a", "X", "1234"); !errors.Is(err, outcome.ErrInvalidAccountID) {
 		t.Errorf("create bad id: %v", err)
 	}
-	if _, err := b.CreateAccount(ctx, "1", "X", "12"); !errors.Is(err, bank.ErrInvalidPIN) {
+	if _, err := b.CreateAccount(ctx, "1", "X", "12"); !errors.Is(err, outcome.ErrInvalidPIN) {
 		t.Errorf("create bad pin: %v", err)
 	}
-	if _, err := b.CreateAccount(ctx, "1", " ", "1234"); !errors.Is(err, bank.ErrInvalidName) {
+	if _, err := b.CreateAccount(ctx, "1", " ", "1234"); !errors.Is(err, outcome.ErrInvalidName) {
 		t.Errorf("create bad name: %v", err)
 	}
 	if _, err := b.Verify(); err != nil {
@@ -164,7 +165,7 @@ func TestOverflowChecked(t *testing.T) {
 	if _, err := b2.Deposit(ctx, meta(), "1", max); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b2.Deposit(ctx, meta(), "1", 1); !errors.Is(err, bank.ErrOverflow) {
+	if _, err := b2.Deposit(ctx, meta(), "1", 1); !errors.Is(err, outcome.ErrOverflow) {
 		t.Fatalf("overflowing deposit: %v", err)
 	}
 	if got := balance(t, b2, "1"); got != max {
@@ -185,20 +186,20 @@ func TestAuthenticateAndLock(t *testing.T) {
 	}
 	for left := 2; left >= 1; left-- {
 		_, err := b.Authenticate(ctx, meta(), "123", "0000")
-		var wp *bank.WrongPINError
-		if !errors.As(err, &wp) || wp.AttemptsLeft != left || !errors.Is(err, bank.ErrWrongPIN) {
+		var wp *outcome.WrongPINError
+		if !errors.As(err, &wp) || wp.AttemptsLeft != left || !errors.Is(err, outcome.ErrWrongPIN) {
 			t.Fatalf("wrong pin: %v (want %d left)", err, left)
 		}
 	}
 	_, err = b.Authenticate(ctx, meta(), "123", "0000")
-	var le *bank.LockedError
+	var le *outcome.LockedError
 	if !errors.As(err, &le) || !le.Until.Equal(now.Add(15*time.Minute)) {
 		t.Fatalf("third wrong pin: %v", err)
 	}
 	// Locked: even the right PIN is refused, and the lock survives a restart.
 	b.Close()
 	b = open(t, path, bank.Options{Now: clock})
-	if _, err := b.Authenticate(ctx, meta(), "123", "1234"); !errors.Is(err, bank.ErrAccountLocked) {
+	if _, err := b.Authenticate(ctx, meta(), "123", "1234"); !errors.Is(err, outcome.ErrAccountLocked) {
 		t.Fatalf("locked login after restart: %v", err)
 	}
 	mu.Lock()
@@ -237,11 +238,11 @@ func TestIdempotentRequests(t *testing.T) {
 	}
 	// A failed first outcome is returned again, even once funds would allow it.
 	m = meta()
-	if _, err := b.Withdraw(ctx, m, "789", 200_000); !errors.Is(err, bank.ErrInsufficientFunds) {
+	if _, err := b.Withdraw(ctx, m, "789", 200_000); !errors.Is(err, outcome.ErrInsufficientFunds) {
 		t.Fatal(err)
 	}
 	b.Deposit(ctx, meta(), "789", 200_000)
-	if r, err := b.Withdraw(ctx, m, "789", 200_000); !errors.Is(err, bank.ErrInsufficientFunds) || !r.Duplicate {
+	if r, err := b.Withdraw(ctx, m, "789", 200_000); !errors.Is(err, outcome.ErrInsufficientFunds) || !r.Duplicate {
 		t.Fatalf("retry of failed withdraw: %v", err)
 	}
 	// Same id on another account is another request.
@@ -299,7 +300,7 @@ func TestStatementNewestFirstPaginated(t *testing.T) {
 	if strings.Join(got, " ") != "deposit:2 deposit:1 deposit:100000 open:0" || page2.Next != 0 {
 		t.Fatalf("page 2: %v next=%d", got, page2.Next)
 	}
-	if _, _, err := b.Statement(ctx, meta(), "999", 0, 4); !errors.Is(err, bank.ErrAccountNotFound) {
+	if _, _, err := b.Statement(ctx, meta(), "999", 0, 4); !errors.Is(err, outcome.ErrAccountNotFound) {
 		t.Fatalf("statement of missing account: %v", err)
 	}
 }
@@ -326,7 +327,7 @@ func TestClockResumesAboveRecorded(t *testing.T) {
 func TestDatabaseBusy(t *testing.T) {
 	_, path := newBank(t)
 	_, err := bank.Open(path, bank.Options{OpenTimeout: 50 * time.Millisecond})
-	if !errors.Is(err, bank.ErrDatabaseBusy) {
+	if !errors.Is(err, outcome.ErrDatabaseBusy) {
 		t.Fatalf("second open: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"atm/bank/money"
+	"atm/bank/outcome"
 )
 
 // On-disk encodings. Events and account states are written on every
@@ -111,8 +112,8 @@ func intern(b []byte) string {
 	switch string(b) {
 	case "":
 		return ""
-	case OutcomeOK:
-		return OutcomeOK
+	case outcome.OutcomeOK:
+		return outcome.OutcomeOK
 	case KindDeposit:
 		return KindDeposit
 	case KindWithdraw:

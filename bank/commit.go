@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -187,7 +188,7 @@ func (w *writer) reset(err error) {
 func (w *writer) account(id string) (*Account, error) {
 	v := w.get(bAccounts, []byte(id))
 	if v == nil {
-		return nil, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
+		return nil, fmt.Errorf("account %s: %w", id, outcome.ErrAccountNotFound)
 	}
 	a, err := decodeAccount(id, v, w.get(bState, []byte(id)))
 	if err != nil {
@@ -212,7 +213,7 @@ func (w *writer) putAccount(a *Account) error {
 func (w *writer) state(id string) (acctState, error) {
 	v := w.get(bState, []byte(id))
 	if v == nil {
-		return acctState{}, fmt.Errorf("account %s: %w", id, ErrAccountNotFound)
+		return acctState{}, fmt.Errorf("account %s: %w", id, outcome.ErrAccountNotFound)
 	}
 	s, err := decodeState(v)
 	if err != nil {

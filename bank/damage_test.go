@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"atm/bank"
+	"atm/bank/outcome"
 )
 
 // A damaged file is reported as such, naming the file and the damage, and
@@ -109,7 +110,7 @@ func TestDamagedFileIsAnErrorNotAPanic(t *testing.T) {
 
 // OpenReadOnly never creates a file, never writes one (bytes and
 // modification time unchanged, Close included), refuses every operation
-// with ErrReadOnly, and reads everything the offline tools need.
+// with outcome.ErrReadOnly, and reads everything the offline tools need.
 func TestOpenReadOnly(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "sub", "none.db")
@@ -160,8 +161,8 @@ func TestOpenReadOnly(t *testing.T) {
 	_, refused["record"] = b.Record(ctx, bank.Event{Kind: bank.KindServerStart})
 	_, refused["balance"] = b.Balance(ctx, meta(), "123")
 	for what, err := range refused {
-		if !errors.Is(err, bank.ErrReadOnly) {
-			t.Errorf("%s on a read-only bank: %v, want ErrReadOnly", what, err)
+		if !errors.Is(err, outcome.ErrReadOnly) {
+			t.Errorf("%s on a read-only bank: %v, want outcome.ErrReadOnly", what, err)
 		}
 	}
 	if err := b.Close(); err != nil {
@@ -175,12 +176,12 @@ func TestOpenReadOnly(t *testing.T) {
 }
 
 // A read-only open waits for a server holding the file and then fails with
-// ErrDatabaseBusy.
+// outcome.ErrDatabaseBusy.
 func TestOpenReadOnlyWhileHeld(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bank.db")
 	open(t, path, bank.Options{}) // held until the test ends
 	_, err := bank.OpenReadOnly(path, bank.Options{OpenTimeout: 50_000_000})
-	if !errors.Is(err, bank.ErrDatabaseBusy) || !strings.Contains(err.Error(), path) {
-		t.Fatalf("read-only open of a held file: %v, want ErrDatabaseBusy naming it", err)
+	if !errors.Is(err, outcome.ErrDatabaseBusy) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("read-only open of a held file: %v, want outcome.ErrDatabaseBusy naming it", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 
+	"atm/bank/outcome"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -42,7 +44,7 @@ func (b *Bank) RecordAll(ctx context.Context, es []Event) ([]Event, error) {
 	b.mu.RLock()
 	for _, e := range es {
 		if b.closed {
-			firstErr = ErrClosed
+			firstErr = outcome.ErrClosed
 			break
 		}
 		switch e.Kind {

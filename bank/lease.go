@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"atm/bank/lamport"
+	"atm/bank/outcome"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -64,7 +65,7 @@ func (b *Bank) startLease(stored uint64) {
 			select {
 			case <-b.done:
 				b.lease.mu.Lock()
-				b.lease.lastErr = ErrClosed
+				b.lease.lastErr = outcome.ErrClosed
 				close(b.lease.stored) // and never replaced: waiters see the error
 				b.lease.mu.Unlock()
 				return

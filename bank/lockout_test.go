@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/outcome"
 )
 
 // fakeNow is a wall clock the test moves by hand.
@@ -38,7 +39,7 @@ func TestGuesserLockedOutHolderNot(t *testing.T) {
 	const guesser, holder = "atm-bad1@10.0.0.9", "atm-0a0a@10.0.0.1"
 	for left := 2; left >= 1; left-- {
 		_, err := b.Authenticate(ctx, from(guesser), "123", "0000")
-		var wp *bank.WrongPINError
+		var wp *outcome.WrongPINError
 		if !errors.As(err, &wp) || wp.AttemptsLeft != left {
 			t.Fatalf("wrong PIN: %v, want %d attempts left", err, left)
 		}
@@ -47,7 +48,7 @@ func TestGuesserLockedOutHolderNot(t *testing.T) {
 		}
 	}
 	r, err := b.Authenticate(ctx, from(guesser), "123", "0000")
-	var le *bank.LockedError
+	var le *outcome.LockedError
 	if !errors.As(err, &le) || le.Every != 0 || !le.Until.Equal(clk.now().Add(15*time.Minute)) {
 		t.Fatalf("third wrong PIN: %v, want this source locked out for 15 minutes", err)
 	}
@@ -56,7 +57,7 @@ func TestGuesserLockedOutHolderNot(t *testing.T) {
 	}
 	lockedAt := r.Event.TS
 	// The fourth attempt, with the right PIN, is refused too.
-	if _, err := b.Authenticate(ctx, from(guesser), "123", "1234"); !errors.Is(err, bank.ErrAccountLocked) {
+	if _, err := b.Authenticate(ctx, from(guesser), "123", "1234"); !errors.Is(err, outcome.ErrAccountLocked) {
 		t.Fatalf("right PIN from the locked-out source: %v, want account_locked", err)
 	}
 	// The holder, elsewhere, logs in, and the account is not Locked.
@@ -70,7 +71,7 @@ func TestGuesserLockedOutHolderNot(t *testing.T) {
 	// The lockout survives a restart; the holder's success did not lift it.
 	b.Close()
 	b = open(t, path, bank.Options{Now: clk.now})
-	if _, err := b.Authenticate(ctx, from(guesser), "123", "1234"); !errors.Is(err, bank.ErrAccountLocked) {
+	if _, err := b.Authenticate(ctx, from(guesser), "123", "1234"); !errors.Is(err, outcome.ErrAccountLocked) {
 		t.Fatalf("locked-out source after a restart: %v", err)
 	}
 	clk.add(15 * time.Minute)
@@ -110,12 +111,12 @@ func TestThrottleAfterManySources(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{Now: clk.now})
 	for i := range 9 {
-		if _, err := b.Authenticate(ctx, from(fmt.Sprintf("atm-%d@10.0.0.%d", i, i)), "456", "0000"); !errors.Is(err, bank.ErrWrongPIN) {
+		if _, err := b.Authenticate(ctx, from(fmt.Sprintf("atm-%d@10.0.0.%d", i, i)), "456", "0000"); !errors.Is(err, outcome.ErrWrongPIN) {
 			t.Fatalf("wrong PIN %d: %v", i+1, err)
 		}
 	}
 	_, err := b.Authenticate(ctx, from("atm-9@10.0.0.9"), "456", "0000")
-	var le *bank.LockedError
+	var le *outcome.LockedError
 	next := clk.now().Add(time.Minute)
 	if !errors.As(err, &le) || le.Every != time.Minute || !le.Until.Equal(next) {
 		t.Fatalf("tenth wrong PIN: %v, want the account throttled until %v", err, next)
@@ -137,7 +138,7 @@ func TestThrottleAfterManySources(t *testing.T) {
 	// Survives a restart.
 	b.Close()
 	b = open(t, path, bank.Options{Now: clk.now})
-	if _, err := b.Authenticate(ctx, from("atm-holder@10.0.0.50"), "456", "1234"); !errors.Is(err, bank.ErrAccountLocked) {
+	if _, err := b.Authenticate(ctx, from("atm-holder@10.0.0.50"), "456", "1234"); !errors.Is(err, outcome.ErrAccountLocked) {
 		t.Fatalf("throttle after a restart: %v", err)
 	}
 	// When allowed, a wrong PIN arms it again for a minute.
@@ -153,7 +154,7 @@ func TestThrottleAfterManySources(t *testing.T) {
 	if b.Locked(accts[1]) || accts[1].FailedPINs != 0 {
 		t.Fatalf("after a success the account is still throttled: %+v", accts[1])
 	}
-	if _, err := b.Authenticate(ctx, from("atm-11@10.0.0.11"), "456", "0000"); !errors.Is(err, bank.ErrWrongPIN) {
+	if _, err := b.Authenticate(ctx, from("atm-11@10.0.0.11"), "456", "0000"); !errors.Is(err, outcome.ErrWrongPIN) {
 		t.Fatalf("a wrong PIN after the reset: %v, want wrong_pin", err)
 	}
 }
@@ -162,7 +163,7 @@ func TestThrottleAfterManySources(t *testing.T) {
 func TestSourcesBounded(t *testing.T) {
 	b := open(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{ThrottleAfter: 1000})
 	for i := range bank.MaxSources + 5 {
-		if _, err := b.Authenticate(ctx, from(fmt.Sprintf("atm-%d@h", i)), "789", "0000"); !errors.Is(err, bank.ErrWrongPIN) {
+		if _, err := b.Authenticate(ctx, from(fmt.Sprintf("atm-%d@h", i)), "789", "0000"); !errors.Is(err, outcome.ErrWrongPIN) {
 			t.Fatal(err)
 		}
 	}

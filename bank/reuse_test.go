@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"atm/bank"
+	"atm/bank/outcome"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,7 +34,7 @@ func TestRequestIDReusedForAnotherRequest(t *testing.T) {
 	}
 	for _, c := range cases {
 		r, err := c.run()
-		if !errors.Is(err, bank.ErrRequestIDReused) || bank.Code(err) != "request_id_reused" {
+		if !errors.Is(err, outcome.ErrRequestIDReused) || outcome.Code(err) != "request_id_reused" {
 			t.Fatalf("%s with a deposit's id: %v, want request_id_reused", c.name, err)
 		}
 		want := "request id same-id was already used for a deposit of R$ 50,00; use a new id for a new request"
@@ -83,12 +84,12 @@ func TestRepeatedInternalFailureIsNotSuccess(t *testing.T) {
 	b = open(t, path, bank.Options{})
 	m := bank.Meta{ReqID: "dep-1", Client: "test"}
 	_, err := b.Deposit(ctx, m, "123", 100)
-	if bank.Code(err) != "internal" {
+	if outcome.Code(err) != "internal" {
 		t.Fatalf("deposit on a damaged account: %v, want an internal error", err)
 	}
 	r, err := b.Deposit(ctx, m, "123", 100)
-	if err == nil || !errors.Is(err, bank.ErrInternal) {
-		t.Fatalf("repeated deposit whose first outcome was internal: %v (duplicate=%v), want ErrInternal", err, r.Duplicate)
+	if err == nil || !errors.Is(err, outcome.ErrInternal) {
+		t.Fatalf("repeated deposit whose first outcome was internal: %v (duplicate=%v), want outcome.ErrInternal", err, r.Duplicate)
 	}
 	if !r.Duplicate || r.Event.Outcome != "internal" {
 		t.Fatalf("repeat: %+v, want the first outcome as a duplicate", r)
@@ -96,8 +97,8 @@ func TestRepeatedInternalFailureIsNotSuccess(t *testing.T) {
 	// After a restart, from the log, too.
 	b.Close()
 	b = open(t, path, bank.Options{})
-	if _, err := b.Deposit(ctx, m, "123", 100); !errors.Is(err, bank.ErrInternal) {
-		t.Fatalf("repeat after a restart: %v, want ErrInternal", err)
+	if _, err := b.Deposit(ctx, m, "123", 100); !errors.Is(err, outcome.ErrInternal) {
+		t.Fatalf("repeat after a restart: %v, want outcome.ErrInternal", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/money"
+	"atm/bank/outcome"
 )
 
 // The remembered request ids are rebuilt from the log when the file is
@@ -76,7 +77,7 @@ func TestStatementMatchesLog(t *testing.T) {
 
 	want := map[string][]uint64{}
 	err := b.Events(func(e bank.Event) error {
-		if e.Outcome != bank.OutcomeOK {
+		if e.Outcome != outcome.OutcomeOK {
 			return nil
 		}
 		switch e.Kind {

@@ -64,7 +64,7 @@ type Event struct {
 	TS      uint64 `json:"ts"`
 	Proc    string `json:"proc"`
 	Kind    string `json:"kind"`
-	Outcome string `json:"outcome"` // "ok" or an error code (see Code)
+	Outcome string `json:"outcome"` // "ok" or an error code (see outcome.Code)
 
 	Account   string      `json:"account,omitempty"`
 	To        string      `json:"to,omitempty"` // transfer recipient, push sender

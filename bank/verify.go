@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -59,7 +60,7 @@ func verify(tx *bolt.Tx) (VerifyReport, error) {
 		if e.ReplyTS != 0 && e.ReplyTS <= e.TS {
 			return fmt.Errorf("event L=%d %s: reply timestamp %d is not after apply", e.TS, e.Kind, e.ReplyTS)
 		}
-		if e.Outcome != OutcomeOK {
+		if e.Outcome != outcome.OutcomeOK {
 			return nil
 		}
 		check := func(id string, want money.Cents) error {

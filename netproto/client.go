@@ -271,8 +271,8 @@ func (c *Client) Status() <-chan ConnStatus { return c.status }
 
 // Login binds the session to an account. On success the credentials are
 // remembered for re-login after a reconnect. A wrong PIN gives an *Error
-// matching bank.ErrWrongPIN with AttemptsLeft; a locked account one matching
-// bank.ErrAccountLocked with Until.
+// matching outcome.ErrWrongPIN with AttemptsLeft; a locked account one matching
+// outcome.ErrAccountLocked with Until.
 func (c *Client) Login(ctx context.Context, account, pin string) (Reply, error) {
 	return c.do(ctx, message{Type: OpLogin, Account: account, PIN: pin})
 }

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	"atm/bank"
+	"atm/bank/outcome"
 )
 
 // Protocol-level error codes. Codes that describe a bank outcome
-// (insufficient_funds, wrong_pin, ...) come from bank.Code and are not
+// (insufficient_funds, wrong_pin, ...) come from outcome.Code and are not
 // repeated here.
 const (
 	CodeMalformed       = "malformed"         // the line is not a JSON object
@@ -46,13 +46,13 @@ var (
 	ErrIdleTimeout     = errors.New("idle timeout")
 	// ErrInternal is the bank's: an internal failure is the same error
 	// whether the ledger or the server met it.
-	ErrInternal = bank.ErrInternal
+	ErrInternal = outcome.ErrInternal
 	// ErrInvalidTimestamp matches an invalid_timestamp error.
 	ErrInvalidTimestamp = errors.New("invalid timestamp")
 )
 
 // protoCodes is the one table between protocol-level codes and their errors.
-// Bank outcomes are mapped by bank.Code and bank.FromCode only.
+// Bank outcomes are mapped by outcome.Code and outcome.FromCode only.
 var protoCodes = []struct {
 	code string
 	err  error
@@ -72,7 +72,7 @@ var protoCodes = []struct {
 }
 
 // errorForCode returns the sentinel for a code: the protocol's when it is a
-// protocol-level code, the bank's otherwise (bank.FromCode: an unknown code
+// protocol-level code, the bank's otherwise (outcome.FromCode: an unknown code
 // gives an error matching ErrInternal), nil for "ok".
 func errorForCode(code string) error {
 	for _, c := range protoCodes {
@@ -80,11 +80,11 @@ func errorForCode(code string) error {
 			return c.err
 		}
 	}
-	return bank.FromCode(code)
+	return outcome.FromCode(code)
 }
 
 // Error is an error reply from the server. It matches the sentinel of its
-// code with errors.Is: errors.Is(err, bank.ErrInsufficientFunds) holds for an
+// code with errors.Is: errors.Is(err, outcome.ErrInsufficientFunds) holds for an
 // Error whose Code is "insufficient_funds", and errors.Is(err,
 // ErrNotLoggedIn) for one whose Code is "not_logged_in".
 type Error struct {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"atm/bank"
+	"atm/bank/outcome"
 )
 
 // FuzzDecode feeds arbitrary bytes through the server's decoding path: line
@@ -88,7 +88,7 @@ func decodeLine(t *testing.T, line []byte) {
 			if back, err := parseAmount(amountNumber(c)); err != nil || back != c {
 				t.Fatalf("amount %q parsed to %d, which reads back as %d (%v)", m.Amount, c, back, err)
 			}
-		} else if !errors.Is(err, bank.ErrInvalidAmount) {
+		} else if !errors.Is(err, outcome.ErrInvalidAmount) {
 			t.Fatalf("amount %q: error %v does not match ErrInvalidAmount", m.Amount, err)
 		}
 	}

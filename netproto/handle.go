@@ -10,6 +10,7 @@ import (
 	"atm/bank"
 	"atm/bank/lamport"
 	"atm/bank/money"
+	"atm/bank/outcome"
 )
 
 // handle serves one request line: the receive event first, then exactly one
@@ -46,7 +47,7 @@ func (c *conn) handle(line []byte) {
 		return
 	}
 	if !validRequestID(req.ID) {
-		c.protoError(&message{Type: req.Type}, bank.Code(bank.ErrInvalidRequestID),
+		c.protoError(&message{Type: req.Type}, outcome.Code(outcome.ErrInvalidRequestID),
 			`every request needs an "id" of 1 to 128 printable ASCII characters without spaces`)
 		return
 	}
@@ -89,7 +90,7 @@ func (c *conn) handle(line []byte) {
 	case OpDeposit, OpWithdraw, OpTransfer:
 		amount, err := parseAmount(req.Amount)
 		if err != nil {
-			c.protoError(req, bank.Code(err), err.Error())
+			c.protoError(req, outcome.Code(err), err.Error())
 			return
 		}
 		if req.Type == OpTransfer {
@@ -98,7 +99,7 @@ func (c *conn) handle(line []byte) {
 				return
 			}
 			if !money.ValidAccountID(req.To) {
-				c.protoError(req, bank.Code(bank.ErrInvalidAccountID), `"to" must be an account number of 1 to 20 digits`)
+				c.protoError(req, outcome.Code(outcome.ErrInvalidAccountID), `"to" must be an account number of 1 to 20 digits`)
 				return
 			}
 		}
@@ -128,7 +129,7 @@ func (c *conn) handle(line []byte) {
 			return
 		}
 		if !money.ValidAccountID(req.Account) {
-			c.protoError(req, bank.Code(bank.ErrInvalidAccountID), `"account" must be an account number of 1 to 20 digits`)
+			c.protoError(req, outcome.Code(outcome.ErrInvalidAccountID), `"account" must be an account number of 1 to 20 digits`)
 			return
 		}
 		sl := c.reserve()
@@ -286,9 +287,9 @@ func (c *conn) bankReply(sl *slot, req *message, rc bank.Receipt, err error, fil
 		if err == nil {
 			err = ErrInternal
 		}
-		code := bank.Code(err)
+		code := outcome.Code(err)
 		msg := "the bank could not process the request; nothing was applied, try again"
-		if errors.Is(err, bank.ErrClosed) || errors.Is(err, bank.ErrOutcomeUnknown) {
+		if errors.Is(err, outcome.ErrClosed) || errors.Is(err, bank.ErrOutcomeUnknown) {
 			code, msg = CodeShuttingDown, "the bank is shutting down; try again later with the same request id"
 		}
 		c.settle(sl, nil, false)
@@ -302,14 +303,14 @@ func (c *conn) bankReply(sl *slot, req *message, rc bank.Receipt, err error, fil
 	}
 	if err != nil {
 		m.Type = TypeError
-		m.Code = bank.Code(err)
+		m.Code = outcome.Code(err)
 		m.Message = errorMessage(req, err)
-		var wp *bank.WrongPINError
+		var wp *outcome.WrongPINError
 		if errors.As(err, &wp) {
 			n := wp.AttemptsLeft
 			m.AttemptsLeft = &n
 		}
-		var le *bank.LockedError
+		var le *outcome.LockedError
 		if errors.As(err, &le) {
 			m.Until = le.Until
 		}
@@ -323,14 +324,14 @@ func (c *conn) bankReply(sl *slot, req *message, rc bank.Receipt, err error, fil
 // errorMessage is the sentence sent with a bank error.
 func errorMessage(req *message, err error) string {
 	switch {
-	case errors.Is(err, bank.ErrAccountNotFound):
+	case errors.Is(err, outcome.ErrAccountNotFound):
 		switch req.Type {
 		case OpTransfer:
 			return fmt.Sprintf("recipient account %s not found; check the number and try again", req.To)
 		default:
 			return fmt.Sprintf("account %s not found; check the number and try again", req.Account)
 		}
-	case errors.Is(err, bank.ErrSameAccount):
+	case errors.Is(err, outcome.ErrSameAccount):
 		return "you cannot transfer to the account you are logged in to; choose another recipient"
 	}
 	return err.Error()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/outcome"
 	"atm/netproto"
 )
 
@@ -48,7 +49,7 @@ func TestGuesserStoppedHolderLogsIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.Close()
-	if _, err := again.Login(ctx(t), "789", "1234"); !errors.Is(err, bank.ErrAccountLocked) || !untilOf(err).Equal(want) {
+	if _, err := again.Login(ctx(t), "789", "1234"); !errors.Is(err, outcome.ErrAccountLocked) || !untilOf(err).Equal(want) {
 		t.Fatalf("fourth attempt, right PIN, from the guessing ATM: %v, want account_locked until %v", err, want)
 	}
 	// The holder at another ATM.
@@ -92,7 +93,7 @@ func TestThrottleAcrossATMs(t *testing.T) {
 		return err
 	}
 	for i := range 9 {
-		if err := login(fmt.Sprintf("atm-g%03d", i), "0000"); !errors.Is(err, bank.ErrWrongPIN) {
+		if err := login(fmt.Sprintf("atm-g%03d", i), "0000"); !errors.Is(err, outcome.ErrWrongPIN) {
 			t.Fatalf("wrong PIN %d: %v", i+1, err)
 		}
 	}
@@ -104,7 +105,7 @@ func TestThrottleAcrossATMs(t *testing.T) {
 		t.Fatalf("tenth wrong PIN: %v (until %v), want the account throttled until %v", err, untilOf(err), next)
 	}
 	clk.set(next.Add(-time.Second))
-	if err := login("atm-h01d", "1234"); !errors.Is(err, bank.ErrAccountLocked) || !untilOf(err).Equal(next) {
+	if err := login("atm-h01d", "1234"); !errors.Is(err, outcome.ErrAccountLocked) || !untilOf(err).Equal(next) {
 		t.Fatalf("right PIN while throttled: %v, want account_locked until %v", err, next)
 	}
 	clk.set(next)

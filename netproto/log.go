@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"atm/bank"
+	"atm/bank/outcome"
 )
 
 // LogEvent logs a committed event of the bank: the apply and reply of an
@@ -49,7 +50,7 @@ func (s *Server) LogEvent(e bank.Event) {
 		s.logf(e.TS, "stop", "server stop, "+e.Detail, base...)
 	case bank.KindOpen:
 		text := fmt.Sprintf("open account %s (%s)", e.Account, e.Detail)
-		if e.Outcome != bank.OutcomeOK {
+		if e.Outcome != outcome.OutcomeOK {
 			text = fmt.Sprintf("open account %s refused: %s", e.Account, e.Outcome)
 		}
 		s.logf(e.TS, "apply", text, base...)
@@ -68,7 +69,7 @@ func (s *Server) LogEvent(e bank.Event) {
 			op = OpOpenAccount
 		}
 		what := "reply " + op
-		if e.Outcome != bank.OutcomeOK {
+		if e.Outcome != outcome.OutcomeOK {
 			what = "error " + e.Outcome + " " + op
 		}
 		s.logf(e.ReplyTS, "send", fmt.Sprintf("send %s to %s%s", what, e.Client, reqSuffix(e.ReqID)),
@@ -99,7 +100,7 @@ func applyText(e bank.Event) string {
 	case bank.KindRetry:
 		fmt.Fprintf(&b, " req=%s: %s (first at L=%d)", e.ReqID, e.Detail, e.OrigTS)
 	}
-	if e.Outcome == bank.OutcomeOK {
+	if e.Outcome == outcome.OutcomeOK {
 		switch e.Kind {
 		case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer, bank.KindBalance:
 			fmt.Fprintf(&b, " → %s", e.Balance)

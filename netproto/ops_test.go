@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/outcome"
 	"atm/netproto"
 )
 
@@ -99,12 +100,12 @@ func TestEveryErrorEndToEnd(t *testing.T) {
 	_, err := c.Deposit(cx, 100)
 	wantCode(t, "deposit before login", err, netproto.CodeNotLoggedIn, netproto.ErrNotLoggedIn)
 	_, err = c.Login(cx, "999", "1234")
-	pe := wantCode(t, "unknown account", err, "account_not_found", bank.ErrAccountNotFound)
+	pe := wantCode(t, "unknown account", err, "account_not_found", outcome.ErrAccountNotFound)
 	if !strings.Contains(pe.Message, "999") || !strings.Contains(pe.Message, "try again") {
 		t.Fatalf("unknown account message %q should name it and invite another try", pe.Message)
 	}
 	_, err = c.Login(cx, "123", "0000")
-	pe = wantCode(t, "wrong PIN", err, "wrong_pin", bank.ErrWrongPIN)
+	pe = wantCode(t, "wrong PIN", err, "wrong_pin", outcome.ErrWrongPIN)
 	if pe.AttemptsLeft != 2 {
 		t.Fatalf("attempts left = %d, want 2", pe.AttemptsLeft)
 	}
@@ -115,22 +116,22 @@ func TestEveryErrorEndToEnd(t *testing.T) {
 	wantCode(t, "second login", err, netproto.CodeAlreadyLoggedIn, netproto.ErrAlreadyLoggedIn)
 
 	_, err = c.Deposit(cx, 0)
-	wantCode(t, "zero deposit", err, "invalid_amount", bank.ErrInvalidAmount)
+	wantCode(t, "zero deposit", err, "invalid_amount", outcome.ErrInvalidAmount)
 	_, err = c.Withdraw(cx, -5)
-	wantCode(t, "negative withdrawal", err, "invalid_amount", bank.ErrInvalidAmount)
+	wantCode(t, "negative withdrawal", err, "invalid_amount", outcome.ErrInvalidAmount)
 	_, err = c.Deposit(cx, 1<<62)
-	wantCode(t, "deposit above the limit", err, "limit_exceeded", bank.ErrLimitExceeded)
+	wantCode(t, "deposit above the limit", err, "limit_exceeded", outcome.ErrLimitExceeded)
 	_, err = c.Withdraw(cx, 200_000)
-	wantCode(t, "overdraft", err, "insufficient_funds", bank.ErrInsufficientFunds)
+	wantCode(t, "overdraft", err, "insufficient_funds", outcome.ErrInsufficientFunds)
 	_, err = c.Transfer(cx, "123", 100)
-	wantCode(t, "transfer to self", err, "same_account", bank.ErrSameAccount)
+	wantCode(t, "transfer to self", err, "same_account", outcome.ErrSameAccount)
 	_, err = c.Transfer(cx, "999", 100)
-	pe = wantCode(t, "transfer to a missing account", err, "account_not_found", bank.ErrAccountNotFound)
+	pe = wantCode(t, "transfer to a missing account", err, "account_not_found", outcome.ErrAccountNotFound)
 	if !strings.Contains(pe.Message, "999") {
 		t.Fatalf("message %q should name the recipient", pe.Message)
 	}
 	_, err = c.Lookup(cx, "999")
-	wantCode(t, "lookup of a missing account", err, "account_not_found", bank.ErrAccountNotFound)
+	wantCode(t, "lookup of a missing account", err, "account_not_found", outcome.ErrAccountNotFound)
 	_, err = c.Audit(cx, "wrong")
 	wantCode(t, "audit without the token", err, netproto.CodeForbidden, netproto.ErrForbidden)
 	if got := e.balance("123"); got != 100_000 {
@@ -141,15 +142,15 @@ func TestEveryErrorEndToEnd(t *testing.T) {
 	c2 := e.dial(netproto.ClientOptions{})
 	for i := 0; i < 2; i++ {
 		_, err = c2.Login(cx, "789", "9999")
-		wantCode(t, "wrong PIN", err, "wrong_pin", bank.ErrWrongPIN)
+		wantCode(t, "wrong PIN", err, "wrong_pin", outcome.ErrWrongPIN)
 	}
 	_, err = c2.Login(cx, "789", "9999")
-	pe = wantCode(t, "third wrong PIN", err, "account_locked", bank.ErrAccountLocked)
+	pe = wantCode(t, "third wrong PIN", err, "account_locked", outcome.ErrAccountLocked)
 	if pe.Until.Before(time.Now()) {
 		t.Fatalf("lock until %v is not in the future", pe.Until)
 	}
 	_, err = c2.Login(cx, "789", "1234")
-	wantCode(t, "right PIN on a locked account", err, "account_locked", bank.ErrAccountLocked)
+	wantCode(t, "right PIN on a locked account", err, "account_locked", outcome.ErrAccountLocked)
 }
 
 func TestRawProtocolErrors(t *testing.T) {
@@ -274,10 +275,10 @@ func TestOperatorOperations(t *testing.T) {
 	if err != nil || r.Account != "555" || r.Holder != "Dora Reis" || r.Balance != 0 {
 		t.Fatalf("open_account = %+v, %v", r, err)
 	}
-	if _, err := c.OpenAccount(cx, opToken, "555", "Dora Reis", "4321"); !errors.Is(err, bank.ErrAccountExists) {
+	if _, err := c.OpenAccount(cx, opToken, "555", "Dora Reis", "4321"); !errors.Is(err, outcome.ErrAccountExists) {
 		t.Fatalf("open_account twice: %v", err)
 	}
-	if _, err := c.OpenAccount(cx, opToken, "556", "Eva", "12"); !errors.Is(err, bank.ErrInvalidPIN) {
+	if _, err := c.OpenAccount(cx, opToken, "556", "Eva", "12"); !errors.Is(err, outcome.ErrInvalidPIN) {
 		t.Fatalf("open_account with a short PIN: %v", err)
 	}
 	a, err := c.Audit(cx, opToken)
@@ -309,7 +310,7 @@ func TestLoginBackoffPerConnection(t *testing.T) {
 	c := e.dial(netproto.ClientOptions{})
 	cx := ctx(t)
 	_, err := c.Login(cx, "999", "1234")
-	wantCode(t, "unknown account", err, "account_not_found", bank.ErrAccountNotFound)
+	wantCode(t, "unknown account", err, "account_not_found", outcome.ErrAccountNotFound)
 	_, err = c.Login(cx, "123", "1234")
 	pe := wantCode(t, "login right after a failure", err, netproto.CodeTooManyAttempts, netproto.ErrTooManyAttempts)
 	if pe.Until.IsZero() {
@@ -321,7 +322,7 @@ func TestLoginBackoffPerConnection(t *testing.T) {
 	}
 	advance(time.Second)
 	_, err = c.Login(cx, "123", "0000")
-	wantCode(t, "wrong PIN after the wait", err, "wrong_pin", bank.ErrWrongPIN)
+	wantCode(t, "wrong PIN after the wait", err, "wrong_pin", outcome.ErrWrongPIN)
 	advance(time.Second) // the second failure doubles the wait
 	_, err = c.Login(cx, "123", "1234")
 	wantCode(t, "login before the doubled wait", err, netproto.CodeTooManyAttempts, nil)

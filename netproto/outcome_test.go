@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"atm/bank"
+	"atm/bank/outcome"
 	"atm/netproto"
 )
 
@@ -171,7 +171,7 @@ func TestOutcomeUnknownAfterDeadlineThenResolved(t *testing.T) {
 		t.Fatalf("error %#v: want an *OutcomeUnknownError for the withdrawal, caused by the deadline", err)
 	}
 	var pe *netproto.Error
-	if errors.As(err, &pe) || errors.Is(err, bank.ErrInsufficientFunds) {
+	if errors.As(err, &pe) || errors.Is(err, outcome.ErrInsufficientFunds) {
 		t.Fatalf("an unknown outcome passes for a bank error: %v", err)
 	}
 	if id := g.waitHeld(t); id != ue.ID {
@@ -280,7 +280,7 @@ func TestOutcomeUnknownResolvesToRefusal(t *testing.T) {
 	g.release()
 	_, err = c.Resolve(ctx(t), ue.ID)
 	var pe *netproto.Error
-	if !errors.Is(err, bank.ErrInsufficientFunds) || !errors.As(err, &pe) || errors.Is(err, netproto.ErrOutcomeUnknown) {
+	if !errors.Is(err, outcome.ErrInsufficientFunds) || !errors.As(err, &pe) || errors.Is(err, netproto.ErrOutcomeUnknown) {
 		t.Fatalf("resolve: %v, want the bank's insufficient_funds", err)
 	}
 	if got := e.balance("789"); got != before {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/outcome"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
@@ -99,7 +101,7 @@ func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Code != "account_locked" || !pe.Until.Equal(want) {
 		t.Fatalf("third wrong PIN: %v (until %v), want account_locked until %v", err, untilOf(err), want)
 	}
-	if err := login(s.addr, "1234"); !errors.Is(err, bank.ErrAccountLocked) || !untilOf(err).Equal(want) {
+	if err := login(s.addr, "1234"); !errors.Is(err, outcome.ErrAccountLocked) || !untilOf(err).Equal(want) {
 		t.Fatalf("right PIN on a locked account: %v, want account_locked until %v", err, want)
 	}
 	if !strings.Contains(err.Error(), "until") {
@@ -119,11 +121,11 @@ func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
 
 	s = startServer(t, path, bopts, nil)
 	defer s.stop(t)
-	if err := login(s.addr, "1234"); !errors.Is(err, bank.ErrAccountLocked) || !untilOf(err).Equal(want) {
+	if err := login(s.addr, "1234"); !errors.Is(err, outcome.ErrAccountLocked) || !untilOf(err).Equal(want) {
 		t.Fatalf("after a restart: %v, want account_locked until %v", err, want)
 	}
 	clk.set(want.Add(-time.Second))
-	if err := login(s.addr, "1234"); !errors.Is(err, bank.ErrAccountLocked) {
+	if err := login(s.addr, "1234"); !errors.Is(err, outcome.ErrAccountLocked) {
 		t.Fatalf("a second before the lock ends: %v", err)
 	}
 	clk.set(want)
@@ -140,7 +142,7 @@ func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
 func TestFailedLoginsRateLimitedPerConnection(t *testing.T) {
 	e := newEnv(t, func(s *netproto.Server) { s.LoginBackoff = 300 * time.Millisecond })
 	c := e.dial(netproto.ClientOptions{})
-	if _, err := c.Login(ctx(t), "789", "0000"); !errors.Is(err, bank.ErrWrongPIN) {
+	if _, err := c.Login(ctx(t), "789", "0000"); !errors.Is(err, outcome.ErrWrongPIN) {
 		t.Fatalf("wrong PIN: %v", err)
 	}
 	failed := snapshot(t, e.bank).Failed["789"]

@@ -13,6 +13,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/money"
+	"atm/bank/outcome"
 )
 
 // Version is the protocol version this package speaks. The server announces
@@ -190,15 +191,15 @@ func amountNumber(c money.Cents) wireAmount {
 	return wireAmount(strconv.FormatInt(int64(c), 10))
 }
 
-// errAmount is returned by parseAmount; it wraps bank.ErrInvalidAmount.
-var errAmount = fmt.Errorf("%w: the amount must be a whole, positive number of cents", bank.ErrInvalidAmount)
+// errAmount is returned by parseAmount; it wraps outcome.ErrInvalidAmount.
+var errAmount = fmt.Errorf("%w: the amount must be a whole, positive number of cents", outcome.ErrInvalidAmount)
 
 // parseAmount reads an amount in integer cents. A fraction, an exponent or a
 // value outside int64 is invalid. Zero and negative values are passed on so
 // that the bank records and refuses them.
 func parseAmount(n wireAmount) (money.Cents, error) {
 	if n == "" {
-		return 0, fmt.Errorf("%w: the amount is missing", bank.ErrInvalidAmount)
+		return 0, fmt.Errorf("%w: the amount is missing", outcome.ErrInvalidAmount)
 	}
 	v, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil {

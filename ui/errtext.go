@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"atm/bank"
+	"atm/bank/outcome"
 	"atm/netproto"
 )
 
@@ -56,7 +56,7 @@ func embedErrorText(addr, dbPath string, err error) string {
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Sprintf("another program already uses %s.", addr)
-	case errors.Is(err, bank.ErrDatabaseBusy):
+	case errors.Is(err, outcome.ErrDatabaseBusy):
 		return fmt.Sprintf("the database %s is in use by another program.", tildeHome(dbPath))
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
 		return fmt.Sprintf("this user may not use %s or %s.", addr, tildeHome(dbPath))

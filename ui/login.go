@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
-	"atm/bank"
 	"atm/netproto"
 )
 
@@ -74,10 +74,10 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 	var pe *netproto.Error
 	errors.As(err, &pe)
 	switch {
-	case errors.Is(err, bank.ErrAccountNotFound):
+	case errors.Is(err, outcome.ErrAccountNotFound):
 		p.err = fmt.Sprintf("There is no account %s. Check the number and try again.", account)
 		return p.reset()
-	case errors.Is(err, bank.ErrWrongPIN):
+	case errors.Is(err, outcome.ErrWrongPIN):
 		left := 0
 		if pe != nil {
 			left = pe.AttemptsLeft
@@ -92,7 +92,7 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 		}
 		p.pin.Reset()
 		return p.focusField(1)
-	case errors.Is(err, bank.ErrAccountLocked):
+	case errors.Is(err, outcome.ErrAccountLocked):
 		p.err = fmt.Sprintf("Too many wrong PINs for account %s", account)
 		if pe != nil && !pe.Until.IsZero() {
 			p.err += "; try again " + retryWhen(pe.Until, time.Now())
@@ -107,10 +107,10 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 		p.err += "."
 		p.pin.Reset()
 		return p.focusField(1)
-	case errors.Is(err, bank.ErrInvalidAccountID):
+	case errors.Is(err, outcome.ErrInvalidAccountID):
 		p.err = "The account number is 1 to 20 digits."
 		return p.reset()
-	case errors.Is(err, bank.ErrInvalidPIN):
+	case errors.Is(err, outcome.ErrInvalidPIN):
 		p.err = "The PIN is 4 to 12 digits."
 		p.pin.Reset()
 		return p.focusField(1)

@@ -19,6 +19,7 @@ import (
 
 	"atm/bank/lamport"
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -27,7 +28,6 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"atm/bank"
 	"atm/netproto"
 )
 
@@ -982,7 +982,7 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		m.busy = ""
 		if msg.err != nil {
 			text := failureText(opTransfer, msg.err, 0, msg.account)
-			if errors.Is(msg.err, bank.ErrAccountNotFound) {
+			if errors.Is(msg.err, outcome.ErrAccountNotFound) {
 				text = fmt.Sprintf("There is no account %s. Check the number.", msg.account)
 			}
 			return m.transfer.lookupFailed(text), true

@@ -8,11 +8,11 @@ import (
 	"strings"
 
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"atm/bank"
 	"atm/netproto"
 )
 
@@ -72,17 +72,17 @@ func failureText(op string, err error, amount money.Cents, to string) string {
 		return "The ATM no longer has this request to ask the bank about. Check your statement before trying again."
 	}
 	switch {
-	case errors.Is(err, bank.ErrInsufficientFunds):
+	case errors.Is(err, outcome.ErrInsufficientFunds):
 		return fmt.Sprintf("Insufficient funds for %s.", amount.String())
-	case errors.Is(err, bank.ErrLimitExceeded):
+	case errors.Is(err, outcome.ErrLimitExceeded):
 		return fmt.Sprintf("%s is more than the bank allows in one operation.", amount.String())
-	case errors.Is(err, bank.ErrAccountNotFound) && op == opTransfer:
+	case errors.Is(err, outcome.ErrAccountNotFound) && op == opTransfer:
 		return fmt.Sprintf("There is no account %s.", to)
-	case errors.Is(err, bank.ErrSameAccount):
+	case errors.Is(err, outcome.ErrSameAccount):
 		return "You cannot transfer to your own account."
-	case errors.Is(err, bank.ErrInvalidAmount):
+	case errors.Is(err, outcome.ErrInvalidAmount):
 		return "The bank did not accept that amount."
-	case errors.Is(err, bank.ErrOverflow):
+	case errors.Is(err, outcome.ErrOverflow):
 		return "The balance would be larger than the bank can hold."
 	case errors.Is(err, netproto.ErrNotLoggedIn):
 		return "The session has ended: please log in again."

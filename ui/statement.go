@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -119,7 +120,7 @@ func (p *statementPage) describe(e bank.Event) (what, amount, balance string) {
 			balance = plainAmount(e.ToBalance)
 		}
 	}
-	if e.Outcome != "" && e.Outcome != bank.OutcomeOK {
+	if e.Outcome != "" && e.Outcome != outcome.OutcomeOK {
 		what = "✗ " + what + ": " + strings.ReplaceAll(e.Outcome, "_", " ")
 		balance = ""
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"atm/bank/outcome"
+
 	"golang.org/x/term"
 
 	"atm/bank"
@@ -48,7 +50,7 @@ func openExisting(path string, write bool) (*bank.Bank, error) {
 		}
 		b, err = bank.OpenReadOnly(path, bank.Options{})
 	}
-	if errors.Is(err, bank.ErrDatabaseBusy) {
+	if errors.Is(err, outcome.ErrDatabaseBusy) {
 		return nil, fmt.Errorf("%s is held by a running server (atm serve, or an ATM running the bank inside it): "+
 			"stop that first (Ctrl+C) and run this again, or read the log from the server with atm log --server ADDR", path)
 	}
@@ -248,7 +250,7 @@ func FormatEvent(e bank.Event) string {
 		fmt.Fprintf(&s, " %s%s → %s", sign, e.Amount, e.Balance)
 	case bank.KindTransfer:
 		fmt.Fprintf(&s, " → %s %s", e.To, e.Amount)
-		if e.Outcome == bank.OutcomeOK {
+		if e.Outcome == outcome.OutcomeOK {
 			fmt.Fprintf(&s, " (balances %s / %s)", e.Balance, e.ToBalance)
 		}
 	case bank.KindPush:
@@ -267,7 +269,7 @@ func FormatEvent(e bank.Event) string {
 	case bank.KindBalance:
 		fmt.Fprintf(&s, " = %s", e.Balance)
 	case bank.KindOpen:
-		if e.Outcome == bank.OutcomeOK { // a refusal's detail is its error, shown below
+		if e.Outcome == outcome.OutcomeOK { // a refusal's detail is its error, shown below
 			fmt.Fprintf(&s, " %q", e.Detail)
 		}
 	case bank.KindLock: // who is locked out, or the throttle, and until when
@@ -286,7 +288,7 @@ func FormatEvent(e bank.Event) string {
 	if e.OrigTS != 0 {
 		fmt.Fprintf(&s, " first=L%d", e.OrigTS)
 	}
-	if e.Detail != "" && e.Outcome != bank.OutcomeOK {
+	if e.Detail != "" && e.Outcome != outcome.OutcomeOK {
 		fmt.Fprintf(&s, " (%s)", e.Detail)
 	}
 	return s.String()

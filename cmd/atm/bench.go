@@ -26,6 +26,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/money"
+	"atm/bank/outcome"
 	"atm/netproto"
 
 	"golang.org/x/crypto/bcrypt"
@@ -411,7 +412,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *net
 	var opened atomic.Int64
 	err := parallel(total, 8, func(i int) error {
 		_, err := admin.OpenAccount(ctx, cfg.token, ids[i], fmt.Sprintf("Bench %d", i), benchPIN)
-		if err != nil && !errors.Is(err, bank.ErrAccountExists) {
+		if err != nil && !errors.Is(err, outcome.ErrAccountExists) {
 			return fmt.Errorf("open account %s: %w", ids[i], err)
 		}
 		prog.status("setup: %d/%d accounts", opened.Add(1), total)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/outcome"
 	"atm/netproto"
 )
 
@@ -45,6 +46,7 @@ type fzWire struct {
 	ApplyTS   uint64  `json:"apply_ts"`
 	Account   string  `json:"account"`
 	From      string  `json:"from"`
+	Kind      string  `json:"kind"`
 	To        string  `json:"to"`
 	Amount    int64   `json:"amount"`
 	Balance   *int64  `json:"balance"`
@@ -82,9 +84,9 @@ type fzMoney struct {
 
 // fzPush is a push a connection received.
 type fzPush struct {
-	account, from string
-	amount        int64
-	applyTS, ts   uint64
+	account, from, to, kind string
+	amount                  int64
+	applyTS, ts             uint64
 }
 
 // fzWorld is what the test knows across connections and restarts.
@@ -725,7 +727,8 @@ func (c *fzConn) readLoop(answers chan<- struct{}, stopped <-chan struct{}, last
 				t.Errorf("%s: push at ts %d of a transfer applied at %d", c.name, ts, m.ApplyTS)
 			}
 			w.mu.Lock()
-			w.pushes = append(w.pushes, fzPush{account: m.Account, from: m.From, amount: m.Amount, applyTS: m.ApplyTS, ts: ts})
+			w.pushes = append(w.pushes, fzPush{account: m.Account, from: m.From, to: m.To, kind: m.Kind,
+				amount: m.Amount, applyTS: m.ApplyTS, ts: ts})
 			w.mu.Unlock()
 			continue
 		case "bye":
@@ -950,10 +953,22 @@ func fzCheckLog(t *testing.T, w *fzWorld, bin, db string) {
 		}
 	}
 	for _, p := range w.pushes {
+		// A push tells of money that arrived (transfer_in, or no kind), or
+		// of a change another session made to the same account.
 		e, ok := byTS[p.applyTS]
-		if !ok || e.Kind != bank.KindTransfer || e.Outcome != bank.OutcomeOK || e.To != p.account ||
-			e.Account != p.from || int64(e.Amount) != p.amount {
-			t.Errorf("push %+v matches no transfer in the log (the log has %+v at %d)", p, e, p.applyTS)
+		var matches bool
+		switch p.kind {
+		case "", "transfer_in":
+			matches = e.Kind == bank.KindTransfer && e.To == p.account && e.Account == p.from
+		case "transfer_out":
+			matches = e.Kind == bank.KindTransfer && e.Account == p.account && e.To == p.to
+		case "deposit":
+			matches = e.Kind == bank.KindDeposit && e.Account == p.account
+		case "withdraw":
+			matches = e.Kind == bank.KindWithdraw && e.Account == p.account
+		}
+		if !ok || !matches || e.Outcome != outcome.OutcomeOK || int64(e.Amount) != p.amount {
+			t.Errorf("push %+v matches no change in the log (the log has %+v at %d)", p, e, p.applyTS)
 		}
 		if pe, ok := byTS[p.ts]; !ok || pe.Kind != bank.KindPush || pe.Account != p.account {
 			t.Errorf("push %+v is not the log's push event at its ts (the log has %+v)", p, pe)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"atm/bank/money"
+	"atm/bank/outcome"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -181,7 +182,7 @@ func TestCrashDurability(t *testing.T) {
 		case 0:
 			lockUntil = lockAccount(t, op, srv.addr)
 		case 1: // the lock survived the kill
-			if err := loginOnce(srv.addr, "5005", "1234"); !errors.Is(err, bank.ErrAccountLocked) || !untilOf(err).Equal(lockUntil) {
+			if err := loginOnce(srv.addr, "5005", "1234"); !errors.Is(err, outcome.ErrAccountLocked) || !untilOf(err).Equal(lockUntil) {
 				t.Fatalf("after SIGKILL and restart, the locked account answers %v (want locked until %v)", err, lockUntil)
 			}
 		}
@@ -449,7 +450,7 @@ func lockAccount(t *testing.T, op *netproto.Client, addr string) time.Time {
 	for range 3 {
 		err = loginOnce(addr, "5005", "9999")
 	}
-	if !errors.Is(err, bank.ErrAccountLocked) || untilOf(err).IsZero() {
+	if !errors.Is(err, outcome.ErrAccountLocked) || untilOf(err).IsZero() {
 		t.Fatalf("third wrong PIN: %v, want account_locked with a time", err)
 	}
 	return untilOf(err)

@@ -1,4 +1,9 @@
-package bank
+// Package outcome is the vocabulary of what happens to a request: the
+// sentinel errors of the bank (test them with errors.Is), their stable
+// snake_case codes, stored in the event log and sent on the wire, and the
+// one table between the two. It imports nothing of the system's own, so the
+// client library and the ATM match the bank's refusals without the ledger.
+package outcome
 
 import (
 	"errors"
@@ -93,8 +98,12 @@ func FromCode(code string) error {
 	return &unknownCodeError{code: code}
 }
 
-// messageError is a sentinel with a message of its own, for a person: its
-// text replaces the sentinel's, and errors.Is still finds the sentinel.
+// WithMessage returns err (a sentinel) with a message of its own, for a
+// person: its text replaces the sentinel's, and errors.Is still finds the
+// sentinel.
+func WithMessage(err error, msg string) error { return &messageError{err: err, msg: msg} }
+
+// messageError is a sentinel with a message of its own.
 type messageError struct {
 	err error
 	msg string
