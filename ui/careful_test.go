@@ -4,10 +4,11 @@ import (
 	"strings"
 	"testing"
 
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-
-	"atm/netproto"
 )
 
 // gateShown is the confirmation gate of the screen shown, if any.
@@ -54,7 +55,7 @@ func TestConfirmMovesMoneyOnlyOnY(t *testing.T) {
 			typeText(m, "4")
 			typeText(m, "456")
 			press(m, tea.KeyEnter)
-			send(m, lookupResultMsg{account: "456", reply: netproto.Reply{Account: "456", Holder: "Bruno Lima"}})
+			send(m, lookupResultMsg{account: "456", reply: client.Reply{Account: "456", Holder: "Bruno Lima"}})
 		}, "Confirm the transfer", []string{"456 · Bruno Lima", "R$ 50,00", "Send R$ 50,00 to Bruno Lima?"}, "Sending the transfer…"},
 	}
 	for _, f := range flows {
@@ -131,7 +132,7 @@ func TestKeysTypedDuringLookupAreKept(t *testing.T) {
 		typeText(m, "1")
 		press(m, tea.KeyEnter)
 		mustContain(t, screen(t, m), "kept for the next screen (2 so far)")
-		send(m, lookupResultMsg{account: "456", reply: netproto.Reply{Account: "456", Holder: "Bruno Lima"}})
+		send(m, lookupResultMsg{account: "456", reply: client.Reply{Account: "456", Holder: "Bruno Lima"}})
 		out = screen(t, m)
 		mustContain(t, out, "Confirm the transfer", "R$ 1,00", "Send R$ 1,00 to Bruno Lima?", "y confirm")
 		if m.busy != "" {
@@ -149,7 +150,7 @@ func TestKeysTypedAheadNotUsedAfterRefusalOrOnReceipt(t *testing.T) {
 		typeText(m, "999")
 		press(m, tea.KeyEnter)
 		typeText(m, "25")
-		send(m, lookupResultMsg{account: "999", err: &netproto.Error{Code: "account_not_found"}})
+		send(m, lookupResultMsg{account: "999", err: &wire.Error{Code: "account_not_found"}})
 		out := screen(t, m)
 		mustContain(t, out, "There is no account 999", "› 999")
 		mustContain(t, panelFlat(out), "2 keys typed while waiting were not used.")
@@ -163,7 +164,7 @@ func TestKeysTypedAheadNotUsedAfterRefusalOrOnReceipt(t *testing.T) {
 		press(m, tea.KeyEnter)
 		confirmNow(m)
 		press(m, tea.KeyEnter)
-		send(m, opResultMsg{op: opDeposit, amount: 1000, reply: netproto.Reply{Balance: 101000}})
+		send(m, opResultMsg{op: opDeposit, amount: 1000, reply: client.Reply{Balance: 101000}})
 		if m.page != pageReceipt {
 			t.Fatalf("enter typed during the deposit left the receipt (page %v)", m.page)
 		}
@@ -181,7 +182,7 @@ func TestStatementLoadingShowsWait(t *testing.T) {
 		if !strings.Contains(out, ansi.Strip(m.spinnerView())+" Loading") {
 			t.Errorf("no spinner while loading:\n%s", out)
 		}
-		send(m, statementResultMsg{reply: netproto.Reply{}})
+		send(m, statementResultMsg{reply: client.Reply{}})
 		mustNotContain(t, screen(t, m), "Loading your statement…")
 	})
 }
@@ -258,7 +259,7 @@ func TestLoginNoticeDoesNotComeBack(t *testing.T) {
 		mustContain(t, out, "Enter moves to the PIN")
 
 		// The same after the bank refuses the login.
-		send(m, loginResultMsg{account: "1", err: &netproto.Error{Code: "account_not_found"}})
+		send(m, loginResultMsg{account: "1", err: &wire.Error{Code: "account_not_found"}})
 		mustContain(t, screen(t, m), "There is no account 1")
 		m.login.notice = "The connection came back."
 		m.goLogin()

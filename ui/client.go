@@ -4,44 +4,44 @@ import (
 	"context"
 	"sync"
 
+	"atm/netproto/client"
+
 	"atm/bank/lamport"
 	"atm/bank/money"
 
 	tea "charm.land/bubbletea/v2"
-
-	"atm/netproto"
 )
 
 // Client is what the screens need from a connection to the bank.
-// *netproto.Client implements it.
+// *client.Client implements it.
 type Client interface {
 	ProcessID() string
 	Clock() *lamport.Clock
-	Hello() netproto.Hello
-	Login(ctx context.Context, account, pin string) (netproto.Reply, error)
-	Balance(ctx context.Context) (netproto.Reply, error)
-	Deposit(ctx context.Context, amount money.Cents) (netproto.Reply, error)
-	Withdraw(ctx context.Context, amount money.Cents) (netproto.Reply, error)
-	Transfer(ctx context.Context, to string, amount money.Cents) (netproto.Reply, error)
-	Lookup(ctx context.Context, account string) (netproto.Reply, error)
-	Statement(ctx context.Context, before uint64, limit int) (netproto.Reply, error)
-	Logout(ctx context.Context) (netproto.Reply, error)
+	Hello() client.Hello
+	Login(ctx context.Context, account, pin string) (client.Reply, error)
+	Balance(ctx context.Context) (client.Reply, error)
+	Deposit(ctx context.Context, amount money.Cents) (client.Reply, error)
+	Withdraw(ctx context.Context, amount money.Cents) (client.Reply, error)
+	Transfer(ctx context.Context, to string, amount money.Cents) (client.Reply, error)
+	Lookup(ctx context.Context, account string) (client.Reply, error)
+	Statement(ctx context.Context, before uint64, limit int) (client.Reply, error)
+	Logout(ctx context.Context) (client.Reply, error)
 	// Resolve waits for the outcome of a money request whose outcome was
-	// unknown (netproto.ErrOutcomeUnknown).
-	Resolve(ctx context.Context, id string) (netproto.Reply, error)
-	Pushes() <-chan netproto.Push
-	Status() <-chan netproto.ConnStatus
+	// unknown (client.ErrOutcomeUnknown).
+	Resolve(ctx context.Context, id string) (client.Reply, error)
+	Pushes() <-chan client.Push
+	Status() <-chan client.ConnStatus
 	Close() error
 }
 
-var _ Client = (*netproto.Client)(nil)
+var _ Client = (*client.Client)(nil)
 
 // DialFunc opens a connection to the bank at addr.
-type DialFunc func(ctx context.Context, addr string, opts netproto.ClientOptions) (Client, error)
+type DialFunc func(ctx context.Context, addr string, opts client.Options) (Client, error)
 
 // DialNetproto is the DialFunc of the real protocol client.
-func DialNetproto(ctx context.Context, addr string, opts netproto.ClientOptions) (Client, error) {
-	c, err := netproto.Dial(ctx, addr, opts)
+func DialNetproto(ctx context.Context, addr string, opts client.Options) (Client, error) {
+	c, err := client.Dial(ctx, addr, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func DialNetproto(ctx context.Context, addr string, opts netproto.ClientOptions)
 // lock and a waiting command collects them in one batch.
 type eventQueue struct {
 	mu     sync.Mutex
-	events []netproto.ClockEvent
+	events []client.ClockEvent
 	ready  chan struct{} // one token when events is non-empty
 	closed chan struct{}
 }
@@ -62,7 +62,7 @@ func newEventQueue() *eventQueue {
 	return &eventQueue{ready: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
-func (q *eventQueue) add(e netproto.ClockEvent) {
+func (q *eventQueue) add(e client.ClockEvent) {
 	q.mu.Lock()
 	q.events = append(q.events, e)
 	q.mu.Unlock()
@@ -81,7 +81,7 @@ func (q *eventQueue) close() {
 }
 
 // clockEventsMsg is a batch of clock events, in clock order.
-type clockEventsMsg []netproto.ClockEvent
+type clockEventsMsg []client.ClockEvent
 
 // wait returns a command that waits for the next batch of events.
 func (q *eventQueue) wait() tea.Cmd {
@@ -103,13 +103,13 @@ func (q *eventQueue) wait() tea.Cmd {
 // connection it came from.
 type pushMsg struct {
 	gen  int
-	push netproto.Push
+	push client.Push
 }
 
 // statusMsg is a change of the connection.
 type statusMsg struct {
 	gen    int
-	status netproto.ConnStatus
+	status client.ConnStatus
 	closed bool // the status channel was closed: the client is gone
 }
 

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"atm/netproto/client"
+
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
-
-	"atm/netproto"
 )
 
 // maxTimeline is how many clock events the panel remembers.
@@ -29,7 +29,7 @@ type clockPanel struct {
 	now     uint64 // this ATM's clock
 	lastTS  uint64 // last timestamp carried by a message from the server
 	seen    bool   // lastTS is meaningful
-	events  []netproto.ClockEvent
+	events  []client.ClockEvent
 	flashID int
 	flash   bool
 	width   int
@@ -40,7 +40,7 @@ type clockPanel struct {
 type clockFlashOffMsg struct{ id int }
 
 // add records a batch of events and starts the highlight of the digits.
-func (p *clockPanel) add(evs []netproto.ClockEvent) tea.Cmd {
+func (p *clockPanel) add(evs []client.ClockEvent) tea.Cmd {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -71,16 +71,16 @@ func (p *clockPanel) flashOff(id int) {
 
 // lastEvent returns the newest event of request id in direction dir
 // ("send" or "recv"), if the timeline still holds one.
-func (p *clockPanel) lastEvent(dir, id string) (netproto.ClockEvent, bool) {
+func (p *clockPanel) lastEvent(dir, id string) (client.ClockEvent, bool) {
 	if id == "" {
-		return netproto.ClockEvent{}, false
+		return client.ClockEvent{}, false
 	}
 	for i := len(p.events) - 1; i >= 0; i-- {
 		if e := p.events[i]; e.Dir == dir && e.ReqID == id {
 			return e, true
 		}
 	}
-	return netproto.ClockEvent{}, false
+	return client.ClockEvent{}, false
 }
 
 func (p *clockPanel) SetSize(w, h int) { p.width, p.height = w, h }
@@ -117,7 +117,7 @@ func renderBig(n uint64, width int) []string {
 }
 
 // entryLabel names a clock event: the message sent or the answer received.
-func entryLabel(e netproto.ClockEvent) string {
+func entryLabel(e client.ClockEvent) string {
 	if e.Dir == "send" {
 		return "↑ " + e.Type
 	}
@@ -134,20 +134,20 @@ func entryLabel(e netproto.ClockEvent) string {
 }
 
 // reasonATMLogout labels the logout the ATM sends by itself when the
-// connection came back during a session (netproto.WithReason).
+// connection came back during a session (client.WithReason).
 const reasonATMLogout = "atm-logout"
 
 // entryReason says why a message the person did not ask for was sent or
 // received ("" for the others).
-func entryReason(e netproto.ClockEvent) string {
+func entryReason(e client.ClockEvent) string {
 	switch e.Reason {
 	case "":
 		return ""
-	case netproto.ReasonReconnect:
+	case client.ReasonReconnect:
 		return "reconnected"
-	case netproto.ReasonRestore:
+	case client.ReasonRestore:
 		return "reconnected · session restored"
-	case netproto.ReasonResend:
+	case client.ReasonResend:
 		return "reconnected · resent, same id"
 	case reasonATMLogout:
 		return "reconnected · ATM logged out"
@@ -156,14 +156,14 @@ func entryReason(e netproto.ClockEvent) string {
 }
 
 // entryRule is the clock arithmetic of an event.
-func entryRule(e netproto.ClockEvent) string {
+func entryRule(e client.ClockEvent) string {
 	if e.Dir == "send" {
 		return fmt.Sprintf("%d+1 = %d", e.Before, e.After)
 	}
 	return fmt.Sprintf("max(%d,%d)+1 = %d", e.Before, e.Remote, e.After)
 }
 
-func (p *clockPanel) entryStyle(e netproto.ClockEvent) lipgloss.Style {
+func (p *clockPanel) entryStyle(e client.ClockEvent) lipgloss.Style {
 	s := p.c.styles
 	switch {
 	case e.Dir == "send":
@@ -179,7 +179,7 @@ func (p *clockPanel) entryStyle(e netproto.ClockEvent) lipgloss.Style {
 // entryLines renders one event in one line, with the rule written more
 // tightly if needed, or in two lines when even that does not fit; an event
 // the person did not ask for has one more line that says why it happened.
-func (p *clockPanel) entryLines(e netproto.ClockEvent, inner int, latest bool) []string {
+func (p *clockPanel) entryLines(e client.ClockEvent, inner int, latest bool) []string {
 	lines := p.entryRuleLines(e, inner, latest)
 	if why := entryReason(e); why != "" {
 		indent := "  "
@@ -191,7 +191,7 @@ func (p *clockPanel) entryLines(e netproto.ClockEvent, inner int, latest bool) [
 	return lines
 }
 
-func (p *clockPanel) entryRuleLines(e netproto.ClockEvent, inner int, latest bool) []string {
+func (p *clockPanel) entryRuleLines(e client.ClockEvent, inner int, latest bool) []string {
 	s := p.c.styles
 	label, rule := entryLabel(e), entryRule(e)
 	mark := "  "

@@ -13,25 +13,26 @@ import (
 	"testing"
 	"time"
 
+	"atm/netproto/server"
+
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
-	"atm/netproto"
 )
 
 // startServer runs a real bank server on 127.0.0.1:0 over a bbolt file in
 // a temporary directory, with the default accounts 123, 456 and 789.
 func startServer(t *testing.T) (addr string, stop func()) {
 	t.Helper()
-	srv := &netproto.Server{}
+	srv := &server.Server{}
 	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Bank = b
+	srv.Ledger = b
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func startServer(t *testing.T) (addr string, stop func()) {
 			if err := srv.Shutdown(ctx); err != nil {
 				t.Errorf("shutdown: %v", err)
 			}
-			if err := <-done; !errors.Is(err, netproto.ErrServerClosed) {
+			if err := <-done; !errors.Is(err, server.ErrServerClosed) {
 				t.Errorf("Serve: %v", err)
 			}
 			if _, err := b.Verify(); err != nil {
@@ -371,11 +372,6 @@ func TestEndToEndServerRestart(t *testing.T) {
 	a.typeKeys("789\r1234\r")
 	a.waitFor("Carla Dias", "R$ 1.000,00")
 	a.quit()
-}
-
-// startTestServer is StartEmbedded with cheap PIN hashing.
-func startTestServer(addr, db string) (*EmbeddedServer, error) {
-	return startEmbedded(addr, db, bank.Options{PINCost: bcrypt.MinCost})
 }
 
 // freeAddr returns a local address nobody listens on (for now).

@@ -8,8 +8,9 @@ import (
 	"syscall"
 	"time"
 
+	"atm/netproto/wire"
+
 	"atm/bank/outcome"
-	"atm/netproto"
 )
 
 // errConnClosed is why the connect screen shows after a connection that
@@ -24,7 +25,7 @@ func connectErrorText(addr string, err error) string {
 		host = addr
 	}
 	var dns *net.DNSError
-	var pe *netproto.Error
+	var pe *wire.Error
 	var op *net.OpError
 	switch {
 	case errors.Is(err, errConnClosed):

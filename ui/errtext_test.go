@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-
-	"atm/netproto"
 )
 
 // atmPanelWords is the ATM panel of a rendered screen as one line of words, so
@@ -30,7 +31,7 @@ func atmPanelWords(t *testing.T, m *Model) string {
 // dialFails dials addr with the real client and returns its error.
 func dialFails(t *testing.T, addr string) error {
 	t.Helper()
-	c, err := DialNetproto(context.Background(), addr, netproto.ClientOptions{ProcessID: "atm-test", DialTimeout: 300 * time.Millisecond})
+	c, err := DialNetproto(context.Background(), addr, client.Options{ProcessID: "atm-test", DialTimeout: 300 * time.Millisecond})
 	if err == nil {
 		c.Close()
 		t.Fatalf("dialing %s succeeded", addr)
@@ -119,7 +120,7 @@ func TestEmbeddedStartErrorIsReadable(t *testing.T) {
 	}
 	defer l.Close()
 	addr := l.Addr().String()
-	m := New(Config{Addr: addr, ProcessID: "atm-test", DBPath: t.TempDir() + "/bank.db", Embedded: true})
+	m := New(Config{Addr: addr, ProcessID: "atm-test", DBPath: t.TempDir() + "/bank.db", Embedded: true, StartServer: startTestServer})
 	send(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	_, cmd := m.Update(dialResultMsg{err: dialFails(t, closedPort(t))})
 	msg := cmd()
@@ -161,11 +162,11 @@ func TestLoginLockTimes(t *testing.T) {
 		err  error
 		want *regexp.Regexp
 	}{
-		{"account locked for a minute", &netproto.Error{Code: "account_locked", Until: time.Now().Add(45 * time.Second)},
+		{"account locked for a minute", &wire.Error{Code: "account_locked", Until: time.Now().Add(45 * time.Second)},
 			regexp.MustCompile(`Too many wrong PINs for account 123; try again in (4[0-5]) s\.`)},
-		{"account locked until tomorrow", &netproto.Error{Code: "account_locked", Until: tomorrow},
+		{"account locked until tomorrow", &wire.Error{Code: "account_locked", Until: tomorrow},
 			regexp.MustCompile(regexp.QuoteMeta("Too many wrong PINs for account 123; try again at " + tomorrow.Format("15:04:05 MST") + " on " + tomorrow.Format("Mon 2 Jan 2006") + "."))},
-		{"terminal waits", &netproto.Error{Code: "too_many_attempts", Until: time.Now().Add(20 * time.Second)},
+		{"terminal waits", &wire.Error{Code: "too_many_attempts", Until: time.Now().Add(20 * time.Second)},
 			regexp.MustCompile(`Too many attempts on this terminal; try again in (1[5-9]|20) s\.`)},
 	}
 	for _, c := range cases {
@@ -190,7 +191,7 @@ func TestLoginFailureNeverShowsAGoError(t *testing.T) {
 		press(m, tea.KeyEnter)
 		typeText(m, "1234")
 		press(m, tea.KeyEnter)
-		send(m, loginResultMsg{account: "123", err: fmt.Errorf("login 123: %w", netproto.ErrConnectionLost)})
+		send(m, loginResultMsg{account: "123", err: fmt.Errorf("login 123: %w", client.ErrConnectionLost)})
 		out := atmPanelWords(t, m)
 		if !strings.Contains(out, "Login failed: The connection to the bank was lost") || strings.Contains(out, "login 123:") {
 			t.Fatalf("%s", out)

@@ -6,63 +6,63 @@ import (
 	"strings"
 	"testing"
 
+	"atm/netproto/client"
+
 	"atm/bank/lamport"
 	"atm/bank/money"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-
-	"atm/netproto"
 )
 
 // stubClient stands in for a connection in screen tests, which drive the
 // model with the messages the real commands would produce. Its calls are
 // never made there: the commands are not run.
 type stubClient struct {
-	pushes chan netproto.Push
-	status chan netproto.ConnStatus
+	pushes chan client.Push
+	status chan client.ConnStatus
 }
 
 func newStubClient() *stubClient {
-	return &stubClient{pushes: make(chan netproto.Push), status: make(chan netproto.ConnStatus)}
+	return &stubClient{pushes: make(chan client.Push), status: make(chan client.ConnStatus)}
 }
 
 var errStub = errors.New("stub client: no network in screen tests")
 
 func (s *stubClient) ProcessID() string     { return "atm-test" }
 func (s *stubClient) Clock() *lamport.Clock { return lamport.NewClock(0) }
-func (s *stubClient) Hello() netproto.Hello {
-	return netproto.Hello{Server: "bank", Version: 1, MaxAmount: 10_000_000}
+func (s *stubClient) Hello() client.Hello {
+	return client.Hello{Server: "bank", Version: 1, MaxAmount: 10_000_000}
 }
-func (s *stubClient) Pushes() <-chan netproto.Push       { return s.pushes }
-func (s *stubClient) Status() <-chan netproto.ConnStatus { return s.status }
-func (s *stubClient) Close() error                       { return nil }
-func (s *stubClient) Login(context.Context, string, string) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Pushes() <-chan client.Push       { return s.pushes }
+func (s *stubClient) Status() <-chan client.ConnStatus { return s.status }
+func (s *stubClient) Close() error                     { return nil }
+func (s *stubClient) Login(context.Context, string, string) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
-func (s *stubClient) Balance(context.Context) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Balance(context.Context) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
-func (s *stubClient) Deposit(context.Context, money.Cents) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Deposit(context.Context, money.Cents) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
-func (s *stubClient) Withdraw(context.Context, money.Cents) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Withdraw(context.Context, money.Cents) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
-func (s *stubClient) Transfer(context.Context, string, money.Cents) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Transfer(context.Context, string, money.Cents) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
-func (s *stubClient) Lookup(context.Context, string) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Lookup(context.Context, string) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
-func (s *stubClient) Statement(context.Context, uint64, int) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Statement(context.Context, uint64, int) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
-func (s *stubClient) Logout(context.Context) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Logout(context.Context) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
-func (s *stubClient) Resolve(context.Context, string) (netproto.Reply, error) {
-	return netproto.Reply{}, errStub
+func (s *stubClient) Resolve(context.Context, string) (client.Reply, error) {
+	return client.Reply{}, errStub
 }
 
 // newTestModel returns a model of the given size and background.
@@ -141,6 +141,6 @@ func connected(m *Model) {
 // loggedIn brings a model to the menu as Ana (account 123).
 func loggedIn(m *Model) {
 	connected(m)
-	send(m, loginResultMsg{account: "123", reply: netproto.Reply{Op: "login", Account: "123", Holder: "Ana Souza", Balance: 100000}})
+	send(m, loginResultMsg{account: "123", reply: client.Reply{Op: "login", Account: "123", Holder: "Ana Souza", Balance: 100000}})
 	m.busy = ""
 }

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	tea "charm.land/bubbletea/v2"
+	"atm/netproto/client"
 
-	"atm/netproto"
+	tea "charm.land/bubbletea/v2"
 )
 
 // boxLines blanks the lines of boxes.
@@ -69,16 +69,16 @@ func TestLegendKeyOnEveryScreen(t *testing.T) {
 	check("deposit")
 	press(m, tea.KeyEscape)
 	typeText(m, "4")
-	send(m, lookupResultMsg{account: "456", reply: netproto.Reply{Account: "456", Holder: "Bruno Lima"}})
+	send(m, lookupResultMsg{account: "456", reply: client.Reply{Account: "456", Holder: "Bruno Lima"}})
 	typeText(m, "50")
 	press(m, tea.KeyEnter)
 	check("transfer confirmation")
 	typeText(m, "n")
 	press(m, tea.KeyEscape)
-	send(m, opResultMsg{op: "balance", reply: netproto.Reply{Balance: 100}})
+	send(m, opResultMsg{op: "balance", reply: client.Reply{Balance: 100}})
 	check("receipt")
 	press(m, tea.KeyEnter)
 	typeText(m, "5")
-	send(m, statementResultMsg{reply: netproto.Reply{}})
+	send(m, statementResultMsg{reply: client.Reply{}})
 	check("statement")
 }

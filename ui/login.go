@@ -6,14 +6,14 @@ import (
 	"strings"
 	"time"
 
+	"atm/netproto/wire"
+
 	"atm/bank/money"
 	"atm/bank/outcome"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-
-	"atm/netproto"
 )
 
 // loginPage asks for the account number and the PIN (masked).
@@ -71,7 +71,7 @@ func (p *loginPage) Help() []key.Binding {
 // decides which field to clear.
 func (p *loginPage) loginError(account string, err error) tea.Cmd {
 	p.notice = "" // replaced by the error for good
-	var pe *netproto.Error
+	var pe *wire.Error
 	errors.As(err, &pe)
 	switch {
 	case errors.Is(err, outcome.ErrAccountNotFound):
@@ -99,7 +99,7 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 		}
 		p.err += "."
 		return p.reset()
-	case errors.Is(err, netproto.ErrTooManyAttempts):
+	case errors.Is(err, wire.ErrTooManyAttempts):
 		p.err = "Too many attempts on this terminal"
 		if pe != nil && !pe.Until.IsZero() {
 			p.err += "; try again " + retryWhen(pe.Until, time.Now())
@@ -115,7 +115,7 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 		p.pin.Reset()
 		return p.focusField(1)
 	}
-	p.err = "Login failed: " + failureText(netproto.OpLogin, err, 0, "")
+	p.err = "Login failed: " + failureText(wire.OpLogin, err, 0, "")
 	p.pin.Reset()
 	return p.focusField(1)
 }

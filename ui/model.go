@@ -17,6 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"atm/netproto/client"
+	"atm/netproto/retry"
+	"atm/netproto/wire"
+
 	"atm/bank/lamport"
 	"atm/bank/money"
 	"atm/bank/outcome"
@@ -27,8 +31,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
-
-	"atm/netproto"
 )
 
 // Minimum terminal size the layout is designed for.
@@ -39,13 +41,13 @@ const (
 
 // Config tells the ATM where the bank is.
 type Config struct {
-	// Addr is the server's address; default netproto.DefaultAddr.
+	// Addr is the server's address; default wire.DefaultAddr.
 	Addr string
 	// Embedded makes the ATM start a server in this process, on Addr and
 	// DBPath, when nobody answers at Addr (also when the server it was using
 	// goes away). `atm --server HOST:PORT` runs with Embedded off.
 	Embedded bool
-	// DBPath is the embedded server's database; default netproto.DefaultDBPath().
+	// DBPath is the database StartServer serves (atm sets its default).
 	DBPath string
 	// ProcessID is this ATM's id on the wire and on screen; default
 	// "atm-" and 4 hex digits.
@@ -56,8 +58,9 @@ type Config struct {
 	Dial DialFunc
 	// RequestTimeout bounds each request, reconnection included; default 30s.
 	RequestTimeout time.Duration
-	// StartServer starts the embedded server; default StartEmbedded.
-	StartServer func(addr, dbPath string) (*EmbeddedServer, error)
+	// StartServer starts a bank server inside this process, serving DBPath
+	// on addr. Without it, Embedded is ignored: the ATM only dials.
+	StartServer func(addr, dbPath string) (LocalServer, error)
 }
 
 type pageID int
@@ -96,12 +99,12 @@ type Model struct {
 	client   Client
 	gen      int // connection generation: messages of older clients are ignored
 	server   string
-	embedded *EmbeddedServer
+	embedded LocalServer
 	starting bool // an embedded server is being started
 	retryID  int
 	// redial spaces the attempts to reach the bank from the connect
 	// screen, with jitter so that ATMs do not all come back at once.
-	redial netproto.Backoff
+	redial retry.Backoff
 
 	busy    string // what is in flight ("" when idle)
 	relogin bool   // the connection dropped during the session: log in again
@@ -119,7 +122,7 @@ type Model struct {
 	bannerBad  bool
 	bannerID   int
 	notice     string // a push that just arrived
-	lastPush   netproto.Push
+	lastPush   client.Push
 	noticeID   int
 	balanceHot bool // highlight the balance after a push
 
@@ -135,16 +138,13 @@ type Model struct {
 // New returns the ATM's root model.
 func New(cfg Config) *Model {
 	if cfg.Addr == "" {
-		cfg.Addr = netproto.DefaultAddr
-	}
-	if cfg.DBPath == "" {
-		cfg.DBPath = netproto.DefaultDBPath()
+		cfg.Addr = wire.DefaultAddr
 	}
 	if cfg.Dial == nil {
 		cfg.Dial = DialNetproto
 	}
 	if cfg.StartServer == nil {
-		cfg.StartServer = StartEmbedded
+		cfg.Embedded = false
 	}
 	if cfg.BankName == "" {
 		cfg.BankName = "BANCO LAMPORT"
@@ -153,10 +153,10 @@ func New(cfg Config) *Model {
 		cfg.ProcessID = "atm-" + randomHex4()
 	}
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = netproto.DefaultRequestTimeout
+		cfg.RequestTimeout = client.DefaultRequestTimeout
 	}
 	m := &Model{cfg: cfg, queue: newEventQueue(), clk: lamport.NewClock(0),
-		redial: netproto.Backoff{Min: 500 * time.Millisecond, Max: 3 * time.Second}}
+		redial: retry.Backoff{Min: 500 * time.Millisecond, Max: 3 * time.Second}}
 	m.c = &common{styles: NewStyles(true), keys: DefaultKeyMap(), sess: &m.sess}
 	m.c.intent = m.onIntent
 	m.clock = clockPanel{c: m.c, proc: cfg.ProcessID}
@@ -251,7 +251,7 @@ type (
 		err    error
 	}
 	embeddedResultMsg struct {
-		srv *EmbeddedServer
+		srv LocalServer
 		err error
 		// redial after a successful start (false when a running client
 		// reconnects on its own)
@@ -262,7 +262,7 @@ type (
 	noticeClearMsg struct{ id int }
 	loginResultMsg struct {
 		account string
-		reply   netproto.Reply
+		reply   client.Reply
 		err     error
 	}
 	opResultMsg struct {
@@ -270,25 +270,25 @@ type (
 		amount   money.Cents
 		to       string
 		toHolder string
-		reply    netproto.Reply
+		reply    client.Reply
 		err      error
 	}
 	lookupResultMsg struct {
 		account string
-		reply   netproto.Reply
+		reply   client.Reply
 		err     error
 	}
 	statementResultMsg struct {
-		reply netproto.Reply
+		reply client.Reply
 		err   error
 	}
 	logoutResultMsg struct{ err error }
 	// resolveResultMsg is what the bank says of a request whose outcome
-	// was unknown (err matches netproto.ErrOutcomeUnknown while it still is).
+	// was unknown (err matches client.ErrOutcomeUnknown while it still is).
 	resolveResultMsg struct {
 		gen   int
 		id    string
-		reply netproto.Reply
+		reply client.Reply
 		err   error
 	}
 )
@@ -344,7 +344,7 @@ func (m *Model) pendingBlock() string {
 
 func (m *Model) dial() tea.Cmd {
 	cfg := m.cfg
-	opts := netproto.ClientOptions{
+	opts := client.Options{
 		ProcessID:      cfg.ProcessID,
 		Clock:          m.clk,
 		DialTimeout:    3 * time.Second,
@@ -578,10 +578,10 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.embedded = msg.srv
 		m.connect.embedErr = nil
 		if msg.redial {
-			m.login.notice = fmt.Sprintf("No bank server was answering, so this ATM started one on %s with the database %s. Other ATMs will use it.", msg.srv.Addr, tildeHome(msg.srv.DBPath))
+			m.login.notice = fmt.Sprintf("No bank server was answering, so this ATM started one on %s with the database %s. Other ATMs will use it.", msg.srv.Addr(), tildeHome(msg.srv.DBPath()))
 			return m.dial(), true
 		}
-		return m.setBanner("The bank's server went away; this ATM now runs it on "+msg.srv.Addr+".", false, 8*time.Second), true
+		return m.setBanner("The bank's server went away; this ATM now runs it on "+msg.srv.Addr()+".", false, 8*time.Second), true
 	case retryMsg:
 		if msg.id == m.retryID && m.client == nil {
 			return tea.Batch(m.dial(), m.spinner.Tick), true
@@ -610,13 +610,13 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 	return nil, false
 }
 
-func (m *Model) onPush(p netproto.Push) tea.Cmd {
+func (m *Model) onPush(p client.Push) tea.Cmd {
 	if m.sess.loggedIn() && p.HasBalance && (p.Account == "" || p.Account == m.sess.account) {
 		m.sess.balance, m.sess.hasBalance = p.Balance, true
 	}
 	m.lastPush = p
 	m.notice = pushHeadline(p)
-	if p.Kind == netproto.PushTransferIn || p.Kind == "" {
+	if p.Kind == wire.PushTransferIn || p.Kind == "" {
 		from := p.From
 		if p.FromHolder != "" {
 			from += " " + p.FromHolder
@@ -635,18 +635,18 @@ func (m *Model) onPush(p netproto.Push) tea.Cmd {
 
 // pushHeadline says what a push reports: "↓ Money arrived: +R$ 25,00", or
 // "Balance changed at another ATM: withdrawal of R$ 50,00 → R$ 950,00".
-func pushHeadline(p netproto.Push) string {
+func pushHeadline(p client.Push) string {
 	switch p.Kind {
-	case netproto.PushTransferIn, "":
+	case wire.PushTransferIn, "":
 		return "↓ Money arrived: +" + p.Amount.String()
 	}
 	var what string
 	switch p.Kind {
-	case netproto.PushDeposit:
+	case wire.PushDeposit:
 		what = opNoun(opDeposit, p.Amount, "")
-	case netproto.PushWithdraw:
+	case wire.PushWithdraw:
 		what = opNoun(opWithdraw, p.Amount, "")
-	case netproto.PushTransferOut:
+	case wire.PushTransferOut:
 		what = opNoun(opTransfer, p.Amount, p.To)
 	default:
 		what = p.Kind + " of " + p.Amount.String()
@@ -659,7 +659,7 @@ func pushHeadline(p netproto.Push) string {
 }
 
 // retrier is a client that can cut its reconnection's wait short
-// (*netproto.Client).
+// (*client.Client).
 type retrier interface{ RetryNow() }
 
 // retryNow asks the client to try the connection at once.
@@ -698,22 +698,22 @@ func waitText(d time.Duration) string {
 	return fmt.Sprintf("%d s", int((d+time.Second-1)/time.Second))
 }
 
-func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
+func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 	switch s.State {
-	case netproto.StateLost:
+	case client.StateLost:
 		if m.sess.loggedIn() {
 			m.relogin = true
 		}
 		m.offline, m.offAttempt, m.offRetry = true, 0, false
 		return m.setBanner("⚠ Connection to the bank lost. Reconnecting…", true, 0)
-	case netproto.StateReconnecting:
+	case client.StateReconnecting:
 		m.offline, m.offAttempt, m.offDelay, m.offRetry = true, s.Attempt, s.Delay, false
 		cmd := m.setBanner(fmt.Sprintf("⚠ Connection to the bank lost. Reconnecting (attempt %d)…", s.Attempt), true, 0)
 		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {
 			return tea.Batch(cmd, m.startServer(false))
 		}
 		return cmd
-	case netproto.StateReconnected:
+	case client.StateReconnected:
 		m.offline, m.offRetry, m.refused = false, false, ""
 		m.server = ""
 		if m.client != nil {
@@ -737,7 +737,7 @@ func (m *Model) onStatus(s netproto.ConnStatus) tea.Cmd {
 			return tea.Batch(cmd, m.endSessionAuto("The connection to the bank dropped and came back. For your safety, please log in again."))
 		}
 		return cmd
-	case netproto.StateClosed:
+	case client.StateClosed:
 		return nil // the channel closes next
 	}
 	return nil
@@ -786,7 +786,7 @@ func (m *Model) endSessionWhy(notice, reason string) tea.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if reason != "" {
-			ctx = netproto.WithReason(ctx, reason)
+			ctx = client.WithReason(ctx, reason)
 		}
 		_, err := c.Logout(ctx)
 		return logoutResultMsg{err: err}
@@ -859,7 +859,7 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 			what = "Sending the withdrawal…"
 		}
 		return m.call(what, func(ctx context.Context, c Client) tea.Msg {
-			var r netproto.Reply
+			var r client.Reply
 			var err error
 			if msg.op == opWithdraw {
 				r, err = c.Withdraw(ctx, msg.amount)
@@ -968,7 +968,7 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 			m.receipt.note = "The connection dropped during this request; it was sent again with the same id, so it was applied at most once."
 		}
 		m.page = pageReceipt
-		var ue *netproto.OutcomeUnknownError
+		var ue *client.OutcomeUnknownError
 		if errors.As(msg.err, &ue) {
 			// Not a refusal: the bank may have applied it. Ask until known.
 			m.pending = &pendingOp{op: msg.op, amount: msg.amount, to: msg.to, toHolder: msg.toHolder, id: ue.ID}
@@ -1013,13 +1013,13 @@ func (m *Model) resolved(msg resolveResultMsg) tea.Cmd {
 	if msg.gen != m.gen || p == nil || msg.id != p.id {
 		return nil
 	}
-	if errors.Is(msg.err, netproto.ErrOutcomeUnknown) && errors.Is(msg.err, context.DeadlineExceeded) {
+	if errors.Is(msg.err, client.ErrOutcomeUnknown) && errors.Is(msg.err, context.DeadlineExceeded) {
 		return m.resolve() // no answer yet: keep asking
 	}
 	m.pending = nil
 	m.menu.notice = ""
 	what := opNoun(p.op, p.amount, p.to)
-	var pe *netproto.Error
+	var pe *wire.Error
 	var banner string
 	bad := false
 	switch {
@@ -1226,7 +1226,7 @@ func (m *Model) pushCard(w int) string {
 	p := m.lastPush
 	inner := max(1, w-4)
 	var lines []string
-	if p.Kind == netproto.PushTransferIn || p.Kind == "" {
+	if p.Kind == wire.PushTransferIn || p.Kind == "" {
 		from := p.From
 		if p.FromHolder != "" {
 			from += " · " + p.FromHolder
@@ -1239,7 +1239,7 @@ func (m *Model) pushCard(w int) string {
 		}
 	} else {
 		text := pushHeadline(p)
-		if p.Kind == netproto.PushTransferOut && p.ToHolder != "" {
+		if p.Kind == wire.PushTransferOut && p.ToHolder != "" {
 			text = strings.Replace(text, " to "+p.To, " to "+p.To+" · "+p.ToHolder, 1)
 		}
 		lines = append(lines, s.BannerPush.Width(inner).Render(text))
@@ -1265,7 +1265,7 @@ func (m *Model) statusLine() string {
 	case m.banner != "":
 		line = s.BannerGood.Render(m.banner)
 	case m.embedded != nil:
-		line = s.BannerInfo.Render("The bank's server runs inside this ATM (" + m.embedded.Addr + "); quitting stops it.")
+		line = s.BannerInfo.Render("The bank's server runs inside this ATM (" + m.embedded.Addr() + "); quitting stops it.")
 	case m.client != nil:
 		line = s.BannerInfo.Render("Connected to " + m.server + " at " + m.cfg.Addr + ".")
 	}

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	tea "charm.land/bubbletea/v2"
+	"atm/netproto/client"
 
-	"atm/netproto"
+	tea "charm.land/bubbletea/v2"
 )
 
 // retryStub is a stub connection that counts RetryNow calls.
@@ -22,8 +22,8 @@ func (r *retryStub) RetryNow() { r.retries.Add(1) }
 // offline brings a logged-in model on c to the state of a client that lost
 // the connection and waits for its third attempt.
 func offline(m *Model) {
-	send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateLost, Err: errors.New("EOF")}})
-	send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateReconnecting, Attempt: 3, Delay: 2 * time.Second}})
+	send(m, statusMsg{gen: m.gen, status: client.ConnStatus{State: client.StateLost, Err: errors.New("EOF")}})
+	send(m, statusMsg{gen: m.gen, status: client.ConnStatus{State: client.StateReconnecting, Attempt: 3, Delay: 2 * time.Second}})
 }
 
 // Offline, every screen says so with the reconnection's progress, and r in
@@ -44,7 +44,7 @@ func TestOfflineIsVisibleOnEveryScreen(t *testing.T) {
 				offline(m)
 				out := screen(t, m)
 				mustContain(t, out, "Offline — reconnecting (attempt 3, next in 2 s)", "r retry now", "Connection to the bank lost")
-				send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+				send(m, statusMsg{gen: m.gen, status: client.ConnStatus{State: client.StateReconnected}})
 				mustNotContain(t, screen(t, m), "Offline", "r retry now")
 			})
 		})
@@ -75,7 +75,7 @@ func TestOfflineRefusesRequests(t *testing.T) {
 
 		// Once the connection is back the notice goes, and the form can
 		// be sent.
-		send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+		send(m, statusMsg{gen: m.gen, status: client.ConnStatus{State: client.StateReconnected}})
 		mustNotContain(t, screen(t, m), "not sent")
 	})
 }
@@ -85,7 +85,7 @@ func TestOfflineRetryNow(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
 	c := &retryStub{stubClient: newStubClient()}
 	send(m, dialResultMsg{client: c})
-	send(m, loginResultMsg{account: "123", reply: netproto.Reply{Op: "login", Account: "123", Holder: "Ana Souza", Balance: 100000}})
+	send(m, loginResultMsg{account: "123", reply: client.Reply{Op: "login", Account: "123", Holder: "Ana Souza", Balance: 100000}})
 	m.busy = ""
 	typeText(m, "2") // a form with a text field
 	offline(m)
@@ -102,7 +102,7 @@ func TestOfflineRetryNow(t *testing.T) {
 		t.Errorf("r was typed in the amount field: %q", v)
 	}
 	// Online, r is just a key.
-	send(m, statusMsg{gen: m.gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+	send(m, statusMsg{gen: m.gen, status: client.ConnStatus{State: client.StateReconnected}})
 	if _, cmd := m.Update(tea.KeyPressMsg{Code: 'r', Text: "r"}); cmd != nil {
 		cmd()
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"atm/netproto"
+	"atm/netproto/client"
 )
 
 // heldReplies is a TCP proxy in front of the server that holds back the
@@ -127,7 +127,7 @@ func TestEndToEndOutcomeUnknown(t *testing.T) {
 	proxy.release()
 	a.waitFor("✓ Withdrawal done", "New balance", "R$ 975,00")
 
-	c, err := netproto.Dial(context.Background(), addr, netproto.ClientOptions{ProcessID: "atm-check"})
+	c, err := client.Dial(context.Background(), addr, client.Options{ProcessID: "atm-check"})
 	if err != nil {
 		t.Fatal(err)
 	}

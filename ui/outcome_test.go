@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"testing"
 
-	tea "charm.land/bubbletea/v2"
+	"atm/netproto/client"
+	"atm/netproto/wire"
 
-	"atm/netproto"
+	tea "charm.land/bubbletea/v2"
 )
 
 // withdrawUnknown logs in, withdraws R$ 25,00 and gets no answer in time.
@@ -22,7 +23,7 @@ func withdrawUnknown(t *testing.T, m *Model) {
 		t.Fatal("the withdrawal was not sent")
 	}
 	_, cmd := m.Update(opResultMsg{op: opWithdraw, amount: 2500,
-		err: &netproto.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: context.DeadlineExceeded}})
+		err: &client.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: context.DeadlineExceeded}})
 	if cmd == nil {
 		t.Fatal("no command asks the bank for the outcome")
 	}
@@ -68,7 +69,7 @@ func TestOutcomeUnknownResolvedDone(t *testing.T) {
 	withdrawUnknown(t, m)
 	press(m, tea.KeyEnter) // to the menu meanwhile
 	send(m, resolveResultMsg{gen: m.gen, id: "atm-test-1",
-		reply: netproto.Reply{ID: "atm-test-1", Op: "withdraw", Balance: 97500, Duplicate: true}})
+		reply: client.Reply{ID: "atm-test-1", Op: "withdraw", Balance: 97500, Duplicate: true}})
 	out := screen(t, m)
 	mustContain(t, out, "✓ Withdrawal done", "R$ 975,00", "not applied again", "at most once")
 	mustNotContain(t, out, "Outcome unknown", "refused")
@@ -86,7 +87,7 @@ func TestOutcomeUnknownResolvedRefused(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
 	withdrawUnknown(t, m)
 	send(m, resolveResultMsg{gen: m.gen, id: "atm-test-1",
-		err: &netproto.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "atm-test-1"}})
+		err: &wire.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "atm-test-1"}})
 	out := screen(t, m)
 	mustContain(t, out, "✗ Withdrawal refused", "Insufficient funds for R$ 25,00", "R$ 1.000,00")
 	mustNotContain(t, out, "Outcome unknown")
@@ -100,14 +101,14 @@ func TestOutcomeUnknownStillChecking(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
 	withdrawUnknown(t, m)
 	_, cmd := m.Update(resolveResultMsg{gen: m.gen, id: "atm-test-1",
-		err: &netproto.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: context.DeadlineExceeded}})
+		err: &client.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: context.DeadlineExceeded}})
 	if cmd == nil || m.pending == nil || m.pending.checks != 2 {
 		t.Fatalf("the ATM stopped asking (cmd %v, pending %+v)", cmd != nil, m.pending)
 	}
 	mustContain(t, screen(t, m), "Outcome unknown — checking with the bank")
 	// An answer about another request, or from an older connection, changes nothing.
-	send(m, resolveResultMsg{gen: m.gen, id: "other", reply: netproto.Reply{Balance: 1}},
-		resolveResultMsg{gen: m.gen - 1, id: "atm-test-1", reply: netproto.Reply{Balance: 1}})
+	send(m, resolveResultMsg{gen: m.gen, id: "other", reply: client.Reply{Balance: 1}},
+		resolveResultMsg{gen: m.gen - 1, id: "atm-test-1", reply: client.Reply{Balance: 1}})
 	if m.pending == nil || m.sess.balance != 100000 {
 		t.Fatal("a stray answer ended the wait")
 	}
@@ -119,7 +120,7 @@ func TestOutcomeUnknownCannotBeLearned(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
 	withdrawUnknown(t, m)
 	send(m, resolveResultMsg{gen: m.gen, id: "atm-test-1",
-		err: &netproto.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: fmt.Errorf("%w: EOF", netproto.ErrConnectionLost)}})
+		err: &client.OutcomeUnknownError{Op: "withdraw", ID: "atm-test-1", Err: fmt.Errorf("%w: EOF", client.ErrConnectionLost)}})
 	out := screen(t, m)
 	mustContain(t, out, "⚠ Outcome unknown", "was lost before it answered", "check your", "could not be learned")
 	mustNotContain(t, out, "refused", "checking with the bank", "EOF", "at most once")

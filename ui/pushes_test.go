@@ -4,25 +4,26 @@ import (
 	"fmt"
 	"testing"
 
-	"atm/bank"
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
 	"atm/bank/money"
-	"atm/netproto"
 )
 
 // statementFull shows a statement that fills the whole screen.
 func statementFull(m *Model) {
 	typeText(m, "5")
-	var entries []bank.Event
+	var entries []wire.Entry
 	for i := range 34 {
-		entries = append(entries, bank.Event{TS: uint64(90 - i), Kind: bank.KindDeposit, Outcome: "ok", Account: "123", Amount: 100, Balance: 100000})
+		entries = append(entries, wire.Entry{TS: uint64(90 - i), Kind: wire.KindDeposit, Outcome: "ok", Account: "123", Amount: 100, Balance: 100000})
 	}
-	send(m, statementResultMsg{reply: netproto.Reply{Entries: entries, Next: 20, Balance: 100000}})
+	send(m, statementResultMsg{reply: client.Reply{Entries: entries, Next: 20, Balance: 100000}})
 }
 
 // The card of money that arrived shows on every screen, and never in place
 // of what the screen shows: where the screen is full it goes beside it.
 func TestPushCardNeverHidesTheScreen(t *testing.T) {
-	push := netproto.Push{Kind: netproto.PushTransferIn, Account: "123", From: "456", FromHolder: "Bruno Lima",
+	push := client.Push{Kind: wire.PushTransferIn, Account: "123", From: "456", FromHolder: "Bruno Lima",
 		Amount: 2500, Balance: 102500, HasBalance: true, TS: 61, ApplyTS: 59, RecvTS: 62}
 	for _, sc := range []struct {
 		name  string
@@ -52,14 +53,14 @@ func TestPushCardNeverHidesTheScreen(t *testing.T) {
 // shown and says what happened.
 func TestPushFromAnotherATM(t *testing.T) {
 	for _, tc := range []struct {
-		push  netproto.Push
+		push  client.Push
 		texts []string
 	}{
-		{netproto.Push{Kind: netproto.PushWithdraw, Account: "123", Amount: 5000, Balance: 95000, HasBalance: true, TS: 70, ApplyTS: 68, RecvTS: 71},
+		{client.Push{Kind: wire.PushWithdraw, Account: "123", Amount: 5000, Balance: 95000, HasBalance: true, TS: 70, ApplyTS: 68, RecvTS: 71},
 			[]string{"Balance changed at another ATM: withdrawal of R$ 50,00 → R$ 950,00"}},
-		{netproto.Push{Kind: netproto.PushDeposit, Account: "123", Amount: 2000, Balance: 102000, HasBalance: true, TS: 70, ApplyTS: 68, RecvTS: 71},
+		{client.Push{Kind: wire.PushDeposit, Account: "123", Amount: 2000, Balance: 102000, HasBalance: true, TS: 70, ApplyTS: 68, RecvTS: 71},
 			[]string{"Balance changed at another ATM: deposit of R$ 20,00 → R$ 1.020,00"}},
-		{netproto.Push{Kind: netproto.PushTransferOut, Account: "123", To: "456", ToHolder: "Bruno Lima", Amount: 1000, Balance: 99000, HasBalance: true, TS: 70, ApplyTS: 68, RecvTS: 71},
+		{client.Push{Kind: wire.PushTransferOut, Account: "123", To: "456", ToHolder: "Bruno Lima", Amount: 1000, Balance: 99000, HasBalance: true, TS: 70, ApplyTS: 68, RecvTS: 71},
 			[]string{"Balance changed at another ATM: transfer of R$ 10,00 to 456 → R$ 990,00", "Bruno"}},
 	} {
 		t.Run(tc.push.Kind, func(t *testing.T) {
@@ -83,7 +84,7 @@ func TestPushFromAnotherATM(t *testing.T) {
 func TestPushWithoutBalance(t *testing.T) {
 	eachLayout(t, func(t *testing.T, m *Model) {
 		loggedIn(m)
-		send(m, pushMsg{gen: m.gen, push: netproto.Push{Kind: netproto.PushWithdraw, Account: "123", Amount: 5000, TS: 70, ApplyTS: 68, RecvTS: 71}})
+		send(m, pushMsg{gen: m.gen, push: client.Push{Kind: wire.PushWithdraw, Account: "123", Amount: 5000, TS: 70, ApplyTS: 68, RecvTS: 71}})
 		out := screen(t, m)
 		mustContain(t, out, "Balance changed at another ATM: withdrawal of R$ 50,00", "already in the balance shown", "R$ 1.000,00")
 		mustNotContain(t, out, "R$ 0,00", fmt.Sprintf("→ %s", money.Cents(0).String()))

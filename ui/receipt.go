@@ -7,13 +7,14 @@ import (
 	"strconv"
 	"strings"
 
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
 	"atm/bank/money"
 	"atm/bank/outcome"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-
-	"atm/netproto"
 )
 
 // receiptPage is shown after every operation: what happened, the new
@@ -22,7 +23,7 @@ type receiptPage struct {
 	c     *common
 	clock *clockPanel
 	op    string // "balance", "deposit", "withdraw", "transfer"
-	reply netproto.Reply
+	reply client.Reply
 	err   error
 	// What was asked, for the failure text.
 	amount   money.Cents
@@ -30,7 +31,7 @@ type receiptPage struct {
 	toHolder string
 	note     string // e.g. the connection dropped during the request
 	// pending: the outcome is unknown (err matches
-	// netproto.ErrOutcomeUnknown) and the ATM is asking the bank.
+	// client.ErrOutcomeUnknown) and the ATM is asking the bank.
 	pending bool
 	spinner func() string
 }
@@ -61,14 +62,14 @@ var opTitles = map[string][3]string{ // done, refused by the bank, failed before
 // bank could not be asked.
 func failureText(op string, err error, amount money.Cents, to string) string {
 	switch {
-	case errors.Is(err, netproto.ErrOutcomeUnknown):
+	case errors.Is(err, client.ErrOutcomeUnknown):
 		return "The request reached the bank, but its answer did not come back. " + unknownCause(err) +
 			" It may have been applied: check your statement before trying again."
 	case errors.Is(err, context.DeadlineExceeded):
 		return "The bank did not answer in time; nothing was changed. Try again."
-	case errors.Is(err, netproto.ErrConnectionLost), errors.Is(err, netproto.ErrClientClosed):
+	case errors.Is(err, client.ErrConnectionLost), errors.Is(err, client.ErrClientClosed):
 		return "The connection to the bank was lost; nothing was changed. Try again once it is back."
-	case errors.Is(err, netproto.ErrNotPending):
+	case errors.Is(err, client.ErrNotPending):
 		return "The ATM no longer has this request to ask the bank about. Check your statement before trying again."
 	}
 	switch {
@@ -84,10 +85,10 @@ func failureText(op string, err error, amount money.Cents, to string) string {
 		return "The bank did not accept that amount."
 	case errors.Is(err, outcome.ErrOverflow):
 		return "The balance would be larger than the bank can hold."
-	case errors.Is(err, netproto.ErrNotLoggedIn):
+	case errors.Is(err, wire.ErrNotLoggedIn):
 		return "The session has ended: please log in again."
 	}
-	var pe *netproto.Error
+	var pe *wire.Error
 	if errors.As(err, &pe) {
 		if pe.Message != "" {
 			return pe.Message
@@ -99,11 +100,11 @@ func failureText(op string, err error, amount money.Cents, to string) string {
 
 // unknownCause says why the ATM cannot learn an unknown outcome any more.
 func unknownCause(err error) string {
-	var pe *netproto.Error
+	var pe *wire.Error
 	switch {
-	case errors.Is(err, netproto.ErrConnectionLost):
+	case errors.Is(err, client.ErrConnectionLost):
 		return "The connection to the bank was lost before it answered."
-	case errors.Is(err, netproto.ErrClientClosed):
+	case errors.Is(err, client.ErrClientClosed):
 		return "The connection to the bank was closed before it answered."
 	case errors.As(err, &pe):
 		return "After reconnecting, the session could not be restored to ask again."
@@ -115,7 +116,7 @@ func (p *receiptPage) View() string {
 	s := p.c.styles
 	var b strings.Builder
 	titles := opTitles[p.op]
-	var pe *netproto.Error
+	var pe *wire.Error
 	switch {
 	case p.pending:
 		b.WriteString(s.Warning.Render("Outcome unknown — checking with the bank") + "\n")
@@ -125,7 +126,7 @@ func (p *receiptPage) View() string {
 		if p.c.sess.hasBalance {
 			b.WriteString(kv(p.c, "Balance before", p.c.sess.balance.String()) + "\n")
 		}
-	case errors.Is(p.err, netproto.ErrOutcomeUnknown):
+	case errors.Is(p.err, client.ErrOutcomeUnknown):
 		b.WriteString(s.Warning.Render("⚠ Outcome unknown") + "\n\n")
 		b.WriteString(kv(p.c, "Request", opNoun(p.op, p.amount, p.to)) + "\n")
 		b.WriteString(wrap(p.c, s.Text, failureText(p.op, p.err, p.amount, p.to)) + "\n")
@@ -182,8 +183,8 @@ func (p *receiptPage) stamps() [][2]string {
 	}
 	id, sent, replyTS, recv := p.reply.ID, p.reply.SentTS, p.reply.TS, p.reply.RecvTS
 	srvRecv, srvApply := p.reply.ServerRecv, p.reply.ServerApply
-	var pe *netproto.Error
-	var ue *netproto.OutcomeUnknownError
+	var pe *wire.Error
+	var ue *client.OutcomeUnknownError
 	if p.err != nil {
 		sent, replyTS, recv, srvRecv, srvApply = 0, 0, 0, 0, 0
 		if errors.As(p.err, &pe) {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"atm/netproto"
+	"atm/netproto/client"
 )
 
 // The messages the client sent and received by itself after a reconnect,
@@ -15,9 +15,9 @@ func TestTimelineLabelsAutomaticMessages(t *testing.T) {
 		connected(m)
 		send(m, clockEventsMsg{
 			{Dir: "send", Type: "balance", Op: "balance", ReqID: "a-1", Before: 4, After: 5, Peer: "bank"},
-			{Dir: "recv", Type: "hello", Before: 5, After: 31, Remote: 30, Peer: "bank", Reason: netproto.ReasonReconnect},
-			{Dir: "send", Type: "login", Op: "login", ReqID: "a-2", Before: 31, After: 32, Peer: "bank", Reason: netproto.ReasonRestore},
-			{Dir: "recv", Type: "reply", Op: "login", ReqID: "a-2", Before: 32, After: 36, Remote: 35, Peer: "bank", Reason: netproto.ReasonRestore},
+			{Dir: "recv", Type: "hello", Before: 5, After: 31, Remote: 30, Peer: "bank", Reason: client.ReasonReconnect},
+			{Dir: "send", Type: "login", Op: "login", ReqID: "a-2", Before: 31, After: 32, Peer: "bank", Reason: client.ReasonRestore},
+			{Dir: "recv", Type: "reply", Op: "login", ReqID: "a-2", Before: 32, After: 36, Remote: 35, Peer: "bank", Reason: client.ReasonRestore},
 			{Dir: "send", Type: "logout", Op: "logout", ReqID: "a-3", Before: 36, After: 37, Peer: "bank", Reason: reasonATMLogout},
 		})
 		out := screen(t, m)

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
 	tea "charm.land/bubbletea/v2"
 
 	"atm/bank"
-	"atm/netproto"
 )
 
 // Every screen is checked at the smallest supported size and a larger one,
@@ -75,9 +77,9 @@ func TestConnectStartsEmbeddedServer(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
 	m.cfg.Embedded = true
 	var started string
-	m.cfg.StartServer = func(addr, db string) (*EmbeddedServer, error) {
+	m.cfg.StartServer = func(addr, db string) (LocalServer, error) {
 		started = addr
-		return &EmbeddedServer{Addr: addr, DBPath: db}, nil
+		return stubLocal{addr, db}, nil
 	}
 	_, cmd := m.Update(dialResultMsg{err: errors.New("connection refused")})
 	if cmd == nil {
@@ -96,7 +98,7 @@ func TestConnectStartsEmbeddedServer(t *testing.T) {
 
 func TestConnectWithServerFlagNeverStartsOne(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
-	m.cfg.StartServer = func(addr, db string) (*EmbeddedServer, error) {
+	m.cfg.StartServer = func(addr, db string) (LocalServer, error) {
 		t.Error("a server was started although --server was given")
 		return nil, errors.New("no")
 	}
@@ -151,11 +153,11 @@ func TestLoginErrors(t *testing.T) {
 		err   error
 		wants []string
 	}{
-		{"unknown account", &netproto.Error{Code: "account_not_found", Message: "account not found"}, []string{"There is no account 123", "try again"}},
-		{"wrong PIN", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left", "locked out"}},
-		{"last attempt", &netproto.Error{Code: "wrong_pin", AttemptsLeft: 1}, []string{"Wrong PIN: 1 attempt left"}},
-		{"locked", &netproto.Error{Code: "account_locked", Until: until}, []string{"Too many wrong PINs for account 123", "again at 15:04:05"}},
-		{"too many", &netproto.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "15:04:05"}},
+		{"unknown account", &wire.Error{Code: "account_not_found", Message: "account not found"}, []string{"There is no account 123", "try again"}},
+		{"wrong PIN", &wire.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left", "locked out"}},
+		{"last attempt", &wire.Error{Code: "wrong_pin", AttemptsLeft: 1}, []string{"Wrong PIN: 1 attempt left"}},
+		{"locked", &wire.Error{Code: "account_locked", Until: until}, []string{"Too many wrong PINs for account 123", "again at 15:04:05"}},
+		{"too many", &wire.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "15:04:05"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -292,7 +294,7 @@ func TestTransferFlow(t *testing.T) {
 		if m.busy == "" {
 			t.Fatal("the lookup was not sent")
 		}
-		send(m, lookupResultMsg{account: "456", reply: netproto.Reply{Op: "lookup", Account: "456", Holder: "Bruno Lima"}})
+		send(m, lookupResultMsg{account: "456", reply: client.Reply{Op: "lookup", Account: "456", Holder: "Bruno Lima"}})
 		out := screen(t, m)
 		mustContain(t, out, "To", "456 · Bruno Lima", "Amount to transfer")
 		typeText(m, "50")
@@ -316,7 +318,7 @@ func TestTransferUnknownRecipient(t *testing.T) {
 	typeText(m, "4")
 	typeText(m, "999")
 	press(m, tea.KeyEnter)
-	send(m, lookupResultMsg{account: "999", err: &netproto.Error{Code: "account_not_found"}})
+	send(m, lookupResultMsg{account: "999", err: &wire.Error{Code: "account_not_found"}})
 	mustContain(t, screen(t, m), "There is no account 999")
 	if m.transfer.step != stepRecipient {
 		t.Fatal("left the recipient step after a failed lookup")
@@ -330,7 +332,7 @@ func TestReceiptScreen(t *testing.T) {
 			{Dir: "send", Type: "deposit", ReqID: "r1", Before: 6, After: 7, Peer: "bank"},
 			{Dir: "recv", Type: "reply", Op: "deposit", ReqID: "r1", Before: 7, After: 42, Remote: 41, Peer: "bank"},
 		})
-		send(m, opResultMsg{op: opDeposit, amount: 5050, reply: netproto.Reply{ID: "r1", Op: "deposit", TS: 41, SentTS: 7, RecvTS: 42, ServerRecv: 39, ServerApply: 40, Balance: 105050}})
+		send(m, opResultMsg{op: opDeposit, amount: 5050, reply: client.Reply{ID: "r1", Op: "deposit", TS: 41, SentTS: 7, RecvTS: 42, ServerRecv: 39, ServerApply: 40, Balance: 105050}})
 		out := screen(t, m)
 		mustContain(t, out, "✓ Deposit done", "R$ 50,50", "New balance", "R$ 1.050,50",
 			"Lamport timestamps", "sent by atm-test", "received by bank", "39", "applied by bank", "40",
@@ -347,7 +349,7 @@ func TestReceiptScreen(t *testing.T) {
 func TestReceiptDuplicate(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
-	send(m, opResultMsg{op: opWithdraw, amount: 1000, reply: netproto.Reply{ID: "r2", Balance: 99000, Duplicate: true}})
+	send(m, opResultMsg{op: opWithdraw, amount: 1000, reply: client.Reply{ID: "r2", Balance: 99000, Duplicate: true}})
 	mustContain(t, screen(t, m), "Withdrawal done", "already applied this request", "not applied again")
 }
 
@@ -358,7 +360,7 @@ func TestRefusedReceipt(t *testing.T) {
 			{Dir: "send", Type: "withdraw", ReqID: "r9", Before: 10, After: 11},
 			{Dir: "recv", Type: "error", Op: "withdraw", ReqID: "r9", Before: 11, After: 16, Remote: 15},
 		})
-		send(m, opResultMsg{op: opWithdraw, amount: 500000, err: &netproto.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "r9", TS: 15, RecvTS: 13, ApplyTS: 14}})
+		send(m, opResultMsg{op: opWithdraw, amount: 500000, err: &wire.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "r9", TS: 15, RecvTS: 13, ApplyTS: 14}})
 		out := screen(t, m)
 		mustContain(t, out, "✗ Withdrawal refused", "Insufficient funds for R$ 5.000,00", "R$ 1.000,00", "sent by atm-test", "11",
 			"received by bank", "13", "refused by bank", "14", "answered by bank", "15", "max(11,15)+1 = 16", "↓ withdraw ✗")
@@ -375,7 +377,7 @@ func TestBalanceReceipt(t *testing.T) {
 	if m.busy == "" {
 		t.Fatal("balance was not asked")
 	}
-	send(m, opResultMsg{op: "balance", reply: netproto.Reply{Balance: 123456}})
+	send(m, opResultMsg{op: "balance", reply: client.Reply{Balance: 123456}})
 	mustContain(t, screen(t, m), "✓ Balance", "R$ 1.234,56")
 }
 
@@ -384,17 +386,17 @@ func TestStatementScreen(t *testing.T) {
 		loggedIn(m)
 		typeText(m, "5")
 		mustContain(t, screen(t, m), "Statement", "Loading")
-		var entries []bank.Event
+		var entries []wire.Entry
 		entries = append(entries,
-			bank.Event{TS: 90, Kind: bank.KindTransfer, Outcome: "ok", Account: "456", To: "123", Amount: 2500, Balance: 97500, ToBalance: 102500},
-			bank.Event{TS: 80, Kind: bank.KindWithdraw, Outcome: "insufficient_funds", Account: "123", Amount: 900000, Balance: 100000},
-			bank.Event{TS: 70, Kind: bank.KindTransfer, Outcome: "ok", Account: "123", To: "456", Amount: 5000, Balance: 100000, ToBalance: 105000},
-			bank.Event{TS: 60, Kind: bank.KindDeposit, Outcome: "ok", Account: "123", Amount: 5050, Balance: 105000},
+			wire.Entry{TS: 90, Kind: wire.KindTransfer, Outcome: "ok", Account: "456", To: "123", Amount: 2500, Balance: 97500, ToBalance: 102500},
+			wire.Entry{TS: 80, Kind: wire.KindWithdraw, Outcome: "insufficient_funds", Account: "123", Amount: 900000, Balance: 100000},
+			wire.Entry{TS: 70, Kind: wire.KindTransfer, Outcome: "ok", Account: "123", To: "456", Amount: 5000, Balance: 100000, ToBalance: 105000},
+			wire.Entry{TS: 60, Kind: wire.KindDeposit, Outcome: "ok", Account: "123", Amount: 5050, Balance: 105000},
 		)
 		for i := range 30 {
-			entries = append(entries, bank.Event{TS: uint64(50 - i), Kind: bank.KindBalance, Outcome: "ok", Account: "123", Balance: 99950})
+			entries = append(entries, wire.Entry{TS: uint64(50 - i), Kind: bank.KindBalance, Outcome: "ok", Account: "123", Balance: 99950})
 		}
-		send(m, statementResultMsg{reply: netproto.Reply{Entries: entries, Next: 20, Balance: 102500}})
+		send(m, statementResultMsg{reply: client.Reply{Entries: entries, Next: 20, Balance: 102500}})
 		out := screen(t, m)
 		mustContain(t, out, "R$ 1.025,00", "from 456", "+25,00", "1.025,00", "✗ withdrawal", "to 456", "-50,00", "deposit", "+50,50", "entries 1–", "more below")
 		// Scrolling to the end asks for the next page.
@@ -416,7 +418,7 @@ func TestStatementEmpty(t *testing.T) {
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	typeText(m, "5")
-	send(m, statementResultMsg{reply: netproto.Reply{}})
+	send(m, statementResultMsg{reply: client.Reply{}})
 	mustContain(t, screen(t, m), "No entries yet")
 }
 
@@ -425,14 +427,14 @@ func TestPushArrives(t *testing.T) {
 		loggedIn(m)
 		gen := m.gen
 		send(m, clockEventsMsg{{Dir: "recv", Type: "push", Before: 20, After: 62, Remote: 61, Peer: "bank"}})
-		send(m, pushMsg{gen: gen, push: netproto.Push{Kind: netproto.PushTransferIn, Account: "123", From: "456", FromHolder: "Bruno Lima", Amount: 2500, Balance: 102500, HasBalance: true, TS: 61, ApplyTS: 59, RecvTS: 62}})
+		send(m, pushMsg{gen: gen, push: client.Push{Kind: wire.PushTransferIn, Account: "123", From: "456", FromHolder: "Bruno Lima", Amount: 2500, Balance: 102500, HasBalance: true, TS: 61, ApplyTS: 59, RecvTS: 62}})
 		out := screen(t, m)
 		mustContain(t, out, "Money arrived: +R$ 25,00", "from 456 · Bruno Lima", "R$ 1.025,00", "here L=62", "↓ push", "max(20,61)+1 = 62")
 		if m.sess.balance != 102500 {
 			t.Errorf("balance %d after the push, want 102500", m.sess.balance)
 		}
 		// A push from an older connection is ignored.
-		send(m, pushMsg{gen: gen - 1, push: netproto.Push{Account: "123", Balance: 1, HasBalance: true}})
+		send(m, pushMsg{gen: gen - 1, push: client.Push{Account: "123", Balance: 1, HasBalance: true}})
 		if m.sess.balance != 102500 {
 			t.Error("a stale push changed the balance")
 		}
@@ -443,11 +445,11 @@ func TestConnectionLostThenBackToLogin(t *testing.T) {
 	eachLayout(t, func(t *testing.T, m *Model) {
 		loggedIn(m)
 		gen := m.gen
-		send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateLost, Err: errors.New("EOF")}})
-		send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateReconnecting, Attempt: 2, Delay: 200 * time.Millisecond}})
+		send(m, statusMsg{gen: gen, status: client.ConnStatus{State: client.StateLost, Err: errors.New("EOF")}})
+		send(m, statusMsg{gen: gen, status: client.ConnStatus{State: client.StateReconnecting, Attempt: 2, Delay: 200 * time.Millisecond}})
 		out := screen(t, m)
 		mustContain(t, out, "Connection to the bank lost", "attempt 2")
-		send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+		send(m, statusMsg{gen: gen, status: client.ConnStatus{State: client.StateReconnected}})
 		out = screen(t, m)
 		mustContain(t, out, "Reconnected", "Please log in", "For your safety")
 		if m.sess.loggedIn() || m.page != pageLogin {
@@ -467,12 +469,12 @@ func TestConnectionLostDuringRequest(t *testing.T) {
 	press(m, tea.KeyEnter)
 	confirmNow(m)
 	gen := m.gen
-	send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateLost}})
-	send(m, statusMsg{gen: gen, status: netproto.ConnStatus{State: netproto.StateReconnected}})
+	send(m, statusMsg{gen: gen, status: client.ConnStatus{State: client.StateLost}})
+	send(m, statusMsg{gen: gen, status: client.ConnStatus{State: client.StateReconnected}})
 	if m.page != pageAmount || m.busy == "" {
 		t.Fatalf("page %v busy %q: the pending deposit was abandoned", m.page, m.busy)
 	}
-	send(m, opResultMsg{op: opDeposit, amount: 5000, reply: netproto.Reply{ID: "x", Balance: 105000, Duplicate: true}})
+	send(m, opResultMsg{op: opDeposit, amount: 5000, reply: client.Reply{ID: "x", Balance: 105000, Duplicate: true}})
 	out := screen(t, m)
 	mustContain(t, out, "Deposit done", "not applied again", "applied at most once")
 	press(m, tea.KeyEnter)
@@ -527,10 +529,10 @@ func TestClockPanelTimeline(t *testing.T) {
 	var evs clockEventsMsg
 	var clk uint64
 	for i := range 20 {
-		evs = append(evs, netproto.ClockEvent{Dir: "send", Type: "balance", ReqID: fmt.Sprint(i), Before: clk, After: clk + 1})
+		evs = append(evs, client.ClockEvent{Dir: "send", Type: "balance", ReqID: fmt.Sprint(i), Before: clk, After: clk + 1})
 		clk++
 		remote := clk + 3
-		evs = append(evs, netproto.ClockEvent{Dir: "recv", Type: "reply", Op: "balance", ReqID: fmt.Sprint(i), Before: clk, After: remote + 1, Remote: remote})
+		evs = append(evs, client.ClockEvent{Dir: "recv", Type: "reply", Op: "balance", ReqID: fmt.Sprint(i), Before: clk, After: remote + 1, Remote: remote})
 		clk = remote + 1
 	}
 	send(m, evs)

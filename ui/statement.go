@@ -7,12 +7,11 @@ import (
 
 	"atm/bank/money"
 	"atm/bank/outcome"
+	"atm/netproto/wire"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-
-	"atm/bank"
 )
 
 // statementPageSize is how many entries are asked for at a time (the
@@ -24,7 +23,7 @@ const statementPageSize = 50
 // Lamport timestamps.
 type statementPage struct {
 	c       *common
-	entries []bank.Event
+	entries []wire.Entry
 	next    uint64 // cursor of the next (older) page, 0 at the end
 	loading bool
 	err     string
@@ -51,7 +50,7 @@ func (p *statementPage) start() {
 }
 
 // loaded appends a page of entries.
-func (p *statementPage) loaded(entries []bank.Event, next uint64) {
+func (p *statementPage) loaded(entries []wire.Entry, next uint64) {
 	p.loading = false
 	p.entries = append(p.entries, entries...)
 	p.next = next
@@ -81,20 +80,20 @@ func (p *statementPage) Help() []key.Binding {
 func plainAmount(c money.Cents) string { return strings.TrimPrefix(c.String(), "R$ ") }
 
 // received says e is a transfer into the session's account.
-func (p *statementPage) received(e bank.Event) bool {
+func (p *statementPage) received(e wire.Entry) bool {
 	me := p.c.sess.account
-	return e.Kind == bank.KindTransfer && e.To == me && e.Account != me
+	return e.Kind == wire.KindTransfer && e.To == me && e.Account != me
 }
 
 // describe is an entry from the account's point of view: what it was, with
 // whom, the signed amount and the balance after it ("" when none).
-func (p *statementPage) describe(e bank.Event) (what, amount, balance string) {
+func (p *statementPage) describe(e wire.Entry) (what, amount, balance string) {
 	switch e.Kind {
-	case bank.KindDeposit:
+	case wire.KindDeposit:
 		what, amount = "deposit", "+"+plainAmount(e.Amount)
-	case bank.KindWithdraw:
+	case wire.KindWithdraw:
 		what, amount = "withdrawal", "-"+plainAmount(e.Amount)
-	case bank.KindTransfer:
+	case wire.KindTransfer:
 		if p.received(e) {
 			what, amount = "from "+e.Account, "+"+plainAmount(e.Amount)
 		} else {
@@ -103,18 +102,18 @@ func (p *statementPage) describe(e bank.Event) (what, amount, balance string) {
 				what += " " + e.Detail
 			}
 		}
-	case bank.KindOpen:
+	case wire.KindOpen:
 		what = "account opened"
 		if e.Amount != 0 {
 			amount = "+" + plainAmount(e.Amount)
 		}
-	case bank.KindPush:
+	case wire.KindPush:
 		what = "from " + e.To
 	default:
 		what = e.Kind
 	}
 	switch e.Kind {
-	case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer, bank.KindBalance, bank.KindOpen:
+	case wire.KindDeposit, wire.KindWithdraw, wire.KindTransfer, wire.KindBalance, wire.KindOpen:
 		balance = plainAmount(e.Balance)
 		if p.received(e) {
 			balance = plainAmount(e.ToBalance)
@@ -128,7 +127,7 @@ func (p *statementPage) describe(e bank.Event) (what, amount, balance string) {
 }
 
 // when is the entry's date and time on this computer's clock, with the zone.
-func when(e bank.Event) string {
+func when(e wire.Entry) string {
 	if e.Wall.IsZero() {
 		return "—"
 	}
@@ -335,7 +334,7 @@ func (p *statementPage) View() string {
 
 // detailView shows one entry in full, with its Lamport timestamps like a
 // receipt.
-func (p *statementPage) detailView(e bank.Event) string {
+func (p *statementPage) detailView(e wire.Entry) string {
 	s := p.c.styles
 	var b strings.Builder
 	what, amount, balance := p.describe(e)

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
 	"atm/bank/money"
 
 	tea "charm.land/bubbletea/v2"
-
-	"atm/bank"
-	"atm/netproto"
 )
 
 // statementWall is when the test's entries happened.
@@ -20,21 +20,21 @@ var statementWall = time.Date(2030, 3, 5, 14, 3, 22, 0, time.UTC)
 
 // statementEntries is a history of n entries of account 123, newest first,
 // from L=1000 down: a received transfer, a sent one, then deposits.
-func statementEntries(n int) []bank.Event {
-	var es []bank.Event
+func statementEntries(n int) []wire.Entry {
+	var es []wire.Entry
 	for i := range n {
 		ts := uint64(1000 - 10*i)
 		wall := statementWall.Add(-time.Duration(i) * time.Hour)
 		switch i {
 		case 0:
-			es = append(es, bank.Event{TS: ts, Proc: "bank", Kind: bank.KindTransfer, Outcome: "ok", Account: "45678901", To: "123",
+			es = append(es, wire.Entry{TS: ts, Proc: "bank", Kind: wire.KindTransfer, Outcome: "ok", Account: "45678901", To: "123",
 				Amount: 2500, ToBalance: 102500, ApplyTS: ts, Wall: wall})
 		case 1:
-			es = append(es, bank.Event{TS: ts, Proc: "bank", Kind: bank.KindTransfer, Outcome: "ok", Account: "123", To: "45678901",
+			es = append(es, wire.Entry{TS: ts, Proc: "bank", Kind: wire.KindTransfer, Outcome: "ok", Account: "123", To: "45678901",
 				Amount: 5000, Balance: 100000, ToBalance: 5000, Detail: "Bruno Lima", ReqID: "r1",
 				Client: "atm-7f3a", ClientTS: ts - 3, RecvTS: ts - 1, ApplyTS: ts, ReplyTS: ts + 1, Wall: wall})
 		default:
-			es = append(es, bank.Event{TS: ts, Proc: "bank", Kind: bank.KindDeposit, Outcome: "ok", Account: "123",
+			es = append(es, wire.Entry{TS: ts, Proc: "bank", Kind: wire.KindDeposit, Outcome: "ok", Account: "123",
 				Amount: money.Cents(100 * i), Balance: 105000, ReqID: fmt.Sprint("d", i),
 				Client: "atm-7f3a", ClientTS: ts - 3, RecvTS: ts - 1, ApplyTS: ts, ReplyTS: ts + 1, Wall: wall})
 		}
@@ -43,11 +43,11 @@ func statementEntries(n int) []bank.Event {
 }
 
 // openStatement shows the statement with the first page of 55 entries.
-func openStatement(m *Model) []bank.Event {
+func openStatement(m *Model) []wire.Entry {
 	loggedIn(m)
 	typeText(m, "5")
 	all := statementEntries(55)
-	send(m, statementResultMsg{reply: netproto.Reply{Entries: all[:50], Next: 510, Balance: 102500}})
+	send(m, statementResultMsg{reply: client.Reply{Entries: all[:50], Next: 510, Balance: 102500}})
 	return all
 }
 
@@ -109,7 +109,7 @@ func TestStatementPaging(t *testing.T) {
 			t.Fatal("end did not fetch the older entries")
 		}
 		mustContain(t, screen(t, m), fmt.Sprintf("entries %d–50, more below · loading older…", 50-n+1))
-		send(m, statementResultMsg{reply: netproto.Reply{Entries: all[50:], Balance: 102500}})
+		send(m, statementResultMsg{reply: client.Reply{Entries: all[50:], Balance: 102500}})
 		mustContain(t, screen(t, m), "of 55")
 		press(m, tea.KeyEnd)
 		if want := fmt.Sprintf("entries %d–55 of 55", 55-n+1); footer(t, m) != want {

@@ -14,7 +14,7 @@ import "sync"
 // included) holds exactly. A clock never goes past it and never wraps: at
 // MaxTS a tick leaves it there, and a received timestamp above it counts as
 // MaxTS. The server refuses such timestamps before they reach its clock (see
-// netproto's PROTOCOL.md), so only a clock driven to the ceiling on purpose
+// netproto/wire/PROTOCOL.md), so only a clock driven to the ceiling on purpose
 // ever stops there; the event log then refuses to reuse a timestamp.
 const MaxTS uint64 = 1<<53 - 1
 

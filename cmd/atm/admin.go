@@ -14,12 +14,15 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"atm/netproto/client"
+	"atm/netproto/server"
+	"atm/netproto/wire"
+
 	"atm/bank/outcome"
 
 	"golang.org/x/term"
 
 	"atm/bank"
-	"atm/netproto"
 )
 
 func init() {
@@ -75,7 +78,7 @@ func runAccounts(args []string) int {
 	}
 	sub := args[0]
 	fs := newFlagSet("atm accounts " + sub)
-	db := fs.String("db", netproto.DefaultDBPath(), "database file")
+	db := fs.String("db", DefaultDBPath(), "database file")
 	id := fs.String("id", "", "account id: the holder's RG, 1 to 20 digits")
 	name := fs.String("name", "", "holder name")
 	pin := fs.String("pin", "", "PIN, 4 to 12 digits (default: asked for without echo, or read from standard input; a PIN given here stays in the shell's history)")
@@ -132,9 +135,9 @@ func runAccounts(args []string) int {
 
 func runLog(args []string) int {
 	fs := newFlagSet("atm log")
-	db := fs.String("db", netproto.DefaultDBPath(), "database file")
+	db := fs.String("db", DefaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
-	server := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
+	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -146,12 +149,12 @@ func runLog(args []string) int {
 			return enc.Encode(e)
 		}
 		// Strings in the log came from clients: one event, one line.
-		_, err := fmt.Fprintln(w, netproto.EscapeControl(FormatEvent(e)))
+		_, err := fmt.Fprintln(w, server.EscapeControl(FormatEvent(e)))
 		return err
 	}
 	var err error
-	if *server != "" {
-		err = logFromServer(*server, *token, print)
+	if *serverAddr != "" {
+		err = logFromServer(*serverAddr, *token, print)
 	} else {
 		var b *bank.Bank
 		b, err = openExisting(*db, false)
@@ -208,16 +211,16 @@ func logFromServer(addr, token string, fn func(bank.Event) error) error {
 		return errors.New("reading the log from a server needs its operator token: --operator-token or $ATM_OPERATOR_TOKEN")
 	}
 	ctx := context.Background()
-	c, err := netproto.Dial(ctx, addr, netproto.ClientOptions{ProcessID: "atm-log"})
+	c, err := client.Dial(ctx, addr, client.Options{ProcessID: "atm-log"})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	var after uint64
 	for {
-		page, err := c.Log(ctx, token, after, netproto.MaxLogLimit)
+		page, err := c.Log(ctx, token, after, wire.MaxLogLimit)
 		if err != nil {
-			if errors.Is(err, netproto.ErrForbidden) {
+			if errors.Is(err, wire.ErrForbidden) {
 				return fmt.Errorf("the server at %s refused the operator token", addr)
 			}
 			return err
@@ -226,12 +229,21 @@ func logFromServer(addr, token string, fn func(bank.Event) error) error {
 			return nil
 		}
 		for _, e := range page.Events {
-			if err := fn(e); err != nil {
+			if err := fn(eventOf(e)); err != nil {
 				return err
 			}
 		}
 		after = page.Next
 	}
+}
+
+// eventOf is an entry of a server's log as the ledger's event, to print it
+// the same way as the file's.
+func eventOf(e wire.Entry) bank.Event {
+	return bank.Event{TS: e.TS, Proc: e.Proc, Kind: e.Kind, Outcome: e.Outcome,
+		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
+		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
+		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall}
 }
 
 // FormatEvent renders one event as a readable line.
@@ -296,7 +308,7 @@ func FormatEvent(e bank.Event) string {
 
 func runVerify(args []string) int {
 	fs := newFlagSet("atm verify")
-	db := fs.String("db", netproto.DefaultDBPath(), "database file")
+	db := fs.String("db", DefaultDBPath(), "database file")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}

@@ -24,10 +24,13 @@ import (
 	"syscall"
 	"time"
 
+	"atm/netproto/client"
+	"atm/netproto/server"
+	"atm/netproto/wire"
+
 	"atm/bank"
 	"atm/bank/money"
 	"atm/bank/outcome"
-	"atm/netproto"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -102,7 +105,7 @@ type benchResult struct {
 func runBench(args []string) int {
 	var cfg benchConfig
 	fs := newFlagSet("atm bench")
-	fs.StringVar(&cfg.addr, "addr", netproto.DefaultAddr, "server to load (ignored with --embedded)")
+	fs.StringVar(&cfg.addr, "addr", wire.DefaultAddr, "server to load (ignored with --embedded)")
 	fs.BoolVar(&cfg.embedded, "embedded", false, "start a server in this process on a temporary database")
 	fs.IntVar(&cfg.clients, "clients", 64, "concurrent logged-in sessions")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time")
@@ -115,7 +118,7 @@ func runBench(args []string) int {
 	fs.StringVar(&cfg.cpuProf, "cpuprofile", "", "with --embedded: write a CPU profile of the measured time (server and load together) to this file")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "without --embedded: process id of the server, to sample its memory")
 	fs.IntVar(&cfg.idleConns, "idle-conns", 0, "instead of the load: open this many idle connections and report the server memory each costs")
-	fs.StringVar(&cfg.client, "client", "lean", "load generator's sessions: lean (the protocol spoken directly, to leave the CPU to the server) or lib (netproto.Client)")
+	fs.StringVar(&cfg.client, "client", "lean", "load generator's sessions: lean (the protocol spoken directly, to leave the CPU to the server) or lib (client.Client)")
 	fs.BoolVar(&cfg.push, "push", false, "transfer between the bench sessions themselves, so every transfer also pushes a notification")
 	hold := fs.Int("hold-conns", 0, "(used by --idle-conns in its child process: hold this many connections open until stdin closes)")
 	fs.Uint64Var(&cfg.base, "account-base", 880_000_000, "first bench account id (accounts are reused if they exist)")
@@ -163,7 +166,7 @@ func runBench(args []string) int {
 // embeddedServer is a bank and its server in this process.
 type embeddedServer struct {
 	bank *bank.Bank
-	srv  *netproto.Server
+	srv  *server.Server
 	addr string
 	dir  string
 	errc chan error
@@ -192,7 +195,7 @@ func startEmbedded(cfg *benchConfig) (*embeddedServer, error) {
 	if cfg.token == "" {
 		cfg.token = randomToken()
 	}
-	e.srv = &netproto.Server{Bank: b, OperatorToken: cfg.token, MaxConns: max(netproto.DefaultMaxConns, cfg.idleConns+cfg.clients+16)}
+	e.srv = &server.Server{Ledger: b, OperatorToken: cfg.token, MaxConns: max(server.DefaultMaxConns, cfg.idleConns+cfg.clients+16)}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Close()
@@ -304,7 +307,7 @@ func bench(cfg benchConfig) (*benchResult, error) {
 	}
 
 	ctx := context.Background()
-	admin, err := netproto.Dial(ctx, addr, netproto.ClientOptions{ProcessID: "bench-admin"})
+	admin, err := client.Dial(ctx, addr, client.Options{ProcessID: "bench-admin"})
 	if err != nil {
 		return nil, err
 	}
@@ -375,8 +378,8 @@ func bench(cfg benchConfig) (*benchResult, error) {
 }
 
 type session struct {
-	c       *netproto.Client // --client lib
-	lean    *leanConn        // --client lean
+	c       *client.Client // --client lib
+	lean    *leanConn      // --client lean
 	account string
 	to      string
 	toField string // `,"to":"ID","amount":1`
@@ -396,7 +399,7 @@ const benchPIN = "4242"
 // setupSessions opens (or reuses) the bench accounts, logs one session in to
 // each and funds it. Recipients are accounts of their own, not logged in,
 // unless cfg.push.
-func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *netproto.Client, prog progress) ([]*session, error) {
+func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *client.Client, prog progress) ([]*session, error) {
 	n := cfg.clients
 	ids := make([]string, 2*n)
 	for i := range ids {
@@ -435,7 +438,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *net
 		// Enough for any run: transfers move one centavo at a time.
 		const funds = 5_000_000
 		if cfg.client == "lib" {
-			c, err := netproto.Dial(ctx, addr, netproto.ClientOptions{ProcessID: proc})
+			c, err := client.Dial(ctx, addr, client.Options{ProcessID: proc})
 			if err != nil {
 				return err
 			}
@@ -457,7 +460,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *net
 			if err := c.login(s.account, benchPIN); err != nil {
 				return fmt.Errorf("log in to %s: %w", s.account, err)
 			}
-			if err := c.call(netproto.OpDeposit, fmt.Sprintf(`,"amount":%d`, funds)); err != nil {
+			if err := c.call(wire.OpDeposit, fmt.Sprintf(`,"amount":%d`, funds)); err != nil {
 				return fmt.Errorf("fund %s: %w", s.account, err)
 			}
 		}
@@ -637,19 +640,19 @@ func leanOp(mix string, s *session, n uint64) error {
 	c := s.lean
 	switch mix {
 	case "transfer":
-		return c.call(netproto.OpTransfer, s.toField)
+		return c.call(wire.OpTransfer, s.toField)
 	case "deposit":
-		return c.call(netproto.OpDeposit, `,"amount":1`)
+		return c.call(wire.OpDeposit, `,"amount":1`)
 	}
 	switch n % 5 {
 	case 0, 1:
-		return c.call(netproto.OpTransfer, s.toField)
+		return c.call(wire.OpTransfer, s.toField)
 	case 2:
-		return c.call(netproto.OpDeposit, `,"amount":2`)
+		return c.call(wire.OpDeposit, `,"amount":2`)
 	case 3:
-		return c.call(netproto.OpWithdraw, `,"amount":1`)
+		return c.call(wire.OpWithdraw, `,"amount":1`)
 	default:
-		return c.call(netproto.OpBalance, "")
+		return c.call(wire.OpBalance, "")
 	}
 }
 

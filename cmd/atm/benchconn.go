@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"atm/netproto"
+	"atm/netproto/wire"
 )
 
 // leanConn is the load generator's own session: the line protocol spoken
@@ -44,7 +44,7 @@ func dialLean(ctx context.Context, addr, proc string) (*leanConn, error) {
 		return nil, fmt.Errorf("greeting: %w", err)
 	}
 	typ, _ := jsonField(line, "type")
-	if string(typ) != netproto.TypeHello {
+	if string(typ) != wire.TypeHello {
 		nc.Close()
 		return nil, fmt.Errorf("greeting: got %s", line)
 	}
@@ -102,16 +102,16 @@ func (c *leanConn) call(typ, fields string) error {
 		}
 		t, _ := jsonField(line, "type")
 		switch string(t) {
-		case netproto.TypePush:
+		case wire.TypePush:
 			continue
-		case netproto.TypeReply, netproto.TypeError:
+		case wire.TypeReply, wire.TypeError:
 		default:
 			return fmt.Errorf("unexpected %s", bytes.TrimSpace(line))
 		}
 		if got, _ := jsonField(line, "id"); !bytes.Equal(got, id) {
 			return fmt.Errorf("answer to %q while waiting for %q", got, id)
 		}
-		if string(t) == netproto.TypeError {
+		if string(t) == wire.TypeError {
 			var e struct{ Code, Message string }
 			_ = json.Unmarshal(line, &e)
 			return fmt.Errorf("%s: %s", e.Code, e.Message)
@@ -147,7 +147,7 @@ func jsonField(line []byte, key string) ([]byte, bool) {
 }
 
 func (c *leanConn) login(account, pin string) error {
-	if err := c.call(netproto.OpLogin, `,"account":"`+account+`","pin":"`+pin+`"`); err != nil {
+	if err := c.call(wire.OpLogin, `,"account":"`+account+`","pin":"`+pin+`"`); err != nil {
 		return fmt.Errorf("login refused: %w", err)
 	}
 	return nil

@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"atm/netproto/server"
+	"atm/netproto/wire"
+
 	"atm/bank"
 	"atm/bank/outcome"
-	"atm/netproto"
 )
 
 // What PROTOCOL.md and the server promise about timestamps, restated here as
@@ -200,8 +202,8 @@ func TestHostileTimestampsAndCrashes(t *testing.T) {
 	}
 	t.Logf("random seed %d (replay with ATM_TEST_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
-	if fzMaxTS != netproto.MaxTS || fzJumpOut != netproto.MaxJumpLoggedOut || fzJumpIn != netproto.MaxJump {
-		t.Fatalf("the limits of PROTOCOL.md changed: MaxTS %d, jumps %d and %d", netproto.MaxTS, netproto.MaxJumpLoggedOut, netproto.MaxJump)
+	if fzMaxTS != wire.MaxTS || fzJumpOut != server.MaxJumpLoggedOut || fzJumpIn != server.MaxJump {
+		t.Fatalf("the limits of PROTOCOL.md changed: MaxTS %d, jumps %d and %d", wire.MaxTS, server.MaxJumpLoggedOut, server.MaxJump)
 	}
 	bin := buildATM(t)
 	db := filepath.Join(t.TempDir(), "bank.db")

@@ -18,13 +18,15 @@ import (
 	"testing"
 	"time"
 
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
 	"atm/bank/money"
 	"atm/bank/outcome"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
-	"atm/netproto"
 )
 
 const crashToken = "crash-test-operator"
@@ -159,7 +161,7 @@ func TestCrashDurability(t *testing.T) {
 		srv := startServe(t, bin, db, addr, cycle)
 		addr = srv.addr
 		t.Logf("cycle %d: serving on %s", cycle, srv.addr)
-		op, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{ProcessID: "operator"})
+		op, err := client.Dial(ctx, srv.addr, client.Options{ProcessID: "operator"})
 		if err != nil {
 			t.Fatalf("cycle %d: dial: %v", cycle, err)
 		}
@@ -218,7 +220,7 @@ func TestCrashDurability(t *testing.T) {
 				}()
 				r := rand.New(rand.NewPCG(wseed, uint64(w)))
 				acct := accounts[w%len(accounts)]
-				c, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{ProcessID: fmt.Sprintf("atm-c%d-w%d", cycle, w)})
+				c, err := client.Dial(ctx, srv.addr, client.Options{ProcessID: fmt.Sprintf("atm-c%d-w%d", cycle, w)})
 				if err != nil {
 					return
 				}
@@ -228,7 +230,7 @@ func TestCrashDurability(t *testing.T) {
 				}
 				for {
 					amount := money.Cents(1 + r.IntN(50_000))
-					var rep netproto.Reply
+					var rep client.Reply
 					var err error
 					kind := []string{bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer}[r.IntN(3)]
 					switch kind {
@@ -239,7 +241,7 @@ func TestCrashDurability(t *testing.T) {
 					case bank.KindTransfer:
 						rep, err = c.Transfer(ctx, accounts[(w+1+r.IntN(2))%len(accounts)], amount)
 					}
-					var pe *netproto.Error
+					var pe *wire.Error
 					switch {
 					case err == nil:
 						see(rep.TS)
@@ -271,7 +273,7 @@ func TestCrashDurability(t *testing.T) {
 		retriers.Add(1)
 		go func() {
 			defer retriers.Done()
-			c, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{
+			c, err := client.Dial(ctx, srv.addr, client.Options{
 				ProcessID: fmt.Sprintf("atm-c%d-retrier", cycle), Reconnect: true})
 			if err != nil {
 				return
@@ -297,7 +299,7 @@ func TestCrashDurability(t *testing.T) {
 				// In flight when the server was killed: the client resent it,
 				// with the same id, to the restarted server.
 				straddled := !before && isKilled()
-				var pe *netproto.Error
+				var pe *wire.Error
 				switch {
 				case err == nil:
 					see(rep.TS)
@@ -334,14 +336,14 @@ func TestCrashDurability(t *testing.T) {
 		probeDone := make(chan struct{})
 		go func() {
 			defer close(probeDone)
-			c, err := netproto.Dial(ctx, srv.addr, netproto.ClientOptions{ProcessID: fmt.Sprintf("atm-c%d-probe", cycle)})
+			c, err := client.Dial(ctx, srv.addr, client.Options{ProcessID: fmt.Sprintf("atm-c%d-probe", cycle)})
 			if err != nil {
 				return
 			}
 			defer c.Close()
 			for {
 				_, err := c.Balance(ctx)
-				var pe *netproto.Error
+				var pe *wire.Error
 				if !errors.As(err, &pe) {
 					return
 				}
@@ -441,7 +443,7 @@ func TestCrashDurability(t *testing.T) {
 // lockAccount opens account 5005 and enters 3 wrong PINs, each on a new
 // connection of the same ATM, which is then locked out of the account; it
 // returns the time the lockout ends.
-func lockAccount(t *testing.T, op *netproto.Client, addr string) time.Time {
+func lockAccount(t *testing.T, op *client.Client, addr string) time.Time {
 	t.Helper()
 	if _, err := op.OpenAccount(context.Background(), crashToken, "5005", "Eva Lock", "1234"); err != nil {
 		t.Fatalf("open account: %v", err)
@@ -458,7 +460,7 @@ func lockAccount(t *testing.T, op *netproto.Client, addr string) time.Time {
 
 // loginOnce logs in on a new connection, always as the same ATM.
 func loginOnce(addr, account, pin string) error {
-	c, err := netproto.Dial(context.Background(), addr, netproto.ClientOptions{ProcessID: "atm-10c7"})
+	c, err := client.Dial(context.Background(), addr, client.Options{ProcessID: "atm-10c7"})
 	if err != nil {
 		return err
 	}
@@ -468,7 +470,7 @@ func loginOnce(addr, account, pin string) error {
 }
 
 func untilOf(err error) time.Time {
-	var pe *netproto.Error
+	var pe *wire.Error
 	if errors.As(err, &pe) {
 		return pe.Until
 	}

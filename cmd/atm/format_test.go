@@ -6,10 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"atm/netproto/server"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
-	"atm/netproto"
 )
 
 // The log line of a refused account opening shows the refusal once and no
@@ -82,7 +83,7 @@ func TestFormatLock(t *testing.T) {
 func TestLogLinesCannotBeForged(t *testing.T) {
 	e := bank.Event{TS: 7, Kind: bank.KindLogin, Outcome: "invalid_account_id",
 		Account: "123\nL=999999 apply deposit 8801 +R$ 1.000.000,00 ok", Client: "p\x1b[2J", Detail: "x\ry"}
-	line := netproto.EscapeControl(FormatEvent(e))
+	line := server.EscapeControl(FormatEvent(e))
 	if strings.ContainsAny(line, "\n\r\x1b") {
 		t.Fatalf("a control character reached the line: %q", line)
 	}

@@ -11,9 +11,11 @@ import (
 	"syscall"
 	"time"
 
+	"atm/netproto/server"
+	"atm/netproto/wire"
+
 	"atm/bank"
 	"atm/bank/money"
-	"atm/netproto"
 )
 
 func init() {
@@ -25,12 +27,12 @@ func init() {
 
 func runServe(args []string) int {
 	fs := newFlagSet("atm serve")
-	addr := fs.String("addr", netproto.DefaultAddr, "TCP address to listen on")
-	db := fs.String("db", netproto.DefaultDBPath(), "bank database file (created with the default accounts if new)")
+	addr := fs.String("addr", wire.DefaultAddr, "TCP address to listen on")
+	db := fs.String("db", DefaultDBPath(), "bank database file (created with the default accounts if new)")
 	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token enabling the operator operations audit and open_account (default $ATM_OPERATOR_TOKEN; empty disables them)")
-	idle := fs.Duration("idle-timeout", netproto.DefaultIdleTimeout, "close a connection after this long without a request")
-	maxConns := fs.Int("max-conns", netproto.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
+	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close a connection after this long without a request")
+	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
 	maxAmount := fs.Int64("max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
 	fs.Usage = func() {
@@ -44,7 +46,7 @@ func runServe(args []string) int {
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
-		handler = netproto.NewLineHandler(os.Stdout, nil)
+		handler = server.NewLineHandler(os.Stdout, nil)
 	case "json":
 		handler = slog.NewJSONHandler(os.Stdout, nil)
 	default:
@@ -57,7 +59,7 @@ func runServe(args []string) int {
 	}
 	// The output never holds up the bank: records go through a bounded
 	// queue, and what a stalled terminal makes it drop is counted.
-	async := netproto.NewAsyncHandler(handler, 0)
+	async := server.NewAsyncHandler(handler, 0)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -65,7 +67,7 @@ func runServe(args []string) int {
 	}()
 	logger := slog.New(async)
 
-	srv := &netproto.Server{
+	srv := &server.Server{
 		IdleTimeout:   *idle,
 		MaxConns:      *maxConns,
 		OperatorToken: *token,
@@ -89,8 +91,8 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 1
 	}
-	srv.Bank = b
-	logger.Info(fmt.Sprintf("serving %s on %s (protocol v%d), process id %s", *db, l.Addr(), netproto.Version, b.ProcessID()))
+	srv.Ledger = b
+	logger.Info(fmt.Sprintf("serving %s on %s (protocol v%d), process id %s", *db, l.Addr(), wire.Version, b.ProcessID()))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

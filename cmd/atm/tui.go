@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 
+	"atm/netproto/wire"
+
 	tea "charm.land/bubbletea/v2"
 
-	"atm/netproto"
 	"atm/ui"
 )
 
@@ -21,8 +22,8 @@ func init() {
 
 func runTUI(args []string) int {
 	fs := newFlagSet("atm")
-	server := fs.String("server", "", "bank server HOST:PORT (default "+netproto.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
-	db := fs.String("db", netproto.DefaultDBPath(), "database of the server started inside the ATM (not used with --server)")
+	server := fs.String("server", "", "bank server HOST:PORT (default "+wire.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
+	db := fs.String("db", DefaultDBPath(), "database of the server started inside the ATM (not used with --server)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: atm [--server HOST:PORT] [--db PATH]")
 		fmt.Fprintln(fs.Output(), "\nThe ATM. Keys are shown at the bottom of every screen; q or ctrl+c quits.")
@@ -32,7 +33,7 @@ func runTUI(args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg := ui.Config{Addr: *server, Embedded: *server == "", DBPath: *db}
+	cfg := ui.Config{Addr: *server, Embedded: *server == "", DBPath: *db, StartServer: startLocalServer}
 	if err := ui.Run(context.Background(), cfg); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
 		fmt.Fprintf(os.Stderr, "atm: %v\n", err)
 		return 1

@@ -1,0 +1,470 @@
+package server
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"atm/netproto/wire"
+
+	"atm/bank"
+	"atm/bank/lamport"
+	"atm/bank/money"
+	"atm/bank/outcome"
+)
+
+// handle serves one request line: the receive event first, then exactly one
+// answer, a send.
+func (c *conn) handle(line []byte) {
+	s := c.s
+	d := decodeRequest(line)
+	req := d.req
+	tsErr := c.checkTS(d)
+	c.receive(req, d, tsErr == nil && d.hasTS)
+	if d.fault != nil {
+		c.protoError(faultEcho(req), d.fault.code, d.fault.msg)
+		return
+	}
+	if tsErr != nil {
+		c.protoError(req, wire.CodeInvalidTimestamp, tsErr.Error())
+		return
+	}
+	if req.Proc != "" && !wire.ValidProc(req.Proc) {
+		c.protoError(req, wire.CodeBadRequest, `"proc" must be 1 to 64 letters, digits or . _ : @ -`)
+		return
+	}
+	if req.Type == "" {
+		c.protoError(req, wire.CodeBadRequest, `the message has no "type"`)
+		return
+	}
+	if !knownType(req.Type) {
+		echo := &wire.Message{ID: echoID(req.ID)}
+		if len(req.Type) <= 64 {
+			echo.Type = req.Type
+		}
+		c.protoError(echo, wire.CodeUnknownType,
+			fmt.Sprintf("unknown message type %s; this server speaks protocol version %d", quoteShort(req.Type), wire.Version))
+		return
+	}
+	if !wire.ValidRequestID(req.ID) {
+		c.protoError(&wire.Message{Type: req.Type}, outcome.Code(outcome.ErrInvalidRequestID),
+			`every request needs an "id" of 1 to 128 printable ASCII characters without spaces`)
+		return
+	}
+	meta := bank.Meta{ReqID: req.ID, Client: c.peerID(), ClientTS: req.TS, RecvTS: c.recv,
+		Source: c.peerID() + "@" + hostOf(c.remote)}
+	ctx := s.ctx
+
+	switch req.Type {
+	case wire.OpAudit:
+		c.audit(req, meta)
+		return
+	case wire.OpLog:
+		c.readLog(req)
+		return
+	case wire.OpOpenAccount:
+		c.openAccount(req, meta)
+		return
+	case wire.OpLogin:
+		c.login(req, meta)
+		return
+	}
+	if c.account == "" {
+		c.protoError(req, wire.CodeNotLoggedIn, "log in to an account first")
+		return
+	}
+	if req.Type != wire.OpLookup && req.Account != "" && req.Account != c.account {
+		c.protoError(req, wire.CodeForbidden, fmt.Sprintf("this session is logged in to account %s and acts on it only", c.account))
+		return
+	}
+	switch req.Type {
+	case wire.OpLogout:
+		c.logout(req, meta)
+	case wire.OpBalance:
+		sl := c.reserve()
+		defer c.settle(sl, nil, false)
+		rc, err := s.Ledger.Balance(ctx, meta, c.account)
+		c.bankReply(sl, req, rc, err, func(m *wire.Message) {
+			m.Account, m.Holder, m.Balance = c.account, c.holder, wire.CentsPtr(rc.Event.Balance)
+		})
+	case wire.OpDeposit, wire.OpWithdraw, wire.OpTransfer:
+		amount, err := req.Amount.Cents()
+		if err != nil {
+			c.protoError(req, outcome.Code(err), err.Error())
+			return
+		}
+		if req.Type == wire.OpTransfer {
+			if req.To == "" {
+				c.protoError(req, wire.CodeBadRequest, `a transfer needs "to", the recipient's account`)
+				return
+			}
+			if !money.ValidAccountID(req.To) {
+				c.protoError(req, outcome.Code(outcome.ErrInvalidAccountID), `"to" must be an account number of 1 to 20 digits`)
+				return
+			}
+		}
+		sl := c.reserve()
+		defer c.settle(sl, nil, false)
+		var rc bank.Receipt
+		switch req.Type {
+		case wire.OpDeposit:
+			rc, err = s.Ledger.Deposit(ctx, meta, c.account, amount)
+		case wire.OpWithdraw:
+			rc, err = s.Ledger.Withdraw(ctx, meta, c.account, amount)
+		case wire.OpTransfer:
+			rc, err = s.Ledger.Transfer(ctx, meta, c.account, req.To, amount)
+		}
+		c.bankReply(sl, req, rc, err, func(m *wire.Message) {
+			m.Account, m.Amount, m.Balance = c.account, wire.AmountOf(rc.Event.Amount), wire.CentsPtr(rc.Event.Balance)
+			if req.Type == wire.OpTransfer {
+				m.To, m.ToHolder = rc.Event.To, rc.Event.Detail
+			}
+		})
+		if err == nil && !rc.Duplicate {
+			c.notifyChange(req.Type, rc.Event)
+		}
+	case wire.OpLookup:
+		if req.Account == "" {
+			c.protoError(req, wire.CodeBadRequest, `a lookup needs "account"`)
+			return
+		}
+		if !money.ValidAccountID(req.Account) {
+			c.protoError(req, outcome.Code(outcome.ErrInvalidAccountID), `"account" must be an account number of 1 to 20 digits`)
+			return
+		}
+		sl := c.reserve()
+		defer c.settle(sl, nil, false)
+		rc, err := s.Ledger.Lookup(ctx, meta, req.Account)
+		c.bankReply(sl, req, rc, err, func(m *wire.Message) { m.Account, m.Holder = req.Account, rc.Holder })
+	case wire.OpStatement:
+		limit := req.Limit
+		if limit <= 0 {
+			limit = wire.DefaultStatementLimit
+		}
+		limit = min(limit, wire.MaxStatementLimit)
+		sl := c.reserve()
+		defer c.settle(sl, nil, false)
+		page, rc, err := s.Ledger.Statement(ctx, meta, c.account, req.Before, limit)
+		c.bankReply(sl, req, rc, err, func(m *wire.Message) {
+			m.Account, m.Balance, m.Entries, m.Next = c.account, wire.CentsPtr(rc.Event.Balance), entriesOf(page.Entries), page.Next
+		})
+	}
+}
+
+// notifyChange pushes a change this session applied to every other session
+// logged in to an account whose balance it changed: the recipient's of a
+// transfer, and the session's own account.
+func (c *conn) notifyChange(op string, ev bank.Event) {
+	s := c.s
+	own := pushItem{account: c.account, amount: ev.Amount, balance: ev.Balance, applyTS: ev.TS}
+	switch op {
+	case wire.OpDeposit:
+		own.kind = wire.PushDeposit
+	case wire.OpWithdraw:
+		own.kind = wire.PushWithdraw
+	case wire.OpTransfer:
+		s.notify(pushItem{kind: wire.PushTransferIn, account: ev.To, from: c.account, fromHolder: c.holder,
+			amount: ev.Amount, balance: ev.ToBalance, applyTS: ev.TS}, nil)
+		own.kind, own.to, own.toHolder = wire.PushTransferOut, ev.To, ev.Detail
+	default:
+		return
+	}
+	s.notify(own, c)
+}
+
+// checkTS says why the request's timestamp cannot be observed, or nil.
+func (c *conn) checkTS(d decoded) error {
+	if !d.hasTS {
+		return nil
+	}
+	if d.ts > wire.MaxTS {
+		return fmt.Errorf(`"ts" must be a whole number from 0 to %d; %d is out of range`, wire.MaxTS, d.ts)
+	}
+	limit, who := uint64(MaxJump), "a session"
+	if c.account == "" {
+		limit, who = MaxJumpLoggedOut, "a connection that has not logged in"
+	}
+	if now := c.s.Ledger.Clock().Now(); d.ts > now && d.ts-now > limit {
+		return fmt.Errorf(`"ts" %d is more than %d above the bank's clock (%d), the most %s may jump it`, d.ts, limit, now, who)
+	}
+	return nil
+}
+
+// receive is the receive event of a request: the clock observes the
+// request's timestamp if it is valid, and ticks past its own value if not.
+func (c *conn) receive(req *wire.Message, d decoded, observe bool) {
+	s := c.s
+	var step lamport.Change
+	if observe {
+		step = s.Ledger.Clock().Receive(d.ts)
+	} else {
+		step = s.Ledger.Clock().Receive(0)
+	}
+	c.recv = step.New
+	if req.Proc != "" && req.Proc != c.peerID() && wire.ValidProc(req.Proc) {
+		p := req.Proc
+		c.peer.Store(&p)
+	}
+	if s.Logger == nil {
+		return
+	}
+	rule := fmt.Sprintf("max(%d,%d)+1", step.Old, step.Received)
+	if !observe {
+		rule = fmt.Sprintf("%d+1, its timestamp not observed", step.Old)
+	}
+	if d.fault != nil {
+		s.logf(step.New, "recv", fmt.Sprintf("recv a refused line from %s, %s", c.peerID(), rule),
+			slog.String("peer", c.peerID()), slog.Uint64("remote_ts", d.ts))
+		return
+	}
+	who := c.account
+	if req.Type == wire.OpLogin || req.Type == wire.OpLookup {
+		who = printable(req.Account, money.ValidAccountID)
+	}
+	what := orDash(who)
+	if req.Amount != "" {
+		what += " " + string(req.Amount)
+	}
+	if req.To != "" {
+		what += " to " + printable(req.To, money.ValidAccountID)
+	}
+	s.logf(step.New, "recv", fmt.Sprintf("recv %s %s from %s%s, %s", orDash(printable(req.Type, knownType)), what, c.peerID(),
+		reqSuffix(printable(req.ID, wire.ValidRequestID)), rule),
+		slog.String("op", req.Type), slog.String("account", who), slog.String("peer", c.peerID()),
+		slog.String("req", req.ID), slog.Uint64("remote_ts", d.ts))
+}
+
+// printable is a client's string as the log prints it: as is when it
+// passes its check, quoted and cut otherwise, so that it cannot pose as
+// anything else in the line.
+func printable(s string, ok func(string) bool) string {
+	if s == "" || ok(s) {
+		return s
+	}
+	return quoteShort(s)
+}
+
+// faultEcho is what an error about a faulty line echoes: the id and type,
+// when they were read safely.
+func faultEcho(req *wire.Message) *wire.Message {
+	if req == nil || (req.ID == "" && req.Type == "") {
+		return nil
+	}
+	return &wire.Message{ID: echoID(req.ID), Type: req.Type}
+}
+
+func echoID(id string) string {
+	if wire.ValidRequestID(id) {
+		return id
+	}
+	return ""
+}
+
+// quoteShort quotes a client's string for a message, cut to 64 bytes.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q…", s[:64])
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func knownType(t string) bool {
+	switch t {
+	case wire.OpLogin, wire.OpLogout, wire.OpBalance, wire.OpDeposit, wire.OpWithdraw, wire.OpTransfer, wire.OpStatement, wire.OpLookup, wire.OpAudit, wire.OpOpenAccount, wire.OpLog:
+		return true
+	}
+	return false
+}
+
+// bankReply sends the outcome of a bank operation with the reply timestamp
+// the bank assigned. fill adds the operation's fields to a successful reply.
+func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error, fill func(*wire.Message)) {
+	s := c.s
+	if rc.ReplyTS == 0 { // the bank did not run the operation (closed, or an internal failure)
+		if err == nil {
+			err = wire.ErrInternal
+		}
+		code := outcome.Code(err)
+		msg := "the bank could not process the request; nothing was applied, try again"
+		if errors.Is(err, outcome.ErrClosed) || errors.Is(err, bank.ErrOutcomeUnknown) {
+			code, msg = wire.CodeShuttingDown, "the bank is shutting down; try again later with the same request id"
+		}
+		c.settle(sl, nil, false)
+		c.protoError(req, code, msg)
+		return
+	}
+	m := &wire.Message{Proc: s.Ledger.ProcessID(), TS: rc.ReplyTS, ID: req.ID, Op: req.Type,
+		RecvTS: rc.Event.RecvTS, ApplyTS: rc.Event.ApplyTS, Duplicate: rc.Duplicate}
+	if rc.Duplicate {
+		m.RecvTS = c.recv // this request's receive; the first execution's is in its event
+	}
+	if err != nil {
+		m.Type = wire.TypeError
+		m.Code = outcome.Code(err)
+		m.Message = errorMessage(req, err)
+		var wp *outcome.WrongPINError
+		if errors.As(err, &wp) {
+			n := wp.AttemptsLeft
+			m.AttemptsLeft = &n
+		}
+		var le *outcome.LockedError
+		if errors.As(err, &le) {
+			m.Until = le.Until
+		}
+	} else {
+		m.Type = wire.TypeReply
+		fill(m)
+	}
+	c.settle(sl, &outMsg{m: m}, true)
+}
+
+// errorMessage is the sentence sent with a bank error.
+func errorMessage(req *wire.Message, err error) string {
+	switch {
+	case errors.Is(err, outcome.ErrAccountNotFound):
+		switch req.Type {
+		case wire.OpTransfer:
+			return fmt.Sprintf("recipient account %s not found; check the number and try again", req.To)
+		default:
+			return fmt.Sprintf("account %s not found; check the number and try again", req.Account)
+		}
+	case errors.Is(err, outcome.ErrSameAccount):
+		return "you cannot transfer to the account you are logged in to; choose another recipient"
+	}
+	return err.Error()
+}
+
+func (c *conn) login(req *wire.Message, meta bank.Meta) {
+	s := c.s
+	if c.account != "" {
+		c.protoError(req, wire.CodeAlreadyLoggedIn, fmt.Sprintf("this session is already logged in to account %s; log out first", c.account))
+		return
+	}
+	if now := s.now(); now.Before(c.nextLogin) {
+		wait := max(time.Second, c.nextLogin.Sub(now).Round(time.Second))
+		m := c.ownError(req, wire.CodeTooManyAttempts, fmt.Sprintf("too many failed logins on this connection; try again in %s", wait))
+		m.Until = c.nextLogin
+		c.sendOwn(m)
+		return
+	}
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
+	rc, err := s.Ledger.Authenticate(s.ctx, meta, req.Account, req.PIN)
+	if err == nil {
+		c.account, c.holder, c.fails, c.nextLogin = req.Account, rc.Holder, 0, time.Time{}
+		s.register(c.account, c)
+	} else if rc.ReplyTS != 0 {
+		c.fails++
+		c.nextLogin = s.now().Add(s.loginDelay(c.fails))
+	}
+	c.bankReply(sl, req, rc, err, func(m *wire.Message) {
+		m.Account, m.Holder, m.Balance = req.Account, rc.Holder, wire.CentsPtr(rc.Event.Balance)
+	})
+}
+
+func (c *conn) logout(req *wire.Message, meta bank.Meta) {
+	s := c.s
+	account := c.account
+	s.unregister(account, c)
+	c.account, c.holder = "", ""
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
+	// With a request id, the bank reserves the reply's tick in the record.
+	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindLogout, Account: account, ReqID: req.ID,
+		Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS})
+	if err != nil {
+		// The session is unbound anyway; the record is what failed.
+		c.settle(sl, nil, false)
+		c.protoError(req, wire.CodeShuttingDown, "logged out, but the bank is shutting down")
+		return
+	}
+	c.bankReply(sl, req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *wire.Message) {
+		m.Account = account
+	})
+}
+
+// operator reports whether req carries the server's operator token, and
+// answers forbidden if not.
+func (c *conn) operator(req *wire.Message) bool {
+	tok := c.s.OperatorToken
+	if tok == "" || subtle.ConstantTimeCompare([]byte(req.Token), []byte(tok)) != 1 {
+		c.protoError(req, wire.CodeForbidden, "operator operations need the server's operator token")
+		return false
+	}
+	return true
+}
+
+// audit reads every account in one consistent read, then records the audit
+// in the log, which gives it an apply event and reserves the reply's tick.
+func (c *conn) audit(req *wire.Message, meta bank.Meta) {
+	if !c.operator(req) {
+		return
+	}
+	s := c.s
+	a, err := s.Ledger.Audit()
+	if err != nil {
+		c.protoError(req, wire.CodeInternal, "the audit could not read the ledger; try again")
+		return
+	}
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
+	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindAudit, ReqID: req.ID, Client: meta.Client,
+		ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Balance: a.Total,
+		Detail: fmt.Sprintf("%d accounts", len(a.Accounts))})
+	if err != nil {
+		c.settle(sl, nil, false)
+		c.protoError(req, wire.CodeShuttingDown, "the bank is shutting down; try again later")
+		return
+	}
+	c.bankReply(sl, req, bank.Receipt{Event: ev, ReplyTS: ev.ReplyTS}, nil, func(m *wire.Message) {
+		m.Total, m.Deposits, m.Withdrawals = wire.CentsPtr(a.Total), wire.CentsPtr(a.Deposits), wire.CentsPtr(a.Withdrawals)
+		m.Negative, m.Accounts = a.Negative, make([]wire.AccountInfo, 0, len(a.Accounts))
+		ok := a.Conserved()
+		m.Conserved = &ok
+		for _, acct := range a.Accounts {
+			m.Accounts = append(m.Accounts, wire.AccountInfo{ID: acct.ID, Name: acct.Name, Balance: acct.Balance})
+		}
+	})
+}
+
+// readLog answers the operator's log read: a page of the event log after a
+// timestamp. The read is an apply event of its own (a tick), not recorded.
+func (c *conn) readLog(req *wire.Message) {
+	if !c.operator(req) {
+		return
+	}
+	s := c.s
+	limit := req.Limit
+	if limit <= 0 {
+		limit = wire.DefaultLogLimit
+	}
+	limit = min(limit, wire.MaxLogLimit)
+	events, err := s.Ledger.EventsAfter(req.After, limit)
+	if err != nil {
+		c.protoError(req, wire.CodeInternal, "the event log could not be read: "+err.Error())
+		return
+	}
+	apply := s.Ledger.Clock().Tick()
+	s.logf(apply, "apply", fmt.Sprintf("read the log after L=%d for %s: %d events", req.After, c.peerID(), len(events)),
+		slog.String("op", wire.OpLog), slog.String("peer", c.peerID()), slog.String("req", req.ID))
+	next := req.After
+	if len(events) > 0 {
+		next = events[len(events)-1].TS
+	}
+	c.sendOwn(&wire.Message{Type: wire.TypeReply, ID: req.ID, Op: req.Type, Proc: s.Ledger.ProcessID(),
+		RecvTS: c.recv, ApplyTS: apply, Entries: entriesOf(events), Next: next})
+}
+
+func (c *conn) openAccount(req *wire.Message, meta bank.Meta) {
+	if !c.operator(req) {
+		return
+	}
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
+	rc, err := c.s.Ledger.OpenAccount(c.s.ctx, meta, req.Account, req.Name, req.PIN)
+	c.bankReply(sl, req, rc, err, func(m *wire.Message) {
+		m.Account, m.Holder, m.Balance = req.Account, rc.Holder, wire.CentsPtr(0)
+	})
+}

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"context"
+
+	"atm/bank"
+	"atm/bank/lamport"
+	"atm/bank/money"
+	"atm/netproto/wire"
+)
+
+// Ledger is what the server needs of the bank: the operations a request
+// runs, the events it records (connections, pushes, logouts, audits), the
+// log it hands to an operator and the clock it shares with them. *bank.Bank
+// implements it; another ledger can be served by implementing it too.
+//
+// What the server relies on (bank's package doc states it for *bank.Bank):
+// every operation and record is on disk before it returns, with its
+// timestamps reserved by ticks of Clock in apply order (a reply's in
+// Receipt.ReplyTS); RecordAll records in the order given; SendTick returns
+// a tick that a crash can never bring the clock below; an operation whose
+// context ends may still be applied (its request id makes a retry safe).
+// The event subscription is the ledger's own: pass Server.LogEvent to it
+// (bank.Options.OnEvent) to print committed events.
+type Ledger interface {
+	ProcessID() string
+	MaxAmount() money.Cents
+	Clock() *lamport.Clock
+	SendTick(ctx context.Context) (uint64, error)
+
+	Authenticate(ctx context.Context, m bank.Meta, id, pin string) (bank.Receipt, error)
+	Balance(ctx context.Context, m bank.Meta, id string) (bank.Receipt, error)
+	Deposit(ctx context.Context, m bank.Meta, id string, amount money.Cents) (bank.Receipt, error)
+	Withdraw(ctx context.Context, m bank.Meta, id string, amount money.Cents) (bank.Receipt, error)
+	Transfer(ctx context.Context, m bank.Meta, from, to string, amount money.Cents) (bank.Receipt, error)
+	Lookup(ctx context.Context, m bank.Meta, id string) (bank.Receipt, error)
+	Statement(ctx context.Context, m bank.Meta, id string, before uint64, limit int) (bank.StatementPage, bank.Receipt, error)
+	OpenAccount(ctx context.Context, m bank.Meta, id, name, pin string) (bank.Receipt, error)
+
+	Record(ctx context.Context, e bank.Event) (bank.Event, error)
+	RecordAll(ctx context.Context, es []bank.Event) ([]bank.Event, error)
+	Audit() (bank.Audit, error)
+	EventsAfter(after uint64, limit int) ([]bank.Event, error)
+}
+
+var _ Ledger = (*bank.Bank)(nil)
+
+// entryOf is an event of the ledger as the protocol carries it.
+func entryOf(e bank.Event) wire.Entry {
+	return wire.Entry{TS: e.TS, Proc: e.Proc, Kind: e.Kind, Outcome: e.Outcome,
+		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
+		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
+		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall}
+}
+
+// entriesOf converts a page of events; never nil, so that the reply always
+// carries the list.
+func entriesOf(es []bank.Event) []wire.Entry {
+	out := make([]wire.Entry, 0, len(es))
+	for _, e := range es {
+		out = append(out, entryOf(e))
+	}
+	return out
+}
