@@ -50,7 +50,7 @@ type Config struct {
 	// DBPath is the database StartServer serves (atm sets its default).
 	DBPath string
 	// ProcessID is this ATM's id on the wire and on screen; default
-	// "atm-" and 4 hex digits.
+	// "atm-" and 4 random letters and digits.
 	ProcessID string
 	// BankName is shown in the title bar.
 	BankName string
@@ -150,7 +150,7 @@ func New(cfg Config) *Model {
 		cfg.BankName = "BANCO LAMPORT"
 	}
 	if cfg.ProcessID == "" {
-		cfg.ProcessID = "atm-" + randomHex4()
+		cfg.ProcessID = "atm-" + strings.ToLower(rand.Text()[:4])
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = client.DefaultRequestTimeout
@@ -1278,12 +1278,4 @@ func tildeHome(path string) string {
 		return "~" + path[len(h):]
 	}
 	return path
-}
-
-func randomHex4() string {
-	var b [2]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "0000"
-	}
-	return fmt.Sprintf("%02x%02x", b[0], b[1])
 }
