@@ -77,14 +77,14 @@ const (
 
 // Model is the root model of the ATM.
 type Model struct {
-	cfg     Config
-	c       *common
-	sess    session
-	queue   *eventQueue
-	clk     *lamport.Clock
-	clock   clockPanel
-	spinner spinner.Model
-	help    help.Model
+	cfg        Config
+	c          *common
+	sess       session
+	queue      *eventQueue
+	clock      *lamport.Clock
+	clockPanel clockPanel
+	spinner    spinner.Model
+	help       help.Model
 
 	width, height int
 	page          pageID
@@ -155,11 +155,11 @@ func New(cfg Config) *Model {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = client.DefaultRequestTimeout
 	}
-	m := &Model{cfg: cfg, queue: newEventQueue(), clk: lamport.NewClock(0),
+	m := &Model{cfg: cfg, queue: newEventQueue(), clock: lamport.NewClock(0),
 		redial: retry.Backoff{Min: 500 * time.Millisecond, Max: 3 * time.Second}}
 	m.c = &common{styles: NewStyles(true), keys: DefaultKeyMap(), sess: &m.sess}
 	m.c.intent = m.onIntent
-	m.clock = clockPanel{c: m.c, proc: cfg.ProcessID}
+	m.clockPanel = clockPanel{c: m.c, proc: cfg.ProcessID}
 	m.spinner = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = help.New()
 	m.connect = &connectPage{c: m.c, addr: cfg.Addr, dbPath: cfg.DBPath, spinner: m.spinner.View}
@@ -167,7 +167,7 @@ func New(cfg Config) *Model {
 	m.menu = &menuPage{c: m.c}
 	m.amount = newAmountPage(m.c)
 	m.transfer = newTransferPage(m.c)
-	m.receipt = &receiptPage{c: m.c, clock: &m.clock, spinner: m.spinnerView}
+	m.receipt = &receiptPage{c: m.c, clockPanel: &m.clockPanel, spinner: m.spinnerView}
 	m.statement = newStatementPage(m.c)
 	m.setStyles(true)
 	m.setSize(MinWidth, MinHeight)
@@ -226,7 +226,7 @@ func (m *Model) setSize(w, h int) {
 	m.width, m.height = w, h
 	m.help.SetWidth(w)
 	bodyH := max(1, h-3)
-	m.clock.SetSize(m.clockWidth(), bodyH)
+	m.clockPanel.SetSize(m.clockWidth(), bodyH)
 	atmW := w - m.clockWidth()
 	m.c.width = max(20, atmW-m.c.styles.Screen.GetHorizontalFrameSize())
 	// Border (2), header and rule (2), busy line (1).
@@ -346,7 +346,7 @@ func (m *Model) dial() tea.Cmd {
 	cfg := m.cfg
 	opts := client.Options{
 		ProcessID:      cfg.ProcessID,
-		Clock:          m.clk,
+		Clock:          m.clock,
 		DialTimeout:    3 * time.Second,
 		RequestTimeout: cfg.RequestTimeout,
 		Reconnect:      true,
@@ -427,9 +427,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.spinner, cmd = m.spinner.Update(msg)
 		return m, cmd
 	case clockEventsMsg:
-		return m, tea.Batch(m.clock.add(msg), m.queue.wait())
+		return m, tea.Batch(m.clockPanel.add(msg), m.queue.wait())
 	case clockFlashOffMsg:
-		m.clock.flashOff(msg.id)
+		m.clockPanel.flashOff(msg.id)
 		return m, nil
 	case bannerClearMsg:
 		if msg.id == m.bannerID {
@@ -507,14 +507,14 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	if m.offline && key.Matches(k, keys.Reconnect) {
 		return m.retryNow()
 	}
-	if m.clock.legend {
+	if m.clockPanel.legend {
 		if key.Matches(k, keys.Legend, keys.Back) {
-			m.clock.legend = false
+			m.clockPanel.legend = false
 		}
 		return nil
 	}
 	if key.Matches(k, keys.Legend) { // no field of the ATM takes "?"
-		m.clock.legend = true
+		m.clockPanel.legend = true
 		return nil
 	}
 	if m.busy != "" {
@@ -561,7 +561,7 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.gen++
 		m.server = msg.client.Hello().Server
 		m.c.maxAmount = msg.client.Hello().MaxAmount
-		m.clock.server = m.server
+		m.clockPanel.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
 		m.redial.Reset()
 		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
@@ -719,7 +719,7 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 		if m.client != nil {
 			m.server = m.client.Hello().Server
 			m.c.maxAmount = m.client.Hello().MaxAmount
-			m.clock.server = m.server
+			m.clockPanel.server = m.server
 		}
 		cmd := m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)
 		if s.Err != nil {
@@ -1096,11 +1096,11 @@ func (m *Model) render() string {
 		helpKeys = append([]key.Binding{m.c.keys.Reconnect}, helpKeys...)
 	}
 	helpKeys = append(helpKeys, m.c.keys.Legend)
-	if m.clock.legend {
-		body = m.clock.legendView(m.width, max(1, m.height-3))
+	if m.clockPanel.legend {
+		body = m.clockPanel.legendView(m.width, max(1, m.height-3))
 		helpKeys = []key.Binding{legendClose, m.c.keys.QuitTyping}
 	} else {
-		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clock.viewWithCard(m.cardsAside()))
+		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clockPanel.viewWithCard(m.cardsAside()))
 	}
 	status := m.statusLine()
 	helpLine := " " + m.help.ShortHelpView(helpKeys)
@@ -1216,7 +1216,7 @@ func (m *Model) cardsAside() string {
 	if _, here := m.cardsHere(strings.TrimRight(m.current().View(), "\n")); here {
 		return ""
 	}
-	return m.cards(m.clock.innerWidth())
+	return m.cards(m.clockPanel.innerWidth())
 }
 
 // pushCard shows the last push: money that arrived, or a change another

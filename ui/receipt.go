@@ -20,11 +20,11 @@ import (
 // receiptPage is shown after every operation: what happened, the new
 // balance, and the Lamport timestamps of the request.
 type receiptPage struct {
-	c     *common
-	clock *clockPanel
-	op    string // "balance", "deposit", "withdraw", "transfer"
-	reply client.Reply
-	err   error
+	c          *common
+	clockPanel *clockPanel
+	op         string // "balance", "deposit", "withdraw", "transfer"
+	reply      client.Reply
+	err        error
 	// What was asked, for the failure text.
 	amount   money.Cents
 	to       string
@@ -193,17 +193,17 @@ func (p *receiptPage) stamps() [][2]string {
 			id = ue.ID
 		}
 	}
-	if e, ok := p.clock.lastEvent("send", id); ok && sent == 0 {
+	if e, ok := p.clockPanel.lastEvent("send", id); ok && sent == 0 {
 		sent = e.After
 	}
 	recvLine := num(recv)
-	if e, ok := p.clock.lastEvent("recv", id); ok {
+	if e, ok := p.clockPanel.lastEvent("recv", id); ok {
 		recvLine = entryRule(e)
 	}
-	proc := p.clock.proc
+	proc := p.clockPanel.proc
 	bankName := "bank"
-	if p.clock.server != "" {
-		bankName = p.clock.server
+	if p.clockPanel.server != "" {
+		bankName = p.clockPanel.server
 	}
 	lines := [][2]string{{"sent by " + proc, num(sent)}}
 	if srvApply != 0 { // the bank ran the request, even if it refused it
