@@ -598,6 +598,8 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 			return nil, true
 		}
 		return tea.Batch(m.onPush(msg.push), waitPush(m.gen, m.client)), true
+	case clientClosedMsg:
+		return nil, true // nothing more to do: a new connection is on its way
 	case statusMsg:
 		if msg.gen != m.gen {
 			return nil, true
@@ -745,9 +747,7 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 
 // lostClient handles a client that closed for good: back to connecting.
 func (m *Model) lostClient() tea.Cmd {
-	if m.client != nil {
-		_ = m.client.Close()
-	}
+	closing := closeClient(m.client)
 	m.client = nil
 	m.gen++
 	m.offline, m.offRetry, m.refused = false, false, ""
@@ -760,7 +760,20 @@ func (m *Model) lostClient() tea.Cmd {
 	}
 	m.page = pageConnect
 	m.connect.err = errConnClosed
-	return tea.Batch(m.setBanner("⚠ Disconnected from the bank.", true, 5*time.Second), m.dial(), m.spinner.Tick)
+	return tea.Batch(closing, m.setBanner("⚠ Disconnected from the bank.", true, 5*time.Second), m.dial(), m.spinner.Tick)
+}
+
+// clientClosedMsg says a client the ATM let go of is closed.
+type clientClosedMsg struct{ err error }
+
+// closeClient closes c in a command, off the update loop (nil when c is).
+func closeClient(c Client) tea.Cmd {
+	if c == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		return clientClosedMsg{err: c.Close()}
+	}
 }
 
 // endSession logs out (the client would otherwise keep the session) and
