@@ -158,16 +158,15 @@ func New(cfg Config) *Model {
 	m := &Model{cfg: cfg, queue: newEventQueue(), clock: lamport.NewClock(0),
 		redial: retry.Backoff{Min: 500 * time.Millisecond, Max: 3 * time.Second}}
 	m.c = &common{styles: NewStyles(true), keys: DefaultKeyMap(), sess: &m.sess}
-	m.c.intent = m.onIntent
 	m.clockPanel = clockPanel{c: m.c, proc: cfg.ProcessID}
 	m.spinner = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = help.New()
-	m.connect = &connectPage{c: m.c, addr: cfg.Addr, dbPath: cfg.DBPath, spinner: m.spinner.View}
+	m.connect = &connectPage{c: m.c, addr: cfg.Addr, dbPath: cfg.DBPath}
 	m.login = newLoginPage(m.c)
 	m.menu = &menuPage{c: m.c}
 	m.amount = newAmountPage(m.c)
 	m.transfer = newTransferPage(m.c)
-	m.receipt = &receiptPage{c: m.c, clockPanel: &m.clockPanel, spinner: m.spinnerView}
+	m.receipt = &receiptPage{c: m.c, clockPanel: &m.clockPanel}
 	m.statement = newStatementPage(m.c)
 	m.setStyles(true)
 	m.setSize(MinWidth, MinHeight)
@@ -202,6 +201,7 @@ func (m *Model) Close() error {
 func (m *Model) setStyles(isDark bool) {
 	m.c.styles = NewStyles(isDark)
 	m.spinner.Style = m.c.styles.SpinnerStyle
+	m.c.spinner = m.spinnerView()
 	m.help.Styles = m.c.styles.Help
 	for _, p := range m.pages() {
 		p.applyStyles()
@@ -425,6 +425,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		var cmd tea.Cmd
 		m.spinner, cmd = m.spinner.Update(msg)
+		m.c.spinner = m.spinnerView()
 		return m, cmd
 	case clockEventsMsg:
 		return m, tea.Batch(m.clockPanel.add(msg), m.queue.wait())
@@ -455,7 +456,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	}
 	// Anything else (cursor blinks...) goes to the current screen.
-	return m, m.current().Update(msg)
+	return m, m.updatePage(msg)
+}
+
+// updatePage passes msg to the current screen and does at once what the
+// screen asks for, in the same update, so keys typed right after land on
+// the screen it leads to.
+func (m *Model) updatePage(msg tea.Msg) tea.Cmd {
+	in, cmd := m.current().Update(msg)
+	if in == nil {
+		return cmd
+	}
+	return tea.Batch(cmd, m.handleIntent(in))
 }
 
 // maxTypeahead bounds the keys kept while the ATM waits for the bank.
@@ -538,7 +550,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		m.noticeID++
 		m.notice, m.balanceHot = "", false
 	}
-	return m.current().Update(k)
+	return m.updatePage(k)
 }
 
 // handleConn deals with the connection: dialing, the embedded server,
@@ -584,12 +596,6 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		return m.setBanner("The bank's server went away; this ATM now runs it on "+msg.srv.Addr()+".", false, 8*time.Second), true
 	case retryMsg:
 		if msg.id == m.retryID && m.client == nil {
-			return tea.Batch(m.dial(), m.spinner.Tick), true
-		}
-		return nil, true
-	case retryNowMsg:
-		if m.client == nil && !m.starting {
-			m.retryID++
 			return tea.Batch(m.dial(), m.spinner.Tick), true
 		}
 		return nil, true
@@ -658,6 +664,15 @@ func pushHeadline(p client.Push) string {
 		text += " → " + p.Balance.String()
 	}
 	return text
+}
+
+// dialNow dials at once, when the person asks on the connect screen.
+func (m *Model) dialNow() tea.Cmd {
+	if m.client != nil || m.starting {
+		return nil
+	}
+	m.retryID++
+	return tea.Batch(m.dial(), m.spinner.Tick)
 }
 
 // retrier is a client that can cut its reconnection's wait short
@@ -806,65 +821,58 @@ func (m *Model) endSessionWhy(notice, reason string) tea.Cmd {
 	})
 }
 
-// onIntent handles what a screen asked for.
-func (m *Model) onIntent(msg tea.Msg) tea.Cmd {
-	if cmd, ok := m.handleIntent(msg); ok {
-		return cmd
-	}
-	cmd, _ := m.handleConn(msg)
-	return cmd
-}
-
 // handleIntent turns what a screen asked for into a request.
-func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
+func (m *Model) handleIntent(in intent) tea.Cmd {
 	if m.client == nil {
-		switch msg.(type) {
+		switch in.(type) {
 		case loginSubmitMsg, menuChoiceMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
-			return nil, true
+			return nil
 		}
 	}
-	if m.offline && sendsRequest(msg) {
+	if m.offline && sendsRequest(in) {
 		// Nothing is queued for later: a request the person can no
 		// longer see must never reach the bank.
 		m.refused = offlineRefusal
-		return nil, true
+		return nil
 	}
-	if m.pending != nil && startsMoneyOp(msg) {
+	if m.pending != nil && startsMoneyOp(in) {
 		// Whatever the bank did with the pending operation must be known
 		// before anything else moves money, or the session ends.
 		m.menu.notice = m.pendingBlock()
 		m.page = pageMenu
-		return nil, true
+		return nil
 	}
-	switch msg := msg.(type) {
+	switch msg := in.(type) {
+	case retryNowMsg:
+		return m.dialNow()
 	case loginSubmitMsg:
 		return m.call("Checking your PIN…", func(ctx context.Context, c Client) tea.Msg {
 			r, err := c.Login(ctx, msg.account, msg.pin)
 			return loginResultMsg{account: msg.account, reply: r, err: err}
-		}), true
+		})
 	case menuChoiceMsg:
 		switch msg.item {
 		case itemBalance:
 			return m.call("Asking the bank for your balance…", func(ctx context.Context, c Client) tea.Msg {
 				r, err := c.Balance(ctx)
 				return opResultMsg{op: "balance", reply: r, err: err}
-			}), true
+			})
 		case itemDeposit, itemWithdraw:
 			op := opDeposit
 			if msg.item == itemWithdraw {
 				op = opWithdraw
 			}
 			m.page = pageAmount
-			return m.amount.start(op), true
+			return m.amount.start(op)
 		case itemTransfer:
 			m.page = pageTransfer
-			return m.transfer.start(), true
+			return m.transfer.start()
 		case itemStatement:
 			m.page = pageStatement
 			m.statement.start()
-			return m.fetchStatement(0), true
+			return m.fetchStatement(0)
 		case itemLogout:
-			return m.endSession(goodbye(m.sess.holder)), true
+			return m.endSession(goodbye(m.sess.holder))
 		}
 	case amountSubmitMsg:
 		what := "Sending the deposit…"
@@ -880,36 +888,36 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 				r, err = c.Deposit(ctx, msg.amount)
 			}
 			return opResultMsg{op: msg.op, amount: msg.amount, reply: r, err: err}
-		}), true
+		})
 	case lookupSubmitMsg:
 		return m.call("Looking up account "+msg.account+"…", func(ctx context.Context, c Client) tea.Msg {
 			r, err := c.Lookup(ctx, msg.account)
 			return lookupResultMsg{account: msg.account, reply: r, err: err}
-		}), true
+		})
 	case transferSubmitMsg:
 		return m.call("Sending the transfer…", func(ctx context.Context, c Client) tea.Msg {
 			r, err := c.Transfer(ctx, msg.to, msg.amount)
 			return opResultMsg{op: opTransfer, amount: msg.amount, to: msg.to, toHolder: msg.toHolder, reply: r, err: err}
-		}), true
+		})
 	case statementMoreMsg:
-		return m.fetchStatement(msg.before), true
+		return m.fetchStatement(msg.before)
 	case backMsg:
 		if m.relogin && m.pending == nil {
-			return m.endSessionAuto("The connection to the bank dropped during the session. For your safety, please log in again."), true
+			return m.endSessionAuto("The connection to the bank dropped during the session. For your safety, please log in again.")
 		}
 		if !m.sess.loggedIn() {
-			return m.goLogin(), true
+			return m.goLogin()
 		}
 		m.page = pageMenu
-		return nil, true
+		return nil
 	}
-	return nil, false
+	return nil
 }
 
 // sendsRequest says the screen's msg would send a request to the bank
 // (logging out, which ends the session here at once, is not refused).
-func sendsRequest(msg tea.Msg) bool {
-	switch msg := msg.(type) {
+func sendsRequest(in intent) bool {
+	switch msg := in.(type) {
 	case menuChoiceMsg:
 		return msg.item == itemBalance || msg.item == itemStatement
 	case loginSubmitMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
@@ -919,8 +927,8 @@ func sendsRequest(msg tea.Msg) bool {
 }
 
 // startsMoneyOp says msg would start a money operation or end the session.
-func startsMoneyOp(msg tea.Msg) bool {
-	switch msg := msg.(type) {
+func startsMoneyOp(in intent) bool {
+	switch msg := in.(type) {
 	case menuChoiceMsg:
 		switch msg.item {
 		case itemDeposit, itemWithdraw, itemTransfer, itemLogout:
