@@ -3,9 +3,11 @@
 //
 // The root Model owns the connection and the session and switches between
 // screens (connect, login, menu, forms, receipt, statement). Screens never do
-// I/O: they emit typed messages, the root turns them into commands that call
-// the client, and the answers come back as messages. The client's clock
-// events, pushes and connection changes reach the program the same way.
+// I/O nor call the root: their Update returns a typed intent, the root turns
+// it into commands that call the client, and the answers come back as
+// messages. The root's Update does no I/O either: requests, closing a
+// client and reconnecting run in commands. The client's clock events, pushes
+// and connection changes reach the program as messages too.
 package ui
 
 import (
