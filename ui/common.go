@@ -13,7 +13,7 @@ import (
 )
 
 // common is what every screen shares: styles, keys, the size of the page
-// area and the session.
+// area, the session and the spinner's frame.
 type common struct {
 	styles *Styles
 	keys   *KeyMap
@@ -23,10 +23,8 @@ type common struct {
 	// maxAmount is the bank's per-operation limit from its greeting (0:
 	// unknown, the bank alone checks).
 	maxAmount money.Cents
-	// intent is how a screen tells the root model what the person asked for
-	// (log in, deposit, go back...). The root handles it at once, in the
-	// same update, so keys typed right after land on the right screen.
-	intent func(tea.Msg) tea.Cmd
+	// spinner is the root's spinner frame, for the screens that show one.
+	spinner string
 }
 
 // session is the account this ATM is logged in to.
@@ -39,9 +37,26 @@ type session struct {
 
 func (s *session) loggedIn() bool { return s.account != "" }
 
+// intent is what a screen asks the root model to do for the person (log
+// in, deposit, go back...). A screen returns it from Update; the root
+// handles it at once, in the same update, so keys typed right after land on
+// the screen it leads to.
+type intent interface{ isIntent() }
+
+func (retryNowMsg) isIntent()       {}
+func (loginSubmitMsg) isIntent()    {}
+func (menuChoiceMsg) isIntent()     {}
+func (amountSubmitMsg) isIntent()   {}
+func (lookupSubmitMsg) isIntent()   {}
+func (transferSubmitMsg) isIntent() {}
+func (statementMoreMsg) isIntent()  {}
+func (backMsg) isIntent()           {}
+
 // page is one screen of the ATM panel.
 type page interface {
-	Update(tea.Msg) tea.Cmd
+	// Update handles msg and returns what the person asked for, if
+	// anything, with the screen's own command.
+	Update(tea.Msg) (intent, tea.Cmd)
 	View() string
 	// Help lists the keys of the screen for the help bar.
 	Help() []key.Binding

@@ -14,8 +14,7 @@ import (
 type connectPage struct {
 	c        *common
 	addr     string
-	dbPath   string        // the embedded server's database
-	spinner  func() string // the root's spinner frame
+	dbPath   string // the embedded server's database
 	attempt  int
 	err      error         // last failure
 	retryIn  time.Duration // wait before the next attempt (0: trying now)
@@ -32,11 +31,11 @@ func (p *connectPage) Help() []key.Binding {
 	return []key.Binding{k.Retry, k.Quit}
 }
 
-func (p *connectPage) Update(msg tea.Msg) tea.Cmd {
+func (p *connectPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	if k, ok := msg.(tea.KeyPressMsg); ok && key.Matches(k, p.c.keys.Retry) && p.err != nil {
-		return p.c.intent(retryNowMsg{})
+		return retryNowMsg{}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 func (p *connectPage) View() string {
@@ -45,9 +44,9 @@ func (p *connectPage) View() string {
 	b.WriteString(s.PageTitle.Render("Connecting to the bank") + "\n\n")
 	switch {
 	case p.starting:
-		b.WriteString(p.spinner() + " " + s.Text.Render("Starting a bank server inside this ATM…") + "\n")
+		b.WriteString(p.c.spinner + " " + s.Text.Render("Starting a bank server inside this ATM…") + "\n")
 	case p.err == nil || p.retryIn == 0:
-		b.WriteString(p.spinner() + " " + s.Value.Render(p.addr) + "\n")
+		b.WriteString(p.c.spinner + " " + s.Value.Render(p.addr) + "\n")
 	default:
 		b.WriteString(s.Dim.Render("· ") + s.Value.Render(p.addr) + "\n")
 	}

@@ -112,33 +112,33 @@ func (p *amountPage) Help() []key.Binding {
 	return []key.Binding{k.Submit, k.Back, k.QuitTyping}
 }
 
-func (p *amountPage) Update(msg tea.Msg) tea.Cmd {
+func (p *amountPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	if p.confirm {
 		switch p.gate.update(p.c.keys, msg) {
 		case gateConfirm:
-			return p.c.intent(amountSubmitMsg{op: p.op, amount: p.amount})
+			return amountSubmitMsg{op: p.op, amount: p.amount}, nil
 		case gateBack:
 			p.confirm = false
-			return p.field.input.Focus()
+			return nil, p.field.input.Focus()
 		}
-		return nil
+		return nil, nil
 	}
 	if k, ok := msg.(tea.KeyPressMsg); ok {
 		switch {
 		case key.Matches(k, p.c.keys.Back):
-			return p.c.intent(backMsg{})
+			return backMsg{}, nil
 		case key.Matches(k, p.c.keys.Submit):
 			v, err := p.field.value()
 			if err != nil {
 				p.field.typed = true
-				return nil
+				return nil, nil
 			}
 			p.amount, p.confirm = v, true
 			p.field.input.Blur()
-			return p.gate.arm()
+			return nil, p.gate.arm()
 		}
 	}
-	return p.field.update(msg)
+	return nil, p.field.update(msg)
 }
 
 func (p *amountPage) View() string {
@@ -248,7 +248,7 @@ func (p *transferPage) Help() []key.Binding {
 	return []key.Binding{k.Submit, k.Back, k.QuitTyping}
 }
 
-func (p *transferPage) Update(msg tea.Msg) tea.Cmd {
+func (p *transferPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	k, isKey := msg.(tea.KeyPressMsg)
 	keys := p.c.keys
 	switch p.step {
@@ -256,60 +256,60 @@ func (p *transferPage) Update(msg tea.Msg) tea.Cmd {
 		if isKey {
 			switch {
 			case key.Matches(k, keys.Back):
-				return p.c.intent(backMsg{})
+				return backMsg{}, nil
 			case key.Matches(k, keys.Submit):
 				acc := strings.TrimSpace(p.to.Value())
 				switch {
 				case !money.ValidAccountID(acc):
 					p.err = "Type the recipient's account number (1 to 20 digits)."
-					return nil
+					return nil, nil
 				case acc == p.c.sess.account:
 					p.err = "That is your own account: choose another one."
-					return nil
+					return nil, nil
 				}
 				p.err = ""
-				return p.c.intent(lookupSubmitMsg{account: acc})
+				return lookupSubmitMsg{account: acc}, nil
 			}
 			if onlyDigits(msg) {
 				p.err = "Only digits, please."
-				return nil
+				return nil, nil
 			}
 			p.err = ""
 		}
 		var cmd tea.Cmd
 		p.to, cmd = p.to.Update(msg)
-		return cmd
+		return nil, cmd
 	case stepAmount:
 		if isKey {
 			switch {
 			case key.Matches(k, keys.Back):
 				p.field.input.Blur()
 				p.step = stepRecipient
-				return p.to.Focus()
+				return nil, p.to.Focus()
 			case key.Matches(k, keys.Submit):
 				v, err := p.field.value()
 				if err != nil {
 					p.field.typed = true
-					return nil
+					return nil, nil
 				}
 				p.amount = v
 				p.field.input.Blur()
 				p.step = stepConfirm
-				return p.gate.arm()
+				return nil, p.gate.arm()
 			}
 			p.err = ""
 		}
-		return p.field.update(msg)
+		return nil, p.field.update(msg)
 	case stepConfirm:
 		switch p.gate.update(keys, msg) {
 		case gateConfirm:
-			return p.c.intent(transferSubmitMsg{to: p.to.Value(), toHolder: p.toHolder, amount: p.amount})
+			return transferSubmitMsg{to: p.to.Value(), toHolder: p.toHolder, amount: p.amount}, nil
 		case gateBack:
 			p.step = stepAmount
-			return p.field.input.Focus()
+			return nil, p.field.input.Focus()
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func (p *transferPage) View() string {

@@ -120,17 +120,17 @@ func (p *loginPage) loginError(account string, err error) tea.Cmd {
 	return p.focusField(1)
 }
 
-func (p *loginPage) Update(msg tea.Msg) tea.Cmd {
-	cmd := p.update(msg)
+func (p *loginPage) Update(msg tea.Msg) (intent, tea.Cmd) {
+	in, cmd := p.update(msg)
 	if p.err != "" {
 		// An error replaces the notice for good: clearing the error shows
 		// the hint, never a notice from before (such as "Logged out").
 		p.notice = ""
 	}
-	return cmd
+	return in, cmd
 }
 
-func (p *loginPage) update(msg tea.Msg) tea.Cmd {
+func (p *loginPage) update(msg tea.Msg) (intent, tea.Cmd) {
 	k, isKey := msg.(tea.KeyPressMsg)
 	if isKey {
 		keys := p.c.keys
@@ -138,11 +138,11 @@ func (p *loginPage) update(msg tea.Msg) tea.Cmd {
 		case key.Matches(k, keys.Submit):
 			return p.submit()
 		case key.Matches(k, keys.NextField), key.Matches(k, keys.PrevField):
-			return p.focusField(1 - p.focus)
+			return nil, p.focusField(1 - p.focus)
 		}
 		if onlyDigits(msg) {
 			p.err = "Only digits, please."
-			return nil
+			return nil, nil
 		}
 	}
 	var cmd tea.Cmd
@@ -154,32 +154,32 @@ func (p *loginPage) update(msg tea.Msg) tea.Cmd {
 	if isKey && k.Text != "" {
 		p.err = ""
 	}
-	return cmd
+	return nil, cmd
 }
 
 // submit validates the fields locally and asks the root to log in.
-func (p *loginPage) submit() tea.Cmd {
+func (p *loginPage) submit() (intent, tea.Cmd) {
 	acc := strings.TrimSpace(p.account.Value())
 	pin := p.pin.Value()
 	if p.focus == 0 {
 		if !money.ValidAccountID(acc) {
 			p.err = "Type your account number (1 to 20 digits)."
-			return nil
+			return nil, nil
 		}
 		p.err = ""
-		return p.focusField(1)
+		return nil, p.focusField(1)
 	}
 	if !money.ValidAccountID(acc) {
 		p.err = "Type your account number (1 to 20 digits)."
-		return p.focusField(0)
+		return nil, p.focusField(0)
 	}
 	if len(pin) < 4 {
 		p.err = "The PIN has 4 to 12 digits."
-		return nil
+		return nil, nil
 	}
 	p.err = ""
 	p.notice = ""
-	return p.c.intent(loginSubmitMsg{account: acc, pin: pin})
+	return loginSubmitMsg{account: acc, pin: pin}, nil
 }
 
 func (p *loginPage) View() string {

@@ -47,10 +47,10 @@ func (p *menuPage) Help() []key.Binding {
 	return []key.Binding{k.Up, k.Down, k.Shortcut, k.Select, k.Quit}
 }
 
-func (p *menuPage) Update(msg tea.Msg) tea.Cmd {
+func (p *menuPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	keys := p.c.keys
 	p.notice = ""
@@ -60,13 +60,13 @@ func (p *menuPage) Update(msg tea.Msg) tea.Cmd {
 	case key.Matches(k, keys.Down):
 		p.cursor = (p.cursor + 1) % numItems
 	case key.Matches(k, keys.Select):
-		return p.c.intent(menuChoiceMsg{p.cursor})
+		return menuChoiceMsg{p.cursor}, nil
 	case key.Matches(k, keys.Shortcut):
 		n, _ := strconv.Atoi(k.String())
 		p.cursor = menuItem(n - 1)
-		return p.c.intent(menuChoiceMsg{p.cursor})
+		return menuChoiceMsg{p.cursor}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 func (p *menuPage) View() string {

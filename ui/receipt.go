@@ -20,11 +20,11 @@ import (
 // receiptPage is shown after every operation: what happened, the new
 // balance, and the Lamport timestamps of the request.
 type receiptPage struct {
-	c     *common
-	clock *clockPanel
-	op    string // "balance", "deposit", "withdraw", "transfer"
-	reply client.Reply
-	err   error
+	c          *common
+	clockPanel *clockPanel
+	op         string // "balance", "deposit", "withdraw", "transfer"
+	reply      client.Reply
+	err        error
 	// What was asked, for the failure text.
 	amount   money.Cents
 	to       string
@@ -33,7 +33,6 @@ type receiptPage struct {
 	// pending: the outcome is unknown (err matches
 	// client.ErrOutcomeUnknown) and the ATM is asking the bank.
 	pending bool
-	spinner func() string
 }
 
 func (p *receiptPage) Typing() bool { return false }
@@ -44,11 +43,11 @@ func (p *receiptPage) Help() []key.Binding {
 	return []key.Binding{k.Dismiss, k.Quit}
 }
 
-func (p *receiptPage) Update(msg tea.Msg) tea.Cmd {
+func (p *receiptPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	if k, ok := msg.(tea.KeyPressMsg); ok && key.Matches(k, p.c.keys.Dismiss) {
-		return p.c.intent(backMsg{})
+		return backMsg{}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 var opTitles = map[string][3]string{ // done, refused by the bank, failed before the bank
@@ -120,7 +119,7 @@ func (p *receiptPage) View() string {
 	switch {
 	case p.pending:
 		b.WriteString(s.Warning.Render("Outcome unknown — checking with the bank") + "\n")
-		b.WriteString(p.spinner() + s.Dim.Render("not a refusal: no answer yet") + "\n\n")
+		b.WriteString(p.c.spinner + s.Dim.Render("not a refusal: no answer yet") + "\n\n")
 		b.WriteString(kv(p.c, "Request", opNoun(p.op, p.amount, p.to)) + "\n")
 		b.WriteString(wrap(p.c, s.Text, "No answer came in time. The bank may or may not have done it; the ATM is asking about this same request, which is never applied twice. Please wait here: do not try again.") + "\n")
 		if p.c.sess.hasBalance {
@@ -193,17 +192,17 @@ func (p *receiptPage) stamps() [][2]string {
 			id = ue.ID
 		}
 	}
-	if e, ok := p.clock.lastEvent("send", id); ok && sent == 0 {
+	if e, ok := p.clockPanel.lastEvent("send", id); ok && sent == 0 {
 		sent = e.After
 	}
 	recvLine := num(recv)
-	if e, ok := p.clock.lastEvent("recv", id); ok {
+	if e, ok := p.clockPanel.lastEvent("recv", id); ok {
 		recvLine = entryRule(e)
 	}
-	proc := p.clock.proc
+	proc := p.clockPanel.proc
 	bankName := "bank"
-	if p.clock.server != "" {
-		bankName = p.clock.server
+	if p.clockPanel.server != "" {
+		bankName = p.clockPanel.server
 	}
 	lines := [][2]string{{"sent by " + proc, num(sent)}}
 	if srvApply != 0 { // the bank ran the request, even if it refused it

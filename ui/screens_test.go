@@ -540,11 +540,11 @@ func TestClockPanelTimeline(t *testing.T) {
 	// The newest entries are shown, the oldest scrolled away.
 	mustContain(t, out, fmt.Sprintf("L = %d", clk), fmt.Sprintf("max(%d,%d)+1=%d", clk-4, clk-1, clk), "▶ ↓ balance ✓")
 	mustNotContain(t, out, "0+1 = 1 ")
-	if !m.clock.flash {
+	if !m.clockPanel.flash {
 		t.Error("the clock is not highlighted after a change")
 	}
-	send(m, clockFlashOffMsg{id: m.clock.flashID})
-	if m.clock.flash {
+	send(m, clockFlashOffMsg{id: m.clockPanel.flashID})
+	if m.clockPanel.flash {
 		t.Error("the highlight did not end")
 	}
 }

@@ -204,41 +204,41 @@ func (p *statementPage) scrollTo(i int) {
 }
 
 // more asks for the next page when the screen reaches the last entry loaded.
-func (p *statementPage) more() tea.Cmd {
+func (p *statementPage) more() intent {
 	if p.next == 0 || p.loading || p.offset+p.visible() < len(p.entries) {
 		return nil
 	}
 	p.loading = true
-	return p.c.intent(statementMoreMsg{before: p.next})
+	return statementMoreMsg{before: p.next}
 }
 
-func (p *statementPage) Update(msg tea.Msg) tea.Cmd {
+func (p *statementPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	keys := p.c.keys
 	if p.detail {
 		if key.Matches(k, keys.Back) {
 			p.detail = false
 		}
-		return nil
+		return nil, nil
 	}
 	n := p.visible()
 	switch {
 	case key.Matches(k, keys.Back):
-		return p.c.intent(backMsg{})
+		return backMsg{}, nil
 	case len(p.entries) == 0:
-		return nil
+		return nil, nil
 	case key.Matches(k, statementOpen):
 		p.detail = true
-		return nil
+		return nil, nil
 	case key.Matches(k, keys.More):
 		if p.next != 0 && !p.loading {
 			p.loading = true
-			return p.c.intent(statementMoreMsg{before: p.next})
+			return statementMoreMsg{before: p.next}, nil
 		}
-		return nil
+		return nil, nil
 	case key.Matches(k, keys.Up):
 		p.scrollTo(p.cursor - 1)
 	case key.Matches(k, keys.Down):
@@ -255,9 +255,9 @@ func (p *statementPage) Update(msg tea.Msg) tea.Cmd {
 	case key.Matches(k, keys.Bottom):
 		p.scrollTo(len(p.entries) - 1)
 	default:
-		return nil
+		return nil, nil
 	}
-	return p.more()
+	return p.more(), nil
 }
 
 func (p *statementPage) View() string {

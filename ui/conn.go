@@ -1,0 +1,330 @@
+package ui
+
+// The connection: dialing, the server inside this ATM, retries, the
+// banner, pushes, going offline and coming back.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
+	tea "charm.land/bubbletea/v2"
+)
+
+// Messages of the connection.
+type (
+	dialResultMsg struct {
+		client Client
+		err    error
+	}
+	embeddedResultMsg struct {
+		srv LocalServer
+		err error
+		// redial after a successful start (false when a running client
+		// reconnects on its own)
+		redial bool
+	}
+	retryMsg       struct{ id int }
+	bannerClearMsg struct{ id int }
+	noticeClearMsg struct{ id int }
+)
+
+func (m *Model) dial() tea.Cmd {
+	cfg := m.cfg
+	opts := client.Options{
+		ProcessID:      cfg.ProcessID,
+		Clock:          m.clock,
+		DialTimeout:    3 * time.Second,
+		RequestTimeout: cfg.RequestTimeout,
+		Reconnect:      true,
+		OnEvent:        m.queue.add,
+	}
+	m.connect.retryIn = 0
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		c, err := cfg.Dial(ctx, cfg.Addr, opts)
+		return dialResultMsg{client: c, err: err}
+	}
+}
+
+func (m *Model) startServer(redial bool) tea.Cmd {
+	if m.starting || m.embedded != nil {
+		return nil
+	}
+	m.starting = true
+	start, addr, db := m.cfg.StartServer, m.cfg.Addr, m.cfg.DBPath
+	return func() tea.Msg {
+		srv, err := start(addr, db)
+		return embeddedResultMsg{srv: srv, err: err, redial: redial}
+	}
+}
+
+func (m *Model) scheduleRetry() tea.Cmd {
+	m.retryID++
+	id := m.retryID
+	d := m.redial.Next()
+	m.connect.retryIn = d
+	return tea.Tick(d, func(time.Time) tea.Msg { return retryMsg{id} })
+}
+
+func (m *Model) setBanner(text string, bad bool, clearAfter time.Duration) tea.Cmd {
+	m.banner, m.bannerBad = text, bad
+	m.bannerID++
+	if clearAfter <= 0 {
+		return nil
+	}
+	id := m.bannerID
+	return tea.Tick(clearAfter, func(time.Time) tea.Msg { return bannerClearMsg{id} })
+}
+
+// dialNow dials at once, when the person asks on the connect screen.
+func (m *Model) dialNow() tea.Cmd {
+	if m.client != nil || m.starting {
+		return nil
+	}
+	m.retryID++
+	return tea.Batch(m.dial(), m.spinner.Tick)
+}
+
+// handleConn deals with the connection: dialing, the embedded server,
+// retries, connection status and pushes.
+func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
+	switch msg := msg.(type) {
+	case dialResultMsg:
+		if msg.err != nil {
+			m.connect.err = msg.err
+			m.connect.attempt++
+			if m.cfg.Embedded && m.embedded == nil {
+				m.connect.starting = true
+				if cmd := m.startServer(true); cmd != nil {
+					return cmd, true
+				}
+			}
+			return m.scheduleRetry(), true
+		}
+		m.client = msg.client
+		m.gen++
+		m.server = msg.client.Hello().Server
+		m.c.maxAmount = msg.client.Hello().MaxAmount
+		m.clockPanel.server = m.server
+		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
+		m.redial.Reset()
+		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
+	case embeddedResultMsg:
+		m.starting = false
+		m.connect.starting = false
+		if msg.err != nil {
+			m.connect.embedErr = msg.err
+			if msg.redial {
+				return m.scheduleRetry(), true
+			}
+			return nil, true
+		}
+		m.embedded = msg.srv
+		m.connect.embedErr = nil
+		if msg.redial {
+			m.login.notice = fmt.Sprintf("No bank server was answering, so this ATM started one on %s with the database %s. Other ATMs will use it.", msg.srv.Addr(), tildeHome(msg.srv.DBPath()))
+			return m.dial(), true
+		}
+		return m.setBanner("The bank's server went away; this ATM now runs it on "+msg.srv.Addr()+".", false, 8*time.Second), true
+	case retryMsg:
+		if msg.id == m.retryID && m.client == nil {
+			return tea.Batch(m.dial(), m.spinner.Tick), true
+		}
+		return nil, true
+	case pushMsg:
+		if msg.gen != m.gen {
+			return nil, true
+		}
+		return tea.Batch(m.onPush(msg.push), waitPush(m.gen, m.client)), true
+	case clientClosedMsg:
+		return nil, true // nothing more to do: a new connection is on its way
+	case statusMsg:
+		if msg.gen != m.gen {
+			return nil, true
+		}
+		if msg.closed {
+			return m.lostClient(), true
+		}
+		return tea.Batch(m.onStatus(msg.status), waitStatus(m.gen, m.client)), true
+	}
+	return nil, false
+}
+
+func (m *Model) onPush(p client.Push) tea.Cmd {
+	if m.sess.loggedIn() && p.HasBalance && (p.Account == "" || p.Account == m.sess.account) {
+		m.sess.balance, m.sess.hasBalance = p.Balance, true
+	}
+	m.lastPush = p
+	m.notice = pushHeadline(p)
+	if p.Kind == wire.PushTransferIn || p.Kind == "" {
+		from := p.From
+		if p.FromHolder != "" {
+			from += " " + p.FromHolder
+		}
+		m.notice = fmt.Sprintf("↓ %s received from %s", p.Amount.String(), from)
+		if p.HasBalance {
+			m.notice += " · balance " + p.Balance.String()
+		}
+		m.notice += fmt.Sprintf(" · L=%d", p.RecvTS)
+	}
+	m.balanceHot = p.HasBalance
+	m.noticeID++
+	id := m.noticeID
+	return tea.Tick(15*time.Second, func(time.Time) tea.Msg { return noticeClearMsg{id} })
+}
+
+// pushHeadline says what a push reports: "↓ Money arrived: +R$ 25,00", or
+// "Balance changed at another ATM: withdrawal of R$ 50,00 → R$ 950,00".
+func pushHeadline(p client.Push) string {
+	switch p.Kind {
+	case wire.PushTransferIn, "":
+		return "↓ Money arrived: +" + p.Amount.String()
+	}
+	var what string
+	switch p.Kind {
+	case wire.PushDeposit:
+		what = opNoun(opDeposit, p.Amount, "")
+	case wire.PushWithdraw:
+		what = opNoun(opWithdraw, p.Amount, "")
+	case wire.PushTransferOut:
+		what = opNoun(opTransfer, p.Amount, p.To)
+	default:
+		what = p.Kind + " of " + p.Amount.String()
+	}
+	text := "Balance changed at another ATM: " + what
+	if p.HasBalance {
+		text += " → " + p.Balance.String()
+	}
+	return text
+}
+
+// retrier is a client that can cut its reconnection's wait short
+// (*client.Client).
+type retrier interface{ RetryNow() }
+
+// retryNow asks the client to try the connection at once.
+func (m *Model) retryNow() tea.Cmd {
+	r, ok := m.client.(retrier)
+	if !ok {
+		return nil
+	}
+	m.offRetry, m.refused = true, ""
+	return func() tea.Msg {
+		r.RetryNow()
+		return nil
+	}
+}
+
+// offlineRefusal is what the ATM says of a request it did not send.
+const offlineRefusal = "The bank is unreachable; your request was not sent. Press r to retry the connection."
+
+// offlineLine is the status line while offline.
+func (m *Model) offlineLine() string {
+	switch {
+	case m.offRetry:
+		return "⚠ Offline — retrying the connection now…"
+	case m.offAttempt == 0:
+		return "⚠ Offline — connection to the bank lost, reconnecting…"
+	}
+	return fmt.Sprintf("⚠ Offline — reconnecting (attempt %d, next in %s)", m.offAttempt, waitText(m.offDelay))
+}
+
+// waitText is a reconnection wait as the status line says it: "2 s",
+// "0.4 s".
+func waitText(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return fmt.Sprintf("%d s", int((d+time.Second-1)/time.Second))
+}
+
+func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
+	switch s.State {
+	case client.StateLost:
+		if m.sess.loggedIn() {
+			m.relogin = true
+		}
+		m.offline, m.offAttempt, m.offRetry = true, 0, false
+		return m.setBanner("⚠ Connection to the bank lost. Reconnecting…", true, 0)
+	case client.StateReconnecting:
+		m.offline, m.offAttempt, m.offDelay, m.offRetry = true, s.Attempt, s.Delay, false
+		cmd := m.setBanner(fmt.Sprintf("⚠ Connection to the bank lost. Reconnecting (attempt %d)…", s.Attempt), true, 0)
+		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {
+			return tea.Batch(cmd, m.startServer(false))
+		}
+		return cmd
+	case client.StateReconnected:
+		m.offline, m.offRetry, m.refused = false, false, ""
+		m.server = ""
+		if m.client != nil {
+			m.server = m.client.Hello().Server
+			m.c.maxAmount = m.client.Hello().MaxAmount
+			m.clockPanel.server = m.server
+		}
+		cmd := m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)
+		if s.Err != nil {
+			// The client could not restore the session: it is logged out.
+			m.relogin = false
+			wasIn := m.sess.loggedIn()
+			m.sess = session{}
+			if m.busy == "" && wasIn {
+				m.login.notice = "The connection came back but the session could not be restored. Please log in again."
+				return tea.Batch(cmd, m.goLogin())
+			}
+			return cmd
+		}
+		if m.relogin && m.busy == "" && m.pending == nil {
+			return tea.Batch(cmd, m.endSessionAuto("The connection to the bank dropped and came back. For your safety, please log in again."))
+		}
+		return cmd
+	case client.StateClosed:
+		return nil // the channel closes next
+	}
+	return nil
+}
+
+// lostClient handles a client that closed for good: back to connecting.
+func (m *Model) lostClient() tea.Cmd {
+	closing := closeClient(m.client)
+	m.client = nil
+	m.gen++
+	m.offline, m.offRetry, m.refused = false, false, ""
+	m.sess = session{}
+	m.busy, m.relogin = "", false
+	m.typeahead, m.dropped = nil, 0
+	if p := m.pending; p != nil {
+		m.pending = nil
+		m.login.notice = fmt.Sprintf("The outcome of your %s is unknown: the connection closed before the bank answered. Check your statement before trying again.", opNoun(p.op, p.amount, p.to))
+	}
+	m.page = pageConnect
+	m.connect.err = errConnClosed
+	return tea.Batch(closing, m.setBanner("⚠ Disconnected from the bank.", true, 5*time.Second), m.dial(), m.spinner.Tick)
+}
+
+// clientClosedMsg says a client the ATM let go of is closed.
+type clientClosedMsg struct{ err error }
+
+// closeClient closes c in a command, off the update loop (nil when c is).
+func closeClient(c Client) tea.Cmd {
+	if c == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		return clientClosedMsg{err: c.Close()}
+	}
+}
+
+// tildeHome shortens a path in the home directory to ~/...
+func tildeHome(path string) string {
+	if h, err := os.UserHomeDir(); err == nil && h != "" && strings.HasPrefix(path, h+string(os.PathSeparator)) {
+		return "~" + path[len(h):]
+	}
+	return path
+}

@@ -1,0 +1,291 @@
+package ui
+
+// The root model's routing: every message of the program, the keys, the
+// keys typed ahead while the ATM waits, and what the screens ask for.
+
+import (
+	"context"
+	"strings"
+
+	"atm/netproto/client"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+)
+
+// goLogin shows the login screen with empty fields.
+func (m *Model) goLogin() tea.Cmd {
+	m.page = pageLogin
+	m.login.err = "" // the notice, if any, is the newer message
+	return m.login.reset()
+}
+
+// Update handles every message of the program.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.setSize(msg.Width, msg.Height)
+		return m, nil
+	case tea.BackgroundColorMsg:
+		m.setStyles(msg.IsDark())
+		return m, nil
+	case spinner.TickMsg:
+		if m.busy == "" && m.page != pageConnect && m.pending == nil && !m.statementLoading() {
+			return m, nil // let the spinner stop
+		}
+		var cmd tea.Cmd
+		m.spinner, cmd = m.spinner.Update(msg)
+		m.c.spinner = m.spinnerView()
+		return m, cmd
+	case clockEventsMsg:
+		return m, tea.Batch(m.clockPanel.add(msg), m.queue.wait())
+	case clockFlashOffMsg:
+		m.clockPanel.flashOff(msg.id)
+		return m, nil
+	case bannerClearMsg:
+		if msg.id == m.bannerID {
+			m.banner = ""
+		}
+		return m, nil
+	case noticeClearMsg:
+		if msg.id == m.noticeID {
+			m.notice, m.balanceHot = "", false
+		}
+		return m, nil
+	case tea.KeyPressMsg:
+		return m, m.handleKey(msg)
+	}
+	if cmd, ok := m.handleConn(msg); ok {
+		return m, cmd
+	}
+	wasBusy := m.busy != ""
+	if cmd, ok := m.handleResult(msg); ok {
+		if wasBusy && m.busy == "" {
+			cmd = tea.Batch(cmd, m.replayTyped(refused(msg)))
+		}
+		return m, cmd
+	}
+	// Anything else (cursor blinks...) goes to the current screen.
+	return m, m.updatePage(msg)
+}
+
+// updatePage passes msg to the current screen and does at once what the
+// screen asks for, in the same update, so keys typed right after land on
+// the screen it leads to.
+func (m *Model) updatePage(msg tea.Msg) tea.Cmd {
+	in, cmd := m.current().Update(msg)
+	if in == nil {
+		return cmd
+	}
+	return tea.Batch(cmd, m.handleIntent(in))
+}
+
+// maxTypeahead bounds the keys kept while the ATM waits for the bank.
+const maxTypeahead = 64
+
+// replayTyped applies the keys typed while the ATM was busy to the screen
+// the answer brought, in order, as if they were typed now. They were meant
+// for the screen after a success: when the bank refused (wrong PIN, unknown
+// recipient) none is used, and neither does a receipt take any (it must be
+// read, and Enter would dismiss it); the screen says how many were not used.
+// A confirmation ignores them (see confirmGate). A key that starts another
+// request keeps the rest for the screen after it.
+func (m *Model) replayTyped(refused bool) tea.Cmd {
+	keys := m.typeahead
+	m.typeahead = nil
+	var cmds []tea.Cmd
+	for i, k := range keys {
+		if refused || (m.page == pageReceipt && m.busy == "") {
+			m.dropped = len(keys) - i
+			break
+		}
+		cmds = append(cmds, m.handleKey(k))
+	}
+	return tea.Batch(cmds...)
+}
+
+// refused says an answer is the bank's no to a login or a lookup.
+func refused(msg tea.Msg) bool {
+	switch msg := msg.(type) {
+	case loginResultMsg:
+		return msg.err != nil
+	case lookupResultMsg:
+		return msg.err != nil
+	}
+	return false
+}
+
+func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	keys := m.c.keys
+	if key.Matches(k, keys.QuitTyping) {
+		return tea.Quit
+	}
+	if m.width < MinWidth || m.height < MinHeight {
+		if key.Matches(k, keys.Quit) {
+			return tea.Quit
+		}
+		return nil
+	}
+	if m.offline && key.Matches(k, keys.Reconnect) {
+		return m.retryNow()
+	}
+	if m.clockPanel.legend {
+		if key.Matches(k, keys.Legend, keys.Back) {
+			m.clockPanel.legend = false
+		}
+		return nil
+	}
+	if key.Matches(k, keys.Legend) { // no field of the ATM takes "?"
+		m.clockPanel.legend = true
+		return nil
+	}
+	if m.busy != "" {
+		// One request at a time, but what is typed meanwhile is not lost:
+		// it is kept for the screen that comes with the answer. Ctrl+c
+		// still quits at once.
+		if len(m.typeahead) < maxTypeahead {
+			m.typeahead = append(m.typeahead, k)
+		}
+		return nil
+	}
+	m.dropped = 0
+	if m.refused != "" && k.Text == "" {
+		m.refused = "" // acknowledged, as a push notice
+	}
+	if !m.current().Typing() && key.Matches(k, keys.Quit) {
+		return tea.Quit
+	}
+	if m.notice != "" && k.Text == "" && !key.Matches(k, keys.Up, keys.Down) {
+		// Any command key acknowledges a push notification.
+		m.noticeID++
+		m.notice, m.balanceHot = "", false
+	}
+	return m.updatePage(k)
+}
+
+// handleIntent turns what a screen asked for into a request.
+func (m *Model) handleIntent(in intent) tea.Cmd {
+	if m.client == nil {
+		switch in.(type) {
+		case loginSubmitMsg, menuChoiceMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
+			return nil
+		}
+	}
+	if m.offline && sendsRequest(in) {
+		// Nothing is queued for later: a request the person can no
+		// longer see must never reach the bank.
+		m.refused = offlineRefusal
+		return nil
+	}
+	if m.pending != nil && startsMoneyOp(in) {
+		// Whatever the bank did with the pending operation must be known
+		// before anything else moves money, or the session ends.
+		m.menu.notice = m.pendingBlock()
+		m.page = pageMenu
+		return nil
+	}
+	switch msg := in.(type) {
+	case retryNowMsg:
+		return m.dialNow()
+	case loginSubmitMsg:
+		return m.call("Checking your PIN…", func(ctx context.Context, c Client) tea.Msg {
+			r, err := c.Login(ctx, msg.account, msg.pin)
+			return loginResultMsg{account: msg.account, reply: r, err: err}
+		})
+	case menuChoiceMsg:
+		switch msg.item {
+		case itemBalance:
+			return m.call("Asking the bank for your balance…", func(ctx context.Context, c Client) tea.Msg {
+				r, err := c.Balance(ctx)
+				return opResultMsg{op: "balance", reply: r, err: err}
+			})
+		case itemDeposit, itemWithdraw:
+			op := opDeposit
+			if msg.item == itemWithdraw {
+				op = opWithdraw
+			}
+			m.page = pageAmount
+			return m.amount.start(op)
+		case itemTransfer:
+			m.page = pageTransfer
+			return m.transfer.start()
+		case itemStatement:
+			m.page = pageStatement
+			m.statement.start()
+			return m.fetchStatement(0)
+		case itemLogout:
+			return m.endSession(goodbye(m.sess.holder))
+		}
+	case amountSubmitMsg:
+		what := "Sending the deposit…"
+		if msg.op == opWithdraw {
+			what = "Sending the withdrawal…"
+		}
+		return m.call(what, func(ctx context.Context, c Client) tea.Msg {
+			var r client.Reply
+			var err error
+			if msg.op == opWithdraw {
+				r, err = c.Withdraw(ctx, msg.amount)
+			} else {
+				r, err = c.Deposit(ctx, msg.amount)
+			}
+			return opResultMsg{op: msg.op, amount: msg.amount, reply: r, err: err}
+		})
+	case lookupSubmitMsg:
+		return m.call("Looking up account "+msg.account+"…", func(ctx context.Context, c Client) tea.Msg {
+			r, err := c.Lookup(ctx, msg.account)
+			return lookupResultMsg{account: msg.account, reply: r, err: err}
+		})
+	case transferSubmitMsg:
+		return m.call("Sending the transfer…", func(ctx context.Context, c Client) tea.Msg {
+			r, err := c.Transfer(ctx, msg.to, msg.amount)
+			return opResultMsg{op: opTransfer, amount: msg.amount, to: msg.to, toHolder: msg.toHolder, reply: r, err: err}
+		})
+	case statementMoreMsg:
+		return m.fetchStatement(msg.before)
+	case backMsg:
+		if m.relogin && m.pending == nil {
+			return m.endSessionAuto("The connection to the bank dropped during the session. For your safety, please log in again.")
+		}
+		if !m.sess.loggedIn() {
+			return m.goLogin()
+		}
+		m.page = pageMenu
+		return nil
+	}
+	return nil
+}
+
+// sendsRequest says the screen's msg would send a request to the bank
+// (logging out, which ends the session here at once, is not refused).
+func sendsRequest(in intent) bool {
+	switch msg := in.(type) {
+	case menuChoiceMsg:
+		return msg.item == itemBalance || msg.item == itemStatement
+	case loginSubmitMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
+		return true
+	}
+	return false
+}
+
+// startsMoneyOp says msg would start a money operation or end the session.
+func startsMoneyOp(in intent) bool {
+	switch msg := in.(type) {
+	case menuChoiceMsg:
+		switch msg.item {
+		case itemDeposit, itemWithdraw, itemTransfer, itemLogout:
+			return true
+		}
+	case amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg:
+		return true
+	}
+	return false
+}
+
+func goodbye(name string) string {
+	if f, _, _ := strings.Cut(name, " "); f != "" {
+		return "Logged out. Goodbye, " + f + "!"
+	}
+	return "Logged out. Goodbye!"
+}

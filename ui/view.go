@@ -1,0 +1,231 @@
+package ui
+
+// The root model's view: the title bar, the ATM and clock panels, the
+// notice cards, the status line and the help bar.
+
+import (
+	"fmt"
+	"strings"
+
+	"atm/netproto/wire"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// statementLoading says the statement screen waits for the bank.
+func (m *Model) statementLoading() bool {
+	return m.page == pageStatement && m.statement.loading
+}
+
+// helpBindings are the keys of the help bar: the screen's, or while the
+// ATM waits, what typing does then.
+func (m *Model) helpBindings() []key.Binding {
+	if m.busy == "" {
+		return m.current().Help()
+	}
+	k := m.c.keys
+	kept := k.TypeAhead
+	if n := len(m.typeahead); n > 0 {
+		kept.SetHelp(kept.Help().Key, fmt.Sprintf("%s (%d so far)", kept.Help().Desc, n))
+	}
+	return []key.Binding{kept, k.QuitTyping}
+}
+
+// View renders the whole screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = m.cfg.BankName + " ATM · " + m.cfg.ProcessID
+	return v
+}
+
+// render draws the screen as a string of exactly height lines.
+func (m *Model) render() string {
+	if m.width < MinWidth || m.height < MinHeight {
+		return m.tooSmall()
+	}
+	title := m.titleBar()
+	var body string
+	helpKeys := m.helpBindings()
+	if m.offline {
+		helpKeys = append([]key.Binding{m.c.keys.Reconnect}, helpKeys...)
+	}
+	helpKeys = append(helpKeys, m.c.keys.Legend)
+	if m.clockPanel.legend {
+		body = m.clockPanel.legendView(m.width, max(1, m.height-3))
+		helpKeys = []key.Binding{legendClose, m.c.keys.QuitTyping}
+	} else {
+		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clockPanel.viewWithCard(m.cardsAside()))
+	}
+	status := m.statusLine()
+	helpLine := " " + m.help.ShortHelpView(helpKeys)
+	out := strings.Join([]string{title, body, status, helpLine}, "\n")
+	return fitLines(out, m.width, m.height)
+}
+
+func (m *Model) tooSmall() string {
+	s := m.c.styles
+	msg := fmt.Sprintf("Terminal too small: need %d×%d, have %d×%d.", MinWidth, MinHeight, m.width, m.height)
+	sub := "Make the window larger, or press q to quit."
+	w := max(1, m.width)
+	block := s.TooSmall.Width(w).Align(lipgloss.Center).Render(msg) + "\n" + s.Dim.Width(w).Align(lipgloss.Center).Render(sub)
+	return fitLines(lipgloss.Place(w, max(1, m.height), lipgloss.Center, lipgloss.Center, block), w, max(1, m.height))
+}
+
+func (m *Model) titleBar() string {
+	s := m.c.styles
+	left := s.TitleBrand.Render(" ◆ "+m.cfg.BankName) + s.TitleInfo.Render("  ATM "+m.cfg.ProcessID)
+	right := "bank " + m.cfg.Addr
+	if m.server != "" {
+		right = m.server + " @ " + m.cfg.Addr
+	}
+	if m.embedded != nil {
+		right += " · server in this ATM"
+	}
+	right = s.TitleInfo.Render(right + " ")
+	gap := m.width - lipgloss.Width(left) - lipgloss.Width(right)
+	if gap < 1 {
+		right = ansi.Truncate(right, max(0, m.width-lipgloss.Width(left)-1), "…")
+		gap = max(1, m.width-lipgloss.Width(left)-lipgloss.Width(right))
+	}
+	return left + s.TitleBar.Render(strings.Repeat(" ", gap)) + right
+}
+
+func (m *Model) atmPanel() string {
+	s := m.c.styles
+	w := m.c.width
+	var head string
+	if m.sess.loggedIn() {
+		who := s.ScreenHead.Render(m.sess.holder) + s.Dim.Render(" · account "+m.sess.account)
+		bal := ""
+		if m.sess.hasBalance {
+			st := s.Money
+			if m.balanceHot {
+				st = s.BannerPush
+			}
+			bal = st.Render(m.sess.balance.String())
+		}
+		gap := max(1, w-lipgloss.Width(who)-lipgloss.Width(bal))
+		head = ansi.Truncate(who+strings.Repeat(" ", gap)+bal, w, "…")
+	} else {
+		head = s.ScreenHead.Render("Automated teller") + s.Dim.Render(" · "+m.cfg.ProcessID)
+	}
+	rule := s.ScreenRule.Render(strings.Repeat("─", w))
+	content := strings.TrimRight(m.current().View(), "\n")
+	if card, ok := m.cardsHere(content); ok {
+		content = fitLines(content, w, m.c.height-lipgloss.Height(card)) + "\n" + card
+	}
+	content = fitLines(content, w, m.c.height)
+	busy := ""
+	switch {
+	case m.busy != "":
+		busy = m.spinner.View() + " " + s.Text.Render(m.busy)
+	case m.pending != nil:
+		busy = m.spinner.View() + s.Warning.Render("Outcome unknown: asking the bank…")
+	case m.offline:
+		busy = s.Warning.Render("⚠ Connection to the bank lost.")
+	case m.statementLoading():
+		busy = m.spinner.View() + " " + s.Text.Render("Loading your statement…")
+	case m.dropped == 1:
+		busy = s.Warning.Render("1 key typed while waiting was not used.")
+	case m.dropped > 1:
+		busy = s.Warning.Render(fmt.Sprintf("%d keys typed while waiting were not used.", m.dropped))
+	}
+	busy = ansi.Truncate(busy, w, "…")
+	inner := strings.Join([]string{head, rule, content, busy}, "\n")
+	return s.Screen.Width(m.width - m.clockWidth()).Render(inner)
+}
+
+// cards are the notices of the moment, in cards of width w: a request
+// refused while offline, and the last push ("" when there are none).
+func (m *Model) cards(w int) string {
+	var cards []string
+	if m.refused != "" {
+		s := m.c.styles
+		box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Warn).Padding(0, 1).Width(w)
+		cards = append(cards, box.Render(s.Warning.Width(max(1, w-4)).Render(m.refused)))
+	}
+	if m.notice != "" {
+		cards = append(cards, m.pushCard(w))
+	}
+	return strings.Join(cards, "\n")
+}
+
+// cardsHere returns the cards when they go in the ATM panel, below the
+// screen's content: when they fit there whole. Otherwise the clock panel
+// shows them (cardsAside), so they never hide the screen.
+func (m *Model) cardsHere(content string) (string, bool) {
+	card := m.cards(m.c.width)
+	if card == "" || lipgloss.Height(content)+lipgloss.Height(card) > m.c.height {
+		return "", false
+	}
+	return card, true
+}
+
+// cardsAside are the cards for the clock panel, when they do not fit in the
+// ATM panel ("" when there are none, or they do).
+func (m *Model) cardsAside() string {
+	if m.refused == "" && m.notice == "" {
+		return ""
+	}
+	if _, here := m.cardsHere(strings.TrimRight(m.current().View(), "\n")); here {
+		return ""
+	}
+	return m.cards(m.clockPanel.innerWidth())
+}
+
+// pushCard shows the last push: money that arrived, or a change another
+// session made on the account.
+func (m *Model) pushCard(w int) string {
+	s := m.c.styles
+	p := m.lastPush
+	inner := max(1, w-4)
+	var lines []string
+	if p.Kind == wire.PushTransferIn || p.Kind == "" {
+		from := p.From
+		if p.FromHolder != "" {
+			from += " · " + p.FromHolder
+		}
+		lines = append(lines,
+			s.BannerPush.Width(inner).Render(pushHeadline(p)),
+			s.Text.Width(inner).Render("from "+from))
+		if p.HasBalance {
+			lines = append(lines, s.Text.Render("balance now ")+s.Value.Render(p.Balance.String()))
+		}
+	} else {
+		text := pushHeadline(p)
+		if p.Kind == wire.PushTransferOut && p.ToHolder != "" {
+			text = strings.Replace(text, " to "+p.To, " to "+p.To+" · "+p.ToHolder, 1)
+		}
+		lines = append(lines, s.BannerPush.Width(inner).Render(text))
+	}
+	if !p.HasBalance {
+		lines = append(lines, s.Dim.Width(inner).Render("already in the balance shown"))
+	}
+	lines = append(lines, s.Dim.Width(inner).Render(fmt.Sprintf("push sent at T=%d · here L=%d", p.TS, p.RecvTS)))
+	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Push).Padding(0, 1).Width(w)
+	return box.Render(strings.Join(lines, "\n"))
+}
+
+func (m *Model) statusLine() string {
+	s := m.c.styles
+	var line string
+	switch {
+	case m.offline:
+		line = s.BannerBad.Render(m.offlineLine())
+	case m.banner != "" && m.bannerBad:
+		line = s.BannerBad.Render(m.banner)
+	case m.notice != "":
+		line = s.BannerPush.Render(m.notice)
+	case m.banner != "":
+		line = s.BannerGood.Render(m.banner)
+	case m.embedded != nil:
+		line = s.BannerInfo.Render("The bank's server runs inside this ATM (" + m.embedded.Addr() + "); quitting stops it.")
+	case m.client != nil:
+		line = s.BannerInfo.Render("Connected to " + m.server + " at " + m.cfg.Addr + ".")
+	}
+	return ansi.Truncate(" "+line, m.width, "…")
+}
