@@ -10,6 +10,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// Events calls fn for every event in the log in timestamp order, stopping at
+// the first error fn returns.
+func (b *Bank) Events(fn func(Event) error) error {
+	return b.db.View(func(tx *bolt.Tx) error { return eachEvent(tx, fn) })
+}
+
 // EventsAfter returns at most limit events of the log with timestamps above
 // after, oldest first, read in one consistent read transaction. It is how
 // a running server hands its log to an operator.
@@ -31,6 +37,18 @@ func (b *Bank) EventsAfter(after uint64, limit int) ([]Event, error) {
 		return nil
 	})
 	return out, err
+}
+
+// Record appends a non-money event (server start and stop, connect, logout,
+// push, disconnect...) to the log. Its timestamp comes from a tick of the
+// clock in the committer; the event is on disk when Record returns.
+func (b *Bank) Record(ctx context.Context, e Event) (Event, error) {
+	switch e.Kind {
+	case KindDeposit, KindWithdraw, KindTransfer, KindOpen, opCreate, KindLogin, KindBalance, KindLookup, KindStatement:
+		return Event{}, fmt.Errorf("record %s: use the operation's own method", e.Kind)
+	}
+	r := b.submit(ctx, &op{kind: "record", ev: e})
+	return r.rec.Event, r.err
 }
 
 // RecordAll appends non-money events to the log in the order given, like
