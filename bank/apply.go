@@ -11,17 +11,17 @@ import (
 // apply runs one operation inside the committer's transaction. It validates
 // before it changes anything, so an operation that fails leaves only its
 // event behind, and its batch-mates are unaffected.
-func (b *Bank) apply(w *writer, o *op) opResult {
+func (b *Bank) apply(v *overlayView, o *op) opResult {
 	now := b.opts.Now()
 	switch o.kind {
 	case opCreate:
-		return b.applyCreate(w, o, now)
+		return b.applyCreate(v, o, now)
 	case KindLogin:
-		return b.applyLogin(w, o, now)
+		return b.applyLogin(v, o, now)
 	case KindDeposit, KindWithdraw, KindTransfer:
-		return b.applyMoney(w, o, now)
+		return b.applyMoney(v, o, now)
 	case KindBalance, KindLookup, KindStatement:
-		return b.applyRead(w, o, now)
+		return b.applyRead(v, o, now)
 	default: // Record
 		e := o.ev
 		e.TS = b.clock.Tick()
@@ -36,7 +36,7 @@ func (b *Bank) apply(w *writer, o *op) opResult {
 			e.ApplyTS = e.TS
 			e.ReplyTS = b.clock.Tick()
 		}
-		w.putEvent(e, 0, 0)
+		v.putEvent(e, 0, 0)
 		return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}}
 	}
 }
@@ -53,35 +53,35 @@ func (b *Bank) newEvent(kind string, o *op, now time.Time) Event {
 
 // finish stamps the reply timestamp and the outcome, and stores the event
 // with its statement links.
-func (b *Bank) finish(w *writer, e *Event, opErr error, prevA, prevB uint64) {
+func (b *Bank) finish(v *overlayView, e *Event, opErr error, prevA, prevB uint64) {
 	e.Outcome = outcome.Code(opErr)
 	if opErr != nil && e.Detail == "" {
 		e.Detail = opErr.Error()
 	}
 	e.ReplyTS = b.clock.Tick()
-	w.putEvent(*e, prevA, prevB)
+	v.putEvent(*e, prevA, prevB)
 }
 
-func (b *Bank) applyCreate(w *writer, o *op, now time.Time) opResult {
+func (b *Bank) applyCreate(v *overlayView, o *op, now time.Time) opResult {
 	a := o.acct
 	e := b.newEvent(KindOpen, o, now)
 	e.Detail = a.Name
 	opErr := o.err
-	if opErr == nil && w.get(bAccounts, []byte(a.ID)) != nil {
+	if opErr == nil && v.get(bAccounts, []byte(a.ID)) != nil {
 		opErr = fmt.Errorf("account %s: %w", a.ID, outcome.ErrAccountExists)
 	}
 	if opErr != nil { // refused: only the event is written
 		e.Detail = ""
-		b.finish(w, &e, opErr, 0, 0)
+		b.finish(v, &e, opErr, 0, 0)
 		return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: opErr}
 	}
 	a.Created = now
-	if err := w.putAccount(a); err != nil {
+	if err := v.putAccount(a); err != nil {
 		return opResult{err: err}
 	}
 	// The open event is the first entry of the account's statement.
-	w.putState(a.ID, acctState{Balance: a.Balance, Last: e.TS, Name: a.Name})
-	b.finish(w, &e, nil, 0, 0)
+	v.putState(a.ID, acctState{Balance: a.Balance, Last: e.TS, Name: a.Name})
+	b.finish(v, &e, nil, 0, 0)
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: a.Name}}
 }
 
@@ -95,9 +95,9 @@ func (b *Bank) checkAmount(a money.Cents) error {
 	return nil
 }
 
-func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
+func (b *Bank) applyMoney(v *overlayView, o *op, now time.Time) opResult {
 	if o.m.ReqID != "" {
-		first, ok, err := w.remembered(o.id, o.m.ReqID)
+		first, ok, err := v.remembered(o.id, o.m.ReqID)
 		if err != nil {
 			return opResult{err: err}
 		}
@@ -109,18 +109,18 @@ func (b *Bank) applyMoney(w *writer, o *op, now time.Time) opResult {
 				// is applied and the first outcome is not relabelled.
 				reused := outcome.WithMessage(outcome.ErrRequestIDReused, fmt.Sprintf(
 					"request id %s was already used for %s; use a new id for a new request", o.m.ReqID, describeRequest(first)))
-				b.finish(w, &e, reused, 0, 0)
+				b.finish(v, &e, reused, 0, 0)
 				return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: reused}
 			}
 			e.Balance = first.Balance
 			e.Detail = "repeated " + first.Kind + ": first outcome " + first.Outcome
-			b.finish(w, &e, nil, 0, 0)
+			b.finish(v, &e, nil, 0, 0)
 			return opResult{rec: Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}, err: outcome.FromCode(first.Outcome)}
 		}
 	}
 	e := b.newEvent(o.kind, o, now)
-	prevA, prevB, opErr := b.moveMoney(w, o, &e)
-	b.finish(w, &e, opErr, prevA, prevB)
+	prevA, prevB, opErr := b.moveMoney(v, o, &e)
+	b.finish(v, &e, opErr, prevA, prevB)
 	if o.m.ReqID != "" {
 		b.reqs.add(o.id, o.m.ReqID, e.TS)
 	}
@@ -145,11 +145,11 @@ func describeRequest(e Event) string {
 // the resulting balances into e. Nothing is written unless all checks pass.
 // On success the event becomes the newest entry of the statement of each
 // account it moved; prevA and prevB are the entries it links back to.
-func (b *Bank) moveMoney(w *writer, o *op, e *Event) (prevA, prevB uint64, err error) {
+func (b *Bank) moveMoney(v *overlayView, o *op, e *Event) (prevA, prevB uint64, err error) {
 	if o.m.ReqID == "" || len(o.m.ReqID) > 128 {
 		return 0, 0, fmt.Errorf("%w: a mutating operation needs a request id of 1 to 128 bytes", outcome.ErrInvalidRequestID)
 	}
-	a, err := w.state(o.id)
+	a, err := v.state(o.id)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -165,26 +165,26 @@ func (b *Bank) moveMoney(w *writer, o *op, e *Event) (prevA, prevB uint64, err e
 		if err != nil {
 			return 0, 0, err
 		}
-		total, err := addCents(w.deposits, o.amount)
+		total, err := addCents(v.deposits, o.amount)
 		if err != nil {
 			return 0, 0, err
 		}
-		a.Balance, w.deposits, w.dirtyTotals = nb, total, true
+		a.Balance, v.deposits, v.dirtyTotals = nb, total, true
 	case KindWithdraw:
 		if a.Balance < o.amount {
 			return 0, 0, fmt.Errorf("%w: balance is %s", outcome.ErrInsufficientFunds, a.Balance)
 		}
-		total, err := addCents(w.withdrawals, o.amount)
+		total, err := addCents(v.withdrawals, o.amount)
 		if err != nil {
 			return 0, 0, err
 		}
 		a.Balance -= o.amount
-		w.withdrawals, w.dirtyTotals = total, true
+		v.withdrawals, v.dirtyTotals = total, true
 	case KindTransfer:
 		if o.to == o.id {
 			return 0, 0, outcome.ErrSameAccount
 		}
-		to, err := w.state(o.to)
+		to, err := v.state(o.to)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -200,18 +200,18 @@ func (b *Bank) moveMoney(w *writer, o *op, e *Event) (prevA, prevB uint64, err e
 		e.ToBalance = to.Balance
 		e.Detail = to.Name
 		prevB, to.Last = to.Last, e.TS
-		w.putState(o.to, to)
+		v.putState(o.to, to)
 	}
 	e.Balance = a.Balance
 	prevA, a.Last = a.Last, e.TS
-	w.putState(o.id, a)
+	v.putState(o.id, a)
 	return prevA, prevB, nil
 }
 
-func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
+func (b *Bank) applyRead(v *overlayView, o *op, now time.Time) opResult {
 	e := b.newEvent(o.kind, o, now)
 	var res opResult
-	a, opErr := w.state(o.id)
+	a, opErr := v.state(o.id)
 	if opErr == nil {
 		switch o.kind {
 		case KindBalance:
@@ -221,10 +221,10 @@ func (b *Bank) applyRead(w *writer, o *op, now time.Time) opResult {
 			e.Detail = a.Name
 		case KindStatement:
 			e.Balance = a.Balance
-			res.page, opErr = statement(w.event, o.id, a.Last, o.before, o.limit)
+			res.page, opErr = statement(v.event, o.id, a.Last, o.before, o.limit)
 		}
 	}
-	b.finish(w, &e, opErr, 0, 0)
+	b.finish(v, &e, opErr, 0, 0)
 	res.rec.Event = e
 	res.rec.ReplyTS = e.ReplyTS
 	res.err = opErr

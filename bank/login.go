@@ -53,13 +53,13 @@ func (b *Bank) lookup(id string) (Account, error) {
 	return a, err
 }
 
-func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
+func (b *Bank) applyLogin(v *overlayView, o *op, now time.Time) opResult {
 	var opErr error
 	var holder, lockNote string
 	var a *Account
 	var err error
 	if money.ValidAccountID(o.id) {
-		a, err = w.account(o.id)
+		a, err = v.account(o.id)
 	} else {
 		err = fmt.Errorf("%q: %w", o.id, outcome.ErrInvalidAccountID)
 	}
@@ -72,13 +72,13 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 			if a.FailedPINs != 0 || !a.LockedUntil.IsZero() || a.forgetSource(src) {
 				a.FailedPINs = 0
 				a.LockedUntil = time.Time{}
-				if err := w.putAccount(a); err != nil {
+				if err := v.putAccount(a); err != nil {
 					return opResult{err: err}
 				}
 			}
 		} else {
 			lockNote, opErr = b.wrongPIN(a, src, now)
-			if err := w.putAccount(a); err != nil {
+			if err := v.putAccount(a); err != nil {
 				return opResult{err: err}
 			}
 		}
@@ -88,13 +88,13 @@ func (b *Bank) applyLogin(w *writer, o *op, now time.Time) opResult {
 		// announces it, so that the log reads in causal order.
 		lock := Event{TS: b.clock.Tick(), Proc: b.opts.ProcessID, Kind: KindLock, Outcome: outcome.OutcomeOK,
 			Account: o.id, Balance: a.Balance, Client: o.m.Client, Detail: lockNote, Wall: now}
-		w.putEvent(lock, 0, 0)
+		v.putEvent(lock, 0, 0)
 	}
 	e := b.newEvent(KindLogin, o, now)
 	if a != nil {
 		e.Balance = a.Balance
 	}
-	b.finish(w, &e, opErr, 0, 0)
+	b.finish(v, &e, opErr, 0, 0)
 	return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: holder}, err: opErr}
 }
 
