@@ -214,3 +214,40 @@ func pushLogText(e bank.Event) string {
 	}
 	return fmt.Sprintf("%s +%s from %s to %s → %s", e.Account, e.Amount, e.To, e.Client, e.Balance)
 }
+
+// logf emits one log record for a clock change at ts.
+func (s *Server) logf(ts uint64, event, msg string, attrs ...slog.Attr) {
+	if s.Logger == nil {
+		return
+	}
+	all := make([]slog.Attr, 0, len(attrs)+2)
+	all = append(all, slog.Uint64("L", ts), slog.String("event", event))
+	for _, a := range attrs {
+		if a.Value.Kind() == slog.KindString && a.Value.String() == "" {
+			continue
+		}
+		all = append(all, a)
+	}
+	s.Logger.LogAttrs(context.Background(), slog.LevelInfo, msg, all...)
+}
+
+// warnf emits a warning that is not a clock change (it carries no L).
+func (s *Server) warnf(msg string, attrs ...slog.Attr) {
+	if s.Logger != nil {
+		s.Logger.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+	}
+}
+
+func reqSuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " req=" + id
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
