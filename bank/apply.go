@@ -13,14 +13,14 @@ import (
 // event behind, and its batch-mates are unaffected.
 func (b *Bank) apply(v *overlayView, o *op) opResult {
 	now := b.opts.Now()
-	switch o.kind {
-	case opCreate:
+	switch k := o.kind; {
+	case k == opCreate:
 		return b.applyCreate(v, o, now)
-	case KindLogin:
+	case k == KindLogin:
 		return b.applyLogin(v, o, now)
-	case KindDeposit, KindWithdraw, KindTransfer:
+	case k.IsMoney():
 		return b.applyMoney(v, o, now)
-	case KindBalance, KindLookup, KindStatement:
+	case k.isRead():
 		return b.applyRead(v, o, now)
 	default: // Record
 		e := o.ev
@@ -41,7 +41,7 @@ func (b *Bank) apply(v *overlayView, o *op) opResult {
 	}
 }
 
-func (b *Bank) newEvent(kind string, o *op, now time.Time) Event {
+func (b *Bank) newEvent(kind Kind, o *op, now time.Time) Event {
 	ts := b.clock.Tick()
 	return Event{
 		TS: ts, ApplyTS: ts, Proc: b.opts.ProcessID, Kind: kind,
@@ -113,7 +113,7 @@ func (b *Bank) applyMoney(v *overlayView, o *op, now time.Time) opResult {
 				return opResult{rec: Receipt{Event: e, ReplyTS: e.ReplyTS}, err: reused}
 			}
 			e.Balance = first.Balance
-			e.Detail = "repeated " + first.Kind + ": first outcome " + first.Outcome
+			e.Detail = "repeated " + string(first.Kind) + ": first outcome " + first.Outcome
 			b.finish(v, &e, nil, 0, 0)
 			return opResult{rec: Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}, err: outcome.FromCode(first.Outcome)}
 		}
@@ -138,7 +138,7 @@ func describeRequest(e Event) string {
 	case KindTransfer:
 		return "a transfer of " + e.Amount.String() + " to " + e.To
 	}
-	return "a " + e.Kind
+	return "a " + string(e.Kind)
 }
 
 // moveMoney validates and applies a deposit, withdrawal or transfer, filling

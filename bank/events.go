@@ -43,11 +43,10 @@ func (b *Bank) EventsAfter(after uint64, limit int) ([]Event, error) {
 // push, disconnect...) to the log. Its timestamp comes from a tick of the
 // clock in the committer; the event is on disk when Record returns.
 func (b *Bank) Record(ctx context.Context, e Event) (Event, error) {
-	switch e.Kind {
-	case KindDeposit, KindWithdraw, KindTransfer, KindOpen, opCreate, KindLogin, KindBalance, KindLookup, KindStatement:
+	if e.Kind.IsOperation() {
 		return Event{}, fmt.Errorf("record %s: use the operation's own method", e.Kind)
 	}
-	r := b.submit(ctx, &op{kind: "record", ev: e})
+	r := b.submit(ctx, &op{kind: opRecord, ev: e})
 	return r.rec.Event, r.err
 }
 
@@ -65,14 +64,11 @@ func (b *Bank) RecordAll(ctx context.Context, es []Event) ([]Event, error) {
 			firstErr = outcome.ErrClosed
 			break
 		}
-		switch e.Kind {
-		case KindDeposit, KindWithdraw, KindTransfer, KindOpen, opCreate, KindLogin, KindBalance, KindLookup, KindStatement:
+		if e.Kind.IsOperation() {
 			firstErr = fmt.Errorf("record %s: use the operation's own method", e.Kind)
-		}
-		if firstErr != nil {
 			break
 		}
-		o := &op{kind: "record", ev: e, out: make(chan struct{})}
+		o := &op{kind: opRecord, ev: e, out: make(chan struct{})}
 		select {
 		case b.queue <- o:
 			ops = append(ops, o)

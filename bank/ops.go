@@ -15,10 +15,13 @@ import (
 )
 
 // op kinds that are not event kinds.
-const opCreate = "create"
+const (
+	opCreate Kind = "create" // OpenAccount; its event is a KindOpen
+	opRecord Kind = "record" // Record and RecordAll; the event keeps its own kind
+)
 
 type op struct {
-	kind   string
+	kind   Kind
 	m      Meta
 	id, to string
 	amount money.Cents

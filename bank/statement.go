@@ -51,16 +51,12 @@ func statement(event func(ts uint64) []byte, id string, head, before uint64, lim
 	return page, nil
 }
 
-// isEntryOf reports whether e is an entry of account id's statement.
+// isEntryOf reports whether e is an entry of account id's statement: its
+// open event or one of its successful money operations, a transfer being an
+// entry of both its accounts.
 func isEntryOf(e Event, id string) bool {
-	if e.Outcome != outcome.OutcomeOK || (e.Account != id && e.To != id) {
+	if e.Outcome != outcome.OutcomeOK || !(e.Kind == KindOpen || e.Kind.IsMoney()) {
 		return false
 	}
-	switch e.Kind {
-	case KindOpen, KindDeposit, KindWithdraw:
-		return e.Account == id
-	case KindTransfer:
-		return true
-	}
-	return false
+	return e.Account == id || (e.Kind == KindTransfer && e.To == id)
 }

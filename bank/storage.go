@@ -82,9 +82,7 @@ func loadRequests(tx *bolt.Tx, r *requests) error {
 		if !ok {
 			return fmt.Errorf("event log: event %d: unknown encoding (damaged file)", ts)
 		}
-		switch string(kind) {
-		case KindDeposit, KindWithdraw, KindTransfer:
-		default:
+		if !Kind(kind).IsMoney() {
 			continue
 		}
 		if len(req) == 0 {

@@ -25,7 +25,7 @@ func (s *Server) LogEvent(e bank.Event) {
 	if s.Logger == nil {
 		return
 	}
-	base := []slog.Attr{slog.String("kind", e.Kind), slog.String("outcome", e.Outcome)}
+	base := []slog.Attr{slog.String("kind", string(e.Kind)), slog.String("outcome", e.Outcome)}
 	add := func(k, v string) {
 		if v != "" {
 			base = append(base, slog.String(k, v))
@@ -66,8 +66,8 @@ func (s *Server) LogEvent(e bank.Event) {
 	}
 	// The reply's tick is reserved in the event: its send is printed here.
 	if e.ReplyTS != 0 {
-		op := e.Kind
-		if op == bank.KindOpen {
+		op := string(e.Kind)
+		if e.Kind == bank.KindOpen {
 			op = wire.OpOpenAccount
 		}
 		what := "reply " + op
@@ -89,7 +89,7 @@ func accountSuffix(a string) string {
 // applyText is the readable part of an apply line.
 func applyText(e bank.Event) string {
 	var b strings.Builder
-	b.WriteString(e.Kind)
+	b.WriteString(string(e.Kind))
 	b.WriteByte(' ')
 	b.WriteString(orDash(e.Account))
 	switch e.Kind {
