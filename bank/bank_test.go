@@ -211,7 +211,7 @@ func TestAuthenticateAndLock(t *testing.T) {
 	var kinds []string
 	b.Events(func(e bank.Event) error {
 		if e.Account == "123" && (e.Kind == bank.KindLogin || e.Kind == bank.KindLock) {
-			kinds = append(kinds, e.Kind+":"+e.Outcome)
+			kinds = append(kinds, string(e.Kind)+":"+e.Outcome)
 		}
 		return nil
 	})

@@ -30,7 +30,7 @@ var errShortRecord = errors.New("truncated record")
 func appendEvent(dst []byte, e *Event, prevA, prevB uint64) []byte {
 	dst = append(dst, eventVersion)
 	dst = appendString(dst, e.Proc)
-	dst = appendString(dst, e.Kind)
+	dst = appendString(dst, string(e.Kind))
 	dst = appendString(dst, e.Outcome)
 	dst = appendString(dst, e.Account)
 	dst = appendString(dst, e.To)
@@ -114,6 +114,14 @@ func intern(b []byte) string {
 		return ""
 	case outcome.OutcomeOK:
 		return outcome.OutcomeOK
+	}
+	return string(b)
+}
+
+// kind reads an event's kind, the kinds most logged without allocating.
+func (d *decoder) kind() Kind {
+	b := d.bytes()
+	switch Kind(b) {
 	case KindDeposit:
 		return KindDeposit
 	case KindWithdraw:
@@ -125,7 +133,7 @@ func intern(b []byte) string {
 	case KindLogin:
 		return KindLogin
 	}
-	return string(b)
+	return Kind(b)
 }
 
 // decodeEvent decodes a stored event with key ts.
@@ -136,7 +144,7 @@ func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) 
 	d := decoder{b: b[1:]}
 	e.TS = ts
 	e.Proc = d.string()
-	e.Kind = d.string()
+	e.Kind = d.kind()
 	e.Outcome = d.string()
 	e.Account = d.string()
 	e.To = d.string()

@@ -10,6 +10,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// Events calls fn for every event in the log in timestamp order, stopping at
+// the first error fn returns.
+func (b *Bank) Events(fn func(Event) error) error {
+	return b.db.View(func(tx *bolt.Tx) error { return eachEvent(tx, fn) })
+}
+
 // EventsAfter returns at most limit events of the log with timestamps above
 // after, oldest first, read in one consistent read transaction. It is how
 // a running server hands its log to an operator.
@@ -33,6 +39,17 @@ func (b *Bank) EventsAfter(after uint64, limit int) ([]Event, error) {
 	return out, err
 }
 
+// Record appends a non-money event (server start and stop, connect, logout,
+// push, disconnect...) to the log. Its timestamp comes from a tick of the
+// clock in the committer; the event is on disk when Record returns.
+func (b *Bank) Record(ctx context.Context, e Event) (Event, error) {
+	if e.Kind.IsOperation() {
+		return Event{}, fmt.Errorf("record %s: use the operation's own method", e.Kind)
+	}
+	r := b.submit(ctx, &op{kind: opRecord, ev: e})
+	return r.rec.Event, r.err
+}
+
 // RecordAll appends non-money events to the log in the order given, like
 // Record, with timestamps rising in that order; they share the committer's
 // transactions. It returns the events as recorded; an event that could not
@@ -47,14 +64,11 @@ func (b *Bank) RecordAll(ctx context.Context, es []Event) ([]Event, error) {
 			firstErr = outcome.ErrClosed
 			break
 		}
-		switch e.Kind {
-		case KindDeposit, KindWithdraw, KindTransfer, KindOpen, opCreate, KindLogin, KindBalance, KindLookup, KindStatement:
+		if e.Kind.IsOperation() {
 			firstErr = fmt.Errorf("record %s: use the operation's own method", e.Kind)
-		}
-		if firstErr != nil {
 			break
 		}
-		o := &op{kind: "record", ev: e, out: make(chan struct{})}
+		o := &op{kind: opRecord, ev: e, out: make(chan struct{})}
 		select {
 		case b.queue <- o:
 			ops = append(ops, o)

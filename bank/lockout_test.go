@@ -83,7 +83,7 @@ func TestGuesserLockedOutHolderNot(t *testing.T) {
 	var lockTS uint64
 	b.Events(func(e bank.Event) error {
 		if e.Account == "123" && (e.Kind == bank.KindLogin || e.Kind == bank.KindLock) {
-			seq = append(seq, e.Kind+":"+e.Outcome)
+			seq = append(seq, string(e.Kind)+":"+e.Outcome)
 		}
 		if e.Kind == bank.KindLock {
 			lockTS = e.TS

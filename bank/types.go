@@ -35,26 +35,57 @@ type SourceFailures struct {
 	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
+// Kind is the kind of an event of the log.
+type Kind string
+
 // Event kinds recorded in the log.
 const (
-	KindServerStart = "server_start"
-	KindServerStop  = "server_stop"
-	KindOpen        = "open" // account created (balance 0)
-	KindConnect     = "connect"
-	KindDisconnect  = "disconnect"
-	KindLogin       = "login"
-	KindLock        = "lock" // a source locked out of an account, or the account throttled, after wrong PINs
-	KindLogout      = "logout"
-	KindBalance     = "balance"
-	KindDeposit     = "deposit"
-	KindWithdraw    = "withdraw"
-	KindTransfer    = "transfer"
-	KindStatement   = "statement"
-	KindLookup      = "lookup"
-	KindPush        = "push"
-	KindRetry       = "retry" // a repeated request id answered from the first outcome
-	KindAudit       = "audit" // the operator's audit of every account
+	KindServerStart Kind = "server_start"
+	KindServerStop  Kind = "server_stop"
+	KindOpen        Kind = "open" // account created (balance 0)
+	KindConnect     Kind = "connect"
+	KindDisconnect  Kind = "disconnect"
+	KindLogin       Kind = "login"
+	KindLock        Kind = "lock" // a source locked out of an account, or the account throttled, after wrong PINs
+	KindLogout      Kind = "logout"
+	KindBalance     Kind = "balance"
+	KindDeposit     Kind = "deposit"
+	KindWithdraw    Kind = "withdraw"
+	KindTransfer    Kind = "transfer"
+	KindStatement   Kind = "statement"
+	KindLookup      Kind = "lookup"
+	KindPush        Kind = "push"
+	KindRetry       Kind = "retry" // a repeated request id answered from the first outcome
+	KindAudit       Kind = "audit" // the operator's audit of every account
 )
+
+// IsMoney reports whether k is a money operation: a deposit, a withdrawal
+// or a transfer. Their request ids are remembered (see
+// Options.RememberRequests), and the successful ones are statement entries.
+func (k Kind) IsMoney() bool {
+	switch k {
+	case KindDeposit, KindWithdraw, KindTransfer:
+		return true
+	}
+	return false
+}
+
+// IsOperation reports whether k is the kind of an operation's own event:
+// opening an account, a login, a money operation or one of the reads that
+// are logged (balance, lookup, statement). Only the operation's method
+// writes such an event: Record and RecordAll refuse it.
+func (k Kind) IsOperation() bool {
+	return k == KindOpen || k == opCreate || k == KindLogin || k.IsMoney() || k.isRead()
+}
+
+// isRead reports whether k is one of the reads that are logged.
+func (k Kind) isRead() bool {
+	switch k {
+	case KindBalance, KindLookup, KindStatement:
+		return true
+	}
+	return false
+}
 
 // Event is one record of the event log. TS is the server's Lamport timestamp
 // of the event (for an operation, its apply event) and the log's key: events
@@ -63,7 +94,7 @@ const (
 type Event struct {
 	TS      uint64 `json:"ts"`
 	Proc    string `json:"proc"`
-	Kind    string `json:"kind"`
+	Kind    Kind   `json:"kind"`
 	Outcome string `json:"outcome"` // "ok" or an error code (see outcome.Code)
 
 	Account   string      `json:"account,omitempty"`

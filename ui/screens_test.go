@@ -394,7 +394,7 @@ func TestStatementScreen(t *testing.T) {
 			wire.Entry{TS: 60, Kind: wire.KindDeposit, Outcome: "ok", Account: "123", Amount: 5050, Balance: 105000},
 		)
 		for i := range 30 {
-			entries = append(entries, wire.Entry{TS: uint64(50 - i), Kind: bank.KindBalance, Outcome: "ok", Account: "123", Balance: 99950})
+			entries = append(entries, wire.Entry{TS: uint64(50 - i), Kind: string(bank.KindBalance), Outcome: "ok", Account: "123", Balance: 99950})
 		}
 		send(m, statementResultMsg{reply: client.Reply{Entries: entries, Next: 20, Balance: 102500}})
 		out := screen(t, m)

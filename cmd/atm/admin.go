@@ -240,7 +240,7 @@ func logFromServer(addr, token string, fn func(bank.Event) error) error {
 // eventOf is an entry of a server's log as the ledger's event, to print it
 // the same way as the file's.
 func eventOf(e wire.Entry) bank.Event {
-	return bank.Event{TS: e.TS, Proc: e.Proc, Kind: e.Kind, Outcome: e.Outcome,
+	return bank.Event{TS: e.TS, Proc: e.Proc, Kind: bank.Kind(e.Kind), Outcome: e.Outcome,
 		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
 		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
 		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall}

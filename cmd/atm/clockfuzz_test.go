@@ -940,12 +940,12 @@ func fzCheckLog(t *testing.T, w *fzWorld, bin, db string) {
 		}
 		e := evs[0]
 		switch {
-		case e.Kind != a.kind || e.Outcome != a.code || e.Account != a.account:
+		case string(e.Kind) != a.kind || e.Outcome != a.code || e.Account != a.account:
 			t.Errorf("%s %s on %s answered %s, but the log has %s on %s → %s", a.kind, a.id, a.account, a.code, e.Kind, e.Account, e.Outcome)
 		case e.TS != a.apply || e.RecvTS != a.recv || e.ReplyTS != a.ts || e.ClientTS != a.clientTS:
 			t.Errorf("%s %s answered with client/recv/apply/reply ts %d/%d/%d/%d, the log has %d/%d/%d/%d",
 				a.kind, a.id, a.clientTS, a.recv, a.apply, a.ts, e.ClientTS, e.RecvTS, e.TS, e.ReplyTS)
-		case a.code == "ok" && (int64(e.Amount) != a.amount || !a.hasBalance || int64(e.Balance) != a.balance || (a.kind == bank.KindTransfer && e.To != a.to)):
+		case a.code == "ok" && (int64(e.Amount) != a.amount || !a.hasBalance || int64(e.Balance) != a.balance || (a.kind == string(bank.KindTransfer) && e.To != a.to)):
 			t.Errorf("%s %s answered %d → balance %d, the log has %s → %s (to %q)", a.kind, a.id, a.amount, a.balance, e.Amount, e.Balance, e.To)
 		}
 	}

@@ -104,11 +104,12 @@ func startServe(t *testing.T, bin, db, addr string, n int) *child {
 
 // acked is an operation the server answered.
 type acked struct {
-	id, kind string
-	amount   money.Cents
-	code     string // "ok" or the error code
-	balance  money.Cents
-	apply    uint64
+	id      string
+	kind    bank.Kind
+	amount  money.Cents
+	code    string // "ok" or the error code
+	balance money.Cents
+	apply   uint64
 }
 
 // TestCrashDurability runs atm serve as a child process, drives load
@@ -232,7 +233,7 @@ func TestCrashDurability(t *testing.T) {
 					amount := money.Cents(1 + r.IntN(50_000))
 					var rep client.Reply
 					var err error
-					kind := []string{bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer}[r.IntN(3)]
+					kind := []bank.Kind{bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer}[r.IntN(3)]
 					switch kind {
 					case bank.KindDeposit:
 						rep, err = c.Deposit(ctx, amount)

@@ -251,7 +251,7 @@ func TestGracefulShutdownTellsClients(t *testing.T) {
 	if _, err := c.Balance(ctx(t)); !errors.Is(err, client.ErrClientClosed) {
 		t.Fatalf("call after the server left: %v", err)
 	}
-	var kinds []string
+	var kinds []bank.Kind
 	_ = e.bank.Events(func(ev bank.Event) error { kinds = append(kinds, ev.Kind); return nil })
 	if kinds[len(kinds)-1] != bank.KindServerStop {
 		t.Fatalf("last events %v, want server_stop last", kinds[len(kinds)-3:])

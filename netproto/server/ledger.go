@@ -47,7 +47,7 @@ var _ Ledger = (*bank.Bank)(nil)
 
 // entryOf is an event of the ledger as the protocol carries it.
 func entryOf(e bank.Event) wire.Entry {
-	return wire.Entry{TS: e.TS, Proc: e.Proc, Kind: e.Kind, Outcome: e.Outcome,
+	return wire.Entry{TS: e.TS, Proc: e.Proc, Kind: string(e.Kind), Outcome: e.Outcome,
 		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
 		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
 		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall}

@@ -25,7 +25,7 @@ func (s *Server) LogEvent(e bank.Event) {
 	if s.Logger == nil {
 		return
 	}
-	base := []slog.Attr{slog.String("kind", e.Kind), slog.String("outcome", e.Outcome)}
+	base := []slog.Attr{slog.String("kind", string(e.Kind)), slog.String("outcome", e.Outcome)}
 	add := func(k, v string) {
 		if v != "" {
 			base = append(base, slog.String(k, v))
@@ -66,8 +66,8 @@ func (s *Server) LogEvent(e bank.Event) {
 	}
 	// The reply's tick is reserved in the event: its send is printed here.
 	if e.ReplyTS != 0 {
-		op := e.Kind
-		if op == bank.KindOpen {
+		op := string(e.Kind)
+		if e.Kind == bank.KindOpen {
 			op = wire.OpOpenAccount
 		}
 		what := "reply " + op
@@ -89,7 +89,7 @@ func accountSuffix(a string) string {
 // applyText is the readable part of an apply line.
 func applyText(e bank.Event) string {
 	var b strings.Builder
-	b.WriteString(e.Kind)
+	b.WriteString(string(e.Kind))
 	b.WriteByte(' ')
 	b.WriteString(orDash(e.Account))
 	switch e.Kind {
@@ -213,4 +213,41 @@ func pushLogText(e bank.Event) string {
 		return fmt.Sprintf("%s transfer -%s to account %s, to %s → %s", e.Account, e.Amount, e.To, e.Client, e.Balance)
 	}
 	return fmt.Sprintf("%s +%s from %s to %s → %s", e.Account, e.Amount, e.To, e.Client, e.Balance)
+}
+
+// logf emits one log record for a clock change at ts.
+func (s *Server) logf(ts uint64, event, msg string, attrs ...slog.Attr) {
+	if s.Logger == nil {
+		return
+	}
+	all := make([]slog.Attr, 0, len(attrs)+2)
+	all = append(all, slog.Uint64("L", ts), slog.String("event", event))
+	for _, a := range attrs {
+		if a.Value.Kind() == slog.KindString && a.Value.String() == "" {
+			continue
+		}
+		all = append(all, a)
+	}
+	s.Logger.LogAttrs(context.Background(), slog.LevelInfo, msg, all...)
+}
+
+// warnf emits a warning that is not a clock change (it carries no L).
+func (s *Server) warnf(msg string, attrs ...slog.Attr) {
+	if s.Logger != nil {
+		s.Logger.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+	}
+}
+
+func reqSuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " req=" + id
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

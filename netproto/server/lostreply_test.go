@@ -142,7 +142,7 @@ func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
 	start := snapshot(t, e.bank)
 
 	type outcome struct {
-		kind   string
+		kind   bank.Kind
 		amount money.Cents
 		rep    client.Reply
 		code   string

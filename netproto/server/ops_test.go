@@ -11,7 +11,6 @@ import (
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
-	"atm/bank"
 	"atm/bank/outcome"
 )
 
@@ -57,11 +56,11 @@ func TestEveryOperationEndToEnd(t *testing.T) {
 	if err != nil || len(r.Entries) != 2 || r.Next == 0 {
 		t.Fatalf("statement page 1 = %+v, %v", r, err)
 	}
-	if r.Entries[0].Kind != bank.KindTransfer || r.Entries[1].Kind != bank.KindWithdraw {
+	if r.Entries[0].Kind != wire.KindTransfer || r.Entries[1].Kind != wire.KindWithdraw {
 		t.Fatalf("statement not newest first: %s, %s", r.Entries[0].Kind, r.Entries[1].Kind)
 	}
 	r, err = c.Statement(cx, r.Next, 10)
-	if err != nil || len(r.Entries) != 3 || r.Next != 0 || r.Entries[0].Kind != bank.KindDeposit || r.Entries[2].Kind != bank.KindOpen {
+	if err != nil || len(r.Entries) != 3 || r.Next != 0 || r.Entries[0].Kind != wire.KindDeposit || r.Entries[2].Kind != wire.KindOpen {
 		t.Fatalf("statement page 2 = %+v, %v", r, err)
 	}
 	if _, err = c.Logout(cx); err != nil {
