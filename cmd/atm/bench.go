@@ -35,13 +35,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func init() {
-	commands["bench"] = command{
-		summary: "load-test a bank server and report throughput and latency",
-		run:     runBench,
-	}
-}
-
 // benchConfig is what the flags of atm bench set.
 type benchConfig struct {
 	addr      string

@@ -18,17 +18,10 @@ import (
 	"atm/bank/money"
 )
 
-func init() {
-	commands["serve"] = command{
-		summary: "run the bank server (headless)",
-		run:     runServe,
-	}
-}
-
 func runServe(args []string) int {
 	fs := newFlagSet("atm serve")
 	addr := fs.String("addr", wire.DefaultAddr, "TCP address to listen on")
-	db := fs.String("db", DefaultDBPath(), "bank database file (created with the default accounts if new)")
+	db := fs.String("db", defaultDBPath(), "bank database file (created with the default accounts if new)")
 	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token enabling the operator operations audit and open_account (default $ATM_OPERATOR_TOKEN; empty disables them)")
 	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close a connection after this long without a request")
