@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/wire"
@@ -71,12 +72,12 @@ func runAccounts(args []string) int {
 		return code
 	}
 	sub := args[0]
-	fs := newFlagSet("atm accounts " + sub)
+	fs := cli.NewFlagSet("atm accounts " + sub)
 	db := fs.String("db", defaultDBPath(), "database file")
 	id := fs.String("id", "", "account id: the holder's RG, 1 to 20 digits")
 	name := fs.String("name", "", "holder name")
 	pin := fs.String("pin", "", "PIN, 4 to 12 digits (default: asked for without echo, or read from standard input; a PIN given here stays in the shell's history)")
-	if code, ok := parseFlags(fs, args[1:]); !ok {
+	if code, ok := cli.ParseFlags(fs, args[1:]); !ok {
 		return code
 	}
 	if sub == "add" {
@@ -128,12 +129,12 @@ func runAccounts(args []string) int {
 }
 
 func runLog(args []string) int {
-	fs := newFlagSet("atm log")
+	fs := cli.NewFlagSet("atm log")
 	db := fs.String("db", defaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN)")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	w := bufio.NewWriter(os.Stdout)
@@ -301,9 +302,9 @@ func formatEvent(e bank.Event) string {
 }
 
 func runVerify(args []string) int {
-	fs := newFlagSet("atm verify")
+	fs := cli.NewFlagSet("atm verify")
 	db := fs.String("db", defaultDBPath(), "database file")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	b, err := openExisting(*db, false)

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/wire"
@@ -97,7 +98,7 @@ type benchResult struct {
 
 func runBench(args []string) int {
 	var cfg benchConfig
-	fs := newFlagSet("atm bench")
+	fs := cli.NewFlagSet("atm bench")
 	fs.StringVar(&cfg.addr, "addr", wire.DefaultAddr, "server to load (ignored with --embedded)")
 	fs.BoolVar(&cfg.embedded, "embedded", false, "start a server in this process on a temporary database")
 	fs.IntVar(&cfg.clients, "clients", 64, "concurrent logged-in sessions")
@@ -119,7 +120,7 @@ func runBench(args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: atm bench [--embedded | --addr HOST:PORT] [--clients N] [--duration D] [--mix transfer|deposit|mixed] [--json]")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	if *hold > 0 { // the child process of --idle-conns

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
@@ -19,7 +20,7 @@ import (
 )
 
 func runServe(args []string) int {
-	fs := newFlagSet("atm serve")
+	fs := cli.NewFlagSet("atm serve")
 	addr := fs.String("addr", wire.DefaultAddr, "TCP address to listen on")
 	db := fs.String("db", defaultDBPath(), "bank database file (created with the default accounts if new)")
 	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")
@@ -32,7 +33,7 @@ func runServe(args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--log-format text|json]")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/wire"
 
 	tea "charm.land/bubbletea/v2"
@@ -14,7 +15,7 @@ import (
 )
 
 func runTUI(args []string) int {
-	fs := newFlagSet("atm")
+	fs := cli.NewFlagSet("atm")
 	server := fs.String("server", "", "bank server HOST:PORT (default "+wire.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
 	db := fs.String("db", defaultDBPath(), "database of the server started inside the ATM (not used with --server)")
 	fs.Usage = func() {
@@ -23,7 +24,7 @@ func runTUI(args []string) int {
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), "\nRun 'atm help' for the other commands.")
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	cfg := ui.Config{Addr: *server, Embedded: *server == "", DBPath: *db, StartServer: startLocalServer}
