@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"atm/cmd/atm/internal/bench"
 )
 
 // command is one subcommand; run gets the arguments after its name and
@@ -28,7 +30,7 @@ type command struct {
 var commands = []command{
 	{"accounts", "list or add accounts (server not running)", runAccounts},
 	{"atm", "the ATM, full screen (default; --server HOST:PORT, else a local bank started if needed)", runTUI},
-	{"bench", "load-test a bank server and report throughput and latency", runBench},
+	{"bench", "load-test a bank server and report throughput and latency", bench.Run},
 	{"log", "print the event log in Lamport order", runLog},
 	{"serve", "run the bank server (headless)", runServe},
 	{"verify", "replay the event log and check balances and conservation", runVerify},
