@@ -23,7 +23,7 @@ func idleConns(cfg benchConfig, addr string, res *benchResult, prog progress) er
 		time.Sleep(200 * time.Millisecond)
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		rss, _ = readStatusKiB(os.Getpid(), "VmRSS")
+		rss, _ = rssKiB(os.Getpid())
 		return ms.HeapInuse + ms.StackInuse, rss * 1024
 	}
 	heap0, rss0 := settle()
@@ -61,6 +61,9 @@ func idleConns(cfg benchConfig, addr string, res *benchResult, prog progress) er
 	res.IdleRSSPerCn = float64(rss1-rss0) / float64(n)
 	res.RSSMaxMiB = float64(rss1) / (1 << 20)
 	res.RSSNote = "the server's process; the idle clients are in another"
+	if !rssMeasured {
+		res.RSSNote = rssMissing
+	}
 	res.Conserved = true
 	return nil
 }

@@ -94,7 +94,7 @@ func (r *rssSampler) start(pid int) {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if kb, ok := readStatusKiB(pid, "VmRSS"); ok && kb > r.maxKiB.Load() {
+			if kb, ok := rssKiB(pid); ok && kb > r.maxKiB.Load() {
 				r.maxKiB.Store(kb)
 			}
 			select {

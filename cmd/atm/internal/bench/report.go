@@ -11,6 +11,10 @@ import (
 	"atm/bank/money"
 )
 
+// rssMissing is the rss_note of a run that would have measured the
+// resident set size on Linux.
+var rssMissing = "not measured on " + runtime.GOOS
+
 // benchResult is the --json output.
 type benchResult struct {
 	Mode       string  `json:"mode"` // "embedded" or "remote"
@@ -83,6 +87,11 @@ func isTerminal(f *os.File) bool {
 func printBench(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "machine: 4 KiB write+fsync p50 %.0f µs (%.0f/s back to back); loopback round trip p50 %.0f µs\n",
 		r.FsyncP50us, r.FsyncPerSec, r.RTTp50us)
+	if r.IdleConns > 0 && !rssMeasured {
+		fmt.Fprintf(w, "%d idle connections: %.0f bytes each of Go heap and stacks; RSS n/a (%s)\n",
+			r.IdleConns, r.IdleBytesPerCn, r.RSSNote)
+		return
+	}
 	if r.IdleConns > 0 {
 		fmt.Fprintf(w, "%d idle connections: %.0f bytes each of Go heap and stacks, %.0f bytes each of RSS (process RSS %.1f MiB; %s)\n",
 			r.IdleConns, r.IdleBytesPerCn, r.IdleRSSPerCn, r.RSSMaxMiB, r.RSSNote)
@@ -103,6 +112,8 @@ func printBench(w io.Writer, r *benchResult) {
 	}
 	if r.RSSMaxMiB > 0 {
 		fmt.Fprintf(w, "memory:     RSS max %.1f MiB (%s)\n", r.RSSMaxMiB, r.RSSNote)
+	} else if !rssMeasured && r.RSSNote != "" {
+		fmt.Fprintf(w, "memory:     RSS n/a (%s)\n", r.RSSNote)
 	}
 	verdict := "holds"
 	if !r.Conserved {

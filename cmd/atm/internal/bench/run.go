@@ -86,6 +86,9 @@ func bench(cfg benchConfig) (*benchResult, error) {
 	if rssPID != 0 && !cfg.embedded {
 		res.RSSNote = "the server's process (--server-pid)"
 	}
+	if rssPID != 0 && !rssMeasured {
+		res.RSSNote, rssPID = rssMissing, 0
+	}
 	if rssPID != 0 {
 		rss.start(rssPID)
 	}
