@@ -3,10 +3,10 @@ package bench
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"atm/netproto/server"
@@ -74,8 +74,6 @@ func (e *embeddedServer) cleanup() {
 	}
 }
 
-func randomToken() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomToken is the embedded server's operator token: 26 random
+// characters (130 bits), lower case.
+func randomToken() string { return strings.ToLower(rand.Text()) }

@@ -79,11 +79,6 @@ func (p progress) done() {
 	}
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 func printBench(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "machine: 4 KiB write+fsync p50 %.0f µs (%.0f/s back to back); loopback round trip p50 %.0f µs\n",
 		r.FsyncP50us, r.FsyncPerSec, r.RTTp50us)

@@ -15,6 +15,8 @@ import (
 
 	"atm/bank"
 	"atm/bank/outcome"
+
+	"golang.org/x/term"
 )
 
 func bench(cfg benchConfig) (*benchResult, error) {
@@ -42,7 +44,7 @@ func bench(cfg benchConfig) (*benchResult, error) {
 		rssPID = os.Getpid()
 		res.RSSNote = "whole process: server and load generator together"
 	}
-	prog := progress{tty: isTerminal(os.Stderr)}
+	prog := progress{tty: term.IsTerminal(int(os.Stderr.Fd()))}
 
 	// The machine, in the same run: one 4 KiB write + fsync, and one
 	// loopback round trip.
