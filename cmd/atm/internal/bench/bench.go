@@ -4,6 +4,19 @@
 // can do (fsync rate, loopback round trip). Its flags, its report and the
 // fields of --json are relied on by BENCHMARKS.md and
 // scripts/bench-matrix.sh.
+//
+// What each system measures:
+//
+//   - Linux: everything. RSS is read from /proc/PID/status (VmRSS).
+//   - macOS and the other Unix systems: no RSS (there is no /proc):
+//     rss_max_mib and idle_rss_bytes_per_conn are left out of --json and,
+//     where Linux would measure it (--embedded, --server-pid), rss_note
+//     says "not measured on GOOS" and the report's memory reads "n/a". CPU time comes from getrusage, and the open-file
+//     limit is raised, as on Linux.
+//   - Windows: no RSS, as above. CPU time comes from GetProcessTimes;
+//     there is no open-file limit to raise.
+//   - Anything else: neither RSS nor CPU time (cpu_per_op_us and
+//     cpu_cores_used left out, no cpu line in the report).
 package bench
 
 import (
