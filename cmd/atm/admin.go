@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/wire"
@@ -24,12 +25,6 @@ import (
 
 	"atm/bank"
 )
-
-func init() {
-	commands["accounts"] = command{"list or add accounts (server not running)", runAccounts}
-	commands["log"] = command{"print the event log in Lamport order", runLog}
-	commands["verify"] = command{"replay the event log and check balances and conservation", runVerify}
-}
 
 // openExisting opens the database at path for an offline tool. Unless
 // write, it is opened read-only: a missing file is an error, and nothing is
@@ -77,12 +72,12 @@ func runAccounts(args []string) int {
 		return code
 	}
 	sub := args[0]
-	fs := newFlagSet("atm accounts " + sub)
-	db := fs.String("db", DefaultDBPath(), "database file")
+	fs := cli.NewFlagSet("atm accounts " + sub)
+	db := fs.String("db", defaultDBPath(), "database file")
 	id := fs.String("id", "", "account id: the holder's RG, 1 to 20 digits")
 	name := fs.String("name", "", "holder name")
 	pin := fs.String("pin", "", "PIN, 4 to 12 digits (default: asked for without echo, or read from standard input; a PIN given here stays in the shell's history)")
-	if code, ok := parseFlags(fs, args[1:]); !ok {
+	if code, ok := cli.ParseFlags(fs, args[1:]); !ok {
 		return code
 	}
 	if sub == "add" {
@@ -134,12 +129,12 @@ func runAccounts(args []string) int {
 }
 
 func runLog(args []string) int {
-	fs := newFlagSet("atm log")
-	db := fs.String("db", DefaultDBPath(), "database file")
+	fs := cli.NewFlagSet("atm log")
+	db := fs.String("db", defaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN)")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	w := bufio.NewWriter(os.Stdout)
@@ -149,7 +144,7 @@ func runLog(args []string) int {
 			return enc.Encode(e)
 		}
 		// Strings in the log came from clients: one event, one line.
-		_, err := fmt.Fprintln(w, server.EscapeControl(FormatEvent(e)))
+		_, err := fmt.Fprintln(w, server.EscapeControl(formatEvent(e)))
 		return err
 	}
 	var err error
@@ -246,8 +241,8 @@ func eventOf(e wire.Entry) bank.Event {
 		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall}
 }
 
-// FormatEvent renders one event as a readable line.
-func FormatEvent(e bank.Event) string {
+// formatEvent renders one event as a readable line.
+func formatEvent(e bank.Event) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "L=%-6d %s %-12s", e.TS, e.Wall.Local().Format("2006-01-02 15:04:05.000"), e.Kind)
 	if e.Account != "" {
@@ -307,9 +302,9 @@ func FormatEvent(e bank.Event) string {
 }
 
 func runVerify(args []string) int {
-	fs := newFlagSet("atm verify")
-	db := fs.String("db", DefaultDBPath(), "database file")
-	if code, ok := parseFlags(fs, args); !ok {
+	fs := cli.NewFlagSet("atm verify")
+	db := fs.String("db", defaultDBPath(), "database file")
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	b, err := openExisting(*db, false)

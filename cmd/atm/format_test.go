@@ -35,7 +35,7 @@ func TestFormatRefusedOpen(t *testing.T) {
 	var lines []string
 	err = b.Events(func(e bank.Event) error {
 		if e.Kind == bank.KindOpen {
-			lines = append(lines, FormatEvent(e))
+			lines = append(lines, formatEvent(e))
 		}
 		return nil
 	})
@@ -69,7 +69,7 @@ func TestFormatLock(t *testing.T) {
 	var line string
 	b.Events(func(e bank.Event) error {
 		if e.Kind == bank.KindLock {
-			line = FormatEvent(e)
+			line = formatEvent(e)
 		}
 		return nil
 	})
@@ -83,7 +83,7 @@ func TestFormatLock(t *testing.T) {
 func TestLogLinesCannotBeForged(t *testing.T) {
 	e := bank.Event{TS: 7, Kind: bank.KindLogin, Outcome: "invalid_account_id",
 		Account: "123\nL=999999 apply deposit 8801 +R$ 1.000.000,00 ok", Client: "p\x1b[2J", Detail: "x\ry"}
-	line := server.EscapeControl(FormatEvent(e))
+	line := server.EscapeControl(formatEvent(e))
 	if strings.ContainsAny(line, "\n\r\x1b") {
 		t.Fatalf("a control character reached the line: %q", line)
 	}
@@ -102,7 +102,7 @@ func TestFormatPushKinds(t *testing.T) {
 		{"withdrawal applied at 51", "", "R$ 25,00 withdrawal at another ATM → R$ 1.025,00"},
 		{"transfer out applied at 51", "789", "R$ 25,00 transfer to 789 at another ATM → R$ 1.025,00"},
 	} {
-		line := FormatEvent(bank.Event{TS: 53, Kind: bank.KindPush, Outcome: "ok", Account: "123", To: c.to,
+		line := formatEvent(bank.Event{TS: 53, Kind: bank.KindPush, Outcome: "ok", Account: "123", To: c.to,
 			Amount: 2500, Balance: 102500, Detail: c.detail})
 		if !strings.Contains(line, c.want) {
 			t.Errorf("%s: %q lacks %q", c.detail, line, c.want)

@@ -9,24 +9,42 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
+
+	"atm/cmd/atm/internal/bench"
 )
 
 // command is one subcommand; run gets the arguments after its name and
 // returns the process exit code.
 type command struct {
+	name    string
 	summary string
 	run     func(args []string) int
 }
 
-// commands is filled by the init functions of the files beside this one.
-var commands = map[string]command{}
+// commands are the subcommands in the order atm help lists them. "atm" is
+// the one run without a command name, listed as "(none)".
+var commands = []command{
+	{"accounts", "list or add accounts (server not running)", runAccounts},
+	{"atm", "the ATM, full screen (default; --server HOST:PORT, else a local bank started if needed)", runTUI},
+	{"bench", "load-test a bank server and report throughput and latency", bench.Run},
+	{"log", "print the event log in Lamport order", runLog},
+	{"serve", "run the bank server (headless)", runServe},
+	{"verify", "replay the event log and check balances and conservation", runVerify},
+}
+
+// lookup finds the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
 
 func main() {
 	args := os.Args[1:]
@@ -36,7 +54,7 @@ func main() {
 			usage(os.Stdout)
 			os.Exit(0)
 		}
-		cmd, ok := commands[name]
+		cmd, ok := lookup(name)
 		if !ok {
 			fmt.Fprintf(os.Stderr, "atm: unknown command %q\n\n", name)
 			usage(os.Stderr)
@@ -44,65 +62,19 @@ func main() {
 		}
 		os.Exit(cmd.run(args[1:]))
 	}
-	tui, ok := commands["atm"]
-	if !ok {
-		fmt.Fprintln(os.Stderr, "atm: the terminal is not built into this binary")
-		os.Exit(2)
-	}
-	os.Exit(tui.run(args))
+	os.Exit(runTUI(args))
 }
 
 // usage lists the commands on w: standard output when asked for (atm
 // help), standard error after a mistake.
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: atm [command] [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		label := n
-		if n == "atm" {
+	for _, c := range commands {
+		label := c.name
+		if c.name == "atm" {
 			label = "(none)"
 		}
-		fmt.Fprintf(w, "  %-10s %s\n", label, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", label, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'atm COMMAND -h' for a command's flags.")
-}
-
-// newFlagSet is a command's flag set: errors returned, not exits, and a
-// usage line in the form every command uses (a command may set its own).
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n", name)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses a command's arguments, which take no positional ones.
-// When the command must stop there it returns false and the exit code: 0
-// after -h, 2 after a bad flag or a stray argument.
-func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
-			fs.SetOutput(os.Stdout) // help asked for: standard output, exit 0
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return 2, false
-	}
-	return 0, true
 }

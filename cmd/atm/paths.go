@@ -5,11 +5,11 @@ import (
 	"path/filepath"
 )
 
-// DefaultDBPath is where the bank's database lives unless told otherwise:
+// defaultDBPath is where the bank's database lives unless told otherwise:
 // $XDG_DATA_HOME/atm/bank.db, else ~/.local/share/atm/bank.db, else bank.db
 // in the working directory when no home directory is known. The directory
 // may not exist yet.
-func DefaultDBPath() string {
+func defaultDBPath() string {
 	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "atm", "bank.db")
 	}

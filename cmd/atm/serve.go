@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
@@ -18,17 +19,10 @@ import (
 	"atm/bank/money"
 )
 
-func init() {
-	commands["serve"] = command{
-		summary: "run the bank server (headless)",
-		run:     runServe,
-	}
-}
-
 func runServe(args []string) int {
-	fs := newFlagSet("atm serve")
+	fs := cli.NewFlagSet("atm serve")
 	addr := fs.String("addr", wire.DefaultAddr, "TCP address to listen on")
-	db := fs.String("db", DefaultDBPath(), "bank database file (created with the default accounts if new)")
+	db := fs.String("db", defaultDBPath(), "bank database file (created with the default accounts if new)")
 	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token enabling the operator operations audit and open_account (default $ATM_OPERATOR_TOKEN; empty disables them)")
 	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close a connection after this long without a request")
@@ -39,7 +33,7 @@ func runServe(args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--log-format text|json]")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/wire"
 
 	tea "charm.land/bubbletea/v2"
@@ -13,24 +14,17 @@ import (
 	"atm/ui"
 )
 
-func init() {
-	commands["atm"] = command{
-		summary: "the ATM, full screen (default; --server HOST:PORT, else a local bank started if needed)",
-		run:     runTUI,
-	}
-}
-
 func runTUI(args []string) int {
-	fs := newFlagSet("atm")
+	fs := cli.NewFlagSet("atm")
 	server := fs.String("server", "", "bank server HOST:PORT (default "+wire.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
-	db := fs.String("db", DefaultDBPath(), "database of the server started inside the ATM (not used with --server)")
+	db := fs.String("db", defaultDBPath(), "database of the server started inside the ATM (not used with --server)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: atm [--server HOST:PORT] [--db PATH]")
 		fmt.Fprintln(fs.Output(), "\nThe ATM. Keys are shown at the bottom of every screen; q or ctrl+c quits.")
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), "\nRun 'atm help' for the other commands.")
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	cfg := ui.Config{Addr: *server, Embedded: *server == "", DBPath: *db, StartServer: startLocalServer}

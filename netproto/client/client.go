@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,7 +173,7 @@ func (cl *call) unknown(cause error) *OutcomeUnknownError {
 // at its connection limit answers with an *Error matching wire.ErrServerBusy.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.ProcessID == "" {
-		opts.ProcessID = "atm-" + randomHex(2)
+		opts.ProcessID = "atm-" + randomTag()
 	}
 	if opts.Clock == nil {
 		opts.Clock = lamport.NewClock(0)
@@ -189,7 +189,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		opts:       opts,
 		proc:       opts.ProcessID,
 		clock:      opts.Clock,
-		idPrefix:   opts.ProcessID + "-" + randomHex(2) + "-",
+		idPrefix:   opts.ProcessID + "-" + randomTag() + "-",
 		pushes:     make(chan Push, pushBuffer),
 		status:     make(chan ConnStatus, statusBuffer),
 		done:       make(chan struct{}),
@@ -206,11 +206,9 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	return c, nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomTag is four random characters, lower case, that tell apart
+// processes (and clients within one) that were given the same name.
+func randomTag() string { return strings.ToLower(rand.Text()[:4]) }
 
 // dial opens a connection and reads the greeting; reason labels the
 // greeting's clock event.

@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"context"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"atm/netproto/wire"
+
+	"atm/bank"
+)
+
+type loadRun struct {
+	ops, errors int64
+	firstErrors []string
+	elapsed     time.Duration
+	lat         []time.Duration // sorted
+	stats       bank.Stats      // the committer's work during the measured time
+	cpu         time.Duration   // CPU time of this process during the measured time
+}
+
+// runLoad drives every session until the warm-up and the measured time are
+// over, printing a progress line each second.
+func runLoad(cfg benchConfig, sessions []*session, prog progress) loadRun {
+	var (
+		measuring atomic.Bool
+		stop      atomic.Bool
+		count     atomic.Int64
+		errCount  atomic.Int64
+		errMu     sync.Mutex
+		firstErrs []string
+		wg        sync.WaitGroup
+	)
+	lats := make([][]time.Duration, len(sessions))
+	ctx := context.Background()
+	for i, s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 1<<14)
+			var n uint64
+			for !stop.Load() {
+				n++
+				t0 := time.Now()
+				err := benchOp(ctx, cfg.mix, s, n)
+				d := time.Since(t0)
+				if !measuring.Load() {
+					continue
+				}
+				if err != nil {
+					if errCount.Add(1) <= 5 {
+						errMu.Lock()
+						firstErrs = append(firstErrs, err.Error())
+						errMu.Unlock()
+					}
+					continue
+				}
+				count.Add(1)
+				lat = append(lat, d)
+			}
+			lats[i] = lat
+		}()
+	}
+	if cfg.warmup > 0 {
+		prog.printf("warming up for %s...", cfg.warmup)
+		time.Sleep(cfg.warmup)
+	}
+	if cfg.prof != nil {
+		if err := pprof.StartCPUProfile(cfg.prof); err == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
+	st0 := cfg.stats()
+	cpu0 := cpuTime()
+	start := time.Now()
+	measuring.Store(true)
+	tick := time.NewTicker(time.Second)
+	deadline := time.NewTimer(cfg.duration)
+	last, lastT := int64(0), start
+loop:
+	for {
+		select {
+		case now := <-tick.C:
+			c := count.Load()
+			prog.printf("%5.1fs  %8.0f ops/s  %9d ops  %d errors", now.Sub(start).Seconds(),
+				float64(c-last)/now.Sub(lastT).Seconds(), c, errCount.Load())
+			last, lastT = c, now
+		case <-deadline.C:
+			break loop
+		}
+	}
+	measuring.Store(false)
+	elapsed := time.Since(start)
+	st1 := cfg.stats()
+	cpu := cpuTime() - cpu0
+	tick.Stop()
+	stop.Store(true)
+	wg.Wait()
+	prog.done()
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	return loadRun{ops: int64(len(all)), errors: errCount.Load(), firstErrors: firstErrs, elapsed: elapsed, lat: all,
+		stats: bank.Stats{Batches: st1.Batches - st0.Batches, Ops: st1.Ops - st0.Ops, CommitTime: st1.CommitTime - st0.CommitTime},
+		cpu:   cpu}
+}
+
+// benchOp runs the n-th operation of a session.
+func benchOp(ctx context.Context, mix string, s *session, n uint64) error {
+	if s.lean != nil {
+		return leanOp(mix, s, n)
+	}
+	var err error
+	switch mix {
+	case "transfer":
+		_, err = s.c.Transfer(ctx, s.to, 1)
+	case "deposit":
+		_, err = s.c.Deposit(ctx, 1)
+	case "mixed":
+		switch n % 5 {
+		case 0, 1:
+			_, err = s.c.Transfer(ctx, s.to, 1)
+		case 2:
+			_, err = s.c.Deposit(ctx, 2)
+		case 3:
+			_, err = s.c.Withdraw(ctx, 1)
+		case 4:
+			_, err = s.c.Balance(ctx)
+		}
+	}
+	return err
+}
+
+func leanOp(mix string, s *session, n uint64) error {
+	c := s.lean
+	switch mix {
+	case "transfer":
+		return c.call(wire.OpTransfer, s.toField)
+	case "deposit":
+		return c.call(wire.OpDeposit, `,"amount":1`)
+	}
+	switch n % 5 {
+	case 0, 1:
+		return c.call(wire.OpTransfer, s.toField)
+	case 2:
+		return c.call(wire.OpDeposit, `,"amount":2`)
+	case 3:
+		return c.call(wire.OpWithdraw, `,"amount":1`)
+	default:
+		return c.call(wire.OpBalance, "")
+	}
+}

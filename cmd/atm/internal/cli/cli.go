@@ -1,0 +1,46 @@
+// Package cli holds what the commands of atm share about their command
+// lines: one way to build a flag set and to parse it.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+)
+
+// NewFlagSet is a command's flag set: errors returned, not exits, and a
+// usage line in the form every command uses (a command may set its own).
+func NewFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n", name)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// ParseFlags parses a command's arguments, which take no positional ones.
+// When the command must stop there it returns false and the exit code: 0
+// after -h, 2 after a bad flag or a stray argument.
+func ParseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			fs.SetOutput(os.Stdout) // help asked for: standard output, exit 0
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
+}
