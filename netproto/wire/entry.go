@@ -31,7 +31,23 @@ type Entry struct {
 
 	Detail string    `json:"detail,omitempty"`
 	Wall   time.Time `json:"wall"`
+
+	// Seen are the receive events the request's client reported with it
+	// (see Seen): how it received earlier messages of this server.
+	Seen []Seen `json:"seen,omitempty"`
 }
+
+// Seen is a receive event a client reports: it received the message this
+// server sent with timestamp TS when its own clock became At (max(its
+// clock, TS)+1). A client sends them with its next request, so that the
+// server's log holds the receives of every process, not only its own.
+type Seen struct {
+	TS uint64 `json:"ts"` // the message's timestamp: the server's send event
+	At uint64 `json:"at"` // the client's clock after the receive
+}
+
+// MaxSeen is the most receive reports one request may carry.
+const MaxSeen = 64
 
 // Kinds of entry. A statement lists the first four; the operator's log
 // read carries every kind.
