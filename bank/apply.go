@@ -47,7 +47,7 @@ func (b *Bank) newEvent(kind Kind, o *op, now time.Time) Event {
 		TS: ts, ApplyTS: ts, Proc: b.opts.ProcessID, Kind: kind,
 		Account: o.id, To: o.to, Amount: o.amount,
 		ReqID: o.m.ReqID, Client: o.m.Client, ClientTS: o.m.ClientTS, RecvTS: o.m.RecvTS,
-		Wall: now,
+		Wall: now, Seen: o.m.Seen,
 	}
 }
 

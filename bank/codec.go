@@ -18,8 +18,13 @@ import (
 // refused.
 const formatVersion = 2
 
-// eventVersion is the first byte of every stored event.
-const eventVersion = 1
+// eventVersion is the first byte of every stored event: 1, or 2 for an
+// event that carries receive reports (Event.Seen), appended after the
+// fields of version 1.
+const (
+	eventVersion     = 1
+	eventVersionSeen = 2
+)
 
 var errShortRecord = errors.New("truncated record")
 
@@ -28,7 +33,11 @@ var errShortRecord = errors.New("truncated record")
 // e.Account and prevB that of e.To (0 when none, or when e is not a
 // statement entry).
 func appendEvent(dst []byte, e *Event, prevA, prevB uint64) []byte {
-	dst = append(dst, eventVersion)
+	if len(e.Seen) > 0 {
+		dst = append(dst, eventVersionSeen)
+	} else {
+		dst = append(dst, eventVersion)
+	}
 	dst = appendString(dst, e.Proc)
 	dst = appendString(dst, string(e.Kind))
 	dst = appendString(dst, e.Outcome)
@@ -51,7 +60,15 @@ func appendEvent(dst []byte, e *Event, prevA, prevB uint64) []byte {
 	}
 	dst = binary.AppendVarint(dst, wall)
 	dst = binary.AppendUvarint(dst, prevA)
-	return binary.AppendUvarint(dst, prevB)
+	dst = binary.AppendUvarint(dst, prevB)
+	if len(e.Seen) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(e.Seen)))
+		for _, r := range e.Seen {
+			dst = binary.AppendUvarint(dst, r.TS)
+			dst = binary.AppendUvarint(dst, r.At)
+		}
+	}
+	return dst
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -138,7 +155,7 @@ func (d *decoder) kind() Kind {
 
 // decodeEvent decodes a stored event with key ts.
 func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) {
-	if len(b) == 0 || b[0] != eventVersion {
+	if len(b) == 0 || (b[0] != eventVersion && b[0] != eventVersionSeen) {
 		return e, 0, 0, fmt.Errorf("event %d: unknown encoding", ts)
 	}
 	d := decoder{b: b[1:]}
@@ -164,6 +181,15 @@ func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) 
 	}
 	prevA = d.uvarint()
 	prevB = d.uvarint()
+	if b[0] == eventVersionSeen {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) { // each report takes at least two bytes
+			d.err = errShortRecord
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			e.Seen = append(e.Seen, Seen{TS: d.uvarint(), At: d.uvarint()})
+		}
+	}
 	if d.err != nil {
 		return Event{}, 0, 0, fmt.Errorf("event %d: %w", ts, d.err)
 	}
@@ -173,7 +199,7 @@ func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) 
 // eventHead decodes only what the idempotency index needs: the kind, the
 // account and the request id.
 func eventHead(b []byte) (kind, account, reqID []byte, ok bool) {
-	if len(b) == 0 || b[0] != eventVersion {
+	if len(b) == 0 || (b[0] != eventVersion && b[0] != eventVersionSeen) {
 		return nil, nil, nil, false
 	}
 	d := decoder{b: b[1:]}

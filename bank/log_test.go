@@ -35,3 +35,39 @@ func TestLogRefusesTimestampReuse(t *testing.T) {
 		t.Fatalf("verify: %v", err)
 	}
 }
+
+// TestReceiveReportsKeptWithTheRequest: the receive reports a request
+// carries are stored in its record, survive a reopen, and are not shown
+// to the other party of a transfer on its statement.
+func TestReceiveReportsKeptWithTheRequest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bank.db")
+	b := open(t, path, bank.Options{})
+	ctx := context.Background()
+	seen := []bank.Seen{{TS: 5, At: 9}, {TS: 12, At: 13}}
+	r, err := b.Transfer(ctx, bank.Meta{ReqID: "r1", Client: "atm-x", ClientTS: 14, Seen: seen}, "123", "456", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b = open(t, path, bank.Options{})
+	var got []bank.Seen
+	_ = b.Events(func(e bank.Event) error {
+		if e.TS == r.Event.TS {
+			got = e.Seen
+		}
+		return nil
+	})
+	if len(got) != 2 || got[0] != seen[0] || got[1] != seen[1] {
+		t.Fatalf("the transfer's reports after a reopen: %+v", got)
+	}
+	page, _, err := b.Statement(ctx, bank.Meta{ReqID: "s1", Client: "atm-y"}, "456", 0, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) == 0 || page.Entries[0].TS != r.Event.TS || page.Entries[0].Seen != nil {
+		t.Fatalf("the recipient's statement shows %+v", page.Entries)
+	}
+	if _, err := b.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -38,7 +38,7 @@ func statement(event func(ts uint64) []byte, id string, head, before uint64, lim
 			if e.Account != id {
 				// Money received: the payer's balance and request are
 				// theirs, not this account's.
-				e.Balance, e.Client, e.ReqID, e.ClientTS, e.RecvTS, e.ReplyTS = 0, "", "", 0, 0, 0
+				e.Balance, e.Client, e.ReqID, e.ClientTS, e.RecvTS, e.ReplyTS, e.Seen = 0, "", "", 0, 0, 0, nil
 			}
 			page.Entries = append(page.Entries, e)
 		}

@@ -113,6 +113,10 @@ type Event struct {
 
 	Detail string    `json:"detail,omitempty"`
 	Wall   time.Time `json:"wall"`
+
+	// Seen are the receive events the request's client reported with it:
+	// how it received earlier messages of this server.
+	Seen []Seen `json:"seen,omitempty"`
 }
 
 // Meta is what the server knows of a request when it hands it to the bank.
@@ -125,6 +129,16 @@ type Meta struct {
 	// to the client's process id and address, e.g. "atm-7f3a@127.0.0.1".
 	// When empty, Client stands for it.
 	Source string
+	// Seen are the receive events the client reported with the request;
+	// they are kept in the request's record.
+	Seen []Seen
+}
+
+// Seen is a receive event a client reported: it received this server's
+// message with timestamp TS when its own clock became At.
+type Seen struct {
+	TS uint64 `json:"ts"`
+	At uint64 `json:"at"`
 }
 
 // Receipt is the outcome of an operation. Event is the record exactly as it

@@ -89,6 +89,10 @@ type Options struct {
 	// message sent or received), synchronously and in clock order. It must
 	// not block for long and must not call the Client.
 	OnEvent func(ClockEvent)
+	// NoReports turns off the receive reports: by default every request
+	// carries the receives of server messages not yet reported ("seen"),
+	// so that the server's log holds this client's receive events too.
+	NoReports bool
 }
 
 // Client is a connection to the bank server for one ATM. Its methods are safe
@@ -102,7 +106,8 @@ type Client struct {
 	idPrefix string
 	seq      atomic.Uint64
 
-	clkMu sync.Mutex // orders clock changes with their OnEvent calls
+	clkMu      sync.Mutex  // orders clock changes with their OnEvent calls; guards unreported
+	unreported []wire.Seen // receives not yet reported to the server
 
 	wmu sync.Mutex // held while writing to the connection (and swapping it)
 

@@ -212,6 +212,15 @@ func (c *Client) send(conn net.Conn, bw *bufio.Writer, cl *call, reason string) 
 	after := c.clock.Tick()
 	cl.msg.TS = after
 	cl.sentTS = after
+	// The receives not yet reported ride on this request (see wire.Seen);
+	// a resent request keeps those it already carried.
+	if len(c.unreported) > 0 {
+		cl.msg.Seen = append(cl.msg.Seen, c.unreported...)
+		if n := len(cl.msg.Seen); n > wire.MaxSeen {
+			cl.msg.Seen = cl.msg.Seen[n-wire.MaxSeen:]
+		}
+		c.unreported = nil
+	}
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(ClockEvent{Dir: "send", Type: cl.msg.Type, Op: cl.msg.Type, ReqID: cl.msg.ID,
 			Before: after - 1, After: after, Peer: c.helloServer(), Reason: reason})
@@ -247,6 +256,14 @@ func (c *Client) observe(m *wire.Message, reason string) uint64 {
 	defer c.clkMu.Unlock()
 	before := c.clock.Now()
 	after := c.clock.Receive(m.TS).New
+	if m.TS > 0 && m.TS <= wire.MaxTS && !c.opts.NoReports {
+		// Reported with the next request; the oldest go first if no
+		// request comes for a long time.
+		c.unreported = append(c.unreported, wire.Seen{TS: m.TS, At: after})
+		if n := len(c.unreported); n > wire.MaxSeen {
+			c.unreported = append(c.unreported[:0], c.unreported[n-wire.MaxSeen:]...)
+		}
+	}
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(ClockEvent{Dir: "recv", Type: m.Type, Op: m.Op, ReqID: m.ID,
 			Before: before, After: after, Remote: m.TS, Peer: m.Proc, Reason: reason})

@@ -53,8 +53,13 @@ func (c *conn) handle(line []byte) {
 			`every request needs an "id" of 1 to 128 printable ASCII characters without spaces`)
 		return
 	}
+	seen, why := checkSeen(req.Seen)
+	if why != "" {
+		c.protoError(req, wire.CodeBadRequest, why)
+		return
+	}
 	meta := bank.Meta{ReqID: req.ID, Client: c.peerID(), ClientTS: req.TS, RecvTS: c.recv,
-		Source: c.peerID() + "@" + hostOf(c.remote)}
+		Source: c.peerID() + "@" + hostOf(c.remote), Seen: seen}
 	ctx := s.ctx
 
 	switch req.Type {
@@ -373,7 +378,7 @@ func (c *conn) logout(req *wire.Message, meta bank.Meta) {
 	defer c.settle(sl, nil, false)
 	// With a request id, the bank reserves the reply's tick in the record.
 	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindLogout, Account: account, ReqID: req.ID,
-		Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS})
+		Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Seen: meta.Seen})
 	if err != nil {
 		// The session is unbound anyway; the record is what failed.
 		c.settle(sl, nil, false)
@@ -411,7 +416,7 @@ func (c *conn) audit(req *wire.Message, meta bank.Meta) {
 	sl := c.reserve()
 	defer c.settle(sl, nil, false)
 	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindAudit, ReqID: req.ID, Client: meta.Client,
-		ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Balance: a.Total,
+		ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Seen: meta.Seen, Balance: a.Total,
 		Detail: fmt.Sprintf("%d accounts", len(a.Accounts))})
 	if err != nil {
 		c.settle(sl, nil, false)
@@ -467,4 +472,24 @@ func (c *conn) openAccount(req *wire.Message, meta bank.Meta) {
 	c.bankReply(sl, req, rc, err, func(m *wire.Message) {
 		m.Account, m.Holder, m.Balance = req.Account, rc.Holder, wire.CentsPtr(0)
 	})
+}
+
+// checkSeen validates the receive reports of a request: at most
+// wire.MaxSeen, each a message timestamp and a receive after it, both in
+// range. It returns them for the ledger, or why they are refused.
+func checkSeen(in []wire.Seen) ([]bank.Seen, string) {
+	if len(in) == 0 {
+		return nil, ""
+	}
+	if len(in) > wire.MaxSeen {
+		return nil, fmt.Sprintf(`"seen" may report at most %d receives, not %d`, wire.MaxSeen, len(in))
+	}
+	out := make([]bank.Seen, len(in))
+	for i, r := range in {
+		if r.TS == 0 || r.TS > wire.MaxTS || r.At <= r.TS || r.At > wire.MaxTS {
+			return nil, fmt.Sprintf(`"seen" entry %d is not a receive: "at" must be above "ts", both from 1 to %d`, i, wire.MaxTS)
+		}
+		out[i] = bank.Seen{TS: r.TS, At: r.At}
+	}
+	return out, ""
 }

@@ -50,7 +50,18 @@ func entryOf(e bank.Event) wire.Entry {
 	return wire.Entry{TS: e.TS, Proc: e.Proc, Kind: string(e.Kind), Outcome: e.Outcome,
 		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
 		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
-		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall}
+		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall, Seen: seenOf(e.Seen)}
+}
+
+func seenOf(s []bank.Seen) []wire.Seen {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]wire.Seen, len(s))
+	for i, r := range s {
+		out[i] = wire.Seen{TS: r.TS, At: r.At}
+	}
+	return out
 }
 
 // entriesOf converts a page of events; never nil, so that the reply always

@@ -99,6 +99,7 @@ type Message struct {
 	Limit  int    `json:"limit,omitempty"`
 	Token  string `json:"token,omitempty"`
 	Name   string `json:"name,omitempty"`
+	Seen   []Seen `json:"seen,omitempty"` // receive reports (see Seen)
 
 	// requests and replies
 	Account string `json:"account,omitempty"`
