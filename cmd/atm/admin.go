@@ -133,7 +133,7 @@ func runLog(args []string) int {
 	db := fs.String("db", defaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
-	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN)")
+	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN, else operator.token beside --db)")
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
@@ -149,7 +149,11 @@ func runLog(args []string) int {
 	}
 	var err error
 	if *serverAddr != "" {
-		err = logFromServer(*serverAddr, *token, print)
+		tok := *token
+		if tok == "" { // the token kept beside the database, if this machine runs that bank
+			tok, _ = readToken(tokenFile(*db))
+		}
+		err = logFromServer(*serverAddr, tok, print)
 	} else {
 		var b *bank.Bank
 		b, err = openExisting(*db, false)
@@ -203,7 +207,7 @@ func readPIN(id string) (string, error) {
 // as its operator.
 func logFromServer(addr, token string, fn func(bank.Event) error) error {
 	if token == "" {
-		return errors.New("reading the log from a server needs its operator token: --operator-token or $ATM_OPERATOR_TOKEN")
+		return errors.New("reading the log from a server needs its operator token: --operator-token, $ATM_OPERATOR_TOKEN, or operator.token beside --db (the server keeps it there)")
 	}
 	ctx := context.Background()
 	c, err := client.Dial(ctx, addr, client.Options{ProcessID: "atm-log"})

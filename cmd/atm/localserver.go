@@ -60,8 +60,14 @@ func openLocalServer(addr, dbPath string, opts bank.Options) (*localServer, erro
 		l.Close()
 		return nil, fmt.Errorf("open the server log: %w", err)
 	}
+	tok, err := operatorToken(dbPath, "")
+	if err != nil {
+		l.Close()
+		lf.Close()
+		return nil, err
+	}
 	logger := slog.New(server.NewLineHandler(lf, nil))
-	srv := &server.Server{Logger: logger}
+	srv := &server.Server{Logger: logger, OperatorToken: tok}
 	opts.OnEvent = srv.LogEvent
 	b, err := bank.Open(dbPath, opts)
 	if err != nil {

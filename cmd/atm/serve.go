@@ -24,7 +24,8 @@ func runServe(args []string) int {
 	addr := fs.String("addr", wire.DefaultAddr, "TCP address to listen on")
 	db := fs.String("db", defaultDBPath(), "bank database file (created with the default accounts if new)")
 	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")
-	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token enabling the operator operations audit and open_account (default $ATM_OPERATOR_TOKEN; empty disables them)")
+	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token of the operator operations (audit, open_account, log): default $ATM_OPERATOR_TOKEN, else the one kept in operator.token beside the database, made on first start (mode 0600)")
+	delay := fs.String("delay", "", "teaching mode: each message waits a random time in MIN-MAX (e.g. 50ms-300ms) before it is sent, so that messages to different ATMs cross")
 	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close a connection after this long without a request")
 	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
 	maxAmount := fs.Int64("max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
@@ -51,6 +52,11 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "atm serve: --max-amount must be positive (cents), or 0 for the default")
 		return 2
 	}
+	minDelay, maxDelay, err := parseDelay(*delay)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 2
+	}
 	// The output never holds up the bank: records go through a bounded
 	// queue, and what a stalled terminal makes it drop is counted.
 	async := server.NewAsyncHandler(handler, 0)
@@ -62,16 +68,22 @@ func runServe(args []string) int {
 	logger := slog.New(async)
 
 	srv := &server.Server{
-		IdleTimeout:   *idle,
-		MaxConns:      *maxConns,
-		OperatorToken: *token,
-		Logger:        logger,
+		IdleTimeout: *idle,
+		MaxConns:    *maxConns,
+		Logger:      logger,
+		MinDelay:    minDelay,
+		MaxDelay:    maxDelay,
 	}
 	if dir := filepath.Dir(*db); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			fmt.Fprintf(os.Stderr, "atm serve: create the database directory: %v\n", err)
 			return 1
 		}
+	}
+	srv.OperatorToken, err = operatorToken(*db, *token)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 1
 	}
 	// Listen first: a busy address must not touch the database.
 	l, err := net.Listen("tcp", *addr)
@@ -86,7 +98,14 @@ func runServe(args []string) int {
 		return 1
 	}
 	srv.Ledger = b
-	logger.Info(fmt.Sprintf("serving %s on %s (protocol v%d), process id %s", *db, l.Addr(), wire.Version, b.ProcessID()))
+	extra := ""
+	if *token == "" {
+		extra += ", operator token in " + tokenFile(*db)
+	}
+	if maxDelay > 0 {
+		extra += fmt.Sprintf(", each message delayed %s to %s (teaching mode)", minDelay, maxDelay)
+	}
+	logger.Info(fmt.Sprintf("serving %s on %s (protocol v%d), process id %s%s", *db, l.Addr(), wire.Version, b.ProcessID(), extra))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

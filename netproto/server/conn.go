@@ -86,7 +86,7 @@ func (c *conn) serve() {
 	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindConnect, Client: c.remote, Detail: "connection from " + c.remote})
 	if err == nil {
 		c.write(&wire.Message{Type: wire.TypeHello, Proc: s.Ledger.ProcessID(), TS: ev.TS, Version: wire.Version,
-			MaxLine: s.maxLine(), MaxAmount: int64(s.Ledger.MaxAmount()), Message: "connection established"})
+			MaxLine: s.maxLine(), MaxAmount: int64(s.Ledger.MaxAmount()), Message: s.greeting()})
 	}
 	c.omu.Unlock()
 	if err != nil {

@@ -79,6 +79,13 @@ func (c *conn) write(m *wire.Message) {
 	if c.broken {
 		return
 	}
+	if d := c.s.delay(); d > 0 {
+		// Teaching mode: each message waits before it leaves, in order, so
+		// that messages to different ATMs cross.
+		c.flushLocked()
+		time.Sleep(d)
+		defer c.flushLocked()
+	}
 	b, err := json.Marshal(m)
 	if err != nil { // cannot happen with these types; keep the stream valid
 		b = []byte(`{"type":"error","code":"internal","message":"reply could not be encoded"}`)

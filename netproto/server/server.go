@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -82,6 +83,11 @@ type Server struct {
 	LoginBackoff time.Duration
 	// Now is the wall clock, for the login backoff; default time.Now.
 	Now func() time.Time
+	// MinDelay and MaxDelay, when MaxDelay is set, make every message the
+	// server sends wait a random time in [MinDelay, MaxDelay] before it is
+	// written (in order on each connection), so that messages to different
+	// clients cross: a mode for teaching logical time. The greeting says so.
+	MinDelay, MaxDelay time.Duration
 	// MaxPushQueue bounds the pushes waiting for one connection (a client
 	// that does not read, or reads slowly); beyond it the oldest are
 	// dropped and the drop is logged. Default 256.
@@ -142,6 +148,24 @@ func (s *Server) maxPushQueue() int {
 		return s.MaxPushQueue
 	}
 	return DefaultMaxPushQueue
+}
+
+// delay is the wait before the next message, 0 when delays are off.
+func (s *Server) delay() time.Duration {
+	if s.MaxDelay <= 0 {
+		return 0
+	}
+	lo := min(s.MinDelay, s.MaxDelay)
+	return lo + rand.N(s.MaxDelay-lo+1)
+}
+
+// greeting is the text of the greeting.
+func (s *Server) greeting() string {
+	if s.MaxDelay <= 0 {
+		return "connection established"
+	}
+	return fmt.Sprintf("connection established; this server delays each message by %s to %s, so that messages cross (teaching mode)",
+		min(s.MinDelay, s.MaxDelay), s.MaxDelay)
 }
 
 func (s *Server) now() time.Time {

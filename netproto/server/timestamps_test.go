@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/netproto/server"
 	"atm/netproto/wire"
 )
 
@@ -247,4 +248,32 @@ func TestConnectionTimestampsRiseAndBalancesNeverGoBack(t *testing.T) {
 		t.Fatalf("B's last balance %d, want %d", lastBalance, want)
 	}
 	figures(t, "transfers=%d balance_requests=%d pushes=%d pushes_with_balance=%d", n, n, pushes, withBalance)
+}
+
+// TestDelaysKeepTheOrderOfAConnection: with the teaching delays on, every
+// message waits before it leaves, and a connection still gets its answers
+// in order, timestamps rising.
+func TestDelaysKeepTheOrderOfAConnection(t *testing.T) {
+	e := newEnv(t, func(s *server.Server) { s.MinDelay, s.MaxDelay = time.Millisecond, 8*time.Millisecond })
+	w, hello := e.wire()
+	if msg, _ := hello["message"].(string); !strings.Contains(msg, "delays each message") {
+		t.Fatalf("the greeting does not say so: %v", hello)
+	}
+	var lines strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&lines, `{"type":"lookup","id":"q%d","proc":"p","ts":1,"account":"456"}`+"\n", i)
+	}
+	w.write(strings.TrimSuffix(lines.String(), "\n"))
+	last := num(t, hello, "ts")
+	for i := range 20 {
+		m := w.read()
+		if m["id"] != fmt.Sprintf("q%d", i) {
+			t.Fatalf("answer %d is %v", i, m)
+		}
+		if ts := num(t, m, "ts"); ts <= last {
+			t.Fatalf("answer %d at ts %d after %d", i, ts, last)
+		} else {
+			last = ts
+		}
+	}
 }
