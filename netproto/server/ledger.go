@@ -45,8 +45,8 @@ type Ledger interface {
 
 var _ Ledger = (*bank.Bank)(nil)
 
-// entryOf is an event of the ledger as the protocol carries it.
-func entryOf(e bank.Event) wire.Entry {
+// EntryOf is an event of the ledger as the protocol carries it.
+func EntryOf(e bank.Event) wire.Entry {
 	return wire.Entry{TS: e.TS, Proc: e.Proc, Kind: string(e.Kind), Outcome: e.Outcome,
 		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
 		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
@@ -69,7 +69,7 @@ func seenOf(s []bank.Seen) []wire.Seen {
 func entriesOf(es []bank.Event) []wire.Entry {
 	out := make([]wire.Entry, 0, len(es))
 	for _, e := range es {
-		out = append(out, entryOf(e))
+		out = append(out, EntryOf(e))
 	}
 	return out
 }
