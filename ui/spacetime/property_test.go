@@ -155,7 +155,7 @@ func checkTrace(t rapid.TB, tr *Trace, tt *truth) {
 		pos[id] = i
 	}
 	for _, m := range tr.Messages {
-		if m.Recv < 0 {
+		if m.Recv < 0 || m.Send < 0 {
 			continue
 		}
 		if !tr.HappenedBefore(m.Send, m.Recv) || pos[m.Send] >= pos[m.Recv] {

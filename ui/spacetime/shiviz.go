@@ -17,7 +17,11 @@ const ShiVizRegexp = `(?<event>.*)\n(?<host>\S*) (?<clock>{.*})`
 func (t *Trace) Describe(e int) string {
 	ev := &t.Events[e]
 	parts := []string{ev.What}
-	if r := ev.Entry; r != nil {
+	r := ev.Entry
+	if s := t.sendOf(e); s >= 0 {
+		r = t.Events[s].Entry // a receive: what the message says
+	}
+	if r != nil {
 		if r.Account != "" {
 			parts = append(parts, "account="+r.Account)
 		}
