@@ -36,24 +36,29 @@ func (t *Trace) Filter(f Filter) *Trace {
 	s := New()
 	newID := make([]int, len(t.Events))
 	procMap := make([]int, len(t.Procs))
-	for i := range procMap {
-		procMap[i] = -1
+	kept := make([]bool, len(t.Events))
+	for id := range t.Events {
+		if kept[id] = f.keep(t, &t.Events[id]); kept[id] {
+			procMap[t.Events[id].Proc] = 1
+		}
+	}
+	for i, pr := range t.Procs { // processes keep their order
+		if procMap[i] == 0 {
+			procMap[i] = -1
+			continue
+		}
+		procMap[i] = len(s.Procs)
+		pr.Accounts = append([]string(nil), pr.Accounts...)
+		s.procIdx[pr.ID] = len(s.Procs)
+		s.Procs = append(s.Procs, pr)
 	}
 	for id := range t.Events {
 		e := &t.Events[id]
-		if !f.keep(t, e) {
+		if !kept[id] {
 			newID[id] = -1
 			continue
 		}
 		p := procMap[e.Proc]
-		if p < 0 {
-			p = len(s.Procs)
-			procMap[e.Proc] = p
-			pr := t.Procs[e.Proc]
-			pr.Accounts = append([]string(nil), pr.Accounts...)
-			s.Procs = append(s.Procs, pr)
-			s.procIdx[pr.ID] = p
-		}
 		n := *e
 		n.ID = len(s.Events)
 		n.Proc = p
