@@ -134,12 +134,22 @@ func runLog(args []string) int {
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN, else operator.token beside --db)")
+	var d diagramFlags
+	d.register(fs)
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
+	}
+	if err := d.check(*asJSON); err != nil {
+		fmt.Fprintf(os.Stderr, "atm log: %v\n", err)
+		return 2
 	}
 	w := bufio.NewWriter(os.Stdout)
 	enc := json.NewEncoder(w)
 	print := func(e bank.Event) error {
+		if d.on() {
+			d.collect(e)
+			return nil
+		}
 		if *asJSON {
 			return enc.Encode(e)
 		}
@@ -162,6 +172,9 @@ func runLog(args []string) int {
 		}
 		defer b.Close()
 		err = b.Events(print)
+	}
+	if err == nil && d.on() {
+		err = d.write(w)
 	}
 	if ferr := w.Flush(); err == nil {
 		err = ferr
@@ -242,7 +255,18 @@ func eventOf(e wire.Entry) bank.Event {
 	return bank.Event{TS: e.TS, Proc: e.Proc, Kind: bank.Kind(e.Kind), Outcome: e.Outcome,
 		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
 		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
-		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall}
+		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall, Seen: bankSeen(e.Seen)}
+}
+
+func bankSeen(s []wire.Seen) []bank.Seen {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]bank.Seen, len(s))
+	for i, r := range s {
+		out[i] = bank.Seen{TS: r.TS, At: r.At}
+	}
+	return out
 }
 
 // formatEvent renders one event as a readable line.

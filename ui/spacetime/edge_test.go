@@ -131,3 +131,22 @@ func TestFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestBanksOwnOperationsAreLocal: the operations a new bank makes on its
+// own behalf (opening the default accounts) are local events of the bank,
+// not messages to itself.
+func TestBanksOwnOperationsAreLocal(t *testing.T) {
+	tr := Build([]wire.Entry{
+		{TS: 1, Proc: "bank", Kind: wire.KindOpen, Outcome: "ok", Account: "123", Client: "bank", ApplyTS: 1, ReplyTS: 2},
+		{TS: 3, Proc: "bank", Kind: wire.KindDeposit, Outcome: "ok", Account: "123", Client: "bank", ReqID: "open-123", ApplyTS: 3, ReplyTS: 4},
+		{TS: 5, Proc: "bank", Kind: wire.KindServerStart, Outcome: "ok", Client: "bank"},
+	})
+	if len(tr.Procs) != 1 || len(tr.Messages) != 0 || len(tr.Events) != 5 {
+		t.Fatalf("procs %+v, %d messages, %d events", tr.Procs, len(tr.Messages), len(tr.Events))
+	}
+	for _, e := range tr.Events {
+		if e.Kind != Local {
+			t.Fatalf("event %+v is not local", e)
+		}
+	}
+}

@@ -241,6 +241,13 @@ func (t *Trace) bankSend(bank int, l uint64, what, dest string, e *wire.Entry, m
 func (t *Trace) addEntry(e *wire.Entry, middle []int) []int {
 	bank := t.proc(e.Proc, true)
 	switch {
+	case e.RecvTS == 0 && (e.Client == "" || e.Client == e.Proc) && requestKinds[e.Kind]:
+		// The bank's own operation (the default accounts opened on a new
+		// file): no message, two local events, the apply and its end.
+		_, middle = t.addEvent(bank, e.TS, Local, -1, e.Kind, e, e.Account, middle)
+		if e.ReplyTS != 0 {
+			_, middle = t.addEvent(bank, e.ReplyTS, Local, -1, e.Kind+" done", e, e.Account, middle)
+		}
 	case requestKinds[e.Kind] || e.RecvTS != 0:
 		c := t.proc(clientName(e.Client), false)
 		acct := e.Account
