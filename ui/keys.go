@@ -27,6 +27,7 @@ type KeyMap struct {
 	// bank, that keys typed then are kept for the next screen.
 	TypeAhead key.Binding
 	Reconnect key.Binding // r while offline: try the connection now
+	Diagram   key.Binding // d in the menu: the space-time diagram
 }
 
 // DefaultKeyMap returns the key bindings of the app.
@@ -54,5 +55,6 @@ func DefaultKeyMap() *KeyMap {
 		Legend:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "clock legend")),
 		TypeAhead:  key.NewBinding(key.WithKeys("typing"), key.WithHelp("typing", "kept for the next screen")),
 		Reconnect:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry now")),
+		Diagram:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "diagram")),
 	}
 }

@@ -44,7 +44,9 @@ func (p *menuPage) applyStyles() {}
 
 func (p *menuPage) Help() []key.Binding {
 	k := p.c.keys
-	return []key.Binding{k.Up, k.Down, k.Shortcut, k.Select, k.Quit}
+	// Up and down share an entry, so that the bar keeps q and ? at 80 columns.
+	move := key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑↓", "move"))
+	return []key.Binding{move, k.Shortcut, k.Select, k.Diagram, k.Quit}
 }
 
 func (p *menuPage) Update(msg tea.Msg) (intent, tea.Cmd) {
@@ -61,6 +63,8 @@ func (p *menuPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 		p.cursor = (p.cursor + 1) % numItems
 	case key.Matches(k, keys.Select):
 		return menuChoiceMsg{p.cursor}, nil
+	case key.Matches(k, keys.Diagram):
+		return diagramMsg{}, nil
 	case key.Matches(k, keys.Shortcut):
 		n, _ := strconv.Atoi(k.String())
 		p.cursor = menuItem(n - 1)
@@ -82,6 +86,7 @@ func (p *menuPage) View() string {
 			b.WriteString("  " + s.MenuKey.Render(num) + "  " + s.MenuItem.Render(l.title) + "\n")
 		}
 	}
+	b.WriteString("\n  " + s.MenuKey.Render("d") + "  " + s.MenuItem.Render("Space-time diagram") + "  " + s.Dim.Render("this ATM and the bank") + "\n")
 	if p.notice != "" {
 		b.WriteString("\n" + wrap(p.c, s.Warning, p.notice) + "\n")
 	}

@@ -68,6 +68,7 @@ const (
 	pageTransfer
 	pageReceipt
 	pageStatement
+	pageDiagram
 )
 
 // Model is the root model of the ATM.
@@ -90,6 +91,9 @@ type Model struct {
 	transfer      *transferPage
 	receipt       *receiptPage
 	statement     *statementPage
+	diagram       *diagramPage
+	// replies are the bank's answers by request id, for the diagram.
+	replies map[string]client.Reply
 
 	client   Client
 	gen      int // connection generation: messages of older clients are ignored
@@ -163,6 +167,7 @@ func New(cfg Config) *Model {
 	m.transfer = newTransferPage(m.c)
 	m.receipt = &receiptPage{c: m.c, clockPanel: &m.clockPanel}
 	m.statement = newStatementPage(m.c)
+	m.diagram = newDiagramPage(m.c)
 	m.setStyles(true)
 	m.setSize(MinWidth, MinHeight)
 	return m
@@ -204,7 +209,7 @@ func (m *Model) setStyles(isDark bool) {
 }
 
 func (m *Model) pages() []page {
-	return []page{m.connect, m.login, m.menu, m.amount, m.transfer, m.receipt, m.statement}
+	return []page{m.connect, m.login, m.menu, m.amount, m.transfer, m.receipt, m.statement, m.diagram}
 }
 
 func (m *Model) current() page { return m.pages()[m.page] }

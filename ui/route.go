@@ -39,7 +39,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.c.spinner = m.spinnerView()
 		return m, cmd
 	case clockEventsMsg:
-		return m, tea.Batch(m.clockPanel.add(msg), m.queue.wait())
+		cmd := m.clockPanel.add(msg)
+		if m.page == pageDiagram {
+			m.showDiagram(false)
+		}
+		return m, tea.Batch(cmd, m.queue.wait())
 	case clockFlashOffMsg:
 		m.clockPanel.flashOff(msg.id)
 		return m, nil
@@ -59,6 +63,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if cmd, ok := m.handleConn(msg); ok {
 		return m, cmd
 	}
+	m.noteReply(msg)
 	wasBusy := m.busy != ""
 	if cmd, ok := m.handleResult(msg); ok {
 		if wasBusy && m.busy == "" {
@@ -244,6 +249,10 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 		})
 	case statementMoreMsg:
 		return m.fetchStatement(msg.before)
+	case diagramMsg:
+		m.page = pageDiagram
+		m.showDiagram(true)
+		return nil
 	case backMsg:
 		if m.relogin && m.pending == nil {
 			return m.endSessionAuto("The connection to the bank dropped during the session. For your safety, please log in again.")

@@ -57,6 +57,8 @@ func (m *Model) render() string {
 	if m.clockPanel.legend {
 		body = m.clockPanel.legendView(m.width, max(1, m.height-3))
 		helpKeys = []key.Binding{legendClose, m.c.keys.QuitTyping}
+	} else if m.page == pageDiagram {
+		body = m.diagramBody(m.width, max(1, m.height-3))
 	} else {
 		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clockPanel.viewWithCard(m.cardsAside()))
 	}

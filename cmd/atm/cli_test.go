@@ -34,7 +34,7 @@ func runATMInput(t *testing.T, bin, stdin string, args ...string) (int, string, 
 func TestHelpGoesToStandardOutput(t *testing.T) {
 	bin := buildATM(t)
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"serve", "-h"}, {"log", "--help"},
-		{"verify", "-h"}, {"accounts", "-h"}, {"accounts", "add", "-h"}, {"bench", "-h"}} {
+		{"verify", "-h"}, {"watch", "-h"}, {"accounts", "-h"}, {"accounts", "add", "-h"}, {"bench", "-h"}} {
 		code, out, errOut := runATM(t, bin, args...)
 		if code != 0 || !strings.Contains(out, "usage: atm") || errOut != "" {
 			t.Fatalf("atm %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)

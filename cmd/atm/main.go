@@ -5,6 +5,7 @@
 //	atm accounts list|add --db PATH   manage accounts (server not running)
 //	atm log --db PATH [--json]        print the event log in Lamport order
 //	atm verify --db PATH              replay the log and check the ledger
+//	atm watch [--server HOST:PORT]    a live space-time diagram of the bank
 //	atm bench ...                     load-test a server
 package main
 
@@ -34,6 +35,7 @@ var commands = []command{
 	{"log", "print the event log in Lamport order", runLog},
 	{"serve", "run the bank server (headless)", runServe},
 	{"verify", "replay the event log and check balances and conservation", runVerify},
+	{"watch", "a live space-time diagram of every process of the bank (--server, --operator-token)", runWatch},
 }
 
 // lookup finds the command called name.

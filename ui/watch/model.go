@@ -1,0 +1,210 @@
+// Package watch is the space-time diagram of a running bank, live: every
+// process (the bank, each ATM) a lane, time going down, each event a mark
+// with its Lamport timestamp and each message a line from its send to its
+// receive. It reads the bank's event log as its operator, page after page,
+// and follows it as it grows (atm watch). Its Diagram also draws the ATM's
+// own diagram screen.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"atm/netproto/client"
+	"atm/netproto/wire"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// Minimum terminal size of the layout.
+const (
+	MinWidth  = 80
+	MinHeight = 24
+)
+
+// Polling: a full page is followed at once by the next read; after a
+// shorter one the watcher waits before reading again.
+const (
+	pageLimit = wire.MaxLogLimit
+	idleWait  = 250 * time.Millisecond
+	errorWait = time.Second
+	readLimit = 10 * time.Second
+)
+
+// LogSource reads the bank's event log as its operator; *client.Client is
+// one.
+type LogSource interface {
+	Log(ctx context.Context, token string, after uint64, limit int) (client.LogPage, error)
+}
+
+// Config tells the watcher what to read.
+type Config struct {
+	Source LogSource // nil: nothing is read (the model is driven by messages)
+	Token  string    // the bank's operator token
+	Addr   string    // the bank's address, for the title
+}
+
+// Model is the watcher's root model.
+type Model struct {
+	cfg   Config
+	st    *Styles
+	keys  *KeyMap
+	help  help.Model
+	d     *Diagram
+	after uint64 // the log's position: Next of the last read
+	reads int
+	err   string // the last read's failure ("" after a success)
+	stop  bool   // the bank refused the token: reading again is useless
+
+	width, height int
+}
+
+// New returns the watcher.
+func New(cfg Config) *Model {
+	m := &Model{cfg: cfg, keys: DefaultKeyMap(), help: help.New()}
+	m.st = NewStyles(true)
+	m.d = NewDiagram(m.st, m.keys)
+	m.setStyles(true)
+	m.width, m.height = MinWidth, MinHeight
+	m.help.SetWidth(m.width)
+	return m
+}
+
+// Diagram is the watcher's diagram.
+func (m *Model) Diagram() *Diagram { return m.d }
+
+func (m *Model) setStyles(dark bool) {
+	m.st = NewStyles(dark)
+	m.d.SetStyles(m.st)
+	m.help.Styles = m.st.Help
+}
+
+// EntriesMsg is a read of the log: its new entries and the position of the
+// next read.
+type EntriesMsg struct {
+	Entries []wire.Entry
+	Next    uint64
+	Err     error
+}
+
+// read reads the log after after, once wait has passed.
+func (m *Model) read(after uint64, wait time.Duration) tea.Cmd {
+	src, token := m.cfg.Source, m.cfg.Token
+	if src == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		if wait > 0 {
+			time.Sleep(wait)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), readLimit)
+		defer cancel()
+		p, err := src.Log(ctx, token, after, pageLimit)
+		return EntriesMsg{Entries: p.Events, Next: p.Next, Err: err}
+	}
+}
+
+// Init starts reading the log.
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(tea.RequestBackgroundColor, m.read(0, 0))
+}
+
+// Update handles the program's messages.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.SetWidth(msg.Width)
+	case tea.BackgroundColorMsg:
+		m.setStyles(msg.IsDark())
+	case EntriesMsg:
+		return m, m.took(msg)
+	case tea.KeyPressMsg:
+		if msg.String() == "ctrl+c" || msg.String() == "q" {
+			return m, tea.Quit
+		}
+		m.d.HandleKey(msg)
+	}
+	return m, nil
+}
+
+// took takes in a read and schedules the next one.
+func (m *Model) took(msg EntriesMsg) tea.Cmd {
+	m.reads++
+	if msg.Err != nil {
+		if errors.Is(msg.Err, wire.ErrForbidden) {
+			m.err, m.stop = "The bank refused the operator token: start atm watch with the token the bank was started with (--operator-token or $ATM_OPERATOR_TOKEN).", true
+			return nil
+		}
+		m.err = "Reading the log failed (" + msg.Err.Error() + "); trying again…"
+		return m.read(m.after, errorWait)
+	}
+	m.err = ""
+	m.d.Add(msg.Entries...)
+	if msg.Next > m.after {
+		m.after = msg.Next
+	}
+	if len(msg.Entries) >= pageLimit {
+		return m.read(m.after, 0)
+	}
+	return m.read(m.after, idleWait)
+}
+
+// View renders the screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = "atm watch · " + m.cfg.Addr
+	return v
+}
+
+func (m *Model) render() string {
+	s := m.st
+	w, h := m.width, m.height
+	if w < MinWidth || h < MinHeight {
+		msg := fmt.Sprintf("Terminal too small: need %d×%d, have %d×%d. Make it larger, or press q to quit.", MinWidth, MinHeight, w, h)
+		return fitLines(s.Warning.Width(max(1, w)).Render(msg), max(1, w), max(1, h))
+	}
+	left := s.TitleBrand.Render(" ◆ SPACE-TIME") + s.TitleInfo.Render("  every process of the bank, live")
+	right := s.TitleInfo.Render(fmt.Sprintf("%d events · bank %s ", m.d.Len(), m.cfg.Addr))
+	gap := max(1, w-lipgloss.Width(left)-lipgloss.Width(right))
+	title := ansi.Truncate(left+s.TitleBar.Render(strings.Repeat(" ", gap))+right, w, "…")
+	extra := 0
+	var errLine string
+	if m.err != "" {
+		errLine = ansi.Truncate(" "+s.Error.Render(m.err), w, "…")
+		extra = 1
+	}
+	legend := ansi.Truncate(" "+s.Dim.Render("● send ◆ receive ■ local ─▶ message ? unknown receive · a b selected ▲ past ▼ future"), w, "…")
+	body := m.d.View(w, h-3-extra)
+	helpLine := " " + m.help.ShortHelpView(m.keys.HelpKeys())
+	parts := []string{title, legend, body}
+	if errLine != "" {
+		parts = append(parts, errLine)
+	}
+	parts = append(parts, helpLine)
+	return fitLines(strings.Join(parts, "\n"), w, h)
+}
+
+// fitLines cuts or pads a block to exactly h lines of at most w cells.
+func fitLines(s string, w, h int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		if ansi.StringWidth(l) > w {
+			lines[i] = ansi.Truncate(l, w, "…")
+		}
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}
