@@ -6,6 +6,9 @@ package ui
 // timestamps from the replies.
 
 import (
+	"cmp"
+	"slices"
+
 	"atm/netproto/client"
 	"atm/netproto/wire"
 	"atm/ui/spacetime"
@@ -136,7 +139,16 @@ func diagramEntries(proc, bank string, evs []client.ClockEvent, replies map[stri
 	if len(seen) > 0 && last >= 0 {
 		out[last].Seen = append(out[last].Seen, seen...)
 	}
-	return out
+	// The bank's records come in its timestamp order; a request whose
+	// answer did not come yet has no place on the bank's lifeline.
+	placed := out[:0]
+	for _, r := range out {
+		if r.TS != 0 {
+			placed = append(placed, r)
+		}
+	}
+	slices.SortStableFunc(placed, func(a, b wire.Entry) int { return cmp.Compare(a.TS, b.TS) })
+	return placed
 }
 
 // answerOf is the answer to the request sent by evs[i], if it came before

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
@@ -16,30 +14,22 @@ import (
 	tea "charm.land/bubbletea/v2"
 )
 
-// operatorTokenPath is where an ATM's local server leaves its operator
-// token: beside the default database.
-func operatorTokenPath() string {
-	return filepath.Join(filepath.Dir(defaultDBPath()), "operator.token")
-}
-
-// operatorToken is flag's value, else $ATM_OPERATOR_TOKEN (the flag's
-// default), else the token file's content ("" when there is none).
-func operatorToken(flag string) string {
+// watchToken is the flag's value, else $ATM_OPERATOR_TOKEN (the flag's
+// default), else the token kept beside the default database ("" when
+// there is none).
+func watchToken(flag string) string {
 	if flag != "" {
 		return flag
 	}
-	b, err := os.ReadFile(operatorTokenPath())
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+	tok, _ := readToken(tokenFile(defaultDBPath()))
+	return tok
 }
 
 func runWatch(args []string) int {
 	fs := cli.NewFlagSet("atm watch")
 	addr := fs.String("server", wire.DefaultAddr, "the bank server's HOST:PORT")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"),
-		"the server's operator token (default $ATM_OPERATOR_TOKEN, else the file "+operatorTokenPath()+")")
+		"the server's operator token (default $ATM_OPERATOR_TOKEN, else the file "+tokenFile(defaultDBPath())+")")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: atm watch [--server HOST:PORT] [--operator-token TOKEN]")
 		fmt.Fprintln(fs.Output(), "\nA live space-time diagram of every process of the bank: one lane per process,\n"+
@@ -50,12 +40,13 @@ func runWatch(args []string) int {
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	tok := operatorToken(*token)
+	tok := watchToken(*token)
 	if tok == "" {
 		fmt.Fprintf(os.Stderr, "atm watch: no operator token. The watcher reads the bank's event log as its operator:\n"+
 			"  pass the token the server was started with, --operator-token TOKEN (or set $ATM_OPERATOR_TOKEN),\n"+
 			"  e.g. for a server started with 'atm serve --operator-token TOKEN'.\n"+
-			"  A bank started inside an ATM writes its token to %s; none is there.\n", operatorTokenPath())
+			"  A server (atm serve, or one started inside an ATM) keeps its token in operator.token\n"+
+			"  beside its database; none is at %s.\n", tokenFile(defaultDBPath()))
 		return 2
 	}
 	ctx := context.Background()

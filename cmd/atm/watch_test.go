@@ -11,7 +11,7 @@ import (
 func TestWatchOperatorToken(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", dir)
-	if got := operatorToken(""); got != "" {
+	if got := watchToken(""); got != "" {
 		t.Fatalf("no flag, no file: token %q", got)
 	}
 	if code := runWatch([]string{"--server", "127.0.0.1:1", "--operator-token", ""}); code != 2 {
@@ -23,10 +23,10 @@ func TestWatchOperatorToken(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "atm", "operator.token"), []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := operatorToken(""); got != "s3cret" {
+	if got := watchToken(""); got != "s3cret" {
 		t.Fatalf("token from the file: %q", got)
 	}
-	if got := operatorToken("given"); got != "given" {
+	if got := watchToken("given"); got != "given" {
 		t.Fatalf("token from the flag: %q", got)
 	}
 }

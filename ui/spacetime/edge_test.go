@@ -150,3 +150,25 @@ func TestBanksOwnOperationsAreLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestReportOfALaterSend: a record may report the receive of its own reply
+// (a client drawing its own diagram knows it at once): the receive is
+// matched when the send is added, not taken for an unlogged message.
+func TestReportOfALaterSend(t *testing.T) {
+	tr := Build([]wire.Entry{
+		{TS: 5, Proc: "bank", Kind: wire.KindBalance, Outcome: "ok", Account: "123", Client: "atm-a",
+			ClientTS: 3, RecvTS: 4, ApplyTS: 5, ReplyTS: 6, Seen: []wire.Seen{{TS: 6, At: 7}}},
+	})
+	var recv *Event
+	for i := range tr.Events {
+		if e := &tr.Events[i]; e.Kind == Receive && tr.Procs[e.Proc].ID == "atm-a" {
+			recv = e
+		}
+		if e := tr.Events[i]; e.Kind == Local && tr.Procs[e.Proc].ID == "atm-a" {
+			t.Fatalf("the report became a local event: %+v", e)
+		}
+	}
+	if recv == nil || recv.L != 7 || tr.Messages[recv.Msg].Send < 0 || tr.Events[tr.Messages[recv.Msg].Send].L != 6 {
+		t.Fatalf("the reply's receive: %+v", recv)
+	}
+}

@@ -101,6 +101,7 @@ type Trace struct {
 	key     []uint64 // per event: its ordering time (L, or for L = 0 the lane's time when it was added)
 	msgDest []string // per message: the process id it is sent to, "" if unknown
 	sends   map[uint64][]int
+	pending map[uint64][]pendingSeen // reports of sends not added yet
 	lastTS  map[string]uint64
 	session map[int]string
 	slab    []uint64
@@ -128,6 +129,7 @@ func (t *Trace) init() {
 	}
 	t.procIdx = make(map[string]int)
 	t.sends = make(map[uint64][]int)
+	t.pending = make(map[uint64][]pendingSeen)
 	t.lastTS = make(map[string]uint64)
 	t.session = make(map[int]string)
 }
@@ -230,12 +232,29 @@ func (t *Trace) newMsg(send int, what, dest string) int {
 	return id
 }
 
-// bankSend adds a send of the bank, to dest ("" if unknown).
+// bankSend adds a send of the bank, to dest ("" if unknown), and the
+// receive a client reported before the send was added, if any.
 func (t *Trace) bankSend(bank int, l uint64, what, dest string, e *wire.Entry, middle []int) []int {
 	id, middle := t.addEvent(bank, l, Send, -1, what, e, e.Account, middle)
 	t.newMsg(id, what, dest)
 	t.sends[l] = append(t.sends[l], id)
+	if ps := t.pending[l]; len(ps) > 0 {
+		delete(t.pending, l)
+		for _, p := range ps {
+			middle = t.seen(p.c, p.s, p.e, middle)
+		}
+	}
 	return middle
+}
+
+// pendingSeen is a receive a client reported for a send of the bank later
+// than any added so far: a record can report the receive of its own reply
+// (as a client drawing its own diagram does), or of a message whose record
+// comes next.
+type pendingSeen struct {
+	c int
+	s wire.Seen
+	e *wire.Entry
 }
 
 func (t *Trace) addEntry(e *wire.Entry, middle []int) []int {
@@ -351,6 +370,10 @@ func (t *Trace) seen(c int, s wire.Seen, e *wire.Entry, middle []int) []int {
 				match = id
 			}
 		}
+	}
+	if match < 0 && s.At > s.TS && s.TS > t.lastTS[e.Proc] {
+		t.pending[s.TS] = append(t.pending[s.TS], pendingSeen{c, s, e})
+		return middle
 	}
 	if match < 0 || s.At <= s.TS {
 		_, middle = t.addEvent(c, s.At, Local, -1, "receive of an unlogged message", e, t.session[c], middle)

@@ -379,10 +379,10 @@ func (d *Diagram) row(id int, w int, cursor bool) string {
 	x, side := d.lane(e.Proc)
 	switch side {
 	case -1:
-		g.put(gutterW, "‹"+lbl+" "+d.T.Procs[e.Proc].Label, mst)
+		g.put(gutterW, "‹"+lbl+" "+laneName(d.T.Procs[e.Proc]), mst)
 		return g.String()
 	case 1:
-		t := d.T.Procs[e.Proc].Label + " " + lbl + "›"
+		t := laneName(d.T.Procs[e.Proc]) + " " + lbl + "›"
 		g.put(w-ansi.StringWidth(t), t, mst)
 		return g.String()
 	}
@@ -465,7 +465,7 @@ func (d *Diagram) header(w int) string {
 	}
 	for p := d.lane0; p < min(len(d.T.Procs), d.lane0+d.nLanes); p++ {
 		x, _ := d.lane(p)
-		g.put(x, ansi.Truncate(d.T.Procs[p].Label, laneW-1, "…"), &s.Lane)
+		g.put(x, ansi.Truncate(laneName(d.T.Procs[p]), laneW-1, "…"), &s.Lane)
 	}
 	if d.lane0+d.nLanes < len(d.T.Procs) {
 		g.put(w-1, "▶", &s.Warning)
@@ -603,7 +603,7 @@ func (d *Diagram) details(w int) []string {
 func (d *Diagram) describe(tag string, id int) []string {
 	s := d.st
 	e := d.ev(id)
-	proc := d.T.Procs[e.Proc].Label
+	proc := laneName(d.T.Procs[e.Proc])
 	head := "  " + s.Selected.Render(tag) + " " + s.Value.Render(fmt.Sprintf("%s %s L=%d", markOf(e.Kind), kindName(e.Kind), e.L)) +
 		s.Dim.Render(" on ") + s.Value.Render(proc) + s.Dim.Render(" · ") + s.Text.Render(e.What)
 	lines := []string{head}
@@ -648,4 +648,13 @@ func (d *Diagram) describe(tag string, id int) []string {
 func ruleWithTitle(title string, width int) string {
 	t := "─ " + title + " "
 	return t + strings.Repeat("─", max(0, width-ansi.StringWidth(t)))
+}
+
+// laneName is a process as its lane is titled: its id, and the account it
+// is logged in to, if any.
+func laneName(p spacetime.Process) string {
+	if p.Label == "" {
+		return p.ID
+	}
+	return p.ID + " · " + p.Label
 }

@@ -16,7 +16,7 @@ func cursorTo(t *testing.T, m *Model, proc string, l uint64) {
 	for range m.d.Len() {
 		if id := m.d.Cursor(); id >= 0 {
 			e := m.d.T.Events[id]
-			if strings.HasPrefix(m.d.T.Procs[e.Proc].Label, proc) && e.L == l {
+			if m.d.T.Procs[e.Proc].ID == proc && e.L == l {
 				return
 			}
 		}
@@ -38,7 +38,7 @@ func TestWatchLanesMarksAndMessages(t *testing.T) {
 			"●16 ──▷? push", // a push whose receive is unknown
 			"● following", "event 24 of 24", "24 events")
 		if m.height >= 40 {
-			mustContain(t, out, "■1 server_start", "╰─2─", "▶◆3 hello") // the first hello, received by atm-7f3a at 3
+			mustContain(t, out, "■1 server_start", "╰─2─", "▶◆3 recv hello") // the first hello, received by atm-7f3a at 3
 		}
 	})
 }
