@@ -160,3 +160,51 @@ keys $L y
 wait_for $L "Deposit done"
 wait_for $L "received here"
 shot $L light "#ffffff"
+
+# Two ATMs and atm watch on one bank: a transfer and its push, live. A
+# fresh server, so that the diagram starts with them.
+waddr="127.0.0.1:$((port + 1))"
+tm new-session -d -s wsrv -x 100 -y 10 "$work/atm serve --addr $waddr --db $work/watch.db"
+wait_for wsrv:0.0 "serving"
+token=$(cat "$work/operator.token")
+tm new-session -d -s watch -x 161 -y 52 "$work/atm --server $waddr"
+tm resize-window -t watch -x 161 -y 52
+tm split-window -v -l 27 -t watch:0.0 "$work/atm watch --server $waddr --operator-token $token"
+tm split-window -h -l 80 -t watch:0.0 "$work/atm --server $waddr"
+WA=watch:0.0
+WB=watch:0.1
+WW=watch:0.2
+wait_for $WA "Please log in"
+wait_for $WB "Please log in"
+keys $WA 123
+enter $WA
+keys $WA 1234
+enter $WA
+wait_for $WA "What would you like to do?"
+keys $WB 456
+enter $WB
+keys $WB 1234
+enter $WB
+wait_for $WB "What would you like to do?"
+keys $WA 4
+wait_for $WA "Recipient"
+keys $WA 456
+enter $WA
+wait_for $WA "Amount to transfer"
+keys $WA 25
+enter $WA
+wait_for $WA "Press y to confirm"
+keys $WA y
+wait_for $WA "Transfer done"
+wait_for $WB "Money arrived"
+keys $WB 1 # B's next request reports that it received the push
+wait_for $WB "received here"
+enter $WA
+wait_for $WA "What would you like to do?"
+keys $WA 1 # and A's, the transfer's reply
+wait_for $WA "received here"
+wait_for $WW "recv push"
+tm new-session -d -s wouter -x 161 -y 52 "TMUX= tmux -L $sock attach -t watch"
+tm resize-window -t wouter -x 161 -y 52
+sleep 1
+shot wouter:0.0 watch
