@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,10 @@ import (
 	"atm/netproto/client"
 	"atm/netproto/wire"
 	"atm/ui/spacetime"
+	"atm/ui/watch"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // TestTransferAndPushInTheDiagram runs atm serve and two ATMs (the client
@@ -107,6 +112,43 @@ func TestTransferAndPushInTheDiagram(t *testing.T) {
 	checkMsg("push", "bank", push.TS, "atm-b", push.RecvTS)
 	if !trace.HappenedBefore(event("atm-a", tr.SentTS), event("atm-b", push.RecvTS)) {
 		t.Fatal("A's transfer does not happen before B's receipt of the push")
+	}
+
+	// The watcher reads the same log through its own loop and draws the
+	// transfer, its reply and its push reaching both ATMs' lanes.
+	w := watch.New(watch.Config{Source: op, Token: crashToken, Addr: srv.addr})
+	w.Update(tea.WindowSizeMsg{Width: 120, Height: 60})
+	var msgs []tea.Msg
+	if batch, ok := w.Init()().(tea.BatchMsg); ok {
+		for _, c := range batch {
+			if c != nil {
+				msgs = append(msgs, c())
+			}
+		}
+	}
+	for len(msgs) > 0 {
+		msg := msgs[0]
+		msgs = msgs[1:]
+		em, ok := msg.(watch.EntriesMsg)
+		if !ok {
+			continue
+		}
+		if em.Err != nil {
+			t.Fatalf("the watcher's read: %v", em.Err)
+		}
+		_, next := w.Update(em)
+		if len(em.Entries) > 0 && next != nil {
+			msgs = append(msgs, next())
+		}
+	}
+	screen := ansi.Strip(w.View().Content)
+	for _, want := range []string{"atm-a · 123", "atm-b · 456",
+		fmt.Sprintf("●%d transfer", tr.SentTS), fmt.Sprintf("◆%d◀", tr.ServerRecv),
+		fmt.Sprintf("◆%d recv reply tr", tr.RecvTS), fmt.Sprintf("●%d ──▷%d push", push.TS, push.RecvTS),
+		fmt.Sprintf("◆%d recv push", push.RecvTS)} {
+		if !strings.Contains(screen, want) {
+			t.Fatalf("the watcher lacks %q:\n%s", want, screen)
+		}
 	}
 
 	code, out, errOut := runATM(t, bin, "log", "--server", srv.addr, "--operator-token", crashToken, "--diagram", "--width", "100")
