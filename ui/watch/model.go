@@ -29,10 +29,13 @@ const (
 )
 
 // Polling: a full page is followed at once by the next read; after a
-// shorter one the watcher waits before reading again.
+// shorter one the watcher waits before reading again, a quarter second
+// while events come, longer (up to two seconds) while none do: each read is
+// a receive and a send on the bank's clock too.
 const (
 	pageLimit = wire.MaxLogLimit
 	idleWait  = 250 * time.Millisecond
+	maxIdle   = 2 * time.Second
 	errorWait = time.Second
 	readLimit = 10 * time.Second
 )
@@ -59,8 +62,9 @@ type Model struct {
 	d     *Diagram
 	after uint64 // the log's position: Next of the last read
 	reads int
-	err   string // the last read's failure ("" after a success)
-	stop  bool   // the bank refused the token: reading again is useless
+	err   string        // the last read's failure ("" after a success)
+	stop  bool          // the bank refused the token: reading again is useless
+	idle  time.Duration // the wait before the next read while no events come
 
 	width, height int
 }
@@ -142,7 +146,7 @@ func (m *Model) took(msg EntriesMsg) tea.Cmd {
 			m.err, m.stop = "The bank refused the operator token: start atm watch with the token the bank was started with (--operator-token or $ATM_OPERATOR_TOKEN).", true
 			return nil
 		}
-		m.err = "Reading the log failed (" + msg.Err.Error() + "); trying again…"
+		m.err = "The bank did not answer the last read of its log; trying again…"
 		return m.read(m.after, errorWait)
 	}
 	m.err = ""
@@ -153,7 +157,12 @@ func (m *Model) took(msg EntriesMsg) tea.Cmd {
 	if len(msg.Entries) >= pageLimit {
 		return m.read(m.after, 0)
 	}
-	return m.read(m.after, idleWait)
+	if len(msg.Entries) == 0 {
+		m.idle = min(max(2*m.idle, idleWait), maxIdle)
+	} else {
+		m.idle = idleWait
+	}
+	return m.read(m.after, m.idle)
 }
 
 // View renders the screen.
