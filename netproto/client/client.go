@@ -80,7 +80,9 @@ type Options struct {
 	RequestTimeout time.Duration  // default 30s per call, including any reconnection; negative: none
 	// Reconnect makes the client survive a broken connection: it redials
 	// with backoff (100ms doubling to 2s, each wait drawn at random between
-	// half and all of that, until Close), logs in again with the remembered
+	// half and all of that, until Close) — with several servers (Dial's
+	// list, DialServers), each attempt tries them all in turn, from the one
+	// after the server that was lost — logs in again with the remembered
 	// credentials if it was logged in, and resends every pending request
 	// with its original id, so a request whose reply was lost is answered
 	// from its first outcome and never applied twice.
