@@ -110,7 +110,7 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		m.client = msg.client
 		m.gen++
-		m.server = msg.client.Hello().Server
+		m.server, m.serverAddr = msg.client.Hello().Server, msg.client.Hello().Addr
 		m.c.maxAmount = msg.client.Hello().MaxAmount
 		m.clockPanel.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
@@ -263,12 +263,21 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 	case client.StateReconnected:
 		m.offline, m.offRetry, m.refused = false, false, ""
 		m.server = ""
+		before := m.addr()
+		m.serverAddr = s.Addr
 		if m.client != nil {
 			m.server = m.client.Hello().Server
+			if a := m.client.Hello().Addr; a != "" {
+				m.serverAddr = a
+			}
 			m.c.maxAmount = m.client.Hello().MaxAmount
 			m.clockPanel.server = m.server
 		}
-		cmd := m.setBanner("✓ Reconnected to the bank.", false, 5*time.Second)
+		text := "✓ Reconnected to the bank."
+		if after := m.addr(); after != before {
+			text = "✓ Reconnected to the bank, on its server at " + after + "."
+		}
+		cmd := m.setBanner(text, false, 5*time.Second)
 		if s.Err != nil {
 			// The client could not restore the session: it is logged out.
 			m.relogin = false

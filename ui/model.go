@@ -36,7 +36,10 @@ const (
 
 // Config tells the ATM where the bank is.
 type Config struct {
-	// Addr is the server's address; default wire.DefaultAddr.
+	// Addr is the server's address, or a comma-separated list of the
+	// addresses of several servers of one bank (the client uses the first
+	// that answers and fails over to the others); default wire.DefaultAddr.
+	// The title bar shows the server the ATM is on.
 	Addr string
 	// Embedded makes the ATM start a server in this process, on Addr and
 	// DBPath, when nobody answers at Addr (also when the server it was using
@@ -95,12 +98,15 @@ type Model struct {
 	// replies are the bank's answers by request id, for the diagram.
 	replies map[string]client.Reply
 
-	client   Client
-	gen      int // connection generation: messages of older clients are ignored
-	server   string
-	embedded LocalServer
-	starting bool // an embedded server is being started
-	retryID  int
+	client Client
+	gen    int // connection generation: messages of older clients are ignored
+	server string
+	// serverAddr is the address of the server the client is on, from its
+	// greeting ("" if the client does not say: cfg.Addr is shown).
+	serverAddr string
+	embedded   LocalServer
+	starting   bool // an embedded server is being started
+	retryID    int
 	// redial spaces the attempts to reach the bank from the connect
 	// screen, with jitter so that ATMs do not all come back at once.
 	redial retry.Backoff

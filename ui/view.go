@@ -77,12 +77,21 @@ func (m *Model) tooSmall() string {
 	return fitLines(lipgloss.Place(w, max(1, m.height), lipgloss.Center, lipgloss.Center, block), w, max(1, m.height))
 }
 
+// addr is the address of the server the ATM is on, or the configured
+// address(es) when the client does not say.
+func (m *Model) addr() string {
+	if m.serverAddr != "" {
+		return m.serverAddr
+	}
+	return m.cfg.Addr
+}
+
 func (m *Model) titleBar() string {
 	s := m.c.styles
 	left := s.TitleBrand.Render(" ◆ "+m.cfg.BankName) + s.TitleInfo.Render("  ATM "+m.cfg.ProcessID)
 	right := "bank " + m.cfg.Addr
 	if m.server != "" {
-		right = m.server + " @ " + m.cfg.Addr
+		right = m.server + " @ " + m.addr()
 	}
 	if m.embedded != nil {
 		right += " · server in this ATM"
@@ -227,7 +236,7 @@ func (m *Model) statusLine() string {
 	case m.embedded != nil:
 		line = s.BannerInfo.Render("The bank's server runs inside this ATM (" + m.embedded.Addr() + "); quitting stops it.")
 	case m.client != nil:
-		line = s.BannerInfo.Render("Connected to " + m.server + " at " + m.cfg.Addr + ".")
+		line = s.BannerInfo.Render("Connected to " + m.server + " at " + m.addr() + ".")
 	}
 	return ansi.Truncate(" "+line, m.width, "…")
 }

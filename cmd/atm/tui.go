@@ -16,10 +16,10 @@ import (
 
 func runTUI(args []string) int {
 	fs := cli.NewFlagSet("atm")
-	server := fs.String("server", "", "bank server HOST:PORT (default "+wire.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
+	server := fs.String("server", "", "bank server HOST:PORT, or several servers of one bank HOST:PORT,HOST:PORT,... to fail over between (default "+wire.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
 	db := fs.String("db", defaultDBPath(), "database of the server started inside the ATM (not used with --server)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm [--server HOST:PORT] [--db PATH]")
+		fmt.Fprintln(fs.Output(), "usage: atm [--server HOST:PORT[,HOST:PORT...]] [--db PATH]")
 		fmt.Fprintln(fs.Output(), "\nThe ATM. Keys are shown at the bottom of every screen; q or ctrl+c quits.")
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), "\nRun 'atm help' for the other commands.")

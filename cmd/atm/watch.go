@@ -27,11 +27,11 @@ func watchToken(flag string) string {
 
 func runWatch(args []string) int {
 	fs := cli.NewFlagSet("atm watch")
-	addr := fs.String("server", wire.DefaultAddr, "the bank server's HOST:PORT")
+	addr := fs.String("server", wire.DefaultAddr, "the bank server's HOST:PORT, or several servers of one bank HOST:PORT,HOST:PORT,... to fail over between")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"),
 		"the server's operator token (default $ATM_OPERATOR_TOKEN, else the file "+tokenFile(defaultDBPath())+")")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm watch [--server HOST:PORT] [--operator-token TOKEN]")
+		fmt.Fprintln(fs.Output(), "usage: atm watch [--server HOST:PORT[,HOST:PORT...]] [--operator-token TOKEN]")
 		fmt.Fprintln(fs.Output(), "\nA live space-time diagram of every process of the bank: one lane per process,\n"+
 			"time going down, messages from send to receive. It reads the server's event log\n"+
 			"as its operator. Keys are shown at the bottom; q quits.")
@@ -58,7 +58,7 @@ func runWatch(args []string) int {
 	// One read before the screen opens, so that a wrong token is said
 	// plainly.
 	if _, err := c.Log(ctx, tok, 0, 1); errors.Is(err, wire.ErrForbidden) {
-		return fail("watch", fmt.Errorf("the server at %s refused the operator token", *addr))
+		return fail("watch", fmt.Errorf("the server at %s refused the operator token", c.Addr()))
 	}
 	m := watch.New(watch.Config{Source: c, Token: tok, Addr: *addr})
 	if _, err := tea.NewProgram(m, tea.WithContext(ctx)).Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) {

@@ -80,7 +80,9 @@ type Options struct {
 	RequestTimeout time.Duration  // default 30s per call, including any reconnection; negative: none
 	// Reconnect makes the client survive a broken connection: it redials
 	// with backoff (100ms doubling to 2s, each wait drawn at random between
-	// half and all of that, until Close), logs in again with the remembered
+	// half and all of that, until Close) — with several servers (Dial's
+	// list, DialServers), each attempt tries them all in turn, from the one
+	// after the server that was lost — logs in again with the remembered
 	// credentials if it was logged in, and resends every pending request
 	// with its original id, so a request whose reply was lost is answered
 	// from its first outcome and never applied twice.
@@ -99,7 +101,7 @@ type Options struct {
 // for concurrent use; concurrent requests are pipelined on the connection and
 // answered in order.
 type Client struct {
-	addr     string
+	addrs    []string // the bank's servers, in the order given
 	opts     Options
 	proc     string
 	clock    *lamport.Clock
@@ -115,6 +117,7 @@ type Client struct {
 	conn   net.Conn   // nil while disconnected
 	bw     *bufio.Writer
 	hello  Hello
+	cur    int              // index in addrs of the server of the current (or last) connection
 	queue  []*call          // requests awaiting a reply, in send order
 	kept   map[string]*call // money requests whose outcome is unknown, by id
 	creds  *credentials
@@ -172,9 +175,25 @@ func (cl *call) unknown(cause error) *OutcomeUnknownError {
 	return &OutcomeUnknownError{Op: cl.msg.Type, ID: cl.msg.ID, Err: cause}
 }
 
-// Dial connects to the server at addr and waits for its greeting. A server
-// at its connection limit answers with an *Error matching wire.ErrServerBusy.
+// Dial connects to the bank at addr and waits for its greeting. addr is
+// one server's address, or a comma-separated list of addresses of servers
+// of one bank ("a:7420,b:7420"), as DialServers takes them. A server at its
+// connection limit answers with an *Error matching wire.ErrServerBusy.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	return DialServers(ctx, SplitAddrs(addr), opts)
+}
+
+// DialServers connects to the first of addrs that answers, in order, and
+// waits for its greeting. The addresses must be servers of one bank (the
+// same accounts and the same record of requests): with Reconnect on, a
+// broken connection fails over to the next address, round robin, and the
+// pending requests are resent there with their ids, so the bank answers a
+// request it already applied with its first outcome. When no address
+// answers, the error matches each server's error (errors.Is).
+func DialServers(ctx context.Context, addrs []string, opts Options) (*Client, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("no address of a bank server")
+	}
 	if opts.ProcessID == "" {
 		opts.ProcessID = "atm-" + randomTag()
 	}
@@ -188,7 +207,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
 	c := &Client{
-		addr:       addr,
+		addrs:      append([]string(nil), addrs...),
 		opts:       opts,
 		proc:       opts.ProcessID,
 		clock:      opts.Clock,
@@ -200,28 +219,65 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		readerDone: make(chan struct{}),
 		kept:       map[string]*call{},
 	}
-	conn, br, hello, err := c.dial(ctx, "")
-	if err != nil {
-		return nil, err
+	var errs []error
+	for i, addr := range addrs {
+		conn, br, hello, err := c.dial(ctx, addr, "")
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		c.conn, c.bw, c.hello, c.cur = conn, bufio.NewWriter(conn), hello, i
+		go c.run(conn, br)
+		return c, nil
 	}
-	c.conn, c.bw, c.hello = conn, bufio.NewWriter(conn), hello
-	go c.run(conn, br)
-	return c, nil
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, &dialErrors{errs: errs}
 }
+
+// SplitAddrs splits a comma-separated list of addresses, dropping spaces
+// and empty items: "a:1, b:2" is [a:1 b:2].
+func SplitAddrs(list string) []string {
+	var out []string
+	for _, a := range strings.Split(list, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// dialErrors is the error of a Dial where no server answered: one error
+// per address tried.
+type dialErrors struct{ errs []error }
+
+func (e *dialErrors) Error() string {
+	msgs := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		msgs[i] = err.Error()
+	}
+	return fmt.Sprintf("no bank server answered (%d tried): %s", len(e.errs), strings.Join(msgs, "; "))
+}
+
+func (e *dialErrors) Unwrap() []error { return e.errs }
 
 // randomTag is four random characters, lower case, that tell apart
 // processes (and clients within one) that were given the same name.
 func randomTag() string { return strings.ToLower(rand.Text()[:4]) }
 
-// dial opens a connection and reads the greeting; reason labels the
+// dial opens a connection to addr and reads the greeting; reason labels the
 // greeting's clock event.
-func (c *Client) dial(ctx context.Context, reason string) (net.Conn, *bufio.Reader, Hello, error) {
+func (c *Client) dial(ctx context.Context, addr, reason string) (net.Conn, *bufio.Reader, Hello, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", c.addr)
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, Hello{}, fmt.Errorf("connect to the bank at %s: %w", c.addr, err)
+		return nil, nil, Hello{}, fmt.Errorf("connect to the bank at %s: %w", addr, err)
 	}
 	dl, _ := ctx.Deadline()
 	_ = conn.SetReadDeadline(dl)
@@ -230,25 +286,25 @@ func (c *Client) dial(ctx context.Context, reason string) (net.Conn, *bufio.Read
 	line, err := wire.ReadLine(br, clientMaxLine, &scratch)
 	if err != nil {
 		conn.Close()
-		return nil, nil, Hello{}, fmt.Errorf("waiting for the bank's greeting from %s: %w", c.addr, err)
+		return nil, nil, Hello{}, fmt.Errorf("waiting for the bank's greeting from %s: %w", addr, err)
 	}
 	var m wire.Message
 	if err := json.Unmarshal(line, &m); err != nil {
 		conn.Close()
-		return nil, nil, Hello{}, fmt.Errorf("the server at %s does not speak this protocol: %w", c.addr, err)
+		return nil, nil, Hello{}, fmt.Errorf("the server at %s does not speak this protocol: %w", addr, err)
 	}
 	c.observe(&m, reason)
 	_ = conn.SetReadDeadline(time.Time{})
 	switch m.Type {
 	case wire.TypeHello:
-		return conn, br, Hello{Server: m.Proc, Version: m.Version, TS: m.TS, MaxLine: m.MaxLine,
+		return conn, br, Hello{Server: m.Proc, Addr: addr, Version: m.Version, TS: m.TS, MaxLine: m.MaxLine,
 			MaxAmount: money.Cents(m.MaxAmount), Message: m.Message}, nil
 	case wire.TypeError, wire.TypeBye:
 		conn.Close()
 		return nil, nil, Hello{}, wire.ErrorFrom(&m)
 	default:
 		conn.Close()
-		return nil, nil, Hello{}, fmt.Errorf("the server at %s sent %q instead of a greeting", c.addr, m.Type)
+		return nil, nil, Hello{}, fmt.Errorf("the server at %s sent %q instead of a greeting", addr, m.Type)
 	}
 }
 
@@ -258,12 +314,25 @@ func (c *Client) ProcessID() string { return c.proc }
 // Clock returns the client's Lamport clock.
 func (c *Client) Clock() *lamport.Clock { return c.clock }
 
-// Hello returns the greeting of the current connection.
+// Hello returns the greeting of the current connection (while reconnecting,
+// of the last server that greeted); its Addr is that server's address.
 func (c *Client) Hello() Hello {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.hello
 }
+
+// Addr returns the address of the server of the current connection (the
+// last one while reconnecting).
+func (c *Client) Addr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addrs[c.cur]
+}
+
+// Addrs returns the addresses of the bank's servers this client knows, in
+// the order it tries them.
+func (c *Client) Addrs() []string { return append([]string(nil), c.addrs...) }
 
 // Pushes delivers the server's notifications. The channel is buffered; when
 // it is full the oldest push is dropped. It is closed when the client closes.

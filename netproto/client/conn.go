@@ -25,7 +25,10 @@ func (c *Client) run(conn net.Conn, br *bufio.Reader) {
 		if closed {
 			return
 		}
-		c.report(ConnStatus{State: StateLost, Err: err})
+		c.mu.Lock()
+		lost := c.addrs[c.cur]
+		c.mu.Unlock()
+		c.report(ConnStatus{State: StateLost, Err: err, Addr: lost})
 		if !c.opts.Reconnect {
 			c.mu.Lock()
 			c.closed = true
@@ -150,6 +153,9 @@ func (c *Client) report(s ConnStatus) {
 }
 
 // reconnect redials with backoff until it succeeds or the client is closed.
+// Each attempt is a round over the servers the client knows, starting with
+// the one after the server whose connection broke and ending with it; the
+// jittered backoff spaces the rounds.
 func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -160,10 +166,13 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 		case <-ctx.Done():
 		}
 	}()
+	c.mu.Lock()
+	first := (c.cur + 1) % len(c.addrs)
+	c.mu.Unlock()
 	b := retry.Backoff{Min: reconnectMinDelay, Max: reconnectMaxDelay}
 	for attempt := 1; ; attempt++ {
 		delay := b.Next()
-		c.report(ConnStatus{State: StateReconnecting, Attempt: attempt, Delay: delay})
+		c.report(ConnStatus{State: StateReconnecting, Attempt: attempt, Delay: delay, Addr: c.addrs[first]})
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -173,32 +182,39 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 			t.Stop()
 			return nil, nil, false
 		}
-		conn, br, hello, err := c.dial(ctx, ReasonReconnect)
-		if err != nil {
-			continue
+		for k := range c.addrs {
+			if ctx.Err() != nil {
+				return nil, nil, false
+			}
+			i := (first + k) % len(c.addrs)
+			conn, br, hello, err := c.dial(ctx, c.addrs[i], ReasonReconnect)
+			if err != nil {
+				continue
+			}
+			conn, br, ok, loginErr := c.restore(conn, br, hello, i)
+			if !ok {
+				continue
+			}
+			select { // a RetryNow made during this outage is spent
+			case <-c.retry:
+			default:
+			}
+			c.report(ConnStatus{State: StateReconnected, Err: loginErr, Addr: c.addrs[i]})
+			return conn, br, true
 		}
-		conn, br, ok, loginErr := c.restore(conn, br, hello)
-		if !ok {
-			continue
-		}
-		select { // a RetryNow made during this outage is spent
-		case <-c.retry:
-		default:
-		}
-		c.report(ConnStatus{State: StateReconnected, Err: loginErr})
-		return conn, br, true
 	}
 }
 
 // restore logs in again on a fresh connection if the session was logged in,
-// then installs the connection and resends the pending requests in order.
-func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn, *bufio.Reader, bool, error) {
+// then installs the connection (to c.addrs[cur]) and resends the pending
+// requests in order.
+func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello, cur int) (net.Conn, *bufio.Reader, bool, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.Lock()
 	creds := c.creds
 	closed := c.closed
-	c.hello = hello
+	c.hello = hello // the peer of the login below
 	c.mu.Unlock()
 	if closed {
 		conn.Close()
@@ -274,7 +290,7 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello) (net.Conn
 			reasons[i] = ReasonResend
 		}
 	}
-	c.conn, c.bw = conn, bw
+	c.conn, c.bw, c.hello, c.cur = conn, bw, hello, cur
 	c.mu.Unlock()
 	for _, q := range orphans {
 		q.complete(result{err: q.unknown(loginErr)})

@@ -12,6 +12,7 @@ import (
 // Hello is the server's greeting, the first line of every connection.
 type Hello struct {
 	Server  string // the server's process id
+	Addr    string // the address this connection was dialled at
 	Version int    // protocol version
 	TS      uint64 // the server's timestamp on the greeting (its send tick)
 	MaxLine int    // the longest line the server accepts, in bytes
@@ -140,6 +141,10 @@ type ConnStatus struct {
 	Attempt int           // StateReconnecting: 1, 2, ...
 	Delay   time.Duration // StateReconnecting: wait before this attempt
 	Err     error         // why the connection was lost or closed, or why re-login failed
+	// Addr is the server's address: StateLost, the one whose connection
+	// broke; StateReconnecting, the first the attempt tries; StateReconnected,
+	// the one connected to now (another server of the bank after a failover).
+	Addr string
 }
 
 // String is a short sentence for a status banner.

@@ -149,6 +149,16 @@ type testServer struct {
 // startServer serves the bank file at path on 127.0.0.1:0.
 func startServer(t *testing.T, path string, bopts bank.Options, configure func(*server.Server)) *testServer {
 	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	return startServerOn(t, l, path, bopts, configure)
+}
+
+// startServerOn serves the bank file at path on the listener l.
+func startServerOn(t *testing.T, l net.Listener, path string, bopts bank.Options, configure func(*server.Server)) *testServer {
+	t.Helper()
 	s := &testServer{srv: &server.Server{OperatorToken: opToken}, done: make(chan error, 1)}
 	if configure != nil {
 		configure(s.srv)
@@ -161,14 +171,10 @@ func startServer(t *testing.T, path string, bopts bank.Options, configure func(*
 	}
 	b, err := bank.Open(path, bopts)
 	if err != nil {
+		l.Close()
 		t.Fatalf("open bank: %v", err)
 	}
 	s.bank, s.srv.Ledger = b, b
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Close()
-		t.Fatalf("listen: %v", err)
-	}
 	s.addr = l.Addr().String()
 	go func() { s.done <- s.srv.Serve(l) }()
 	return s

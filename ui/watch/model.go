@@ -50,7 +50,22 @@ type LogSource interface {
 type Config struct {
 	Source LogSource // nil: nothing is read (the model is driven by messages)
 	Token  string    // the bank's operator token
-	Addr   string    // the bank's address, for the title
+	Addr   string    // the bank's address (or addresses), for the title
+}
+
+// addresser is a Source that says which server it reads from now
+// (*client.Client, which fails over between the servers of one bank).
+type addresser interface{ Addr() string }
+
+// addr is the address shown in the title: the server the source is on, or
+// Config.Addr.
+func (m *Model) addr() string {
+	if a, ok := m.cfg.Source.(addresser); ok {
+		if s := a.Addr(); s != "" {
+			return s
+		}
+	}
+	return m.cfg.Addr
 }
 
 // Model is the watcher's root model.
@@ -169,7 +184,7 @@ func (m *Model) took(msg EntriesMsg) tea.Cmd {
 func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
-	v.WindowTitle = "atm watch · " + m.cfg.Addr
+	v.WindowTitle = "atm watch · " + m.addr()
 	return v
 }
 
@@ -181,7 +196,7 @@ func (m *Model) render() string {
 		return fitLines(s.Warning.Width(max(1, w)).Render(msg), max(1, w), max(1, h))
 	}
 	left := s.TitleBrand.Render(" ◆ SPACE-TIME") + s.TitleInfo.Render("  every process of the bank, live")
-	right := s.TitleInfo.Render(fmt.Sprintf("%d events · bank %s ", m.d.Len(), m.cfg.Addr))
+	right := s.TitleInfo.Render(fmt.Sprintf("%d events · bank %s ", m.d.Len(), m.addr()))
 	gap := max(1, w-lipgloss.Width(left)-lipgloss.Width(right))
 	title := ansi.Truncate(left+s.TitleBar.Render(strings.Repeat(" ", gap))+right, w, "…")
 	extra := 0

@@ -58,7 +58,7 @@ type benchConfig struct {
 func Run(args []string) int {
 	var cfg benchConfig
 	fs := cli.NewFlagSet("atm bench")
-	fs.StringVar(&cfg.addr, "addr", wire.DefaultAddr, "server to load (ignored with --embedded)")
+	fs.StringVar(&cfg.addr, "addr", wire.DefaultAddr, "server to load, or several servers of one bank HOST:PORT,HOST:PORT,... (session i goes to the address i mod their number; ignored with --embedded)")
 	fs.BoolVar(&cfg.embedded, "embedded", false, "start a server in this process on a temporary database")
 	fs.IntVar(&cfg.clients, "clients", 64, "concurrent logged-in sessions")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time")
@@ -76,7 +76,7 @@ func Run(args []string) int {
 	hold := fs.Int("hold-conns", 0, "(used by --idle-conns in its child process: hold this many connections open until stdin closes)")
 	fs.Uint64Var(&cfg.base, "account-base", 880_000_000, "first bench account id (accounts are reused if they exist)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm bench [--embedded | --addr HOST:PORT] [--clients N] [--duration D] [--mix transfer|deposit|mixed] [--json]")
+		fmt.Fprintln(fs.Output(), "usage: atm bench [--embedded | --addr HOST:PORT[,HOST:PORT...]] [--clients N] [--duration D] [--mix transfer|deposit|mixed] [--json]")
 		fs.PrintDefaults()
 	}
 	if code, ok := cli.ParseFlags(fs, args); !ok {

@@ -1,8 +1,18 @@
 package bench
 
 import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"atm/bank"
+	"atm/netproto/server"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // atm bench end to end, in-process and briefly: every mix, both load
@@ -49,5 +59,72 @@ func TestJSONField(t *testing.T) {
 	}
 	if _, ok := jsonField(line, "code"); ok {
 		t.Error("found a key that is not there")
+	}
+}
+
+// countingListener counts the connections it accepted.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// atm bench --addr a,b: one bank served at two addresses; session i goes to
+// address i mod 2, the operator's connection to the first.
+func TestBenchSpreadsSessionsOverServers(t *testing.T) {
+	const token = "bench-token"
+	srv := &server.Server{OperatorToken: token}
+	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Ledger = b
+	var ls [2]*countingListener
+	var done [2]chan error
+	for i := range ls {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls[i], done[i] = &countingListener{Listener: l}, make(chan error, 1)
+		go func() { done[i] <- srv.Serve(ls[i]) }()
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		for i := range done {
+			if err := <-done[i]; !errors.Is(err, server.ErrServerClosed) {
+				t.Errorf("Serve %d: %v", i, err)
+			}
+		}
+		if _, err := b.Verify(); err != nil {
+			t.Errorf("verify: %v", err)
+		}
+		b.Close()
+	}()
+
+	res, err := bench(benchConfig{
+		addr: ls[0].Addr().String() + "," + ls[1].Addr().String(), token: token,
+		clients: 5, duration: 200 * time.Millisecond, mix: "transfer", client: "lean", base: 660_000_000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || !res.Conserved || res.Ops == 0 {
+		t.Fatalf("ops %d errors %d conserved %v: %v", res.Ops, res.Errors, res.Conserved, res.FirstErrors)
+	}
+	// Sessions 0, 2 and 4 and the operator on the first; 1 and 3 on the second.
+	if a, b := ls[0].n.Load(), ls[1].n.Load(); a != 4 || b != 2 {
+		t.Errorf("connections: %d on the first address, %d on the second; want 4 and 2", a, b)
 	}
 }

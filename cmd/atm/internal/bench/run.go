@@ -162,9 +162,14 @@ const benchPIN = "4242"
 
 // setupSessions opens (or reuses) the bench accounts, logs one session in to
 // each and funds it. Recipients are accounts of their own, not logged in,
-// unless cfg.push.
+// unless cfg.push. addr may list several servers of one bank, separated by
+// commas: session i connects to the address i mod their number.
 func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *client.Client, prog progress) ([]*session, error) {
 	n := cfg.clients
+	addrs := client.SplitAddrs(addr)
+	if len(addrs) == 0 {
+		return nil, errors.New("no server address")
+	}
 	ids := make([]string, 2*n)
 	for i := range ids {
 		ids[i] = strconv.FormatUint(cfg.base+uint64(i), 10)
@@ -202,7 +207,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *cli
 		// Enough for any run: transfers move one centavo at a time.
 		const funds = 5_000_000
 		if cfg.client == "lib" {
-			c, err := client.Dial(ctx, addr, client.Options{ProcessID: proc})
+			c, err := client.Dial(ctx, addrs[i%len(addrs)], client.Options{ProcessID: proc})
 			if err != nil {
 				return err
 			}
@@ -215,7 +220,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *cli
 				return fmt.Errorf("fund %s: %w", s.account, err)
 			}
 		} else {
-			c, err := dialLean(ctx, addr, proc)
+			c, err := dialLean(ctx, addrs[i%len(addrs)], proc)
 			if err != nil {
 				return err
 			}
