@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -428,9 +429,18 @@ func TestTwoServersConcurrentTransfers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	last := map[string]uint64{}
 	for _, e := range events {
 		if e.Kind == bank.KindTransfer {
 			procs[e.Proc]++
+		}
+		if e.Kind.IsMoney() || e.Kind == bank.KindBalance {
+			for _, id := range touches(e) {
+				if e.TS <= last[id] {
+					t.Fatalf("account %s: event L=%d/%s after L=%d", id, e.TS, e.Proc, last[id])
+				}
+				last[id] = e.TS
+			}
 		}
 	}
 	if procs["s1"] == 0 || procs["s2"] == 0 {
@@ -490,4 +500,24 @@ func TestUnavailableEtcd(t *testing.T) {
 		t.Fatalf("took %s", d)
 	}
 	t.Log(err)
+}
+
+func TestVerifyDetectsTampering(t *testing.T) {
+	_, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1"})
+	if _, err := l.Deposit(ctx, meta("d"), "123", 10); err != nil {
+		t.Fatal(err)
+	}
+	verify(t, l)
+	resp, err := cli.Get(ctx, "atm/accounts/123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := strings.Replace(string(resp.Kvs[0].Value), `"balance":100010`, `"balance":900010`, 1)
+	if _, err := cli.Put(ctx, "atm/accounts/123", tampered); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Verify(); err == nil || !strings.Contains(err.Error(), "account 123") {
+		t.Fatalf("verify of a tampered balance: %v", err)
+	}
 }
