@@ -1,0 +1,523 @@
+package etcdledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"atm/bank"
+	"atm/bank/money"
+	"atm/bank/outcome"
+	"atm/netproto/server"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+)
+
+var _ server.Ledger = (*Ledger)(nil)
+
+func freeURL(t *testing.T) url.URL {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return url.URL{Scheme: "http", Host: addr}
+}
+
+// startEtcd starts a one-member etcd and returns it with a client of it.
+func startEtcd(t *testing.T) (*stopper, *clientv3.Client) {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cu, pu := freeURL(t), freeURL(t)
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	cfg.LogLevel = "error"
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	t.Cleanup(func() { once.Do(e.Close) })
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(20 * time.Second):
+		t.Fatal("etcd did not start")
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return &stopper{once: &once, e: e}, cli
+}
+
+// stopper stops an embedded etcd once.
+type stopper struct {
+	once *sync.Once
+	e    *embed.Etcd
+}
+
+func (s *stopper) Close() { s.once.Do(s.e.Close) }
+
+func open(t *testing.T, cli *clientv3.Client, opts Options) *Ledger {
+	t.Helper()
+	opts.PINCost = bcrypt.MinCost
+	l, err := Open(context.Background(), cli, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+var ctx = context.Background()
+
+func meta(req string) bank.Meta { return bank.Meta{ReqID: req, Client: "atm-test"} }
+
+func balance(t *testing.T, l *Ledger, id string) money.Cents {
+	t.Helper()
+	r, err := l.Balance(ctx, meta(""), id)
+	if err != nil {
+		t.Fatalf("balance %s: %v", id, err)
+	}
+	return r.Event.Balance
+}
+
+func verify(t *testing.T, l *Ledger) bank.VerifyReport {
+	t.Helper()
+	rep, err := l.Verify()
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	return rep
+}
+
+func TestDefaultAccountsAndOperations(t *testing.T) {
+	_, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1"})
+	for _, d := range bank.DefaultAccounts {
+		if got := balance(t, l, d.ID); got != d.Opening {
+			t.Fatalf("account %s: balance %s, want %s", d.ID, got, d.Opening)
+		}
+	}
+	r, err := l.Deposit(ctx, meta("d1"), "123", 5_000)
+	if err != nil || r.Event.Balance != 105_000 || r.Event.Kind != bank.KindDeposit || r.Event.Proc != "s1" {
+		t.Fatalf("deposit: %+v %v", r, err)
+	}
+	if !(r.Event.ApplyTS == r.Event.TS && r.Event.ReplyTS == r.ReplyTS && r.ReplyTS > r.Event.TS) {
+		t.Fatalf("deposit timestamps: %+v", r)
+	}
+	if r, err = l.Withdraw(ctx, meta("w1"), "123", 2_000); err != nil || r.Event.Balance != 103_000 {
+		t.Fatalf("withdraw: %+v %v", r, err)
+	}
+	r, err = l.Transfer(ctx, meta("t1"), "123", "456", 3_000)
+	if err != nil || r.Event.Balance != 100_000 || r.Event.ToBalance != 103_000 || r.Event.Detail != "Bruno Lima" {
+		t.Fatalf("transfer: %+v %v", r, err)
+	}
+	if r, err := l.Lookup(ctx, meta(""), "789"); err != nil || r.Holder != "Carla Dias" {
+		t.Fatalf("lookup: %+v %v", r, err)
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		do   func() (bank.Receipt, error)
+	}{
+		{"insufficient", outcome.ErrInsufficientFunds, func() (bank.Receipt, error) { return l.Withdraw(ctx, meta("e1"), "123", 1_000_000) }},
+		{"insufficient transfer", outcome.ErrInsufficientFunds, func() (bank.Receipt, error) { return l.Transfer(ctx, meta("e2"), "123", "456", 1_000_000) }},
+		{"zero", outcome.ErrInvalidAmount, func() (bank.Receipt, error) { return l.Deposit(ctx, meta("e3"), "123", 0) }},
+		{"negative", outcome.ErrInvalidAmount, func() (bank.Receipt, error) { return l.Withdraw(ctx, meta("e4"), "123", -5) }},
+		{"limit", outcome.ErrLimitExceeded, func() (bank.Receipt, error) { return l.Deposit(ctx, meta("e5"), "123", 10_000_001) }},
+		{"same", outcome.ErrSameAccount, func() (bank.Receipt, error) { return l.Transfer(ctx, meta("e6"), "123", "123", 10) }},
+		{"no from", outcome.ErrAccountNotFound, func() (bank.Receipt, error) { return l.Deposit(ctx, meta("e7"), "999", 10) }},
+		{"no to", outcome.ErrAccountNotFound, func() (bank.Receipt, error) { return l.Transfer(ctx, meta("e8"), "123", "999", 10) }},
+		{"no request id", outcome.ErrInvalidRequestID, func() (bank.Receipt, error) { return l.Deposit(ctx, meta(""), "123", 10) }},
+		{"balance of none", outcome.ErrAccountNotFound, func() (bank.Receipt, error) { return l.Balance(ctx, meta(""), "999") }},
+	} {
+		r, err := c.do()
+		if !errors.Is(err, c.err) {
+			t.Fatalf("%s: got %v, want %v", c.name, err, c.err)
+		}
+		if r.Event.Outcome != outcome.Code(c.err) || r.Event.TS == 0 {
+			t.Fatalf("%s: event %+v not logged with its outcome", c.name, r.Event)
+		}
+	}
+	if got := balance(t, l, "123"); got != 100_000 {
+		t.Fatalf("refusals changed the balance: %s", got)
+	}
+	a, err := l.Audit()
+	if err != nil || !a.Conserved() || a.Total != 303_000 || a.Deposits != 305_000 || a.Withdrawals != 2_000 {
+		t.Fatalf("audit: %+v %v", a, err)
+	}
+	rep := verify(t, l)
+	if rep.Accounts != 3 || rep.Total != 303_000 {
+		t.Fatalf("verify: %+v", rep)
+	}
+}
+
+func TestOpenAccount(t *testing.T) {
+	_, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1", NoDefaults: true})
+	r, err := l.OpenAccount(ctx, meta("o1"), "42", "  Dora Reis ", "4321")
+	if err != nil || r.Holder != "Dora Reis" || r.Event.Kind != bank.KindOpen {
+		t.Fatalf("open: %+v %v", r, err)
+	}
+	for _, c := range []struct {
+		id, name, pin string
+		err           error
+	}{
+		{"42", "Other", "1234", outcome.ErrAccountExists},
+		{"4a", "X", "1234", outcome.ErrInvalidAccountID},
+		{"43", "", "1234", outcome.ErrInvalidName},
+		{"43", "A\nB", "1234", outcome.ErrInvalidName},
+		{"43", "Ok", "12", outcome.ErrInvalidPIN},
+	} {
+		if _, err := l.OpenAccount(ctx, meta("o2"), c.id, c.name, c.pin); !errors.Is(err, c.err) {
+			t.Fatalf("open %q %q: got %v, want %v", c.id, c.name, err, c.err)
+		}
+	}
+	if _, err := l.Authenticate(ctx, meta(""), "42", "4321"); err != nil {
+		t.Fatalf("login to the new account: %v", err)
+	}
+	if rep := verify(t, l); rep.Accounts != 1 || rep.Total != 0 {
+		t.Fatalf("verify: %+v", rep)
+	}
+}
+
+func TestIdempotentRequests(t *testing.T) {
+	_, cli := startEtcd(t)
+	l1 := open(t, cli, Options{ProcessID: "s1"})
+	l2 := open(t, cli, Options{ProcessID: "s2", NoDefaults: true})
+	first, err := l1.Transfer(ctx, meta("t-1"), "123", "456", 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same request again, on the other server: the first outcome.
+	again, err := l2.Transfer(ctx, meta("t-1"), "123", "456", 500)
+	if err != nil || !again.Duplicate || again.Event.TS != first.Event.TS || again.ReplyTS <= first.ReplyTS {
+		t.Fatalf("repeat: %+v %v (first %+v)", again, err, first)
+	}
+	if got := balance(t, l1, "123"); got != 99_500 {
+		t.Fatalf("applied twice: %s", got)
+	}
+	// A refused first outcome comes back refused.
+	if _, err := l1.Withdraw(ctx, meta("w-big"), "789", 5_000_000); !errors.Is(err, outcome.ErrInsufficientFunds) {
+		t.Fatal(err)
+	}
+	if r, err := l2.Withdraw(ctx, meta("w-big"), "789", 5_000_000); !errors.Is(err, outcome.ErrInsufficientFunds) || !r.Duplicate {
+		t.Fatalf("repeat of a refusal: %+v %v", r, err)
+	}
+	// The id reused for another request is refused, nothing applied.
+	r, err := l2.Transfer(ctx, meta("t-1"), "123", "456", 700)
+	if !errors.Is(err, outcome.ErrRequestIDReused) || r.Event.Kind != bank.KindRetry {
+		t.Fatalf("reuse: %+v %v", r, err)
+	}
+	if got := balance(t, l2, "123"); got != 99_500 {
+		t.Fatalf("reuse applied: %s", got)
+	}
+	verify(t, l1)
+}
+
+func TestRememberedRequestsAreBounded(t *testing.T) {
+	_, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1", RememberRequests: 3})
+	for i := range 6 {
+		if _, err := l.Deposit(ctx, meta(fmt.Sprintf("r%d", i)), "123", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"atm/reqs/123/", "atm/reqseq/123/"} {
+		resp, err := cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil || resp.Count != 3 {
+			t.Fatalf("%s: %d keys (%v), want 3", p, resp.Count, err)
+		}
+	}
+	// A recent id is still a duplicate; a forgotten one runs again.
+	if r, _ := l.Deposit(ctx, meta("r5"), "123", 1); !r.Duplicate {
+		t.Fatal("r5 forgotten")
+	}
+	if r, _ := l.Deposit(ctx, meta("r0"), "123", 1); r.Duplicate {
+		t.Fatal("r0 still remembered")
+	}
+	verify(t, l)
+}
+
+func TestLockoutBySourceAndThrottle(t *testing.T) {
+	_, cli := startEtcd(t)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	l := open(t, cli, Options{ProcessID: "s1", Now: clock, ThrottleAfter: 5})
+	src := func(s string) bank.Meta { return bank.Meta{Client: s, Source: s} }
+	for i := range 2 {
+		_, err := l.Authenticate(ctx, src("guesser"), "123", "0000")
+		var w *outcome.WrongPINError
+		if !errors.As(err, &w) || w.AttemptsLeft != 2-i {
+			t.Fatalf("wrong PIN %d: %v", i, err)
+		}
+	}
+	_, err := l.Authenticate(ctx, src("guesser"), "123", "0000")
+	var locked *outcome.LockedError
+	if !errors.As(err, &locked) || !errors.Is(err, outcome.ErrAccountLocked) {
+		t.Fatalf("third wrong PIN: %v", err)
+	}
+	if _, err := l.Authenticate(ctx, src("guesser"), "123", "1234"); !errors.As(err, &locked) {
+		t.Fatalf("locked source with the right PIN: %v", err)
+	}
+	r, err := l.Authenticate(ctx, src("holder"), "123", "1234")
+	if err != nil || r.Holder != "Ana Souza" {
+		t.Fatalf("the holder is locked out too: %+v %v", r, err)
+	}
+	// Account-wide: 5 wrong PINs in a row from several sources throttle it.
+	for i := range 5 {
+		l.Authenticate(ctx, src(fmt.Sprintf("g%d", i)), "123", "0000")
+	}
+	if _, err := l.Authenticate(ctx, src("holder"), "123", "1234"); !errors.As(err, &locked) || locked.Every != time.Minute {
+		t.Fatalf("throttled account: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if _, err := l.Authenticate(ctx, src("holder"), "123", "1234"); err != nil {
+		t.Fatalf("after the throttle: %v", err)
+	}
+	if _, err := l.Authenticate(ctx, src("x"), "12a", "1234"); !errors.Is(err, outcome.ErrInvalidAccountID) {
+		t.Fatal(err)
+	}
+	if _, err := l.Authenticate(ctx, src("x"), "999", "1234"); !errors.Is(err, outcome.ErrAccountNotFound) {
+		t.Fatal(err)
+	}
+	verify(t, l)
+}
+
+func TestStatementNewestFirstPaginated(t *testing.T) {
+	_, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1"})
+	for i := range 5 {
+		if _, err := l.Deposit(ctx, meta(fmt.Sprintf("d%d", i)), "123", money.Cents(100*(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Withdraw(ctx, meta("refused"), "123", 10_000_000); err == nil {
+		t.Fatal("expected a refusal")
+	}
+	if _, err := l.Transfer(ctx, meta("in"), "456", "123", 50); err != nil {
+		t.Fatal(err)
+	}
+	var all []bank.Event
+	var before uint64
+	for {
+		page, r, err := l.Statement(ctx, meta(""), "123", before, 3)
+		if err != nil || r.Event.Kind != bank.KindStatement {
+			t.Fatal(err)
+		}
+		all = append(all, page.Entries...)
+		if page.Next == 0 {
+			break
+		}
+		before = page.Next
+	}
+	// open, opening deposit, 5 deposits, the transfer in: newest first.
+	if len(all) != 8 {
+		t.Fatalf("%d entries: %+v", len(all), all)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].TS >= all[i-1].TS {
+			t.Fatalf("not newest first at %d", i)
+		}
+	}
+	if all[0].Kind != bank.KindTransfer || all[0].ReqID != "" || all[0].Balance != 0 || all[len(all)-1].Kind != bank.KindOpen {
+		t.Fatalf("entries: first %+v last %+v", all[0], all[len(all)-1])
+	}
+	if _, _, err := l.Statement(ctx, meta(""), "999", 0, 0); !errors.Is(err, outcome.ErrAccountNotFound) {
+		t.Fatal(err)
+	}
+}
+
+func TestRecordAndEventsAfter(t *testing.T) {
+	_, cli := startEtcd(t)
+	var mu sync.Mutex
+	var seen []bank.Event
+	l := open(t, cli, Options{ProcessID: "s1", NoDefaults: true, OnEvent: func(e bank.Event) {
+		mu.Lock()
+		seen = append(seen, e)
+		mu.Unlock()
+	}})
+	if _, err := l.Record(ctx, bank.Event{Kind: bank.KindDeposit}); err == nil {
+		t.Fatal("Record accepted an operation's kind")
+	}
+	es := make([]bank.Event, 150)
+	for i := range es {
+		es[i] = bank.Event{Kind: bank.KindConnect, Client: fmt.Sprint(i)}
+	}
+	out, err := l.RecordAll(ctx, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(out); i++ {
+		if out[i].TS <= out[i-1].TS || out[i].Client != fmt.Sprint(i) {
+			t.Fatalf("record %d: %+v after %+v", i, out[i], out[i-1])
+		}
+	}
+	got, err := l.EventsAfter(out[99].TS, 1000)
+	if err != nil || len(got) != 50 || got[0].TS != out[100].TS {
+		t.Fatalf("events after: %d %v", len(got), err)
+	}
+	mu.Lock()
+	if len(seen) != 150 {
+		t.Fatalf("OnEvent saw %d events", len(seen))
+	}
+	mu.Unlock()
+	verify(t, l)
+}
+
+// TestTwoServersConcurrentTransfers runs two ledgers with their own process
+// ids and clocks on one etcd, transferring between shared accounts at once.
+func TestTwoServersConcurrentTransfers(t *testing.T) {
+	_, cli := startEtcd(t)
+	ls := []*Ledger{open(t, cli, Options{ProcessID: "s1"}), open(t, cli, Options{ProcessID: "s2"})}
+	// The second server's clock starts far behind the first.
+	for range 50 {
+		ls[0].Clock().Tick()
+	}
+	ids := []string{"123", "456", "789"}
+	var wg sync.WaitGroup
+	var failures sync.Map
+	for w := range 6 {
+		wg.Go(func() {
+			l := ls[w%2]
+			for i := range 25 {
+				from, to := ids[rand.IntN(3)], ids[rand.IntN(3)]
+				_, err := l.Transfer(ctx, meta(fmt.Sprintf("w%d-%d", w, i)), from, to, money.Cents(rand.IntN(60_000)+1))
+				if err != nil && !errors.Is(err, outcome.ErrInsufficientFunds) && !errors.Is(err, outcome.ErrSameAccount) {
+					failures.Store(fmt.Sprintf("w%d-%d", w, i), err)
+				}
+				if i%5 == 0 {
+					l.Deposit(ctx, meta(fmt.Sprintf("d%d-%d", w, i)), from, 100)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	failures.Range(func(k, v any) bool {
+		t.Errorf("%s: %v", k, v)
+		return true
+	})
+	a, err := ls[1].Audit()
+	if err != nil || !a.Conserved() {
+		t.Fatalf("audit: %+v %v", a, err)
+	}
+	rep := verify(t, ls[0]) // includes the per-account Lamport order
+	if rep.Total != a.Total {
+		t.Fatalf("verify total %s, audit %s", rep.Total, a.Total)
+	}
+	procs := map[string]int{}
+	events, err := ls[0].EventsAfter(0, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]uint64{}
+	for _, e := range events {
+		if e.Kind == bank.KindTransfer {
+			procs[e.Proc]++
+		}
+		if e.Kind.IsMoney() || e.Kind == bank.KindBalance {
+			for _, id := range touches(e) {
+				if e.TS <= last[id] {
+					t.Fatalf("account %s: event L=%d/%s after L=%d", id, e.TS, e.Proc, last[id])
+				}
+				last[id] = e.TS
+			}
+		}
+	}
+	if procs["s1"] == 0 || procs["s2"] == 0 {
+		t.Fatalf("transfers by process: %v", procs)
+	}
+}
+
+// TestClockResumesAboveLeaseAfterCrash drops a ledger without Close and
+// opens its process id again: the clock resumes above every timestamp the
+// first one let out.
+func TestClockResumesAboveLeaseAfterCrash(t *testing.T) {
+	_, cli := startEtcd(t)
+	l1, err := Open(ctx, cli, Options{ProcessID: "s1", PINCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := l1.Deposit(ctx, meta("x"), "123", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1.Clock().Receive(3 * clockLease) // a jump beyond the lease
+	sent, err := l1.SendTick(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1.halt() // a crash: the exact clock is not stored
+	l2 := open(t, cli, Options{ProcessID: "s1"})
+	if now := l2.Clock().Now(); now < sent || now < r.ReplyTS {
+		t.Fatalf("clock resumed at %d, below %d", now, sent)
+	}
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := l2.Clock().Now()
+	l3 := open(t, cli, Options{ProcessID: "s1"})
+	if l3.Clock().Now() != stopped {
+		t.Fatalf("after a clean Close the clock resumed at %d, not %d", l3.Clock().Now(), stopped)
+	}
+	if _, err := l2.Deposit(ctx, meta("y"), "123", 1); !errors.Is(err, outcome.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	verify(t, l3)
+}
+
+// TestUnavailableEtcd stops etcd: an operation fails as unavailable within
+// the commit timeout and acknowledges nothing.
+func TestUnavailableEtcd(t *testing.T) {
+	e, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1", CommitTimeout: 500 * time.Millisecond})
+	e.Close()
+	start := time.Now()
+	_, err := l.Deposit(ctx, meta("u"), "123", 1)
+	if !errors.Is(err, outcome.ErrClosed) || outcome.Code(err) != "unavailable" {
+		t.Fatalf("deposit without etcd: %v (code %s, closed %v)", err, outcome.Code(err), errors.Is(err, outcome.ErrClosed))
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %s", d)
+	}
+	t.Log(err)
+}
+
+func TestVerifyDetectsTampering(t *testing.T) {
+	_, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1"})
+	if _, err := l.Deposit(ctx, meta("d"), "123", 10); err != nil {
+		t.Fatal(err)
+	}
+	verify(t, l)
+	resp, err := cli.Get(ctx, "atm/accounts/123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := strings.Replace(string(resp.Kvs[0].Value), `"balance":100010`, `"balance":900010`, 1)
+	if _, err := cli.Put(ctx, "atm/accounts/123", tampered); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Verify(); err == nil || !strings.Contains(err.Error(), "account 123") {
+		t.Fatalf("verify of a tampered balance: %v", err)
+	}
+}

@@ -1,0 +1,482 @@
+package etcdledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"atm/bank"
+	"atm/bank/money"
+	"atm/bank/outcome"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/crypto/bcrypt"
+)
+
+type moneyOp struct {
+	kind    bank.Kind
+	m       bank.Meta
+	id, to  string
+	amount  money.Cents
+	opening bool // the bank's own opening deposit, exempt from MaxAmount
+}
+
+// remembered is a remembered money request: its place in the account's
+// sequence and its first event.
+type remembered struct {
+	Seq   uint64     `json:"seq"`
+	Event bank.Event `json:"event"`
+}
+
+func (l *Ledger) newEvent(kind bank.Kind, m bank.Meta, id, to string, amount money.Cents, now time.Time) bank.Event {
+	ts := l.clock.Tick()
+	return bank.Event{
+		TS: ts, ApplyTS: ts, Proc: l.opts.ProcessID, Kind: kind,
+		Account: id, To: to, Amount: amount,
+		ReqID: m.ReqID, Client: m.Client, ClientTS: m.ClientTS, RecvTS: m.RecvTS,
+		Wall: now, Seen: m.Seen,
+	}
+}
+
+// finish stamps the outcome and reserves the reply's tick.
+func (l *Ledger) finish(e *bank.Event, opErr error) {
+	e.Outcome = outcome.Code(opErr)
+	if opErr != nil && e.Detail == "" {
+		e.Detail = opErr.Error()
+	}
+	e.ReplyTS = l.clock.Tick()
+}
+
+func notFound(id string) error { return fmt.Errorf("account %s: %w", id, outcome.ErrAccountNotFound) }
+
+// Balance returns the account's balance in Receipt.Event.Balance.
+func (l *Ledger) Balance(ctx context.Context, m bank.Meta, id string) (bank.Receipt, error) {
+	_, r, err := l.read(ctx, bank.KindBalance, m, id, 0, 0)
+	return r, err
+}
+
+// Lookup returns the holder's name of an account in Receipt.Holder.
+func (l *Ledger) Lookup(ctx context.Context, m bank.Meta, id string) (bank.Receipt, error) {
+	_, r, err := l.read(ctx, bank.KindLookup, m, id, 0, 0)
+	return r, err
+}
+
+// Statement returns the account's entries (its open event and its
+// successful money events), newest first: at most limit (default 20, at
+// most 100) with timestamps below before (0: from the newest).
+func (l *Ledger) Statement(ctx context.Context, m bank.Meta, id string, before uint64, limit int) (bank.StatementPage, bank.Receipt, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	return l.read(ctx, bank.KindStatement, m, id, before, min(limit, 100))
+}
+
+// Deposit adds amount to the account.
+func (l *Ledger) Deposit(ctx context.Context, m bank.Meta, id string, amount money.Cents) (bank.Receipt, error) {
+	return l.money(ctx, &moneyOp{kind: bank.KindDeposit, m: m, id: id, amount: amount})
+}
+
+// Withdraw takes amount from the account; it never leaves it negative.
+func (l *Ledger) Withdraw(ctx context.Context, m bank.Meta, id string, amount money.Cents) (bank.Receipt, error) {
+	return l.money(ctx, &moneyOp{kind: bank.KindWithdraw, m: m, id: id, amount: amount})
+}
+
+// Transfer moves amount from one account to another in one transaction.
+func (l *Ledger) Transfer(ctx context.Context, m bank.Meta, from, to string, amount money.Cents) (bank.Receipt, error) {
+	return l.money(ctx, &moneyOp{kind: bank.KindTransfer, m: m, id: from, to: to, amount: amount})
+}
+
+func (l *Ledger) read(ctx context.Context, kind bank.Kind, m bank.Meta, id string, before uint64, limit int) (bank.StatementPage, bank.Receipt, error) {
+	var page bank.StatementPage
+	var rec bank.Receipt
+	var opErr error
+	err := l.run(ctx, string(kind), func(t *tx) error {
+		page, rec, opErr = bank.StatementPage{}, bank.Receipt{}, nil
+		now := l.opts.Now()
+		a, err := t.account(id)
+		if err != nil {
+			return err
+		}
+		l.receive(a)
+		e := l.newEvent(kind, m, id, "", 0, now)
+		if a == nil {
+			opErr = notFound(id)
+		} else {
+			switch kind {
+			case bank.KindBalance:
+				e.Balance = a.Balance
+			case bank.KindLookup:
+				rec.Holder = a.Name
+				e.Detail = a.Name
+			case bank.KindStatement:
+				e.Balance = a.Balance
+				if page, err = l.statement(t, id, before, limit); err != nil {
+					return err
+				}
+			}
+		}
+		l.finish(&e, opErr)
+		if err := t.putEvent(e); err != nil {
+			return err
+		}
+		if a != nil {
+			a.Last = e.TS
+			if err := t.putAccount(a); err != nil {
+				return err
+			}
+		}
+		rec.Event, rec.ReplyTS = e, e.ReplyTS
+		return nil
+	})
+	if err != nil {
+		return bank.StatementPage{}, bank.Receipt{}, err
+	}
+	return page, rec, opErr
+}
+
+// statement reads a page of the account's entries from its index. The
+// commit depends on the account's record, which every entry changes, so
+// the page is the one of the state read.
+func (l *Ledger) statement(t *tx, id string, before uint64, limit int) (bank.StatementPage, error) {
+	var page bank.StatementPage
+	prefix := l.k("acctlog/" + id + "/")
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	if before != 0 {
+		end = prefix + fmt.Sprintf("%020d", before)
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, l.opts.CommitTimeout)
+	defer cancel()
+	resp, err := l.cli.Get(ctx, prefix, clientv3.WithRange(end),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit+1)))
+	if err != nil {
+		return page, l.unavailable(t.ctx, err)
+	}
+	for _, kv := range resp.Kvs {
+		var e bank.Event
+		if err := json.Unmarshal(kv.Value, &e); err != nil {
+			return page, fmt.Errorf("statement of %s: damaged entry %s: %w", id, kv.Key, err)
+		}
+		if len(page.Entries) == limit {
+			page.Next = e.TS + 1
+			break
+		}
+		if e.Account != id {
+			// Money received: the payer's balance and request are theirs.
+			e.Balance, e.Client, e.ReqID, e.ClientTS, e.RecvTS, e.ReplyTS, e.Seen = 0, "", "", 0, 0, 0, nil
+		}
+		page.Entries = append(page.Entries, e)
+	}
+	return page, nil
+}
+
+func (l *Ledger) putEntry(t *tx, id string, e bank.Event) error {
+	return t.putJSON(l.acctlogKey(id, e.TS, e.Proc), e)
+}
+
+func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
+	var rec bank.Receipt
+	var opErr error
+	validReq := o.m.ReqID != "" && len(o.m.ReqID) <= 128 && !strings.Contains(o.m.ReqID, "\x00")
+	err := l.run(ctx, string(o.kind), func(t *tx) error {
+		rec, opErr = bank.Receipt{}, nil
+		now := l.opts.Now()
+		a, err := t.account(o.id)
+		if err != nil {
+			return err
+		}
+		if a != nil && validReq {
+			raw, ok, err := t.get(l.reqKey(o.id, o.m.ReqID))
+			if err != nil {
+				return err
+			}
+			if ok {
+				var first remembered
+				if err := json.Unmarshal(raw, &first); err != nil {
+					return fmt.Errorf("request %s of %s: damaged record: %w", o.m.ReqID, o.id, err)
+				}
+				rec, opErr, err = l.retry(t, o, a, first.Event, now)
+				return err
+			}
+		}
+		var to *record
+		if o.kind == bank.KindTransfer && o.to != o.id {
+			if to, err = t.account(o.to); err != nil {
+				return err
+			}
+		}
+		l.receive(a)
+		l.receive(to)
+		e := l.newEvent(o.kind, o.m, o.id, o.to, o.amount, now)
+		opErr, err = l.moveMoney(t, o, a, to, &e)
+		if err != nil {
+			return err
+		}
+		l.finish(&e, opErr)
+		if err := t.putEvent(e); err != nil {
+			return err
+		}
+		if opErr == nil {
+			if err := l.putEntry(t, o.id, e); err != nil {
+				return err
+			}
+			if to != nil {
+				if err := l.putEntry(t, o.to, e); err != nil {
+					return err
+				}
+			}
+		}
+		if a != nil {
+			a.Last = e.TS
+			if validReq {
+				if err := l.remember(t, a, o.m.ReqID, e); err != nil {
+					return err
+				}
+			}
+			if err := t.putAccount(a); err != nil {
+				return err
+			}
+		}
+		if to != nil {
+			to.Last = e.TS
+			if err := t.putAccount(to); err != nil {
+				return err
+			}
+		}
+		rec = bank.Receipt{Event: e, ReplyTS: e.ReplyTS}
+		return nil
+	})
+	if err != nil {
+		return bank.Receipt{}, err
+	}
+	return rec, opErr
+}
+
+// retry answers a repeated request id from its first outcome, logging a
+// retry event; nothing is applied again.
+func (l *Ledger) retry(t *tx, o *moneyOp, a *record, first bank.Event, now time.Time) (bank.Receipt, error, error) {
+	l.receive(a)
+	e := l.newEvent(bank.KindRetry, o.m, o.id, o.to, o.amount, now)
+	e.OrigTS = first.TS
+	var rec bank.Receipt
+	var opErr error
+	if first.Kind != o.kind || first.Amount != o.amount || first.To != o.to {
+		opErr = outcome.WithMessage(outcome.ErrRequestIDReused, fmt.Sprintf(
+			"request id %s was already used for %s; use a new id for a new request", o.m.ReqID, describeRequest(first)))
+		l.finish(&e, opErr)
+		rec = bank.Receipt{Event: e, ReplyTS: e.ReplyTS}
+	} else {
+		e.Balance = first.Balance
+		e.Detail = "repeated " + string(first.Kind) + ": first outcome " + first.Outcome
+		l.finish(&e, nil)
+		rec = bank.Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}
+		opErr = outcome.FromCode(first.Outcome)
+	}
+	if err := t.putEvent(e); err != nil {
+		return rec, opErr, err
+	}
+	a.Last = e.TS
+	return rec, opErr, t.putAccount(a)
+}
+
+// remember records the request's first event under (account, id) and
+// forgets the account's request remembered RememberRequests before it.
+func (l *Ledger) remember(t *tx, a *record, req string, e bank.Event) error {
+	a.ReqSeq++
+	if err := t.putJSON(l.reqKey(a.ID, req), remembered{Seq: a.ReqSeq, Event: e}); err != nil {
+		return err
+	}
+	t.put(l.reqSeqKey(a.ID, a.ReqSeq), []byte(req))
+	n := uint64(l.opts.RememberRequests)
+	if a.ReqSeq > n {
+		old := l.reqSeqKey(a.ID, a.ReqSeq-n)
+		raw, ok, err := t.get(old)
+		if err != nil {
+			return err
+		}
+		if ok {
+			t.del(old)
+			t.del(l.reqKey(a.ID, string(raw)))
+		}
+	}
+	return nil
+}
+
+func describeRequest(e bank.Event) string {
+	switch e.Kind {
+	case bank.KindDeposit:
+		return "a deposit of " + e.Amount.String()
+	case bank.KindWithdraw:
+		return "a withdrawal of " + e.Amount.String()
+	case bank.KindTransfer:
+		return "a transfer of " + e.Amount.String() + " to " + e.To
+	}
+	return "a " + string(e.Kind)
+}
+
+func (l *Ledger) checkAmount(a money.Cents) error {
+	if a <= 0 {
+		return fmt.Errorf("%w: must be positive, got %d cents", outcome.ErrInvalidAmount, a)
+	}
+	if a > l.opts.MaxAmount {
+		return fmt.Errorf("%w: %s is above %s", outcome.ErrLimitExceeded, a, l.opts.MaxAmount)
+	}
+	return nil
+}
+
+// moveMoney validates and applies a money operation to the records read,
+// filling the balances into e; the first result is the operation's
+// refusal, the second a failure to read. Nothing changes unless all checks
+// pass.
+func (l *Ledger) moveMoney(t *tx, o *moneyOp, a, to *record, e *bank.Event) (error, error) {
+	if o.m.ReqID == "" || len(o.m.ReqID) > 128 {
+		return fmt.Errorf("%w: a mutating operation needs a request id of 1 to 128 bytes", outcome.ErrInvalidRequestID), nil
+	}
+	if a == nil {
+		return notFound(o.id), nil
+	}
+	e.Balance = a.Balance
+	if o.amount <= 0 || !o.opening {
+		if err := l.checkAmount(o.amount); err != nil {
+			return err, nil
+		}
+	}
+	switch o.kind {
+	case bank.KindDeposit, bank.KindWithdraw:
+		tot, err := t.totals()
+		if err != nil {
+			return nil, err
+		}
+		if o.kind == bank.KindDeposit {
+			nb, err := addCents(a.Balance, o.amount)
+			if err != nil {
+				return err, nil
+			}
+			d, err := addCents(tot.Deposits, o.amount)
+			if err != nil {
+				return err, nil
+			}
+			a.Balance, tot.Deposits = nb, d
+		} else {
+			if a.Balance < o.amount {
+				return fmt.Errorf("%w: balance is %s", outcome.ErrInsufficientFunds, a.Balance), nil
+			}
+			w, err := addCents(tot.Withdrawals, o.amount)
+			if err != nil {
+				return err, nil
+			}
+			a.Balance, tot.Withdrawals = a.Balance-o.amount, w
+		}
+		if err := t.putJSON(l.totalsKey(), tot); err != nil {
+			return nil, err
+		}
+	case bank.KindTransfer:
+		if o.to == o.id {
+			return outcome.ErrSameAccount, nil
+		}
+		if to == nil {
+			return notFound(o.to), nil
+		}
+		if a.Balance < o.amount {
+			return fmt.Errorf("%w: balance is %s", outcome.ErrInsufficientFunds, a.Balance), nil
+		}
+		nb, err := addCents(to.Balance, o.amount)
+		if err != nil {
+			return err, nil
+		}
+		a.Balance -= o.amount
+		to.Balance = nb
+		e.ToBalance = to.Balance
+		e.Detail = to.Name
+	}
+	e.Balance = a.Balance
+	return nil, nil
+}
+
+func addCents(a, b money.Cents) (money.Cents, error) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, outcome.ErrOverflow
+	}
+	return s, nil
+}
+
+// CreateAccount opens a new account with balance zero on the bank's own
+// behalf (the command line, the default accounts).
+func (l *Ledger) CreateAccount(ctx context.Context, id, name, pin string) (bank.Account, error) {
+	r, err := l.OpenAccount(ctx, bank.Meta{Client: l.opts.ProcessID}, id, name, pin)
+	if err != nil {
+		return bank.Account{}, err
+	}
+	return bank.Account{ID: id, Name: r.Holder, Created: r.Event.Wall}, nil
+}
+
+// OpenAccount opens a new account with balance zero for a request. The
+// attempt is logged whatever its outcome; Receipt.Holder is the name as
+// stored (trimmed).
+func (l *Ledger) OpenAccount(ctx context.Context, m bank.Meta, id, name, pin string) (bank.Receipt, error) {
+	name = strings.TrimSpace(name)
+	var refusal error
+	var hash []byte
+	switch {
+	case !money.ValidAccountID(id):
+		refusal = fmt.Errorf("%q: %w", id, outcome.ErrInvalidAccountID)
+	case name == "":
+		refusal = fmt.Errorf("%w: it is empty; use 1 to 80 characters on one line", outcome.ErrInvalidName)
+	case !utf8.ValidString(name) || strings.ContainsAny(name, "\n\r\t"):
+		refusal = fmt.Errorf("%w: it is not one line of text; use 1 to 80 characters on one line", outcome.ErrInvalidName)
+	case utf8.RuneCountInString(name) > 80:
+		refusal = fmt.Errorf("%w: holder name of %d characters: use 1 to 80 characters on one line",
+			outcome.ErrInvalidName, utf8.RuneCountInString(name))
+	case !money.Digits(pin, 4, 12):
+		refusal = outcome.ErrInvalidPIN
+	default:
+		var err error
+		if hash, err = bcrypt.GenerateFromPassword([]byte(pin), l.opts.PINCost); err != nil {
+			return bank.Receipt{}, fmt.Errorf("hash PIN: %w", err)
+		}
+	}
+	var rec bank.Receipt
+	var opErr error
+	err := l.run(ctx, "open", func(t *tx) error {
+		rec, opErr = bank.Receipt{}, refusal
+		now := l.opts.Now()
+		existing, err := t.account(id)
+		if err != nil {
+			return err
+		}
+		if opErr == nil && existing != nil {
+			opErr = fmt.Errorf("account %s: %w", id, outcome.ErrAccountExists)
+		}
+		l.receive(existing)
+		e := l.newEvent(bank.KindOpen, m, id, "", 0, now)
+		if opErr != nil {
+			l.finish(&e, opErr)
+			if existing != nil {
+				existing.Last = e.TS
+				if err := t.putAccount(existing); err != nil {
+					return err
+				}
+			}
+			rec = bank.Receipt{Event: e, ReplyTS: e.ReplyTS}
+			return t.putEvent(e)
+		}
+		e.Detail = name
+		l.finish(&e, nil)
+		a := &record{Account: bank.Account{ID: id, Name: name, PINHash: hash, Created: now}, Last: e.TS}
+		if err := t.putAccount(a); err != nil {
+			return err
+		}
+		if err := l.putEntry(t, id, e); err != nil {
+			return err
+		}
+		rec = bank.Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: name}
+		return t.putEvent(e)
+	})
+	if err != nil {
+		return bank.Receipt{}, err
+	}
+	return rec, opErr
+}

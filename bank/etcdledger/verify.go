@@ -1,0 +1,212 @@
+package etcdledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"atm/bank"
+	"atm/bank/money"
+	"atm/bank/outcome"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// verifyPage is how many events Verify reads at a time.
+const verifyPage = 1000
+
+// touches returns the accounts whose record the event's transaction read
+// and moved (those that existed): an operation's account, a transfer's
+// recipient, a retry's or a lock's account.
+func touches(e bank.Event) []string {
+	if !(e.Kind.IsOperation() || e.Kind == bank.KindRetry || e.Kind == bank.KindLock) || e.Account == "" {
+		return nil
+	}
+	if e.Kind == bank.KindTransfer && e.To != "" && e.To != e.Account {
+		return []string{e.Account, e.To}
+	}
+	return []string{e.Account}
+}
+
+// Verify replays the event log from the start, in (ts, proc) order, at one
+// etcd revision, and checks:
+//   - the log's keys are its events' (ts, proc), every operation's apply
+//     timestamp is its key, with receive < apply < reply;
+//   - each account's events (operations, retries, locks) have strictly
+//     rising timestamps, whichever server applied them (Lamport order);
+//   - every successful money event leaves the balance the event recorded
+//     and never a negative one;
+//   - the replayed balances equal the stored ones, account by account;
+//   - the stored totals equal the replayed ones, and the sum of the
+//     balances equals deposits minus withdrawals.
+//
+// The error names the first mismatch.
+func (l *Ledger) Verify() (bank.VerifyReport, error) {
+	var rep bank.VerifyReport
+	ctx, cancel := context.WithTimeout(context.Background(), 10*l.opts.CommitTimeout)
+	defer cancel()
+	accts, tot, rev, err := l.snapshot(ctx)
+	if err != nil {
+		return rep, err
+	}
+	bal := map[string]money.Cents{}
+	lastOf := map[string]uint64{}
+	prefix := l.k("events/")
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from := prefix
+	prevKey := ""
+	for {
+		resp, err := l.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(verifyPage))
+		if err != nil {
+			return rep, l.unavailable(ctx, err)
+		}
+		for _, kv := range resp.Kvs {
+			key := string(kv.Key)
+			if key <= prevKey {
+				return rep, fmt.Errorf("event %s: not after %s", key, prevKey)
+			}
+			prevKey = key
+			var e bank.Event
+			if err := json.Unmarshal(kv.Value, &e); err != nil {
+				return rep, fmt.Errorf("event %s: damaged record: %w", key, err)
+			}
+			if err := l.replay(key[len(prefix):], e, bal, lastOf, &rep); err != nil {
+				return rep, err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	return rep, compareStored(accts, tot, bal, &rep)
+}
+
+// replay applies one event of the log to the replayed balances.
+func (l *Ledger) replay(rel string, e bank.Event, bal map[string]money.Cents, lastOf map[string]uint64, rep *bank.VerifyReport) error {
+	tsStr, proc, ok := strings.Cut(rel, "/")
+	ts, err := strconv.ParseUint(tsStr, 10, 64)
+	if !ok || err != nil || len(tsStr) != 20 {
+		return fmt.Errorf("event key %q: not <ts>/<proc>", rel)
+	}
+	if e.TS != ts || e.Proc != proc {
+		return fmt.Errorf("event %s: records L=%d on %s", rel, e.TS, e.Proc)
+	}
+	rep.Events++
+	rep.LastTS = max(rep.LastTS, e.TS)
+	where := fmt.Sprintf("event L=%d/%s %s", e.TS, e.Proc, e.Kind)
+	if e.ApplyTS != 0 && e.ApplyTS != e.TS {
+		return fmt.Errorf("%s: apply timestamp %d differs from its key", where, e.ApplyTS)
+	}
+	if e.RecvTS != 0 && e.RecvTS >= e.TS {
+		return fmt.Errorf("%s: receive timestamp %d is not before apply", where, e.RecvTS)
+	}
+	if e.ReplyTS != 0 && e.ReplyTS <= e.TS {
+		return fmt.Errorf("%s: reply timestamp %d is not after apply", where, e.ReplyTS)
+	}
+	for _, id := range touches(e) {
+		if _, opened := bal[id]; !opened {
+			continue
+		}
+		if e.TS <= lastOf[id] {
+			return fmt.Errorf("%s: account %s had an event at L=%d already (not in Lamport order)", where, id, lastOf[id])
+		}
+		lastOf[id] = e.TS
+	}
+	if e.Outcome != outcome.OutcomeOK {
+		return nil
+	}
+	check := func(id string, want money.Cents) error {
+		got, ok := bal[id]
+		if !ok {
+			return fmt.Errorf("%s: account %s was never opened", where, id)
+		}
+		if got < 0 {
+			return fmt.Errorf("%s: account %s goes negative (%s)", where, id, got)
+		}
+		if got != want {
+			return fmt.Errorf("%s: account %s replays to %s but the event recorded %s", where, id, got, want)
+		}
+		return nil
+	}
+	switch e.Kind {
+	case bank.KindOpen:
+		if _, ok := bal[e.Account]; ok {
+			return fmt.Errorf("%s: account %s opened twice", where, e.Account)
+		}
+		bal[e.Account] = 0
+		lastOf[e.Account] = e.TS
+	case bank.KindDeposit:
+		if _, ok := bal[e.Account]; ok {
+			bal[e.Account] += e.Amount
+			rep.Deposits += e.Amount
+		}
+		return check(e.Account, e.Balance)
+	case bank.KindWithdraw:
+		if _, ok := bal[e.Account]; ok {
+			bal[e.Account] -= e.Amount
+			rep.Withdrawals += e.Amount
+		}
+		return check(e.Account, e.Balance)
+	case bank.KindTransfer:
+		_, okFrom := bal[e.Account]
+		_, okTo := bal[e.To]
+		if okFrom && okTo {
+			bal[e.Account] -= e.Amount
+			bal[e.To] += e.Amount
+		}
+		if err := check(e.Account, e.Balance); err != nil {
+			return err
+		}
+		return check(e.To, e.ToBalance)
+	}
+	return nil
+}
+
+// compareStored checks the stored accounts and totals against the replay.
+func compareStored(accts []record, tot totals, bal map[string]money.Cents, rep *bank.VerifyReport) error {
+	stored := map[string]money.Cents{}
+	for _, a := range accts {
+		stored[a.ID] = a.Balance
+	}
+	ids := make([]string, 0, len(stored)+len(bal))
+	for id := range stored {
+		ids = append(ids, id)
+	}
+	for id := range bal {
+		if _, ok := stored[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		s, okS := stored[id]
+		r, okR := bal[id]
+		switch {
+		case !okR:
+			return fmt.Errorf("account %s: stored with %s but never opened in the log", id, s)
+		case !okS:
+			return fmt.Errorf("account %s: opened in the log but missing from the accounts", id)
+		case s != r:
+			return fmt.Errorf("account %s: stored balance %s but the log replays to %s", id, s, r)
+		}
+		if s < 0 {
+			return fmt.Errorf("account %s: negative balance %s", id, s)
+		}
+	}
+	rep.Total = sumBalances(stored)
+	rep.Accounts = len(stored)
+	if tot.Deposits != rep.Deposits {
+		return fmt.Errorf("deposits total: stored %s but the log sums to %s", tot.Deposits, rep.Deposits)
+	}
+	if tot.Withdrawals != rep.Withdrawals {
+		return fmt.Errorf("withdrawals total: stored %s but the log sums to %s", tot.Withdrawals, rep.Withdrawals)
+	}
+	if rep.Total != rep.Deposits-rep.Withdrawals {
+		return fmt.Errorf("conservation: balances sum to %s but deposits − withdrawals = %s", rep.Total, rep.Deposits-rep.Withdrawals)
+	}
+	return nil
+}
