@@ -538,6 +538,16 @@ func (ld *clusterLoad) halt() {
 	ld.wg.Wait()
 }
 
+// stopped reports whether halt was called.
+func (ld *clusterLoad) stopped() bool {
+	select {
+	case <-ld.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // counts returns the successes and unavailable answers of server proc.
 func (ld *clusterLoad) counts(proc string) (ok, unavailable int) {
 	ld.mu.Lock()
