@@ -443,6 +443,8 @@ type clusterLoad struct {
 
 	mu        sync.Mutex
 	acked     map[requestKey]bool // money requests answered with a success
+	okBy      map[string]int      // successes per ATM
+	dups      int                 // successes answered from a first outcome (Reply.Duplicate)
 	okOn      map[string]int      // successes per server process id
 	unavailOn map[string]int      // unavailable answers per server process id
 	errs      []error
@@ -450,7 +452,7 @@ type clusterLoad struct {
 
 func newClusterLoad(accounts []string) *clusterLoad {
 	return &clusterLoad{accounts: accounts, stop: make(chan struct{}), progress: newSignal(),
-		acked: map[requestKey]bool{}, okOn: map[string]int{}, unavailOn: map[string]int{}}
+		acked: map[requestKey]bool{}, okBy: map[string]int{}, okOn: map[string]int{}, unavailOn: map[string]int{}}
 }
 
 // run starts an ATM logged in to acct on c, drawing from seed, until halt.
@@ -490,6 +492,10 @@ func (ld *clusterLoad) run(c *client.Client, acct string, seed uint64) {
 			case err == nil:
 				ld.ok.Add(1)
 				ld.okOn[server]++
+				ld.okBy[c.ProcessID()]++
+				if rep.Duplicate {
+					ld.dups++
+				}
 				if rep.Balance < 0 {
 					ld.errs = append(ld.errs, fmt.Errorf("%s: %s left a negative balance %v", c.ProcessID(), rep.Op, rep.Balance))
 				}
