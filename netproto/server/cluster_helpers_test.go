@@ -260,15 +260,6 @@ func (s *clusterServer) crash(t *testing.T) {
 	}
 }
 
-// addrList is the servers' addresses as client.Dial takes them.
-func (bc *bankCluster) addrList() string {
-	var a []string
-	for _, s := range bc.servers {
-		a = append(a, s.addr)
-	}
-	return strings.Join(a, ",")
-}
-
 // dial connects to addr; the client is closed at the end of the test.
 func (bc *bankCluster) dial(addr string, opts client.Options) *client.Client {
 	bc.t.Helper()
