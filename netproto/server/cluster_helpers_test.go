@@ -1,0 +1,605 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"atm/bank"
+	"atm/bank/etcdledger"
+	"atm/bank/money"
+	"atm/netproto/client"
+	"atm/netproto/server"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// etcdMember is one member of an embedded etcd cluster, which can be
+// stopped and started again on the same directory and ports.
+type etcdMember struct {
+	name, dir string
+	client    url.URL
+	peer      url.URL
+	e         *embed.Etcd // nil while stopped
+}
+
+// etcdCluster is an embedded etcd cluster of real members on 127.0.0.1.
+type etcdCluster struct {
+	t       *testing.T
+	members []*etcdMember
+	initial string // the InitialCluster naming every member
+}
+
+// freeLocalURL returns an http URL on a port of 127.0.0.1 the system just
+// handed out and that was closed again.
+func freeLocalURL(t *testing.T) url.URL {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return url.URL{Scheme: "http", Host: addr}
+}
+
+// startEtcdCluster starts n members forming a new cluster and waits until
+// every one is ready. They are stopped at the end of the test.
+func startEtcdCluster(t *testing.T, n int) *etcdCluster {
+	t.Helper()
+	c := &etcdCluster{t: t}
+	var initial []string
+	for i := range n {
+		m := &etcdMember{name: fmt.Sprintf("m%d", i+1), dir: t.TempDir(), client: freeLocalURL(t), peer: freeLocalURL(t)}
+		c.members = append(c.members, m)
+		initial = append(initial, m.name+"="+m.peer.String())
+	}
+	c.initial = strings.Join(initial, ",")
+	for i := range c.members {
+		c.launch(i, "new")
+	}
+	for i := range c.members {
+		c.waitReady(i)
+	}
+	t.Cleanup(func() {
+		// At the end, no member hands its leadership over.
+		var wg sync.WaitGroup
+		for _, m := range c.members {
+			if m.e != nil {
+				wg.Go(m.e.Server.HardStop)
+			}
+		}
+		wg.Wait()
+		for i := range c.members {
+			c.stop(i)
+		}
+	})
+	return c
+}
+
+func (c *etcdCluster) launch(i int, state string) {
+	c.t.Helper()
+	m := c.members[i]
+	cfg := embed.NewConfig()
+	cfg.Name = m.name
+	cfg.Dir = m.dir
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{m.client}, []url.URL{m.client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{m.peer}, []url.URL{m.peer}
+	cfg.InitialCluster = c.initial
+	cfg.InitialClusterToken = "atm-test-cluster"
+	cfg.ClusterState = state
+	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop()) // a closing member's errors are noise here
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		c.t.Fatalf("start etcd member %s: %v", m.name, err)
+	}
+	m.e = e
+}
+
+func (c *etcdCluster) waitReady(i int) {
+	c.t.Helper()
+	m := c.members[i]
+	select {
+	case <-m.e.Server.ReadyNotify():
+	case err := <-m.e.Err():
+		c.t.Fatalf("etcd member %s: %v", m.name, err)
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("etcd member %s was not ready in 30s", m.name)
+	}
+}
+
+// stop closes member i (a no-op if it is stopped).
+func (c *etcdCluster) stop(i int) {
+	if m := c.members[i]; m.e != nil {
+		m.e.Close()
+		m.e = nil
+	}
+}
+
+// restart starts the stopped members given, on their directories and
+// ports, and waits until they are ready.
+func (c *etcdCluster) restart(is ...int) {
+	c.t.Helper()
+	for _, i := range is {
+		c.launch(i, "existing")
+	}
+	for _, i := range is {
+		c.waitReady(i)
+	}
+}
+
+// leader returns the index of the member that is the raft leader, or -1.
+func (c *etcdCluster) leader() int {
+	for i, m := range c.members {
+		if m.e != nil && m.e.Server.Leader() == m.e.Server.MemberID() {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *etcdCluster) endpoints() []string {
+	var out []string
+	for _, m := range c.members {
+		out = append(out, m.client.String())
+	}
+	return out
+}
+
+// newEtcdClient returns a client of every member, closed at the end of
+// the test.
+func (c *etcdCluster) newEtcdClient() *clientv3.Client {
+	c.t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		c.t.Fatalf("etcd client: %v", err)
+	}
+	c.t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// clusterServer is one bank server (a server.Server over its own
+// etcdledger.Ledger and its own etcd client) of a bankCluster.
+type clusterServer struct {
+	proc   string
+	ledger *etcdledger.Ledger
+	srv    *server.Server
+	addr   string
+	log    *syncBuffer
+	done   chan error
+	down   bool
+}
+
+// bankCluster is several bank servers serving one bank kept in one etcd
+// cluster.
+type bankCluster struct {
+	t       *testing.T
+	etcd    *etcdCluster
+	admin   *clientv3.Client // reads the log directly
+	servers []*clusterServer
+}
+
+// newBankCluster starts servers bank servers, "bank-1".."bank-n", each with
+// its own etcd client of every member, over the etcd cluster ec.
+func newBankCluster(t *testing.T, ec *etcdCluster, servers int, lopts etcdledger.Options) *bankCluster {
+	t.Helper()
+	bc := &bankCluster{t: t, etcd: ec, admin: ec.newEtcdClient()}
+	for i := range servers {
+		s := &clusterServer{proc: fmt.Sprintf("bank-%d", i+1), log: &syncBuffer{}, done: make(chan error, 1)}
+		s.srv = &server.Server{OperatorToken: opToken, LoginBackoff: time.Millisecond,
+			Logger: slog.New(slog.NewJSONHandler(s.log, nil))}
+		o := lopts
+		o.ProcessID = s.proc
+		o.PINCost = bcrypt.MinCost
+		o.OnEvent = s.srv.LogEvent
+		l, err := etcdledger.Open(context.Background(), ec.newEtcdClient(), o)
+		if err != nil {
+			t.Fatalf("open the etcd ledger of %s: %v", s.proc, err)
+		}
+		s.ledger, s.srv.Ledger = l, l
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		s.addr = ln.Addr().String()
+		go func() { s.done <- s.srv.Serve(ln) }()
+		bc.servers = append(bc.servers, s)
+	}
+	t.Cleanup(func() {
+		for _, s := range bc.servers {
+			if !s.down {
+				s.stop(t)
+			}
+			s.ledger.Close()
+		}
+	})
+	return bc
+}
+
+// stop shuts the server down gracefully.
+func (s *clusterServer) stop(t *testing.T) {
+	t.Helper()
+	s.down = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown %s: %v", s.proc, err)
+	}
+	if err := <-s.done; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("%s: Serve returned %v", s.proc, err)
+	}
+}
+
+// crash stops the server abruptly: its listener and every connection are
+// closed at once and the operations in flight lose their context, as when
+// the process dies.
+func (s *clusterServer) crash(t *testing.T) {
+	t.Helper()
+	s.down = true
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.srv.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("abrupt shutdown of %s: %v", s.proc, err)
+	}
+	if err := <-s.done; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("%s: Serve returned %v", s.proc, err)
+	}
+}
+
+// dial connects to addr; the client is closed at the end of the test.
+func (bc *bankCluster) dial(addr string, opts client.Options) *client.Client {
+	bc.t.Helper()
+	c, err := client.Dial(context.Background(), addr, opts)
+	if err != nil {
+		bc.t.Fatalf("dial %s: %v", addr, err)
+	}
+	bc.t.Cleanup(func() { c.Close() })
+	go func() { // nobody reads the pushes
+		for range c.Pushes() {
+		}
+	}()
+	return c
+}
+
+// login dials addr and logs in to account with PIN 1234.
+func (bc *bankCluster) login(addr, account string, opts client.Options) *client.Client {
+	bc.t.Helper()
+	c := bc.dial(addr, opts)
+	if _, err := c.Login(ctx(bc.t), account, "1234"); err != nil {
+		bc.t.Fatalf("login %s on %s: %v", account, addr, err)
+	}
+	return c
+}
+
+// loggedEvent is an event of the etcd log with the revision that
+// committed it.
+type loggedEvent struct {
+	bank.Event
+	Rev int64
+}
+
+// events reads the whole event log from etcd, in (ts, proc) order.
+func (bc *bankCluster) events() []loggedEvent {
+	bc.t.Helper()
+	resp, err := bc.admin.Get(ctx(bc.t), "atm/events/", clientv3.WithPrefix())
+	if err != nil {
+		bc.t.Fatalf("read the log: %v", err)
+	}
+	out := make([]loggedEvent, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var e bank.Event
+		if err := json.Unmarshal(kv.Value, &e); err != nil {
+			bc.t.Fatalf("event %s: %v", kv.Key, err)
+		}
+		if want := fmt.Sprintf("atm/events/%020d/%s", e.TS, e.Proc); string(kv.Key) != want {
+			bc.t.Errorf("event stored under %s has (ts, proc) (%d, %s)", kv.Key, e.TS, e.Proc)
+		}
+		out = append(out, loggedEvent{Event: e, Rev: kv.ModRevision})
+	}
+	return out
+}
+
+// eventAccounts returns the accounts an event reads or changes.
+func eventAccounts(e bank.Event) []string {
+	var out []string
+	if e.Account != "" {
+		out = append(out, e.Account)
+	}
+	if e.To != "" && e.To != e.Account && e.Kind == bank.KindTransfer {
+		out = append(out, e.To)
+	}
+	return out
+}
+
+// checkAccountOrder fails unless, per account, the order in which etcd
+// committed the account's events is their (ts, proc) order: whichever
+// server applied them, each account's history is in Lamport order.
+// It returns how many (account, event) pairs it checked.
+func checkAccountOrder(t *testing.T, events []loggedEvent) int {
+	t.Helper()
+	byAcct := map[string][]loggedEvent{}
+	for _, e := range events {
+		switch e.Kind {
+		case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer, bank.KindBalance, bank.KindRetry, bank.KindLogin:
+		default:
+			continue
+		}
+		for _, id := range eventAccounts(e.Event) {
+			byAcct[id] = append(byAcct[id], e)
+		}
+	}
+	n := 0
+	for id, es := range byAcct {
+		sort.SliceStable(es, func(i, j int) bool { return es[i].Rev < es[j].Rev })
+		for i := 1; i < len(es); i++ {
+			p, e := es[i-1], es[i]
+			if e.Rev == p.Rev || e.TS < p.TS || e.TS == p.TS && e.Proc <= p.Proc {
+				t.Errorf("account %s: event (%d, %s) %s committed at revision %d after (%d, %s) %s at revision %d",
+					id, e.TS, e.Proc, e.Kind, e.Rev, p.TS, p.Proc, p.Kind, p.Rev)
+			}
+		}
+		n += len(es)
+	}
+	return n
+}
+
+// requestKey names a request: the client's process id and its request id.
+type requestKey struct{ proc, id string }
+
+// applied counts, per request, the events of the log that applied it (a
+// deposit, withdrawal or transfer; not a retry answered from the first).
+func applied(events []loggedEvent) map[requestKey]int {
+	n := map[requestKey]int{}
+	for _, e := range events {
+		switch e.Kind {
+		case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer:
+			if e.ReqID != "" {
+				n[requestKey{e.Client, e.ReqID}]++
+			}
+		}
+	}
+	return n
+}
+
+// verifyCluster runs the ledger's Verify through every server's ledger.
+func (bc *bankCluster) verify() bank.VerifyReport {
+	bc.t.Helper()
+	var rep bank.VerifyReport
+	for _, s := range bc.servers {
+		r, err := s.ledger.Verify()
+		if err != nil {
+			bc.t.Fatalf("verify through %s: %v", s.proc, err)
+		}
+		rep = r
+	}
+	return rep
+}
+
+// unavailableCode reports whether a wire error code says the bank could
+// not reach its store: "unavailable", or "shutting_down", the word the
+// server uses for any operation its ledger did not run.
+func unavailableCode(code string) bool { return code == "unavailable" || code == "shutting_down" }
+
+// waitFor waits until cond holds, checking whenever tick fires, for at
+// most d.
+func waitFor(t *testing.T, d time.Duration, what string, tick <-chan struct{}, cond func() bool) {
+	t.Helper()
+	deadline := time.After(d)
+	for !cond() {
+		select {
+		case <-tick:
+		case <-deadline:
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+	}
+}
+
+// signal is a channel of wake-ups that never blocks its sender.
+type signal chan struct{}
+
+func newSignal() signal { return make(signal, 1) }
+
+func (s signal) notify() {
+	select {
+	case s <- struct{}{}:
+	default:
+	}
+}
+
+// clusterLoad is ATMs moving money at random between accounts, over the
+// servers of a bankCluster, counting what they were told.
+type clusterLoad struct {
+	accounts []string
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	progress signal // notified after every answer
+
+	ops, ok, refused, unknown, unavailable atomic.Int64
+	deposited, withdrawn                   atomic.Int64 // acknowledged amounts
+	unknownIn, unknownOut                  atomic.Int64 // amounts whose outcome is unknown
+
+	mu        sync.Mutex
+	acked     map[requestKey]bool // money requests answered with a success
+	okBy      map[string]int      // successes per ATM
+	dups      int                 // successes answered from a first outcome (Reply.Duplicate)
+	okOn      map[string]int      // successes per server process id
+	unavailOn map[string]int      // unavailable answers per server process id
+	errs      []error
+}
+
+func newClusterLoad(accounts []string) *clusterLoad {
+	return &clusterLoad{accounts: accounts, stop: make(chan struct{}), progress: newSignal(),
+		acked: map[requestKey]bool{}, okBy: map[string]int{}, okOn: map[string]int{}, unavailOn: map[string]int{}}
+}
+
+// run starts an ATM logged in to acct on c, drawing from seed, until halt.
+func (ld *clusterLoad) run(c *client.Client, acct string, seed uint64) {
+	ld.wg.Add(1)
+	go func() {
+		defer ld.wg.Done()
+		r := newRand(seed)
+		for {
+			select {
+			case <-ld.stop:
+				return
+			default:
+			}
+			amount := money.Cents(1 + r.IntN(60_000))
+			var (
+				rep client.Reply
+				err error
+			)
+			kind := r.IntN(10)
+			switch {
+			case kind < 3:
+				rep, err = c.Deposit(context.Background(), amount)
+			case kind < 6:
+				rep, err = c.Withdraw(context.Background(), amount)
+			case kind < 9:
+				to := ld.accounts[(indexOf(ld.accounts, acct)+1+r.IntN(len(ld.accounts)-1))%len(ld.accounts)]
+				rep, err = c.Transfer(context.Background(), to, amount)
+			default:
+				rep, err = c.Balance(context.Background())
+			}
+			ld.ops.Add(1)
+			server := c.Hello().Server
+			code := wireCode(err)
+			ld.mu.Lock()
+			switch {
+			case err == nil:
+				ld.ok.Add(1)
+				ld.okOn[server]++
+				ld.okBy[c.ProcessID()]++
+				if rep.Duplicate {
+					ld.dups++
+				}
+				if rep.Balance < 0 {
+					ld.errs = append(ld.errs, fmt.Errorf("%s: %s left a negative balance %v", c.ProcessID(), rep.Op, rep.Balance))
+				}
+				if kind < 9 {
+					ld.acked[requestKey{c.ProcessID(), rep.ID}] = true
+				}
+				switch {
+				case kind < 3:
+					ld.deposited.Add(int64(amount))
+				case kind < 6:
+					ld.withdrawn.Add(int64(amount))
+				}
+			case code == "insufficient_funds":
+				ld.refused.Add(1)
+			case code == "" || unavailableCode(code):
+				// No answer, or the store did not answer the server in
+				// time: the operation may or may not have happened.
+				if code == "" {
+					ld.unknown.Add(1)
+				} else {
+					ld.unavailable.Add(1)
+					ld.unavailOn[server]++
+				}
+				switch {
+				case kind < 3:
+					ld.unknownIn.Add(int64(amount))
+				case kind < 6:
+					ld.unknownOut.Add(int64(amount))
+				}
+			default:
+				ld.errs = append(ld.errs, fmt.Errorf("%s: unexpected error %w", c.ProcessID(), err))
+			}
+			failed := len(ld.errs) > 0
+			ld.mu.Unlock()
+			ld.progress.notify()
+			if failed {
+				return
+			}
+		}
+	}()
+}
+
+// halt stops the ATMs and waits for them.
+func (ld *clusterLoad) halt() {
+	close(ld.stop)
+	ld.wg.Wait()
+}
+
+// stopped reports whether halt was called.
+func (ld *clusterLoad) stopped() bool {
+	select {
+	case <-ld.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// counts returns the successes and unavailable answers of server proc.
+func (ld *clusterLoad) counts(proc string) (ok, unavailable int) {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	return ld.okOn[proc], ld.unavailOn[proc]
+}
+
+func (ld *clusterLoad) failed() bool {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	return len(ld.errs) > 0
+}
+
+// check fails on any error the ATMs met, then checks the bank against what
+// they were told: the totals moved by the acknowledged amounts (plus at
+// most the unknown ones), every acknowledged money request is applied
+// exactly once in the log and none is applied twice, each account's
+// events are in Lamport order, the audit conserves money and the log
+// replays to the balances (Verify). It returns the log and the report.
+func (ld *clusterLoad) check(t *testing.T, bc *bankCluster, ledger *etcdledger.Ledger, start bank.Audit) ([]loggedEvent, bank.VerifyReport) {
+	t.Helper()
+	ld.mu.Lock()
+	for _, err := range ld.errs {
+		t.Error(err)
+	}
+	ld.mu.Unlock()
+	final, err := ledger.Audit()
+	if err != nil {
+		t.Fatalf("final audit: %v", err)
+	}
+	if !final.Conserved() {
+		t.Errorf("final audit: total %v, deposits %v − withdrawals %v, negative %v", final.Total, final.Deposits, final.Withdrawals, final.Negative)
+	}
+	gotIn, gotOut := final.Deposits-start.Deposits, final.Withdrawals-start.Withdrawals
+	wantIn, wantOut := money.Cents(ld.deposited.Load()), money.Cents(ld.withdrawn.Load())
+	if gotIn < wantIn || gotIn > wantIn+money.Cents(ld.unknownIn.Load()) {
+		t.Errorf("the bank took in %v; clients were told %v (plus up to %v unknown)", gotIn, wantIn, ld.unknownIn.Load())
+	}
+	if gotOut < wantOut || gotOut > wantOut+money.Cents(ld.unknownOut.Load()) {
+		t.Errorf("the bank paid out %v; clients were told %v (plus up to %v unknown)", gotOut, wantOut, ld.unknownOut.Load())
+	}
+	events := bc.events()
+	n := applied(events)
+	ld.mu.Lock()
+	for k := range ld.acked {
+		if n[k] != 1 {
+			t.Errorf("request %s of %s was acknowledged and is applied %d times in the log", k.id, k.proc, n[k])
+		}
+	}
+	ld.mu.Unlock()
+	for k, c := range n {
+		if c > 1 {
+			t.Errorf("request %s of %s is applied %d times in the log", k.id, k.proc, c)
+		}
+	}
+	checkAccountOrder(t, events)
+	return events, bc.verify()
+}
