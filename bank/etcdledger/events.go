@@ -94,6 +94,41 @@ func (l *Ledger) EventsAfter(after uint64, limit int) ([]bank.Event, error) {
 	return out, nil
 }
 
+// Events calls fn for every event of the log, in (ts, proc) order, read
+// page by page at one etcd revision (the log as it was when Events
+// started). It stops at fn's first error and returns it.
+func (l *Ledger) Events(fn func(bank.Event) error) error {
+	prefix := l.k("events/")
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from, rev := prefix, int64(0)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(verifyPage)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
+		resp, err := l.cli.Get(ctx, from, opts...)
+		cancel()
+		if err != nil {
+			return l.unavailable(context.Background(), err)
+		}
+		rev = resp.Header.Revision
+		for _, kv := range resp.Kvs {
+			var e bank.Event
+			if err := json.Unmarshal(kv.Value, &e); err != nil {
+				return fmt.Errorf("event %s: damaged record: %w", kv.Key, err)
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
 // Audit reads every account and the running totals at one etcd revision,
 // so the figures are consistent with each other.
 func (l *Ledger) Audit() (bank.Audit, error) {

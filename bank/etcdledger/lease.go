@@ -31,22 +31,30 @@ type lease struct {
 	lastErr error
 }
 
-// readLease reads this process's stored clock.
+// readLease reads this process's stored clock, with the key's revision
+// (0 if absent) for storeLease; Open takes the store's revision instead.
 func (l *Ledger) readLease(ctx context.Context) (uint64, int64, error) {
+	v, rev, _, err := l.readLeaseAt(ctx)
+	return v, rev, err
+}
+
+// readLeaseAt reads this process's stored clock, with the key's revision
+// and the store's revision of the read.
+func (l *Ledger) readLeaseAt(ctx context.Context) (uint64, int64, int64, error) {
 	cctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
 	defer cancel()
 	resp, err := l.cli.Get(cctx, l.clockKey())
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if len(resp.Kvs) == 0 {
-		return 0, 0, nil
+		return 0, 0, resp.Header.Revision, nil
 	}
 	v, err := strconv.ParseUint(string(resp.Kvs[0].Value), 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("clock of %s: damaged value %q", l.opts.ProcessID, resp.Kvs[0].Value)
+		return 0, 0, 0, fmt.Errorf("clock of %s: damaged value %q", l.opts.ProcessID, resp.Kvs[0].Value)
 	}
-	return v, resp.Kvs[0].ModRevision, nil
+	return v, resp.Kvs[0].ModRevision, resp.Header.Revision, nil
 }
 
 func leaseMark(stored uint64) uint64 {

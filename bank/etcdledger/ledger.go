@@ -152,6 +152,7 @@ type Ledger struct {
 
 	pinSlots chan struct{}
 	lease    lease
+	openRev  int64 // the etcd revision Open read first; Changes starts after it
 }
 
 // Open opens the ledger kept in etcd through cli (which stays the
@@ -162,10 +163,11 @@ func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Ledger, err
 	opts = withDefaults(opts)
 	l := &Ledger{cli: cli, opts: opts, done: make(chan struct{}),
 		pinSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
-	start, _, err := l.readLease(ctx)
+	start, _, rev, err := l.readLeaseAt(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open the etcd ledger: %w", l.unavailable(ctx, err))
 	}
+	l.openRev = rev
 	l.clock = lamport.NewClock(start)
 	l.startLease(start)
 	if !opts.NoDefaults {
@@ -179,6 +181,25 @@ func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Ledger, err
 		}
 	}
 	return l, nil
+}
+
+// OpenReadOnly returns a ledger that only reads the bank kept in etcd
+// through cli, for offline tools (atm verify, atm log): Verify, Events,
+// EventsAfter, Audit and Accounts work; every operation, record and
+// SendTick fails with outcome.ErrClosed. It takes no clock lease and
+// writes nothing, so it may run beside the servers, whatever their process
+// ids. Close does nothing.
+func OpenReadOnly(cli *clientv3.Client, opts Options) *Ledger {
+	opts = withDefaults(opts)
+	l := &Ledger{cli: cli, opts: opts, done: make(chan struct{}), closed: true,
+		clock: lamport.NewClock(0), pinSlots: make(chan struct{}, 1)}
+	close(l.done)
+	l.lease.stopped = make(chan struct{})
+	close(l.lease.stopped)
+	l.lease.stored = make(chan struct{})
+	close(l.lease.stored)
+	l.lease.lastErr = outcome.ErrClosed
+	return l
 }
 
 // empty reports whether the store has no account and no event.

@@ -133,6 +133,7 @@ func runLog(args []string) int {
 	db := fs.String("db", defaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
+	etcd := fs.String("etcd", "", "read the log of the bank kept in this etcd cluster (HOST:PORT[,HOST:PORT…]) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN, else operator.token beside --db)")
 	var d diagramFlags
 	d.register(fs)
@@ -157,14 +158,26 @@ func runLog(args []string) int {
 		_, err := fmt.Fprintln(w, server.EscapeControl(formatEvent(e)))
 		return err
 	}
+	if *etcd != "" && *serverAddr != "" {
+		fmt.Fprintln(os.Stderr, "atm log: --etcd and --server together: read the log from one of them")
+		return 2
+	}
 	var err error
-	if *serverAddr != "" {
+	switch {
+	case *etcd != "":
+		l, closeLedger, oerr := openEtcdReadOnly(*etcd)
+		if oerr != nil {
+			return fail("log", oerr)
+		}
+		defer closeLedger()
+		err = l.Events(print)
+	case *serverAddr != "":
 		tok := *token
 		if tok == "" { // the token kept beside the database, if this machine runs that bank
 			tok, _ = readToken(tokenFile(*db))
 		}
 		err = logFromServer(*serverAddr, tok, print)
-	} else {
+	default:
 		var b *bank.Bank
 		b, err = openExisting(*db, false)
 		if err != nil {
@@ -332,17 +345,31 @@ func formatEvent(e bank.Event) string {
 func runVerify(args []string) int {
 	fs := cli.NewFlagSet("atm verify")
 	db := fs.String("db", defaultDBPath(), "database file")
+	etcd := fs.String("etcd", "", "verify the bank kept in this etcd cluster (HOST:PORT[,HOST:PORT…]) instead of the file")
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	b, err := openExisting(*db, false)
-	if err != nil {
-		return fail("verify", err)
+	var rep bank.VerifyReport
+	var err error
+	where := *db
+	if *etcd != "" {
+		where = "etcd " + *etcd
+		l, closeLedger, oerr := openEtcdReadOnly(*etcd)
+		if oerr != nil {
+			return fail("verify", oerr)
+		}
+		defer closeLedger()
+		rep, err = l.Verify()
+	} else {
+		b, oerr := openExisting(*db, false)
+		if oerr != nil {
+			return fail("verify", oerr)
+		}
+		defer b.Close()
+		rep, err = b.Verify()
 	}
-	defer b.Close()
-	rep, err := b.Verify()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm verify: FAILED: %s: %v\n", *db, err)
+		fmt.Fprintf(os.Stderr, "atm verify: FAILED: %s: %v\n", where, err)
 		return 1
 	}
 	fmt.Printf("ok: %d events replayed up to L=%d; %d accounts; balances %s = deposits %s − withdrawals %s\n",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"atm/netproto/wire"
 
 	"atm/bank"
+	"atm/bank/etcdledger"
 	"atm/bank/money"
 )
 
@@ -23,15 +25,17 @@ func runServe(args []string) int {
 	fs := cli.NewFlagSet("atm serve")
 	addr := fs.String("addr", wire.DefaultAddr, "TCP address to listen on")
 	db := fs.String("db", defaultDBPath(), "bank database file (created with the default accounts if new)")
+	etcd := fs.String("etcd", "", "serve the bank kept in this etcd cluster instead of a file: endpoints HOST:PORT[,HOST:PORT…] (several servers, each with its own --proc, serve one bank)")
+	proc := fs.String("proc", "", "with --etcd: this server's process id, different on every server (e.g. bank-1)")
 	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")
-	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token of the operator operations (audit, open_account, log): default $ATM_OPERATOR_TOKEN, else the one kept in operator.token beside the database, made on first start (mode 0600)")
+	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token of the operator operations (audit, open_account, log): default $ATM_OPERATOR_TOKEN, else the one kept in operator.token beside the database, made on first start (mode 0600); with --etcd, none: operator operations are off")
 	delay := fs.String("delay", "", "teaching mode: each message waits a random time in MIN-MAX (e.g. 50ms-300ms) before it is sent, so that messages to different ATMs cross")
 	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close a connection after this long without a request")
 	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
 	maxAmount := fs.Int64("max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--log-format text|json]")
+		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--log-format text|json]\n       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--log-format text|json]")
 		fs.PrintDefaults()
 	}
 	if code, ok := cli.ParseFlags(fs, args); !ok {
@@ -57,6 +61,25 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 2
 	}
+	dbGiven := false
+	fs.Visit(func(f *flag.Flag) { dbGiven = dbGiven || f.Name == "db" })
+	switch {
+	case *etcd != "" && dbGiven:
+		fmt.Fprintln(os.Stderr, "atm serve: --db and --etcd together: a server serves either a database file or an etcd cluster, not both")
+		return 2
+	case *etcd != "" && !wire.ValidProc(*proc):
+		fmt.Fprintln(os.Stderr, "atm serve: --etcd needs --proc NAME, this server's process id (1 to 64 letters, digits or . _ : @ -), different on every server of the bank")
+		return 2
+	case *etcd == "" && *proc != "":
+		fmt.Fprintln(os.Stderr, "atm serve: --proc is for --etcd (a server on a database file is process \"bank\")")
+		return 2
+	}
+	if *etcd != "" {
+		if _, err := etcdEndpoints(*etcd); err != nil {
+			fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+			return 2
+		}
+	}
 	// The output never holds up the bank: records go through a bounded
 	// queue, and what a stalled terminal makes it drop is counted.
 	async := server.NewAsyncHandler(handler, 0)
@@ -73,6 +96,9 @@ func runServe(args []string) int {
 		Logger:      logger,
 		MinDelay:    minDelay,
 		MaxDelay:    maxDelay,
+	}
+	if *etcd != "" {
+		return serveEtcd(srv, logger, *etcd, *proc, *addr, *token, money.Cents(*maxAmount), *shutdownWait, minDelay, maxDelay)
 	}
 	if dir := filepath.Dir(*db); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -106,7 +132,21 @@ func runServe(args []string) int {
 		extra += fmt.Sprintf(", each message delayed %s to %s (teaching mode)", minDelay, maxDelay)
 	}
 	logger.Info(fmt.Sprintf("serving %s on %s (protocol v%d), process id %s%s", *db, l.Addr(), wire.Version, b.ProcessID(), extra))
+	code := serveUntilSignal(srv, l, logger, *shutdownWait)
+	if err := b.Close(); err != nil {
+		logger.Error(fmt.Sprintf("close the database: %v", err))
+		code = 1
+	}
+	if code == 0 {
+		logger.Info("stopped cleanly")
+	}
+	return code
+}
 
+// serveUntilSignal serves l until SIGINT or SIGTERM (or a failure of
+// Serve), then shuts the server down gracefully, within shutdownWait. It
+// returns the exit code so far; the caller closes the ledger.
+func serveUntilSignal(srv *server.Server, l net.Listener, logger *slog.Logger, shutdownWait time.Duration) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	serveErr := make(chan error, 1)
@@ -121,14 +161,54 @@ func runServe(args []string) int {
 		code = 1
 	}
 	signal.Stop(sigs)
-	ctx, cancel := context.WithTimeout(context.Background(), *shutdownWait)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		logger.Error(fmt.Sprintf("shutdown: %v", err))
 		code = 1
 	}
-	if err := b.Close(); err != nil {
-		logger.Error(fmt.Sprintf("close the database: %v", err))
+	return code
+}
+
+// serveEtcd serves the bank kept in the etcd cluster at endpoints as
+// process proc: it listens, opens the ledger (its clock resumes from
+// proc's lease), serves until a signal, then closes the ledger (storing
+// the clock) and the etcd client.
+func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr, token string, maxAmount money.Cents,
+	shutdownWait, minDelay, maxDelay time.Duration) int {
+	srv.OperatorToken = token
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", addr, err)
+		return 1
+	}
+	cli, err := dialEtcd(endpoints)
+	if err != nil {
+		l.Close()
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 1
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	led, err := etcdledger.Open(ctx, cli, etcdledger.Options{ProcessID: proc, OnEvent: srv.LogEvent, MaxAmount: maxAmount})
+	cancel()
+	if err != nil {
+		l.Close()
+		fmt.Fprintf(os.Stderr, "atm serve: etcd at %s: %v\n", endpoints, err)
+		return 1
+	}
+	srv.Ledger = led
+	extra := ""
+	if token == "" {
+		extra += ", operator operations off (no --operator-token or $ATM_OPERATOR_TOKEN)"
+	}
+	if maxDelay > 0 {
+		extra += fmt.Sprintf(", each message delayed %s to %s (teaching mode)", minDelay, maxDelay)
+	}
+	logger.Info(fmt.Sprintf("serving etcd %s on %s (protocol v%d), process id %s%s", endpoints, l.Addr(), wire.Version, led.ProcessID(), extra))
+	code := serveUntilSignal(srv, l, logger, shutdownWait)
+	if err := led.Close(); err != nil {
+		logger.Error(fmt.Sprintf("close the etcd ledger: %v", err))
 		code = 1
 	}
 	if code == 0 {

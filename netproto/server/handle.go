@@ -293,7 +293,16 @@ func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error
 		}
 		code := outcome.Code(err)
 		msg := "the bank could not process the request; nothing was applied, try again"
-		if errors.Is(err, outcome.ErrClosed) || errors.Is(err, bank.ErrOutcomeUnknown) {
+		switch {
+		case s.shutting.Load() && (errors.Is(err, outcome.ErrClosed) || errors.Is(err, bank.ErrOutcomeUnknown)):
+			code, msg = wire.CodeShuttingDown, "the bank is shutting down; try again later with the same request id"
+		case errors.Is(err, outcome.ErrClosed):
+			// The server is up but its ledger is not: a store it cannot
+			// reach (an etcd cluster without quorum) or a ledger closed
+			// under it. Nothing was acknowledged; the request id makes a
+			// retry safe.
+			code, msg = outcome.Code(outcome.ErrClosed), "the bank cannot reach its store right now; nothing was applied, try again with the same request id"
+		case errors.Is(err, bank.ErrOutcomeUnknown):
 			code, msg = wire.CodeShuttingDown, "the bank is shutting down; try again later with the same request id"
 		}
 		c.settle(sl, nil, false)

@@ -62,6 +62,9 @@ var ErrServerClosed = errors.New("server: closed")
 //     stops the server or reaches the ledger.
 //   - Logging never holds up the ledger when Logger's handler does not
 //     block: atm serve wraps its output in an AsyncHandler.
+//   - With a ledger that other servers share (a ChangeFeed), the money
+//     changes they commit are received on the clock, then pushed to this
+//     server's sessions as its own changes are.
 //   - Shutdown stops accepting, lets every connection finish the request it
 //     is handling, sends each one a "bye", waits for them and records
 //     the server's stop; if its context ends first it closes them and
@@ -104,6 +107,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	started   atomic.Bool
 	stopOnce  sync.Once
+	feedDone  chan struct{} // closed when the change feed's goroutine ends
 }
 
 func (s *Server) init() {
@@ -212,6 +216,7 @@ func (s *Server) Serve(l net.Listener) error {
 		if err != nil {
 			return fmt.Errorf("record the server start: %w", err)
 		}
+		s.startFeed()
 	}
 	backoff := retry.Backoff{Min: 5 * time.Millisecond, Max: time.Second}
 	for {
@@ -303,6 +308,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		s.cancel()
+		s.stopFeed()
 		return ctx.Err()
 	}
 	var err error
@@ -315,5 +321,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	})
 	s.cancel()
+	s.stopFeed()
 	return err
 }

@@ -1,0 +1,201 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"atm/bank/etcdledger"
+	"atm/netproto/client"
+	"atm/netproto/server"
+	"atm/netproto/wire"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+)
+
+var _ server.ChangeFeed = (*etcdledger.Ledger)(nil)
+
+func freeEtcdURL(t *testing.T) url.URL {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return url.URL{Scheme: "http", Host: ln.Addr().String()}
+}
+
+// startEtcd starts a one-member embedded etcd; stop stops it (at most once).
+func startEtcd(t *testing.T) (cli *clientv3.Client, stop func()) {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cu, pu := freeEtcdURL(t), freeEtcdURL(t)
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	cfg.LogLevel = "error"
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(e.Close) }
+	t.Cleanup(stop)
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(20 * time.Second):
+		t.Fatal("etcd did not start")
+	}
+	cli, err = clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli, stop
+}
+
+// etcdServer serves an etcd ledger with process id proc on 127.0.0.1:0.
+func etcdServer(t *testing.T, cli *clientv3.Client, proc string, commitTimeout time.Duration) (*server.Server, *etcdledger.Ledger, string) {
+	t.Helper()
+	srv := &server.Server{OperatorToken: opToken}
+	l, err := etcdledger.Open(context.Background(), cli, etcdledger.Options{ProcessID: proc, PINCost: bcrypt.MinCost,
+		CommitTimeout: commitTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Ledger = l
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx) // with etcd gone, the stop cannot be recorded
+		if err := <-done; err != server.ErrServerClosed {
+			t.Errorf("%s: Serve returned %v", proc, err)
+		}
+		l.Close()
+	})
+	return srv, l, ln.Addr().String()
+}
+
+func dialLogin(t *testing.T, addr, account string) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctx(t), addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Login(ctx(t), account, "1234"); err != nil {
+		t.Fatalf("login %s on %s: %v", account, addr, err)
+	}
+	return c
+}
+
+func nextPush(t *testing.T, c *client.Client) client.Push {
+	t.Helper()
+	select {
+	case p := <-c.Pushes():
+		return p
+	case <-time.After(10 * time.Second):
+		t.Fatal("no push")
+	}
+	return client.Push{}
+}
+
+// TestPushAcrossServers: A is logged in on bank-1, B on bank-2, both
+// serving one bank in etcd. A's transfer to B reaches B's ATM through
+// bank-2, which first receives the transfer's timestamp on its clock: the
+// push is stamped above the transfer's apply event although bank-2's clock
+// started far behind. A's other session, on bank-2, is told of the
+// transfer out; a deposit through bank-2 reaches A's session on bank-1.
+func TestPushAcrossServers(t *testing.T) {
+	cli, _ := startEtcd(t)
+	_, l1, addr1 := etcdServer(t, cli, "bank-1", 0)
+	_, l2, addr2 := etcdServer(t, cli, "bank-2", 0)
+	for range 5000 { // bank-1's clock far ahead of bank-2's
+		l1.Clock().Tick()
+	}
+	a := dialLogin(t, addr1, "123")
+	b := dialLogin(t, addr2, "456")
+	a2 := dialLogin(t, addr2, "123")
+	before := l2.Clock().Now()
+
+	r, err := a.Transfer(ctx(t), "456", 1_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ServerApply <= before {
+		t.Fatalf("the transfer applied at L=%d, not above bank-2's clock %d: the test proves nothing", r.ServerApply, before)
+	}
+	p := nextPush(t, b)
+	if p.Kind != wire.PushTransferIn || p.From != "123" || p.Amount != 1_000 || !p.HasBalance || p.Balance != 101_000 {
+		t.Fatalf("B's push: %+v", p)
+	}
+	if p.ApplyTS != r.ServerApply {
+		t.Fatalf("B's push names apply L=%d, the transfer applied at L=%d", p.ApplyTS, r.ServerApply)
+	}
+	if p.TS <= r.ServerApply {
+		t.Fatalf("B's push at L=%d is not after the transfer's apply L=%d: bank-2 did not receive it first", p.TS, r.ServerApply)
+	}
+	p = nextPush(t, a2)
+	if p.Kind != wire.PushTransferOut || p.To != "456" || p.Amount != 1_000 || p.Balance != r.Balance || p.TS <= r.ServerApply {
+		t.Fatalf("A's session on bank-2: %+v (transfer %+v)", p, r)
+	}
+
+	// B deposits on bank-2, where no other session is on 456; A's second
+	// session deposits on bank-2: A's session on bank-1 is told.
+	if _, err := b.Deposit(ctx(t), 250); err != nil {
+		t.Fatal(err)
+	}
+	d, err := a2.Deposit(ctx(t), 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = nextPush(t, a)
+	if p.Kind != wire.PushDeposit || p.Amount != 300 || p.Balance != d.Balance || p.ApplyTS != d.ServerApply || p.TS <= d.ServerApply {
+		t.Fatalf("A's session on bank-1 after the deposit on bank-2: %+v (deposit %+v)", p, d)
+	}
+	select {
+	case p := <-b.Pushes():
+		t.Fatalf("B was pushed its own deposit: %+v", p)
+	case p := <-a2.Pushes():
+		t.Fatalf("A's second session was pushed its own deposit: %+v", p)
+	default:
+	}
+	if _, err := l1.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnreachableStoreAnswersUnavailable: with etcd gone, a request gets
+// the code unavailable and says the store cannot be reached, not that the
+// server is shutting down; the session stays open.
+func TestUnreachableStoreAnswersUnavailable(t *testing.T) {
+	cli, stop := startEtcd(t)
+	_, _, addr := etcdServer(t, cli, "bank-1", 500*time.Millisecond)
+	c := dialLogin(t, addr, "123")
+	stop() // waits for etcd's request timeout: the feed's watch is open
+	_, err := c.Deposit(ctx(t), 100)
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != "unavailable" {
+		t.Fatalf("deposit with etcd down: %v, want code unavailable", err)
+	}
+	if want := "the bank cannot reach its store right now"; len(we.Message) < len(want) || we.Message[:len(want)] != want {
+		t.Fatalf("message %q", we.Message)
+	}
+	if _, err := c.Balance(ctx(t)); !errors.As(err, &we) || we.Code != "unavailable" {
+		t.Fatalf("balance on the same session: %v, want code unavailable", err)
+	}
+}
