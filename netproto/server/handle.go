@@ -291,19 +291,32 @@ func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error
 		if err == nil {
 			err = wire.ErrInternal
 		}
+		if errors.Is(err, bank.ErrOutcomeUnknown) {
+			// The ledger cannot tell whether the request was applied (its
+			// store did not confirm the commit, or the server is being
+			// stopped under it): no answer would be true. The connection
+			// closes, so the client holds the request as unknown and
+			// resends it with the same id, here or to another server.
+			c.settle(sl, nil, false)
+			s.warnf(fmt.Sprintf("closing %s: the outcome of %s %s is unknown (%v); the client will resend it", c.peerID(), req.Type, req.ID, err),
+				slog.String("peer", c.peerID()), slog.String("req", req.ID))
+			c.omu.Lock()
+			c.flushLocked()
+			c.broken = true
+			c.nc.Close()
+			c.omu.Unlock()
+			return
+		}
 		code := outcome.Code(err)
 		msg := "the bank could not process the request; nothing was applied, try again"
 		switch {
-		case s.shutting.Load() && (errors.Is(err, outcome.ErrClosed) || errors.Is(err, bank.ErrOutcomeUnknown)):
-			code, msg = wire.CodeShuttingDown, "the bank is shutting down; try again later with the same request id"
+		case s.shutting.Load() && errors.Is(err, outcome.ErrClosed):
+			code, msg = wire.CodeShuttingDown, "the bank is shutting down; nothing was applied, try again later"
 		case errors.Is(err, outcome.ErrClosed):
 			// The server is up but its ledger is not: a store it cannot
-			// reach (an etcd cluster without quorum) or a ledger closed
-			// under it. Nothing was acknowledged; the request id makes a
-			// retry safe.
+			// reach (an etcd cluster without quorum) before anything was
+			// written. The request id makes a retry safe.
 			code, msg = outcome.Code(outcome.ErrClosed), "the bank cannot reach its store right now; nothing was applied, try again with the same request id"
-		case errors.Is(err, bank.ErrOutcomeUnknown):
-			code, msg = wire.CodeShuttingDown, "the bank is shutting down; try again later with the same request id"
 		}
 		c.settle(sl, nil, false)
 		c.protoError(req, code, msg)
