@@ -1,0 +1,275 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"atm/bank"
+	"atm/bank/etcdledger"
+	"atm/bank/money"
+	"atm/netproto/client"
+	"atm/netproto/wire"
+)
+
+// sharedDropper is a set of TCP proxies, one in front of each server of a
+// cluster, that together lose the first reply to every money request: the
+// proxy that carries it reads the reply the server sent after applying the
+// request, throws it away and cuts both connections. A resend of the same
+// id, through whichever proxy, is let through.
+type sharedDropper struct {
+	mu      sync.Mutex
+	dropped map[string]string // request id → process id of the server whose reply was lost
+	conns   atomic.Int64
+	wg      sync.WaitGroup
+	addrs   []string
+}
+
+// newSharedDropper starts a proxy in front of each target; procs names the
+// server behind each one.
+func newSharedDropper(t *testing.T, targets, procs []string) *sharedDropper {
+	t.Helper()
+	p := &sharedDropper{dropped: map[string]string{}}
+	var ls []net.Listener
+	for i, target := range targets {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		p.addrs = append(p.addrs, l.Addr().String())
+		p.wg.Add(1)
+		go p.run(l, target, procs[i])
+	}
+	t.Cleanup(func() {
+		for _, l := range ls {
+			l.Close()
+		}
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *sharedDropper) run(l net.Listener, target, proc string) {
+	defer p.wg.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		p.conns.Add(1)
+		s, err := net.Dial("tcp", target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.wg.Add(2)
+		go func() {
+			defer p.wg.Done()
+			_, _ = io.Copy(s, c)
+			s.Close()
+		}()
+		go func() {
+			defer p.wg.Done()
+			defer c.Close()
+			defer s.Close()
+			br := bufio.NewReader(s)
+			for {
+				line, err := br.ReadBytes('\n')
+				if err != nil {
+					return
+				}
+				var m struct{ Type, ID, Op string }
+				_ = json.Unmarshal(line, &m)
+				if (m.Type == "reply" || m.Type == "error") && (m.Op == "deposit" || m.Op == "withdraw" || m.Op == "transfer") {
+					p.mu.Lock()
+					_, seen := p.dropped[m.ID]
+					if !seen {
+						p.dropped[m.ID] = proc
+					}
+					p.mu.Unlock()
+					if !seen {
+						return // the reply is lost with the connection
+					}
+				}
+				if _, err := c.Write(line); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func (p *sharedDropper) lostOn(id string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	proc, ok := p.dropped[id]
+	return proc, ok
+}
+
+func (p *sharedDropper) lost() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.dropped)
+}
+
+// TestClusterLostRepliesApplyOnce is TestLostRepliesThroughProxyApplyOnce
+// on three bank servers of one etcd cluster: a proxy in front of each
+// server loses the first reply to every money request after the server
+// applied it. The ATMs know the three proxies and reconnect; the client
+// library moves on to the next server and resends with the same id there.
+// Each request is applied exactly once in the etcd log, and the answer the
+// ATM finally gets, from another server, is the first outcome.
+func TestClusterLostRepliesApplyOnce(t *testing.T) {
+	const clients = 6
+	opsPer := 8
+	if testing.Short() {
+		opsPer = 4
+	}
+	rng := seededRand(t)
+	began := time.Now()
+	bc := newBankCluster(t, startEtcdCluster(t, 3), 3, etcdledger.Options{})
+	var targets, procs []string
+	for _, s := range bc.servers {
+		targets, procs = append(targets, s.addr), append(procs, s.proc)
+	}
+	proxy := newSharedDropper(t, targets, procs)
+	accounts := []string{"123", "456", "789"}
+	start, err := bc.servers[0].ledger.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type outcome struct {
+		proc     string // the ATM's process id
+		kind     bank.Kind
+		amount   money.Cents
+		rep      client.Reply
+		code     string
+		answerer string // the server the ATM was connected to when answered
+	}
+	results := make([][]outcome, clients)
+	seeds := make([]uint64, clients)
+	for i := range seeds {
+		seeds[i] = rng.Uint64()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		list := strings.Join(append(append([]string(nil), proxy.addrs[i%3:]...), proxy.addrs[:i%3]...), ",")
+		proc := fmt.Sprintf("atm-lossy-%d", i)
+		c := bc.login(list, accounts[i%len(accounts)], client.Options{ProcessID: proc, Reconnect: true, RequestTimeout: 20 * time.Second})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newRand(seeds[i])
+			for range opsPer {
+				o := outcome{proc: proc, amount: money.Cents(1 + r.IntN(60_000))}
+				var err error
+				switch r.IntN(3) {
+				case 0:
+					o.kind = bank.KindDeposit
+					o.rep, err = c.Deposit(context.Background(), o.amount)
+				case 1:
+					o.kind = bank.KindWithdraw
+					o.rep, err = c.Withdraw(context.Background(), o.amount)
+				default:
+					o.kind = bank.KindTransfer
+					o.rep, err = c.Transfer(context.Background(), accounts[(i+1)%len(accounts)], o.amount)
+				}
+				o.answerer = c.Hello().Server
+				o.code = wireCode(err)
+				var pe *wire.Error
+				if errors.As(err, &pe) {
+					o.rep.ID = pe.ID
+				}
+				if err != nil && o.code != "insufficient_funds" {
+					errs <- fmt.Errorf("%s %s: %w", proc, o.kind, err)
+					return
+				}
+				results[i] = append(results[i], o)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	byReq := map[requestKey][]loggedEvent{}
+	for _, e := range bc.events() {
+		switch e.Kind {
+		case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer:
+			k := requestKey{e.Client, e.ReqID}
+			byReq[k] = append(byReq[k], e)
+		}
+	}
+	var in, out money.Cents
+	ops, elsewhere := 0, 0
+	for _, rs := range results {
+		for _, o := range rs {
+			ops++
+			evs := byReq[requestKey{o.proc, o.rep.ID}]
+			lostOn, lost := proxy.lostOn(o.rep.ID)
+			if !lost {
+				t.Errorf("%s %s %s: answered without a lost reply", o.proc, o.kind, o.rep.ID)
+			}
+			if lostOn != o.answerer {
+				elsewhere++
+			}
+			if o.code != "" { // refused: recorded once, as refused
+				if len(evs) != 1 || evs[0].Outcome != o.code {
+					t.Fatalf("%s %s %s refused with %s; the log has %+v", o.proc, o.kind, o.rep.ID, o.code, evs)
+				}
+				continue
+			}
+			if !o.rep.Duplicate {
+				t.Errorf("%s %s %s: the resend was not answered as a duplicate", o.proc, o.kind, o.rep.ID)
+			}
+			if len(evs) != 1 {
+				t.Fatalf("%s %s %s: %d applications in the log, want 1", o.proc, o.kind, o.rep.ID, len(evs))
+			}
+			if ev := evs[0]; ev.Outcome != "ok" || ev.Amount != o.amount || ev.Balance != o.rep.Balance || ev.TS != o.rep.ServerApply || ev.Proc != lostOn {
+				t.Fatalf("%s: reply %+v (answered by %s) is not the first outcome %+v (reply lost from %s)", o.proc, o.rep, o.answerer, ev.Event, lostOn)
+			}
+			switch o.kind {
+			case bank.KindDeposit:
+				in += o.amount
+			case bank.KindWithdraw:
+				out += o.amount
+			}
+		}
+	}
+	for k, evs := range byReq {
+		if len(evs) > 1 {
+			t.Errorf("request %s of %s applied %d times", k.id, k.proc, len(evs))
+		}
+	}
+	end, err := bc.servers[1].ledger.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.Deposits-start.Deposits != in || end.Withdrawals-start.Withdrawals != out {
+		t.Fatalf("ledger moved +%v −%v; clients were told +%v −%v",
+			end.Deposits-start.Deposits, end.Withdrawals-start.Withdrawals, in, out)
+	}
+	if lost := proxy.lost(); lost != ops {
+		t.Fatalf("%d replies lost for %d operations", lost, ops)
+	}
+	if elsewhere == 0 {
+		t.Fatal("no resend was answered by another server than the one whose reply was lost")
+	}
+	rep := bc.verify()
+	figures(t, "servers=3 etcd_members=3 clients=%d operations=%d replies_lost=%d answered_by_another_server=%d connections_through_proxies=%d applied_twice=0 events_replayed=%d wall=%s",
+		clients, ops, proxy.lost(), elsewhere, proxy.conns.Load(), rep.Events, time.Since(began).Round(time.Millisecond))
+}
