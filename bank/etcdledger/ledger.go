@@ -95,9 +95,9 @@ type Options struct {
 	CommitTimeout    time.Duration // how long one etcd call may take; default 5s
 	MaxAttempts      int           // attempts of a transaction on conflicts; default 200
 	Now              func() time.Time
-	// OnEvent, if set, is called for each event once it is committed. Calls
-	// of one operation are in timestamp order; concurrent operations may
-	// interleave.
+	// OnEvent, if set, is called for each event once it is committed, by
+	// the committer goroutine, in timestamp order within a transaction, before
+	// the operations are answered. It must not call the Ledger.
 	OnEvent func(bank.Event)
 }
 
