@@ -25,7 +25,7 @@ import (
 
 var _ server.Ledger = (*Ledger)(nil)
 
-func freeURL(t *testing.T) url.URL {
+func freeURL(t testing.TB) url.URL {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,7 +37,7 @@ func freeURL(t *testing.T) url.URL {
 }
 
 // startEtcd starts a one-member etcd and returns it with a client of it.
-func startEtcd(t *testing.T) (*stopper, *clientv3.Client) {
+func startEtcd(t testing.TB) (*stopper, *clientv3.Client) {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
@@ -73,7 +73,7 @@ type stopper struct {
 
 func (s *stopper) Close() { s.once.Do(s.e.Close) }
 
-func open(t *testing.T, cli *clientv3.Client, opts Options) *Ledger {
+func open(t testing.TB, cli *clientv3.Client, opts Options) *Ledger {
 	t.Helper()
 	opts.PINCost = bcrypt.MinCost
 	l, err := Open(context.Background(), cli, opts)

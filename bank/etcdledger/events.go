@@ -38,7 +38,7 @@ func (l *Ledger) RecordAll(ctx context.Context, es []bank.Event) ([]bank.Event, 
 			}
 		}
 		var done []bank.Event
-		err := l.run(ctx, "record", func(t *tx) error {
+		err := l.run(ctx, "record", nil, func(t *tx) error {
 			done = done[:0]
 			now := l.opts.Now()
 			for _, e := range chunk {

@@ -19,13 +19,15 @@
 //
 //   - Money is int64 cents; every arithmetic step is overflow-checked and no
 //     balance ever goes negative.
-//   - Every operation is one optimistic etcd transaction: it reads the keys
-//     it touches, computes, and commits its writes only if none of those
-//     keys changed since it read them (a ModRevision comparison per key);
-//     on a conflict it starts again (at most Options.MaxAttempts times,
-//     with a jittered backoff). A money change, its event and its statement
-//     entries commit together, and nothing is answered before the commit,
-//     which etcd makes durable on a quorum of members.
+//   - Every operation is part of one optimistic etcd transaction: it reads
+//     the keys it touches, computes, and its writes commit only if none of
+//     those keys changed since it was read (a ModRevision comparison per
+//     key); on a conflict it starts again (at most Options.MaxAttempts
+//     times, with a jittered backoff). A server commits its concurrent
+//     operations together, in batches computed one operation after the
+//     other (see batch.go and Stats). A money change, its event and its
+//     statement entries commit together, and nothing is answered before
+//     the commit, which etcd makes durable on a quorum of members.
 //   - Lamport time across servers: an account's record carries the
 //     timestamp of its last event, and a server first receives it
 //     (clock.Receive) before it ticks for the operation. So each account's
@@ -93,9 +95,9 @@ type Options struct {
 	CommitTimeout    time.Duration // how long one etcd call may take; default 5s
 	MaxAttempts      int           // attempts of a transaction on conflicts; default 200
 	Now              func() time.Time
-	// OnEvent, if set, is called for each event once it is committed. Calls
-	// of one operation are in timestamp order; concurrent operations may
-	// interleave.
+	// OnEvent, if set, is called for each event once it is committed, by
+	// the committer goroutine, in timestamp order within a transaction, before
+	// the operations are answered. It must not call the Ledger.
 	OnEvent func(bank.Event)
 }
 
@@ -153,6 +155,7 @@ type Ledger struct {
 	pinSlots chan struct{}
 	lease    lease
 	openRev  int64 // the etcd revision Open read first; Changes starts after it
+	com      committer
 }
 
 // Open opens the ledger kept in etcd through cli (which stays the
@@ -170,6 +173,7 @@ func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Ledger, err
 	l.openRev = rev
 	l.clock = lamport.NewClock(start)
 	l.startLease(start)
+	l.startCommitter()
 	if !opts.NoDefaults {
 		empty, err := l.empty(ctx)
 		if err == nil && empty {
@@ -253,6 +257,7 @@ func (l *Ledger) halt() bool {
 	l.closed = true
 	close(l.done)
 	l.mu.Unlock()
+	<-l.com.exited
 	<-l.lease.stopped
 	return true
 }

@@ -30,7 +30,7 @@ func (l *Ledger) Authenticate(ctx context.Context, m bank.Meta, id, pin string) 
 		if l.isClosed() {
 			return bank.Receipt{}, fmt.Errorf("login: %w", outcome.ErrClosed)
 		}
-		a, err := (&tx{l: l, ctx: ctx, read: map[string]readKV{}}).account(id)
+		a, err := newTx(l, ctx).account(id)
 		if err != nil {
 			return bank.Receipt{}, err
 		}
@@ -46,7 +46,7 @@ func (l *Ledger) Authenticate(ctx context.Context, m bank.Meta, id, pin string) 
 	}
 	var rec bank.Receipt
 	var opErr error
-	err := l.run(ctx, "login", func(t *tx) error {
+	err := l.run(ctx, "login", l.idKeys(id), func(t *tx) error {
 		rec, opErr = bank.Receipt{}, nil
 		now := l.opts.Now()
 		var holder, lockNote string

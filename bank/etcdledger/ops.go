@@ -93,7 +93,7 @@ func (l *Ledger) read(ctx context.Context, kind bank.Kind, m bank.Meta, id strin
 	var page bank.StatementPage
 	var rec bank.Receipt
 	var opErr error
-	err := l.run(ctx, string(kind), func(t *tx) error {
+	err := l.run(ctx, string(kind), l.idKeys(id), func(t *tx) error {
 		page, rec, opErr = bank.StatementPage{}, bank.Receipt{}, nil
 		now := l.opts.Now()
 		a, err := t.account(id)
@@ -143,6 +143,9 @@ func (l *Ledger) read(ctx context.Context, kind bank.Kind, m bank.Meta, id strin
 func (l *Ledger) statement(t *tx, id string, before uint64, limit int) (bank.StatementPage, error) {
 	var page bank.StatementPage
 	prefix := l.k("acctlog/" + id + "/")
+	if t.pendingUnder(prefix) {
+		return page, errOverlap
+	}
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	if before != 0 {
 		end = prefix + fmt.Sprintf("%020d", before)
@@ -172,6 +175,14 @@ func (l *Ledger) statement(t *tx, id string, before uint64, limit int) (bank.Sta
 	return page, nil
 }
 
+// idKeys returns the key of account id to prefetch, if id is valid.
+func (l *Ledger) idKeys(id string) []string {
+	if !money.ValidAccountID(id) {
+		return nil
+	}
+	return []string{l.accountKey(id)}
+}
+
 func (l *Ledger) putEntry(t *tx, id string, e bank.Event) error {
 	return t.putJSON(l.acctlogKey(id, e.TS, e.Proc), e)
 }
@@ -180,7 +191,19 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 	var rec bank.Receipt
 	var opErr error
 	validReq := o.m.ReqID != "" && len(o.m.ReqID) <= 128 && !strings.Contains(o.m.ReqID, "\x00")
-	err := l.run(ctx, string(o.kind), func(t *tx) error {
+	keys := l.idKeys(o.id)
+	if len(keys) > 0 {
+		switch {
+		case o.kind == bank.KindTransfer:
+			keys = append(keys, l.idKeys(o.to)...)
+		case o.kind == bank.KindDeposit || o.kind == bank.KindWithdraw:
+			keys = append(keys, l.totalsKey())
+		}
+		if validReq {
+			keys = append(keys, l.reqKey(o.id, o.m.ReqID))
+		}
+	}
+	err := l.run(ctx, string(o.kind), keys, func(t *tx) error {
 		rec, opErr = bank.Receipt{}, nil
 		now := l.opts.Now()
 		a, err := t.account(o.id)
@@ -440,7 +463,7 @@ func (l *Ledger) OpenAccount(ctx context.Context, m bank.Meta, id, name, pin str
 	}
 	var rec bank.Receipt
 	var opErr error
-	err := l.run(ctx, "open", func(t *tx) error {
+	err := l.run(ctx, "open", l.idKeys(id), func(t *tx) error {
 		rec, opErr = bank.Receipt{}, refusal
 		now := l.opts.Now()
 		existing, err := t.account(id)

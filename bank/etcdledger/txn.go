@@ -4,25 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"time"
+	"maps"
+	"strings"
 
 	"atm/bank"
 	"atm/bank/money"
-	"atm/bank/outcome"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// tx is one attempt of an optimistic transaction: the keys it read, with
-// the comparisons that make its commit fail if any of them changed, and the
-// writes it will commit.
+// tx is one operation's part of an attempt of an optimistic transaction:
+// the keys it read, with the comparisons that make the commit fail if any
+// of them changed, and the writes it will commit. Within a batch (see
+// batch.go) it sees base, the operations computed before it in the same
+// batch, as if they had committed already.
 type tx struct {
 	l      *Ledger
 	ctx    context.Context
-	read   map[string]readKV
+	base   *tx               // the batch so far, or nil
+	pre    map[string]preKV  // the attempt's prefetched keys, or nil
+	read   map[string]readKV // keys read from etcd (or the prefetch) by this tx
 	cmps   []clientv3.Cmp
-	ops    []clientv3.Op
+	writes map[string]write
+	order  []string // the keys of writes in the order first written
 	maxTS  uint64
 	events []bank.Event
 }
@@ -32,32 +36,127 @@ type readKV struct {
 	ok  bool
 }
 
+// preKV is a prefetched key with its ModRevision (0 when missing).
+type preKV struct {
+	readKV
+	rev int64
+}
+
+// write is a pending put, or a delete.
+type write struct {
+	val []byte
+	del bool
+}
+
+func newTx(l *Ledger, ctx context.Context) *tx {
+	return &tx{l: l, ctx: ctx, read: map[string]readKV{}}
+}
+
 // get reads key once per attempt and makes the commit depend on it being
-// unchanged (a missing key must still be missing).
+// unchanged (a missing key must still be missing). A key written earlier
+// in the attempt reads as written, and a key the batch already read is not
+// read again.
 func (t *tx) get(key string) ([]byte, bool, error) {
+	if w, ok := t.writes[key]; ok {
+		return w.val, !w.del, nil
+	}
+	if b := t.base; b != nil {
+		if w, ok := b.writes[key]; ok {
+			return w.val, !w.del, nil
+		}
+		if r, ok := b.read[key]; ok {
+			return r.val, r.ok, nil
+		}
+	}
 	if r, ok := t.read[key]; ok {
 		return r.val, r.ok, nil
 	}
-	ctx, cancel := context.WithTimeout(t.ctx, t.l.opts.CommitTimeout)
-	defer cancel()
-	resp, err := t.l.cli.Get(ctx, key)
-	if err != nil {
-		return nil, false, t.l.unavailable(t.ctx, err)
-	}
 	var r readKV
 	var rev int64
-	if len(resp.Kvs) > 0 {
-		r = readKV{val: resp.Kvs[0].Value, ok: true}
-		rev = resp.Kvs[0].ModRevision
+	if p, ok := t.pre[key]; ok {
+		r, rev = p.readKV, p.rev
+	} else {
+		ctx, cancel := context.WithTimeout(t.ctx, t.l.opts.CommitTimeout)
+		defer cancel()
+		resp, err := t.l.cli.Get(ctx, key)
+		if err != nil {
+			return nil, false, t.l.unavailable(t.ctx, err)
+		}
+		if len(resp.Kvs) > 0 {
+			r = readKV{val: resp.Kvs[0].Value, ok: true}
+			rev = resp.Kvs[0].ModRevision
+		}
 	}
 	t.read[key] = r
 	t.cmps = append(t.cmps, clientv3.Compare(clientv3.ModRevision(key), "=", rev))
 	return r.val, r.ok, nil
 }
 
-func (t *tx) put(key string, v []byte) { t.ops = append(t.ops, clientv3.OpPut(key, string(v))) }
+func (t *tx) setWrite(key string, w write) {
+	if t.writes == nil {
+		t.writes = map[string]write{}
+	}
+	if _, ok := t.writes[key]; !ok {
+		t.order = append(t.order, key)
+	}
+	t.writes[key] = w
+}
 
-func (t *tx) del(key string) { t.ops = append(t.ops, clientv3.OpDelete(key)) }
+func (t *tx) put(key string, v []byte) { t.setWrite(key, write{val: v}) }
+
+func (t *tx) del(key string) { t.setWrite(key, write{del: true}) }
+
+// pendingUnder reports whether the batch before t writes a key starting
+// with prefix: a range read would not see it.
+func (t *tx) pendingUnder(prefix string) bool {
+	if t.base == nil {
+		return false
+	}
+	for _, k := range t.base.order {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// merge adds the reads, comparisons, writes and events of c, computed on
+// t as its base, to t.
+func (t *tx) merge(c *tx) {
+	maps.Copy(t.read, c.read)
+	t.cmps = append(t.cmps, c.cmps...)
+	for _, k := range c.order {
+		t.setWrite(k, c.writes[k])
+	}
+	t.maxTS = max(t.maxTS, c.maxTS)
+	t.events = append(t.events, c.events...)
+}
+
+// sizeWith returns the comparisons and the puts and deletes of t's commit
+// once c is merged into it.
+func (t *tx) sizeWith(c *tx) (cmps, ops int) {
+	ops = len(t.order)
+	for _, k := range c.order {
+		if _, ok := t.writes[k]; !ok {
+			ops++
+		}
+	}
+	return len(t.cmps) + len(c.cmps), ops
+}
+
+// thenOps returns t's writes, one per key: etcd refuses a transaction that
+// writes a key twice.
+func (t *tx) thenOps() []clientv3.Op {
+	ops := make([]clientv3.Op, 0, len(t.order))
+	for _, k := range t.order {
+		if w := t.writes[k]; w.del {
+			ops = append(ops, clientv3.OpDelete(k))
+		} else {
+			ops = append(ops, clientv3.OpPut(k, string(w.val)))
+		}
+	}
+	return ops
+}
 
 func (t *tx) putJSON(key string, v any) error {
 	raw, err := json.Marshal(v)
@@ -123,54 +222,6 @@ func (t *tx) totals() (totals, error) {
 		return tot, fmt.Errorf("totals: damaged record: %w", err)
 	}
 	return tot, nil
-}
-
-// run runs fn as an optimistic transaction until it commits without
-// conflict. fn computes the attempt's writes; it is called again, with
-// fresh reads, after a conflict, so it must reset whatever it returns. An
-// error of fn ends run at once, with nothing written.
-func (l *Ledger) run(ctx context.Context, what string, fn func(t *tx) error) error {
-	for attempt := range l.opts.MaxAttempts {
-		if l.isClosed() {
-			return fmt.Errorf("%s: %w", what, outcome.ErrClosed)
-		}
-		if err := ctx.Err(); err != nil {
-			return err // nothing sent
-		}
-		t := &tx{l: l, ctx: ctx, read: map[string]readKV{}}
-		if err := fn(t); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if t.maxTS > 0 {
-			if err := l.waitDurable(ctx, t.maxTS); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-		}
-		cctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
-		resp, err := l.cli.Txn(cctx).If(t.cmps...).Then(t.ops...).Commit()
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s: %w: %w", what, bank.ErrOutcomeUnknown, ctx.Err())
-			}
-			return fmt.Errorf("%s: %w; %w: retry with the same request id (%v)", what, ErrUnavailable, bank.ErrOutcomeUnknown, err)
-		}
-		if resp.Succeeded {
-			if l.opts.OnEvent != nil {
-				for _, e := range t.events {
-					l.opts.OnEvent(e)
-				}
-			}
-			return nil
-		}
-		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return fmt.Errorf("%s: %w: gave up after %d conflicting attempts", what, outcome.ErrInternal, l.opts.MaxAttempts)
 }
 
 // receive makes the clock receive the account's last timestamp, so that

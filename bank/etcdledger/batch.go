@@ -1,0 +1,330 @@
+package etcdledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"atm/bank"
+	"atm/bank/outcome"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Group commit. The operations of a server go through one committer
+// goroutine (commitLoop), which commits them in batches: the operations
+// that queue up while a transaction is in flight make the next one.
+//
+// A batch is computed sequentially on its own view: each operation runs on
+// a tx whose base is the batch computed so far, so it reads the values the
+// earlier operations of the batch wrote (two deposits share the totals key,
+// so leaving out overlapping operations would serialize every deposit and
+// withdrawal) and only keys nobody in the batch read or wrote come from
+// etcd. The batch commits in one etcd Txn whose If compares the revision of
+// every key first read from etcd (and that each new event key is absent),
+// and whose Then holds the last value written to each key, once. So the
+// batch is exactly the operations one after the other, applied to the
+// state read: per-account Lamport order holds (an operation receives the
+// "last" the previous one on the account wrote), a repeated request id in
+// the same batch sees the first one remembered, and the money change and
+// its log record are in the same Txn as ever.
+//
+// An operation that fails while computing (a read that fails, a damaged
+// record) is dropped from the batch with nothing written; a statement,
+// whose page is a range read, waits for the next batch if the batch before
+// it writes an entry of that account. A batch holds at most maxTxnOps
+// comparisons and maxTxnOps writes (etcd's --max-txn-ops, which bounds
+// each list); an operation that would pass it waits for the next batch.
+// Before computing, the committer reads the keys the operations announce
+// (their accounts, request ids, totals) in one etcd round trip.
+//
+// Nothing is answered before the Txn's reply. If it fails, every
+// operation of the batch gets ErrUnavailable with bank.ErrOutcomeUnknown.
+// If it conflicts (another server changed a key read), the whole batch is
+// computed again from fresh reads after a jittered backoff, each operation
+// counting an attempt; after consecutive conflicts the batch is halved each
+// time, down to one operation, so that two servers contending on the same
+// accounts still make progress.
+
+// maxTxnOps is etcd's default limit on the comparisons, and on the
+// operations, of one transaction (--max-txn-ops).
+const maxTxnOps = 128
+
+// errOverlap defers an operation to the next batch.
+var errOverlap = errors.New("overlaps the batch")
+
+// Request states: a caller whose context ends while its request waits
+// takes it back; once the committer has taken it, the outcome is unknown
+// until the commit answers.
+const (
+	reqWaiting int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+type request struct {
+	ctx      context.Context
+	what     string
+	keys     []string // keys the operation will likely read, to prefetch
+	fn       func(*tx) error
+	state    atomic.Int32
+	attempts int
+	done     chan error // buffered
+}
+
+type committer struct {
+	mu      sync.Mutex
+	queue   []*request
+	stopped bool
+	wake    chan struct{}
+	exited  chan struct{}
+
+	txns, ops, conflicts atomic.Uint64
+}
+
+// Stats counts the committed transactions and the operations they
+// committed, and the transactions that failed on a conflict.
+type Stats struct {
+	Txns      uint64
+	Ops       uint64
+	Conflicts uint64
+}
+
+// Stats returns the committer's running totals.
+func (l *Ledger) Stats() Stats {
+	return Stats{Txns: l.com.txns.Load(), Ops: l.com.ops.Load(), Conflicts: l.com.conflicts.Load()}
+}
+
+// run runs fn as an optimistic transaction, in a batch with other
+// operations, until it commits without conflict. fn computes the attempt's
+// writes; it is called again, with fresh reads, after a conflict, so it
+// must reset whatever it returns. An error of fn ends run at once, with
+// nothing written. keys are the keys fn will likely read.
+func (l *Ledger) run(ctx context.Context, what string, keys []string, fn func(t *tx) error) error {
+	if l.isClosed() {
+		return fmt.Errorf("%s: %w", what, outcome.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return err // nothing sent
+	}
+	r := &request{ctx: ctx, what: what, keys: keys, fn: fn, done: make(chan error, 1)}
+	c := &l.com
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return fmt.Errorf("%s: %w", what, outcome.ErrClosed)
+	}
+	c.queue = append(c.queue, r)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqWaiting, reqAbandoned) {
+			return ctx.Err() // nothing sent
+		}
+		select {
+		case err := <-r.done:
+			return err
+		default:
+		}
+		return fmt.Errorf("%s: %w: %w", what, bank.ErrOutcomeUnknown, ctx.Err())
+	}
+}
+
+func (l *Ledger) startCommitter() {
+	l.com.wake = make(chan struct{}, 1)
+	l.com.exited = make(chan struct{})
+	go l.commitLoop()
+}
+
+// commitLoop is the committer: it commits the queued operations, batch
+// after batch, until the ledger closes.
+func (l *Ledger) commitLoop() {
+	c := &l.com
+	defer close(c.exited)
+	var carry []*request // operations left for the next batch, first
+	conflicts := 0       // consecutive conflicts
+	for {
+		if len(carry) == 0 {
+			select {
+			case <-c.wake:
+			case <-l.done:
+			}
+		}
+		c.mu.Lock()
+		reqs := append(carry, c.queue...)
+		c.queue = nil
+		closed := l.isClosed()
+		if closed {
+			c.stopped = true
+		}
+		c.mu.Unlock()
+		if closed {
+			for _, r := range reqs {
+				r.done <- fmt.Errorf("%s: %w", r.what, outcome.ErrClosed)
+			}
+			return
+		}
+		limit := max(1, len(reqs)>>min(conflicts, 30))
+		var conflicted bool
+		carry, conflicted = l.commitBatch(reqs, limit)
+		if !conflicted {
+			conflicts = 0
+			continue
+		}
+		conflicts++
+		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(conflicts-1, 5)))
+		select {
+		case <-time.After(backoff):
+		case <-l.done:
+		}
+	}
+}
+
+// commitBatch computes and commits a batch of at most limit of reqs, in
+// their order; it returns the operations left for the next batch, and
+// whether the commit conflicted.
+func (l *Ledger) commitBatch(reqs []*request, limit int) ([]*request, bool) {
+	var carry, in []*request
+	var evs [][]bank.Event
+	pre, err := l.prefetch(reqs[:min(limit, len(reqs))])
+	if err != nil {
+		// As the operations' own reads would: nothing was sent.
+		for _, r := range reqs {
+			if r.state.CompareAndSwap(reqWaiting, reqTaken) {
+				r.done <- fmt.Errorf("%s: %w", r.what, l.unavailable(r.ctx, err))
+			}
+		}
+		return nil, false
+	}
+	base := &tx{l: l, ctx: context.Background(), pre: pre, read: map[string]readKV{}}
+	for i, r := range reqs {
+		if len(in) == limit {
+			carry = append(carry, reqs[i:]...)
+			break
+		}
+		if !r.state.CompareAndSwap(reqWaiting, reqTaken) {
+			continue // abandoned
+		}
+		t := &tx{l: l, ctx: r.ctx, base: base, pre: pre, read: map[string]readKV{}}
+		err := r.fn(t)
+		if errors.Is(err, errOverlap) && len(in) > 0 {
+			r.state.Store(reqWaiting)
+			carry = append(carry, r)
+			continue
+		}
+		if err != nil {
+			r.done <- fmt.Errorf("%s: %w", r.what, err)
+			continue
+		}
+		if cmps, ops := base.sizeWith(t); len(in) > 0 && (cmps > maxTxnOps || ops > maxTxnOps) {
+			r.state.Store(reqWaiting)
+			carry = append(carry, reqs[i:]...)
+			break
+		}
+		base.merge(t)
+		in = append(in, r)
+		evs = append(evs, t.events)
+	}
+	if len(in) == 0 {
+		return carry, false
+	}
+	if base.maxTS > 0 {
+		if err := l.waitDurable(context.Background(), base.maxTS); err != nil {
+			for _, r := range in {
+				r.done <- fmt.Errorf("%s: %w", r.what, err)
+			}
+			return carry, false
+		}
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
+	resp, err := l.cli.Txn(cctx).If(base.cmps...).Then(base.thenOps()...).Commit()
+	cancel()
+	if err != nil {
+		for _, r := range in {
+			r.done <- fmt.Errorf("%s: %w; %w: retry with the same request id (%v)", r.what, ErrUnavailable, bank.ErrOutcomeUnknown, err)
+		}
+		return carry, false
+	}
+	if !resp.Succeeded {
+		l.com.conflicts.Add(1)
+		var again []*request
+		for _, r := range in {
+			r.attempts++
+			if r.attempts >= l.opts.MaxAttempts {
+				r.done <- fmt.Errorf("%s: %w: gave up after %d conflicting attempts", r.what, outcome.ErrInternal, l.opts.MaxAttempts)
+				continue
+			}
+			r.state.Store(reqWaiting) // nothing was written
+			again = append(again, r)
+		}
+		return append(again, carry...), true
+	}
+	l.com.txns.Add(1)
+	l.com.ops.Add(uint64(len(in)))
+	if l.opts.OnEvent != nil {
+		for _, es := range evs {
+			for _, e := range es {
+				l.opts.OnEvent(e)
+			}
+		}
+	}
+	for _, r := range in {
+		r.done <- nil
+	}
+	return carry, false
+}
+
+// prefetch reads the keys the operations announce, in transactions of at
+// most maxTxnOps reads.
+func (l *Ledger) prefetch(reqs []*request) (map[string]preKV, error) {
+	pre := map[string]preKV{}
+	var ops []clientv3.Op
+	var keys []string
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
+		resp, err := l.cli.Txn(ctx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			return err
+		}
+		for i, rr := range resp.Responses {
+			p := preKV{}
+			if kvs := rr.GetResponseRange().Kvs; len(kvs) > 0 {
+				p = preKV{readKV: readKV{val: kvs[0].Value, ok: true}, rev: kvs[0].ModRevision}
+			}
+			pre[keys[i]] = p
+		}
+		ops, keys = ops[:0], keys[:0]
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		for _, k := range r.keys {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			ops = append(ops, clientv3.OpGet(k))
+			keys = append(keys, k)
+			if len(ops) == maxTxnOps {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return pre, flush()
+}
