@@ -33,13 +33,13 @@ func TestClusterSurvivesEtcdMemberFaults(t *testing.T) {
 	ld := newClusterLoad(accounts)
 	for i := range clients {
 		c := bc.login(bc.servers[i%3].addr, accounts[i%len(accounts)],
-			client.Options{ProcessID: fmt.Sprintf("atm-%02d", i), RequestTimeout: 20 * time.Second})
+			client.Options{ProcessID: fmt.Sprintf("atm-%02d", i), RequestTimeout: 20 * time.Second, Reconnect: true})
 		ld.run(c, accounts[i%len(accounts)], rng.Uint64())
 	}
 	// Probes: one session per server, logged in before the faults.
 	var probes []*client.Client
 	for i, s := range bc.servers {
-		probes = append(probes, bc.login(s.addr, accounts[i], client.Options{ProcessID: "probe-" + s.proc, RequestTimeout: 20 * time.Second}))
+		probes = append(probes, bc.login(s.addr, accounts[i], client.Options{ProcessID: "probe-" + s.proc, RequestTimeout: 20 * time.Second, Reconnect: true}))
 	}
 	defer func() {
 		if !ld.stopped() {

@@ -344,10 +344,18 @@ func checkAccountOrder(t *testing.T, events []loggedEvent) int {
 	}
 	n := 0
 	for id, es := range byAcct {
-		sort.SliceStable(es, func(i, j int) bool { return es[i].Rev < es[j].Rev })
+		// Events committed in one transaction (one revision: a server's
+		// group commit) are ordered by their timestamps; across
+		// transactions, the commit order must be the (ts, proc) order.
+		sort.SliceStable(es, func(i, j int) bool {
+			if es[i].Rev != es[j].Rev {
+				return es[i].Rev < es[j].Rev
+			}
+			return es[i].TS < es[j].TS
+		})
 		for i := 1; i < len(es); i++ {
 			p, e := es[i-1], es[i]
-			if e.Rev == p.Rev || e.TS < p.TS || e.TS == p.TS && e.Proc <= p.Proc {
+			if e.Rev == p.Rev && e.Proc != p.Proc || e.TS < p.TS || e.TS == p.TS && e.Proc <= p.Proc {
 				t.Errorf("account %s: event (%d, %s) %s committed at revision %d after (%d, %s) %s at revision %d",
 					id, e.TS, e.Proc, e.Kind, e.Rev, p.TS, p.Proc, p.Kind, p.Rev)
 			}

@@ -291,15 +291,11 @@ func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error
 		if err == nil {
 			err = wire.ErrInternal
 		}
-		if errors.Is(err, bank.ErrOutcomeUnknown) {
-			// The ledger cannot tell whether the request was applied (its
-			// store did not confirm the commit, or the server is being
-			// stopped under it): no answer would be true. The connection
-			// closes, so the client holds the request as unknown and
-			// resends it with the same id, here or to another server.
+		if errors.Is(err, bank.ErrOutcomeUnknown) && s.shutting.Load() {
+			// Stopped under the ledger: no answer would be true. The
+			// connection closes (the shutdown closes it anyway); the client
+			// holds the request as unknown and resends it with the same id.
 			c.settle(sl, nil, false)
-			s.warnf(fmt.Sprintf("closing %s: the outcome of %s %s is unknown (%v); the client will resend it", c.peerID(), req.Type, req.ID, err),
-				slog.String("peer", c.peerID()), slog.String("req", req.ID))
 			c.omu.Lock()
 			c.flushLocked()
 			c.broken = true
@@ -312,10 +308,15 @@ func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error
 		switch {
 		case s.shutting.Load() && errors.Is(err, outcome.ErrClosed):
 			code, msg = wire.CodeShuttingDown, "the bank is shutting down; nothing was applied, try again later"
+		case errors.Is(err, bank.ErrOutcomeUnknown):
+			// The store did not confirm a commit that was sent (an etcd
+			// cluster losing its quorum): it may still land. Saying so is
+			// the only true answer; the request id makes a retry safe.
+			code, msg = outcome.Code(outcome.ErrClosed), "the bank could not confirm this request with its store: it may or may not have been applied; send it again with the same request id (the bank applies an id once)"
 		case errors.Is(err, outcome.ErrClosed):
 			// The server is up but its ledger is not: a store it cannot
 			// reach (an etcd cluster without quorum) before anything was
-			// written. The request id makes a retry safe.
+			// sent to it. The request id makes a retry safe.
 			code, msg = outcome.Code(outcome.ErrClosed), "the bank cannot reach its store right now; nothing was applied, try again with the same request id"
 		}
 		c.settle(sl, nil, false)
