@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"atm/netproto/retry"
 	"atm/netproto/wire"
 
 	"atm/bank/lamport"
@@ -141,8 +142,9 @@ type call struct {
 	abandoned atomic.Bool
 
 	// Guarded by Client.mu.
-	sent   bool // handed to a connection at least once
-	resent bool // handed to a second connection after a reconnect
+	sent   bool          // handed to a connection at least once
+	resent bool          // handed to a second connection after a reconnect
+	retry  retry.Backoff // waits before sending it again after "unavailable"
 
 	once sync.Once
 	done chan struct{} // closed when res is set

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"atm/bank/outcome"
 	"atm/netproto/retry"
 	"atm/netproto/wire"
 )
@@ -110,6 +111,14 @@ func (c *Client) deliver(m *wire.Message, after uint64) {
 	}
 	if m.Type == wire.TypeError {
 		err := wire.ErrorFrom(m)
+		if cl.money && m.Code == codeUnavailable {
+			// The bank could not settle the request with its store (an
+			// etcd cluster without quorum): it may or may not be applied.
+			// It is kept and sent again with its id until the bank answers
+			// it for good; meanwhile its caller sees an unknown outcome.
+			c.sendAgainLater(cl)
+			return
+		}
 		if cl.money && resent && m.Code == wire.CodeNotLoggedIn {
 			// The resend was not checked against the first outcome: the
 			// session was lost. It may still have been applied.
@@ -393,4 +402,41 @@ func replyFrom(m *wire.Message, sentTS, recvTS uint64) Reply {
 		r.Amount, _ = m.Amount.Cents()
 	}
 	return r
+}
+
+// codeUnavailable is the code of the bank's refusals for lack of its store.
+var codeUnavailable = outcome.Code(outcome.ErrClosed)
+
+// sendAgainLater puts cl back among the pending requests after a jittered
+// wait and writes it again, with its id, on the current connection (a
+// reconnection resends it anyway).
+func (c *Client) sendAgainLater(cl *call) {
+	c.mu.Lock()
+	cl.retry.Min, cl.retry.Max = 200*time.Millisecond, 2*time.Second
+	wait := cl.retry.Next()
+	c.mu.Unlock()
+	go func() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.done:
+			cl.complete(result{err: cl.unknown(ErrClientClosed)})
+			return
+		}
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			cl.complete(result{err: cl.unknown(ErrClientClosed)})
+			return
+		}
+		c.queue = append(c.queue, cl)
+		conn, bw := c.conn, c.bw
+		c.mu.Unlock()
+		if conn != nil {
+			c.send(conn, bw, cl, ReasonResend)
+		}
+	}()
 }
