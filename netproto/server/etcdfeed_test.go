@@ -181,19 +181,25 @@ func TestPushAcrossServers(t *testing.T) {
 
 // TestUnreachableStoreAnswersUnavailable: with etcd gone, a request gets
 // the code unavailable and says the store cannot be reached, not that the
-// server is shutting down; the session stays open.
+// server is shutting down; the session stays open. A deposit is never shown
+// as refused: the client keeps it as unknown and sends it again.
 func TestUnreachableStoreAnswersUnavailable(t *testing.T) {
 	cli, stop := startEtcd(t)
 	_, _, addr := etcdServer(t, cli, "bank-1", 500*time.Millisecond)
 	c := dialLogin(t, addr, "123")
 	stop() // waits for etcd's request timeout: the feed's watch is open
-	_, err := c.Deposit(ctx(t), 100)
 	var we *wire.Error
+	_, err := c.Balance(ctx(t))
 	if !errors.As(err, &we) || we.Code != "unavailable" {
-		t.Fatalf("deposit with etcd down: %v, want code unavailable", err)
+		t.Fatalf("balance with etcd down: %v, want code unavailable", err)
 	}
 	if want := "the bank cannot reach its store right now"; len(we.Message) < len(want) || we.Message[:len(want)] != want {
 		t.Fatalf("message %q", we.Message)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := c.Deposit(short, 100); !errors.Is(err, client.ErrOutcomeUnknown) {
+		t.Fatalf("deposit with etcd down: %v, want an unknown outcome, not a refusal", err)
 	}
 	if _, err := c.Balance(ctx(t)); !errors.As(err, &we) || we.Code != "unavailable" {
 		t.Fatalf("balance on the same session: %v, want code unavailable", err)
