@@ -3,6 +3,8 @@ package watch
 import (
 	"image/color"
 
+	"atm/ui/theme"
+
 	"charm.land/bubbles/v2/help"
 	"charm.land/lipgloss/v2"
 )
@@ -46,23 +48,14 @@ type Styles struct {
 
 // NewStyles returns the styles for a dark or light background.
 func NewStyles(isDark bool) *Styles {
-	ld := lipgloss.LightDark(isDark)
-	c := lipgloss.Color
+	p := theme.New(isDark)
 	s := &Styles{IsDark: isDark}
-	s.Accent = ld(c("#1d4ed8"), c("#7aa2f7"))
-	s.Good = ld(c("#166534"), c("#73daca"))
-	s.Bad = ld(c("#b91c1c"), c("#f7768e"))
-	s.Warn = ld(c("#854d0e"), c("#e0af68"))
-	s.Muted = ld(c("#4b5563"), c("#8b93b0"))
-	s.Push = ld(c("#a21caf"), c("#d4a6ff"))
-	s.Send = ld(c("#1d4ed8"), c("#7dcfff"))
-	s.Recv = ld(c("#166534"), c("#9ece6a"))
-	text := ld(c("#1f2937"), c("#d7dae0"))
-	barBG := ld(c("#1e3a8a"), c("#24335a"))
-	barFG := c("#f8fafc")
+	s.Accent, s.Good, s.Bad, s.Warn, s.Muted = p.Accent, p.Good, p.Bad, p.Warn, p.Muted
+	s.Push, s.Send, s.Recv = p.Push, p.Send, p.Recv
+	text, barBG, barFG := p.Text, p.BarBG, p.BarFG
 
 	s.TitleBar = lipgloss.NewStyle().Background(barBG).Foreground(barFG)
-	s.TitleBrand = lipgloss.NewStyle().Background(barBG).Foreground(c("#fde68a")).Bold(true)
+	s.TitleBrand = lipgloss.NewStyle().Background(barBG).Foreground(p.Brand).Bold(true)
 	s.TitleInfo = lipgloss.NewStyle().Background(barBG).Foreground(barFG)
 
 	s.Lane = lipgloss.NewStyle().Foreground(s.Accent).Bold(true)
