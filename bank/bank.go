@@ -291,6 +291,11 @@ func openError(path string, err error) error {
 	return fmt.Errorf("open %s: %w", path, err)
 }
 
+// lockout is the wrong-PIN policy o sets.
+func (o Options) lockout() Lockout {
+	return Lockout{LockAfter: o.LockAfter, LockFor: o.LockFor, ThrottleAfter: o.ThrottleAfter, ThrottleEvery: o.ThrottleEvery}
+}
+
 // withDefaults fills the zero fields of opts with the documented defaults.
 func withDefaults(opts Options) Options {
 	if opts.ProcessID == "" {

@@ -101,6 +101,11 @@ type Options struct {
 	OnEvent func(bank.Event)
 }
 
+// lockout is the wrong-PIN policy o sets, bank's.
+func (o Options) lockout() bank.Lockout {
+	return bank.Lockout{LockAfter: o.LockAfter, LockFor: o.LockFor, ThrottleAfter: o.ThrottleAfter, ThrottleEvery: o.ThrottleEvery}
+}
+
 func withDefaults(o Options) Options {
 	if o.Prefix == "" {
 		o.Prefix = "atm/"

@@ -3,8 +3,6 @@ package etcdledger
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"atm/bank"
@@ -21,10 +19,7 @@ import (
 // account, returns a *outcome.LockedError or a *outcome.WrongPINError, and
 // logs the attempt (and a lock event when a lock starts).
 func (l *Ledger) Authenticate(ctx context.Context, m bank.Meta, id, pin string) (bank.Receipt, error) {
-	src := m.Source
-	if src == "" {
-		src = m.Client
-	}
+	src := bank.LoginSource(m)
 	pinOK := false
 	if money.ValidAccountID(id) {
 		if l.isClosed() {
@@ -34,7 +29,7 @@ func (l *Ledger) Authenticate(ctx context.Context, m bank.Meta, id, pin string) 
 		if err != nil {
 			return bank.Receipt{}, err
 		}
-		if a != nil && l.loginRefusal(&a.Account, src, l.opts.Now()) == nil {
+		if a != nil && l.opts.lockout().Refusal(&a.Account, src, l.opts.Now()) == nil {
 			select {
 			case l.pinSlots <- struct{}{}:
 			case <-ctx.Done():
@@ -64,14 +59,14 @@ func (l *Ledger) Authenticate(ctx context.Context, m bank.Meta, id, pin string) 
 		}
 		l.receive(a)
 		if a != nil {
-			if opErr = l.loginRefusal(&a.Account, src, now); opErr == nil {
+			if opErr = l.opts.lockout().Refusal(&a.Account, src, now); opErr == nil {
 				if pinOK {
 					holder = a.Name
 					a.FailedPINs = 0
 					a.LockedUntil = time.Time{}
-					forgetSource(&a.Account, src)
+					a.ForgetSource(src)
 				} else {
-					lockNote, opErr = l.wrongPIN(&a.Account, src, now)
+					lockNote, opErr = l.opts.lockout().WrongPIN(&a.Account, src, now)
 				}
 			}
 		}
@@ -103,68 +98,4 @@ func (l *Ledger) Authenticate(ctx context.Context, m bank.Meta, id, pin string) 
 		return bank.Receipt{}, err
 	}
 	return rec, opErr
-}
-
-// loginRefusal returns the *outcome.LockedError that refuses an attempt
-// from src on a at now without looking at the PIN, or nil.
-func (l *Ledger) loginRefusal(a *bank.Account, src string, now time.Time) error {
-	if i := slices.IndexFunc(a.Sources, func(f bank.SourceFailures) bool { return f.Source == src }); i >= 0 &&
-		now.Before(a.Sources[i].LockedUntil) {
-		return &outcome.LockedError{Until: a.Sources[i].LockedUntil}
-	}
-	if now.Before(a.LockedUntil) {
-		return &outcome.LockedError{Until: a.LockedUntil, Every: l.opts.ThrottleEvery}
-	}
-	return nil
-}
-
-// wrongPIN counts a wrong PIN from src on a, like bank: it returns the lock
-// event's detail when a lock starts, and the refusal.
-func (l *Ledger) wrongPIN(a *bank.Account, src string, now time.Time) (string, error) {
-	s := touchSource(a, src)
-	s.FailedPINs++
-	a.FailedPINs++
-	var refusal error
-	var notes []string
-	if s.FailedPINs >= l.opts.LockAfter {
-		s.FailedPINs = 0
-		s.LockedUntil = now.Add(l.opts.LockFor)
-		refusal = &outcome.LockedError{Until: s.LockedUntil}
-		notes = append(notes, fmt.Sprintf("%s locked out until %s after %d wrong PINs in a row",
-			src, s.LockedUntil.UTC().Format(time.RFC3339), l.opts.LockAfter))
-	}
-	if a.FailedPINs >= l.opts.ThrottleAfter {
-		a.LockedUntil = now.Add(l.opts.ThrottleEvery)
-		if refusal == nil {
-			refusal = &outcome.LockedError{Until: a.LockedUntil, Every: l.opts.ThrottleEvery}
-		}
-		notes = append(notes, fmt.Sprintf("account throttled after %d wrong PINs in a row: next attempt at %s",
-			a.FailedPINs, a.LockedUntil.UTC().Format(time.RFC3339)))
-	}
-	if refusal == nil {
-		refusal = &outcome.WrongPINError{AttemptsLeft: l.opts.LockAfter - s.FailedPINs}
-	}
-	return strings.Join(notes, "; "), refusal
-}
-
-// touchSource returns src's failures on a, moved to the end as the most
-// recent, forgetting the oldest beyond bank.MaxSources.
-func touchSource(a *bank.Account, src string) *bank.SourceFailures {
-	s := bank.SourceFailures{Source: src}
-	if i := slices.IndexFunc(a.Sources, func(f bank.SourceFailures) bool { return f.Source == src }); i >= 0 {
-		s = a.Sources[i]
-		a.Sources = slices.Delete(a.Sources, i, i+1)
-	}
-	a.Sources = append(a.Sources, s)
-	if n := len(a.Sources) - bank.MaxSources; n > 0 {
-		a.Sources = slices.Delete(a.Sources, 0, n)
-	}
-	return &a.Sources[len(a.Sources)-1]
-}
-
-func forgetSource(a *bank.Account, src string) {
-	a.Sources = slices.DeleteFunc(a.Sources, func(f bank.SourceFailures) bool { return f.Source == src })
-	if len(a.Sources) == 0 {
-		a.Sources = nil
-	}
 }
