@@ -194,14 +194,18 @@ type bankCluster struct {
 }
 
 // newBankCluster starts servers bank servers, "bank-1".."bank-n", each with
-// its own etcd client of every member, over the etcd cluster ec.
-func newBankCluster(t *testing.T, ec *etcdCluster, servers int, lopts etcdledger.Options) *bankCluster {
+// its own etcd client of every member, over the etcd cluster ec; configure
+// is applied to each server before it serves.
+func newBankCluster(t *testing.T, ec *etcdCluster, servers int, lopts etcdledger.Options, configure ...func(*server.Server)) *bankCluster {
 	t.Helper()
 	bc := &bankCluster{t: t, etcd: ec, admin: ec.newEtcdClient()}
 	for i := range servers {
 		s := &clusterServer{proc: fmt.Sprintf("bank-%d", i+1), log: &syncBuffer{}, done: make(chan error, 1)}
 		s.srv = &server.Server{OperatorToken: opToken, LoginBackoff: time.Millisecond,
 			Logger: slog.New(slog.NewJSONHandler(s.log, nil))}
+		for _, f := range configure {
+			f(s.srv)
+		}
 		o := lopts
 		o.ProcessID = s.proc
 		o.PINCost = bcrypt.MinCost

@@ -152,12 +152,18 @@ type raw struct {
 
 func (e *env) raw() (*raw, map[string]any) {
 	e.t.Helper()
-	c, err := net.Dial("tcp", e.addr)
+	return rawAt(e.t, e.addr)
+}
+
+// rawAt opens a bare TCP connection to addr and reads the greeting.
+func rawAt(t *testing.T, addr string) (*raw, map[string]any) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	e.t.Cleanup(func() { c.Close() })
-	r := &raw{t: e.t, c: c, br: bufio.NewReader(c)}
+	t.Cleanup(func() { c.Close() })
+	r := &raw{t: t, c: c, br: bufio.NewReader(c)}
 	return r, r.read()
 }
 

@@ -159,12 +159,24 @@ func hostileCases() []hostileCase {
 // its own and checks that it gets its documented error, that the connection
 // stays usable (or is closed, where documented) and that no balance, total
 // or PIN counter changed.
-func TestHostileInput(t *testing.T) {
-	e := newEnv(t)
+func TestHostileInput(t *testing.T) { eachBackend(t, testHostileInput) }
+
+func testHostileInput(t *testing.T, b *testBank) {
+	appliedNow := func() int { // money events of the log that applied
+		n := 0
+		for _, evs := range moneyEvents(t, b.ledger) {
+			for _, e := range evs {
+				if e.Outcome == "ok" {
+					n++
+				}
+			}
+		}
+		return n
+	}
 	cases := hostileCases()
-	for _, tc := range cases {
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, hello := e.raw()
+			r, hello := b.raw(t, i)
 			if hello["type"] != "hello" {
 				t.Fatalf("greeting %v", hello)
 			}
@@ -173,7 +185,7 @@ func TestHostileInput(t *testing.T) {
 					t.Fatalf("login: %v", m)
 				}
 			}
-			before := snapshot(t, e.bank)
+			before, beforeApplied := snapshot(t, b.ledger), appliedNow()
 			if _, err := r.c.Write([]byte(tc.line + "\n")); err != nil {
 				t.Fatalf("write: %v", err)
 			}
@@ -207,15 +219,16 @@ func TestHostileInput(t *testing.T) {
 					t.Fatalf("after %s the connection answers %v", tc.name, m)
 				}
 			}
-			if d := before.diff(snapshot(t, e.bank)); d != "" {
+			if d := before.diff(snapshot(t, b.ledger)); d != "" {
 				t.Fatalf("state changed: %s", d)
+			}
+			if n := appliedNow(); n != beforeApplied {
+				t.Fatalf("applied money events in the log went from %d to %d", beforeApplied, n)
 			}
 		})
 	}
-	if _, err := e.bank.Verify(); err != nil {
-		t.Fatalf("verify: %v", err)
-	}
-	figures(t, "bad_inputs=%d", len(cases))
+	rep := b.verify(t)
+	figures(t, "servers=%d bad_inputs=%d events_replayed=%d", len(b.addrs), len(cases), rep.Events)
 }
 
 // TestSlowlorisCutByIdleTimeout trickles a request one byte at a time: the

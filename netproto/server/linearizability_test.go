@@ -114,17 +114,21 @@ func linModel(initial linState) porcupine.Model {
 // and its return, explains every reply. Some calls give up early on purpose:
 // their outcome is unknown and they may take effect at any time after the
 // call. On failure the visualisation is written to a file the test names.
-func TestLinearizableOperations(t *testing.T) {
-	const clients = 8
-	opsPer := 100
+func TestLinearizableOperations(t *testing.T) { eachBackend(t, testLinearizable) }
+
+func testLinearizable(t *testing.T, b *testBank) {
+	clients, opsPer := 8, 100
+	giveUp := 2 * time.Millisecond // the longest an early give-up waits
+	if b.cluster {                 // commits take several etcd round trips
+		clients, opsPer, giveUp = 6, 30, 20*time.Millisecond
+	}
 	if testing.Short() {
-		opsPer = 40
+		opsPer = opsPer * 2 / 5
 	}
 	rng := seededRand(t)
-	e := newEnv(t)
 	ids := [linAccounts]string{"71", "72", "73"}
 	const opening = 1_000
-	openAccounts(t, e.addr, ids[:], opening)
+	openAccounts(t, b.addr(0), ids[:], opening)
 	initial := linState{opening, opening, opening}
 
 	var mu sync.Mutex
@@ -137,7 +141,7 @@ func TestLinearizableOperations(t *testing.T) {
 	}
 	atms := make([]*client.Client, clients)
 	for i := range atms {
-		atms[i] = e.login(ids[i%linAccounts], client.Options{ProcessID: fmt.Sprintf("lin-%d", i)})
+		atms[i] = b.login(i, ids[i%linAccounts], client.Options{ProcessID: fmt.Sprintf("lin-%d", i)})
 	}
 	for i, c := range atms {
 		wg.Add(1)
@@ -149,7 +153,7 @@ func TestLinearizableOperations(t *testing.T) {
 				in := linInput{A: a, Amount: money.Cents(1 + r.IntN(400))}
 				ctx, cancel := context.Background(), context.CancelFunc(func() {})
 				if r.IntN(8) == 0 { // give up early: the outcome is unknown
-					ctx, cancel = context.WithTimeout(ctx, time.Duration(r.IntN(2000))*time.Microsecond)
+					ctx, cancel = context.WithTimeout(ctx, time.Duration(r.Int64N(int64(giveUp))))
 				}
 				var rep client.Reply
 				var err error
@@ -204,6 +208,7 @@ func TestLinearizableOperations(t *testing.T) {
 
 	// The check is not vacuous: the same history with one balance read
 	// altered to an impossible value is rejected.
+	altered := false
 	for i, op := range history {
 		if op.Input.(linInput).Kind == "balance" && op.Output.(linOutput).Code == "ok" {
 			bad := append([]porcupine.Operation(nil), history...)
@@ -211,8 +216,13 @@ func TestLinearizableOperations(t *testing.T) {
 			if got := porcupine.CheckOperationsTimeout(model, bad, 60*time.Second); got != porcupine.Illegal {
 				t.Fatalf("a history with an impossible read is %s, want Illegal", got)
 			}
+			altered = true
 			break
 		}
 	}
-	figures(t, "clients=%d operations=%d unknown_outcome=%d accounts=%d result=%s", clients, len(history), unknown, linAccounts, res)
+	if !altered {
+		t.Fatal("no successful balance read to alter")
+	}
+	b.verify(t)
+	figures(t, "servers=%d clients=%d operations=%d unknown_outcome=%d accounts=%d result=%s", len(b.addrs), clients, len(history), unknown, linAccounts, res)
 }

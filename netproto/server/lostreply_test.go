@@ -109,7 +109,7 @@ func (p *replyDropper) lost() int {
 
 // moneyEvents counts, per request id, the money events the log holds (kind
 // deposit, withdraw or transfer: applications or refusals, not retries).
-func moneyEvents(t *testing.T, b *bank.Bank) map[string][]bank.Event {
+func moneyEvents(t *testing.T, b ledgerReader) map[string][]bank.Event {
 	t.Helper()
 	out := map[string][]bank.Event{}
 	err := b.Events(func(e bank.Event) error {
@@ -130,16 +130,22 @@ func moneyEvents(t *testing.T, b *bank.Bank) map[string][]bank.Event {
 // client reconnects, logs in again and resends with the same id: each
 // request is applied exactly once and the answer is its first outcome.
 func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
+	eachBackend(t, testLostReplies, func(s *server.Server) { s.LoginBackoff = time.Millisecond })
+}
+
+func testLostReplies(t *testing.T, b *testBank) {
 	const clients = 4
 	opsPer := 12
 	if testing.Short() {
 		opsPer = 6
 	}
 	rng := seededRand(t)
-	e := newEnv(t, func(s *server.Server) { s.LoginBackoff = time.Millisecond })
-	proxy := newReplyDropper(t, e.addr)
+	var proxies []*replyDropper // one in front of each server
+	for i := range b.addrs {
+		proxies = append(proxies, newReplyDropper(t, b.addr(i)))
+	}
 	accounts := []string{"123", "456", "789"}
-	start := snapshot(t, e.bank)
+	start := snapshot(t, b.ledger)
 
 	type outcome struct {
 		kind   bank.Kind
@@ -159,7 +165,7 @@ func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			acct := accounts[i%len(accounts)]
-			c, err := client.Dial(context.Background(), proxy.l.Addr().String(),
+			c, err := client.Dial(context.Background(), proxies[i%len(proxies)].l.Addr().String(),
 				client.Options{ProcessID: fmt.Sprintf("atm-lossy-%d", i), Reconnect: true})
 			if err != nil {
 				errs <- err
@@ -204,7 +210,7 @@ func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	log := moneyEvents(t, e.bank)
+	log := moneyEvents(t, b.ledger)
 	var in, out money.Cents
 	ops := 0
 	for i, rs := range results {
@@ -239,16 +245,21 @@ func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
 			t.Errorf("request %s applied %d times", id, len(evs))
 		}
 	}
-	end := snapshot(t, e.bank)
+	end := snapshot(t, b.ledger)
 	if end.Deposits-start.Deposits != in || end.Withdrawals-start.Withdrawals != out {
 		t.Fatalf("ledger moved +%v −%v; clients were told +%v −%v",
 			end.Deposits-start.Deposits, end.Withdrawals-start.Withdrawals, in, out)
 	}
-	if lost := proxy.lost(); lost != ops {
+	lost, conns := 0, int64(0)
+	for _, p := range proxies {
+		lost, conns = lost+p.lost(), conns+p.conns.Load()
+	}
+	if lost != ops {
 		t.Fatalf("%d replies lost for %d operations", lost, ops)
 	}
-	figures(t, "clients=%d operations=%d replies_lost=%d connections_through_proxy=%d applied_twice=0",
-		clients, ops, proxy.lost(), proxy.conns.Load())
+	rep := b.verify(t)
+	figures(t, "servers=%d clients=%d operations=%d replies_lost=%d connections_through_proxy=%d applied_twice=0 events_replayed=%d",
+		len(b.addrs), clients, ops, lost, conns, rep.Events)
 }
 
 // TestRetryAfterClientCloseAppliesOnce sends money requests and closes the

@@ -58,7 +58,8 @@ type moneyState struct {
 	Withdrawals money.Cents
 }
 
-func snapshot(t *testing.T, b *bank.Bank) moneyState {
+// snapshot reads the money state of a ledger, bbolt's or etcd's.
+func snapshot(t *testing.T, b interface{ Audit() (bank.Audit, error) }) moneyState {
 	t.Helper()
 	a, err := b.Audit()
 	if err != nil {

@@ -21,16 +21,22 @@ import (
 // withdrawals with no account negative; at the end the totals must equal
 // what the clients were told, and the log must replay to the balances.
 func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
+	eachBackend(t, testBankInvariants, func(s *server.Server) { s.LoginBackoff = time.Millisecond })
+}
+
+func testBankInvariants(t *testing.T, b *testBank) {
 	const clients = 32
 	run := 4 * time.Second
+	if b.cluster {
+		run = 2 * time.Second
+	}
 	if testing.Short() {
 		run = 1500 * time.Millisecond
 	}
 	rng := seededRand(t)
-	e := newEnv(t, func(s *server.Server) { s.LoginBackoff = time.Millisecond })
 	accounts := []string{"123", "456", "789", "1001"}
-	openAccounts(t, e.addr, accounts[3:], 50_000)
-	start := snapshot(t, e.bank)
+	openAccounts(t, b.addr(0), accounts[3:], 50_000)
+	start := snapshot(t, b.ledger)
 
 	var (
 		deposited, withdrawn  atomic.Int64 // acknowledged successful amounts
@@ -47,9 +53,12 @@ func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
 	}
 	atms := make([]*client.Client, clients)
 	for i := range clients { // every session exists before money moves
-		atms[i] = e.login(accounts[i%len(accounts)], client.Options{ProcessID: fmt.Sprintf("atm-%02d", i), RequestTimeout: 20 * time.Second})
+		atms[i] = b.login(i, accounts[i%len(accounts)], client.Options{ProcessID: fmt.Sprintf("atm-%02d", i), RequestTimeout: 20 * time.Second})
 	}
-	op := e.dial(client.Options{ProcessID: "auditor"})
+	var auditors []*client.Client // one on each server, used in turn
+	for i := range b.addrs {
+		auditors = append(auditors, b.dial(i, client.Options{ProcessID: fmt.Sprintf("auditor-%d", i+1)}))
+	}
 	deadline := time.Now().Add(run)
 	for i, c := range atms {
 		acct := accounts[i%len(accounts)]
@@ -118,8 +127,8 @@ func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
 	auditDone := make(chan struct{})
 	go func() {
 		defer close(auditDone)
-		for time.Now().Before(deadline) {
-			a, err := op.Audit(context.Background(), opToken)
+		for n := 0; time.Now().Before(deadline); n++ {
+			a, err := auditors[n%len(auditors)].Audit(context.Background(), opToken)
 			if err != nil {
 				errs <- fmt.Errorf("audit: %w", err)
 				return
@@ -141,7 +150,7 @@ func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
 		return
 	}
 
-	final, err := op.Audit(ctx(t), opToken)
+	final, err := auditors[0].Audit(ctx(t), opToken)
 	if err != nil {
 		t.Fatalf("final audit: %v", err)
 	}
@@ -156,15 +165,12 @@ func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
 	if gotOut < wantOut || gotOut > wantOut+money.Cents(unknownOut.Load()) {
 		t.Errorf("the ledger paid out %v; clients were told %v (plus up to %v unknown)", gotOut, wantOut, unknownOut.Load())
 	}
-	rep, err := e.bank.Verify()
-	if err != nil {
-		t.Fatalf("verify: %v", err)
-	}
+	rep := b.verify(t)
 	if ops.Load() < clients {
 		t.Fatalf("only %d operations ran", ops.Load())
 	}
-	figures(t, "clients=%d duration=%s operations=%d ok=%d insufficient_funds=%d unknown=%d audits=%d pushes=%d events_replayed=%d total=%v",
-		clients, run, ops.Load(), okOps.Load(), refused.Load(), unknown.Load(), audits.Load(), pushes.Load(), rep.Events, final.Total)
+	figures(t, "servers=%d clients=%d duration=%s operations=%d ok=%d insufficient_funds=%d unknown=%d audits=%d pushes=%d events_replayed=%d total=%v",
+		len(b.addrs), clients, run, ops.Load(), okOps.Load(), refused.Load(), unknown.Load(), audits.Load(), pushes.Load(), rep.Events, final.Total)
 }
 
 func indexOf(s []string, v string) int {
