@@ -176,7 +176,7 @@ func (l *Ledger) commitLoop() {
 		}
 		limit := max(1, len(reqs)>>min(conflicts, 30))
 		var conflicted bool
-		carry, conflicted = l.commitBatch(reqs, limit)
+		carry, conflicted = l.commitBatch(reqs, limit, conflicts == 0)
 		if !conflicted {
 			conflicts = 0
 			continue
@@ -192,11 +192,15 @@ func (l *Ledger) commitLoop() {
 
 // commitBatch computes and commits a batch of at most limit of reqs, in
 // their order; it returns the operations left for the next batch, and
-// whether the commit conflicted.
-func (l *Ledger) commitBatch(reqs []*request, limit int) ([]*request, bool) {
+// whether the commit conflicted. With local, the batch reads the member's
+// own copy of the keys (etcd's serializable reads, no quorum round): a
+// copy that is behind fails the commit's comparisons like any change by
+// another server, and the attempt after a conflict reads through the
+// quorum.
+func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request, bool) {
 	var carry, in []*request
 	var evs [][]bank.Event
-	pre, err := l.prefetch(reqs[:min(limit, len(reqs))])
+	pre, err := l.prefetch(reqs[:min(limit, len(reqs))], local)
 	if err != nil {
 		// As the operations' own reads would: nothing was sent.
 		for _, r := range reqs {
@@ -206,7 +210,7 @@ func (l *Ledger) commitBatch(reqs []*request, limit int) ([]*request, bool) {
 		}
 		return nil, false
 	}
-	base := &tx{l: l, ctx: context.Background(), pre: pre, read: map[string]readKV{}}
+	base := &tx{l: l, ctx: context.Background(), pre: pre, local: local, read: map[string]readKV{}}
 	for i, r := range reqs {
 		if len(in) == limit {
 			carry = append(carry, reqs[i:]...)
@@ -215,7 +219,7 @@ func (l *Ledger) commitBatch(reqs []*request, limit int) ([]*request, bool) {
 		if !r.state.CompareAndSwap(reqWaiting, reqTaken) {
 			continue // abandoned
 		}
-		t := &tx{l: l, ctx: r.ctx, base: base, pre: pre, read: map[string]readKV{}}
+		t := &tx{l: l, ctx: r.ctx, base: base, pre: pre, local: local, read: map[string]readKV{}}
 		err := r.fn(t)
 		if errors.Is(err, errOverlap) && len(in) > 0 {
 			r.state.Store(reqWaiting)
@@ -285,8 +289,12 @@ func (l *Ledger) commitBatch(reqs []*request, limit int) ([]*request, bool) {
 }
 
 // prefetch reads the keys the operations announce, in transactions of at
-// most maxTxnOps reads.
-func (l *Ledger) prefetch(reqs []*request) (map[string]preKV, error) {
+// most maxTxnOps reads; with local, from the member's own copy.
+func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error) {
+	var opts []clientv3.OpOption
+	if local {
+		opts = append(opts, clientv3.WithSerializable())
+	}
 	pre := map[string]preKV{}
 	var ops []clientv3.Op
 	var keys []string
@@ -317,7 +325,7 @@ func (l *Ledger) prefetch(reqs []*request) (map[string]preKV, error) {
 				continue
 			}
 			seen[k] = true
-			ops = append(ops, clientv3.OpGet(k))
+			ops = append(ops, clientv3.OpGet(k, opts...))
 			keys = append(keys, k)
 			if len(ops) == maxTxnOps {
 				if err := flush(); err != nil {

@@ -23,6 +23,7 @@ type tx struct {
 	ctx    context.Context
 	base   *tx               // the batch so far, or nil
 	pre    map[string]preKV  // the attempt's prefetched keys, or nil
+	local  bool              // read the member's copy (see commitBatch)
 	read   map[string]readKV // keys read from etcd (or the prefetch) by this tx
 	cmps   []clientv3.Cmp
 	writes map[string]write
@@ -78,7 +79,11 @@ func (t *tx) get(key string) ([]byte, bool, error) {
 	} else {
 		ctx, cancel := context.WithTimeout(t.ctx, t.l.opts.CommitTimeout)
 		defer cancel()
-		resp, err := t.l.cli.Get(ctx, key)
+		var opts []clientv3.OpOption
+		if t.local {
+			opts = append(opts, clientv3.WithSerializable())
+		}
+		resp, err := t.l.cli.Get(ctx, key, opts...)
 		if err != nil {
 			return nil, false, t.l.unavailable(t.ctx, err)
 		}
