@@ -2,11 +2,13 @@ package etcdledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -520,4 +522,60 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	if _, err := l.Verify(); err == nil || !strings.Contains(err.Error(), "account 123") {
 		t.Fatalf("verify of a tampered balance: %v", err)
 	}
+}
+
+// TestEntriesAndRequestsOfOlderLogs: a log whose statement entries and
+// remembered requests hold whole events (as written before they named
+// their events by key) reads the same: the statement is unchanged and a
+// repeated request gets its first outcome.
+func TestEntriesAndRequestsOfOlderLogs(t *testing.T) {
+	_, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1"})
+	first, err := l.Deposit(ctx, meta("old-1"), "123", 700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Transfer(ctx, meta("old-2"), "456", "123", 50); err != nil {
+		t.Fatal(err)
+	}
+	before, _, err := l.Statement(ctx, meta(""), "123", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite every entry of 123 and the remembered old-1 the older way.
+	resp, err := cli.Get(ctx, "atm/acctlog/123/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		if len(kv.Value) != 0 {
+			t.Fatalf("entry %s holds %d bytes, want an empty value naming its event", kv.Key, len(kv.Value))
+		}
+		ev, err := cli.Get(ctx, "atm/events/"+strings.TrimPrefix(string(kv.Key), "atm/acctlog/123/"))
+		if err != nil || len(ev.Kvs) != 1 {
+			t.Fatalf("the event of %s: %v %v", kv.Key, ev, err)
+		}
+		if _, err := cli.Put(ctx, string(kv.Key), string(ev.Kvs[0].Value)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := json.Marshal(remembered{Seq: 1, Event: &first.Event})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "atm/reqs/123/old-1", string(old)); err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := l.Statement(ctx, meta(""), "123", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("statement of the older log:\n%+v\nwant\n%+v", after, before)
+	}
+	again, err := l.Deposit(ctx, meta("old-1"), "123", 700)
+	if err != nil || !again.Duplicate || again.Event.TS != first.Event.TS || again.Event.Balance != first.Event.Balance {
+		t.Fatalf("repeat of old-1: %+v, %v (first %+v)", again, err, first.Event)
+	}
+	verify(t, l)
 }

@@ -9,8 +9,13 @@
 //	accounts/<id>                   the account (bank.Account as JSON) with its
 //	                                "last": the timestamp of its last event
 //	events/<ts, 20 digits>/<proc>   the event log, ordered by (ts, proc)
-//	acctlog/<id>/<ts 20>/<proc>     the account's statement entries (the event)
-//	reqs/<account>/<request id>     a remembered money request: its first event
+//	acctlog/<id>/<ts 20>/<proc>     the account's statement entries: an empty
+//	                                value naming its event by the key (the
+//	                                event itself, as JSON, in logs written
+//	                                before entries named their events)
+//	reqs/<account>/<request id>     a remembered money request: its sequence
+//	                                number and its first event's (ts, proc)
+//	                                (or the event itself, in older logs)
 //	reqseq/<account>/<seq 20>       the request id remembered as the seq-th
 //	totals                          {"deposits","withdrawals"} ever
 //	clock/<proc>                    each server's clock lease

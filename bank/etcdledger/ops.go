@@ -25,10 +25,32 @@ type moneyOp struct {
 }
 
 // remembered is a remembered money request: its place in the account's
-// sequence and its first event.
+// sequence and the key of its first event, (TS, Proc). Logs written before
+// requests named their events hold the event itself.
 type remembered struct {
-	Seq   uint64     `json:"seq"`
-	Event bank.Event `json:"event"`
+	Seq   uint64      `json:"seq"`
+	TS    uint64      `json:"ts,omitempty"`
+	Proc  string      `json:"proc,omitempty"`
+	Event *bank.Event `json:"event,omitempty"`
+}
+
+// first returns the remembered request's first event.
+func (r remembered) first(t *tx) (bank.Event, error) {
+	if r.Event != nil {
+		return *r.Event, nil
+	}
+	var e bank.Event
+	raw, ok, err := t.get(t.l.eventKey(r.TS, r.Proc))
+	if err != nil {
+		return e, err
+	}
+	if !ok {
+		return e, fmt.Errorf("the event (%d, %s) of a remembered request is missing (damaged log)", r.TS, r.Proc)
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return e, fmt.Errorf("event (%d, %s): damaged record: %w", r.TS, r.Proc, err)
+	}
+	return e, nil
 }
 
 func (l *Ledger) newEvent(kind bank.Kind, m bank.Meta, id, to string, amount money.Cents, now time.Time) bank.Event {
@@ -137,9 +159,9 @@ func (l *Ledger) read(ctx context.Context, kind bank.Kind, m bank.Meta, id strin
 	return page, rec, opErr
 }
 
-// statement reads a page of the account's entries from its index. The
-// commit depends on the account's record, which every entry changes, so
-// the page is the one of the state read.
+// statement reads a page of the account's entries from its index, then
+// the events the entries name. The commit depends on the account's record,
+// which every entry changes, so the page is the one of the state read.
 func (l *Ledger) statement(t *tx, id string, before uint64, limit int) (bank.StatementPage, error) {
 	var page bank.StatementPage
 	prefix := l.k("acctlog/" + id + "/")
@@ -157,9 +179,34 @@ func (l *Ledger) statement(t *tx, id string, before uint64, limit int) (bank.Sta
 	if err != nil {
 		return page, l.unavailable(t.ctx, err)
 	}
+	// The events named by empty entries, read together.
+	var gets []clientv3.Op
 	for _, kv := range resp.Kvs {
+		if len(kv.Value) == 0 {
+			gets = append(gets, clientv3.OpGet(l.k("events/")+strings.TrimPrefix(string(kv.Key), prefix)))
+		}
+	}
+	var named [][]byte
+	if len(gets) > 0 {
+		r, err := l.cli.Txn(ctx).Then(gets...).Commit()
+		if err != nil {
+			return page, l.unavailable(t.ctx, err)
+		}
+		for i, rr := range r.Responses {
+			kvs := rr.GetResponseRange().Kvs
+			if len(kvs) == 0 {
+				return page, fmt.Errorf("statement of %s: the event of entry %s is missing (damaged log)", id, gets[i].KeyBytes())
+			}
+			named = append(named, kvs[0].Value)
+		}
+	}
+	for _, kv := range resp.Kvs {
+		raw := kv.Value
+		if len(raw) == 0 {
+			raw, named = named[0], named[1:]
+		}
 		var e bank.Event
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
+		if err := json.Unmarshal(raw, &e); err != nil {
 			return page, fmt.Errorf("statement of %s: damaged entry %s: %w", id, kv.Key, err)
 		}
 		if len(page.Entries) == limit {
@@ -183,8 +230,10 @@ func (l *Ledger) idKeys(id string) []string {
 	return []string{l.accountKey(id)}
 }
 
-func (l *Ledger) putEntry(t *tx, id string, e bank.Event) error {
-	return t.putJSON(l.acctlogKey(id, e.TS, e.Proc), e)
+// putEntry adds e to the statement of account id: an empty value under
+// a key that names the event.
+func (l *Ledger) putEntry(t *tx, id string, e bank.Event) {
+	t.put(l.acctlogKey(id, e.TS, e.Proc), nil)
 }
 
 func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
@@ -216,11 +265,15 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 				return err
 			}
 			if ok {
-				var first remembered
-				if err := json.Unmarshal(raw, &first); err != nil {
+				var r remembered
+				if err := json.Unmarshal(raw, &r); err != nil {
 					return fmt.Errorf("request %s of %s: damaged record: %w", o.m.ReqID, o.id, err)
 				}
-				rec, opErr, err = l.retry(t, o, a, first.Event, now)
+				first, err := r.first(t)
+				if err != nil {
+					return fmt.Errorf("request %s of %s: %w", o.m.ReqID, o.id, err)
+				}
+				rec, opErr, err = l.retry(t, o, a, first, now)
 				return err
 			}
 		}
@@ -242,13 +295,9 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 			return err
 		}
 		if opErr == nil {
-			if err := l.putEntry(t, o.id, e); err != nil {
-				return err
-			}
+			l.putEntry(t, o.id, e)
 			if to != nil {
-				if err := l.putEntry(t, o.to, e); err != nil {
-					return err
-				}
+				l.putEntry(t, o.to, e)
 			}
 		}
 		if a != nil {
@@ -308,7 +357,7 @@ func (l *Ledger) retry(t *tx, o *moneyOp, a *record, first bank.Event, now time.
 // forgets the account's request remembered RememberRequests before it.
 func (l *Ledger) remember(t *tx, a *record, req string, e bank.Event) error {
 	a.ReqSeq++
-	if err := t.putJSON(l.reqKey(a.ID, req), remembered{Seq: a.ReqSeq, Event: e}); err != nil {
+	if err := t.putJSON(l.reqKey(a.ID, req), remembered{Seq: a.ReqSeq, TS: e.TS, Proc: e.Proc}); err != nil {
 		return err
 	}
 	t.put(l.reqSeqKey(a.ID, a.ReqSeq), []byte(req))
@@ -492,9 +541,7 @@ func (l *Ledger) OpenAccount(ctx context.Context, m bank.Meta, id, name, pin str
 		if err := t.putAccount(a); err != nil {
 			return err
 		}
-		if err := l.putEntry(t, id, e); err != nil {
-			return err
-		}
+		l.putEntry(t, id, e)
 		rec = bank.Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: name}
 		return t.putEvent(e)
 	})
