@@ -3,6 +3,7 @@ package etcdledger
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"atm/bank"
@@ -83,6 +84,9 @@ func (l *Ledger) Changes(ctx context.Context) <-chan bank.Event {
 func (l *Ledger) foreignChange(ev *clientv3.Event) (bank.Event, bool) {
 	var e bank.Event
 	if !ev.IsCreate() { // the log only grows: an event is a new key
+		return e, false
+	}
+	if strings.HasSuffix(string(ev.Kv.Key), "/"+l.opts.ProcessID) { // its own: not decoded
 		return e, false
 	}
 	if err := json.Unmarshal(ev.Kv.Value, &e); err != nil {
