@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,9 +68,11 @@ const (
 )
 
 type request struct {
-	ctx      context.Context
-	what     string
-	keys     []string // keys the operation will likely read, to prefetch
+	ctx  context.Context
+	what string
+	keys []string // keys the operation will likely read, to prefetch
+	// more returns further keys to prefetch, given the keys read; or nil.
+	more     func(pre map[string]preKV) []string
 	fn       func(*tx) error
 	state    atomic.Int32
 	attempts int
@@ -83,20 +86,25 @@ type committer struct {
 	wake    chan struct{}
 	exited  chan struct{}
 
-	txns, ops, conflicts atomic.Uint64
+	txns, ops, conflicts, lateReads atomic.Uint64
 }
 
 // Stats counts the committed transactions and the operations they
-// committed, and the transactions that failed on a conflict.
+// committed, the transactions that failed on a conflict, and the keys
+// operations read one by one while their batch was computed (each a round
+// trip that holds up the whole batch) instead of with the batch's
+// prefetch.
 type Stats struct {
 	Txns      uint64
 	Ops       uint64
 	Conflicts uint64
+	LateReads uint64
 }
 
 // Stats returns the committer's running totals.
 func (l *Ledger) Stats() Stats {
-	return Stats{Txns: l.com.txns.Load(), Ops: l.com.ops.Load(), Conflicts: l.com.conflicts.Load()}
+	c := &l.com
+	return Stats{Txns: c.txns.Load(), Ops: c.ops.Load(), Conflicts: c.conflicts.Load(), LateReads: c.lateReads.Load()}
 }
 
 // run runs fn as an optimistic transaction, in a batch with other
@@ -105,13 +113,18 @@ func (l *Ledger) Stats() Stats {
 // must reset whatever it returns. An error of fn ends run at once, with
 // nothing written. keys are the keys fn will likely read.
 func (l *Ledger) run(ctx context.Context, what string, keys []string, fn func(t *tx) error) error {
+	return l.runMore(ctx, what, keys, nil, fn)
+}
+
+// runMore is run with more, the keys to prefetch given the prefetched keys.
+func (l *Ledger) runMore(ctx context.Context, what string, keys []string, more func(map[string]preKV) []string, fn func(t *tx) error) error {
 	if l.isClosed() {
 		return fmt.Errorf("%s: %w", what, outcome.ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return err // nothing sent
 	}
-	r := &request{ctx: ctx, what: what, keys: keys, fn: fn, done: make(chan error, 1)}
+	r := &request{ctx: ctx, what: what, keys: keys, more: more, fn: fn, done: make(chan error, 1)}
 	c := &l.com
 	c.mu.Lock()
 	if c.stopped {
@@ -288,16 +301,36 @@ func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request
 	return carry, false
 }
 
-// prefetch reads the keys the operations announce, in transactions of at
-// most maxTxnOps reads; with local, from the member's own copy.
+// prefetch reads the keys the operations announce, then the keys their
+// more asks for given those, in transactions of at most maxTxnOps reads;
+// with local, from the member's own copy.
 func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error) {
+	pre := map[string]preKV{}
+	var keys []string
+	for _, r := range reqs {
+		keys = append(keys, r.keys...)
+	}
+	if err := l.readInto(pre, keys, local); err != nil {
+		return nil, err
+	}
+	keys = keys[:0]
+	for _, r := range reqs {
+		if r.more != nil {
+			keys = append(keys, r.more(pre)...)
+		}
+	}
+	return pre, l.readInto(pre, keys, local)
+}
+
+// readInto reads the keys not yet in pre into it (a missing key with
+// revision 0).
+func (l *Ledger) readInto(pre map[string]preKV, keys []string, local bool) error {
 	var opts []clientv3.OpOption
 	if local {
 		opts = append(opts, clientv3.WithSerializable())
 	}
-	pre := map[string]preKV{}
 	var ops []clientv3.Op
-	var keys []string
+	var batch []string
 	flush := func() error {
 		if len(ops) == 0 {
 			return nil
@@ -313,26 +346,22 @@ func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error)
 			if kvs := rr.GetResponseRange().Kvs; len(kvs) > 0 {
 				p = preKV{readKV: readKV{val: kvs[0].Value, ok: true}, rev: kvs[0].ModRevision}
 			}
-			pre[keys[i]] = p
+			pre[batch[i]] = p
 		}
-		ops, keys = ops[:0], keys[:0]
+		ops, batch = ops[:0], batch[:0]
 		return nil
 	}
-	seen := map[string]bool{}
-	for _, r := range reqs {
-		for _, k := range r.keys {
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			ops = append(ops, clientv3.OpGet(k, opts...))
-			keys = append(keys, k)
-			if len(ops) == maxTxnOps {
-				if err := flush(); err != nil {
-					return nil, err
-				}
+	for _, k := range keys {
+		if _, ok := pre[k]; ok || slices.Contains(batch, k) {
+			continue
+		}
+		ops = append(ops, clientv3.OpGet(k, opts...))
+		batch = append(batch, k)
+		if len(ops) == maxTxnOps {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
 	}
-	return pre, flush()
+	return flush()
 }

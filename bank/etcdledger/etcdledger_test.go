@@ -254,6 +254,10 @@ func TestRememberedRequestsAreBounded(t *testing.T) {
 	if r, _ := l.Deposit(ctx, meta("r0"), "123", 1); r.Duplicate {
 		t.Fatal("r0 still remembered")
 	}
+	// The request to forget was read with the batch, not on its own.
+	if s := l.Stats(); s.LateReads != 0 {
+		t.Fatalf("%d keys read one by one while batches were computed (stats %+v)", s.LateReads, s)
+	}
 	verify(t, l)
 }
 

@@ -252,7 +252,11 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 			keys = append(keys, l.reqKey(o.id, o.m.ReqID))
 		}
 	}
-	err := l.run(ctx, string(o.kind), keys, func(t *tx) error {
+	var more func(map[string]preKV) []string
+	if validReq && len(keys) > 0 {
+		more = func(pre map[string]preKV) []string { return l.moreKeys(pre, o.id, o.m.ReqID) }
+	}
+	err := l.runMore(ctx, string(o.kind), keys, more, func(t *tx) error {
 		rec, opErr = bank.Receipt{}, nil
 		now := l.opts.Now()
 		a, err := t.account(o.id)
@@ -374,6 +378,35 @@ func (l *Ledger) remember(t *tx, a *record, req string, e bank.Event) error {
 		}
 	}
 	return nil
+}
+
+// moreKeys returns the keys a money request on account id will read
+// beyond those it announced, given them: for a repeated request, the
+// first event its remembered record names; for a new one, the request
+// that remembering it forgets, once the account remembers
+// RememberRequests. Read with the batch, they cost no round trip of their
+// own.
+func (l *Ledger) moreKeys(pre map[string]preKV, id, req string) []string {
+	if p := pre[l.reqKey(id, req)]; p.ok {
+		var r remembered
+		if json.Unmarshal(p.val, &r) == nil && r.Event == nil {
+			return []string{l.eventKey(r.TS, r.Proc)}
+		}
+		return nil
+	}
+	p := pre[l.accountKey(id)]
+	if !p.ok {
+		return nil
+	}
+	var r record
+	if err := json.Unmarshal(p.val, &r); err != nil {
+		return nil // the operation reports the damage
+	}
+	n := uint64(l.opts.RememberRequests)
+	if r.ReqSeq+1 <= n {
+		return nil
+	}
+	return []string{l.reqSeqKey(id, r.ReqSeq+1-n)}
 }
 
 func describeRequest(e bank.Event) string {

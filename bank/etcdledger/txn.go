@@ -77,6 +77,7 @@ func (t *tx) get(key string) ([]byte, bool, error) {
 	if p, ok := t.pre[key]; ok {
 		r, rev = p.readKV, p.rev
 	} else {
+		t.l.com.lateReads.Add(1)
 		ctx, cancel := context.WithTimeout(t.ctx, t.l.opts.CommitTimeout)
 		defer cancel()
 		var opts []clientv3.OpOption
