@@ -6,11 +6,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"image/color"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"atm/cmd/atm/internal/sshatm"
 	"atm/netproto/server"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/vt"
 	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
@@ -336,17 +339,6 @@ func (tm *terminal) screen() string {
 	return tm.emu.String()
 }
 
-// cell is the cell at x, y of the screen.
-func (tm *terminal) cell(x, y int) (fg color.Color, content string) {
-	tm.mu.Lock()
-	defer tm.mu.Unlock()
-	c := tm.emu.CellAt(x, y)
-	if c == nil {
-		return nil, ""
-	}
-	return c.Style.Fg, c.Content
-}
-
 // waitFor waits until the screen shows every one of wants.
 func (tm *terminal) waitFor(wants ...string) string {
 	tm.t.Helper()
@@ -358,6 +350,22 @@ func (tm *terminal) waitFor(wants ...string) string {
 		}
 		if time.Now().After(deadline) {
 			tm.t.Fatalf("%s: the screen never showed %q; last screen:\n%s", tm.name, wants, s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitMatch waits until the screen matches re.
+func (tm *terminal) waitMatch(re *regexp.Regexp) string {
+	tm.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := tm.screen()
+		if re.MatchString(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("%s: the screen never matched %s; last screen:\n%s", tm.name, re, s)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -401,4 +409,28 @@ func (tm *terminal) login(account, holder string) {
 	tm.waitFor("Please log in")
 	tm.typeKeys(account + "\r1234\r")
 	tm.waitFor("What would you like to do?", holder)
+}
+
+// colours counts the screen's cells with a foreground colour in 24-bit
+// colour and in 256 colours, and lists the foreground colours used.
+func (tm *terminal) colours() (rgb, indexed int, palette map[string]bool) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	palette = map[string]bool{}
+	for y := range tm.emu.Height() {
+		for x := range tm.emu.Width() {
+			c := tm.emu.CellAt(x, y)
+			if c == nil || c.Style.Fg == nil {
+				continue
+			}
+			switch c.Style.Fg.(type) {
+			case color.RGBA:
+				rgb++
+			case ansi.IndexedColor:
+				indexed++
+			}
+			palette[fmt.Sprint(c.Style.Fg)] = true
+		}
+	}
+	return rgb, indexed, palette
 }
