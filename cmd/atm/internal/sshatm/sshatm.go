@@ -129,6 +129,11 @@ func New(cfg Config) (*Server, error) {
 		HandshakeTimeout: handshakeTimeout,
 		Version:          "atm",
 	}
+	if cfg.IdleTimeout > 0 {
+		// A backstop for connections that never open a session: a session
+		// ends on its own timer, with a goodbye, well before this.
+		s.ssh.IdleTimeout = cfg.IdleTimeout + time.Minute
+	}
 	s.ssh.AddHostKey(cfg.HostKey)
 	if len(cfg.AuthorizedKeys) > 0 {
 		s.ssh.PublicKeyHandler = s.authorized
