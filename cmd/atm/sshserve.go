@@ -25,9 +25,9 @@ type sshFlags struct {
 
 func addSSHFlags(fs *flag.FlagSet) *sshFlags {
 	return &sshFlags{
-		addr:        fs.String("ssh", "", "also serve the ATM over SSH on this address (e.g. 127.0.0.1:2222): every session gets an ATM of its own on this bank (`ssh -p 2222 HOST`)"),
-		hostKey:     fs.String("ssh-host-key", "", "the SSH host key (default "+sshatm.HostKeyFile+" beside the database, made on first start, mode 0600)"),
-		authKeys:    fs.String("ssh-authorized-keys", "", "let in over SSH only the public keys of this authorized_keys file (default: no SSH authentication, which only a loopback --ssh address allows)"),
+		addr:        fs.String("ssh", "", "also serve the ATM over SSH on `HOST:PORT` (e.g. 127.0.0.1:2222): every session gets an ATM of its own on this bank (students run: ssh -p 2222 HOST)"),
+		hostKey:     fs.String("ssh-host-key", "", "the SSH host key `FILE` (default "+sshatm.HostKeyFile+" beside the database, made on first start, mode 0600)"),
+		authKeys:    fs.String("ssh-authorized-keys", "", "let in over SSH only the public keys of this authorized_keys `FILE` (default: no SSH authentication, which only a loopback --ssh address allows)"),
 		noAuth:      fs.Bool("ssh-no-auth", false, "serve --ssh on an address other machines reach without --ssh-authorized-keys: anyone who reaches it gets an ATM (the ATM still asks for the PIN)"),
 		maxSessions: fs.Int("ssh-max-sessions", sshatm.DefaultMaxSessions, "most SSH sessions at once; more are told to try again later"),
 		idle:        fs.Duration("ssh-idle-timeout", sshatm.DefaultIdleTimeout, "log out and close an SSH session after this long without a key (0: never)"),
