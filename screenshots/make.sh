@@ -208,3 +208,46 @@ tm new-session -d -s wouter -x 161 -y 52 "TMUX= tmux -L $sock attach -t watch"
 tm resize-window -t wouter -x 161 -y 52
 sleep 1
 shot wouter:0.0 watch
+
+# A classroom over SSH: two students' ATMs, each an SSH session from
+# OpenSSH's client, side by side, and the server's log below naming their
+# processes. A transfer from one and its push on the other.
+saddr="127.0.0.1:$((port + 2))"
+sport=$((port + 3))
+tm new-session -d -s ssh -x 161 -y 40 "$work/atm serve --addr $saddr --db $work/ssh.db --ssh 127.0.0.1:$sport"
+tm set -g status off
+tm set -g pane-border-style fg=colour240
+tm set -g pane-active-border-style fg=colour240
+wait_for ssh:0.0 "over SSH"
+sshc="ssh -q -p $sport -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+tm split-window -v -b -l 28 -t ssh:0.0 "$sshc ana@localhost"
+SA=ssh:0.0
+wait_for $SA "Please log in" # ana's is atm-ssh-1
+tm split-window -h -l 80 -t ssh:0.0 "$sshc bruno@localhost"
+SB=ssh:0.1
+wait_for $SB "Please log in"
+keys $SA 123
+enter $SA
+keys $SA 1234
+enter $SA
+wait_for $SA "What would you like to do?"
+keys $SB 456
+enter $SB
+keys $SB 1234
+enter $SB
+wait_for $SB "What would you like to do?"
+keys $SA 4
+wait_for $SA "Recipient"
+keys $SA 456
+enter $SA
+wait_for $SA "Amount to transfer"
+keys $SA 40
+enter $SA
+wait_for $SA "Press y to confirm"
+keys $SA y
+wait_for $SA "Transfer done"
+wait_for $SB "Money arrived"
+tm new-session -d -s souter -x 161 -y 40 "TMUX= tmux -L $sock attach -t ssh"
+tm resize-window -t souter -x 161 -y 40
+sleep 1
+shot souter:0.0 ssh-classroom

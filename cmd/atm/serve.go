@@ -34,8 +34,9 @@ func runServe(args []string) int {
 	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
 	maxAmount := fs.Int64("max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
+	sshf := addSSHFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--log-format text|json]\n       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--log-format text|json]")
+		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--ssh HOST:PORT] [--log-format text|json]\n       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--ssh HOST:PORT] [--log-format text|json]")
 		fs.PrintDefaults()
 	}
 	if code, ok := cli.ParseFlags(fs, args); !ok {
@@ -80,6 +81,12 @@ func runServe(args []string) int {
 			return 2
 		}
 	}
+	sshKeys, err := sshf.check(fs)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 2
+	}
+	ssh := sshSetup{flags: sshf, keys: sshKeys}
 	// The output never holds up the bank: records go through a bounded
 	// queue, and what a stalled terminal makes it drop is counted.
 	async := server.NewAsyncHandler(handler, 0)
@@ -98,7 +105,7 @@ func runServe(args []string) int {
 		MaxDelay:    maxDelay,
 	}
 	if *etcd != "" {
-		return serveEtcd(srv, logger, *etcd, *proc, *addr, *token, money.Cents(*maxAmount), *shutdownWait, minDelay, maxDelay)
+		return serveEtcd(srv, logger, *etcd, *proc, *addr, *token, money.Cents(*maxAmount), *shutdownWait, minDelay, maxDelay, ssh)
 	}
 	if dir := filepath.Dir(*db); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -117,9 +124,16 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
 		return 1
 	}
+	front, err := listenSSH(ssh.flags, ssh.keys, l.Addr(), *db, logger)
+	if err != nil {
+		l.Close()
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 1
+	}
 	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent, MaxAmount: money.Cents(*maxAmount)})
 	if err != nil {
 		l.Close()
+		front.close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 1
 	}
@@ -132,7 +146,7 @@ func runServe(args []string) int {
 		extra += fmt.Sprintf(", each message delayed %s to %s (teaching mode)", minDelay, maxDelay)
 	}
 	logger.Info(fmt.Sprintf("serving %s on %s (protocol v%d), process id %s%s", *db, l.Addr(), wire.Version, b.ProcessID(), extra))
-	code := serveUntilSignal(srv, l, logger, *shutdownWait)
+	code := serveUntilSignal(srv, l, front, logger, *shutdownWait)
 	if err := b.Close(); err != nil {
 		logger.Error(fmt.Sprintf("close the database: %v", err))
 		code = 1
@@ -143,14 +157,20 @@ func runServe(args []string) int {
 	return code
 }
 
-// serveUntilSignal serves l until SIGINT or SIGTERM (or a failure of
-// Serve), then shuts the server down gracefully, within shutdownWait. It
-// returns the exit code so far; the caller closes the ledger.
-func serveUntilSignal(srv *server.Server, l net.Listener, logger *slog.Logger, shutdownWait time.Duration) int {
+// serveUntilSignal serves l, and the ATM over SSH if front is not nil,
+// until SIGINT or SIGTERM (or a failure of Serve), then shuts down
+// gracefully, within shutdownWait: first the ATMs over SSH (each logs out
+// and says goodbye on its terminal), then the server. It returns the exit
+// code so far; the caller closes the ledger.
+func serveUntilSignal(srv *server.Server, l net.Listener, front *sshFront, logger *slog.Logger, shutdownWait time.Duration) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
+	var sshErr <-chan error
+	if front != nil {
+		sshErr = front.serve(logger)
+	}
 
 	code := 0
 	select {
@@ -159,10 +179,14 @@ func serveUntilSignal(srv *server.Server, l net.Listener, logger *slog.Logger, s
 	case err := <-serveErr:
 		logger.Error(fmt.Sprintf("server stopped: %v", err))
 		code = 1
+	case err := <-sshErr:
+		logger.Error(fmt.Sprintf("the ATM over SSH stopped: %v", err))
+		code = 1
 	}
 	signal.Stop(sigs)
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
+	code = max(code, shutdownSSH(ctx, front, logger))
 	if err := srv.Shutdown(ctx); err != nil {
 		logger.Error(fmt.Sprintf("shutdown: %v", err))
 		code = 1
@@ -175,16 +199,23 @@ func serveUntilSignal(srv *server.Server, l net.Listener, logger *slog.Logger, s
 // proc's lease), serves until a signal, then closes the ledger (storing
 // the clock) and the etcd client.
 func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr, token string, maxAmount money.Cents,
-	shutdownWait, minDelay, maxDelay time.Duration) int {
+	shutdownWait, minDelay, maxDelay time.Duration, ssh sshSetup) int {
 	srv.OperatorToken = token
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", addr, err)
 		return 1
 	}
+	front, err := listenSSH(ssh.flags, ssh.keys, l.Addr(), defaultDBPath(), logger)
+	if err != nil {
+		l.Close()
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 1
+	}
 	cli, err := dialEtcd(endpoints)
 	if err != nil {
 		l.Close()
+		front.close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 1
 	}
@@ -194,6 +225,7 @@ func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr, t
 	cancel()
 	if err != nil {
 		l.Close()
+		front.close()
 		fmt.Fprintf(os.Stderr, "atm serve: etcd at %s: %v\n", endpoints, err)
 		return 1
 	}
@@ -206,7 +238,7 @@ func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr, t
 		extra += fmt.Sprintf(", each message delayed %s to %s (teaching mode)", minDelay, maxDelay)
 	}
 	logger.Info(fmt.Sprintf("serving etcd %s on %s (protocol v%d), process id %s%s", endpoints, l.Addr(), wire.Version, led.ProcessID(), extra))
-	code := serveUntilSignal(srv, l, logger, shutdownWait)
+	code := serveUntilSignal(srv, l, front, logger, shutdownWait)
 	if err := led.Close(); err != nil {
 		logger.Error(fmt.Sprintf("close the etcd ledger: %v", err))
 		code = 1

@@ -1,0 +1,296 @@
+// Package sshatm serves the ATM over SSH: every SSH session runs its own
+// ATM (package ui) in the server process, drawn on the session's terminal.
+//
+// Each ATM is a process of its own, as if it ran on the student's machine:
+// it has its own process id (atm-ssh-1, atm-ssh-2, … in the order the
+// sessions opened since the server started) and Lamport clock, and reaches
+// the bank over the bank's TCP address, so the server's log and the
+// space-time diagram show it like any other ATM. The PIN login is the
+// ATM's; SSH authentication (public keys, or none) only decides who gets a
+// terminal.
+//
+// Guarantees:
+//   - Size and colours follow the client's terminal: its pty size and
+//     window changes, its colour profile (TERM, COLORTERM), and its
+//     background (asked by the ATM).
+//   - At most MaxSessions ATMs run at once; a session beyond that is told
+//     so and closed before any ATM starts.
+//   - A session without a key for IdleTimeout is told so and closed; its
+//     ATM logs out first.
+//   - A session that drops ends its ATM at once: the connection to the bank
+//     closes, and a request in flight is applied at most once (the bank
+//     answers a request id once; nobody resends it).
+//   - Shutdown ends every ATM (each logs out), writes a goodbye on every
+//     terminal, and closes every connection.
+package sshatm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"atm/ui"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/ssh"
+	bm "charm.land/wish/v2/bubbletea"
+	"github.com/charmbracelet/colorprofile"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxSessions = 100
+	DefaultIdleTimeout = 15 * time.Minute
+	// handshakeTimeout bounds a connection's key exchange and
+	// authentication.
+	handshakeTimeout = time.Minute
+	// closeGrace is how long Shutdown lets clients close their connections
+	// after the goodbye before it closes them.
+	closeGrace = time.Second
+)
+
+// Why a session ended, when the server ended it.
+var (
+	// ErrClosing ends the sessions when the server shuts down.
+	ErrClosing = errors.New("the bank is closing")
+	// ErrIdle ends a session that had no key for IdleTimeout.
+	ErrIdle = errors.New("no key for too long")
+)
+
+// Config configures a Server.
+type Config struct {
+	// BankAddr is the bank server's TCP address, which every ATM dials.
+	BankAddr string
+	// HostKey is the server's SSH host key (see HostKey).
+	HostKey gossh.Signer
+	// AuthorizedKeys are the public keys let in. None: every client is let
+	// in without authentication; the caller decides whether that is safe
+	// (see Loopback).
+	AuthorizedKeys []gossh.PublicKey
+	// MaxSessions is the most ATMs at once; default DefaultMaxSessions.
+	MaxSessions int
+	// IdleTimeout closes a session after this long without input;
+	// default DefaultIdleTimeout, negative: never.
+	IdleTimeout time.Duration
+	// BankName names the bank in the goodbye; default "Banco Lamport".
+	BankName string
+	// Logger gets a line for every session opened, ended or refused, and
+	// every key refused; default none.
+	Logger *slog.Logger
+}
+
+// Server serves ATMs over SSH. Create it with New.
+type Server struct {
+	cfg  Config
+	ssh  *ssh.Server
+	log  *slog.Logger
+	seq  atomic.Uint64 // sessions opened
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	live map[*session]struct{}
+	shut bool
+}
+
+// session is one ATM over SSH.
+type session struct {
+	proc string
+	end  context.CancelCauseFunc
+}
+
+// New returns a server of cfg; it serves once Serve is called.
+func New(cfg Config) (*Server, error) {
+	if cfg.HostKey == nil {
+		return nil, errors.New("sshatm: no host key")
+	}
+	if cfg.BankAddr == "" {
+		return nil, errors.New("sshatm: no bank address")
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.BankName == "" {
+		cfg.BankName = "Banco Lamport"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, live: map[*session]struct{}{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.ssh = &ssh.Server{
+		Handler:          s.handle,
+		HandshakeTimeout: handshakeTimeout,
+		Version:          "atm",
+	}
+	if cfg.IdleTimeout > 0 {
+		// A backstop for connections that never open a session: a session
+		// ends on its own timer, with a goodbye, well before this.
+		s.ssh.IdleTimeout = cfg.IdleTimeout + time.Minute
+	}
+	s.ssh.AddHostKey(cfg.HostKey)
+	if len(cfg.AuthorizedKeys) > 0 {
+		s.ssh.PublicKeyHandler = s.authorized
+	}
+	return s, nil
+}
+
+// Serve accepts SSH connections on l until Shutdown; it then returns
+// ssh.ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error { return s.ssh.Serve(l) }
+
+// Shutdown stops accepting connections, ends every ATM (each logs out and
+// its terminal gets a goodbye), waits for them within ctx, and closes every
+// connection. It returns ctx's error if an ATM had not ended by then.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shut = true
+	for a := range s.live {
+		a.end(ErrClosing)
+	}
+	s.mu.Unlock()
+	ended := make(chan struct{})
+	go func() { s.wg.Wait(); close(ended) }()
+	var err error
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	// Clients close their connection once the session is over; give them
+	// a moment before closing what is left.
+	gctx, cancel := context.WithTimeout(ctx, closeGrace)
+	defer cancel()
+	if s.ssh.Shutdown(gctx) != nil {
+		_ = s.ssh.Close()
+	}
+	return err
+}
+
+// authorized lets in the configured public keys only.
+func (s *Server) authorized(ctx ssh.Context, key ssh.PublicKey) bool {
+	for _, k := range s.cfg.AuthorizedKeys {
+		if ssh.KeysEqual(key, k) {
+			return true
+		}
+	}
+	s.log.Warn(fmt.Sprintf("ssh: refused key %s of %s@%s: not an authorized key", Fingerprint(key), ctx.User(), ctx.RemoteAddr()))
+	return false
+}
+
+// admit registers a new session ended by end, or says why it cannot
+// start.
+func (s *Server) admit(end context.CancelCauseFunc) (*session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.shut:
+		return nil, ErrClosing
+	case len(s.live) >= s.cfg.MaxSessions:
+		return nil, fmt.Errorf("all %d ATMs of this bank are in use", s.cfg.MaxSessions)
+	}
+	a := &session{proc: fmt.Sprintf("atm-ssh-%d", s.seq.Add(1)), end: end}
+	s.live[a] = struct{}{}
+	s.wg.Add(1)
+	return a, nil
+}
+
+func (s *Server) release(a *session) {
+	s.mu.Lock()
+	delete(s.live, a)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// refuse tells the person why there is no ATM for them and ends the
+// session.
+func refuse(sess ssh.Session, text string) {
+	_, _ = fmt.Fprintf(sess.Stderr(), "%s\r\n", text)
+	_ = sess.Exit(1)
+}
+
+// handle admits a session, runs its ATM, and ends the session once the
+// ATM is gone and the session no longer counts against MaxSessions.
+func (s *Server) handle(sess ssh.Session) {
+	pty, windows, ok := sess.Pty()
+	if !ok {
+		refuse(sess, "The ATM needs a terminal: connect with ssh -t.")
+		return
+	}
+	if len(sess.Command()) > 0 {
+		refuse(sess, "This server runs the ATM only: connect without a command.")
+		return
+	}
+	who := fmt.Sprintf("%s@%s", sess.User(), sess.RemoteAddr())
+	ctx, end := context.WithCancelCause(sess.Context())
+	defer end(nil)
+	a, err := s.admit(end)
+	if err != nil {
+		s.log.Warn(fmt.Sprintf("ssh: refused a session of %s: %v", who, err))
+		refuse(sess, fmt.Sprintf("Sorry, %v; try again later.", err))
+		return
+	}
+	s.log.Info(fmt.Sprintf("ssh: %s for %s (%s, %d×%d)", a.proc, who, pty.Term, pty.Window.Width, pty.Window.Height))
+	how := s.run(ctx, end, sess, a.proc, pty, windows)
+	s.log.Info(fmt.Sprintf("ssh: %s for %s ended: %s", a.proc, who, how))
+	s.release(a)
+	_ = sess.Exit(0)
+}
+
+// run runs the ATM proc on the session's terminal until the person quits,
+// the session drops, it is idle for too long, or the server shuts down
+// (ctx ends), and says which.
+func (s *Server) run(ctx context.Context, end context.CancelCauseFunc, sess ssh.Session, proc string, pty ssh.Pty, windows <-chan ssh.Window) string {
+	in := newIdleInput(sess, s.cfg.IdleTimeout, func() { end(ErrIdle) })
+	defer in.stop()
+	env := append(sess.Environ(), "TERM="+pty.Term)
+	m := ui.New(ui.Config{Addr: s.cfg.BankAddr, ProcessID: proc})
+	opts := append(bm.MakeOptions(sess),
+		tea.WithInput(in),
+		tea.WithColorProfile(colorprofile.Env(env)),
+		tea.WithEnvironment(env),
+		tea.WithWindowSize(pty.Window.Width, pty.Window.Height),
+		tea.WithContext(ctx),
+		tea.WithoutSignalHandler(),
+	)
+	p := tea.NewProgram(m, opts...)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case w := <-windows:
+				p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+			}
+		}
+	}()
+	_, runErr := p.Run()
+	closeErr := m.Close() // logs out and leaves the bank
+	cause := context.Cause(ctx)
+	how := "the person quit"
+	switch {
+	case errors.Is(cause, ErrClosing):
+		how = "the bank is closing"
+		goodbye(sess, fmt.Sprintf("%s is closing: this ATM has logged out. Goodbye!", s.cfg.BankName))
+	case errors.Is(cause, ErrIdle):
+		how = fmt.Sprintf("no key for %s", s.cfg.IdleTimeout)
+		goodbye(sess, fmt.Sprintf("No key for %s: this ATM has logged out. Goodbye!", s.cfg.IdleTimeout))
+	case runErr != nil:
+		how = "the connection dropped"
+	}
+	if closeErr != nil {
+		how += fmt.Sprintf(" (leaving the bank: %v)", closeErr)
+	}
+	return how
+}
+
+// goodbye writes a line on the terminal after the ATM has left it.
+func goodbye(sess ssh.Session, text string) {
+	_, _ = fmt.Fprintf(sess, "\r\n%s\r\n", text)
+}

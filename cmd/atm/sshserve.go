@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"atm/cmd/atm/internal/sshatm"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// sshFlags are the flags of atm serve's ATM over SSH.
+type sshFlags struct {
+	addr, hostKey, authKeys *string
+	noAuth                  *bool
+	maxSessions             *int
+	idle                    *time.Duration
+}
+
+func addSSHFlags(fs *flag.FlagSet) *sshFlags {
+	return &sshFlags{
+		addr:        fs.String("ssh", "", "also serve the ATM over SSH on `HOST:PORT` (e.g. 127.0.0.1:2222): every session gets an ATM of its own on this bank (students run: ssh -p 2222 HOST)"),
+		hostKey:     fs.String("ssh-host-key", "", "the SSH host key `FILE` (default "+sshatm.HostKeyFile+" beside the database, made on first start, mode 0600)"),
+		authKeys:    fs.String("ssh-authorized-keys", "", "let in over SSH only the public keys of this authorized_keys `FILE` (default: no SSH authentication, which only a loopback --ssh address allows)"),
+		noAuth:      fs.Bool("ssh-no-auth", false, "serve --ssh on an address other machines reach without --ssh-authorized-keys: anyone who reaches it gets an ATM (the ATM still asks for the PIN)"),
+		maxSessions: fs.Int("ssh-max-sessions", sshatm.DefaultMaxSessions, "most SSH sessions at once; more are told to try again later"),
+		idle:        fs.Duration("ssh-idle-timeout", sshatm.DefaultIdleTimeout, "log out and close an SSH session after this long without a key (0: never)"),
+	}
+}
+
+// check validates the SSH flags and reads the authorized keys. An SSH
+// address other machines can reach needs keys, or --ssh-no-auth to say
+// that anyone may connect.
+func (f *sshFlags) check(fs *flag.FlagSet) ([]gossh.PublicKey, error) {
+	if *f.addr == "" {
+		var given []string
+		fs.Visit(func(fl *flag.Flag) {
+			if len(fl.Name) > 4 && fl.Name[:4] == "ssh-" {
+				given = append(given, "--"+fl.Name)
+			}
+		})
+		if len(given) > 0 {
+			return nil, fmt.Errorf("%s is for the ATM over SSH: add --ssh HOST:PORT", given[0])
+		}
+		return nil, nil
+	}
+	if _, _, err := net.SplitHostPort(*f.addr); err != nil {
+		return nil, fmt.Errorf("--ssh must be HOST:PORT, such as 127.0.0.1:2222: %v", err)
+	}
+	switch {
+	case *f.maxSessions < 1:
+		return nil, errors.New("--ssh-max-sessions must be at least 1")
+	case *f.idle < 0:
+		return nil, errors.New("--ssh-idle-timeout must be a duration such as 15m, or 0 for never")
+	case *f.noAuth && *f.authKeys != "":
+		return nil, errors.New("--ssh-no-auth and --ssh-authorized-keys together: choose keys, or no authentication")
+	case *f.authKeys == "" && !*f.noAuth && !sshatm.Loopback(*f.addr):
+		return nil, fmt.Errorf("--ssh %s is reachable from other machines, and without --ssh-authorized-keys anyone who reaches it "+
+			"would get an ATM on this bank; give --ssh-authorized-keys FILE with the public keys to let in, "+
+			"or --ssh-no-auth to serve everyone anyway (the ATM still asks for the PIN), or a loopback address such as 127.0.0.1:2222", *f.addr)
+	case *f.authKeys == "":
+		return nil, nil
+	}
+	return sshatm.AuthorizedKeys(*f.authKeys)
+}
+
+// sshFront is the ATM over SSH of a running atm serve.
+type sshFront struct {
+	srv  *sshatm.Server
+	l    net.Listener
+	says string // the start line
+}
+
+// listenSSH listens on the --ssh address and prepares the SSH server; it
+// serves once serve is called. It returns nil when --ssh is not given.
+// The ATMs dial bankAddr; the host key is kept beside dbPath unless
+// --ssh-host-key says where.
+func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr net.Addr, dbPath string, logger *slog.Logger) (*sshFront, error) {
+	if *f.addr == "" {
+		return nil, nil
+	}
+	path := *f.hostKey
+	if path == "" {
+		path = filepath.Join(filepath.Dir(dbPath), sshatm.HostKeyFile)
+	}
+	key, created, err := sshatm.HostKey(path)
+	if err != nil {
+		return nil, err
+	}
+	idle := *f.idle
+	if idle == 0 {
+		idle = -1 // never
+	}
+	srv, err := sshatm.New(sshatm.Config{
+		BankAddr:       dialable(bankAddr),
+		HostKey:        key,
+		AuthorizedKeys: keys,
+		MaxSessions:    *f.maxSessions,
+		IdleTimeout:    idle,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", *f.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for SSH on %s: %w", *f.addr, err)
+	}
+	kept := "kept in " + path
+	if created {
+		kept = "made now, kept in " + path
+	}
+	auth := "no SSH authentication (loopback only)"
+	switch {
+	case len(keys) > 0:
+		auth = fmt.Sprintf("public keys of %s (%d)", *f.authKeys, len(keys))
+	case *f.noAuth && !sshatm.Loopback(*f.addr):
+		auth = "no SSH authentication (--ssh-no-auth: anyone who reaches it)"
+	}
+	limits := fmt.Sprintf("at most %d sessions", *f.maxSessions)
+	if idle > 0 {
+		limits += fmt.Sprintf(", closed after %s without a key", idle)
+	}
+	host := "HOST"
+	if sshatm.Loopback(*f.addr) {
+		host = "localhost"
+	}
+	says := fmt.Sprintf("serving the ATM over SSH on %s (ssh -p %s %s), host key %s (%s), %s, %s",
+		l.Addr(), port(l.Addr()), host, sshatm.Fingerprint(key.PublicKey()), kept, auth, limits)
+	return &sshFront{srv: srv, l: l, says: says}, nil
+}
+
+// serve starts serving; the channel gets Serve's error.
+func (s *sshFront) serve(logger *slog.Logger) <-chan error {
+	errc := make(chan error, 1)
+	logger.Info(s.says)
+	go func() { errc <- s.srv.Serve(s.l) }()
+	return errc
+}
+
+// close releases the listener of a front that never served (nil: none).
+func (s *sshFront) close() {
+	if s != nil {
+		_ = s.l.Close()
+	}
+}
+
+// dialable is an address to reach a listener at from this machine: its
+// own, or localhost for all interfaces (0.0.0.0, ::).
+func dialable(a net.Addr) string {
+	t, ok := a.(*net.TCPAddr)
+	if !ok || !t.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("localhost", port(a))
+}
+
+func port(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return fmt.Sprint(t.Port)
+	}
+	return a.String()
+}
+
+// shutdownSSH ends the ATMs over SSH, each with a goodbye, within ctx.
+func shutdownSSH(ctx context.Context, s *sshFront, logger *slog.Logger) int {
+	if s == nil {
+		return 0
+	}
+	if err := s.srv.Shutdown(ctx); err != nil {
+		logger.Error(fmt.Sprintf("shut the ATMs over SSH down: %v", err))
+		return 1
+	}
+	return 0
+}
+
+// sshSetup is what the checked SSH flags give the server.
+type sshSetup struct {
+	flags *sshFlags
+	keys  []gossh.PublicKey
+}
