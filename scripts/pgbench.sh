@@ -7,6 +7,7 @@
 #
 #   scripts/pgbench.sh            # 64 clients, 2 threads, 30 s each, scale 64
 #   CLIENTS=8 SECONDS_EACH=10 SCALE=16 scripts/pgbench.sh
+#   MODES=tpcb scripts/pgbench.sh   # TPC-B only
 set -euo pipefail
 
 CLIENTS=${CLIENTS:-64}
@@ -14,6 +15,7 @@ THREADS=${THREADS:-2}
 SECONDS_EACH=${SECONDS_EACH:-30}
 SCALE=${SCALE:-64}
 PORT=${PORT:-54329}
+MODES=${MODES:-tpcb simple-update}
 
 bindir=""
 if command -v pg_config >/dev/null 2>&1; then
@@ -65,7 +67,7 @@ echo "machine: $(nproc) cores; data directory on $(df --output=source,fstype "$d
 echo "initialising scale $SCALE..."
 "${pgb[@]}" -i -q -s "$SCALE" bench 2>&1 | tail -n 1
 
-for mode in tpcb simple-update; do
+for mode in $MODES; do
 	flags=()
 	[ "$mode" = simple-update ] && flags=(-N)
 	out=$("${pgb[@]}" "${flags[@]}" -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_EACH" bench 2>&1)
