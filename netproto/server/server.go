@@ -272,7 +272,7 @@ func (s *Server) reject(nc net.Conn) {
 	m := &wire.Message{Type: wire.TypeError, Proc: s.Ledger.ProcessID(), TS: ts, Code: wire.CodeServerBusy,
 		Message: "the bank is serving too many ATMs right now; try again in a moment"}
 	b, _ := json.Marshal(m)
-	_ = nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
+	_ = nc.SetDeadline(time.Now().Add(s.writeTimeout())) // over TLS, the write runs the handshake
 	_, _ = nc.Write(append(b, '\n'))
 }
 
