@@ -20,6 +20,8 @@ type Hello struct {
 	// a larger amount before sending it (0 if the server did not say).
 	MaxAmount money.Cents
 	Message   string // "connection established"
+	// TLS describes the connection's TLS: nil over plain TCP.
+	TLS *TLSInfo
 }
 
 // Reply is a successful answer to a request. Fields that do not apply to the
