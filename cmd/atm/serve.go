@@ -34,8 +34,10 @@ func runServe(args []string) int {
 	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
 	maxAmount := fs.Int64("max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
+	var tf tlsFlags
+	tf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--log-format text|json]\n       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--log-format text|json]")
+		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--tls] [--log-format text|json]\n       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--tls --tls-dir DIR] [--log-format text|json]")
 		fs.PrintDefaults()
 	}
 	if code, ok := cli.ParseFlags(fs, args); !ok {
@@ -74,6 +76,10 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "atm serve: --proc is for --etcd (a server on a database file is process \"bank\")")
 		return 2
 	}
+	if err := tf.check(*etcd != ""); err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 2
+	}
 	if *etcd != "" {
 		if _, err := etcdEndpoints(*etcd); err != nil {
 			fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
@@ -98,23 +104,26 @@ func runServe(args []string) int {
 		MaxDelay:    maxDelay,
 	}
 	if *etcd != "" {
-		return serveEtcd(srv, logger, *etcd, *proc, *addr, *token, money.Cents(*maxAmount), *shutdownWait, minDelay, maxDelay)
+		return serveEtcd(srv, logger, *etcd, *proc, *addr, &tf, *token, money.Cents(*maxAmount), *shutdownWait, minDelay, maxDelay)
+	}
+	// Listen first: a busy or refused address must not touch the
+	// database.
+	l, tlsNote, err := tf.listen(*addr, *db)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return listenExit(err)
 	}
 	if dir := filepath.Dir(*db); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
+			l.Close()
 			fmt.Fprintf(os.Stderr, "atm serve: create the database directory: %v\n", err)
 			return 1
 		}
 	}
 	srv.OperatorToken, err = operatorToken(*db, *token)
 	if err != nil {
+		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return 1
-	}
-	// Listen first: a busy address must not touch the database.
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
 		return 1
 	}
 	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent, MaxAmount: money.Cents(*maxAmount)})
@@ -124,7 +133,7 @@ func runServe(args []string) int {
 		return 1
 	}
 	srv.Ledger = b
-	extra := ""
+	extra := tlsNote
 	if *token == "" {
 		extra += ", operator token in " + tokenFile(*db)
 	}
@@ -174,13 +183,13 @@ func serveUntilSignal(srv *server.Server, l net.Listener, logger *slog.Logger, s
 // process proc: it listens, opens the ledger (its clock resumes from
 // proc's lease), serves until a signal, then closes the ledger (storing
 // the clock) and the etcd client.
-func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr, token string, maxAmount money.Cents,
+func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr string, tf *tlsFlags, token string, maxAmount money.Cents,
 	shutdownWait, minDelay, maxDelay time.Duration) int {
 	srv.OperatorToken = token
-	l, err := net.Listen("tcp", addr)
+	l, tlsNote, err := tf.listen(addr, "")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", addr, err)
-		return 1
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return listenExit(err)
 	}
 	cli, err := dialEtcd(endpoints)
 	if err != nil {
@@ -198,7 +207,7 @@ func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr, t
 		return 1
 	}
 	srv.Ledger = led
-	extra := ""
+	extra := tlsNote
 	if token == "" {
 		extra += ", operator operations off (no --operator-token or $ATM_OPERATOR_TOKEN)"
 	}
