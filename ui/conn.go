@@ -43,6 +43,7 @@ func (m *Model) dial() tea.Cmd {
 		RequestTimeout: cfg.RequestTimeout,
 		Reconnect:      true,
 		OnEvent:        m.queue.add,
+		TLS:            cfg.TLS,
 	}
 	m.connect.retryIn = 0
 	return func() tea.Msg {
