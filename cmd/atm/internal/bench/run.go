@@ -68,7 +68,7 @@ func bench(cfg benchConfig) (*benchResult, error) {
 	}
 
 	ctx := context.Background()
-	admin, err := client.Dial(ctx, addr, client.Options{ProcessID: "bench-admin"})
+	admin, err := client.Dial(ctx, addr, client.Options{ProcessID: "bench-admin", TLS: cfg.trust})
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *cli
 		// Enough for any run: transfers move one centavo at a time.
 		const funds = 5_000_000
 		if cfg.client == "lib" {
-			c, err := client.Dial(ctx, addrs[i%len(addrs)], client.Options{ProcessID: proc})
+			c, err := client.Dial(ctx, addrs[i%len(addrs)], client.Options{ProcessID: proc, TLS: cfg.trust})
 			if err != nil {
 				return err
 			}
@@ -220,7 +220,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *cli
 				return fmt.Errorf("fund %s: %w", s.account, err)
 			}
 		} else {
-			c, err := dialLean(ctx, addrs[i%len(addrs)], proc)
+			c, err := dialLean(ctx, addrs[i%len(addrs)], proc, cfg.trust)
 			if err != nil {
 				return err
 			}
