@@ -20,16 +20,24 @@ import (
 // one transaction, must show the balances summing to deposits minus
 // withdrawals with no account negative; at the end the totals must equal
 // what the clients were told, and the log must replay to the balances.
+//
+// It runs over plain TCP and over TLS (every ATM trusting the server's
+// certificate on first use): TLS carries the same protocol.
 func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) { bankInvariants(t, newEnv) })
+	t.Run("tls", func(t *testing.T) { bankInvariants(t, newTLSEnv) })
+}
+
+func bankInvariants(t *testing.T, serve func(*testing.T, ...func(*server.Server)) *env) {
 	const clients = 32
 	run := 4 * time.Second
 	if testing.Short() {
 		run = 1500 * time.Millisecond
 	}
 	rng := seededRand(t)
-	e := newEnv(t, func(s *server.Server) { s.LoginBackoff = time.Millisecond })
+	e := serve(t, func(s *server.Server) { s.LoginBackoff = time.Millisecond })
 	accounts := []string{"123", "456", "789", "1001"}
-	openAccounts(t, e.addr, accounts[3:], 50_000)
+	openAccountsWith(t, e.addr, e.trust, accounts[3:], 50_000)
 	start := snapshot(t, e.bank)
 
 	var (
