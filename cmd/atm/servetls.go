@@ -63,7 +63,7 @@ func (f *tlsFlags) listen(addr, dbPath string) (net.Listener, string, error) {
 			l.Close()
 			return nil, "", fmt.Errorf("%w on %s: it can be reached from other machines, and PINs and the operator token would cross the network in clear. "+
 				"Serve it with --tls (ATMs then connect with --server tls://HOST:PORT), listen on 127.0.0.1, or give --insecure-plaintext to serve in clear anyway",
-				errPlaintext, l.Addr())
+				errPlaintext, addr)
 		}
 		if f.plaintext {
 			return l, ", plain TCP (--insecure-plaintext: PINs cross the network in clear)", nil
