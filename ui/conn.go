@@ -156,7 +156,11 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		if msg.closed {
 			return m.lostClient(), true
 		}
-		return tea.Batch(m.onStatus(msg.status), waitStatus(m.gen, m.client)), true
+		cmd := m.onStatus(msg.status)
+		if msg.gen != m.gen { // onStatus let the client go
+			return cmd, true
+		}
+		return tea.Batch(cmd, waitStatus(m.gen, m.client)), true
 	}
 	return nil, false
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,14 @@ import (
 // self-signed certificate: its tls:// address and its fingerprint.
 func tlsBank(t *testing.T) (addr, fingerprint string) {
 	t.Helper()
+	addr, fingerprint, _ = tlsBankAt(t, filepath.Join(t.TempDir(), "bank.db"), "127.0.0.1:0")
+	return addr, fingerprint
+}
+
+// tlsBankAt serves the bank file db over TLS at hostport with a new
+// self-signed certificate until stop (or the end of the test).
+func tlsBankAt(t *testing.T, db, hostport string) (addr, fingerprint string, stop func()) {
+	t.Helper()
 	certPEM, keyPEM, err := tlscert.SelfSigned([]string{"127.0.0.1"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -32,27 +41,34 @@ func tlsBank(t *testing.T) (addr, fingerprint string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost})
+	b, err := bank.Open(db, bank.Options{PINCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var l net.Listener
+	deadline := time.Now().Add(10 * time.Second)
+	for l == nil { // the address of a server just stopped may take a moment
+		if l, err = net.Listen("tcp", hostport); err != nil && time.Now().After(deadline) {
+			t.Fatal(err)
+		}
 	}
 	srv := &server.Server{Ledger: b}
 	done := make(chan error, 1)
 	go func() {
 		done <- srv.Serve(server.NewTLSListener(l, &tls.Config{Certificates: []tls.Certificate{cert}}))
 	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-		b.Close()
-	})
-	return client.TLSScheme + l.Addr().String(), tlscert.Fingerprint(cert.Certificate[0])
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+			<-done
+			b.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return client.TLSScheme + l.Addr().String(), tlscert.Fingerprint(cert.Certificate[0]), stop
 }
 
 // dialTLS dials addr with the real client and the given trust.
@@ -205,4 +221,31 @@ func homeKnownServers(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return filepath.Join(dir, "known_servers")
+}
+
+// End to end: an ATM logged in to a TLS bank whose server comes back with
+// another certificate (the files deleted, the server restarted) refuses
+// it, leaves the session, and shows the warning; it keeps running.
+func TestTLSSwappedCertificateEndToEnd(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "bank.db")
+	addr, fp, stop := tlsBankAt(t, db, "127.0.0.1:0")
+	hostport, _ := client.SplitScheme(addr)
+	known := homeKnownServers(t)
+	a := startATMConfig(t, Config{Addr: addr, ProcessID: "atm-tls", RequestTimeout: 10 * time.Second,
+		TLS: client.TLSOptions{KnownServers: known}})
+	shown := squash(a.waitFor("First connection to this bank"))
+	if !strings.Contains(shown, fp) {
+		t.Fatalf("the login screen does not show the fingerprint %s:\n%s", fp, a.rec.screen())
+	}
+	a.typeKeys("123\r")
+	a.typeKeys("1234\r")
+	a.waitFor("What would you like to do?", "Ana Souza")
+
+	stop()
+	_, swapped, _ := tlsBankAt(t, db, hostport)
+	a.waitFor("WARNING: the bank's certificate has changed", "Nothing was sent")
+	if s := squash(a.rec.screen()); !strings.Contains(s, fp) || !strings.Contains(s, swapped) {
+		t.Fatalf("the warning does not show both fingerprints %s and %s:\n%s", fp, swapped, a.rec.screen())
+	}
+	a.quit()
 }
