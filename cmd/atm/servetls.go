@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 
 	"atm/netproto/server"
 	"atm/netproto/tlscert"
@@ -75,7 +77,7 @@ func (f *tlsFlags) listen(addr, dbPath string) (net.Listener, string, error) {
 		l.Close()
 		return nil, "", err
 	}
-	note := fmt.Sprintf(", TLS (ATMs connect with tls://%s), certificate %s", l.Addr(), fp)
+	note := fmt.Sprintf(", TLS (ATMs connect with tls://%s), certificate %s", reachAt(l.Addr()), fp)
 	switch {
 	case made:
 		c, _ := f.paths(dbPath)
@@ -86,6 +88,20 @@ func (f *tlsFlags) listen(addr, dbPath string) (net.Listener, string, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	return server.NewTLSListener(l, cfg), note, nil
+}
+
+// reachAt is how another machine writes the address of a listener: this
+// machine's name for one on every interface.
+func reachAt(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "HOST"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
 }
 
 // paths are the certificate files of a self-signed certificate.
