@@ -242,6 +242,7 @@ func logFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Eve
 		return err
 	}
 	defer c.Close()
+	cli.NoteFirstUse("atm log", c.Hello())
 	var after uint64
 	for {
 		page, err := c.Log(ctx, token, after, wire.MaxLogLimit)

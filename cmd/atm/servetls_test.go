@@ -71,8 +71,12 @@ func TestServeTLSKeepsItsCertificate(t *testing.T) {
 		t.Fatalf("key file: %v, mode %v; want 0600", err, st.Mode())
 	}
 	addr := "tls://" + srv.addr
-	if code, out, errOut := runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken); code != 0 || !strings.Contains(out, "server_start") {
+	code, out, errOut := runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken)
+	if code != 0 || !strings.Contains(out, "server_start") {
 		t.Fatalf("atm log --server %s: exit %d\n%s%s", addr, code, out, errOut)
+	}
+	if !strings.Contains(errOut, "first connection to "+addr+": its TLS certificate "+fp[1]+" is now remembered in "+known) {
+		t.Fatalf("atm log did not say it remembered the certificate:\n%s", errOut)
 	}
 	if b, err := os.ReadFile(known); err != nil || !strings.Contains(string(b), srv.addr+" "+fp[1]+"\n") {
 		t.Fatalf("known_servers after the first use: %v\n%s", err, b)
@@ -83,7 +87,7 @@ func TestServeTLSKeepsItsCertificate(t *testing.T) {
 	if again := fingerprintRE.FindStringSubmatch(startLine(t, srv)); again == nil || again[1] != fp[1] {
 		t.Fatalf("restart: certificate %v, want the kept %s", again, fp[1])
 	}
-	if code, _, errOut := runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken); code != 0 {
+	if code, _, errOut := runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken); code != 0 || strings.Contains(errOut, "first connection") {
 		t.Fatalf("atm log after the restart: exit %d\n%s", code, errOut)
 	}
 
@@ -98,7 +102,7 @@ func TestServeTLSKeepsItsCertificate(t *testing.T) {
 	if swapped == nil || swapped[1] == fp[1] {
 		t.Fatalf("a new certificate was not made: %v", swapped)
 	}
-	code, _, errOut := runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken)
+	code, _, errOut = runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken)
 	if code != 1 {
 		t.Fatalf("atm log against a swapped certificate: exit %d\n%s", code, errOut)
 	}

@@ -56,6 +56,7 @@ func runWatch(args []string) int {
 		return fail("watch", err)
 	}
 	defer c.Close()
+	cli.NoteFirstUse("atm watch", c.Hello())
 	// One read before the screen opens, so that a wrong token is said
 	// plainly.
 	if _, err := c.Log(ctx, tok, 0, 1); errors.Is(err, wire.ErrForbidden) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/wire"
 
@@ -73,6 +74,7 @@ func bench(cfg benchConfig) (*benchResult, error) {
 		return nil, err
 	}
 	defer admin.Close()
+	cli.NoteFirstUse("atm bench", admin.Hello())
 
 	sessions, err := setupSessions(ctx, cfg, addr, admin, prog)
 	defer func() {

@@ -61,3 +61,15 @@ func TLSFlags(fs *flag.FlagSet) *client.TLSOptions {
 	fs.StringVar(&o.KnownServers, "known-servers", "", "for tls:// servers: the file of certificate fingerprints remembered on first use (default $"+client.KnownServersEnv+", else "+def+")")
 	return &o
 }
+
+// NoteFirstUse tells, on standard error, that the TLS certificate of the
+// server a command reached was met for the first time and is now
+// remembered, with its fingerprint to compare with the server's start
+// line. It says nothing otherwise.
+func NoteFirstUse(name string, h client.Hello) {
+	if h.TLS == nil || !h.TLS.FirstUse {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s: first connection to %s: its TLS certificate %s is now remembered in %s; compare it with the fingerprint in the server's start line\n",
+		name, h.Addr, h.TLS.Fingerprint, h.TLS.File)
+}
