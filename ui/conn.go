@@ -43,6 +43,7 @@ func (m *Model) dial() tea.Cmd {
 		RequestTimeout: cfg.RequestTimeout,
 		Reconnect:      true,
 		OnEvent:        m.queue.add,
+		TLS:            cfg.TLS,
 	}
 	m.connect.retryIn = 0
 	return func() tea.Msg {
@@ -115,6 +116,9 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.clockPanel.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
 		m.redial.Reset()
+		if notice := firstUseNotice(msg.client.Hello().TLS); notice != "" {
+			m.login.notice = notice
+		}
 		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
 	case embeddedResultMsg:
 		m.starting = false
@@ -152,7 +156,11 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		if msg.closed {
 			return m.lostClient(), true
 		}
-		return tea.Batch(m.onStatus(msg.status), waitStatus(m.gen, m.client)), true
+		cmd := m.onStatus(msg.status)
+		if msg.gen != m.gen { // onStatus let the client go
+			return cmd, true
+		}
+		return tea.Batch(cmd, waitStatus(m.gen, m.client)), true
 	}
 	return nil, false
 }
@@ -254,6 +262,13 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 		m.offline, m.offAttempt, m.offRetry = true, 0, false
 		return m.setBanner("⚠ Connection to the bank lost. Reconnecting…", true, 0)
 	case client.StateReconnecting:
+		if untrusted(s.Err) {
+			// The server came back with a certificate the ATM refuses: the
+			// session ends, and the connect screen says why.
+			cmd := m.lostClient()
+			m.connect.err = s.Err
+			return cmd
+		}
 		m.offline, m.offAttempt, m.offDelay, m.offRetry = true, s.Attempt, s.Delay, false
 		cmd := m.setBanner(fmt.Sprintf("⚠ Connection to the bank lost. Reconnecting (attempt %d)…", s.Attempt), true, 0)
 		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {

@@ -51,7 +51,7 @@ func (p *connectPage) View() string {
 		b.WriteString(s.Dim.Render("· ") + s.Value.Render(p.addr) + "\n")
 	}
 	if p.err != nil {
-		b.WriteString("\n" + wrap(p.c, s.Error, "✗ The bank is not answering.") + "\n")
+		b.WriteString("\n" + wrap(p.c, s.Error, connectHeadline(p.err)) + "\n")
 		b.WriteString(wrap(p.c, s.Text, connectErrorText(p.addr, p.err)) + "\n")
 		if p.embedErr != nil {
 			b.WriteString(wrap(p.c, s.Warning, "Could not start a server here: "+embedErrorText(p.addr, p.dbPath, p.embedErr)) + "\n")

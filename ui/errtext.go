@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"atm/netproto/client"
 	"atm/netproto/wire"
 
 	"atm/bank/outcome"
@@ -20,9 +21,13 @@ var errConnClosed = errors.New("the connection to the bank was closed")
 // connectErrorText says, for a person, why the bank at addr could not be
 // reached: never the Go error itself.
 func connectErrorText(addr string, err error) string {
-	host, _, splitErr := net.SplitHostPort(addr)
+	hostport, secure := client.SplitScheme(addr)
+	host, _, splitErr := net.SplitHostPort(hostport)
 	if splitErr != nil {
 		host = addr
+	}
+	if text, ok := tlsErrorText(addr, err); ok {
+		return text
 	}
 	var dns *net.DNSError
 	var pe *wire.Error
@@ -46,6 +51,8 @@ func connectErrorText(addr string, err error) string {
 		return fmt.Sprintf("The bank at %s turned the ATM away (%s).", addr, pe.Code)
 	case errors.As(err, &op) && op.Op == "dial":
 		return fmt.Sprintf("%s did not accept a connection in time.", addr)
+	case secure:
+		return fmt.Sprintf("%s did not complete a secure (TLS) connection like an atm bank.", addr)
 	}
 	// A connection was made, but what came back (or nothing) was not a
 	// bank's greeting.

@@ -59,6 +59,9 @@ type Config struct {
 	// StartServer starts a bank server inside this process, serving DBPath
 	// on addr. Without it, Embedded is ignored: the ATM only dials.
 	StartServer func(addr, dbPath string) (LocalServer, error)
+	// TLS says which certificates the ATM trusts at tls:// addresses; the
+	// zero value trusts on first use (client.TLSOptions).
+	TLS client.TLSOptions
 }
 
 type pageID int

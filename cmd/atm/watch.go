@@ -27,9 +27,10 @@ func watchToken(flag string) string {
 
 func runWatch(args []string) int {
 	fs := cli.NewFlagSet("atm watch")
-	addr := fs.String("server", wire.DefaultAddr, "the bank server's HOST:PORT, or several servers of one bank HOST:PORT,HOST:PORT,... to fail over between")
+	addr := fs.String("server", wire.DefaultAddr, "the bank server's HOST:PORT (tls://HOST:PORT over TLS), or several servers of one bank HOST:PORT,HOST:PORT,... to fail over between")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"),
 		"the server's operator token (default $ATM_OPERATOR_TOKEN, else the file "+tokenFile(defaultDBPath())+")")
+	trust := cli.TLSFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: atm watch [--server HOST:PORT[,HOST:PORT...]] [--operator-token TOKEN]")
 		fmt.Fprintln(fs.Output(), "\nA live space-time diagram of every process of the bank: one lane per process,\n"+
@@ -50,11 +51,12 @@ func runWatch(args []string) int {
 		return 2
 	}
 	ctx := context.Background()
-	c, err := client.Dial(ctx, *addr, client.Options{ProcessID: "atm-watch", Reconnect: true})
+	c, err := client.Dial(ctx, *addr, client.Options{ProcessID: "atm-watch", Reconnect: true, TLS: *trust})
 	if err != nil {
 		return fail("watch", err)
 	}
 	defer c.Close()
+	cli.NoteFirstUse("atm watch", c.Hello())
 	// One read before the screen opens, so that a wrong token is said
 	// plainly.
 	if _, err := c.Log(ctx, tok, 0, 1); errors.Is(err, wire.ErrForbidden) {

@@ -7,6 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+
+	"atm/netproto/client"
 )
 
 // NewFlagSet is a command's flag set: errors returned, not exits, and a
@@ -43,4 +46,30 @@ func ParseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return 2, false
 	}
 	return 0, true
+}
+
+// TLSFlags registers the flags of a command that talks to a server about
+// trusting its TLS certificate (--ca, --known-servers) and returns the
+// options they set, for client.Options.TLS.
+func TLSFlags(fs *flag.FlagSet) *client.TLSOptions {
+	var o client.TLSOptions
+	def := "known_servers in the atm folder of the user's config directory"
+	if dir, err := os.UserConfigDir(); err == nil {
+		def = filepath.Join(dir, "atm", "known_servers")
+	}
+	fs.StringVar(&o.CAFile, "ca", "", "for tls:// servers: trust the certificates signed by the authorities in this PEM file instead of trusting on first use")
+	fs.StringVar(&o.KnownServers, "known-servers", "", "for tls:// servers: the file of certificate fingerprints remembered on first use (default $"+client.KnownServersEnv+", else "+def+")")
+	return &o
+}
+
+// NoteFirstUse tells, on standard error, that the TLS certificate of the
+// server a command reached was met for the first time and is now
+// remembered, with its fingerprint to compare with the server's start
+// line. It says nothing otherwise.
+func NoteFirstUse(name string, h client.Hello) {
+	if h.TLS == nil || !h.TLS.FirstUse {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s: first connection to %s: its TLS certificate %s is now remembered in %s; compare it with the fingerprint in the server's start line\n",
+		name, h.Addr, h.TLS.Fingerprint, h.TLS.File)
 }
