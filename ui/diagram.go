@@ -34,7 +34,7 @@ type diagramPage struct {
 }
 
 func newDiagramPage(c *common) *diagramPage {
-	keys := watch.DefaultKeyMap()
+	keys := watch.NewKeyMap(c.tr)
 	return &diagramPage{c: c, keys: keys, d: watch.NewDiagram(watch.NewStyles(c.styles.IsDark), keys)}
 }
 
