@@ -8,6 +8,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 )
 
 // menuItem is one choice of the main menu.
@@ -75,6 +76,16 @@ func (p *menuPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	return nil, nil
 }
 
+// desc is the description after a menu item, in whole words that fit
+// beside it.
+func (p *menuPage) desc(item, text string) string {
+	room := p.c.width - lipgloss.Width(item) - 2
+	if room < 4 {
+		return ""
+	}
+	return "  " + p.c.styles.Dim.Render(i18n.Fit(text, room))
+}
+
 func (p *menuPage) View() string {
 	s, tr := p.c.styles, p.c.tr
 	var b strings.Builder
@@ -83,12 +94,14 @@ func (p *menuPage) View() string {
 		l := menuLabels[i]
 		num := strconv.Itoa(int(i) + 1)
 		if i == p.cursor {
-			b.WriteString(s.MenuCurrent.Render("› "+num+"  "+tr.T(l.title)) + "  " + s.Dim.Render(tr.T(l.desc)) + "\n")
+			item := s.MenuCurrent.Render("› " + num + "  " + tr.T(l.title))
+			b.WriteString(item + p.desc(item, tr.T(l.desc)) + "\n")
 		} else {
 			b.WriteString("  " + s.MenuKey.Render(num) + "  " + s.MenuItem.Render(tr.T(l.title)) + "\n")
 		}
 	}
-	b.WriteString("\n  " + s.MenuKey.Render("d") + "  " + s.MenuItem.Render(tr.T(i18n.MenuDiagram)) + "  " + s.Dim.Render(tr.T(i18n.MenuDiagramDesc)) + "\n")
+	item := "  " + s.MenuKey.Render("d") + "  " + s.MenuItem.Render(tr.T(i18n.MenuDiagram))
+	b.WriteString("\n" + item + p.desc(item, tr.T(i18n.MenuDiagramDesc)) + "\n")
 	if p.notice != "" {
 		b.WriteString("\n" + wrap(p.c, s.Warning, p.notice) + "\n")
 	}

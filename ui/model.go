@@ -238,7 +238,7 @@ func (m *Model) clockWidth() int {
 
 func (m *Model) setSize(w, h int) {
 	m.width, m.height = w, h
-	m.help.SetWidth(w)
+	m.help.SetWidth(w - 1) // after the help line's leading space
 	bodyH := max(1, h-3)
 	m.clockPanel.SetSize(m.clockWidth(), bodyH)
 	atmW := w - m.clockWidth()

@@ -119,7 +119,7 @@ func (p *receiptPage) View() string {
 	var pe *wire.Error
 	switch {
 	case p.pending:
-		b.WriteString(s.Warning.Render(tr.T(i18n.ReceiptChecking)) + "\n")
+		b.WriteString(wrap(p.c, s.Warning, tr.T(i18n.ReceiptChecking)) + "\n")
 		b.WriteString(p.c.spinner + s.Dim.Render(tr.T(i18n.ReceiptNotRefusal)) + "\n\n")
 		b.WriteString(kv(p.c, tr.T(i18n.ReceiptRequest), opNoun(tr, p.op, p.amount, p.to)) + "\n")
 		b.WriteString(wrap(p.c, s.Text, tr.T(i18n.ReceiptWait)) + "\n")

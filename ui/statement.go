@@ -198,8 +198,10 @@ func (l layout) perEntry() int {
 	return 1
 }
 
+// pad fits s in w cells, in whole words, padded on the left (right
+// aligned) or on the right.
 func pad(s string, w int, right bool) string {
-	s = ansi.Truncate(s, w, "…")
+	s = i18n.Fit(s, w)
 	gap := strings.Repeat(" ", max(0, w-ansi.StringWidth(s)))
 	if right {
 		return gap + s
@@ -355,7 +357,7 @@ func (p *statementPage) View() string {
 	default:
 		footer = tr.T(i18n.StmtMore, p.offset+1, last)
 	}
-	b.WriteString(s.Dim.Render(footer))
+	b.WriteString(s.Dim.Render(i18n.Fit(footer, p.c.width)))
 	return b.String()
 }
 

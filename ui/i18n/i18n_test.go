@@ -180,3 +180,28 @@ func TestDates(t *testing.T) {
 		t.Errorf("English date %q", got)
 	}
 }
+
+func TestFit(t *testing.T) {
+	cases := []struct {
+		s    string
+		w    int
+		want string
+	}{
+		{"this ATM and the bank", 30, "this ATM and the bank"},
+		{"this ATM and the bank", 21, "this ATM and the bank"},
+		{"this ATM and the bank", 20, "this ATM and the …"},
+		{"this ATM and the bank", 18, "this ATM and the …"},
+		{"this ATM and the bank", 17, "this ATM and …"},
+		{"Transferência realizada", 16, "Transferência …"},
+		{"Transferência", 8, "Transfe…"},
+	}
+	for _, c := range cases {
+		got := i18n.Fit(c.s, c.w)
+		if got != c.want {
+			t.Errorf("Fit(%q, %d) = %q, want %q", c.s, c.w, got, c.want)
+		}
+		if n := len([]rune(got)); n > c.w {
+			t.Errorf("Fit(%q, %d) is %d wide", c.s, c.w, n)
+		}
+	}
+}

@@ -449,7 +449,7 @@ func (d *Diagram) row(id int, w int, cursor bool) string {
 		}
 	}
 	if what := " " + whatText(d.tr, e.What); tail < end && g.free(tail) {
-		g.put(tail, ansi.Truncate(what, end-tail, "…"), &s.Dim)
+		g.put(tail, i18n.Fit(what, end-tail), &s.Dim)
 	}
 	return g.String()
 }
@@ -599,14 +599,14 @@ func (d *Diagram) details(w int) []string {
 	}
 	s, tr := d.st, d.tr
 	lines := []string{s.Rule.Render(ruleWithTitle(tr.T(i18n.WatchSelection), w))}
-	lines = append(lines, d.describe("a", d.a)...)
+	lines = append(lines, d.describe("a", d.a, w)...)
 	if d.b < 0 {
-		lines = append(lines, "  "+s.Past.Render(tr.T(i18n.WatchPast, d.nPast))+
-			s.Dim.Render(" · ")+s.Future.Render(tr.T(i18n.WatchFuture, d.nFuture))+
-			s.Dim.Render(tr.T(i18n.WatchRest)))
+		lines = append(lines, joinFit("  ", []string{s.Past.Render(tr.T(i18n.WatchPast, d.nPast)),
+			s.Future.Render(tr.T(i18n.WatchFuture, d.nFuture)), s.Dim.Render(tr.T(i18n.WatchRest)),
+			s.Dim.Render(tr.T(i18n.WatchMarkB))}, s.Dim.Render(" · "), w))
 		return lines
 	}
-	lines = append(lines, d.describe("b", d.b)...)
+	lines = append(lines, d.describe("b", d.b, w)...)
 	la, lb := d.ev(d.a).L, d.ev(d.b).L
 	var verdict string
 	switch {
@@ -631,7 +631,7 @@ func (d *Diagram) details(w int) []string {
 
 // describe is what the log says of event id: its kind, process, account,
 // amount and request, every timestamp of its record and its vector clock.
-func (d *Diagram) describe(tag string, id int) []string {
+func (d *Diagram) describe(tag string, id int, w int) []string {
 	s, tr := d.st, d.tr
 	e := d.ev(id)
 	proc := laneName(d.T.Procs[e.Proc])
@@ -655,7 +655,7 @@ func (d *Diagram) describe(tag string, id int) []string {
 		if r.Outcome != "" && r.Outcome != "ok" {
 			add(tr.T(i18n.WatchFieldResult), r.Outcome)
 		}
-		lines = append(lines, "    "+strings.Join(f, s.Dim.Render(" · ")))
+		lines = append(lines, joinFit("    ", f, s.Dim.Render(" · "), w))
 		var ts []string
 		tsf := func(label string, v uint64) {
 			if v != 0 {
@@ -670,10 +670,31 @@ func (d *Diagram) describe(tag string, id int) []string {
 		for _, sn := range r.Seen {
 			ts = append(ts, s.Label.Render(tr.T(i18n.WatchSeen))+s.Value.Render(fmt.Sprintf("%d@%d", sn.TS, sn.At)))
 		}
-		lines = append(lines, "    "+s.Label.Render(tr.T(i18n.WatchRecord))+strings.Join(ts, " "))
+		lines = append(lines, joinFit("    "+s.Label.Render(tr.T(i18n.WatchRecord)), ts, " ", w))
 	}
 	lines = append(lines, "    "+s.Label.Render("VC ")+s.Value.Render(d.T.VCString(id)))
 	return lines
+}
+
+// joinFit joins styled parts with sep after lead, as many whole parts as
+// fit in w cells; " …" says that more did not fit.
+func joinFit(lead string, parts []string, sep string, w int) string {
+	line := lead
+	for i, p := range parts {
+		next := p
+		if i > 0 {
+			next = sep + p
+		}
+		more := 0
+		if i < len(parts)-1 {
+			more = 2 // room for " …"
+		}
+		if ansi.StringWidth(line)+ansi.StringWidth(next)+more > w {
+			return line + " …"
+		}
+		line += next
+	}
+	return line
 }
 
 func ruleWithTitle(title string, width int) string {

@@ -94,7 +94,7 @@ func New(cfg Config) *Model {
 	m.d = NewDiagram(m.st, m.keys)
 	m.setStyles(true)
 	m.width, m.height = MinWidth, MinHeight
-	m.help.SetWidth(m.width)
+	m.help.SetWidth(m.width - 1)
 	return m
 }
 
@@ -142,7 +142,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-		m.help.SetWidth(msg.Width)
+		m.help.SetWidth(msg.Width - 1) // after the help line's leading space
 	case tea.BackgroundColorMsg:
 		m.setStyles(msg.IsDark())
 	case EntriesMsg:
@@ -208,7 +208,7 @@ func (m *Model) render() string {
 		errLine = ansi.Truncate(" "+s.Error.Render(m.err), w, "…")
 		extra = 1
 	}
-	legend := " " + s.Dim.Render(truncWords(tr.T(i18n.WatchLegend), w-1))
+	legend := " " + s.Dim.Render(i18n.Fit(tr.T(i18n.WatchLegend), w-1))
 	body := m.d.View(w, h-3-extra)
 	helpLine := " " + m.help.ShortHelpView(m.keys.HelpKeys())
 	parts := []string{title, legend, body}
@@ -217,19 +217,6 @@ func (m *Model) render() string {
 	}
 	parts = append(parts, helpLine)
 	return fitLines(strings.Join(parts, "\n"), w, h)
-}
-
-// truncWords cuts plain text to w cells at a space, never inside a word,
-// and marks the cut with "…".
-func truncWords(s string, w int) string {
-	if ansi.StringWidth(s) <= w {
-		return s
-	}
-	cut := ansi.Truncate(s, max(0, w-1), "")
-	if i := strings.LastIndexByte(cut, ' '); i > 0 && !strings.HasPrefix(s[len(cut):], " ") {
-		cut = cut[:i]
-	}
-	return strings.TrimRight(cut, " ") + "…"
 }
 
 // fitLines cuts or pads a block to exactly h lines of at most w cells.
