@@ -2,13 +2,14 @@ package i18n
 
 // The atm command's usage, flag help and the errors it says to a person.
 var (
-	CmdUsage          = def("cmd.usage", "usage: atm [command] [flags]\n\ncommands:", "uso: atm [comando] [opções]\n\ncomandos:")
-	CmdNone           = def("cmd.none", "(none)", "(nenhum)")
-	CmdMore           = def("cmd.more", "\nRun 'atm COMMAND -h' for a command's flags.", "\nRode 'atm COMANDO -h' para ver as opções de um comando.")
-	CmdUnknown        = def("cmd.unknown", "atm: unknown command %q", "atm: comando desconhecido %q")
-	CmdUnexpected     = def("cmd.unexpected", "%s: unexpected argument %q", "%s: argumento inesperado %q")
-	CmdLangFlag       = def("cmd.lang.flag", "language of the screens: pt-BR or en (default from $LC_ALL, $LC_MESSAGES or $LANG; English otherwise)", "idioma das telas: pt-BR ou en (padrão: $LC_ALL, $LC_MESSAGES ou $LANG; senão inglês)")
-	CmdLangBad        = def("cmd.lang.bad", "%s: --lang %s: choose pt-BR or en", "%s: --lang %s: escolha pt-BR ou en")
+	CmdUsage      = def("cmd.usage", "usage: atm [command] [flags]\n\ncommands:", "uso: atm [comando] [opções]\n\ncomandos:")
+	CmdNone       = def("cmd.none", "(none)", "(nenhum)")
+	CmdMore       = def("cmd.more", "\nRun 'atm COMMAND -h' for a command's flags.", "\nRode 'atm COMANDO -h' para ver as opções de um comando.")
+	CmdUnknown    = def("cmd.unknown", "atm: unknown command %q", "atm: comando desconhecido %q")
+	CmdUnexpected = def("cmd.unexpected", "%s: unexpected argument %q", "%s: argumento inesperado %q")
+	// CmdLangFlag: the word in backquotes names the flag's value in the
+	// flag list ("-lang pt-BR").
+	CmdLangFlag       = def("cmd.lang.flag", "language of the screens: `pt-BR` or en (default from $LC_ALL, $LC_MESSAGES or $LANG; English otherwise)", "idioma das telas: `pt-BR` ou en (padrão: $LC_ALL, $LC_MESSAGES ou $LANG; senão inglês)")
 	SumAccounts       = def("cmd.sum.accounts", "list or add accounts (server not running)", "lista ou cria contas (com o servidor parado)")
 	SumATM            = def("cmd.sum.atm", "the ATM, full screen (default; --server HOST:PORT, else a local bank started if needed)", "o caixa eletrônico, em tela cheia (padrão; --server HOST:PORTA, senão um banco local iniciado se preciso)")
 	SumBench          = def("cmd.sum.bench", "load-test a bank server and report throughput and latency", "testa a carga de um servidor do banco e mostra vazão e latência")

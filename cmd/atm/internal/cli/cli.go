@@ -79,12 +79,9 @@ func Language(args []string) i18n.Lang {
 // langValue is the --lang flag: pt-BR or en.
 type langValue struct{ l *i18n.Lang }
 
-func (v langValue) String() string {
-	if v.l == nil {
-		return ""
-	}
-	return v.l.String()
-}
+// String is empty: the default depends on the environment, which the
+// flag's help explains.
+func (v langValue) String() string { return "" }
 
 func (v langValue) Set(s string) error {
 	l, err := i18n.Parse(s)
