@@ -242,16 +242,16 @@ func (p *clockPanel) viewWithCard(card string) string {
 	for _, row := range renderBig(p.now, inner) {
 		lines = append(lines, lipgloss.PlaceHorizontal(inner, lipgloss.Center, digits.Render(row)))
 	}
-	server := tr.T(i18n.TheBankLong)
+	lastFrom := tr.T(i18n.ClockLastBank)
 	if p.server != "" {
-		server = p.server
+		lastFrom = tr.T(i18n.ClockLastFrom, p.server)
 	}
 	last := "—"
 	if p.seen {
 		last = strconv.FormatUint(p.lastTS, 10)
 	}
 	lines = append(lines,
-		ansi.Truncate(s.Value.Render("L = "+strconv.FormatUint(p.now, 10))+s.Dim.Render(tr.T(i18n.ClockLastFrom, server))+s.Value.Render(last), inner, "…"),
+		ansi.Truncate(s.Value.Render("L = "+strconv.FormatUint(p.now, 10))+s.Dim.Render(lastFrom)+s.Value.Render(last), inner, "…"),
 		s.Dim.Render(ansi.Truncate(tr.T(i18n.ClockRules), inner, "…")),
 	)
 	if card != "" {

@@ -279,6 +279,7 @@ var (
 var (
 	ClockTitle      = def("clock.title", "LAMPORT CLOCK", "RELÓGIO DE LAMPORT")
 	ClockLastFrom   = def("clock.lastfrom", "  last from %s: ", "  último de %s: ")
+	ClockLastBank   = def("clock.lastbank", "  last from the bank: ", "  último do banco: ")
 	ClockRules      = def("clock.rules", "send L+1 · receive max(L,T)+1", "envia L+1 · recebe max(L,T)+1")
 	ClockTimeline   = def("clock.timeline", "timeline", "linha do tempo")
 	ClockNoMessages = def("clock.nomessages", "no messages yet", "nenhuma mensagem ainda")

@@ -39,7 +39,7 @@ func TestWatchLanesMarksAndMessages(t *testing.T) {
 		mustContain(t, out, p.all("■14 apply withdraw", "■14 aplica", "● following", "● acompanhando",
 			"event 24 of 24", "evento 24 de 24", "24 events", "24 eventos", "● send ◆ receive", "● envio ◆ recebimento")...)
 		if m.height >= 40 {
-			mustContain(t, out, "■1 server_start", "╰─2─", p.all("▶◆3 recv hello", "▶◆3 recebe hello")[0]) // the first hello, received by atm-7f3a at 3
+			mustContain(t, out, "■1 server_start", "╰─2─", p.all("▶◆3 recv hello", "▶◆3 receb. hello")[0]) // the first hello, received by atm-7f3a at 3
 		}
 	})
 }
