@@ -202,11 +202,12 @@ func (m *Model) render() string {
 	right := s.TitleInfo.Render(tr.T(i18n.WatchCount, m.d.Len(), m.addr()))
 	gap := max(1, w-lipgloss.Width(left)-lipgloss.Width(right))
 	title := ansi.Truncate(left+s.TitleBar.Render(strings.Repeat(" ", gap))+right, w, "…")
+	// The error is wrapped, not cut: its lines come out of the diagram's.
 	extra := 0
 	var errLine string
 	if m.err != "" {
-		errLine = ansi.Truncate(" "+s.Error.Render(m.err), w, "…")
-		extra = 1
+		errLine = s.Error.Width(w - 1).PaddingLeft(1).Render(m.err)
+		extra = lipgloss.Height(errLine)
 	}
 	legend := " " + s.Dim.Render(i18n.Fit(tr.T(i18n.WatchLegend), w-1))
 	body := m.d.View(w, h-3-extra)
