@@ -135,20 +135,25 @@ func (m *Model) atmPanel() string {
 		content = fitLines(content, w, m.c.height-lipgloss.Height(card)) + "\n" + card
 	}
 	content = fitLines(content, w, m.c.height)
-	busy := ""
+	// The busy line: a spinner, maybe, and what the ATM waits for, in
+	// whole words.
+	spin, text, st := "", "", s.Text
 	switch {
 	case m.busy != "":
-		busy = m.spinner.View() + " " + s.Text.Render(m.busy)
+		spin, text = m.spinner.View()+" ", m.busy
 	case m.pending != nil:
-		busy = m.spinner.View() + s.Warning.Render(tr.T(i18n.BusyUnknown))
+		spin, text, st = m.spinner.View(), tr.T(i18n.BusyUnknown), s.Warning
 	case m.offline:
-		busy = s.Warning.Render(tr.T(i18n.BusyOffline))
+		text, st = tr.T(i18n.BusyOffline), s.Warning
 	case m.statementLoading():
-		busy = m.spinner.View() + " " + s.Text.Render(tr.T(i18n.BusyStatement))
+		spin, text = m.spinner.View()+" ", tr.T(i18n.BusyStatement)
 	case m.dropped > 0:
-		busy = s.Warning.Render(tr.T(i18n.KeysDropped, m.dropped))
+		text, st = tr.T(i18n.KeysDropped, m.dropped), s.Warning
 	}
-	busy = ansi.Truncate(busy, w, "…")
+	busy := ""
+	if text != "" {
+		busy = spin + st.Render(i18n.Fit(text, max(1, w-ansi.StringWidth(spin))))
+	}
 	inner := strings.Join([]string{head, rule, content, busy}, "\n")
 	return s.Screen.Width(m.width - m.clockWidth()).Render(inner)
 }
@@ -222,20 +227,23 @@ func (m *Model) pushCard(w int) string {
 
 func (m *Model) statusLine() string {
 	s := m.c.styles
-	var line string
+	var text string
+	var st lipgloss.Style
 	switch {
 	case m.offline:
-		line = s.BannerBad.Render(m.offlineLine())
+		text, st = m.offlineLine(), s.BannerBad
 	case m.banner != "" && m.bannerBad:
-		line = s.BannerBad.Render(m.banner)
+		text, st = m.banner, s.BannerBad
 	case m.notice != "":
-		line = s.BannerPush.Render(m.notice)
+		text, st = m.notice, s.BannerPush
 	case m.banner != "":
-		line = s.BannerGood.Render(m.banner)
+		text, st = m.banner, s.BannerGood
 	case m.embedded != nil:
-		line = s.BannerInfo.Render(m.c.tr.T(i18n.StatusEmbedded, m.embedded.Addr()))
+		text, st = m.c.tr.T(i18n.StatusEmbedded, m.embedded.Addr()), s.BannerInfo
 	case m.client != nil:
-		line = s.BannerInfo.Render(m.c.tr.T(i18n.StatusConnected, m.server, m.addr()))
+		text, st = m.c.tr.T(i18n.StatusConnected, m.server, m.addr()), s.BannerInfo
+	default:
+		return " "
 	}
-	return ansi.Truncate(" "+line, m.width, "…")
+	return " " + st.Render(i18n.Fit(text, m.width-1))
 }

@@ -41,7 +41,7 @@ var (
 // The connection: connecting, the server inside the ATM, going offline.
 var (
 	ConnectTitle        = def("connect.title", "Connecting to the bank", "Conectando ao banco")
-	ConnectStarting     = def("connect.starting", "Starting a bank server inside this ATM…", "Iniciando um servidor do banco dentro deste caixa…")
+	ConnectStarting     = def("connect.starting", "Starting a bank server inside this ATM…", "Iniciando um servidor neste caixa…")
 	ConnectNoAnswer     = def("connect.noanswer", "✗ The bank is not answering.", "✗ O banco não está respondendo.")
 	ConnectEmbedFailed  = def("connect.embedfailed", "Could not start a server here: %s", "Não foi possível iniciar um servidor aqui: %s")
 	ConnectRetryIn      = def("connect.retryin", "Trying again in %s (attempt %d). Press r to try now.", "Nova tentativa em %s (tentativa %d). Tecle r para tentar agora.")
