@@ -59,7 +59,7 @@ func TestConnectFailedRetries(t *testing.T) {
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		send(m, dialResultMsg{err: fmt.Errorf("connect to the bank at 127.0.0.1:7667: %w", syscall.ECONNREFUSED)})
 		out := screen(t, m)
-		mustContain(t, out, w.pick("The bank is not answering", "O banco não está respondendo", "Nothing is listening at", "Nada está escutando em",
+		mustContain(t, out, w.pick("The bank is not answering", "O banco não está respondendo", "Nothing is listening at", "Nenhum programa atende em",
 			"Trying again in", "Nova tentativa em", "attempt 2", "tentativa 2", "r retry now", "r tentar agora")...)
 		if m.client != nil || m.page != pageConnect {
 			t.Errorf("after a failed dial: page %v, client %v", m.page, m.client)
@@ -176,8 +176,8 @@ func TestLoginErrors(t *testing.T) {
 		{"unknown account", &wire.Error{Code: "account_not_found", Message: "account not found"}, []string{"There is no account 123", "Não existe a conta 123", "try again", "tente de novo"}},
 		{"wrong PIN", &wire.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left", "Senha incorreta: restam 2 tentativas", "locked out", "bloqueado"}},
 		{"last attempt", &wire.Error{Code: "wrong_pin", AttemptsLeft: 1}, []string{"Wrong PIN: 1 attempt left", "Senha incorreta: resta 1 tentativa"}},
-		{"locked", &wire.Error{Code: "account_locked", Until: until}, []string{"Too many wrong PINs for account 123", "Senha incorreta vezes demais na conta 123", "again at 15:04:05", "02/01/2030 às 15:04:05"}},
-		{"too many", &wire.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "Tentativas demais", "15:04:05", "15:04:05"}},
+		{"locked", &wire.Error{Code: "account_locked", Until: until}, []string{"Too many wrong PINs for account 123", "Muitas tentativas com senha incorreta na conta 123", "again at 15:04:05", "02/01/2030 às 15:04:05"}},
+		{"too many", &wire.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "Muitas tentativas neste terminal", "15:04:05", "15:04:05"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
