@@ -1,9 +1,18 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
+
+// TestMain runs the tests, and the atm they start, in English whatever the
+// locale of the machine: they read what atm says. TestCommandsSpeakTheLanguage
+// sets the locale itself.
+func TestMain(m *testing.M) {
+	os.Setenv("LC_ALL", "C.UTF-8")
+	os.Exit(m.Run())
+}
 
 // The commands speak the environment's language ($LC_ALL, then
 // $LC_MESSAGES, then $LANG), --lang overrides it, and a language the
