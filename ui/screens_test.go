@@ -93,7 +93,10 @@ func TestConnectRetriesAreJittered(t *testing.T) {
 
 // Without --server, a failed dial starts a server inside the ATM and says so.
 func TestConnectStartsEmbeddedServer(t *testing.T) {
-	m := newTestModel(t, 80, 24, true)
+	eachScreen(t, connectStartsEmbeddedServer)
+}
+
+func connectStartsEmbeddedServer(t *testing.T, m *Model, w words) {
 	m.cfg.Embedded = true
 	var started string
 	m.cfg.StartServer = func(addr, db string) (LocalServer, error) {
@@ -104,14 +107,17 @@ func TestConnectStartsEmbeddedServer(t *testing.T) {
 	if cmd == nil {
 		t.Fatal("no command to start the server")
 	}
-	mustContain(t, screen(t, m), "Starting a bank server inside")
+	mustContain(t, screen(t, m), w.one("Starting a bank server inside", "Iniciando um servidor neste caixa"))
 	send(m, cmd())
 	if started != "127.0.0.1:7667" || m.embedded == nil {
 		t.Fatalf("server started on %q, embedded %v", started, m.embedded)
 	}
 	connected(m)
 	out := screen(t, m)
-	mustContain(t, out, "No bank server was answering", "127.0.0.1:7667", "Other ATMs will use it", "server in this ATM", "runs inside this ATM")
+	mustContain(t, out, "127.0.0.1:7667")
+	mustContain(t, out, w.pick("server in this ATM", "servidor neste caixa", "runs inside this ATM", "roda dentro deste caixa")...)
+	mustContain(t, atmPanelWords(t, m), w.pick("No bank server was answering", "Nenhum servidor do banco respondia",
+		"Other ATMs will use it", "Outros caixas vão usá-lo")...)
 	m.embedded = nil // nothing to close
 }
 
@@ -402,14 +408,16 @@ func TestRefusedReceipt(t *testing.T) {
 }
 
 func TestBalanceReceipt(t *testing.T) {
-	m := newTestModel(t, 80, 24, true)
-	loggedIn(m)
-	typeText(m, "1")
-	if m.busy == "" {
-		t.Fatal("balance was not asked")
-	}
-	send(m, opResultMsg{op: "balance", reply: client.Reply{Balance: 123456}})
-	mustContain(t, screen(t, m), "✓ Balance", "R$ 1.234,56")
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
+		loggedIn(m)
+		typeText(m, "1")
+		if m.busy == "" {
+			t.Fatal("balance was not asked")
+		}
+		mustContain(t, screen(t, m), w.one("Asking the bank for your balance…", "Consultando seu saldo no banco…"))
+		send(m, opResultMsg{op: "balance", reply: client.Reply{Balance: 123456}})
+		mustContain(t, screen(t, m), w.one("✓ Balance", "✓ Saldo"), "R$ 1.234,56")
+	})
 }
 
 func TestStatementScreen(t *testing.T) {
@@ -529,12 +537,13 @@ func TestClientClosedGoesBackToConnecting(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
-	m := newTestModel(t, 80, 24, true)
-	loggedIn(m)
-	typeText(m, "6")
-	out := screen(t, m)
-	mustContain(t, out, "Goodbye, Ana!", "Please log in")
-	mustNotContain(t, out, "Ana Souza")
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
+		loggedIn(m)
+		typeText(m, "6")
+		out := screen(t, m)
+		mustContain(t, out, w.pick("Logged out. Goodbye, Ana!", "Sessão encerrada. Até logo, Ana!", "Please log in", "Faça seu login")...)
+		mustNotContain(t, out, "Ana Souza")
+	})
 }
 
 func TestTooSmall(t *testing.T) {

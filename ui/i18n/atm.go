@@ -300,7 +300,7 @@ var (
 	LegendFirst     = def("legend.first", "This ATM's first greeting from the bank carried T=%s.", "A primeira saudação do banco a este caixa trouxe T=%s.")
 	DiagramTitle    = def("diagram.title", "Space-time diagram", "Diagrama espaço-tempo")
 	DiagramSubtitle = def("diagram.subtitle", " · this ATM and the bank, as this ATM knows them", " · este caixa e o banco, como este caixa os conhece")
-	DiagramBack     = def("diagram.back", "clear/back", "limpar/voltar")
+	DiagramBack     = def("diagram.back", "clear/back", "voltar")
 )
 
 // Key help of the ATM's help bar.
