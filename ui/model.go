@@ -64,7 +64,7 @@ type Config struct {
 	// zero value, or i18n.Portuguese); money is written the Brazilian way
 	// in both. atm takes it from --lang or the environment
 	// (i18n.FromEnv); a front end serving several people can give each
-	// session its own.
+	// session its own (i18n.FromEnviron of the session's environment).
 	Lang i18n.Lang
 }
 

@@ -155,6 +155,24 @@ func TestFromEnv(t *testing.T) {
 	}
 }
 
+func TestFromEnviron(t *testing.T) {
+	cases := []struct {
+		env  []string
+		want i18n.Lang
+	}{
+		{nil, i18n.English},
+		{[]string{"TERM=xterm", "LANG=pt_BR.UTF-8"}, i18n.Portuguese},
+		{[]string{"LANG=pt_BR.UTF-8", "LC_ALL=C"}, i18n.English},
+		{[]string{"LANG=C", "LANG=pt_BR.UTF-8"}, i18n.Portuguese},
+		{[]string{"LC_MESSAGES=pt_BR", "bogus"}, i18n.Portuguese},
+	}
+	for _, c := range cases {
+		if got := i18n.FromEnviron(c.env); got != c.want {
+			t.Errorf("FromEnviron(%q) = %v, want %v", c.env, got, c.want)
+		}
+	}
+}
+
 func TestParse(t *testing.T) {
 	for s, want := range map[string]i18n.Lang{"pt-BR": i18n.Portuguese, "pt": i18n.Portuguese, "pt_BR.UTF-8": i18n.Portuguese, "en": i18n.English, "en-US": i18n.English, "EN": i18n.English} {
 		if got, err := i18n.Parse(s); err != nil || got != want {

@@ -84,6 +84,19 @@ func FromEnv(getenv func(string) string) Lang {
 	return English
 }
 
+// FromEnviron is FromEnv of an environment given as "KEY=value" strings,
+// as os.Environ or an SSH session's Environ return them (the last setting
+// of a key counts).
+func FromEnviron(environ []string) Lang {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	return FromEnv(func(k string) string { return vars[k] })
+}
+
 // Date writes a day: 29/11/2026 in Portuguese, 2026-11-29 in English.
 func (p *Printer) Date(t time.Time) string {
 	if p.lang == Portuguese {
