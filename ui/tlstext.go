@@ -6,12 +6,13 @@ import (
 
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 )
 
 // connectHeadline is the first line of the connect screen after a failed
 // attempt: a certificate that cannot be trusted is not a bank that is not
 // answering.
-func connectHeadline(err error) string {
+func connectHeadline(tr *i18n.Printer, err error) string {
 	switch {
 	case errors.Is(err, client.ErrCertChanged):
 		return "✗ WARNING: the bank's certificate has changed. The ATM did not connect."
@@ -22,7 +23,7 @@ func connectHeadline(err error) string {
 	case errors.Is(err, client.ErrKnownServers):
 		return "✗ The ATM could not check the bank's certificate."
 	}
-	return "✗ The bank is not answering."
+	return tr.T(i18n.ConnectNoAnswer)
 }
 
 // tlsErrorText says, for a person, why a TLS connection to addr failed,

@@ -1,5 +1,6 @@
 // Package cli holds what the commands of atm share about their command
-// lines: one way to build a flag set and to parse it.
+// lines: one way to build a flag set and to parse it, and the language
+// they speak.
 package cli
 
 import (
@@ -8,8 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"atm/netproto/client"
+	"atm/ui/i18n"
 )
 
 // NewFlagSet is a command's flag set: errors returned, not exits, and a
@@ -42,7 +45,7 @@ func ParseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return 2, false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fmt.Fprintln(os.Stderr, i18n.For(Language(args)).T(i18n.CmdUnexpected, fs.Name(), fs.Arg(0)))
 		return 2, false
 	}
 	return 0, true
@@ -72,4 +75,56 @@ func NoteFirstUse(name string, h client.Hello) {
 	}
 	fmt.Fprintf(os.Stderr, "%s: first connection to %s: its TLS certificate %s is now remembered in %s; compare it with the fingerprint in the server's start line\n",
 		name, h.Addr, h.TLS.Fingerprint, h.TLS.File)
+}
+
+// Language is the language a command speaks to a person: the one --lang
+// names among args, if it names one the catalog has, else the
+// environment's (i18n.FromEnv: $LC_ALL, $LC_MESSAGES, $LANG), else
+// English. It is known before the flags are parsed, so that their help is
+// in that language too.
+func Language(args []string) i18n.Lang {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "lang" {
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				break
+			}
+			value = args[i+1]
+		}
+		if l, err := i18n.Parse(value); err == nil {
+			return l
+		}
+	}
+	return i18n.FromEnv(os.Getenv)
+}
+
+// langValue is the --lang flag: pt-BR or en.
+type langValue struct{ l *i18n.Lang }
+
+// String is empty: the default depends on the environment, which the
+// flag's help explains.
+func (v langValue) String() string { return "" }
+
+func (v langValue) Set(s string) error {
+	l, err := i18n.Parse(s)
+	if err != nil {
+		return err
+	}
+	*v.l = l
+	return nil
+}
+
+// LangFlag adds --lang to fs, its help in tr's language, and returns the
+// language: Language(args) until the flags are parsed, then what --lang
+// says. A language the catalog lacks is a usage error.
+func LangFlag(fs *flag.FlagSet, args []string, tr *i18n.Printer) *i18n.Lang {
+	l := Language(args)
+	fs.Var(langValue{&l}, "lang", tr.T(i18n.CmdLangFlag))
+	return &l
 }
