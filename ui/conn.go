@@ -116,7 +116,7 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.clockPanel.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
 		m.redial.Reset()
-		if notice := firstUseNotice(msg.client.Hello().TLS); notice != "" {
+		if notice := firstUseNotice(m.c.tr, msg.client.Hello().TLS); notice != "" {
 			m.login.notice = notice
 		}
 		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"syscall"
 	"time"
@@ -26,7 +25,7 @@ func connectErrorText(tr *i18n.Printer, addr string, err error) string {
 	if splitErr != nil {
 		host = addr
 	}
-	if text, ok := tlsErrorText(addr, err); ok {
+	if text, ok := tlsErrorText(tr, addr, err); ok {
 		return text
 	}
 	var dns *net.DNSError
@@ -54,7 +53,7 @@ func connectErrorText(tr *i18n.Printer, addr string, err error) string {
 	case errors.As(err, &op) && op.Op == "dial":
 		return tr.T(i18n.ErrDialTimeout, addr)
 	case secure:
-		return fmt.Sprintf("%s did not complete a secure (TLS) connection like an atm bank.", addr)
+		return tr.T(i18n.TLSNotABank, addr)
 	}
 	// A connection was made, but what came back (or nothing) was not a
 	// bank's greeting.

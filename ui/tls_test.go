@@ -113,32 +113,47 @@ func TestTLSConnectErrorsAreReadable(t *testing.T) {
 	_, untrustedErr := dialTLS(t, addr, client.TLSOptions{CAFile: caFile})
 
 	// want: sentences, as words; exact: fingerprints and paths, which
-	// may be broken across lines.
+	// may be broken across lines. Both in pairs, English then Portuguese.
 	cases := []struct {
 		name        string
 		addr        string
 		err         error
 		want, exact []string
 	}{
-		{"certificate changed", addr, changed, []string{"WARNING: the bank's certificate has changed. The ATM did not connect.",
-			"Someone may be intercepting the connection", "Nothing was sent", "Only if the bank's operator confirms the new one, delete the line for"},
-			[]string{"Remembered" + oldFP + ",now" + fp, "deletethelinefor" + hostport + "in~/.config/atm/known_servers."}},
-		{"plain client at a TLS port", hostport, plainOnTLS, []string{"disagree about TLS", "speaks TLS only."}, []string{"--server" + addr}},
-		{"TLS client at a plain port", client.TLSScheme + plainAddr, tlsOnPlain, []string{"disagree about TLS", "answers without TLS", "start the server with"}, []string{"--tls."}},
-		{"not signed by the CA", addr, untrustedErr, []string{"certificate is not trusted", "not signed for that address"}, []string{"--ca"}},
+		{"certificate changed", addr, changed, []string{
+			"WARNING: the bank's certificate has changed. The ATM did not connect.", "ATENÇÃO: o certificado do banco mudou. O caixa não se conectou.",
+			"Someone may be intercepting the connection", "Alguém pode estar interceptando a conexão",
+			"Nothing was sent", "Nada foi enviado",
+			"Only if the bank's operator confirms the new one, delete the line for", "Só se o operador do banco confirmar o novo, apague a linha de"},
+			[]string{
+				"Remembered" + oldFP + ",now" + fp, "guardadoé" + oldFP + ";odeagora," + fp,
+				"deletethelinefor" + hostport + "in~/.config/atm/known_servers.", "apaguealinhade" + hostport + "em~/.config/atm/known_servers."}},
+		{"plain client at a TLS port", hostport, plainOnTLS, []string{
+			"disagree about TLS", "não combinam quanto ao uso de TLS",
+			"speaks TLS only.", "só aceita TLS."},
+			[]string{"--server" + addr, "--server" + addr}},
+		{"TLS client at a plain port", client.TLSScheme + plainAddr, tlsOnPlain, []string{
+			"disagree about TLS", "não combinam quanto ao uso de TLS",
+			"answers without TLS", "responde sem TLS",
+			"start the server with", "inicie o servidor com"},
+			[]string{"--tls.", "--tls."}},
+		{"not signed by the CA", addr, untrustedErr, []string{
+			"certificate is not trusted", "certificado do banco não é confiável",
+			"not signed for that address", "não foi assinado para esse endereço"},
+			[]string{"--ca", "--ca"}},
 	}
 	for _, c := range cases {
 		if c.err == nil {
 			t.Fatalf("%s: the dial succeeded", c.name)
 		}
 		t.Run(c.name, func(t *testing.T) {
-			eachLayout(t, func(t *testing.T, m *Model) {
+			eachScreen(t, func(t *testing.T, m *Model, w words) {
 				m.cfg.Addr, m.connect.addr = c.addr, c.addr
 				send(m, dialResultMsg{err: c.err})
 				text := atmPanelWords(t, m)
-				mustContain(t, text, c.want...)
-				mustContain(t, squash(text), c.exact...)
-				mustNotContain(t, text, "x509", "tls: ", "remote error", "handshake", "record", "not answering")
+				mustContain(t, text, w.pick(c.want...)...)
+				mustContain(t, squash(text), w.pick(c.exact...)...)
+				mustNotContain(t, text, "x509", "tls: ", "remote error", "handshake", "record", w.one("not answering", "não está respondendo"))
 			})
 		})
 	}
@@ -164,19 +179,21 @@ func TestTLSFirstUseShownOnLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		send(m, dialResultMsg{client: c})
 		text := atmPanelWords(t, m)
-		mustContain(t, text, "Welcome! Please log in.", "First connection to this bank: its certificate", "another will be refused")
-		mustContain(t, squash(text), "certificate"+fp+"isnowrememberedin"+known)
+		mustContain(t, text, w.pick("Welcome! Please log in.", "Bem-vindo! Faça seu login.",
+			"First connection to this bank: its certificate", "Primeira conexão com este banco: o certificado",
+			"another will be refused", "outro será recusado")...)
+		mustContain(t, squash(text), w.pick("certificate"+fp+"isnowrememberedin"+known, "certificado"+fp+"agoraestáguardadoem"+known)...)
 	})
 	again, err := dialTLS(t, addr, client.TLSOptions{KnownServers: known})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		send(m, dialResultMsg{client: again})
-		mustNotContain(t, atmPanelWords(t, m), "First connection")
+		mustNotContain(t, atmPanelWords(t, m), w.one("First connection", "Primeira conexão"))
 	})
 }
 
@@ -193,7 +210,7 @@ func TestTLSReconnectRefusedShowsTheWarning(t *testing.T) {
 	if !errors.Is(refused, client.ErrCertChanged) {
 		t.Fatalf("dial: %v, want ErrCertChanged", refused)
 	}
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		m.cfg.Addr, m.connect.addr = addr, addr
 		connected(m)
 		send(m, statusMsg{gen: m.gen, status: client.ConnStatus{State: client.StateLost}},
@@ -202,8 +219,8 @@ func TestTLSReconnectRefusedShowsTheWarning(t *testing.T) {
 			t.Fatalf("after a refused certificate: page %v, client %v", m.page, m.client)
 		}
 		text := atmPanelWords(t, m)
-		mustContain(t, text, "WARNING: the bank's certificate has changed")
-		mustContain(t, squash(text), "deletethelinefor"+hostport+"in~/.config/atm/known_servers.")
+		mustContain(t, text, w.one("WARNING: the bank's certificate has changed", "ATENÇÃO: o certificado do banco mudou"))
+		mustContain(t, squash(text), w.one("deletethelinefor"+hostport+"in~/.config/atm/known_servers.", "apaguealinhade"+hostport+"em~/.config/atm/known_servers."))
 	})
 }
 
