@@ -18,6 +18,7 @@ import (
 	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"atm/bank/outcome"
 
@@ -133,7 +134,7 @@ func runLog(args []string) int {
 	db := fs.String("db", defaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (tls://HOST:PORT over TLS), as its operator, instead of the file")
-	trust := cli.TLSFlags(fs)
+	trust := cli.TLSFlags(fs, i18n.For(i18n.English))
 	etcd := fs.String("etcd", "", "read the log of the bank kept in this etcd cluster (HOST:PORT[,HOST:PORT…]) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN, else operator.token beside --db)")
 	var d diagramFlags
@@ -242,7 +243,7 @@ func logFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Eve
 		return err
 	}
 	defer c.Close()
-	cli.NoteFirstUse("atm log", c.Hello())
+	cli.NoteFirstUse(i18n.For(i18n.English), "atm log", c.Hello())
 	var after uint64
 	for {
 		page, err := c.Log(ctx, token, after, wire.MaxLogLimit)

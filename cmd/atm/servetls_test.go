@@ -137,3 +137,31 @@ func stopServe(t *testing.T, c *child) {
 	}
 	<-c.exited
 }
+
+// TestWatchRefusesAChangedCertificateInItsLanguage: atm watch at a TLS
+// bank whose certificate is not the one remembered does not connect, and
+// says so in the language it speaks, naming both fingerprints.
+func TestWatchRefusesAChangedCertificateInItsLanguage(t *testing.T) {
+	bin := buildATM(t)
+	db := filepath.Join(t.TempDir(), "bank.db")
+	srv := startServe(t, bin, db, "127.0.0.1:0", 1, "--tls")
+	fp := fingerprintRE.FindStringSubmatch(startLine(t, srv))
+	if fp == nil {
+		t.Fatal("no fingerprint in the start line")
+	}
+	const old = "SHA256:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
+	known := filepath.Join(t.TempDir(), "known_servers")
+	if err := os.WriteFile(known, []byte(srv.addr+" "+old+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for lang, want := range map[string]string{
+		"en":    "atm watch: WARNING: the bank's certificate has changed. The ATM did not connect. Someone may be intercepting the connection",
+		"pt-BR": "atm watch: ATENÇÃO: o certificado do banco mudou. O caixa não se conectou. Alguém pode estar interceptando a conexão",
+	} {
+		code, out, errOut := runATM(t, bin, "watch", "--server", "tls://"+srv.addr, "--known-servers", known,
+			"--operator-token", crashToken, "--lang", lang)
+		if code != 1 || out != "" || !strings.Contains(errOut, want) || !strings.Contains(errOut, old) || !strings.Contains(errOut, fp[1]) {
+			t.Fatalf("atm watch --lang %s at a changed certificate: exit %d\nstdout: %s\nstderr: %s", lang, code, out, errOut)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func runTUI(args []string) int {
 	fs := cli.NewFlagSet("atm")
 	server := fs.String("server", "", tr.T(i18n.ATMServerFlag, wire.DefaultAddr))
 	db := fs.String("db", defaultDBPath(), tr.T(i18n.ATMDBFlag))
-	trust := cli.TLSFlags(fs)
+	trust := cli.TLSFlags(fs, tr)
 	lang := cli.LangFlag(fs, args, tr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), tr.T(i18n.ATMUsage))

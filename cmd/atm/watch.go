@@ -9,6 +9,7 @@ import (
 	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui"
 	"atm/ui/i18n"
 	"atm/ui/watch"
 
@@ -31,7 +32,7 @@ func runWatch(args []string) int {
 	fs := cli.NewFlagSet("atm watch")
 	addr := fs.String("server", wire.DefaultAddr, tr.T(i18n.WatchServerFlag))
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), tr.T(i18n.WatchTokenFlag, tokenFile(defaultDBPath())))
-	trust := cli.TLSFlags(fs)
+	trust := cli.TLSFlags(fs, tr)
 	lang := cli.LangFlag(fs, args, tr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), tr.T(i18n.WatchUsage))
@@ -49,10 +50,13 @@ func runWatch(args []string) int {
 	ctx := context.Background()
 	c, err := client.Dial(ctx, *addr, client.Options{ProcessID: "atm-watch", Reconnect: true, TLS: *trust})
 	if err != nil {
+		if text, ok := ui.TLSRefusal(tr, *addr, err); ok {
+			err = errors.New(text)
+		}
 		return fail("watch", err)
 	}
 	defer c.Close()
-	cli.NoteFirstUse("atm watch", c.Hello())
+	cli.NoteFirstUse(tr, "atm watch", c.Hello())
 	// One read before the screen opens, so that a wrong token is said
 	// plainly.
 	if _, err := c.Log(ctx, tok, 0, 1); errors.Is(err, wire.ErrForbidden) {

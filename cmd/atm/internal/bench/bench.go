@@ -28,6 +28,7 @@ import (
 	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"atm/bank"
 )
@@ -79,7 +80,7 @@ func Run(args []string) int {
 	fs.BoolVar(&cfg.push, "push", false, "transfer between the bench sessions themselves, so every transfer also pushes a notification")
 	fs.BoolVar(&cfg.tls, "tls", false, "with --embedded: the cost of TLS: serve the bank in plain TCP and in TLS and run the load against each in alternated pairs (--pairs), then report medians and TLS ÷ plain ratios")
 	fs.IntVar(&cfg.pairs, "pairs", 3, "with --tls: pairs of runs (one plain, one TLS, each --duration)")
-	trust := cli.TLSFlags(fs)
+	trust := cli.TLSFlags(fs, i18n.For(i18n.English))
 	hold := fs.Int("hold-conns", 0, "(used by --idle-conns in its child process: hold this many connections open until stdin closes)")
 	fs.Uint64Var(&cfg.base, "account-base", 880_000_000, "first bench account id (accounts are reused if they exist)")
 	fs.Usage = func() {

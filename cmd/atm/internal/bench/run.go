@@ -13,6 +13,7 @@ import (
 	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"atm/bank"
 	"atm/bank/outcome"
@@ -74,7 +75,7 @@ func bench(cfg benchConfig) (*benchResult, error) {
 		return nil, err
 	}
 	defer admin.Close()
-	cli.NoteFirstUse("atm bench", admin.Hello())
+	cli.NoteFirstUse(i18n.For(i18n.English), "atm bench", admin.Hello())
 
 	sessions, err := setupSessions(ctx, cfg, addr, admin, prog)
 	defer func() {

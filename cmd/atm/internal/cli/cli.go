@@ -52,29 +52,28 @@ func ParseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 }
 
 // TLSFlags registers the flags of a command that talks to a server about
-// trusting its TLS certificate (--ca, --known-servers) and returns the
-// options they set, for client.Options.TLS.
-func TLSFlags(fs *flag.FlagSet) *client.TLSOptions {
+// trusting its TLS certificate (--ca, --known-servers), their help in tr's
+// language, and returns the options they set, for client.Options.TLS.
+func TLSFlags(fs *flag.FlagSet, tr *i18n.Printer) *client.TLSOptions {
 	var o client.TLSOptions
-	def := "known_servers in the atm folder of the user's config directory"
+	def := tr.T(i18n.CmdKnownDefault)
 	if dir, err := os.UserConfigDir(); err == nil {
 		def = filepath.Join(dir, "atm", "known_servers")
 	}
-	fs.StringVar(&o.CAFile, "ca", "", "for tls:// servers: trust the certificates signed by the authorities in this PEM file instead of trusting on first use")
-	fs.StringVar(&o.KnownServers, "known-servers", "", "for tls:// servers: the file of certificate fingerprints remembered on first use (default $"+client.KnownServersEnv+", else "+def+")")
+	fs.StringVar(&o.CAFile, "ca", "", tr.T(i18n.CmdCAFlag))
+	fs.StringVar(&o.KnownServers, "known-servers", "", tr.T(i18n.CmdKnownFlag, client.KnownServersEnv, def))
 	return &o
 }
 
-// NoteFirstUse tells, on standard error, that the TLS certificate of the
-// server a command reached was met for the first time and is now
-// remembered, with its fingerprint to compare with the server's start
-// line. It says nothing otherwise.
-func NoteFirstUse(name string, h client.Hello) {
+// NoteFirstUse tells, on standard error in tr's language, that the TLS
+// certificate of the server a command reached was met for the first time
+// and is now remembered, with its fingerprint to compare with the server's
+// start line. It says nothing otherwise.
+func NoteFirstUse(tr *i18n.Printer, name string, h client.Hello) {
 	if h.TLS == nil || !h.TLS.FirstUse {
 		return
 	}
-	fmt.Fprintf(os.Stderr, "%s: first connection to %s: its TLS certificate %s is now remembered in %s; compare it with the fingerprint in the server's start line\n",
-		name, h.Addr, h.TLS.Fingerprint, h.TLS.File)
+	fmt.Fprintln(os.Stderr, tr.T(i18n.CmdFirstUse, name, h.Addr, h.TLS.Fingerprint, h.TLS.File))
 }
 
 // Language is the language a command speaks to a person: the one --lang
