@@ -133,7 +133,8 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 1
 	}
-	front, err := listenSSH(ssh.flags, ssh.keys, l.Addr(), *db, logger)
+	bankAddr, bankTLS := tf.dialBack(l.Addr())
+	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, *db, logger)
 	if err != nil {
 		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
@@ -215,7 +216,8 @@ func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr st
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return listenExit(err)
 	}
-	front, err := listenSSH(ssh.flags, ssh.keys, l.Addr(), defaultDBPath(), logger)
+	bankAddr, bankTLS := tf.dialBack(l.Addr())
+	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, defaultDBPath(), logger)
 	if err != nil {
 		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)

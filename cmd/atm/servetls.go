@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/tlscert"
 )
@@ -23,6 +24,8 @@ type tlsFlags struct {
 	cert, key string
 	dir       string
 	plaintext bool
+	// fingerprint is the certificate served, once listen has loaded it.
+	fingerprint string
 }
 
 func (f *tlsFlags) register(fs *flag.FlagSet) {
@@ -77,6 +80,7 @@ func (f *tlsFlags) listen(addr, dbPath string) (net.Listener, string, error) {
 		l.Close()
 		return nil, "", err
 	}
+	f.fingerprint = fp
 	note := fmt.Sprintf(", TLS (ATMs connect with tls://%s), certificate %s", reachAt(l.Addr()), fp)
 	switch {
 	case made:
@@ -88,6 +92,16 @@ func (f *tlsFlags) listen(addr, dbPath string) (net.Listener, string, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	return server.NewTLSListener(l, cfg), note, nil
+}
+
+// dialBack is how a process inside this server (the ATMs over SSH)
+// reaches the listener at a: its address, tls:// over TLS, and the trust
+// that pins the certificate listen loaded.
+func (f *tlsFlags) dialBack(a net.Addr) (string, client.TLSOptions) {
+	if !f.on {
+		return dialable(a), client.TLSOptions{}
+	}
+	return client.TLSScheme + dialable(a), client.TLSOptions{Fingerprint: f.fingerprint}
 }
 
 // reachAt is how another machine writes the address of a listener: this

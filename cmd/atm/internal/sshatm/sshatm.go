@@ -4,8 +4,9 @@
 // Each ATM is a process of its own, as if it ran on the student's machine:
 // it has its own process id (atm-ssh-1, atm-ssh-2, … in the order the
 // sessions opened since the server started) and Lamport clock, and reaches
-// the bank over the bank's TCP address, so the server's log and the
-// space-time diagram show it like any other ATM. The PIN login is the
+// the bank over the bank's TCP address (over TLS when the bank serves
+// TLS), so the server's log and the space-time diagram show it like any
+// other ATM. The PIN login is the
 // ATM's; SSH authentication (public keys, or none) only decides who gets a
 // terminal.
 //
@@ -38,6 +39,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"atm/netproto/client"
 	"atm/ui"
 	"atm/ui/i18n"
 
@@ -70,8 +72,13 @@ var (
 
 // Config configures a Server.
 type Config struct {
-	// BankAddr is the bank server's TCP address, which every ATM dials.
+	// BankAddr is the bank server's address, which every ATM dials:
+	// HOST:PORT, or tls://HOST:PORT for a bank served over TLS.
 	BankAddr string
+	// BankTLS is what the ATMs trust of a tls:// BankAddr; a server
+	// dialling its own bank pins the certificate it serves
+	// (client.TLSOptions.Fingerprint).
+	BankTLS client.TLSOptions
 	// HostKey is the server's SSH host key (see HostKey).
 	HostKey gossh.Signer
 	// AuthorizedKeys are the public keys let in. None: every client is let
@@ -263,7 +270,7 @@ func (s *Server) run(ctx context.Context, end context.CancelCauseFunc, sess ssh.
 	in := newIdleInput(sess, s.cfg.IdleTimeout, func() { end(ErrIdle) })
 	defer in.stop()
 	env := append(sess.Environ(), "TERM="+pty.Term)
-	m := ui.New(ui.Config{Addr: s.cfg.BankAddr, ProcessID: proc, Lang: lang})
+	m := ui.New(ui.Config{Addr: s.cfg.BankAddr, TLS: s.cfg.BankTLS, ProcessID: proc, Lang: lang})
 	opts := append(bm.MakeOptions(sess),
 		tea.WithInput(in),
 		tea.WithColorProfile(colorprofile.Env(env)),
