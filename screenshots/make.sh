@@ -245,7 +245,7 @@ tm set -g status off
 tm set -g pane-border-style fg=colour240
 tm set -g pane-active-border-style fg=colour240
 wait_for ssh:0.0 "over SSH"
-sshc="ssh -q -p $sport -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+sshc="ssh -q -p $sport -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o SetEnv=LC_ALL=C.UTF-8" # the ATMs over SSH in English
 tm split-window -v -b -l 28 -t ssh:0.0 "$sshc ana@localhost"
 SA=ssh:0.0
 wait_for $SA "Please log in" # ana's is atm-ssh-1
