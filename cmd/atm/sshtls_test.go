@@ -29,41 +29,13 @@ func TestServeSSHOnATLSBank(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	sess, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Setenv("LANG", "pt_BR.UTF-8"); err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
-	sess.Stdout, sess.Stderr = out, out
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.RequestPty("xterm-256color", 30, 100, gossh.TerminalModes{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
-	waitOutput := func(want string) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(ansi.Strip(out.String()), want); {
-			if time.Now().After(deadline) {
-				b, _ := os.ReadFile(srv.log)
-				t.Fatalf("the terminal never showed %q: %q\nlog:\n%s", want, ansi.Strip(out.String()), b)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	waitOutput("Faça seu login")
+	_, stdin, out := sshShell(t, client, map[string]string{"LANG": "pt_BR.UTF-8"})
+	waitOutput(t, out, "Faça seu login")
 	if _, err := stdin.Write([]byte("123\r1234\r")); err != nil {
 		t.Fatal(err)
 	}
 	srv.waitLog(t, regexp.MustCompile(`apply login 123 ok`))
-	waitOutput("O que você deseja fazer?")
+	waitOutput(t, out, "O que você deseja fazer?")
 	if _, err := os.Stat(known); !os.IsNotExist(err) {
 		t.Errorf("the ATM over SSH wrote a known-servers file (%v): it should pin the certificate its server serves", err)
 	}
