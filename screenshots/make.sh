@@ -5,8 +5,12 @@
 # it inside a private tmux server, drives them with send-keys, captures the
 # panes with their colours and renders each capture with freeze.
 #
+# The ATMs run with --lang: English, but for pt-BR.png, the ATM in
+# Brazilian Portuguese.
+#
 # Needs: go, tmux, freeze (sh screenshots/install-freeze.sh: v0.2.2 built for Go 1.26).
 # Usage: screenshots/make.sh            (from anywhere in the repository)
+#        ONLY=pt-BR screenshots/make.sh (pt-BR.png alone)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,8 +69,30 @@ tm set -g status off
 tm set -g pane-border-style fg=colour240
 tm set -g pane-active-border-style fg=colour240
 wait_for shots:0.0 "serving"
-tm split-window -v -b -l 24 -t shots:0.0 "$work/atm --server $addr"
-tm split-window -h -l 80 -t shots:0.0 "$work/atm --server $addr"
+
+# The ATM in Brazilian Portuguese: a deposit's receipt.
+tm new-session -d -s pt -x 100 -y 30 "$work/atm --server $addr --lang pt-BR"
+P=pt:0.0
+wait_for $P "Faça seu login"
+keys $P 789
+enter $P
+keys $P 1234
+enter $P
+wait_for $P "O que você deseja fazer?"
+keys $P 2
+wait_for $P "Valor a depositar"
+keys $P "1.234,5"
+enter $P
+wait_for $P "Tecle s para confirmar"
+keys $P s
+wait_for $P "Depósito realizado"
+wait_for $P "recebido aqui"
+shot $P pt-BR
+tm send-keys -t $P C-c
+if [ "${ONLY:-}" = pt-BR ]; then exit 0; fi
+
+tm split-window -v -b -l 24 -t shots:0.0 "$work/atm --server $addr --lang en"
+tm split-window -h -l 80 -t shots:0.0 "$work/atm --server $addr --lang en"
 A=shots:0.0
 B=shots:0.1
 S=shots:0.2
@@ -143,7 +169,7 @@ shot outer:0.0 side-by-side
 tm new-session -d -s light -x 100 -y 30 "sleep 600"
 tm set-option -w -t light window-style "bg=#ffffff,fg=#000000"
 tm set-option -w -t light window-active-style "bg=#ffffff,fg=#000000"
-tm respawn-pane -k -t light:0.0 "$work/atm --server $addr"
+tm respawn-pane -k -t light:0.0 "$work/atm --server $addr --lang en"
 L=light:0.0
 wait_for $L "Please log in"
 keys $L 789
@@ -167,10 +193,10 @@ waddr="127.0.0.1:$((port + 1))"
 tm new-session -d -s wsrv -x 100 -y 10 "$work/atm serve --addr $waddr --db $work/watch.db"
 wait_for wsrv:0.0 "serving"
 token=$(cat "$work/operator.token")
-tm new-session -d -s watch -x 161 -y 52 "$work/atm --server $waddr"
+tm new-session -d -s watch -x 161 -y 52 "$work/atm --server $waddr --lang en"
 tm resize-window -t watch -x 161 -y 52
-tm split-window -v -l 27 -t watch:0.0 "$work/atm watch --server $waddr --operator-token $token"
-tm split-window -h -l 80 -t watch:0.0 "$work/atm --server $waddr"
+tm split-window -v -l 27 -t watch:0.0 "$work/atm watch --server $waddr --operator-token $token --lang en"
+tm split-window -h -l 80 -t watch:0.0 "$work/atm --server $waddr --lang en"
 WA=watch:0.0
 WB=watch:0.1
 WW=watch:0.2
@@ -219,7 +245,7 @@ tm set -g status off
 tm set -g pane-border-style fg=colour240
 tm set -g pane-active-border-style fg=colour240
 wait_for ssh:0.0 "over SSH"
-sshc="ssh -q -p $sport -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+sshc="ssh -q -p $sport -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o SetEnv=LC_ALL=C.UTF-8" # the ATMs over SSH in English
 tm split-window -v -b -l 28 -t ssh:0.0 "$sshc ana@localhost"
 SA=ssh:0.0
 wait_for $SA "Please log in" # ana's is atm-ssh-1

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/ui/i18n"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -139,18 +140,18 @@ const reasonATMLogout = "atm-logout"
 
 // entryReason says why a message the person did not ask for was sent or
 // received ("" for the others).
-func entryReason(e client.ClockEvent) string {
+func entryReason(tr *i18n.Printer, e client.ClockEvent) string {
 	switch e.Reason {
 	case "":
 		return ""
 	case client.ReasonReconnect:
-		return "reconnected"
+		return tr.T(i18n.ReasonReconnect)
 	case client.ReasonRestore:
-		return "reconnected · session restored"
+		return tr.T(i18n.ReasonRestore)
 	case client.ReasonResend:
-		return "reconnected · resent, same id"
+		return tr.T(i18n.ReasonResend)
 	case reasonATMLogout:
-		return "reconnected · ATM logged out"
+		return tr.T(i18n.ReasonLogout)
 	}
 	return e.Reason
 }
@@ -181,7 +182,7 @@ func (p *clockPanel) entryStyle(e client.ClockEvent) lipgloss.Style {
 // the person did not ask for has one more line that says why it happened.
 func (p *clockPanel) entryLines(e client.ClockEvent, inner int, latest bool) []string {
 	lines := p.entryRuleLines(e, inner, latest)
-	if why := entryReason(e); why != "" {
+	if why := entryReason(p.c.tr, e); why != "" {
 		indent := "  "
 		if ansi.StringWidth(why)+len(indent) > inner {
 			indent = ""
@@ -222,14 +223,14 @@ func (p *clockPanel) View() string { return p.viewWithCard("") }
 // viewWithCard renders the panel with card (a notice that did not fit in the
 // ATM panel) above the timeline, which gives up its oldest lines for it.
 func (p *clockPanel) viewWithCard(card string) string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	inner := p.innerWidth()
 	innerH := p.height - s.Clock.GetVerticalFrameSize()
 	if inner < 10 || innerH < 6 {
 		return ""
 	}
 	var lines []string
-	title := s.ClockTitle.Render("LAMPORT CLOCK")
+	title := s.ClockTitle.Render(tr.T(i18n.ClockTitle))
 	proc := s.ClockProc.Render(p.proc)
 	gap := max(1, inner-lipgloss.Width(title)-lipgloss.Width(proc))
 	lines = append(lines, title+strings.Repeat(" ", gap)+proc)
@@ -241,22 +242,22 @@ func (p *clockPanel) viewWithCard(card string) string {
 	for _, row := range renderBig(p.now, inner) {
 		lines = append(lines, lipgloss.PlaceHorizontal(inner, lipgloss.Center, digits.Render(row)))
 	}
-	server := "the bank"
+	lastFrom := tr.T(i18n.ClockLastBank)
 	if p.server != "" {
-		server = p.server
+		lastFrom = tr.T(i18n.ClockLastFrom, p.server)
 	}
 	last := "—"
 	if p.seen {
 		last = strconv.FormatUint(p.lastTS, 10)
 	}
 	lines = append(lines,
-		ansi.Truncate(s.Value.Render(fmt.Sprintf("L = %d", p.now))+s.Dim.Render(fmt.Sprintf("  last from %s: ", server))+s.Value.Render(last), inner, "…"),
-		s.Dim.Render(ansi.Truncate("send L+1 · receive max(L,T)+1", inner, "…")),
+		ansi.Truncate(s.Value.Render("L = "+strconv.FormatUint(p.now, 10))+s.Dim.Render(lastFrom)+s.Value.Render(last), inner, "…"),
+		s.Dim.Render(ansi.Truncate(tr.T(i18n.ClockRules), inner, "…")),
 	)
 	if card != "" {
 		lines = append(lines, strings.Split(card, "\n")...)
 	}
-	lines = append(lines, s.ClockRule.Render(ruleWithTitle("timeline", inner)))
+	lines = append(lines, s.ClockRule.Render(ruleWithTitle(tr.T(i18n.ClockTimeline), inner)))
 
 	room := innerH - len(lines)
 	var tl []string
@@ -269,7 +270,7 @@ func (p *clockPanel) viewWithCard(card string) string {
 		room -= len(el)
 	}
 	if len(p.events) == 0 {
-		tl = []string{s.Hint.Render("no messages yet")}
+		tl = []string{s.Hint.Render(tr.T(i18n.ClockNoMessages))}
 	}
 	lines = append(lines, tl...)
 	body := lipgloss.NewStyle().Width(inner).Height(innerH).MaxHeight(innerH).Render(strings.Join(lines, "\n"))

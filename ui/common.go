@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"atm/bank/money"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -12,12 +13,13 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
-// common is what every screen shares: styles, keys, the size of the page
-// area, the session and the spinner's frame.
+// common is what every screen shares: styles, keys, the language, the size
+// of the page area, the session and the spinner's frame.
 type common struct {
 	styles *Styles
 	keys   *KeyMap
-	width  int // page area inside the ATM panel
+	tr     *i18n.Printer // every text on screen comes from it
+	width  int           // page area inside the ATM panel
 	height int
 	sess   *session
 	// maxAmount is the bank's per-operation limit from its greeting (0:

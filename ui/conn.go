@@ -5,13 +5,13 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	tea "charm.land/bubbletea/v2"
 )
@@ -43,6 +43,7 @@ func (m *Model) dial() tea.Cmd {
 		RequestTimeout: cfg.RequestTimeout,
 		Reconnect:      true,
 		OnEvent:        m.queue.add,
+		TLS:            cfg.TLS,
 	}
 	m.connect.retryIn = 0
 	return func() tea.Msg {
@@ -115,6 +116,9 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.clockPanel.server = m.server
 		m.connect.err, m.connect.embedErr, m.connect.attempt = nil, nil, 0
 		m.redial.Reset()
+		if notice := firstUseNotice(m.c.tr, msg.client.Hello().TLS); notice != "" {
+			m.login.notice = notice
+		}
 		return tea.Batch(m.goLogin(), waitPush(m.gen, m.client), waitStatus(m.gen, m.client)), true
 	case embeddedResultMsg:
 		m.starting = false
@@ -129,10 +133,10 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		m.embedded = msg.srv
 		m.connect.embedErr = nil
 		if msg.redial {
-			m.login.notice = fmt.Sprintf("No bank server was answering, so this ATM started one on %s with the database %s. Other ATMs will use it.", msg.srv.Addr(), tildeHome(msg.srv.DBPath()))
+			m.login.notice = m.c.tr.T(i18n.EmbedStarted, msg.srv.Addr(), tildeHome(msg.srv.DBPath()))
 			return m.dial(), true
 		}
-		return m.setBanner("The bank's server went away; this ATM now runs it on "+msg.srv.Addr()+".", false, 8*time.Second), true
+		return m.setBanner(m.c.tr.T(i18n.EmbedTookOver, msg.srv.Addr()), false, 8*time.Second), true
 	case retryMsg:
 		if msg.id == m.retryID && m.client == nil {
 			return tea.Batch(m.dial(), m.spinner.Tick), true
@@ -152,7 +156,11 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		if msg.closed {
 			return m.lostClient(), true
 		}
-		return tea.Batch(m.onStatus(msg.status), waitStatus(m.gen, m.client)), true
+		cmd := m.onStatus(msg.status)
+		if msg.gen != m.gen { // onStatus let the client go
+			return cmd, true
+		}
+		return tea.Batch(cmd, waitStatus(m.gen, m.client)), true
 	}
 	return nil, false
 }
@@ -161,18 +169,18 @@ func (m *Model) onPush(p client.Push) tea.Cmd {
 	if m.sess.loggedIn() && p.HasBalance && (p.Account == "" || p.Account == m.sess.account) {
 		m.sess.balance, m.sess.hasBalance = p.Balance, true
 	}
+	tr := m.c.tr
 	m.lastPush = p
-	m.notice = pushHeadline(p)
+	m.notice = pushHeadline(tr, p, false)
 	if p.Kind == wire.PushTransferIn || p.Kind == "" {
 		from := p.From
 		if p.FromHolder != "" {
 			from += " " + p.FromHolder
 		}
-		m.notice = fmt.Sprintf("↓ %s received from %s", p.Amount.String(), from)
+		m.notice = tr.T(i18n.PushNotice, p.Amount.String(), from, stamp(p.RecvTS))
 		if p.HasBalance {
-			m.notice += " · balance " + p.Balance.String()
+			m.notice = tr.T(i18n.PushNoticeBalance, p.Amount.String(), from, p.Balance.String(), stamp(p.RecvTS))
 		}
-		m.notice += fmt.Sprintf(" · L=%d", p.RecvTS)
 	}
 	m.balanceHot = p.HasBalance
 	m.noticeID++
@@ -181,28 +189,32 @@ func (m *Model) onPush(p client.Push) tea.Cmd {
 }
 
 // pushHeadline says what a push reports: "↓ Money arrived: +R$ 25,00", or
-// "Balance changed at another ATM: withdrawal of R$ 50,00 → R$ 950,00".
-func pushHeadline(p client.Push) string {
+// "Balance changed at another ATM: withdrawal of R$ 50,00 → R$ 950,00"
+// (with the recipient's name after a transfer when holder is set).
+func pushHeadline(tr *i18n.Printer, p client.Push, holder bool) string {
 	switch p.Kind {
 	case wire.PushTransferIn, "":
-		return "↓ Money arrived: +" + p.Amount.String()
+		return tr.T(i18n.PushArrived, p.Amount.String())
 	}
 	var what string
 	switch p.Kind {
 	case wire.PushDeposit:
-		what = opNoun(opDeposit, p.Amount, "")
+		what = opNoun(tr, opDeposit, p.Amount, "")
 	case wire.PushWithdraw:
-		what = opNoun(opWithdraw, p.Amount, "")
+		what = opNoun(tr, opWithdraw, p.Amount, "")
 	case wire.PushTransferOut:
-		what = opNoun(opTransfer, p.Amount, p.To)
+		to := p.To
+		if holder && p.ToHolder != "" {
+			to += " · " + p.ToHolder
+		}
+		what = opNoun(tr, opTransfer, p.Amount, to)
 	default:
-		what = p.Kind + " of " + p.Amount.String()
+		what = tr.T(i18n.PushOther, p.Kind, p.Amount.String())
 	}
-	text := "Balance changed at another ATM: " + what
 	if p.HasBalance {
-		text += " → " + p.Balance.String()
+		return tr.T(i18n.PushChangedTo, what, p.Balance.String())
 	}
-	return text
+	return tr.T(i18n.PushChanged, what)
 }
 
 // retrier is a client that can cut its reconnection's wait short
@@ -222,40 +234,46 @@ func (m *Model) retryNow() tea.Cmd {
 	}
 }
 
-// offlineRefusal is what the ATM says of a request it did not send.
-const offlineRefusal = "The bank is unreachable; your request was not sent. Press r to retry the connection."
-
 // offlineLine is the status line while offline.
 func (m *Model) offlineLine() string {
+	tr := m.c.tr
 	switch {
 	case m.offRetry:
-		return "⚠ Offline — retrying the connection now…"
+		return tr.T(i18n.OfflineRetrying)
 	case m.offAttempt == 0:
-		return "⚠ Offline — connection to the bank lost, reconnecting…"
+		return tr.T(i18n.OfflineLost)
 	}
-	return fmt.Sprintf("⚠ Offline — reconnecting (attempt %d, next in %s)", m.offAttempt, waitText(m.offDelay))
+	return tr.T(i18n.OfflineAttempt, m.offAttempt, waitText(tr, m.offDelay))
 }
 
 // waitText is a reconnection wait as the status line says it: "2 s",
-// "0.4 s".
-func waitText(d time.Duration) string {
+// "0.4 s" ("0,4 s" in Portuguese).
+func waitText(tr *i18n.Printer, d time.Duration) string {
 	if d < time.Second {
-		return fmt.Sprintf("%.1f s", d.Seconds())
+		return tr.T(i18n.WaitFraction, d.Seconds())
 	}
-	return fmt.Sprintf("%d s", int((d+time.Second-1)/time.Second))
+	return seconds(tr, d)
 }
 
 func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
+	tr := m.c.tr
 	switch s.State {
 	case client.StateLost:
 		if m.sess.loggedIn() {
 			m.relogin = true
 		}
 		m.offline, m.offAttempt, m.offRetry = true, 0, false
-		return m.setBanner("⚠ Connection to the bank lost. Reconnecting…", true, 0)
+		return m.setBanner(tr.T(i18n.BannerLost), true, 0)
 	case client.StateReconnecting:
+		if untrusted(s.Err) {
+			// The server came back with a certificate the ATM refuses: the
+			// session ends, and the connect screen says why.
+			cmd := m.lostClient()
+			m.connect.err = s.Err
+			return cmd
+		}
 		m.offline, m.offAttempt, m.offDelay, m.offRetry = true, s.Attempt, s.Delay, false
-		cmd := m.setBanner(fmt.Sprintf("⚠ Connection to the bank lost. Reconnecting (attempt %d)…", s.Attempt), true, 0)
+		cmd := m.setBanner(tr.T(i18n.BannerReconnecting, s.Attempt), true, 0)
 		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {
 			return tea.Batch(cmd, m.startServer(false))
 		}
@@ -273,9 +291,9 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 			m.c.maxAmount = m.client.Hello().MaxAmount
 			m.clockPanel.server = m.server
 		}
-		text := "✓ Reconnected to the bank."
+		text := tr.T(i18n.BannerReconnected)
 		if after := m.addr(); after != before {
-			text = "✓ Reconnected to the bank, on its server at " + after + "."
+			text = tr.T(i18n.BannerReconnectedAt, after)
 		}
 		cmd := m.setBanner(text, false, 5*time.Second)
 		if s.Err != nil {
@@ -284,13 +302,13 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 			wasIn := m.sess.loggedIn()
 			m.sess = session{}
 			if m.busy == "" && wasIn {
-				m.login.notice = "The connection came back but the session could not be restored. Please log in again."
+				m.login.notice = tr.T(i18n.SessionNotRestored)
 				return tea.Batch(cmd, m.goLogin())
 			}
 			return cmd
 		}
 		if m.relogin && m.busy == "" && m.pending == nil {
-			return tea.Batch(cmd, m.endSessionAuto("The connection to the bank dropped and came back. For your safety, please log in again."))
+			return tea.Batch(cmd, m.endSessionAuto(tr.T(i18n.SessionDroppedBack)))
 		}
 		return cmd
 	case client.StateClosed:
@@ -310,11 +328,11 @@ func (m *Model) lostClient() tea.Cmd {
 	m.typeahead, m.dropped = nil, 0
 	if p := m.pending; p != nil {
 		m.pending = nil
-		m.login.notice = fmt.Sprintf("The outcome of your %s is unknown: the connection closed before the bank answered. Check your statement before trying again.", opNoun(p.op, p.amount, p.to))
+		m.login.notice = m.c.tr.T(i18n.UnknownClosed, opNoun(m.c.tr, p.op, p.amount, p.to))
 	}
 	m.page = pageConnect
 	m.connect.err = errConnClosed
-	return tea.Batch(closing, m.setBanner("⚠ Disconnected from the bank.", true, 5*time.Second), m.dial(), m.spinner.Tick)
+	return tea.Batch(closing, m.setBanner(m.c.tr.T(i18n.BannerDisconnected), true, 5*time.Second), m.dial(), m.spinner.Tick)
 }
 
 // clientClosedMsg says a client the ATM let go of is closed.

@@ -1,9 +1,10 @@
 package ui
 
 import (
-	"fmt"
 	"strings"
 	"time"
+
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -39,25 +40,25 @@ func (p *connectPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 }
 
 func (p *connectPage) View() string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	var b strings.Builder
-	b.WriteString(s.PageTitle.Render("Connecting to the bank") + "\n\n")
+	b.WriteString(s.PageTitle.Render(tr.T(i18n.ConnectTitle)) + "\n\n")
 	switch {
 	case p.starting:
-		b.WriteString(p.c.spinner + " " + s.Text.Render("Starting a bank server inside this ATM…") + "\n")
+		b.WriteString(p.c.spinner + " " + s.Text.Render(tr.T(i18n.ConnectStarting)) + "\n")
 	case p.err == nil || p.retryIn == 0:
 		b.WriteString(p.c.spinner + " " + s.Value.Render(p.addr) + "\n")
 	default:
 		b.WriteString(s.Dim.Render("· ") + s.Value.Render(p.addr) + "\n")
 	}
 	if p.err != nil {
-		b.WriteString("\n" + wrap(p.c, s.Error, "✗ The bank is not answering.") + "\n")
-		b.WriteString(wrap(p.c, s.Text, connectErrorText(p.addr, p.err)) + "\n")
+		b.WriteString("\n" + wrap(p.c, s.Error, connectHeadline(tr, p.err)) + "\n")
+		b.WriteString(wrap(p.c, s.Text, connectErrorText(tr, p.addr, p.err)) + "\n")
 		if p.embedErr != nil {
-			b.WriteString(wrap(p.c, s.Warning, "Could not start a server here: "+embedErrorText(p.addr, p.dbPath, p.embedErr)) + "\n")
+			b.WriteString(wrap(p.c, s.Warning, tr.T(i18n.ConnectEmbedFailed, embedErrorText(tr, p.addr, p.dbPath, p.embedErr))) + "\n")
 		}
 		if p.retryIn > 0 {
-			b.WriteString("\n" + wrap(p.c, s.Dim, fmt.Sprintf("Trying again in %s (attempt %d). Press r to try now.", seconds(p.retryIn), p.attempt+1)) + "\n")
+			b.WriteString("\n" + wrap(p.c, s.Dim, tr.T(i18n.ConnectRetryIn, seconds(tr, p.retryIn), p.attempt+1)) + "\n")
 		}
 	}
 	return b.String()

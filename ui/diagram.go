@@ -11,6 +11,7 @@ import (
 
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 	"atm/ui/spacetime"
 	"atm/ui/watch"
 
@@ -33,7 +34,7 @@ type diagramPage struct {
 }
 
 func newDiagramPage(c *common) *diagramPage {
-	keys := watch.DefaultKeyMap()
+	keys := watch.NewKeyMap(c.tr)
 	return &diagramPage{c: c, keys: keys, d: watch.NewDiagram(watch.NewStyles(c.styles.IsDark), keys)}
 }
 
@@ -44,7 +45,7 @@ func (p *diagramPage) Help() []key.Binding {
 	h := p.keys.HelpKeys()
 	for i, b := range h {
 		if b.Help().Key == "esc" {
-			h[i] = key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear/back"))
+			h[i] = key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", p.c.tr.T(i18n.DiagramBack)))
 		}
 	}
 	return h
@@ -178,7 +179,7 @@ func (m *Model) diagramBody(w, h int) string {
 	box := s.Screen
 	inner := w - box.GetHorizontalFrameSize()
 	innerH := h - box.GetVerticalFrameSize()
-	title := s.PageTitle.Render("Space-time diagram") + s.Dim.Render(" · this ATM and the bank, as this ATM knows them")
+	title := s.PageTitle.Render(m.c.tr.T(i18n.DiagramTitle)) + s.Dim.Render(m.c.tr.T(i18n.DiagramSubtitle))
 	body := fitLines(title, inner, 1) + "\n" + m.diagram.d.View(inner, innerH-1)
 	return box.Width(w).Render(fitLines(body, inner, innerH))
 }

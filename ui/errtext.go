@@ -2,15 +2,15 @@ package ui
 
 import (
 	"errors"
-	"fmt"
 	"net"
-	"strconv"
 	"syscall"
 	"time"
 
+	"atm/netproto/client"
 	"atm/netproto/wire"
 
 	"atm/bank/outcome"
+	"atm/ui/i18n"
 )
 
 // errConnClosed is why the connect screen shows after a connection that
@@ -19,56 +19,64 @@ var errConnClosed = errors.New("the connection to the bank was closed")
 
 // connectErrorText says, for a person, why the bank at addr could not be
 // reached: never the Go error itself.
-func connectErrorText(addr string, err error) string {
-	host, _, splitErr := net.SplitHostPort(addr)
+func connectErrorText(tr *i18n.Printer, addr string, err error) string {
+	hostport, secure := client.SplitScheme(addr)
+	host, _, splitErr := net.SplitHostPort(hostport)
 	if splitErr != nil {
 		host = addr
+	}
+	if text, ok := tlsErrorText(tr, addr, err); ok {
+		return text
 	}
 	var dns *net.DNSError
 	var pe *wire.Error
 	var op *net.OpError
 	switch {
 	case errors.Is(err, errConnClosed):
-		return "The connection to the bank was closed."
+		return tr.T(i18n.ErrConnClosed)
 	case errors.As(err, &dns):
 		if dns.IsTimeout || dns.IsTemporary {
-			return fmt.Sprintf("The name %s could not be looked up just now: no answer from the name service.", host)
+			return tr.T(i18n.ErrDNSTemporary, host)
 		}
-		return fmt.Sprintf("%s is not a known host. Check the address.", host)
+		return tr.T(i18n.ErrDNSUnknown, host)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Sprintf("Nothing is listening at %s. Is the bank's server running?", addr)
+		return tr.T(i18n.ErrRefused, addr)
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return fmt.Sprintf("%s cannot be reached from this computer.", addr)
+		return tr.T(i18n.ErrUnreachable, addr)
 	case errors.As(err, &pe):
-		if pe.Message != "" {
-			return fmt.Sprintf("The bank at %s turned the ATM away: %s.", addr, pe.Message)
+		// The bank's own sentence is English: other languages say its
+		// code, which never changes.
+		if pe.Message != "" && tr.Lang() == i18n.English {
+			return tr.T(i18n.ErrTurnedAway, addr, pe.Message)
 		}
-		return fmt.Sprintf("The bank at %s turned the ATM away (%s).", addr, pe.Code)
+		return tr.T(i18n.ErrTurnedAwayCode, addr, pe.Code)
 	case errors.As(err, &op) && op.Op == "dial":
-		return fmt.Sprintf("%s did not accept a connection in time.", addr)
+		return tr.T(i18n.ErrDialTimeout, addr)
+	case secure:
+		return tr.T(i18n.TLSNotABank, addr)
 	}
 	// A connection was made, but what came back (or nothing) was not a
 	// bank's greeting.
-	return fmt.Sprintf("%s did not answer like an atm bank.", addr)
+	return tr.T(i18n.ErrNotABank, addr)
 }
 
 // embedErrorText says why a server could not be started inside the ATM.
-func embedErrorText(addr, dbPath string, err error) string {
+func embedErrorText(tr *i18n.Printer, addr, dbPath string, err error) string {
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Sprintf("another program already uses %s.", addr)
+		return tr.T(i18n.ErrEmbedAddrInUse, addr)
 	case errors.Is(err, outcome.ErrDatabaseBusy):
-		return fmt.Sprintf("the database %s is in use by another program.", tildeHome(dbPath))
+		return tr.T(i18n.ErrEmbedDBBusy, tildeHome(dbPath))
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return fmt.Sprintf("this user may not use %s or %s.", addr, tildeHome(dbPath))
+		return tr.T(i18n.ErrEmbedDenied, addr, tildeHome(dbPath))
 	}
-	return fmt.Sprintf("the database %s could not be opened.", tildeHome(dbPath))
+	return tr.T(i18n.ErrEmbedDBOpen, tildeHome(dbPath))
 }
 
 // seconds writes a wait in whole seconds, rounded up: "1 s", "42 s".
-func seconds(d time.Duration) string {
+func seconds(tr *i18n.Printer, d time.Duration) string {
 	n := max(1, int64((d+time.Second-1)/time.Second))
-	return strconv.FormatInt(n, 10) + " s"
+	return tr.T(i18n.WaitSeconds, n)
 }
 
 // soonWait is the longest wait written in seconds; later times are written
@@ -77,19 +85,18 @@ const soonWait = 2 * time.Minute
 
 // retryWhen says when something locked until `until` may be tried again,
 // seen at now: "in 42 s" when it is soon, otherwise "at 15:04:05 -03", with
-// the date when it is not today.
-func retryWhen(until, now time.Time) string {
+// the date when it is not today (in tr's language).
+func retryWhen(tr *i18n.Printer, until, now time.Time) string {
 	d := until.Sub(now)
 	if d <= 0 {
-		return "now"
+		return tr.T(i18n.RetryNow)
 	}
 	if d <= soonWait {
-		return "in " + seconds(d)
+		return tr.T(i18n.RetryIn, seconds(tr, d))
 	}
 	u, n := until.Local(), now.Local()
-	s := "at " + u.Format("15:04:05 MST")
 	if uy, um, ud := u.Date(); uy != n.Year() || um != n.Month() || ud != n.Day() {
-		s += " on " + u.Format("Mon 2 Jan 2006")
+		return tr.T(i18n.RetryAtOn, tr.Time(u), tr.Day(u))
 	}
-	return s
+	return tr.T(i18n.RetryAt, tr.Time(u))
 }

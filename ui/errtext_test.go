@@ -11,6 +11,7 @@ import (
 
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -136,19 +137,22 @@ func TestEmbeddedStartErrorIsReadable(t *testing.T) {
 func TestRetryWhen(t *testing.T) {
 	now := time.Date(2030, 5, 6, 23, 50, 0, 0, time.Local)
 	cases := []struct {
-		until time.Time
-		want  string
+		until  time.Time
+		en, pt string
 	}{
-		{now.Add(400 * time.Millisecond), "in 1 s"},
-		{now.Add(42 * time.Second), "in 42 s"},
-		{now.Add(2 * time.Minute), "in 120 s"},
-		{now.Add(5 * time.Minute), "at " + now.Add(5*time.Minute).Format("15:04:05 MST")},
-		{now.Add(15 * time.Minute), "at " + now.Add(15*time.Minute).Format("15:04:05 MST") + " on Tue 7 May 2030"},
-		{now.Add(-time.Second), "now"},
+		{now.Add(400 * time.Millisecond), "in 1 s", "em 1 s"},
+		{now.Add(42 * time.Second), "in 42 s", "em 42 s"},
+		{now.Add(2 * time.Minute), "in 120 s", "em 120 s"},
+		{now.Add(5 * time.Minute), "at " + now.Add(5*time.Minute).Format("15:04:05 MST"), "às " + now.Add(5*time.Minute).Format("15:04:05 MST")},
+		{now.Add(15 * time.Minute), "at " + now.Add(15*time.Minute).Format("15:04:05 MST") + " on Tue 7 May 2030", "em 07/05/2030 às " + now.Add(15*time.Minute).Format("15:04:05 MST")},
+		{now.Add(-time.Second), "now", "agora"},
 	}
 	for _, c := range cases {
-		if got := retryWhen(c.until, now); got != c.want {
-			t.Errorf("retryWhen(now+%v) = %q, want %q", c.until.Sub(now), got, c.want)
+		if got := retryWhen(i18n.For(i18n.English), c.until, now); got != c.en {
+			t.Errorf("retryWhen(now+%v) = %q, want %q", c.until.Sub(now), got, c.en)
+		}
+		if got := retryWhen(i18n.For(i18n.Portuguese), c.until, now); got != c.pt {
+			t.Errorf("Portuguese retryWhen(now+%v) = %q, want %q", c.until.Sub(now), got, c.pt)
 		}
 	}
 }

@@ -1,11 +1,12 @@
 package ui
 
 import (
-	"fmt"
+	"errors"
 	"strings"
 	"time"
 
 	"atm/bank/money"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -29,7 +30,7 @@ type amountField struct {
 }
 
 func newAmountField(c *common) amountField {
-	in := newInput(c, "e.g. 50 or 1.234,56", 24)
+	in := newInput(c, c.tr.T(i18n.AmountPlaceholder), 24)
 	in.Prompt = "R$ › "
 	return amountField{c: c, input: in}
 }
@@ -49,14 +50,45 @@ func (f *amountField) update(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
+// errOverLimit is an amount above the bank's per-operation limit.
+var errOverLimit = errors.New("over the limit")
+
 // value is the amount typed, checked against the bank's per-operation limit
 // when the bank announced one.
 func (f *amountField) value() (money.Cents, error) {
 	v, err := money.Parse(f.input.Value())
 	if err == nil && f.c.maxAmount > 0 && v > f.c.maxAmount {
-		return 0, fmt.Errorf("over the limit of %s", f.c.maxAmount.String())
+		return 0, errOverLimit
 	}
 	return v, err
+}
+
+// amountErrors are the sentences for the reasons an amount is not valid.
+var amountErrors = []struct {
+	err error
+	msg i18n.Key
+}{
+	{money.ErrAmountEmpty, i18n.AmountEmpty},
+	{money.ErrAmountChars, i18n.AmountChars},
+	{money.ErrAmountNegative, i18n.AmountNegative},
+	{money.ErrAmountZero, i18n.AmountZero},
+	{money.ErrAmountDecimals, i18n.AmountDecimals},
+	{money.ErrAmountGrouping, i18n.AmountGrouping},
+	{money.ErrAmountAmbiguous, i18n.AmountAmbiguous},
+	{money.ErrAmountTooLarge, i18n.AmountTooLarge},
+}
+
+// errorText says why the amount typed is not valid.
+func (f *amountField) errorText(err error) string {
+	if errors.Is(err, errOverLimit) {
+		return f.c.tr.T(i18n.AmountOverLimit, f.c.maxAmount.String())
+	}
+	for _, e := range amountErrors {
+		if errors.Is(err, e.err) {
+			return f.c.tr.T(e.msg)
+		}
+	}
+	return f.c.tr.T(i18n.AmountChars)
 }
 
 // view renders the field and, under it, its validation line.
@@ -68,14 +100,12 @@ func (f *amountField) view() string {
 	case err == nil:
 		line += s.Success.Render("  = "+v.String()) + "\n"
 	case f.typed:
-		line += wrapMarked(f.c, s.Error, "  ✗ ", err.Error()) + "\n"
+		line += wrapMarked(f.c, s.Error, "  ✗ ", f.errorText(err)) + "\n"
 	default:
 		line += "\n"
 	}
 	return line
 }
-
-const amountHint = "Examples: 50 · 50,5 · 1.234,56"
 
 // amountPage is the deposit or withdraw form, then its confirmation.
 type amountPage struct {
@@ -142,35 +172,35 @@ func (p *amountPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 }
 
 func (p *amountPage) View() string {
-	s := p.c.styles
-	title, label := "Deposit", "Amount to deposit"
+	s, tr := p.c.styles, p.c.tr
+	title, label := tr.T(i18n.DepositTitle), tr.T(i18n.DepositLabel)
 	if p.op == opWithdraw {
-		title, label = "Withdraw", "Amount to withdraw"
+		title, label = tr.T(i18n.WithdrawTitle), tr.T(i18n.WithdrawLabel)
 	}
 	var b strings.Builder
 	if p.confirm {
-		question := fmt.Sprintf("Deposit %s into your account?", p.amount.String())
+		question := tr.T(i18n.DepositQuestion, p.amount.String())
 		if p.op == opWithdraw {
-			title = "Confirm the withdrawal"
-			question = fmt.Sprintf("Withdraw %s from your account?", p.amount.String())
+			title = tr.T(i18n.WithdrawConfirmTitle)
+			question = tr.T(i18n.WithdrawQuestion, p.amount.String())
 		} else {
-			title = "Confirm the deposit"
+			title = tr.T(i18n.DepositConfirmTitle)
 		}
 		b.WriteString(s.PageTitle.Render(title) + "\n\n")
 		acc := p.c.sess.account
 		if p.c.sess.holder != "" {
 			acc += " · " + p.c.sess.holder
 		}
-		b.WriteString(kv(p.c, "Account", acc) + "\n")
-		b.WriteString(kv(p.c, "Amount", p.amount.String()) + "\n\n")
+		b.WriteString(kv(p.c, tr.T(i18n.FieldAccount), acc) + "\n")
+		b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), p.amount.String()) + "\n\n")
 		b.WriteString(wrap(p.c, s.Text, question) + "\n")
-		b.WriteString(p.gate.view(p.c, "change the amount"))
+		b.WriteString(p.gate.view(p.c, tr.T(i18n.ChangeAmount)))
 		return b.String()
 	}
 	b.WriteString(s.PageTitle.Render(title) + "\n\n")
 	b.WriteString(s.Field.Render(label) + "\n")
 	b.WriteString(p.field.view())
-	b.WriteString("\n" + wrap(p.c, s.Hint, amountHint) + "\n")
+	b.WriteString("\n" + wrap(p.c, s.Hint, tr.T(i18n.AmountHint)) + "\n")
 	return b.String()
 }
 
@@ -205,7 +235,7 @@ type transferSubmitMsg struct {
 type backMsg struct{}
 
 func newTransferPage(c *common) *transferPage {
-	return &transferPage{c: c, to: newInput(c, "recipient's account number", 20), field: newAmountField(c)}
+	return &transferPage{c: c, to: newInput(c, c.tr.T(i18n.TransferPlaceholder), 20), field: newAmountField(c)}
 }
 
 func (p *transferPage) start() tea.Cmd {
@@ -261,17 +291,17 @@ func (p *transferPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 				acc := strings.TrimSpace(p.to.Value())
 				switch {
 				case !money.ValidAccountID(acc):
-					p.err = "Type the recipient's account number (1 to 20 digits)."
+					p.err = p.c.tr.T(i18n.TransferTypeAccount)
 					return nil, nil
 				case acc == p.c.sess.account:
-					p.err = "That is your own account: choose another one."
+					p.err = p.c.tr.T(i18n.TransferOwnAccount)
 					return nil, nil
 				}
 				p.err = ""
 				return lookupSubmitMsg{account: acc}, nil
 			}
 			if onlyDigits(msg) {
-				p.err = "Only digits, please."
+				p.err = p.c.tr.T(i18n.OnlyDigits)
 				return nil, nil
 			}
 			p.err = ""
@@ -313,35 +343,35 @@ func (p *transferPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 }
 
 func (p *transferPage) View() string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	var b strings.Builder
 	switch p.step {
 	case stepRecipient:
-		b.WriteString(s.PageTitle.Render("Transfer") + "\n\n")
-		b.WriteString(s.Field.Render("Recipient's account") + "\n")
+		b.WriteString(s.PageTitle.Render(tr.T(i18n.TransferTitle)) + "\n\n")
+		b.WriteString(s.Field.Render(tr.T(i18n.TransferRecipient)) + "\n")
 		b.WriteString(p.to.View() + "\n\n")
 		if p.err != "" {
 			b.WriteString(wrapMarked(p.c, s.Error, "✗ ", p.err) + "\n")
 		} else {
-			b.WriteString(wrap(p.c, s.Hint, "The bank will show the holder's name before anything is sent.") + "\n")
+			b.WriteString(wrap(p.c, s.Hint, tr.T(i18n.TransferHint)) + "\n")
 		}
 	case stepAmount:
-		b.WriteString(s.PageTitle.Render("Transfer") + "\n\n")
-		b.WriteString(kv(p.c, "To", p.to.Value()+" · "+p.toHolder) + "\n\n")
-		b.WriteString(s.Field.Render("Amount to transfer") + "\n")
+		b.WriteString(s.PageTitle.Render(tr.T(i18n.TransferTitle)) + "\n\n")
+		b.WriteString(kv(p.c, tr.T(i18n.FieldTo), p.to.Value()+" · "+p.toHolder) + "\n\n")
+		b.WriteString(s.Field.Render(tr.T(i18n.TransferLabel)) + "\n")
 		b.WriteString(p.field.view())
-		b.WriteString("\n" + wrap(p.c, s.Hint, amountHint) + "\n")
+		b.WriteString("\n" + wrap(p.c, s.Hint, tr.T(i18n.AmountHint)) + "\n")
 	case stepConfirm:
-		b.WriteString(s.PageTitle.Render("Confirm the transfer") + "\n\n")
+		b.WriteString(s.PageTitle.Render(tr.T(i18n.TransferConfirmTitle)) + "\n\n")
 		from := p.c.sess.account
 		if p.c.sess.holder != "" {
 			from += " · " + p.c.sess.holder
 		}
-		b.WriteString(kv(p.c, "From", from) + "\n")
-		b.WriteString(kv(p.c, "To", p.to.Value()+" · "+p.toHolder) + "\n")
-		b.WriteString(kv(p.c, "Amount", p.amount.String()) + "\n\n")
-		b.WriteString(wrap(p.c, s.Text, fmt.Sprintf("Send %s to %s?", p.amount.String(), p.toHolder)) + "\n")
-		b.WriteString(p.gate.view(p.c, "change the amount"))
+		b.WriteString(kv(p.c, tr.T(i18n.FieldFrom), from) + "\n")
+		b.WriteString(kv(p.c, tr.T(i18n.FieldTo), p.to.Value()+" · "+p.toHolder) + "\n")
+		b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), p.amount.String()) + "\n\n")
+		b.WriteString(wrap(p.c, s.Text, tr.T(i18n.TransferQuestion, p.amount.String(), p.toHolder)) + "\n")
+		b.WriteString(p.gate.view(p.c, tr.T(i18n.ChangeAmount)))
 	}
 	return b.String()
 }
@@ -421,25 +451,41 @@ func (g *confirmGate) update(keys *KeyMap, msg tea.Msg) gateResult {
 // view is the line under a confirmation: which keys answer it, or why
 // they do not yet.
 func (g *confirmGate) view(c *common, back string) string {
-	s := c.styles
+	s, tr := c.styles, c.tr
+	yes, no := c.keys.Confirm.Help().Key, c.keys.Cancel.Help().Key
 	var b strings.Builder
 	switch {
 	case g.sent:
 		return ""
 	case g.ready:
-		line := s.Text.Render("Press ") + s.Keycap.Render("y") + s.Text.Render(" to confirm, or ") +
-			s.Keycap.Render("n") + s.Text.Render(" to "+back+".")
+		line := withKeycaps(s, tr.T(i18n.ConfirmPress, keycapMark(0), keycapMark(1), back), yes, no)
 		b.WriteString(lipgloss.NewStyle().Width(c.width).Render(line) + "\n")
 	default:
-		b.WriteString(wrap(c, s.Dim, "Read the details; y works in a moment.") + "\n")
+		b.WriteString(wrap(c, s.Dim, tr.T(i18n.ConfirmWait, yes)) + "\n")
 	}
 	switch {
 	case g.enter:
-		b.WriteString(wrap(c, s.Warning, "Enter does not confirm: press y to go ahead, or n to go back.") + "\n")
-	case g.ignored == 1:
-		b.WriteString(wrap(c, s.Warning, "1 key typed before this appeared was ignored.") + "\n")
-	case g.ignored > 1:
-		b.WriteString(wrap(c, s.Warning, fmt.Sprintf("%d keys typed before this appeared were ignored.", g.ignored)) + "\n")
+		b.WriteString(wrap(c, s.Warning, tr.T(i18n.ConfirmEnter, yes, no)) + "\n")
+	case g.ignored > 0:
+		b.WriteString(wrap(c, s.Warning, tr.T(i18n.ConfirmIgnored, g.ignored)) + "\n")
 	}
+	return b.String()
+}
+
+// keycapMark stands for the i-th key in a sentence that withKeycaps draws.
+func keycapMark(i int) string { return string(rune(0xE000 + i)) }
+
+// withKeycaps renders a sentence in the text style with keycapMark(i)
+// drawn as the keycap of keys[i], wherever the language put it.
+func withKeycaps(s *Styles, text string, keys ...string) string {
+	var b strings.Builder
+	start := 0
+	for i, r := range text {
+		if k := int(r - 0xE000); k >= 0 && k < len(keys) {
+			b.WriteString(s.Text.Render(text[start:i]) + s.Keycap.Render(keys[k]))
+			start = i + len(string(r))
+		}
+	}
+	b.WriteString(s.Text.Render(text[start:]))
 	return b.String()
 }

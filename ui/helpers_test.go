@@ -3,13 +3,16 @@ package ui
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"atm/netproto/client"
 
 	"atm/bank/lamport"
 	"atm/bank/money"
+	"atm/ui/i18n"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -65,10 +68,18 @@ func (s *stubClient) Resolve(context.Context, string) (client.Reply, error) {
 	return client.Reply{}, errStub
 }
 
-// newTestModel returns a model of the given size and background.
+// newTestModel returns a model of the given size and background, in
+// English.
 func newTestModel(t *testing.T, w, h int, dark bool) *Model {
 	t.Helper()
-	m := New(Config{Addr: "127.0.0.1:7667", ProcessID: "atm-test", DBPath: t.TempDir() + "/bank.db"})
+	return newTestModelIn(t, w, h, dark, i18n.English)
+}
+
+// newTestModelIn returns a model of the given size, background and
+// language.
+func newTestModelIn(t *testing.T, w, h int, dark bool, lang i18n.Lang) *Model {
+	t.Helper()
+	m := New(Config{Addr: "127.0.0.1:7667", ProcessID: "atm-test", DBPath: t.TempDir() + "/bank.db", Lang: lang})
 	m.setStyles(dark)
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	return m
@@ -112,8 +123,74 @@ func screen(t *testing.T, m *Model) string {
 			t.Errorf("line %d is %d cells wide, more than %d: %q", i+1, w, m.width, l)
 		}
 	}
+	if cut := cutWords(out); len(cut) > 0 {
+		t.Errorf("words cut short on screen: %q\n%s", cut, out)
+	}
 	return out
 }
+
+// ellipses are the catalog's texts that end a word in "…": the words
+// themselves ("Loading…"), and the texts where a value comes before it
+// ("Looking up account %s…") as patterns matching them whole. A "…" after
+// any other word is a word cut short.
+var ellipses = sync.OnceValues(func() (map[string]bool, []*regexp.Regexp) {
+	words := map[string]bool{}
+	var whole []*regexp.Regexp
+	for _, e := range i18n.Entries() {
+		for _, f := range []interface{ Texts() []string }{e.En, e.Pt} {
+			for _, text := range f.Texts() {
+				for _, m := range ellipsisAfterWord.FindAllStringSubmatch(text, -1) {
+					words[m[1]] = true
+				}
+				if strings.Contains(text, "s…") && strings.Contains(text, "%") {
+					parts := strings.Split(text, "%s")
+					for i := range parts {
+						parts[i] = regexp.QuoteMeta(parts[i])
+					}
+					whole = append(whole, regexp.MustCompile(strings.Join(parts, `\S+`)))
+				}
+			}
+		}
+	}
+	return words, whole
+})
+
+var ellipsisAfterWord = regexp.MustCompile(`([\pL\pN]+)…`)
+
+// cutWords lists the words of a screen that a truncation cut in the middle.
+func cutWords(out string) []string {
+	words, whole := ellipses()
+	for _, re := range whole {
+		out = re.ReplaceAllString(out, "")
+	}
+	var cut []string
+	for _, m := range ellipsisAfterWord.FindAllStringSubmatch(out, -1) {
+		if !words[m[1]] {
+			cut = append(cut, m[0])
+		}
+	}
+	return cut
+}
+
+// words picks a screen's expected texts in one language.
+type words struct{ lang i18n.Lang }
+
+// pick takes texts in pairs, English then Portuguese, and returns those of
+// the language.
+func (w words) pick(pairs ...string) []string {
+	out := make([]string, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if w.lang == i18n.Portuguese {
+			out = append(out, pairs[i+1])
+		} else {
+			out = append(out, pairs[i])
+		}
+	}
+	return out
+}
+
+// one is pick for a single text.
+func (w words) one(en, pt string) string { return w.pick(en, pt)[0] }
 
 func mustContain(t *testing.T, out string, wants ...string) {
 	t.Helper()

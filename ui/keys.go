@@ -1,6 +1,12 @@
 package ui
 
-import "charm.land/bubbles/v2/key"
+import (
+	"strings"
+
+	"atm/ui/i18n"
+
+	"charm.land/bubbles/v2/key"
+)
 
 // KeyMap holds every key binding of the app. Screens pick the ones they use
 // for their help line.
@@ -14,7 +20,7 @@ type KeyMap struct {
 	NextField   key.Binding
 	PrevField   key.Binding
 	Submit      key.Binding
-	Confirm     key.Binding // y only: never the key that submitted the step before
+	Confirm     key.Binding // y (s too in Portuguese): never the key that submitted the step before
 	Cancel      key.Binding
 	PageUp      key.Binding
 	PageDown    key.Binding
@@ -30,31 +36,42 @@ type KeyMap struct {
 	Diagram   key.Binding // d in the menu: the space-time diagram
 }
 
-// DefaultKeyMap returns the key bindings of the app.
-func DefaultKeyMap() *KeyMap {
+// DefaultKeyMap returns the key bindings of the app, with English help.
+func DefaultKeyMap() *KeyMap { return NewKeyMap(i18n.For(i18n.English)) }
+
+// NewKeyMap returns the key bindings of the app with their help in tr's
+// language. Confirming takes y in every language, and the language's own
+// "yes" key (s for sim in Portuguese), which the help shows.
+func NewKeyMap(tr *i18n.Printer) *KeyMap {
+	h := func(k i18n.Key) string { return tr.T(k) }
+	yes := tr.T(i18n.KeyConfirmKey)
+	confirm := []string{"y", "Y"}
+	if yes != "y" {
+		confirm = append(confirm, yes, strings.ToUpper(yes))
+	}
 	return &KeyMap{
-		Up:         key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
-		Down:       key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
-		Select:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "select")),
-		Shortcut:   key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6"), key.WithHelp("1-6", "shortcut")),
-		Back:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
-		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
-		QuitTyping: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),
-		NextField:  key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab", "next field")),
-		PrevField:  key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab", "previous")),
-		Submit:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
-		Confirm:    key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "confirm")),
-		Cancel:     key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n", "back")),
-		PageUp:     key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup", "page up")),
-		PageDown:   key.NewBinding(key.WithKeys("pgdown", "f", "space"), key.WithHelp("pgdn", "page down")),
-		Top:        key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", "newest")),
-		Bottom:     key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G", "oldest")),
-		More:       key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "load older")),
-		Retry:      key.NewBinding(key.WithKeys("r", "enter"), key.WithHelp("r", "retry now")),
-		Dismiss:    key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", "back to menu")),
-		Legend:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "clock legend")),
-		TypeAhead:  key.NewBinding(key.WithKeys("typing"), key.WithHelp("typing", "kept for the next screen")),
-		Reconnect:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry now")),
-		Diagram:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "diagram")),
+		Up:         key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", h(i18n.KeyUp))),
+		Down:       key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", h(i18n.KeyDown))),
+		Select:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", h(i18n.KeySelect))),
+		Shortcut:   key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6"), key.WithHelp("1-6", h(i18n.KeyShortcut))),
+		Back:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", h(i18n.KeyBack))),
+		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", h(i18n.KeyQuit))),
+		QuitTyping: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", h(i18n.KeyQuit))),
+		NextField:  key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab", h(i18n.KeyNextField))),
+		PrevField:  key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab", h(i18n.KeyPrevField))),
+		Submit:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", h(i18n.KeyContinue))),
+		Confirm:    key.NewBinding(key.WithKeys(confirm...), key.WithHelp(yes, h(i18n.KeyConfirm))),
+		Cancel:     key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n", h(i18n.KeyBack))),
+		PageUp:     key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup", h(i18n.KeyPageUp))),
+		PageDown:   key.NewBinding(key.WithKeys("pgdown", "f", "space"), key.WithHelp("pgdn", h(i18n.KeyPageDown))),
+		Top:        key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", h(i18n.KeyNewest))),
+		Bottom:     key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G", h(i18n.KeyOldest))),
+		More:       key.NewBinding(key.WithKeys("m"), key.WithHelp("m", h(i18n.KeyMore))),
+		Retry:      key.NewBinding(key.WithKeys("r", "enter"), key.WithHelp("r", h(i18n.KeyRetry))),
+		Dismiss:    key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter", h(i18n.KeyMenu))),
+		Legend:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", h(i18n.KeyLegend))),
+		TypeAhead:  key.NewBinding(key.WithKeys("typing"), key.WithHelp(h(i18n.KeyTyping), h(i18n.KeyTypeAhead))),
+		Reconnect:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", h(i18n.KeyRetry))),
+		Diagram:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", h(i18n.KeyDiagram))),
 	}
 }

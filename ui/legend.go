@@ -2,15 +2,19 @@ package ui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/lipgloss/v2"
-	"github.com/charmbracelet/x/ansi"
 )
 
 // legendClose is the help of the keys that close the clock legend.
-var legendClose = key.NewBinding(key.WithKeys("esc", "?"), key.WithHelp("esc/?", "close the legend"))
+func (m *Model) legendClose() key.Binding {
+	return key.NewBinding(key.WithKeys("esc", "?"), key.WithHelp("esc/?", m.c.tr.T(i18n.LegendClose)))
+}
 
 // firstGreeting is the timestamp of the first greeting this ATM got from a
 // bank, if the timeline still holds it.
@@ -26,32 +30,39 @@ func (p *clockPanel) firstGreeting() (uint64, bool) {
 // legendView explains the clock panel: its marks, L and T, and why a new
 // bank's first greeting is not T=1. It fills w×h.
 func (p *clockPanel) legendView(w, h int) string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Accent).Padding(0, 1)
 	inner := max(10, w-box.GetHorizontalFrameSize())
 	para := func(st lipgloss.Style, text string) string { return st.Width(inner).Render(text) }
-	row := func(mark lipgloss.Style, m, text string) string {
-		return ansi.Truncate(mark.Render(fmt.Sprintf("%-3s", m))+s.Text.Render(text), inner, "…")
+	// A row is a mark and its meaning, wrapped under the meaning when it
+	// is longer than the line.
+	row := func(mark lipgloss.Style, m string, text i18n.Key, args ...any) string {
+		lines := strings.Split(s.Text.Width(max(1, inner-3)).Render(tr.T(text, args...)), "\n")
+		for i := range lines {
+			lead := "   "
+			if i == 0 {
+				lead = mark.Render(fmt.Sprintf("%-3s", m))
+			}
+			lines[i] = lead + lines[i]
+		}
+		return strings.Join(lines, "\n")
 	}
 	lines := []string{
-		s.PageTitle.Render("The Lamport clock panel"),
+		s.PageTitle.Render(tr.T(i18n.LegendTitle)),
 		"",
-		row(s.Value, "L", "this ATM's clock ("+p.proc+"): it counts events, not seconds"),
-		row(s.Value, "T", "the timestamp a message from the bank carries (the bank's clock)"),
-		row(s.TimeSend, "↑", "a message this ATM sent: L goes to L+1"),
-		row(s.TimeRecv, "↓", "a message received from the bank: L goes to max(L,T)+1"),
-		row(s.Success, "✓", "the bank's answer: done"),
-		row(s.Error, "✗", "the bank's answer: refused, or an error"),
-		row(s.TimeLatest, "▶", "the newest event; older ones scroll up"),
+		row(s.Value, "L", i18n.LegendL, p.proc),
+		row(s.Value, "T", i18n.LegendT),
+		row(s.TimeSend, "↑", i18n.LegendSend),
+		row(s.TimeRecv, "↓", i18n.LegendRecv),
+		row(s.Success, "✓", i18n.LegendDone),
+		row(s.Error, "✗", i18n.LegendRefused),
+		row(s.TimeLatest, "▶", i18n.LegendLatest),
 		"",
-		s.PageTitle.Render("Why a new bank greets at T=14"),
-		para(s.Text, "The bank's clock ticks for its own events too, not only for messages. "+
-			"Before any ATM connected, a brand-new bank opened its default accounts, made their opening deposits "+
-			"and started its server: each of those events ticked its clock, so its greeting to the first ATM "+
-			"already carries T=14 (a bank that has run before carries on from where it stopped)."),
+		s.PageTitle.Render(tr.T(i18n.LegendWhy)),
+		para(s.Text, tr.T(i18n.LegendWhyText)),
 	}
 	if ts, ok := p.firstGreeting(); ok {
-		lines = append(lines, para(s.Dim, fmt.Sprintf("This ATM's first greeting from the bank carried T=%d.", ts)))
+		lines = append(lines, para(s.Dim, tr.T(i18n.LegendFirst, strconv.FormatUint(ts, 10))))
 	}
 	body := fitLines(strings.Join(lines, "\n"), inner, max(1, h-box.GetVerticalFrameSize()))
 	return box.Width(w).Render(body)

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"atm/bank/money"
 	"atm/bank/outcome"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -30,8 +30,8 @@ type loginSubmitMsg struct{ account, pin string }
 
 func newLoginPage(c *common) *loginPage {
 	p := &loginPage{c: c}
-	p.account = newInput(c, "e.g. 123", 20)
-	p.pin = newInput(c, "4 to 12 digits", 12)
+	p.account = newInput(c, c.tr.T(i18n.LoginAccountPlaceholder), 20)
+	p.pin = newInput(c, c.tr.T(i18n.LoginPINPlaceholder), 12)
 	p.pin.EchoMode = textinput.EchoPassword
 	p.pin.EchoCharacter = '•'
 	p.reset()
@@ -71,51 +71,43 @@ func (p *loginPage) Help() []key.Binding {
 // decides which field to clear.
 func (p *loginPage) loginError(account string, err error) tea.Cmd {
 	p.notice = "" // replaced by the error for good
+	tr := p.c.tr
 	var pe *wire.Error
 	errors.As(err, &pe)
+	locked := pe != nil && !pe.Until.IsZero()
 	switch {
 	case errors.Is(err, outcome.ErrAccountNotFound):
-		p.err = fmt.Sprintf("There is no account %s. Check the number and try again.", account)
+		p.err = tr.T(i18n.LoginNoAccount, account)
 		return p.reset()
 	case errors.Is(err, outcome.ErrWrongPIN):
-		left := 0
-		if pe != nil {
-			left = pe.AttemptsLeft
-		}
-		switch left {
-		case 0:
-			p.err = "Wrong PIN."
-		case 1:
-			p.err = "Wrong PIN: 1 attempt left before this ATM is locked out of the account."
-		default:
-			p.err = fmt.Sprintf("Wrong PIN: %d attempts left before this ATM is locked out of the account.", left)
+		p.err = tr.T(i18n.LoginWrongPIN)
+		if pe != nil && pe.AttemptsLeft > 0 {
+			p.err = tr.T(i18n.LoginWrongPINLeft, pe.AttemptsLeft)
 		}
 		p.pin.Reset()
 		return p.focusField(1)
 	case errors.Is(err, outcome.ErrAccountLocked):
-		p.err = fmt.Sprintf("Too many wrong PINs for account %s", account)
-		if pe != nil && !pe.Until.IsZero() {
-			p.err += "; try again " + retryWhen(pe.Until, time.Now())
+		p.err = tr.T(i18n.LoginLocked, account)
+		if locked {
+			p.err = tr.T(i18n.LoginLockedUntil, account, retryWhen(tr, pe.Until, time.Now()))
 		}
-		p.err += "."
 		return p.reset()
 	case errors.Is(err, wire.ErrTooManyAttempts):
-		p.err = "Too many attempts on this terminal"
-		if pe != nil && !pe.Until.IsZero() {
-			p.err += "; try again " + retryWhen(pe.Until, time.Now())
+		p.err = tr.T(i18n.LoginTooMany)
+		if locked {
+			p.err = tr.T(i18n.LoginTooManyUntil, retryWhen(tr, pe.Until, time.Now()))
 		}
-		p.err += "."
 		p.pin.Reset()
 		return p.focusField(1)
 	case errors.Is(err, outcome.ErrInvalidAccountID):
-		p.err = "The account number is 1 to 20 digits."
+		p.err = tr.T(i18n.LoginAccountDigits)
 		return p.reset()
 	case errors.Is(err, outcome.ErrInvalidPIN):
-		p.err = "The PIN is 4 to 12 digits."
+		p.err = tr.T(i18n.LoginPINDigits)
 		p.pin.Reset()
 		return p.focusField(1)
 	}
-	p.err = "Login failed: " + failureText(wire.OpLogin, err, 0, "")
+	p.err = tr.T(i18n.LoginFailed, failureText(tr, wire.OpLogin, err, 0, ""))
 	p.pin.Reset()
 	return p.focusField(1)
 }
@@ -141,7 +133,7 @@ func (p *loginPage) update(msg tea.Msg) (intent, tea.Cmd) {
 			return nil, p.focusField(1 - p.focus)
 		}
 		if onlyDigits(msg) {
-			p.err = "Only digits, please."
+			p.err = p.c.tr.T(i18n.OnlyDigits)
 			return nil, nil
 		}
 	}
@@ -163,18 +155,18 @@ func (p *loginPage) submit() (intent, tea.Cmd) {
 	pin := p.pin.Value()
 	if p.focus == 0 {
 		if !money.ValidAccountID(acc) {
-			p.err = "Type your account number (1 to 20 digits)."
+			p.err = p.c.tr.T(i18n.LoginTypeAccount)
 			return nil, nil
 		}
 		p.err = ""
 		return nil, p.focusField(1)
 	}
 	if !money.ValidAccountID(acc) {
-		p.err = "Type your account number (1 to 20 digits)."
+		p.err = p.c.tr.T(i18n.LoginTypeAccount)
 		return nil, p.focusField(0)
 	}
 	if len(pin) < 4 {
-		p.err = "The PIN has 4 to 12 digits."
+		p.err = p.c.tr.T(i18n.LoginPINLength)
 		return nil, nil
 	}
 	p.err = ""
@@ -183,19 +175,19 @@ func (p *loginPage) submit() (intent, tea.Cmd) {
 }
 
 func (p *loginPage) View() string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	var b strings.Builder
-	b.WriteString(s.PageTitle.Render("Welcome! Please log in.") + "\n\n")
-	b.WriteString(s.Field.Render("Account number") + "\n")
+	b.WriteString(s.PageTitle.Render(tr.T(i18n.LoginTitle)) + "\n\n")
+	b.WriteString(s.Field.Render(tr.T(i18n.LoginAccount)) + "\n")
 	b.WriteString(p.account.View() + "\n\n")
-	b.WriteString(s.Field.Render("PIN") + "\n")
+	b.WriteString(s.Field.Render(tr.T(i18n.LoginPIN)) + "\n")
 	b.WriteString(p.pin.View() + "\n\n")
 	if p.err != "" {
 		b.WriteString(wrapMarked(p.c, s.Error, "✗ ", p.err) + "\n")
 	} else if p.notice != "" {
 		b.WriteString(wrap(p.c, s.Warning, p.notice) + "\n")
 	} else {
-		b.WriteString(wrap(p.c, s.Hint, "Enter moves to the PIN and logs in.") + "\n")
+		b.WriteString(wrap(p.c, s.Hint, tr.T(i18n.LoginHint)) + "\n")
 	}
 	return b.String()
 }

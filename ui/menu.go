@@ -4,8 +4,11 @@ import (
 	"strconv"
 	"strings"
 
+	"atm/ui/i18n"
+
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 )
 
 // menuItem is one choice of the main menu.
@@ -21,13 +24,13 @@ const (
 	numItems
 )
 
-var menuLabels = [numItems]struct{ title, desc string }{
-	{"Balance", "how much you have"},
-	{"Deposit", "put money in"},
-	{"Withdraw", "take money out"},
-	{"Transfer", "to another account"},
-	{"Statement", "your entries"},
-	{"Log out", "end the session"},
+var menuLabels = [numItems]struct{ title, desc i18n.Key }{
+	{i18n.MenuBalance, i18n.MenuBalanceDesc},
+	{i18n.MenuDeposit, i18n.MenuDepositDesc},
+	{i18n.MenuWithdraw, i18n.MenuWithdrawDesc},
+	{i18n.MenuTransfer, i18n.MenuTransferDesc},
+	{i18n.MenuStatement, i18n.MenuStatementDesc},
+	{i18n.MenuLogout, i18n.MenuLogoutDesc},
 }
 
 // menuPage is the main menu: arrows or j/k, number shortcuts, enter.
@@ -45,7 +48,7 @@ func (p *menuPage) applyStyles() {}
 func (p *menuPage) Help() []key.Binding {
 	k := p.c.keys
 	// Up and down share an entry, so that the bar keeps q and ? at 80 columns.
-	move := key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑↓", "move"))
+	move := key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑↓", p.c.tr.T(i18n.KeyMove)))
 	return []key.Binding{move, k.Shortcut, k.Select, k.Diagram, k.Quit}
 }
 
@@ -73,20 +76,32 @@ func (p *menuPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	return nil, nil
 }
 
+// desc is the description after a menu item, in whole words that fit
+// beside it.
+func (p *menuPage) desc(item, text string) string {
+	room := p.c.width - lipgloss.Width(item) - 2
+	if room < 4 {
+		return ""
+	}
+	return "  " + p.c.styles.Dim.Render(i18n.Fit(text, room))
+}
+
 func (p *menuPage) View() string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	var b strings.Builder
-	b.WriteString(s.PageTitle.Render("What would you like to do?") + "\n\n")
+	b.WriteString(s.PageTitle.Render(tr.T(i18n.MenuTitle)) + "\n\n")
 	for i := range numItems {
 		l := menuLabels[i]
 		num := strconv.Itoa(int(i) + 1)
 		if i == p.cursor {
-			b.WriteString(s.MenuCurrent.Render("› "+num+"  "+l.title) + "  " + s.Dim.Render(l.desc) + "\n")
+			item := s.MenuCurrent.Render("› " + num + "  " + tr.T(l.title))
+			b.WriteString(item + p.desc(item, tr.T(l.desc)) + "\n")
 		} else {
-			b.WriteString("  " + s.MenuKey.Render(num) + "  " + s.MenuItem.Render(l.title) + "\n")
+			b.WriteString("  " + s.MenuKey.Render(num) + "  " + s.MenuItem.Render(tr.T(l.title)) + "\n")
 		}
 	}
-	b.WriteString("\n  " + s.MenuKey.Render("d") + "  " + s.MenuItem.Render("Space-time diagram") + "  " + s.Dim.Render("this ATM and the bank") + "\n")
+	item := "  " + s.MenuKey.Render("d") + "  " + s.MenuItem.Render(tr.T(i18n.MenuDiagram))
+	b.WriteString("\n" + item + p.desc(item, tr.T(i18n.MenuDiagramDesc)) + "\n")
 	if p.notice != "" {
 		b.WriteString("\n" + wrap(p.c, s.Warning, p.notice) + "\n")
 	}

@@ -22,6 +22,7 @@ import (
 	"atm/netproto/wire"
 
 	"atm/bank/lamport"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/spinner"
@@ -59,6 +60,15 @@ type Config struct {
 	// StartServer starts a bank server inside this process, serving DBPath
 	// on addr. Without it, Embedded is ignored: the ATM only dials.
 	StartServer func(addr, dbPath string) (LocalServer, error)
+	// TLS says which certificates the ATM trusts at tls:// addresses; the
+	// zero value trusts on first use (client.TLSOptions).
+	TLS client.TLSOptions
+	// Lang is the language of every text on screen (i18n.English, the
+	// zero value, or i18n.Portuguese); money is written the Brazilian way
+	// in both. atm takes it from --lang or the environment
+	// (i18n.FromEnv); a front end serving several people can give each
+	// session its own (i18n.FromEnviron of the session's environment).
+	Lang i18n.Lang
 }
 
 type pageID int
@@ -162,7 +172,8 @@ func New(cfg Config) *Model {
 	}
 	m := &Model{cfg: cfg, queue: newEventQueue(), clock: lamport.NewClock(0),
 		redial: retry.Backoff{Min: 500 * time.Millisecond, Max: 3 * time.Second}}
-	m.c = &common{styles: NewStyles(true), keys: DefaultKeyMap(), sess: &m.sess}
+	tr := i18n.For(cfg.Lang)
+	m.c = &common{styles: NewStyles(true), keys: NewKeyMap(tr), sess: &m.sess, tr: tr}
 	m.clockPanel = clockPanel{c: m.c, proc: cfg.ProcessID}
 	m.spinner = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = help.New()
@@ -230,7 +241,7 @@ func (m *Model) clockWidth() int {
 
 func (m *Model) setSize(w, h int) {
 	m.width, m.height = w, h
-	m.help.SetWidth(w)
+	m.help.SetWidth(w - 1) // after the help line's leading space
 	bodyH := max(1, h-3)
 	m.clockPanel.SetSize(m.clockWidth(), bodyH)
 	atmW := w - m.clockWidth()

@@ -38,14 +38,15 @@ func TestOfflineIsVisibleOnEveryScreen(t *testing.T) {
 		{"statement", statementFull},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
-			eachLayout(t, func(t *testing.T, m *Model) {
+			eachScreen(t, func(t *testing.T, m *Model, w words) {
 				loggedIn(m)
 				sc.setup(m)
 				offline(m)
 				out := screen(t, m)
-				mustContain(t, out, "Offline — reconnecting (attempt 3, next in 2 s)", "r retry now", "Connection to the bank lost")
+				mustContain(t, out, w.pick("Offline — reconnecting (attempt 3, next in 2 s)", "Sem conexão — reconectando (tentativa 3, próxima em 2 s)",
+					"r retry now", "r tentar agora", "Connection to the bank lost", "Conexão com o banco perdida")...)
 				send(m, statusMsg{gen: m.gen, status: client.ConnStatus{State: client.StateReconnected}})
-				mustNotContain(t, screen(t, m), "Offline", "r retry now")
+				mustNotContain(t, screen(t, m), w.pick("Offline", "Sem conexão", "r retry now", "r tentar agora")...)
 			})
 		})
 	}
@@ -54,14 +55,15 @@ func TestOfflineIsVisibleOnEveryScreen(t *testing.T) {
 // Offline, a request is refused on the spot and says so; nothing is left
 // waiting to be sent when the connection returns.
 func TestOfflineRefusesRequests(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		offline(m)
 		typeText(m, "1") // balance
 		if m.busy != "" || m.page != pageMenu {
 			t.Fatalf("balance asked while offline: busy %q, page %v", m.busy, m.page)
 		}
-		mustContain(t, screen(t, m), "unreachable", "not sent", "Press r")
+		refusal := w.pick("unreachable", "inacessível", "not sent", "não foi enviado", "Press r", "Tecle r")
+		mustContain(t, screen(t, m), refusal...)
 
 		typeText(m, "2") // the deposit form opens; its confirmation is refused
 		typeText(m, "50")
@@ -71,12 +73,13 @@ func TestOfflineRefusesRequests(t *testing.T) {
 			t.Fatalf("deposit sent while offline: busy %q, page %v", m.busy, m.page)
 		}
 		out := screen(t, m)
-		mustContain(t, out, "Confirm the deposit", "R$ 50,00", "unreachable", "not sent", "Press r")
+		mustContain(t, out, "R$ 50,00", w.one("Confirm the deposit", "Confirme o depósito"))
+		mustContain(t, out, refusal...)
 
 		// Once the connection is back the notice goes, and the form can
 		// be sent.
 		send(m, statusMsg{gen: m.gen, status: client.ConnStatus{State: client.StateReconnected}})
-		mustNotContain(t, screen(t, m), "not sent")
+		mustNotContain(t, screen(t, m), refusal[1])
 	})
 }
 

@@ -32,14 +32,17 @@ func withdrawUnknown(t *testing.T, m *Model) {
 // An unknown outcome is not a refusal: the receipt says the ATM is checking,
 // the balance stays as it was, and no other money operation can start.
 func TestOutcomeUnknownScreen(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		withdrawUnknown(t, m)
 		out := screen(t, m)
 		if testing.Verbose() && m.width == 80 {
 			t.Log("\n" + out)
 		}
-		mustContain(t, out, "Outcome unknown — checking with the bank", "not a refusal", "withdrawal of R$ 25,00", "Please wait here", "R$ 1.000,00", "asking the bank")
-		mustNotContain(t, out, "refused", "✗", "Withdrawal done")
+		mustContain(t, out, "R$ 1.000,00")
+		mustContain(t, out, w.pick("Outcome unknown — checking with the bank", "Resultado incerto — consultando o banco", "not a refusal", "não é uma recusa",
+			"withdrawal of R$ 25,00", "saque de R$ 25,00", "Please wait here", "Aguarde aqui", "asking the bank", "consultando o banco")...)
+		mustNotContain(t, out, "✗")
+		mustNotContain(t, out, w.pick("refused", "recusad", "Withdrawal done", "Saque realizado")...)
 		if m.sess.balance != 100000 || m.pending == nil || m.pending.id != "atm-test-1" {
 			t.Fatalf("balance %d, pending %+v: want the old balance and the request pending", m.sess.balance, m.pending)
 		}
@@ -48,13 +51,13 @@ func TestOutcomeUnknownScreen(t *testing.T) {
 		if m.page != pageMenu {
 			t.Fatal("enter did not go back to the menu")
 		}
-		mustContain(t, screen(t, m), "Outcome unknown: asking the bank")
+		mustContain(t, screen(t, m), w.one("Outcome unknown: asking the bank", "Resultado incerto: consultando o banco"))
 		for _, k := range []string{"2", "3", "4", "6"} { // deposit, withdraw, transfer, log out
 			typeText(m, k)
 			if m.page != pageMenu || !m.sess.loggedIn() || m.busy != "" {
 				t.Fatalf("key %s started something while an outcome is unknown (page %v)", k, m.page)
 			}
-			mustContain(t, screen(t, m), "is not known yet", "Wait until it is")
+			mustContain(t, atmPanelWords(t, m), w.pick("is not known yet", "ainda não é conhecido", "Wait until it is", "Aguarde o resultado")...)
 		}
 		typeText(m, "1") // a balance is still possible
 		if m.busy == "" {

@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -12,6 +11,7 @@ import (
 
 	"atm/bank/money"
 	"atm/bank/outcome"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -50,121 +50,122 @@ func (p *receiptPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	return nil, nil
 }
 
-var opTitles = map[string][3]string{ // done, refused by the bank, failed before the bank
-	"balance":  {"Balance", "Balance not available", "Balance not available"},
-	opDeposit:  {"Deposit done", "Deposit refused", "Deposit not done"},
-	opWithdraw: {"Withdrawal done", "Withdrawal refused", "Withdrawal not done"},
-	opTransfer: {"Transfer done", "Transfer refused", "Transfer not done"},
+var opTitles = map[string][3]i18n.Key{ // done, refused by the bank, failed before the bank
+	"balance":  {i18n.BalanceDone, i18n.BalanceUnavailable, i18n.BalanceUnavailable},
+	opDeposit:  {i18n.DepositDone, i18n.DepositRefused, i18n.DepositNotDone},
+	opWithdraw: {i18n.WithdrawDone, i18n.WithdrawRefused, i18n.WithdrawNotDone},
+	opTransfer: {i18n.TransferDone, i18n.TransferRefused, i18n.TransferNotDone},
 }
 
 // failureText explains a failed operation: the bank's refusal, or why the
 // bank could not be asked.
-func failureText(op string, err error, amount money.Cents, to string) string {
+func failureText(tr *i18n.Printer, op string, err error, amount money.Cents, to string) string {
 	switch {
 	case errors.Is(err, client.ErrOutcomeUnknown):
-		return "The request reached the bank, but its answer did not come back. " + unknownCause(err) +
-			" It may have been applied: check your statement before trying again."
+		return tr.T(i18n.FailUnknown, unknownCause(tr, err))
 	case errors.Is(err, context.DeadlineExceeded):
-		return "The bank did not answer in time; nothing was changed. Try again."
+		return tr.T(i18n.FailTimeout)
 	case errors.Is(err, client.ErrConnectionLost), errors.Is(err, client.ErrClientClosed):
-		return "The connection to the bank was lost; nothing was changed. Try again once it is back."
+		return tr.T(i18n.FailLost)
 	case errors.Is(err, client.ErrNotPending):
-		return "The ATM no longer has this request to ask the bank about. Check your statement before trying again."
+		return tr.T(i18n.FailNotPending)
 	}
 	switch {
 	case errors.Is(err, outcome.ErrInsufficientFunds):
-		return fmt.Sprintf("Insufficient funds for %s.", amount.String())
+		return tr.T(i18n.FailFunds, amount.String())
 	case errors.Is(err, outcome.ErrLimitExceeded):
-		return fmt.Sprintf("%s is more than the bank allows in one operation.", amount.String())
+		return tr.T(i18n.FailLimit, amount.String())
 	case errors.Is(err, outcome.ErrAccountNotFound) && op == opTransfer:
-		return fmt.Sprintf("There is no account %s.", to)
+		return tr.T(i18n.FailNoAccount, to)
 	case errors.Is(err, outcome.ErrSameAccount):
-		return "You cannot transfer to your own account."
+		return tr.T(i18n.FailSameAccount)
 	case errors.Is(err, outcome.ErrInvalidAmount):
-		return "The bank did not accept that amount."
+		return tr.T(i18n.FailAmount)
 	case errors.Is(err, outcome.ErrOverflow):
-		return "The balance would be larger than the bank can hold."
+		return tr.T(i18n.FailOverflow)
 	case errors.Is(err, wire.ErrNotLoggedIn):
-		return "The session has ended: please log in again."
+		return tr.T(i18n.FailNotLoggedIn)
 	}
 	var pe *wire.Error
 	if errors.As(err, &pe) {
-		if pe.Message != "" {
+		// The bank's own sentence is English: other languages say its
+		// code, which never changes.
+		if pe.Message != "" && tr.Lang() == i18n.English {
 			return pe.Message
 		}
-		return "The bank refused the request (" + pe.Code + ")."
+		return tr.T(i18n.FailRefusedCode, pe.Code)
 	}
-	return "The ATM could not complete the request with the bank; nothing was changed. Try again."
+	return tr.T(i18n.FailOther)
 }
 
 // unknownCause says why the ATM cannot learn an unknown outcome any more.
-func unknownCause(err error) string {
+func unknownCause(tr *i18n.Printer, err error) string {
 	var pe *wire.Error
 	switch {
 	case errors.Is(err, client.ErrConnectionLost):
-		return "The connection to the bank was lost before it answered."
+		return tr.T(i18n.CauseLost)
 	case errors.Is(err, client.ErrClientClosed):
-		return "The connection to the bank was closed before it answered."
+		return tr.T(i18n.CauseClosed)
 	case errors.As(err, &pe):
-		return "After reconnecting, the session could not be restored to ask again."
+		return tr.T(i18n.CauseNotRestored)
 	}
-	return "The ATM cannot ask the bank about it any more."
+	return tr.T(i18n.CauseCannotAsk)
 }
 
 func (p *receiptPage) View() string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	var b strings.Builder
 	titles := opTitles[p.op]
 	var pe *wire.Error
 	switch {
 	case p.pending:
-		b.WriteString(s.Warning.Render("Outcome unknown — checking with the bank") + "\n")
-		b.WriteString(p.c.spinner + s.Dim.Render("not a refusal: no answer yet") + "\n\n")
-		b.WriteString(kv(p.c, "Request", opNoun(p.op, p.amount, p.to)) + "\n")
-		b.WriteString(wrap(p.c, s.Text, "No answer came in time. The bank may or may not have done it; the ATM is asking about this same request, which is never applied twice. Please wait here: do not try again.") + "\n")
+		b.WriteString(wrap(p.c, s.Warning, tr.T(i18n.ReceiptChecking)) + "\n")
+		b.WriteString(p.c.spinner + s.Dim.Render(tr.T(i18n.ReceiptNotRefusal)) + "\n\n")
+		b.WriteString(kv(p.c, tr.T(i18n.ReceiptRequest), opNoun(tr, p.op, p.amount, p.to)) + "\n")
+		b.WriteString(wrap(p.c, s.Text, tr.T(i18n.ReceiptWait)) + "\n")
 		if p.c.sess.hasBalance {
-			b.WriteString(kv(p.c, "Balance before", p.c.sess.balance.String()) + "\n")
+			b.WriteString(kv(p.c, tr.T(i18n.ReceiptBalanceBefore), p.c.sess.balance.String()) + "\n")
 		}
 	case errors.Is(p.err, client.ErrOutcomeUnknown):
-		b.WriteString(s.Warning.Render("⚠ Outcome unknown") + "\n\n")
-		b.WriteString(kv(p.c, "Request", opNoun(p.op, p.amount, p.to)) + "\n")
-		b.WriteString(wrap(p.c, s.Text, failureText(p.op, p.err, p.amount, p.to)) + "\n")
+		b.WriteString(s.Warning.Render(tr.T(i18n.ReceiptUnknown)) + "\n\n")
+		b.WriteString(kv(p.c, tr.T(i18n.ReceiptRequest), opNoun(tr, p.op, p.amount, p.to)) + "\n")
+		b.WriteString(wrap(p.c, s.Text, failureText(tr, p.op, p.err, p.amount, p.to)) + "\n")
 	case p.err != nil:
 		title := titles[2]
 		if errors.As(p.err, &pe) {
 			title = titles[1] // only the bank refuses
 		}
-		b.WriteString(s.Error.Render("✗ "+title) + "\n\n")
-		b.WriteString(wrap(p.c, s.Text, failureText(p.op, p.err, p.amount, p.to)) + "\n")
+		b.WriteString(s.Error.Render("✗ "+tr.T(title)) + "\n\n")
+		b.WriteString(wrap(p.c, s.Text, failureText(tr, p.op, p.err, p.amount, p.to)) + "\n")
 		if p.c.sess.hasBalance {
-			b.WriteString(kv(p.c, "Balance", p.c.sess.balance.String()) + "\n")
+			b.WriteString(kv(p.c, tr.T(i18n.FieldBalance), p.c.sess.balance.String()) + "\n")
 		}
 	default:
-		b.WriteString(s.Success.Render("✓ "+titles[0]) + "\n\n")
+		b.WriteString(s.Success.Render("✓ "+tr.T(titles[0])) + "\n\n")
 		r := p.reply
 		switch p.op {
 		case "balance":
-			b.WriteString(kv(p.c, "Balance", r.Balance.String()) + "\n")
+			b.WriteString(kv(p.c, tr.T(i18n.FieldBalance), r.Balance.String()) + "\n")
 		case opDeposit, opWithdraw:
-			b.WriteString(kv(p.c, "Amount", p.amount.String()) + "\n")
-			b.WriteString(kv(p.c, "New balance", r.Balance.String()) + "\n")
+			b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), p.amount.String()) + "\n")
+			b.WriteString(kv(p.c, tr.T(i18n.FieldNewBalance), r.Balance.String()) + "\n")
 		case opTransfer:
 			to := p.to
 			if p.toHolder != "" {
 				to += " · " + p.toHolder
 			}
-			b.WriteString(kv(p.c, "To", to) + "\n")
-			b.WriteString(kv(p.c, "Amount", p.amount.String()) + "\n")
-			b.WriteString(kv(p.c, "New balance", r.Balance.String()) + "\n")
+			b.WriteString(kv(p.c, tr.T(i18n.FieldTo), to) + "\n")
+			b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), p.amount.String()) + "\n")
+			b.WriteString(kv(p.c, tr.T(i18n.FieldNewBalance), r.Balance.String()) + "\n")
 		}
 		if r.Duplicate {
-			b.WriteString(wrap(p.c, s.Warning, "The bank had already applied this request; it was not applied again.") + "\n")
+			b.WriteString(wrap(p.c, s.Warning, tr.T(i18n.ReceiptDuplicate)) + "\n")
 		}
 	}
 	if p.note != "" {
 		b.WriteString(wrap(p.c, s.Warning, p.note) + "\n")
 	}
-	b.WriteString("\n" + s.PageTitle.Render("Lamport timestamps") + "\n")
+	b.WriteString("\n" + s.PageTitle.Render(tr.T(i18n.LamportStamps)) + "\n")
 	for _, l := range p.stamps() {
 		b.WriteString(kv(p.c, l[0], l[1]) + "\n")
 	}
@@ -199,23 +200,24 @@ func (p *receiptPage) stamps() [][2]string {
 	if e, ok := p.clockPanel.lastEvent("recv", id); ok {
 		recvLine = entryRule(e)
 	}
+	tr := p.c.tr
 	proc := p.clockPanel.proc
-	bankName := "bank"
+	bankName := tr.T(i18n.TheBank)
 	if p.clockPanel.server != "" {
 		bankName = p.clockPanel.server
 	}
-	lines := [][2]string{{"sent by " + proc, num(sent)}}
+	lines := [][2]string{{tr.T(i18n.StampSentBy, proc), num(sent)}}
 	if srvApply != 0 { // the bank ran the request, even if it refused it
-		decided := "applied by "
+		decided := i18n.StampAppliedBy
 		if p.err != nil {
-			decided = "refused by "
+			decided = i18n.StampRefusedBy
 		}
 		lines = append(lines,
-			[2]string{"received by " + bankName, num(srvRecv)},
-			[2]string{decided + bankName, num(srvApply)})
+			[2]string{tr.T(i18n.StampReceivedBy, bankName), num(srvRecv)},
+			[2]string{tr.T(decided, bankName), num(srvApply)})
 	}
 	lines = append(lines,
-		[2]string{"answered by " + bankName, num(replyTS)},
-		[2]string{"received here", recvLine})
+		[2]string{tr.T(i18n.StampAnsweredBy, bankName), num(replyTS)},
+		[2]string{tr.T(i18n.StampReceivedHere), recvLine})
 	return lines
 }

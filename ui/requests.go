@@ -6,7 +6,6 @@ package ui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"atm/netproto/client"
@@ -14,6 +13,7 @@ import (
 
 	"atm/bank/money"
 	"atm/bank/outcome"
+	"atm/ui/i18n"
 
 	tea "charm.land/bubbletea/v2"
 )
@@ -83,14 +83,14 @@ func (m *Model) resolve() tea.Cmd {
 }
 
 // opNoun names an operation in a sentence: "withdrawal of R$ 25,00".
-func opNoun(op string, amount money.Cents, to string) string {
+func opNoun(tr *i18n.Printer, op string, amount money.Cents, to string) string {
 	switch op {
 	case opDeposit:
-		return "deposit of " + amount.String()
+		return tr.T(i18n.NounDeposit, amount.String())
 	case opWithdraw:
-		return "withdrawal of " + amount.String()
+		return tr.T(i18n.NounWithdraw, amount.String())
 	case opTransfer:
-		return "transfer of " + amount.String() + " to " + to
+		return tr.T(i18n.NounTransfer, amount.String(), to)
 	}
 	return op
 }
@@ -98,8 +98,7 @@ func opNoun(op string, amount money.Cents, to string) string {
 // pendingBlock explains why another operation cannot start.
 func (m *Model) pendingBlock() string {
 	p := m.pending
-	return fmt.Sprintf("The outcome of your %s is not known yet; the ATM is checking with the bank. Wait until it is known before another operation, so that nothing is done twice.",
-		opNoun(p.op, p.amount, p.to))
+	return m.c.tr.T(i18n.PendingBlock, opNoun(m.c.tr, p.op, p.amount, p.to))
 }
 
 // call runs a client call as a command and marks the ATM busy until the
@@ -153,7 +152,7 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		m.receipt.amount, m.receipt.to, m.receipt.toHolder = msg.amount, msg.to, msg.toHolder
 		m.receipt.note, m.receipt.pending = "", false
 		if m.relogin {
-			m.receipt.note = "The connection dropped during this request; it was sent again with the same id, so it was applied at most once."
+			m.receipt.note = m.c.tr.T(i18n.NoteResent)
 		}
 		m.page = pageReceipt
 		var ue *client.OutcomeUnknownError
@@ -169,9 +168,9 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 	case lookupResultMsg:
 		m.busy = ""
 		if msg.err != nil {
-			text := failureText(opTransfer, msg.err, 0, msg.account)
+			text := failureText(m.c.tr, opTransfer, msg.err, 0, msg.account)
 			if errors.Is(msg.err, outcome.ErrAccountNotFound) {
-				text = fmt.Sprintf("There is no account %s. Check the number.", msg.account)
+				text = m.c.tr.T(i18n.TransferNoAccount, msg.account)
 			}
 			return m.transfer.lookupFailed(text), true
 		}
@@ -182,7 +181,7 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		return m.transfer.found(acc, msg.reply.Holder), true
 	case statementResultMsg:
 		if msg.err != nil {
-			m.statement.failed(failureText("statement", msg.err, 0, ""))
+			m.statement.failed(failureText(m.c.tr, "statement", msg.err, 0, ""))
 			return nil, true
 		}
 		// The statement comes with the balance as it stands now.
@@ -206,29 +205,26 @@ func (m *Model) resolved(msg resolveResultMsg) tea.Cmd {
 	}
 	m.pending = nil
 	m.menu.notice = ""
-	what := opNoun(p.op, p.amount, p.to)
+	tr := m.c.tr
+	what := opNoun(tr, p.op, p.amount, p.to)
 	var pe *wire.Error
-	var banner string
+	var mark, text string
 	bad := false
 	switch {
 	case msg.err == nil:
 		m.sess.balance, m.sess.hasBalance = msg.reply.Balance, true
-		banner = "✓ The bank answered: your " + what + " was done."
+		mark, text = "✓ ", tr.T(i18n.ResolvedDone, what)
 	case errors.As(msg.err, &pe):
-		banner = "✗ The bank answered: your " + what + " was refused."
+		mark, text = "✗ ", tr.T(i18n.ResolvedRefused, what)
 	default:
-		banner = "⚠ The outcome of your " + what + " could not be learned. Check your statement."
+		mark, text = "⚠ ", tr.T(i18n.ResolvedUnknown, what)
 		bad = true
 	}
-	cmd := m.setBanner(banner, bad, 10*time.Second)
+	cmd := m.setBanner(mark+text, bad, 10*time.Second)
 	if !m.sess.loggedIn() {
+		m.login.notice = text
 		if bad {
-			m.login.notice = "The outcome of your " + what + " is unknown. Check your statement before trying again."
-		} else {
-			m.login.notice = banner[len("✓ "):]
-			if pe != nil {
-				m.login.notice = banner[len("✗ "):]
-			}
+			m.login.notice = tr.T(i18n.UnknownCheck, what)
 		}
 		return cmd
 	}
@@ -237,7 +233,7 @@ func (m *Model) resolved(msg resolveResultMsg) tea.Cmd {
 	r.amount, r.to, r.toHolder = p.amount, p.to, p.toHolder
 	r.note = ""
 	if !bad {
-		r.note = "No answer came in time, so the ATM asked the bank about the same request: it was applied at most once."
+		r.note = tr.T(i18n.NoteAsked)
 	}
 	if m.busy == "" {
 		m.page = pageReceipt

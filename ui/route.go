@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"atm/netproto/client"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
@@ -180,7 +181,7 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 	if m.offline && sendsRequest(in) {
 		// Nothing is queued for later: a request the person can no
 		// longer see must never reach the bank.
-		m.refused = offlineRefusal
+		m.refused = m.c.tr.T(i18n.OfflineRefusal)
 		return nil
 	}
 	if m.pending != nil && startsMoneyOp(in) {
@@ -190,18 +191,19 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 		m.page = pageMenu
 		return nil
 	}
+	tr := m.c.tr
 	switch msg := in.(type) {
 	case retryNowMsg:
 		return m.dialNow()
 	case loginSubmitMsg:
-		return m.call("Checking your PIN…", func(ctx context.Context, c Client) tea.Msg {
+		return m.call(tr.T(i18n.BusyLogin), func(ctx context.Context, c Client) tea.Msg {
 			r, err := c.Login(ctx, msg.account, msg.pin)
 			return loginResultMsg{account: msg.account, reply: r, err: err}
 		})
 	case menuChoiceMsg:
 		switch msg.item {
 		case itemBalance:
-			return m.call("Asking the bank for your balance…", func(ctx context.Context, c Client) tea.Msg {
+			return m.call(tr.T(i18n.BusyBalance), func(ctx context.Context, c Client) tea.Msg {
 				r, err := c.Balance(ctx)
 				return opResultMsg{op: "balance", reply: r, err: err}
 			})
@@ -220,12 +222,12 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 			m.statement.start()
 			return m.fetchStatement(0)
 		case itemLogout:
-			return m.endSession(goodbye(m.sess.holder))
+			return m.endSession(goodbye(tr, m.sess.holder))
 		}
 	case amountSubmitMsg:
-		what := "Sending the deposit…"
+		what := tr.T(i18n.BusyDeposit)
 		if msg.op == opWithdraw {
-			what = "Sending the withdrawal…"
+			what = tr.T(i18n.BusyWithdraw)
 		}
 		return m.call(what, func(ctx context.Context, c Client) tea.Msg {
 			var r client.Reply
@@ -238,12 +240,12 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 			return opResultMsg{op: msg.op, amount: msg.amount, reply: r, err: err}
 		})
 	case lookupSubmitMsg:
-		return m.call("Looking up account "+msg.account+"…", func(ctx context.Context, c Client) tea.Msg {
+		return m.call(tr.T(i18n.BusyLookup, msg.account), func(ctx context.Context, c Client) tea.Msg {
 			r, err := c.Lookup(ctx, msg.account)
 			return lookupResultMsg{account: msg.account, reply: r, err: err}
 		})
 	case transferSubmitMsg:
-		return m.call("Sending the transfer…", func(ctx context.Context, c Client) tea.Msg {
+		return m.call(tr.T(i18n.BusyTransfer), func(ctx context.Context, c Client) tea.Msg {
 			r, err := c.Transfer(ctx, msg.to, msg.amount)
 			return opResultMsg{op: opTransfer, amount: msg.amount, to: msg.to, toHolder: msg.toHolder, reply: r, err: err}
 		})
@@ -255,7 +257,7 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 		return nil
 	case backMsg:
 		if m.relogin && m.pending == nil {
-			return m.endSessionAuto("The connection to the bank dropped during the session. For your safety, please log in again.")
+			return m.endSessionAuto(tr.T(i18n.SessionDropped))
 		}
 		if !m.sess.loggedIn() {
 			return m.goLogin()
@@ -292,9 +294,9 @@ func startsMoneyOp(in intent) bool {
 	return false
 }
 
-func goodbye(name string) string {
+func goodbye(tr *i18n.Printer, name string) string {
 	if f, _, _ := strings.Cut(name, " "); f != "" {
-		return "Logged out. Goodbye, " + f + "!"
+		return tr.T(i18n.GoodbyeName, f)
 	}
-	return "Logged out. Goodbye!"
+	return tr.T(i18n.Goodbye)
 }

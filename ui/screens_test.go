@@ -10,6 +10,7 @@ import (
 
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -17,10 +18,25 @@ import (
 )
 
 // Every screen is checked at the smallest supported size and a larger one,
-// on dark and light backgrounds: the frame has the terminal's exact size and
-// shows what the person needs.
+// on dark and light backgrounds, in every language: the frame has the
+// terminal's exact size, cuts no word, and shows what the person needs.
 var sizes = []struct{ w, h int }{{80, 24}, {120, 40}}
 
+// eachScreen runs fn in each language, size and background; w picks the
+// texts expected in the language.
+func eachScreen(t *testing.T, fn func(t *testing.T, m *Model, w words)) {
+	for _, lang := range i18n.Langs {
+		for _, sz := range sizes {
+			for _, dark := range []bool{true, false} {
+				name := fmt.Sprintf("%s/%dx%d/dark=%v", lang, sz.w, sz.h, dark)
+				t.Run(name, func(t *testing.T) { fn(t, newTestModelIn(t, sz.w, sz.h, dark, lang), words{lang}) })
+			}
+		}
+	}
+}
+
+// eachLayout runs fn in English in each size and background, for what does
+// not depend on the language.
 func eachLayout(t *testing.T, fn func(t *testing.T, m *Model)) {
 	for _, sz := range sizes {
 		for _, dark := range []bool{true, false} {
@@ -31,17 +47,20 @@ func eachLayout(t *testing.T, fn func(t *testing.T, m *Model)) {
 }
 
 func TestConnectingScreen(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		out := screen(t, m)
-		mustContain(t, out, "BANCO LAMPORT", "atm-test", "Connecting to the bank", "127.0.0.1:7667", "LAMPORT CLOCK", "no messages yet", "q quit")
+		mustContain(t, out, "BANCO LAMPORT", "atm-test", "127.0.0.1:7667")
+		mustContain(t, out, w.pick("Connecting to the bank", "Conectando ao banco", "LAMPORT CLOCK", "RELÓGIO DE LAMPORT",
+			"no messages yet", "nenhuma mensagem ainda", "q quit", "q sair")...)
 	})
 }
 
 func TestConnectFailedRetries(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		send(m, dialResultMsg{err: fmt.Errorf("connect to the bank at 127.0.0.1:7667: %w", syscall.ECONNREFUSED)})
 		out := screen(t, m)
-		mustContain(t, out, "The bank is not answering", "Nothing is listening at", "Trying again in", "attempt 2", "r retry now")
+		mustContain(t, out, w.pick("The bank is not answering", "O banco não está respondendo", "Nothing is listening at", "Nenhum programa atende em",
+			"Trying again in", "Nova tentativa em", "attempt 2", "tentativa 2", "r retry now", "r tentar agora")...)
 		if m.client != nil || m.page != pageConnect {
 			t.Errorf("after a failed dial: page %v, client %v", m.page, m.client)
 		}
@@ -74,7 +93,10 @@ func TestConnectRetriesAreJittered(t *testing.T) {
 
 // Without --server, a failed dial starts a server inside the ATM and says so.
 func TestConnectStartsEmbeddedServer(t *testing.T) {
-	m := newTestModel(t, 80, 24, true)
+	eachScreen(t, connectStartsEmbeddedServer)
+}
+
+func connectStartsEmbeddedServer(t *testing.T, m *Model, w words) {
 	m.cfg.Embedded = true
 	var started string
 	m.cfg.StartServer = func(addr, db string) (LocalServer, error) {
@@ -85,14 +107,17 @@ func TestConnectStartsEmbeddedServer(t *testing.T) {
 	if cmd == nil {
 		t.Fatal("no command to start the server")
 	}
-	mustContain(t, screen(t, m), "Starting a bank server inside")
+	mustContain(t, screen(t, m), w.one("Starting a bank server inside", "Iniciando um servidor neste caixa"))
 	send(m, cmd())
 	if started != "127.0.0.1:7667" || m.embedded == nil {
 		t.Fatalf("server started on %q, embedded %v", started, m.embedded)
 	}
 	connected(m)
 	out := screen(t, m)
-	mustContain(t, out, "No bank server was answering", "127.0.0.1:7667", "Other ATMs will use it", "server in this ATM", "runs inside this ATM")
+	mustContain(t, out, "127.0.0.1:7667")
+	mustContain(t, out, w.pick("server in this ATM", "servidor neste caixa", "runs inside this ATM", "roda dentro deste caixa")...)
+	mustContain(t, atmPanelWords(t, m), w.pick("No bank server was answering", "Nenhum servidor do banco respondia",
+		"Other ATMs will use it", "Outros caixas vão usá-lo")...)
 	m.embedded = nil // nothing to close
 }
 
@@ -111,10 +136,11 @@ func TestConnectWithServerFlagNeverStartsOne(t *testing.T) {
 }
 
 func TestLoginScreen(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		connected(m)
 		out := screen(t, m)
-		mustContain(t, out, "Please log in", "Account number", "PIN", "Connected to bank", "ctrl+c quit")
+		mustContain(t, out, w.pick("Please log in", "Faça seu login", "Account number", "Número da conta", "PIN", "Senha",
+			"Connected to bank", "Conectado a bank", "ctrl+c quit", "ctrl+c sair")...)
 		typeText(m, "123")
 		press(m, tea.KeyEnter)
 		typeText(m, "9876")
@@ -151,25 +177,24 @@ func TestLoginErrors(t *testing.T) {
 	cases := []struct {
 		name  string
 		err   error
-		wants []string
+		wants []string // English, Portuguese, English...
 	}{
-		{"unknown account", &wire.Error{Code: "account_not_found", Message: "account not found"}, []string{"There is no account 123", "try again"}},
-		{"wrong PIN", &wire.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left", "locked out"}},
-		{"last attempt", &wire.Error{Code: "wrong_pin", AttemptsLeft: 1}, []string{"Wrong PIN: 1 attempt left"}},
-		{"locked", &wire.Error{Code: "account_locked", Until: until}, []string{"Too many wrong PINs for account 123", "again at 15:04:05"}},
-		{"too many", &wire.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "15:04:05"}},
+		{"unknown account", &wire.Error{Code: "account_not_found", Message: "account not found"}, []string{"There is no account 123", "Não existe a conta 123", "try again", "tente de novo"}},
+		{"wrong PIN", &wire.Error{Code: "wrong_pin", AttemptsLeft: 2}, []string{"Wrong PIN: 2 attempts left", "Senha incorreta: restam 2 tentativas", "locked out", "bloqueado"}},
+		{"last attempt", &wire.Error{Code: "wrong_pin", AttemptsLeft: 1}, []string{"Wrong PIN: 1 attempt left", "Senha incorreta: resta 1 tentativa"}},
+		{"locked", &wire.Error{Code: "account_locked", Until: until}, []string{"Too many wrong PINs for account 123", "Muitas tentativas com senha incorreta na conta 123", "again at 15:04:05", "02/01/2030 às 15:04:05"}},
+		{"too many", &wire.Error{Code: "too_many_attempts", Until: until}, []string{"Too many attempts", "Muitas tentativas neste terminal", "15:04:05", "15:04:05"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			eachLayout(t, func(t *testing.T, m *Model) {
+			eachScreen(t, func(t *testing.T, m *Model, w words) {
 				connected(m)
 				typeText(m, "123")
 				press(m, tea.KeyEnter)
 				typeText(m, "1111")
 				press(m, tea.KeyEnter)
 				send(m, loginResultMsg{account: "123", err: c.err})
-				out := screen(t, m)
-				mustContain(t, out, c.wants...)
+				mustContain(t, atmPanelWords(t, m), w.pick(c.wants...)...)
 				if m.sess.loggedIn() || m.page != pageLogin {
 					t.Error("a failed login logged in")
 				}
@@ -182,18 +207,21 @@ func TestLoginErrors(t *testing.T) {
 }
 
 func TestMenuScreen(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		out := screen(t, m)
-		mustContain(t, out, "Ana Souza", "account 123", "R$ 1.000,00", "1  Balance", "2  Deposit", "3  Withdraw", "4  Transfer", "5  Statement", "6  Log out", "1-6 shortcut")
-		mustContain(t, out, "› 1  Balance")
+		mustContain(t, out, "Ana Souza", "R$ 1.000,00")
+		mustContain(t, out, w.pick("account 123", "conta 123", "1  Balance", "1  Saldo", "2  Deposit", "2  Depósito", "3  Withdraw", "3  Saque",
+			"4  Transfer", "4  Transferência", "5  Statement", "5  Extrato", "6  Log out", "6  Sair", "1-6 shortcut", "1-6 atalho",
+			"Space-time diagram", "Diagrama espaço-tempo")...)
+		mustContain(t, out, w.one("› 1  Balance", "› 1  Saldo"))
 		typeText(m, "jj")
-		mustContain(t, screen(t, m), "› 3  Withdraw")
+		mustContain(t, screen(t, m), w.one("› 3  Withdraw", "› 3  Saque"))
 		press(m, tea.KeyUp)
-		mustContain(t, screen(t, m), "› 2  Deposit")
+		mustContain(t, screen(t, m), w.one("› 2  Deposit", "› 2  Depósito"))
 		typeText(m, "k")
 		typeText(m, "k")
-		mustContain(t, screen(t, m), "› 6  Log out")
+		mustContain(t, screen(t, m), w.one("› 6  Log out", "› 6  Sair"))
 	})
 }
 
@@ -221,17 +249,18 @@ func TestMenuShortcutsAndEnter(t *testing.T) {
 }
 
 func TestDepositForm(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		typeText(m, "2")
 		out := screen(t, m)
-		mustContain(t, out, "Deposit", "Amount to deposit", "R$ ›", "1.234,56", "esc back")
+		mustContain(t, out, "R$ ›", "1.234,56")
+		mustContain(t, out, w.pick("Deposit", "Depósito", "Amount to deposit", "Valor a depositar", "esc back", "esc voltar")...)
 		typeText(m, "R$ 1.234,5")
 		mustContain(t, screen(t, m), "= R$ 1.234,50")
 		press(m, tea.KeyBackspace, tea.KeyBackspace, tea.KeyBackspace, tea.KeyBackspace)
 		typeText(m, "2345")
 		out = screen(t, m)
-		mustContain(t, out, "R$ 1.22345", "ambiguous")
+		mustContain(t, out, "R$ 1.22345", w.one("ambiguous", "ambíguo"))
 		if m.busy != "" {
 			t.Fatal("busy before submitting")
 		}
@@ -281,13 +310,13 @@ func TestWithdrawFormSubmits(t *testing.T) {
 }
 
 func TestTransferFlow(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		typeText(m, "4")
-		mustContain(t, screen(t, m), "Transfer", "Recipient's account", "holder's name")
+		mustContain(t, screen(t, m), w.pick("Transfer", "Transferência", "Recipient's account", "Conta do favorecido", "holder's name", "nome do titular")...)
 		typeText(m, "123")
 		press(m, tea.KeyEnter)
-		mustContain(t, screen(t, m), "That is your own account")
+		mustContain(t, screen(t, m), w.one("That is your own account", "Essa é a sua própria conta"))
 		press(m, tea.KeyBackspace, tea.KeyBackspace, tea.KeyBackspace)
 		typeText(m, "456")
 		press(m, tea.KeyEnter)
@@ -296,19 +325,23 @@ func TestTransferFlow(t *testing.T) {
 		}
 		send(m, lookupResultMsg{account: "456", reply: client.Reply{Op: "lookup", Account: "456", Holder: "Bruno Lima"}})
 		out := screen(t, m)
-		mustContain(t, out, "To", "456 · Bruno Lima", "Amount to transfer")
+		mustContain(t, out, "456 · Bruno Lima")
+		mustContain(t, out, w.pick("To", "Para", "Amount to transfer", "Valor a transferir")...)
 		typeText(m, "50")
 		press(m, tea.KeyEnter)
 		out = screen(t, m)
-		mustContain(t, out, "Confirm the transfer", "123 · Ana Souza", "456 · Bruno Lima", "R$ 50,00", "Send R$ 50,00 to Bruno Lima?", "y confirm", "n back")
+		mustContain(t, out, "123 · Ana Souza", "456 · Bruno Lima", "R$ 50,00")
+		mustContain(t, out, w.pick("Confirm the transfer", "Confirme a transferência", "Send R$ 50,00 to Bruno Lima?", "Enviar R$ 50,00 para Bruno Lima?",
+			"y confirm", "s confirmar", "n back", "n voltar")...)
 		readyConfirm(m)
+		mustContain(t, atmPanelWords(t, m), w.one("Press y to confirm, or n to change the amount.", "Tecle s para confirmar, ou n para alterar o valor."))
 		typeText(m, "n")
 		if m.transfer.step != stepAmount {
 			t.Fatal("n did not go back to the amount")
 		}
 		press(m, tea.KeyEnter)
 		confirmNow(m)
-		mustContain(t, screen(t, m), "Sending the transfer…", "Send R$ 50,00 to Bruno Lima?")
+		mustContain(t, screen(t, m), w.pick("Sending the transfer…", "Enviando a transferência…", "Send R$ 50,00 to Bruno Lima?", "Enviar R$ 50,00 para Bruno Lima?")...)
 	})
 }
 
@@ -326,7 +359,7 @@ func TestTransferUnknownRecipient(t *testing.T) {
 }
 
 func TestReceiptScreen(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		send(m, clockEventsMsg{
 			{Dir: "send", Type: "deposit", ReqID: "r1", Before: 6, After: 7, Peer: "bank"},
@@ -334,11 +367,13 @@ func TestReceiptScreen(t *testing.T) {
 		})
 		send(m, opResultMsg{op: opDeposit, amount: 5050, reply: client.Reply{ID: "r1", Op: "deposit", TS: 41, SentTS: 7, RecvTS: 42, ServerRecv: 39, ServerApply: 40, Balance: 105050}})
 		out := screen(t, m)
-		mustContain(t, out, "✓ Deposit done", "R$ 50,50", "New balance", "R$ 1.050,50",
-			"Lamport timestamps", "sent by atm-test", "received by bank", "39", "applied by bank", "40",
-			"answered by bank", "41", "received here", "max(7,41)+1 = 42", "enter back to menu")
+		mustContain(t, out, "R$ 50,50", "R$ 1.050,50", "39", "40", "41", "max(7,41)+1 = 42")
+		mustContain(t, out, w.pick("✓ Deposit done", "✓ Depósito realizado", "New balance", "Novo saldo",
+			"Lamport timestamps", "Carimbos de tempo de Lamport", "sent by atm-test", "enviado por atm-test", "received by bank", "recebido por bank",
+			"applied by bank", "aplicado por bank", "answered by bank", "respondido por bank", "received here", "recebido aqui",
+			"enter back to menu", "enter voltar ao menu")...)
 		// The clock panel shows the same step.
-		mustContain(t, out, "L = 42", "last from bank: 41", "↑ deposit", "6+1 = 7", "↓ deposit ✓")
+		mustContain(t, out, "L = 42", w.one("last from bank: 41", "último de bank: 41"), "↑ deposit", "6+1 = 7", "↓ deposit ✓")
 		press(m, tea.KeyEnter)
 		if m.page != pageMenu {
 			t.Fatal("enter did not go back to the menu")
@@ -354,7 +389,7 @@ func TestReceiptDuplicate(t *testing.T) {
 }
 
 func TestRefusedReceipt(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		send(m, clockEventsMsg{
 			{Dir: "send", Type: "withdraw", ReqID: "r9", Before: 10, After: 11},
@@ -362,8 +397,10 @@ func TestRefusedReceipt(t *testing.T) {
 		})
 		send(m, opResultMsg{op: opWithdraw, amount: 500000, err: &wire.Error{Code: "insufficient_funds", Message: "insufficient funds", ID: "r9", TS: 15, RecvTS: 13, ApplyTS: 14}})
 		out := screen(t, m)
-		mustContain(t, out, "✗ Withdrawal refused", "Insufficient funds for R$ 5.000,00", "R$ 1.000,00", "sent by atm-test", "11",
-			"received by bank", "13", "refused by bank", "14", "answered by bank", "15", "max(11,15)+1 = 16", "↓ withdraw ✗")
+		mustContain(t, out, "R$ 1.000,00", "11", "13", "14", "15", "max(11,15)+1 = 16", "↓ withdraw ✗")
+		mustContain(t, out, w.pick("✗ Withdrawal refused", "✗ Saque recusado", "Insufficient funds for R$ 5.000,00", "Saldo insuficiente para R$ 5.000,00",
+			"sent by atm-test", "enviado por atm-test", "received by bank", "recebido por bank", "refused by bank", "recusado por bank",
+			"answered by bank", "respondido por bank")...)
 		if m.sess.balance != 100000 {
 			t.Errorf("a refused withdrawal changed the balance to %d", m.sess.balance)
 		}
@@ -371,21 +408,23 @@ func TestRefusedReceipt(t *testing.T) {
 }
 
 func TestBalanceReceipt(t *testing.T) {
-	m := newTestModel(t, 80, 24, true)
-	loggedIn(m)
-	typeText(m, "1")
-	if m.busy == "" {
-		t.Fatal("balance was not asked")
-	}
-	send(m, opResultMsg{op: "balance", reply: client.Reply{Balance: 123456}})
-	mustContain(t, screen(t, m), "✓ Balance", "R$ 1.234,56")
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
+		loggedIn(m)
+		typeText(m, "1")
+		if m.busy == "" {
+			t.Fatal("balance was not asked")
+		}
+		mustContain(t, screen(t, m), w.one("Asking the bank for your balance…", "Consultando seu saldo no banco…"))
+		send(m, opResultMsg{op: "balance", reply: client.Reply{Balance: 123456}})
+		mustContain(t, screen(t, m), w.one("✓ Balance", "✓ Saldo"), "R$ 1.234,56")
+	})
 }
 
 func TestStatementScreen(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		typeText(m, "5")
-		mustContain(t, screen(t, m), "Statement", "Loading")
+		mustContain(t, screen(t, m), w.pick("Statement", "Extrato", "Loading", "Carregando")...)
 		var entries []wire.Entry
 		entries = append(entries,
 			wire.Entry{TS: 90, Kind: wire.KindTransfer, Outcome: "ok", Account: "456", To: "123", Amount: 2500, Balance: 97500, ToBalance: 102500},
@@ -398,7 +437,9 @@ func TestStatementScreen(t *testing.T) {
 		}
 		send(m, statementResultMsg{reply: client.Reply{Entries: entries, Next: 20, Balance: 102500}})
 		out := screen(t, m)
-		mustContain(t, out, "R$ 1.025,00", "from 456", "+25,00", "1.025,00", "✗ withdrawal", "to 456", "-50,00", "deposit", "+50,50", "entries 1–", "more below")
+		mustContain(t, out, "R$ 1.025,00", "+25,00", "1.025,00", "-50,00", "+50,50")
+		mustContain(t, out, w.pick("from 456", "de 456", "✗ withdrawal", "✗ saque", "to 456", "para 456", "deposit", "depósito",
+			"entries 1–", "lançamentos 1–", "more below", "há mais abaixo", "Entry", "Lançamento", "Amount", "Valor", "Balance", "Saldo")...)
 		// Scrolling to the end asks for the next page.
 		for range 40 {
 			press(m, tea.KeyDown)
@@ -406,7 +447,7 @@ func TestStatementScreen(t *testing.T) {
 		if !m.statement.loading {
 			t.Error("reaching the last row did not load older entries")
 		}
-		mustContain(t, screen(t, m), "–34, more below · loading older…")
+		mustContain(t, screen(t, m), w.one("–34, more below · loading older…", "–34 · carregando anteriores…"))
 		press(m, tea.KeyEscape)
 		if m.page != pageMenu {
 			t.Error("esc did not go back to the menu")
@@ -423,13 +464,14 @@ func TestStatementEmpty(t *testing.T) {
 }
 
 func TestPushArrives(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		gen := m.gen
 		send(m, clockEventsMsg{{Dir: "recv", Type: "push", Before: 20, After: 62, Remote: 61, Peer: "bank"}})
 		send(m, pushMsg{gen: gen, push: client.Push{Kind: wire.PushTransferIn, Account: "123", From: "456", FromHolder: "Bruno Lima", Amount: 2500, Balance: 102500, HasBalance: true, TS: 61, ApplyTS: 59, RecvTS: 62}})
 		out := screen(t, m)
-		mustContain(t, out, "Money arrived: +R$ 25,00", "from 456 · Bruno Lima", "R$ 1.025,00", "here L=62", "↓ push", "max(20,61)+1 = 62")
+		mustContain(t, out, "R$ 1.025,00", "↓ push", "max(20,61)+1 = 62")
+		mustContain(t, out, w.pick("Money arrived: +R$ 25,00", "Dinheiro recebido: +R$ 25,00", "from 456 · Bruno Lima", "de 456 · Bruno Lima", "here L=62", "aqui L=62")...)
 		if m.sess.balance != 102500 {
 			t.Errorf("balance %d after the push, want 102500", m.sess.balance)
 		}
@@ -442,16 +484,17 @@ func TestPushArrives(t *testing.T) {
 }
 
 func TestConnectionLostThenBackToLogin(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		gen := m.gen
 		send(m, statusMsg{gen: gen, status: client.ConnStatus{State: client.StateLost, Err: errors.New("EOF")}})
 		send(m, statusMsg{gen: gen, status: client.ConnStatus{State: client.StateReconnecting, Attempt: 2, Delay: 200 * time.Millisecond}})
 		out := screen(t, m)
-		mustContain(t, out, "Connection to the bank lost", "attempt 2")
+		mustContain(t, out, w.pick("Connection to the bank lost", "Conexão com o banco perdida", "Offline — reconnecting (attempt 2, next in 0.2 s)",
+			"Sem conexão — reconectando (tentativa 2, próxima em 0,2 s)", "r retry now", "r tentar agora")...)
 		send(m, statusMsg{gen: gen, status: client.ConnStatus{State: client.StateReconnected}})
-		out = screen(t, m)
-		mustContain(t, out, "Reconnected", "Please log in", "For your safety")
+		mustContain(t, screen(t, m), w.pick("Reconnected", "Reconectado")...)
+		mustContain(t, atmPanelWords(t, m), w.pick("Please log in", "Faça seu login", "For your safety", "Para sua segurança")...)
 		if m.sess.loggedIn() || m.page != pageLogin {
 			t.Error("still in the session after the connection came back")
 		}
@@ -494,12 +537,13 @@ func TestClientClosedGoesBackToConnecting(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
-	m := newTestModel(t, 80, 24, true)
-	loggedIn(m)
-	typeText(m, "6")
-	out := screen(t, m)
-	mustContain(t, out, "Goodbye, Ana!", "Please log in")
-	mustNotContain(t, out, "Ana Souza")
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
+		loggedIn(m)
+		typeText(m, "6")
+		out := screen(t, m)
+		mustContain(t, out, w.pick("Logged out. Goodbye, Ana!", "Sessão encerrada. Até logo, Ana!", "Please log in", "Faça seu login")...)
+		mustNotContain(t, out, "Ana Souza")
+	})
 }
 
 func TestTooSmall(t *testing.T) {
@@ -558,4 +602,43 @@ func TestBigDigits(t *testing.T) {
 	if got := renderBig(1234567890, 20); got[1] != "1234567890" {
 		t.Fatalf("narrow renderBig = %q", got)
 	}
+}
+
+// In Portuguese a money operation is confirmed with s (sim), the key the
+// screen names; y works too. English confirms with y only.
+func TestConfirmKeyOfTheLanguage(t *testing.T) {
+	cases := []struct {
+		lang    i18n.Lang
+		key     string
+		confirm bool
+	}{
+		{i18n.Portuguese, "s", true},
+		{i18n.Portuguese, "y", true},
+		{i18n.English, "y", true},
+		{i18n.English, "s", false},
+	}
+	for _, c := range cases {
+		t.Run(c.lang.String()+"/"+c.key, func(t *testing.T) {
+			m := newTestModelIn(t, 80, 24, true, c.lang)
+			loggedIn(m)
+			typeText(m, "2")
+			typeText(m, "50")
+			press(m, tea.KeyEnter)
+			readyConfirm(m)
+			typeText(m, c.key)
+			if sent := m.busy != ""; sent != c.confirm {
+				t.Fatalf("%s in %s: deposit sent %v, want %v", c.key, c.lang, sent, c.confirm)
+			}
+			if c.confirm {
+				mustContain(t, screen(t, m), words{c.lang}.one("Sending the deposit…", "Enviando o depósito…"))
+			}
+		})
+	}
+}
+
+// A terminal too small says so in the person's language.
+func TestTooSmallInPortuguese(t *testing.T) {
+	m := newTestModelIn(t, 60, 20, true, i18n.Portuguese)
+	flat := strings.Join(strings.Fields(screen(t, m)), " ")
+	mustContain(t, flat, "Terminal pequeno demais: são necessários 80×24, há 60×20.", "Aumente a janela ou tecle q para sair.")
 }

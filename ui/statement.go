@@ -1,13 +1,13 @@
 package ui
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
 	"atm/bank/money"
 	"atm/bank/outcome"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -34,13 +34,17 @@ type statementPage struct {
 
 type statementMoreMsg struct{ before uint64 }
 
+// statementOpen opens the selected entry.
+var statementOpen = key.NewBinding(key.WithKeys("enter"))
+
 // Keys shown in the statement's help bar (the bindings that act are in
 // KeyMap).
-var (
-	statementScroll = key.NewBinding(key.WithKeys("up", "down", "pgup", "pgdown", "home", "end"),
-		key.WithHelp("↑↓ pgup pgdn home end", "move"))
-	statementOpen = key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details"))
-)
+func (p *statementPage) helpKeys() (scroll, open key.Binding) {
+	scroll = key.NewBinding(key.WithKeys("up", "down", "pgup", "pgdown", "home", "end"),
+		key.WithHelp("↑↓ pgup pgdn home end", p.c.tr.T(i18n.KeyMove)))
+	open = key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", p.c.tr.T(i18n.KeyDetails)))
+	return scroll, open
+}
 
 func newStatementPage(c *common) *statementPage { return &statementPage{c: c} }
 
@@ -73,7 +77,8 @@ func (p *statementPage) Help() []key.Binding {
 	if len(p.entries) == 0 {
 		return []key.Binding{k.Back, k.Quit}
 	}
-	return []key.Binding{statementScroll, statementOpen, k.Back, k.Quit}
+	scroll, open := p.helpKeys()
+	return []key.Binding{scroll, open, k.Back, k.Quit}
 }
 
 // plainAmount formats an amount for the list: "1.234,56", without "R$".
@@ -88,27 +93,28 @@ func (p *statementPage) received(e wire.Entry) bool {
 // describe is an entry from the account's point of view: what it was, with
 // whom, the signed amount and the balance after it ("" when none).
 func (p *statementPage) describe(e wire.Entry) (what, amount, balance string) {
+	tr := p.c.tr
 	switch e.Kind {
 	case wire.KindDeposit:
-		what, amount = "deposit", "+"+plainAmount(e.Amount)
+		what, amount = tr.T(i18n.StmtDeposit), "+"+plainAmount(e.Amount)
 	case wire.KindWithdraw:
-		what, amount = "withdrawal", "-"+plainAmount(e.Amount)
+		what, amount = tr.T(i18n.StmtWithdrawal), "-"+plainAmount(e.Amount)
 	case wire.KindTransfer:
 		if p.received(e) {
-			what, amount = "from "+e.Account, "+"+plainAmount(e.Amount)
+			what, amount = tr.T(i18n.StmtFrom, e.Account), "+"+plainAmount(e.Amount)
 		} else {
-			what, amount = "to "+e.To, "-"+plainAmount(e.Amount)
+			what, amount = tr.T(i18n.StmtTo, e.To), "-"+plainAmount(e.Amount)
 			if e.Detail != "" {
 				what += " " + e.Detail
 			}
 		}
 	case wire.KindOpen:
-		what = "account opened"
+		what = tr.T(i18n.StmtOpened)
 		if e.Amount != 0 {
 			amount = "+" + plainAmount(e.Amount)
 		}
 	case wire.KindPush:
-		what = "from " + e.To
+		what = tr.T(i18n.StmtFrom, e.To)
 	default:
 		what = e.Kind
 	}
@@ -120,18 +126,38 @@ func (p *statementPage) describe(e wire.Entry) (what, amount, balance string) {
 		}
 	}
 	if e.Outcome != "" && e.Outcome != outcome.OutcomeOK {
-		what = "✗ " + what + ": " + strings.ReplaceAll(e.Outcome, "_", " ")
+		what = tr.T(i18n.StmtFailed, what, outcomeText(tr, e.Outcome))
 		balance = ""
 	}
 	return what, amount, balance
 }
 
-// when is the entry's date and time on this computer's clock, with the zone.
-func when(e wire.Entry) string {
+// outcomeTexts name the bank's refusals on a statement, by code.
+var outcomeTexts = map[string]i18n.Key{
+	outcome.Code(outcome.ErrInsufficientFunds): i18n.OutcomeFunds,
+	outcome.Code(outcome.ErrLimitExceeded):     i18n.OutcomeLimit,
+	outcome.Code(outcome.ErrAccountNotFound):   i18n.OutcomeNoAccount,
+	outcome.Code(outcome.ErrSameAccount):       i18n.OutcomeSame,
+	outcome.Code(outcome.ErrInvalidAmount):     i18n.OutcomeAmount,
+	outcome.Code(outcome.ErrOverflow):          i18n.OutcomeOverflow,
+}
+
+// outcomeText names a refusal: in tr's language when the catalog has it,
+// else its code in words ("read only").
+func outcomeText(tr *i18n.Printer, code string) string {
+	if k, ok := outcomeTexts[code]; ok {
+		return tr.T(k)
+	}
+	return strings.ReplaceAll(code, "_", " ")
+}
+
+// when is the entry's date and time on this computer's clock, with the
+// zone, written the language's way.
+func (p *statementPage) when(e wire.Entry) string {
 	if e.Wall.IsZero() {
 		return "—"
 	}
-	return e.Wall.Local().Format("2006-01-02 15:04:05 MST")
+	return p.c.tr.DateTime(e.Wall.Local())
 }
 
 // layout is how the list is drawn at the page width.
@@ -145,13 +171,14 @@ type layout struct {
 const minDescription = 12
 
 func (p *statementPage) layout() layout {
-	l := layout{lw: 1, aw: len("Amount"), bw: len("Balance")}
+	tr := p.c.tr
+	l := layout{lw: 1, aw: ansi.StringWidth(tr.T(i18n.StmtAmount)), bw: ansi.StringWidth(tr.T(i18n.StmtBalance))}
 	for _, e := range p.entries {
 		_, a, b := p.describe(e)
 		l.lw = max(l.lw, len(strconv.FormatUint(e.TS, 10)))
 		l.aw = max(l.aw, ansi.StringWidth(a))
 		l.bw = max(l.bw, ansi.StringWidth(b))
-		l.ww = max(l.ww, ansi.StringWidth(when(e)))
+		l.ww = max(l.ww, ansi.StringWidth(p.when(e)))
 	}
 	w := p.c.width
 	// L when description amount balance, one space between columns.
@@ -171,8 +198,10 @@ func (l layout) perEntry() int {
 	return 1
 }
 
+// pad fits s in w cells, in whole words, padded on the left (right
+// aligned) or on the right.
 func pad(s string, w int, right bool) string {
-	s = ansi.Truncate(s, w, "…")
+	s = i18n.Fit(s, w)
 	gap := strings.Repeat(" ", max(0, w-ansi.StringWidth(s)))
 	if right {
 		return gap + s
@@ -261,21 +290,21 @@ func (p *statementPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 }
 
 func (p *statementPage) View() string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	var b strings.Builder
 	if p.detail && p.cursor < len(p.entries) {
 		return p.detailView(p.entries[p.cursor])
 	}
-	b.WriteString(s.PageTitle.Render("Statement") + s.Dim.Render("  in R$, newest first") + "\n")
+	b.WriteString(s.PageTitle.Render(tr.T(i18n.StmtTitle)) + s.Dim.Render(tr.T(i18n.StmtSubtitle)) + "\n")
 	switch {
 	case p.err != "":
 		b.WriteString("\n" + wrap(p.c, s.Error, "✗ "+p.err) + "\n")
 		return b.String()
 	case p.loading && len(p.entries) == 0:
-		b.WriteString("\n" + s.Dim.Render("Loading…") + "\n")
+		b.WriteString("\n" + s.Dim.Render(tr.T(i18n.StmtLoading)) + "\n")
 		return b.String()
 	case len(p.entries) == 0:
-		b.WriteString("\n" + s.Dim.Render("No entries yet.") + "\n")
+		b.WriteString("\n" + s.Dim.Render(tr.T(i18n.StmtEmpty)) + "\n")
 		return b.String()
 	}
 	l := p.layout()
@@ -287,20 +316,20 @@ func (p *statementPage) View() string {
 		parts = append(parts, pad(what, l.dw, false), pad(amount, l.aw, true), pad(balance, l.bw, true))
 		return strings.Join(parts, " ")
 	}
-	head := "When"
+	head := tr.T(i18n.StmtWhen)
 	if l.twoLines {
 		head = ""
 	}
-	b.WriteString(s.Table.Header.UnsetPadding().Render(cells("L", head, "Entry", "Amount", "Balance")) + "\n")
+	b.WriteString(s.Table.Header.UnsetPadding().Render(cells("L", head, tr.T(i18n.StmtEntry), tr.T(i18n.StmtAmount), tr.T(i18n.StmtBalance))) + "\n")
 	n := p.visible()
 	last := min(len(p.entries), p.offset+n)
 	for i := p.offset; i < last; i++ {
 		e := p.entries[i]
 		what, amount, balance := p.describe(e)
-		line := cells(strconv.FormatUint(e.TS, 10), when(e), what, amount, balance)
+		line := cells(strconv.FormatUint(e.TS, 10), p.when(e), what, amount, balance)
 		second := ""
 		if l.twoLines {
-			second = pad(strings.Repeat(" ", l.lw+1)+when(e), p.c.width, false)
+			second = pad(strings.Repeat(" ", l.lw+1)+p.when(e), p.c.width, false)
 		}
 		if i == p.cursor {
 			line = s.Table.Selected.Render(pad(line, p.c.width, false))
@@ -319,27 +348,27 @@ func (p *statementPage) View() string {
 	for i := last - p.offset; i < n; i++ {
 		b.WriteString(strings.Repeat("\n", l.perEntry()))
 	}
-	footer := fmt.Sprintf("entries %d–%d", p.offset+1, last)
+	var footer string
 	switch {
 	case p.next == 0:
-		footer += fmt.Sprintf(" of %d", len(p.entries))
+		footer = tr.T(i18n.StmtAll, p.offset+1, last, len(p.entries))
 	case p.loading:
-		footer += ", more below · loading older…"
+		footer = tr.T(i18n.StmtMoreLoading, p.offset+1, last)
 	default:
-		footer += ", more below"
+		footer = tr.T(i18n.StmtMore, p.offset+1, last)
 	}
-	b.WriteString(s.Dim.Render(footer))
+	b.WriteString(s.Dim.Render(i18n.Fit(footer, p.c.width)))
 	return b.String()
 }
 
 // detailView shows one entry in full, with its Lamport timestamps like a
 // receipt.
 func (p *statementPage) detailView(e wire.Entry) string {
-	s := p.c.styles
+	s, tr := p.c.styles, p.c.tr
 	var b strings.Builder
 	what, amount, balance := p.describe(e)
-	b.WriteString(s.PageTitle.Render(fmt.Sprintf("Entry at L=%d", e.TS)) + "\n\n")
-	b.WriteString(kv(p.c, "Entry", what) + "\n")
+	b.WriteString(s.PageTitle.Render(tr.T(i18n.StmtEntryAt, strconv.FormatUint(e.TS, 10))) + "\n\n")
+	b.WriteString(kv(p.c, tr.T(i18n.StmtEntry), what) + "\n")
 	if amount != "" {
 		sign := ""
 		for _, c := range []string{"+", "-"} {
@@ -347,15 +376,15 @@ func (p *statementPage) detailView(e wire.Entry) string {
 				sign, amount = c, rest
 			}
 		}
-		b.WriteString(kv(p.c, "Amount", sign+"R$ "+amount) + "\n")
+		b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), sign+"R$ "+amount) + "\n")
 	}
 	if balance != "" {
-		b.WriteString(kv(p.c, "Balance after", "R$ "+balance) + "\n")
+		b.WriteString(kv(p.c, tr.T(i18n.StmtBalanceAfter), "R$ "+balance) + "\n")
 	}
-	b.WriteString(kv(p.c, "Date", when(e)) + "\n")
+	b.WriteString(kv(p.c, tr.T(i18n.StmtDate), p.when(e)) + "\n")
 	bankName := e.Proc
 	if bankName == "" {
-		bankName = "bank"
+		bankName = tr.T(i18n.TheBank)
 	}
 	num := func(v uint64) string {
 		if v == 0 {
@@ -367,21 +396,21 @@ func (p *statementPage) detailView(e wire.Entry) string {
 	if applied == 0 {
 		applied = e.TS
 	}
-	b.WriteString("\n" + s.PageTitle.Render("Lamport timestamps") + "\n")
+	b.WriteString("\n" + s.PageTitle.Render(tr.T(i18n.LamportStamps)) + "\n")
 	if p.received(e) {
-		b.WriteString(kv(p.c, "applied by "+bankName, num(applied)) + "\n")
-		b.WriteString(wrap(p.c, s.Dim, "Money from account "+e.Account+": the payer's request (when it was sent, received and answered) is not shown on your statement; only when the bank applied it.") + "\n")
+		b.WriteString(kv(p.c, tr.T(i18n.StampAppliedBy, bankName), num(applied)) + "\n")
+		b.WriteString(wrap(p.c, s.Dim, tr.T(i18n.StmtReceived, e.Account)) + "\n")
 		return b.String()
 	}
 	client := e.Client
 	if client == "" {
-		client = "the ATM"
+		client = tr.T(i18n.TheATM)
 	}
 	for _, l := range [][2]string{
-		{"sent by " + client, num(e.ClientTS)},
-		{"received by " + bankName, num(e.RecvTS)},
-		{"applied by " + bankName, num(applied)},
-		{"answered by " + bankName, num(e.ReplyTS)},
+		{tr.T(i18n.StampSentBy, client), num(e.ClientTS)},
+		{tr.T(i18n.StampReceivedBy, bankName), num(e.RecvTS)},
+		{tr.T(i18n.StampAppliedBy, bankName), num(applied)},
+		{tr.T(i18n.StampAnsweredBy, bankName), num(e.ReplyTS)},
 	} {
 		b.WriteString(kv(p.c, l[0], l[1]) + "\n")
 	}

@@ -62,19 +62,20 @@ func footer(t *testing.T, m *Model) string {
 	return f
 }
 
-// Each entry shows its local date and time with the zone, and the
-// counterparty, readable at 80 columns.
+// Each entry shows its local date and time with the zone, written the
+// language's way, and the counterparty, readable at 80 columns.
 func TestStatementEntriesReadable(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		all := openStatement(m)
 		out := screen(t, m)
 		for _, e := range all[:3] {
-			mustContain(t, out, e.Wall.Local().Format("2006-01-02 15:04:05 MST"))
+			mustContain(t, out, e.Wall.Local().Format(w.one("2006-01-02 15:04:05 MST", "02/01/2006 15:04:05 MST")))
 		}
-		mustContain(t, out, "from 45678901", "to 45678901", "+25,00", "1.025,00", "-50,00", "1.000,00", "deposit", "+2,00")
+		mustContain(t, out, "+25,00", "1.025,00", "-50,00", "1.000,00", "+2,00")
+		mustContain(t, out, w.pick("from 45678901", "de 45678901", "to 45678901", "para 45678901", "deposit", "depósito")...)
 		// 55 entries exist but only 50 are known: no count is claimed.
-		mustContain(t, out, "entries 1–", ", more below")
-		mustNotContain(t, out, "of 50")
+		mustContain(t, out, w.pick("entries 1–", "lançamentos 1–", ", more below", ", há mais abaixo")...)
+		mustNotContain(t, out, w.one("of 50", "de 50"))
 	})
 }
 
@@ -125,15 +126,18 @@ func TestStatementPaging(t *testing.T) {
 // Enter opens an entry with its Lamport timestamps; a received transfer
 // shows what is known of it.
 func TestStatementEntryDetail(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		openStatement(m)
 		press(m, tea.KeyDown)
 		press(m, tea.KeyEnter)
 		out := flat(t, m)
-		mustContain(t, out, "Entry at L=990", "to 45678901 Bruno Lima", "-R$ 50,00", "Balance after R$ 1.000,00",
-			"Date "+statementWall.Add(-time.Hour).Local().Format("2006-01-02 15:04:05 MST"),
-			"Lamport timestamps", "sent by atm-7f3a 987", "received by bank 989", "applied by bank 990", "answered by bank 991",
-			"esc back")
+		mustContain(t, out, "-R$ 50,00")
+		mustContain(t, out, w.pick("Entry at L=990", "Lançamento em L=990", "to 45678901 Bruno Lima", "para 45678901 Bruno Lima",
+			"Balance after R$ 1.000,00", "Saldo após R$ 1.000,00",
+			"Date "+statementWall.Add(-time.Hour).Local().Format("2006-01-02 15:04:05 MST"), "Data "+statementWall.Add(-time.Hour).Local().Format("02/01/2006 15:04:05 MST"),
+			"Lamport timestamps", "Carimbos de tempo de Lamport", "sent by atm-7f3a 987", "enviado por atm-7f3a 987",
+			"received by bank 989", "recebido por bank 989", "applied by bank 990", "aplicado por bank 990",
+			"answered by bank 991", "respondido por bank 991", "esc back", "esc voltar")...)
 		press(m, tea.KeyEscape)
 		if m.page != pageStatement || m.statement.detail {
 			t.Fatal("esc from an entry left the statement")
@@ -141,9 +145,10 @@ func TestStatementEntryDetail(t *testing.T) {
 		press(m, tea.KeyUp)
 		press(m, tea.KeyEnter)
 		out = flat(t, m)
-		mustContain(t, out, "Entry at L=1000", "from 45678901", "+R$ 25,00", "Balance after R$ 1.025,00",
-			"applied by bank 1000", "payer's request")
-		mustNotContain(t, out, "sent by", "answered by")
+		mustContain(t, out, "+R$ 25,00")
+		mustContain(t, out, w.pick("Entry at L=1000", "Lançamento em L=1000", "from 45678901", "de 45678901", "Balance after R$ 1.025,00", "Saldo após R$ 1.025,00",
+			"applied by bank 1000", "aplicado por bank 1000", "payer's request", "pedido de quem pagou")...)
+		mustNotContain(t, out, w.pick("sent by", "enviado por", "answered by", "respondido por")...)
 	})
 }
 

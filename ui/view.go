@@ -4,16 +4,20 @@ package ui
 // notice cards, the status line and the help bar.
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 )
+
+// stamp writes a Lamport timestamp: digits only, in every language.
+func stamp(ts uint64) string { return strconv.FormatUint(ts, 10) }
 
 // statementLoading says the statement screen waits for the bank.
 func (m *Model) statementLoading() bool {
@@ -29,7 +33,7 @@ func (m *Model) helpBindings() []key.Binding {
 	k := m.c.keys
 	kept := k.TypeAhead
 	if n := len(m.typeahead); n > 0 {
-		kept.SetHelp(kept.Help().Key, fmt.Sprintf("%s (%d so far)", kept.Help().Desc, n))
+		kept.SetHelp(kept.Help().Key, m.c.tr.T(i18n.TypeAheadSoFar, kept.Help().Desc, n))
 	}
 	return []key.Binding{kept, k.QuitTyping}
 }
@@ -38,7 +42,7 @@ func (m *Model) helpBindings() []key.Binding {
 func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
-	v.WindowTitle = m.cfg.BankName + " ATM · " + m.cfg.ProcessID
+	v.WindowTitle = m.c.tr.T(i18n.WindowTitle, m.cfg.BankName, m.cfg.ProcessID)
 	return v
 }
 
@@ -56,7 +60,7 @@ func (m *Model) render() string {
 	helpKeys = append(helpKeys, m.c.keys.Legend)
 	if m.clockPanel.legend {
 		body = m.clockPanel.legendView(m.width, max(1, m.height-3))
-		helpKeys = []key.Binding{legendClose, m.c.keys.QuitTyping}
+		helpKeys = []key.Binding{m.legendClose(), m.c.keys.QuitTyping}
 	} else if m.page == pageDiagram {
 		body = m.diagramBody(m.width, max(1, m.height-3))
 	} else {
@@ -70,8 +74,8 @@ func (m *Model) render() string {
 
 func (m *Model) tooSmall() string {
 	s := m.c.styles
-	msg := fmt.Sprintf("Terminal too small: need %d×%d, have %d×%d.", MinWidth, MinHeight, m.width, m.height)
-	sub := "Make the window larger, or press q to quit."
+	msg := m.c.tr.T(i18n.TooSmall, MinWidth, MinHeight, m.width, m.height)
+	sub := m.c.tr.T(i18n.TooSmallHint)
 	w := max(1, m.width)
 	block := s.TooSmall.Width(w).Align(lipgloss.Center).Render(msg) + "\n" + s.Dim.Width(w).Align(lipgloss.Center).Render(sub)
 	return fitLines(lipgloss.Place(w, max(1, m.height), lipgloss.Center, lipgloss.Center, block), w, max(1, m.height))
@@ -88,13 +92,14 @@ func (m *Model) addr() string {
 
 func (m *Model) titleBar() string {
 	s := m.c.styles
-	left := s.TitleBrand.Render(" ◆ "+m.cfg.BankName) + s.TitleInfo.Render("  ATM "+m.cfg.ProcessID)
-	right := "bank " + m.cfg.Addr
+	tr := m.c.tr
+	left := s.TitleBrand.Render(" ◆ "+m.cfg.BankName) + s.TitleInfo.Render("  "+tr.T(i18n.TitleATM, m.cfg.ProcessID))
+	right := tr.T(i18n.TitleBank, m.cfg.Addr)
 	if m.server != "" {
 		right = m.server + " @ " + m.addr()
 	}
 	if m.embedded != nil {
-		right += " · server in this ATM"
+		right += tr.T(i18n.TitleEmbedded)
 	}
 	right = s.TitleInfo.Render(right + " ")
 	gap := m.width - lipgloss.Width(left) - lipgloss.Width(right)
@@ -106,11 +111,11 @@ func (m *Model) titleBar() string {
 }
 
 func (m *Model) atmPanel() string {
-	s := m.c.styles
+	s, tr := m.c.styles, m.c.tr
 	w := m.c.width
 	var head string
 	if m.sess.loggedIn() {
-		who := s.ScreenHead.Render(m.sess.holder) + s.Dim.Render(" · account "+m.sess.account)
+		who := s.ScreenHead.Render(m.sess.holder) + s.Dim.Render(tr.T(i18n.HeadAccount, m.sess.account))
 		bal := ""
 		if m.sess.hasBalance {
 			st := s.Money
@@ -122,7 +127,7 @@ func (m *Model) atmPanel() string {
 		gap := max(1, w-lipgloss.Width(who)-lipgloss.Width(bal))
 		head = ansi.Truncate(who+strings.Repeat(" ", gap)+bal, w, "…")
 	} else {
-		head = s.ScreenHead.Render("Automated teller") + s.Dim.Render(" · "+m.cfg.ProcessID)
+		head = s.ScreenHead.Render(tr.T(i18n.HeadTeller)) + s.Dim.Render(" · "+m.cfg.ProcessID)
 	}
 	rule := s.ScreenRule.Render(strings.Repeat("─", w))
 	content := strings.TrimRight(m.current().View(), "\n")
@@ -130,22 +135,25 @@ func (m *Model) atmPanel() string {
 		content = fitLines(content, w, m.c.height-lipgloss.Height(card)) + "\n" + card
 	}
 	content = fitLines(content, w, m.c.height)
-	busy := ""
+	// The busy line: a spinner, maybe, and what the ATM waits for, in
+	// whole words.
+	spin, text, st := "", "", s.Text
 	switch {
 	case m.busy != "":
-		busy = m.spinner.View() + " " + s.Text.Render(m.busy)
+		spin, text = m.spinner.View()+" ", m.busy
 	case m.pending != nil:
-		busy = m.spinner.View() + s.Warning.Render("Outcome unknown: asking the bank…")
+		spin, text, st = m.spinner.View(), tr.T(i18n.BusyUnknown), s.Warning
 	case m.offline:
-		busy = s.Warning.Render("⚠ Connection to the bank lost.")
+		text, st = tr.T(i18n.BusyOffline), s.Warning
 	case m.statementLoading():
-		busy = m.spinner.View() + " " + s.Text.Render("Loading your statement…")
-	case m.dropped == 1:
-		busy = s.Warning.Render("1 key typed while waiting was not used.")
-	case m.dropped > 1:
-		busy = s.Warning.Render(fmt.Sprintf("%d keys typed while waiting were not used.", m.dropped))
+		spin, text = m.spinner.View()+" ", tr.T(i18n.BusyStatement)
+	case m.dropped > 0:
+		text, st = tr.T(i18n.KeysDropped, m.dropped), s.Warning
 	}
-	busy = ansi.Truncate(busy, w, "…")
+	busy := ""
+	if text != "" {
+		busy = spin + st.Render(i18n.Fit(text, max(1, w-ansi.StringWidth(spin))))
+	}
 	inner := strings.Join([]string{head, rule, content, busy}, "\n")
 	return s.Screen.Width(m.width - m.clockWidth()).Render(inner)
 }
@@ -191,7 +199,7 @@ func (m *Model) cardsAside() string {
 // pushCard shows the last push: money that arrived, or a change another
 // session made on the account.
 func (m *Model) pushCard(w int) string {
-	s := m.c.styles
+	s, tr := m.c.styles, m.c.tr
 	p := m.lastPush
 	inner := max(1, w-4)
 	var lines []string
@@ -201,42 +209,41 @@ func (m *Model) pushCard(w int) string {
 			from += " · " + p.FromHolder
 		}
 		lines = append(lines,
-			s.BannerPush.Width(inner).Render(pushHeadline(p)),
-			s.Text.Width(inner).Render("from "+from))
+			s.BannerPush.Width(inner).Render(pushHeadline(tr, p, true)),
+			s.Text.Width(inner).Render(tr.T(i18n.PushFrom, from)))
 		if p.HasBalance {
-			lines = append(lines, s.Text.Render("balance now ")+s.Value.Render(p.Balance.String()))
+			lines = append(lines, s.Text.Render(tr.T(i18n.PushBalanceNow))+s.Value.Render(p.Balance.String()))
 		}
 	} else {
-		text := pushHeadline(p)
-		if p.Kind == wire.PushTransferOut && p.ToHolder != "" {
-			text = strings.Replace(text, " to "+p.To, " to "+p.To+" · "+p.ToHolder, 1)
-		}
-		lines = append(lines, s.BannerPush.Width(inner).Render(text))
+		lines = append(lines, s.BannerPush.Width(inner).Render(pushHeadline(tr, p, true)))
 	}
 	if !p.HasBalance {
-		lines = append(lines, s.Dim.Width(inner).Render("already in the balance shown"))
+		lines = append(lines, s.Dim.Width(inner).Render(tr.T(i18n.PushInBalance)))
 	}
-	lines = append(lines, s.Dim.Width(inner).Render(fmt.Sprintf("push sent at T=%d · here L=%d", p.TS, p.RecvTS)))
+	lines = append(lines, s.Dim.Width(inner).Render(tr.T(i18n.PushStamps, stamp(p.TS), stamp(p.RecvTS))))
 	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Push).Padding(0, 1).Width(w)
 	return box.Render(strings.Join(lines, "\n"))
 }
 
 func (m *Model) statusLine() string {
 	s := m.c.styles
-	var line string
+	var text string
+	var st lipgloss.Style
 	switch {
 	case m.offline:
-		line = s.BannerBad.Render(m.offlineLine())
+		text, st = m.offlineLine(), s.BannerBad
 	case m.banner != "" && m.bannerBad:
-		line = s.BannerBad.Render(m.banner)
+		text, st = m.banner, s.BannerBad
 	case m.notice != "":
-		line = s.BannerPush.Render(m.notice)
+		text, st = m.notice, s.BannerPush
 	case m.banner != "":
-		line = s.BannerGood.Render(m.banner)
+		text, st = m.banner, s.BannerGood
 	case m.embedded != nil:
-		line = s.BannerInfo.Render("The bank's server runs inside this ATM (" + m.embedded.Addr() + "); quitting stops it.")
+		text, st = m.c.tr.T(i18n.StatusEmbedded, m.embedded.Addr()), s.BannerInfo
 	case m.client != nil:
-		line = s.BannerInfo.Render("Connected to " + m.server + " at " + m.addr() + ".")
+		text, st = m.c.tr.T(i18n.StatusConnected, m.server, m.addr()), s.BannerInfo
+	default:
+		return " "
 	}
-	return ansi.Truncate(" "+line, m.width, "…")
+	return " " + st.Render(i18n.Fit(text, m.width-1))
 }

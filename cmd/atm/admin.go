@@ -18,6 +18,7 @@ import (
 	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"atm/bank/outcome"
 
@@ -132,7 +133,8 @@ func runLog(args []string) int {
 	fs := cli.NewFlagSet("atm log")
 	db := fs.String("db", defaultDBPath(), "database file")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
-	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (as its operator) instead of the file")
+	serverAddr := fs.String("server", "", "read the log from the running server at HOST:PORT (tls://HOST:PORT over TLS), as its operator, instead of the file")
+	trust := cli.TLSFlags(fs, i18n.For(i18n.English))
 	etcd := fs.String("etcd", "", "read the log of the bank kept in this etcd cluster (HOST:PORT[,HOST:PORT…]) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN, else operator.token beside --db)")
 	var d diagramFlags
@@ -176,7 +178,7 @@ func runLog(args []string) int {
 		if tok == "" { // the token kept beside the database, if this machine runs that bank
 			tok, _ = readToken(tokenFile(*db))
 		}
-		err = logFromServer(*serverAddr, tok, print)
+		err = logFromServer(*serverAddr, tok, *trust, print)
 	default:
 		var b *bank.Bank
 		b, err = openExisting(*db, false)
@@ -231,16 +233,17 @@ func readPIN(id string) (string, error) {
 
 // logFromServer reads the whole log of the server at addr, page by page,
 // as its operator.
-func logFromServer(addr, token string, fn func(bank.Event) error) error {
+func logFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Event) error) error {
 	if token == "" {
 		return errors.New("reading the log from a server needs its operator token: --operator-token, $ATM_OPERATOR_TOKEN, or operator.token beside --db (the server keeps it there)")
 	}
 	ctx := context.Background()
-	c, err := client.Dial(ctx, addr, client.Options{ProcessID: "atm-log"})
+	c, err := client.Dial(ctx, addr, client.Options{ProcessID: "atm-log", TLS: trust})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	cli.NoteFirstUse(i18n.For(i18n.English), "atm log", c.Hello())
 	var after uint64
 	for {
 		page, err := c.Log(ctx, token, after, wire.MaxLogLimit)

@@ -57,9 +57,9 @@ type child struct {
 
 var listenRE = regexp.MustCompile(`on (127\.0\.0\.1:[0-9]+) \(protocol`)
 
-// startServe starts atm serve on the file db at addr (port 0: any) and
-// waits until it listens.
-func startServe(t *testing.T, bin, db, addr string, n int) *child {
+// startServe starts atm serve on the file db at addr (port 0: any), with
+// the extra flags given, and waits until it listens.
+func startServe(t *testing.T, bin, db, addr string, n int, extra ...string) *child {
 	t.Helper()
 	out := filepath.Join(filepath.Dir(db), fmt.Sprintf("serve-%d.log", n))
 	f, err := os.Create(out)
@@ -67,8 +67,8 @@ func startServe(t *testing.T, bin, db, addr string, n int) *child {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db, "--log-format", "json",
-		"--operator-token", crashToken)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--db", db, "--log-format", "json",
+		"--operator-token", crashToken}, extra...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start atm serve: %v", err)

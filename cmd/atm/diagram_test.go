@@ -144,7 +144,7 @@ func TestTransferAndPushInTheDiagram(t *testing.T) {
 	screen := ansi.Strip(w.View().Content)
 	for _, want := range []string{"atm-a · 123", "atm-b · 456",
 		fmt.Sprintf("●%d transfer", tr.SentTS), fmt.Sprintf("◆%d◀", tr.ServerRecv),
-		fmt.Sprintf("◆%d recv reply tr", tr.RecvTS), fmt.Sprintf("●%d ──▷%d push", push.TS, push.RecvTS),
+		fmt.Sprintf("◆%d recv reply", tr.RecvTS), fmt.Sprintf("●%d ──▷%d push", push.TS, push.RecvTS),
 		fmt.Sprintf("◆%d recv push", push.RecvTS)} {
 		if !strings.Contains(screen, want) {
 			t.Fatalf("the watcher lacks %q:\n%s", want, screen)

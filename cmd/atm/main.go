@@ -17,26 +17,28 @@ import (
 	"strings"
 
 	"atm/cmd/atm/internal/bench"
+	"atm/cmd/atm/internal/cli"
+	"atm/ui/i18n"
 )
 
 // command is one subcommand; run gets the arguments after its name and
 // returns the process exit code.
 type command struct {
 	name    string
-	summary string
+	summary i18n.Key
 	run     func(args []string) int
 }
 
 // commands are the subcommands in the order atm help lists them. "atm" is
 // the one run without a command name, listed as "(none)".
 var commands = []command{
-	{"accounts", "list or add accounts (server not running)", runAccounts},
-	{"atm", "the ATM, full screen (default; --server HOST:PORT, else a local bank started if needed)", runTUI},
-	{"bench", "load-test a bank server and report throughput and latency", bench.Run},
-	{"log", "print the event log in Lamport order", runLog},
-	{"serve", "run the bank server (headless)", runServe},
-	{"verify", "replay the event log and check balances and conservation", runVerify},
-	{"watch", "a live space-time diagram of every process of the bank (--server, --operator-token)", runWatch},
+	{"accounts", i18n.SumAccounts, runAccounts},
+	{"atm", i18n.SumATM, runTUI},
+	{"bench", i18n.SumBench, bench.Run},
+	{"log", i18n.SumLog, runLog},
+	{"serve", i18n.SumServe, runServe},
+	{"verify", i18n.SumVerify, runVerify},
+	{"watch", i18n.SumWatch, runWatch},
 }
 
 // lookup finds the command called name.
@@ -53,14 +55,15 @@ func main() {
 	args := os.Args[1:]
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name := args[0]
+		tr := i18n.For(cli.Language(args))
 		if name == "help" {
-			usage(os.Stdout)
+			usage(os.Stdout, tr)
 			os.Exit(0)
 		}
 		cmd, ok := lookup(name)
 		if !ok {
-			fmt.Fprintf(os.Stderr, "atm: unknown command %q\n\n", name)
-			usage(os.Stderr)
+			fmt.Fprintln(os.Stderr, tr.T(i18n.CmdUnknown, name)+"\n")
+			usage(os.Stderr, tr)
 			os.Exit(2)
 		}
 		os.Exit(cmd.run(args[1:]))
@@ -68,16 +71,16 @@ func main() {
 	os.Exit(runTUI(args))
 }
 
-// usage lists the commands on w: standard output when asked for (atm
-// help), standard error after a mistake.
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: atm [command] [flags]\n\ncommands:")
+// usage lists the commands on w, in tr's language: standard output when
+// asked for (atm help), standard error after a mistake.
+func usage(w io.Writer, tr *i18n.Printer) {
+	fmt.Fprintln(w, tr.T(i18n.CmdUsage))
 	for _, c := range commands {
 		label := c.name
 		if c.name == "atm" {
-			label = "(none)"
+			label = tr.T(i18n.CmdNone)
 		}
-		fmt.Fprintf(w, "  %-10s %s\n", label, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", label, tr.T(c.summary))
 	}
-	fmt.Fprintln(w, "\nRun 'atm COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, tr.T(i18n.CmdMore))
 }

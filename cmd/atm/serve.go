@@ -35,8 +35,10 @@ func runServe(args []string) int {
 	maxAmount := fs.Int64("max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
 	sshf := addSSHFlags(fs)
+	var tf tlsFlags
+	tf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--ssh HOST:PORT] [--log-format text|json]\n       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--ssh HOST:PORT] [--log-format text|json]")
+		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--tls] [--ssh HOST:PORT] [--log-format text|json]\n       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--tls --tls-dir DIR] [--ssh HOST:PORT] [--log-format text|json]")
 		fs.PrintDefaults()
 	}
 	if code, ok := cli.ParseFlags(fs, args); !ok {
@@ -75,6 +77,10 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "atm serve: --proc is for --etcd (a server on a database file is process \"bank\")")
 		return 2
 	}
+	if err := tf.check(*etcd != ""); err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return 2
+	}
 	if *etcd != "" {
 		if _, err := etcdEndpoints(*etcd); err != nil {
 			fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
@@ -105,26 +111,30 @@ func runServe(args []string) int {
 		MaxDelay:    maxDelay,
 	}
 	if *etcd != "" {
-		return serveEtcd(srv, logger, *etcd, *proc, *addr, *token, money.Cents(*maxAmount), *shutdownWait, minDelay, maxDelay, ssh)
+		return serveEtcd(srv, logger, *etcd, *proc, *addr, &tf, *token, money.Cents(*maxAmount), *shutdownWait, minDelay, maxDelay, ssh)
+	}
+	// Listen first: a busy or refused address must not touch the
+	// database.
+	l, tlsNote, err := tf.listen(*addr, *db)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return listenExit(err)
 	}
 	if dir := filepath.Dir(*db); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
+			l.Close()
 			fmt.Fprintf(os.Stderr, "atm serve: create the database directory: %v\n", err)
 			return 1
 		}
 	}
 	srv.OperatorToken, err = operatorToken(*db, *token)
 	if err != nil {
+		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 1
 	}
-	// Listen first: a busy address must not touch the database.
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", *addr, err)
-		return 1
-	}
-	front, err := listenSSH(ssh.flags, ssh.keys, l.Addr(), *db, logger)
+	bankAddr, bankTLS := tf.dialBack(l.Addr())
+	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, *db, logger)
 	if err != nil {
 		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
@@ -138,7 +148,7 @@ func runServe(args []string) int {
 		return 1
 	}
 	srv.Ledger = b
-	extra := ""
+	extra := tlsNote
 	if *token == "" {
 		extra += ", operator token in " + tokenFile(*db)
 	}
@@ -198,15 +208,16 @@ func serveUntilSignal(srv *server.Server, l net.Listener, front *sshFront, logge
 // process proc: it listens, opens the ledger (its clock resumes from
 // proc's lease), serves until a signal, then closes the ledger (storing
 // the clock) and the etcd client.
-func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr, token string, maxAmount money.Cents,
+func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr string, tf *tlsFlags, token string, maxAmount money.Cents,
 	shutdownWait, minDelay, maxDelay time.Duration, ssh sshSetup) int {
 	srv.OperatorToken = token
-	l, err := net.Listen("tcp", addr)
+	l, tlsNote, err := tf.listen(addr, "")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm serve: listen on %s: %v\n", addr, err)
-		return 1
+		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
+		return listenExit(err)
 	}
-	front, err := listenSSH(ssh.flags, ssh.keys, l.Addr(), defaultDBPath(), logger)
+	bankAddr, bankTLS := tf.dialBack(l.Addr())
+	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, defaultDBPath(), logger)
 	if err != nil {
 		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
@@ -230,7 +241,7 @@ func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr, t
 		return 1
 	}
 	srv.Ledger = led
-	extra := ""
+	extra := tlsNote
 	if token == "" {
 		extra += ", operator operations off (no --operator-token or $ATM_OPERATOR_TOKEN)"
 	}

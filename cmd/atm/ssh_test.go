@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -116,6 +117,48 @@ func (c *serveChild) waitLog(t *testing.T, re *regexp.Regexp) []string {
 	}
 }
 
+// sshShell opens a session on client with the environment env and a
+// 100×30 xterm-256color pty, and starts the shell (the ATM): what
+// `ssh -p PORT host` does. It returns the session, its input, and what it
+// writes.
+func sshShell(t *testing.T, client *gossh.Client, env map[string]string) (*gossh.Session, io.Writer, *syncBuffer) {
+	t.Helper()
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range env {
+		if err := sess.Setenv(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := &syncBuffer{}
+	sess.Stdout, sess.Stderr = out, out
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm-256color", 30, 100, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	return sess, stdin, out
+}
+
+// waitOutput waits until what a session wrote, without its escape
+// sequences, holds want.
+func waitOutput(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(ansi.Strip(out.String()), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal never showed %q: %q", want, ansi.Strip(out.String()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a writer and a reader.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -183,29 +226,9 @@ func TestServeSSHGoodbyeOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	sess, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
-	sess.Stdout, sess.Stderr = out, out
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.RequestPty("xterm-256color", 30, 100, gossh.TerminalModes{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
+	sess, stdin, out := sshShell(t, client, nil)
 	srv.waitLog(t, regexp.MustCompile(`ssh: atm-ssh-1 for ana@127\.0\.0\.1:\d+ \(xterm-256color, 100×30\)`))
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(ansi.Strip(out.String()), "Please log in"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the terminal never showed the login screen: %q", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitOutput(t, out, "Please log in")
 	if _, err := stdin.Write([]byte("123\r1234\r")); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"atm/cmd/atm/internal/sshatm"
+	"atm/netproto/client"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -79,9 +80,9 @@ type sshFront struct {
 
 // listenSSH listens on the --ssh address and prepares the SSH server; it
 // serves once serve is called. It returns nil when --ssh is not given.
-// The ATMs dial bankAddr; the host key is kept beside dbPath unless
-// --ssh-host-key says where.
-func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr net.Addr, dbPath string, logger *slog.Logger) (*sshFront, error) {
+// The ATMs dial bankAddr trusting bankTLS (for a tls:// address); the host
+// key is kept beside dbPath unless --ssh-host-key says where.
+func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS client.TLSOptions, dbPath string, logger *slog.Logger) (*sshFront, error) {
 	if *f.addr == "" {
 		return nil, nil
 	}
@@ -98,7 +99,8 @@ func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr net.Addr, dbPath st
 		idle = -1 // never
 	}
 	srv, err := sshatm.New(sshatm.Config{
-		BankAddr:       dialable(bankAddr),
+		BankAddr:       bankAddr,
+		BankTLS:        bankTLS,
 		HostKey:        key,
 		AuthorizedKeys: keys,
 		MaxSessions:    *f.maxSessions,

@@ -12,22 +12,26 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"atm/ui"
+	"atm/ui/i18n"
 )
 
 func runTUI(args []string) int {
+	tr := i18n.For(cli.Language(args))
 	fs := cli.NewFlagSet("atm")
-	server := fs.String("server", "", "bank server HOST:PORT, or several servers of one bank HOST:PORT,HOST:PORT,... to fail over between (default "+wire.DefaultAddr+"; without this flag, a server is started inside the ATM when none answers there)")
-	db := fs.String("db", defaultDBPath(), "database of the server started inside the ATM (not used with --server)")
+	server := fs.String("server", "", tr.T(i18n.ATMServerFlag, wire.DefaultAddr))
+	db := fs.String("db", defaultDBPath(), tr.T(i18n.ATMDBFlag))
+	trust := cli.TLSFlags(fs, tr)
+	lang := cli.LangFlag(fs, args, tr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm [--server HOST:PORT[,HOST:PORT...]] [--db PATH]")
-		fmt.Fprintln(fs.Output(), "\nThe ATM. Keys are shown at the bottom of every screen; q or ctrl+c quits.")
+		fmt.Fprintln(fs.Output(), tr.T(i18n.ATMUsage))
+		fmt.Fprintln(fs.Output(), tr.T(i18n.ATMAbout))
 		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nRun 'atm help' for the other commands.")
+		fmt.Fprintln(fs.Output(), tr.T(i18n.ATMOthers))
 	}
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	cfg := ui.Config{Addr: *server, Embedded: *server == "", DBPath: *db, StartServer: startLocalServer}
+	cfg := ui.Config{Addr: *server, Embedded: *server == "", DBPath: *db, StartServer: startLocalServer, TLS: *trust, Lang: *lang}
 	if err := ui.Run(context.Background(), cfg); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
 		fmt.Fprintf(os.Stderr, "atm: %v\n", err)
 		return 1

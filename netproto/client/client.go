@@ -96,6 +96,9 @@ type Options struct {
 	// carries the receives of server messages not yet reported ("seen"),
 	// so that the server's log holds this client's receive events too.
 	NoReports bool
+	// TLS says which certificates to trust at tls:// addresses (see
+	// TLSOptions); the zero value trusts on first use.
+	TLS TLSOptions
 }
 
 // Client is a connection to the bank server for one ATM. Its methods are safe
@@ -179,8 +182,10 @@ func (cl *call) unknown(cause error) *OutcomeUnknownError {
 
 // Dial connects to the bank at addr and waits for its greeting. addr is
 // one server's address, or a comma-separated list of addresses of servers
-// of one bank ("a:7420,b:7420"), as DialServers takes them. A server at its
-// connection limit answers with an *Error matching wire.ErrServerBusy.
+// of one bank ("a:7420,b:7420"), as DialServers takes them; an address
+// written tls://HOST:PORT is reached over TLS (see TLSOptions). A server at
+// its connection limit answers with an *Error matching wire.ErrServerBusy;
+// a TLS server reached without TLS, with one matching wire.ErrTLSRequired.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	return DialServers(ctx, SplitAddrs(addr), opts)
 }
@@ -276,10 +281,9 @@ func randomTag() string { return strings.ToLower(rand.Text()[:4]) }
 func (c *Client) dial(ctx context.Context, addr, reason string) (net.Conn, *bufio.Reader, Hello, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, info, err := DialTransport(ctx, addr, c.opts.TLS)
 	if err != nil {
-		return nil, nil, Hello{}, fmt.Errorf("connect to the bank at %s: %w", addr, err)
+		return nil, nil, Hello{}, err
 	}
 	dl, _ := ctx.Deadline()
 	_ = conn.SetReadDeadline(dl)
@@ -300,7 +304,7 @@ func (c *Client) dial(ctx context.Context, addr, reason string) (net.Conn, *bufi
 	switch m.Type {
 	case wire.TypeHello:
 		return conn, br, Hello{Server: m.Proc, Addr: addr, Version: m.Version, TS: m.TS, MaxLine: m.MaxLine,
-			MaxAmount: money.Cents(m.MaxAmount), Message: m.Message}, nil
+			MaxAmount: money.Cents(m.MaxAmount), Message: m.Message, TLS: info}, nil
 	case wire.TypeError, wire.TypeBye:
 		conn.Close()
 		return nil, nil, Hello{}, wire.ErrorFrom(&m)

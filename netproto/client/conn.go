@@ -179,9 +179,10 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 	first := (c.cur + 1) % len(c.addrs)
 	c.mu.Unlock()
 	b := retry.Backoff{Min: reconnectMinDelay, Max: reconnectMaxDelay}
+	var lastErr error
 	for attempt := 1; ; attempt++ {
 		delay := b.Next()
-		c.report(ConnStatus{State: StateReconnecting, Attempt: attempt, Delay: delay, Addr: c.addrs[first]})
+		c.report(ConnStatus{State: StateReconnecting, Attempt: attempt, Delay: delay, Addr: c.addrs[first], Err: lastErr})
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -198,6 +199,7 @@ func (c *Client) reconnect() (net.Conn, *bufio.Reader, bool) {
 			i := (first + k) % len(c.addrs)
 			conn, br, hello, err := c.dial(ctx, c.addrs[i], ReasonReconnect)
 			if err != nil {
+				lastErr = err
 				continue
 			}
 			conn, br, ok, loginErr := c.restore(conn, br, hello, i)

@@ -20,6 +20,8 @@ type Hello struct {
 	// a larger amount before sending it (0 if the server did not say).
 	MaxAmount money.Cents
 	Message   string // "connection established"
+	// TLS describes the connection's TLS: nil over plain TCP.
+	TLS *TLSInfo
 }
 
 // Reply is a successful answer to a request. Fields that do not apply to the
@@ -140,7 +142,10 @@ type ConnStatus struct {
 	State   ConnState
 	Attempt int           // StateReconnecting: 1, 2, ...
 	Delay   time.Duration // StateReconnecting: wait before this attempt
-	Err     error         // why the connection was lost or closed, or why re-login failed
+	// Err is why the connection was lost or closed, why re-login failed,
+	// or, StateReconnecting, why the previous attempt failed (the last
+	// server's error; nil before the first attempt).
+	Err error
 	// Addr is the server's address: StateLost, the one whose connection
 	// broke; StateReconnecting, the first the attempt tries; StateReconnected,
 	// the one connected to now (another server of the bank after a failover).

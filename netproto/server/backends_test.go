@@ -27,6 +27,8 @@ type testBank struct {
 	addrs   []string
 	ledger  ledgerReader
 	cluster bool // several servers on etcd: slower commits
+	// trust is what its clients trust of a tls:// server.
+	trust client.TLSOptions
 	// check runs the backend's own end-of-test checks (for the cluster,
 	// each account's events committed in Lamport order and the log
 	// verified through every server).
@@ -62,6 +64,13 @@ var backends = []backend{
 	}},
 }
 
+// overTLS is the bbolt backend served over TLS, its clients trusting the
+// server's certificate on first use.
+var overTLS = backend{"bbolt-tls", func(t *testing.T, configure ...func(*server.Server)) *testBank {
+	e := newTLSEnv(t, configure...)
+	return &testBank{t: t, addrs: []string{e.addr}, ledger: e.bank, trust: e.trust, check: func(*testing.T) {}}
+}}
+
 // eachBackend runs f as a subtest against a new bank of every backend.
 func eachBackend(t *testing.T, f func(t *testing.T, b *testBank), configure ...func(*server.Server)) {
 	for _, be := range backends {
@@ -75,6 +84,9 @@ func (b *testBank) addr(i int) string { return b.addrs[i%len(b.addrs)] }
 // dial connects a client to server i%n; it is closed at the end of the test.
 func (b *testBank) dial(i int, opts client.Options) *client.Client {
 	b.t.Helper()
+	if opts.TLS == (client.TLSOptions{}) {
+		opts.TLS = b.trust
+	}
 	c, err := client.Dial(context.Background(), b.addr(i), opts)
 	if err != nil {
 		b.t.Fatalf("dial %s: %v", b.addr(i), err)

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,7 +49,7 @@ type conn struct {
 	fails           int
 	nextLogin       time.Time
 	scratch         []byte
-	byeSent         bool
+	byeSent         bool   // the disconnect is recorded (or the connection never reached the bank)
 	recv            uint64 // receive timestamp of the request in hand
 
 	peer atomic.Pointer[string] // last valid process id the client announced
@@ -82,6 +83,14 @@ func (c *conn) serve() {
 	reason := "closed by the client"
 	defer func() { c.finish(reason) }()
 
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.handshake(tc); err != nil {
+			// The connection never reached the bank: no disconnect event.
+			c.byeSent, reason = true, err.Error()
+			s.warnf(fmt.Sprintf("connection from %s closed: %v", c.remote, err), slog.String("remote", c.remote))
+			return
+		}
+	}
 	c.omu.Lock()
 	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindConnect, Client: c.remote, Detail: "connection from " + c.remote})
 	if err == nil {
@@ -97,11 +106,16 @@ func (c *conn) serve() {
 	c.flush()
 
 	idle := s.idleTimeout()
-	for {
+	_, secure := c.nc.(*tls.Conn)
+	for first := true; ; first = false {
 		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
 		if s.shutting.Load() {
 			c.sendBye(wire.CodeShuttingDown, "the bank is shutting down; your ATM can reconnect when it is back")
 			reason = "server shutting down"
+			return
+		}
+		if first && !secure && c.tlsOnPlain() {
+			reason = "a TLS client on this plain port (it must connect without tls://, or the server needs --tls)"
 			return
 		}
 		line, err := wire.ReadLine(c.br, s.maxLine(), &c.scratch)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -51,9 +52,25 @@ type env struct {
 	log  *syncBuffer // the server's JSON log
 	done chan error  // Serve's result
 	shut bool
+	// Over TLS (newTLSEnv): addr is tls://HOST:PORT, trust what e.dial's
+	// clients trust (on first use, with a known-servers file of the
+	// test's), fingerprint the server's certificate.
+	trust       client.TLSOptions
+	fingerprint string
 }
 
 func newEnv(t *testing.T, configure ...func(*server.Server)) *env {
+	t.Helper()
+	return startEnv(t, false, configure...)
+}
+
+// newTLSEnv is newEnv over TLS, with a self-signed certificate.
+func newTLSEnv(t *testing.T, configure ...func(*server.Server)) *env {
+	t.Helper()
+	return startEnv(t, true, configure...)
+}
+
+func startEnv(t *testing.T, secure bool, configure ...func(*server.Server)) *env {
 	t.Helper()
 	e := &env{t: t, log: &syncBuffer{}, done: make(chan error, 1)}
 	e.srv = &server.Server{
@@ -74,6 +91,13 @@ func newEnv(t *testing.T, configure ...func(*server.Server)) *env {
 		t.Fatalf("listen: %v", err)
 	}
 	e.addr = l.Addr().String()
+	if secure {
+		var cfg *tls.Config
+		cfg, e.fingerprint = selfSigned(t)
+		l = server.NewTLSListener(l, cfg)
+		e.addr = client.TLSScheme + e.addr
+		e.trust = client.TLSOptions{KnownServers: filepath.Join(t.TempDir(), "known_servers")}
+	}
 	go func() { e.done <- e.srv.Serve(l) }()
 	t.Cleanup(func() {
 		e.shutdown()
@@ -103,6 +127,9 @@ func (e *env) shutdown() {
 // dial returns a client that is closed at the end of the test.
 func (e *env) dial(opts client.Options) *client.Client {
 	e.t.Helper()
+	if opts.TLS == (client.TLSOptions{}) {
+		opts.TLS = e.trust
+	}
 	c, err := client.Dial(context.Background(), e.addr, opts)
 	if err != nil {
 		e.t.Fatalf("dial: %v", err)

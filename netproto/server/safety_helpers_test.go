@@ -112,7 +112,13 @@ func checkAudit(a client.AuditReport) error {
 // each with opening from a session of its own.
 func openAccounts(t *testing.T, addr string, ids []string, opening money.Cents) {
 	t.Helper()
-	c, err := client.Dial(context.Background(), addr, client.Options{ProcessID: "operator"})
+	openAccountsWith(t, addr, client.TLSOptions{}, ids, opening)
+}
+
+// openAccountsWith is openAccounts with the given trust for a tls:// addr.
+func openAccountsWith(t *testing.T, addr string, trust client.TLSOptions, ids []string, opening money.Cents) {
+	t.Helper()
+	c, err := client.Dial(context.Background(), addr, client.Options{ProcessID: "operator", TLS: trust})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -124,7 +130,7 @@ func openAccounts(t *testing.T, addr string, ids []string, opening money.Cents) 
 		if opening == 0 {
 			continue
 		}
-		s, err := client.Dial(context.Background(), addr, client.Options{ProcessID: "funder"})
+		s, err := client.Dial(context.Background(), addr, client.Options{ProcessID: "funder", TLS: trust})
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}

@@ -20,8 +20,14 @@ import (
 // one transaction, must show the balances summing to deposits minus
 // withdrawals with no account negative; at the end the totals must equal
 // what the clients were told, and the log must replay to the balances.
+//
+// It runs against every backend, and over TLS on a bbolt file (every ATM
+// trusting the server's certificate on first use): TLS carries the same
+// protocol.
 func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
-	eachBackend(t, testBankInvariants, func(s *server.Server) { s.LoginBackoff = time.Millisecond })
+	configure := func(s *server.Server) { s.LoginBackoff = time.Millisecond }
+	eachBackend(t, testBankInvariants, configure)
+	t.Run(overTLS.name, func(t *testing.T) { testBankInvariants(t, overTLS.start(t, configure)) })
 }
 
 func testBankInvariants(t *testing.T, b *testBank) {
@@ -35,7 +41,7 @@ func testBankInvariants(t *testing.T, b *testBank) {
 	}
 	rng := seededRand(t)
 	accounts := []string{"123", "456", "789", "1001"}
-	openAccounts(t, b.addr(0), accounts[3:], 50_000)
+	openAccountsWith(t, b.addr(0), b.trust, accounts[3:], 50_000)
 	start := snapshot(t, b.ledger)
 
 	var (

@@ -65,6 +65,11 @@ var ErrServerClosed = errors.New("server: closed")
 //   - With a ledger that other servers share (a ChangeFeed), the money
 //     changes they commit are received on the clock, then pushed to this
 //     server's sessions as its own changes are.
+//   - On a listener from NewTLSListener, the TLS handshake runs on the
+//     connection's own goroutine, within HandshakeTimeout, never in the
+//     accept loop; a connection whose handshake fails never reaches the
+//     bank (no connect event) and is logged as a warning. On a plain
+//     listener, a client that opens with a TLS handshake is closed at once.
 //   - Shutdown stops accepting, lets every connection finish the request it
 //     is handling, sends each one a "bye", waits for them and records
 //     the server's stop; if its context ends first it closes them and
@@ -272,7 +277,7 @@ func (s *Server) reject(nc net.Conn) {
 	m := &wire.Message{Type: wire.TypeError, Proc: s.Ledger.ProcessID(), TS: ts, Code: wire.CodeServerBusy,
 		Message: "the bank is serving too many ATMs right now; try again in a moment"}
 	b, _ := json.Marshal(m)
-	_ = nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
+	_ = nc.SetDeadline(time.Now().Add(s.writeTimeout())) // over TLS, the write runs the handshake
 	_, _ = nc.Write(append(b, '\n'))
 }
 

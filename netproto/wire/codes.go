@@ -24,6 +24,7 @@ const (
 	CodeShuttingDown    = "shutting_down"     // the server is stopping; the connection closes
 	CodeIdleTimeout     = "idle_timeout"      // no request for too long; the connection closes
 	CodeInternal        = "internal"          // an unexpected server failure; nothing was applied
+	CodeTLSRequired     = "tls_required"      // a plain client at a TLS port; sent in clear, then the connection closes
 	// CodeInvalidTimestamp: "ts" is outside 0..MaxTS, or further above the
 	// server's clock than the connection may jump it; it is not observed.
 	CodeInvalidTimestamp = "invalid_timestamp"
@@ -44,6 +45,7 @@ var (
 	ErrServerBusy      = errors.New("server busy")
 	ErrShuttingDown    = errors.New("server shutting down")
 	ErrIdleTimeout     = errors.New("idle timeout")
+	ErrTLSRequired     = errors.New("the server requires TLS")
 	// ErrInternal is the bank's: an internal failure is the same error
 	// whether the ledger or the server met it.
 	ErrInternal = outcome.ErrInternal
@@ -68,6 +70,7 @@ var protoCodes = []struct {
 	{CodeServerBusy, ErrServerBusy},
 	{CodeShuttingDown, ErrShuttingDown},
 	{CodeIdleTimeout, ErrIdleTimeout},
+	{CodeTLSRequired, ErrTLSRequired},
 	{CodeInvalidTimestamp, ErrInvalidTimestamp},
 }
 

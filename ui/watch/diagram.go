@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 	"atm/ui/spacetime"
 
 	"charm.land/bubbles/v2/key"
@@ -24,6 +25,7 @@ type Diagram struct {
 	T    *spacetime.Trace
 	st   *Styles
 	keys *KeyMap
+	tr   *i18n.Printer // the language of its texts: keys.tr
 
 	order   []int          // event ids in time order
 	procIdx map[string]int // process index by id
@@ -44,9 +46,10 @@ type Diagram struct {
 	Touched int
 }
 
-// NewDiagram returns an empty diagram, following.
+// NewDiagram returns an empty diagram, following, that speaks the language
+// of keys (NewKeyMap).
 func NewDiagram(st *Styles, keys *KeyMap) *Diagram {
-	d := &Diagram{st: st, keys: keys, follow: true}
+	d := &Diagram{st: st, keys: keys, tr: keys.tr, follow: true}
 	d.SetTrace(spacetime.Build(nil))
 	return d
 }
@@ -304,14 +307,42 @@ func markOf(k spacetime.EventKind) string {
 	return "■"
 }
 
-func kindName(k spacetime.EventKind) string {
+func kindName(tr *i18n.Printer, k spacetime.EventKind) string {
 	switch k {
 	case spacetime.Send:
-		return "send"
+		return tr.T(i18n.WatchSend)
 	case spacetime.Receive:
-		return "receive"
+		return tr.T(i18n.WatchReceive)
 	}
-	return "local"
+	return tr.T(i18n.WatchLocal)
+}
+
+// whatPrefixes are the words spacetime.Build puts before a wire kind in an
+// event's label ("recv deposit"); the kind itself is the protocol's name.
+var whatPrefixes = []struct {
+	word string
+	msg  i18n.Key
+}{
+	{"recv ", i18n.WatchWhatRecv},
+	{"apply ", i18n.WatchWhatApply},
+	{"reply ", i18n.WatchWhatReply},
+	{"error ", i18n.WatchWhatError},
+}
+
+// whatText is an event's label in tr's language.
+func whatText(tr *i18n.Printer, what string) string {
+	switch what {
+	case "disconnect":
+		return tr.T(i18n.WatchWhatDisconn)
+	case "receive of an unlogged message":
+		return tr.T(i18n.WatchWhatUnlog)
+	}
+	for _, p := range whatPrefixes {
+		if rest, ok := strings.CutPrefix(what, p.word); ok {
+			return tr.T(p.msg, rest)
+		}
+	}
+	return what
 }
 
 func (d *Diagram) markStyle(e *spacetime.Event, cursor bool) *lipgloss.Style {
@@ -417,8 +448,8 @@ func (d *Diagram) row(id int, w int, cursor bool) string {
 			}
 		}
 	}
-	if what := " " + e.What; tail < end && g.free(tail) {
-		g.put(tail, ansi.Truncate(what, end-tail, "…"), &s.Dim)
+	if what := " " + whatText(d.tr, e.What); tail < end && g.free(tail) {
+		g.put(tail, i18n.Fit(what, end-tail), &s.Dim)
 	}
 	return g.String()
 }
@@ -503,7 +534,7 @@ func (d *Diagram) View(w, h int) string {
 		lines = append(lines, d.row(d.order[i], w, i == d.cursor))
 	}
 	if n == 0 {
-		lines = append(lines, s.Hint.Render("   no events yet"))
+		lines = append(lines, s.Hint.Render(d.tr.T(i18n.WatchNoEvents)))
 	}
 	for len(lines) < 1+rows {
 		g := &grid{c: make([]cell, w)}
@@ -529,25 +560,25 @@ func (d *Diagram) View(w, h int) string {
 // status says whether the view follows, how many events there are and
 // which lanes are shown.
 func (d *Diagram) status(w int) string {
-	s := d.st
+	s, tr := d.st, d.tr
 	var parts []string
 	if d.follow {
-		parts = append(parts, s.Value.Render("● following"))
+		parts = append(parts, s.Value.Render(tr.T(i18n.WatchFollowing)))
 	} else {
-		p := "‖ paused"
+		p := tr.T(i18n.WatchPaused)
 		if d.fresh > 0 {
-			p += fmt.Sprintf(" · %d new", d.fresh)
+			p = tr.T(i18n.WatchPausedNew, d.fresh)
 		}
 		parts = append(parts, s.Warning.Render(p))
 	}
 	if n := len(d.order); n > 0 {
-		parts = append(parts, s.Dim.Render(fmt.Sprintf("event %d of %d", d.cursor+1, n)))
+		parts = append(parts, s.Dim.Render(tr.T(i18n.WatchEventOf, d.cursor+1, n)))
 	}
 	np := len(d.T.Procs)
 	last := min(np, d.lane0+d.nLanes)
-	lanes := fmt.Sprintf("lanes %d–%d of %d", min(np, d.lane0+1), last, np)
+	lanes := tr.T(i18n.WatchLanes, min(np, d.lane0+1), last, np)
 	if hidden := np - (last - d.lane0); hidden > 0 {
-		lanes += fmt.Sprintf(" · %d hidden", hidden)
+		lanes += tr.T(i18n.WatchHidden, hidden)
 		if d.lane0 > 0 {
 			lanes += fmt.Sprintf(" ◀%d", d.lane0)
 		}
@@ -566,33 +597,33 @@ func (d *Diagram) details(w int) []string {
 	if d.a < 0 {
 		return nil
 	}
-	s := d.st
-	lines := []string{s.Rule.Render(ruleWithTitle("selection", w))}
-	lines = append(lines, d.describe("a", d.a)...)
+	s, tr := d.st, d.tr
+	lines := []string{s.Rule.Render(ruleWithTitle(tr.T(i18n.WatchSelection), w))}
+	lines = append(lines, d.describe("a", d.a, w)...)
 	if d.b < 0 {
-		lines = append(lines, "  "+s.Past.Render(fmt.Sprintf("▲ %d in its causal past", d.nPast))+
-			s.Dim.Render(" · ")+s.Future.Render(fmt.Sprintf("▼ %d in its causal future", d.nFuture))+
-			s.Dim.Render(" · the rest concurrent · x marks b"))
+		lines = append(lines, joinFit("  ", []string{s.Past.Render(tr.T(i18n.WatchPast, d.nPast)),
+			s.Future.Render(tr.T(i18n.WatchFuture, d.nFuture)), s.Dim.Render(tr.T(i18n.WatchRest)),
+			s.Dim.Render(tr.T(i18n.WatchMarkB))}, s.Dim.Render(" · "), w))
 		return lines
 	}
-	lines = append(lines, d.describe("b", d.b)...)
+	lines = append(lines, d.describe("b", d.b, w)...)
 	la, lb := d.ev(d.a).L, d.ev(d.b).L
 	var verdict string
 	switch {
 	case d.T.HappenedBefore(d.a, d.b):
-		verdict = "a → b  (a happened before b)"
+		verdict = tr.T(i18n.WatchAB)
 	case d.T.HappenedBefore(d.b, d.a):
-		verdict = "b → a  (b happened before a)"
+		verdict = tr.T(i18n.WatchBA)
 	default:
-		verdict = "a ∥ b (concurrent)"
+		verdict = tr.T(i18n.WatchConcurrent)
 	}
 	lines = append(lines, "  "+s.Verdict.Render(verdict)+s.Dim.Render(fmt.Sprintf("   L(a)=%d  L(b)=%d", la, lb)))
 	if d.T.Concurrent(d.a, d.b) {
 		switch {
 		case la < lb:
-			lines = append(lines, "  "+s.Lesson.Render("L(a) < L(b) does not imply a → b: the vector clocks decide"))
+			lines = append(lines, "  "+s.Lesson.Render(tr.T(i18n.WatchLessonAB)))
 		case lb < la:
-			lines = append(lines, "  "+s.Lesson.Render("L(b) < L(a) does not imply b → a: the vector clocks decide"))
+			lines = append(lines, "  "+s.Lesson.Render(tr.T(i18n.WatchLessonBA)))
 		}
 	}
 	return lines
@@ -600,12 +631,12 @@ func (d *Diagram) details(w int) []string {
 
 // describe is what the log says of event id: its kind, process, account,
 // amount and request, every timestamp of its record and its vector clock.
-func (d *Diagram) describe(tag string, id int) []string {
-	s := d.st
+func (d *Diagram) describe(tag string, id int, w int) []string {
+	s, tr := d.st, d.tr
 	e := d.ev(id)
 	proc := laneName(d.T.Procs[e.Proc])
-	head := "  " + s.Selected.Render(tag) + " " + s.Value.Render(fmt.Sprintf("%s %s L=%d", markOf(e.Kind), kindName(e.Kind), e.L)) +
-		s.Dim.Render(" on ") + s.Value.Render(proc) + s.Dim.Render(" · ") + s.Text.Render(e.What)
+	head := "  " + s.Selected.Render(tag) + " " + s.Value.Render(fmt.Sprintf("%s %s L=%d", markOf(e.Kind), kindName(tr, e.Kind), e.L)) +
+		s.Dim.Render(tr.T(i18n.WatchOn)) + s.Value.Render(proc) + s.Dim.Render(" · ") + s.Text.Render(whatText(tr, e.What))
 	lines := []string{head}
 	if r := e.Entry; r != nil {
 		var f []string
@@ -614,35 +645,56 @@ func (d *Diagram) describe(tag string, id int) []string {
 				f = append(f, s.Label.Render(label)+" "+s.Text.Render(v))
 			}
 		}
-		add("kind", r.Kind)
-		add("account", r.Account)
-		add("to", r.To)
+		add(tr.T(i18n.WatchFieldKind), r.Kind)
+		add(tr.T(i18n.WatchFieldAcct), r.Account)
+		add(tr.T(i18n.WatchFieldTo), r.To)
 		if r.Amount != 0 {
-			add("amount", r.Amount.String())
+			add(tr.T(i18n.WatchFieldAmount), r.Amount.String())
 		}
-		add("req", r.ReqID)
+		add(tr.T(i18n.WatchFieldReq), r.ReqID)
 		if r.Outcome != "" && r.Outcome != "ok" {
-			add("outcome", r.Outcome)
+			add(tr.T(i18n.WatchFieldResult), r.Outcome)
 		}
-		lines = append(lines, "    "+strings.Join(f, s.Dim.Render(" · ")))
+		lines = append(lines, joinFit("    ", f, s.Dim.Render(" · "), w))
 		var ts []string
 		tsf := func(label string, v uint64) {
 			if v != 0 {
 				ts = append(ts, s.Label.Render(label)+"="+s.Value.Render(strconv.FormatUint(v, 10)))
 			}
 		}
-		tsf("client sent", r.ClientTS)
-		tsf("bank recv", r.RecvTS)
-		tsf("apply", r.TS)
-		tsf("reply", r.ReplyTS)
-		tsf("first", r.OrigTS)
+		tsf(tr.T(i18n.WatchClientSent), r.ClientTS)
+		tsf(tr.T(i18n.WatchBankRecv), r.RecvTS)
+		tsf(tr.T(i18n.WatchApply), r.TS)
+		tsf(tr.T(i18n.WatchReply), r.ReplyTS)
+		tsf(tr.T(i18n.WatchFirst), r.OrigTS)
 		for _, sn := range r.Seen {
-			ts = append(ts, s.Label.Render("seen ")+s.Value.Render(fmt.Sprintf("%d@%d", sn.TS, sn.At)))
+			ts = append(ts, s.Label.Render(tr.T(i18n.WatchSeen))+s.Value.Render(fmt.Sprintf("%d@%d", sn.TS, sn.At)))
 		}
-		lines = append(lines, "    "+s.Label.Render("record ")+strings.Join(ts, " "))
+		lines = append(lines, joinFit("    "+s.Label.Render(tr.T(i18n.WatchRecord)), ts, " ", w))
 	}
 	lines = append(lines, "    "+s.Label.Render("VC ")+s.Value.Render(d.T.VCString(id)))
 	return lines
+}
+
+// joinFit joins styled parts with sep after lead, as many whole parts as
+// fit in w cells; " …" says that more did not fit.
+func joinFit(lead string, parts []string, sep string, w int) string {
+	line := lead
+	for i, p := range parts {
+		next := p
+		if i > 0 {
+			next = sep + p
+		}
+		more := 0
+		if i < len(parts)-1 {
+			more = 2 // room for " …"
+		}
+		if ansi.StringWidth(line)+ansi.StringWidth(next)+more > w {
+			return line + " …"
+		}
+		line += next
+	}
+	return line
 }
 
 func ruleWithTitle(title string, width int) string {

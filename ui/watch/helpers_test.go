@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -13,18 +14,52 @@ import (
 
 var sizes = []struct{ w, h int }{{80, 24}, {120, 40}}
 
-// eachLayout runs fn at 80×24 and 120×40, on dark and light backgrounds.
+// eachLayout runs fn at 80×24 and 120×40, on dark and light backgrounds,
+// in English.
 func eachLayout(t *testing.T, fn func(t *testing.T, m *Model)) {
-	for _, sz := range sizes {
-		for _, dark := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%dx%d/dark=%v", sz.w, sz.h, dark), func(t *testing.T) {
-				m := New(Config{Addr: "127.0.0.1:7667"})
-				send(m, tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
-				m.setStyles(dark)
-				fn(t, m)
-			})
+	eachLayoutIn(t, []i18n.Lang{i18n.English}, func(t *testing.T, m *Model, _ pick) { fn(t, m) })
+}
+
+// eachLanguage is eachLayout in every language; p picks the texts
+// expected in the language.
+func eachLanguage(t *testing.T, fn func(t *testing.T, m *Model, p pick)) {
+	eachLayoutIn(t, i18n.Langs, fn)
+}
+
+func eachLayoutIn(t *testing.T, langs []i18n.Lang, fn func(t *testing.T, m *Model, p pick)) {
+	for _, lang := range langs {
+		for _, sz := range sizes {
+			for _, dark := range []bool{true, false} {
+				name := fmt.Sprintf("%dx%d/dark=%v", sz.w, sz.h, dark)
+				if len(langs) > 1 {
+					name = lang.String() + "/" + name
+				}
+				t.Run(name, func(t *testing.T) {
+					m := New(Config{Addr: "127.0.0.1:7667", Lang: lang})
+					send(m, tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
+					m.setStyles(dark)
+					fn(t, m, pick{lang})
+				})
+			}
 		}
 	}
+}
+
+// pick chooses a screen's expected texts in one language.
+type pick struct{ lang i18n.Lang }
+
+// all takes texts in pairs, English then Portuguese, and returns those of
+// the language.
+func (p pick) all(pairs ...string) []string {
+	out := make([]string, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if p.lang == i18n.Portuguese {
+			out = append(out, pairs[i+1])
+		} else {
+			out = append(out, pairs[i])
+		}
+	}
+	return out
 }
 
 func send(m *Model, msgs ...tea.Msg) {

@@ -1,6 +1,10 @@
 package watch
 
-import "charm.land/bubbles/v2/key"
+import (
+	"atm/ui/i18n"
+
+	"charm.land/bubbles/v2/key"
+)
 
 // KeyMap holds the diagram's keys.
 type KeyMap struct {
@@ -13,33 +17,42 @@ type KeyMap struct {
 	Mark                key.Binding // x: event b
 	Clear               key.Binding // esc
 	Quit                key.Binding
+
+	tr *i18n.Printer // the language of the help
 }
 
-// DefaultKeyMap returns the diagram's keys.
-func DefaultKeyMap() *KeyMap {
+// DefaultKeyMap returns the diagram's keys, with English help.
+func DefaultKeyMap() *KeyMap { return NewKeyMap(i18n.For(i18n.English)) }
+
+// NewKeyMap returns the diagram's keys with their help in tr's language.
+func NewKeyMap(tr *i18n.Printer) *KeyMap {
+	h := func(k i18n.Key) string { return tr.T(k) }
 	return &KeyMap{
-		Follow:    key.NewBinding(key.WithKeys("space", "p"), key.WithHelp("space/p", "pause/follow")),
-		Up:        key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "earlier")),
-		Down:      key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "later")),
-		PageUp:    key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
-		PageDown:  key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
-		Oldest:    key.NewBinding(key.WithKeys("home"), key.WithHelp("home", "oldest")),
-		Newest:    key.NewBinding(key.WithKeys("end"), key.WithHelp("end", "newest")),
-		LaneLeft:  key.NewBinding(key.WithKeys("left", "h"), key.WithHelp("←/→", "lanes")),
-		LaneRight: key.NewBinding(key.WithKeys("right", "l"), key.WithHelp("→", "lanes")),
-		Select:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "select a")),
-		Mark:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "mark b")),
-		Clear:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear")),
-		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Follow:    key.NewBinding(key.WithKeys("space", "p"), key.WithHelp("space/p", h(i18n.WatchKeyPause))),
+		Up:        key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", h(i18n.WatchKeyEarlier))),
+		Down:      key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", h(i18n.WatchKeyLater))),
+		PageUp:    key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", h(i18n.KeyPageUp))),
+		PageDown:  key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", h(i18n.KeyPageDown))),
+		Oldest:    key.NewBinding(key.WithKeys("home"), key.WithHelp("home", h(i18n.KeyOldest))),
+		Newest:    key.NewBinding(key.WithKeys("end"), key.WithHelp("end", h(i18n.KeyNewest))),
+		LaneLeft:  key.NewBinding(key.WithKeys("left", "h"), key.WithHelp("←/→", h(i18n.WatchKeyLanes))),
+		LaneRight: key.NewBinding(key.WithKeys("right", "l"), key.WithHelp("→", h(i18n.WatchKeyLanes))),
+		Select:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", h(i18n.WatchKeySelectA))),
+		Mark:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", h(i18n.WatchKeyMarkB))),
+		Clear:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", h(i18n.WatchKeyClear))),
+		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", h(i18n.KeyQuit))),
+		tr:        tr,
 	}
 }
 
 // HelpKeys are the keys of the help bar, most useful first (several keys
 // share an entry).
 func (k *KeyMap) HelpKeys() []key.Binding {
-	h := func(keys, desc string) key.Binding {
-		return key.NewBinding(key.WithKeys(keys), key.WithHelp(keys, desc))
+	h := func(keys string, desc i18n.Key) key.Binding {
+		return key.NewBinding(key.WithKeys(keys), key.WithHelp(keys, k.tr.T(desc)))
 	}
-	return []key.Binding{h("space/p", "follow"), h("↑↓", "time"), h("←→", "lanes"), h("enter", "a"),
-		h("x", "b"), h("esc", "clear"), k.Quit, h("pgup/pgdn/home/end", "page")}
+	return []key.Binding{h("space/p", i18n.WatchKeyFollow), h("↑↓", i18n.WatchKeyTime), h("←→", i18n.WatchKeyLanes),
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "a")),
+		key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "b")),
+		h("esc", i18n.WatchKeyClear), k.Quit, h("pgup/pgdn/home/end", i18n.WatchKeyPage)}
 }

@@ -9,12 +9,12 @@ package watch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"charm.land/bubbles/v2/help"
 	tea "charm.land/bubbletea/v2"
@@ -51,6 +51,7 @@ type Config struct {
 	Source LogSource // nil: nothing is read (the model is driven by messages)
 	Token  string    // the bank's operator token
 	Addr   string    // the bank's address (or addresses), for the title
+	Lang   i18n.Lang // the language of the screen (English by default)
 }
 
 // addresser is a Source that says which server it reads from now
@@ -71,6 +72,7 @@ func (m *Model) addr() string {
 // Model is the watcher's root model.
 type Model struct {
 	cfg   Config
+	tr    *i18n.Printer
 	st    *Styles
 	keys  *KeyMap
 	help  help.Model
@@ -86,12 +88,13 @@ type Model struct {
 
 // New returns the watcher.
 func New(cfg Config) *Model {
-	m := &Model{cfg: cfg, keys: DefaultKeyMap(), help: help.New()}
+	tr := i18n.For(cfg.Lang)
+	m := &Model{cfg: cfg, tr: tr, keys: NewKeyMap(tr), help: help.New()}
 	m.st = NewStyles(true)
 	m.d = NewDiagram(m.st, m.keys)
 	m.setStyles(true)
 	m.width, m.height = MinWidth, MinHeight
-	m.help.SetWidth(m.width)
+	m.help.SetWidth(m.width - 1)
 	return m
 }
 
@@ -139,7 +142,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-		m.help.SetWidth(msg.Width)
+		m.help.SetWidth(msg.Width - 1) // after the help line's leading space
 	case tea.BackgroundColorMsg:
 		m.setStyles(msg.IsDark())
 	case EntriesMsg:
@@ -158,10 +161,10 @@ func (m *Model) took(msg EntriesMsg) tea.Cmd {
 	m.reads++
 	if msg.Err != nil {
 		if errors.Is(msg.Err, wire.ErrForbidden) {
-			m.err, m.stop = "The bank refused the operator token: start atm watch with the token the bank was started with (--operator-token or $ATM_OPERATOR_TOKEN).", true
+			m.err, m.stop = m.tr.T(i18n.WatchForbidden), true
 			return nil
 		}
-		m.err = "The bank did not answer the last read of its log; trying again…"
+		m.err = m.tr.T(i18n.WatchReadFailed)
 		return m.read(m.after, errorWait)
 	}
 	m.err = ""
@@ -184,28 +187,29 @@ func (m *Model) took(msg EntriesMsg) tea.Cmd {
 func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
-	v.WindowTitle = "atm watch · " + m.addr()
+	v.WindowTitle = m.tr.T(i18n.WatchWindow, m.addr())
 	return v
 }
 
 func (m *Model) render() string {
-	s := m.st
+	s, tr := m.st, m.tr
 	w, h := m.width, m.height
 	if w < MinWidth || h < MinHeight {
-		msg := fmt.Sprintf("Terminal too small: need %d×%d, have %d×%d. Make it larger, or press q to quit.", MinWidth, MinHeight, w, h)
+		msg := tr.T(i18n.WatchTooSmall, MinWidth, MinHeight, w, h)
 		return fitLines(s.Warning.Width(max(1, w)).Render(msg), max(1, w), max(1, h))
 	}
-	left := s.TitleBrand.Render(" ◆ SPACE-TIME") + s.TitleInfo.Render("  every process of the bank, live")
-	right := s.TitleInfo.Render(fmt.Sprintf("%d events · bank %s ", m.d.Len(), m.addr()))
+	left := s.TitleBrand.Render(tr.T(i18n.WatchBrand)) + s.TitleInfo.Render(tr.T(i18n.WatchTagline))
+	right := s.TitleInfo.Render(tr.T(i18n.WatchCount, m.d.Len(), m.addr()))
 	gap := max(1, w-lipgloss.Width(left)-lipgloss.Width(right))
 	title := ansi.Truncate(left+s.TitleBar.Render(strings.Repeat(" ", gap))+right, w, "…")
+	// The error is wrapped, not cut: its lines come out of the diagram's.
 	extra := 0
 	var errLine string
 	if m.err != "" {
-		errLine = ansi.Truncate(" "+s.Error.Render(m.err), w, "…")
-		extra = 1
+		errLine = s.Error.Width(w - 1).PaddingLeft(1).Render(m.err)
+		extra = lipgloss.Height(errLine)
 	}
-	legend := ansi.Truncate(" "+s.Dim.Render("● send ◆ receive ■ local ─▶ message ? unknown receive · a b selected ▲ past ▼ future"), w, "…")
+	legend := " " + s.Dim.Render(i18n.Fit(tr.T(i18n.WatchLegend), w-1))
 	body := m.d.View(w, h-3-extra)
 	helpLine := " " + m.help.ShortHelpView(m.keys.HelpKeys())
 	parts := []string{title, legend, body}

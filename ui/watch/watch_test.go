@@ -26,45 +26,48 @@ func cursorTo(t *testing.T, m *Model, proc string, l uint64) {
 }
 
 func TestWatchLanesMarksAndMessages(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachLanguage(t, func(t *testing.T, m *Model, p pick) {
 		out := screen(t, m)
-		mustContain(t, out, "SPACE-TIME", "no events yet", "space/p follow", "q quit")
+		mustContain(t, out, p.all("SPACE-TIME", "ESPAÇO-TEMPO", "no events yet", "nenhum evento ainda", "space/p follow", "space/p seguir", "q quit", "q sair")...)
 		fed(m)
 		out = screen(t, m)
 		mustContain(t, out,
 			"bank", "atm-7f3a · 123", "atm-b2c4 · 456", // lanes, ATMs with their accounts
-			"■14 apply withdraw", "●11 withdraw", // marks with L
+			"●11 withdraw",  // marks with L
 			"◆13◀", "─11─╯", // the withdraw from atm-b2c4 (L=11) received by the bank at 13
-			"●16 ──▷? push", // a push whose receive is unknown
-			"● following", "event 24 of 24", "24 events")
+			"●16 ──▷? push") // a push whose receive is unknown
+		mustContain(t, out, p.all("■14 apply withdraw", "■14 aplica", "● following", "● acompanhando",
+			"event 24 of 24", "evento 24 de 24", "24 events", "24 eventos", "● send ◆ receive", "● envio ◆ recebimento")...)
 		if m.height >= 40 {
-			mustContain(t, out, "■1 server_start", "╰─2─", "▶◆3 recv hello") // the first hello, received by atm-7f3a at 3
+			mustContain(t, out, "■1 server_start", "╰─2─", p.all("▶◆3 recv hello", "▶◆3 receb. hello")[0]) // the first hello, received by atm-7f3a at 3
 		}
 	})
 }
 
 func TestWatchSelectShowsDetailsAndCausality(t *testing.T) {
-	eachLayout(t, func(t *testing.T, m *Model) {
+	eachLanguage(t, func(t *testing.T, m *Model, p pick) {
 		fed(m)
 		cursorTo(t, m, "bank", 11) // the deposit's apply
 		press(m, "enter")
 		out := screen(t, m)
-		mustContain(t, out, "selection",
-			"a ■ local L=11 on bank · apply deposit",
-			"kind deposit", "account 123", "amount R$ 50,00", "req atm-7f3a-x-2",
-			"client sent=8", "bank recv=10", "apply=11", "reply=12", "seen 6@7",
-			`VC {"bank":11, "atm-7f3a":4, "atm-b2c4":2}`,
-			"in its causal past", "in its causal future",
-			"‖ paused") // moving through time pauses the view
+		mustContain(t, out, `VC {"bank":11, "atm-7f3a":4, "atm-b2c4":2}`)
+		mustContain(t, out, p.all("selection", "seleção",
+			"a ■ local L=11 on bank · apply deposit", "a ■ evento local L=11 em bank · aplica deposit",
+			"kind deposit", "tipo deposit", "account 123", "conta 123", "amount R$ 50,00", "valor R$ 50,00",
+			"client sent=8", "cliente enviou=8", "bank recv=10", "banco recebeu=10", "apply=11", "aplicou=11",
+			"‖ paused", "‖ pausado")...) // moving through time pauses the view
 		if !strings.Contains(out, "\n ▲ ") {
 			t.Errorf("no causal past marked:\n%s", out)
 		}
-		mustContain(t, out, "▲ 16 in its causal past", "▼ 5 in its causal future")
+		mustContain(t, out, p.all("▲ 16 in its causal past", "▲ 16 no seu passado causal", "▼ 5 in its causal future", "▼ 5 no seu futuro causal")...)
+		if m.width >= 120 {
+			mustContain(t, out, p.all("req atm-7f3a-x-2", "pedido atm-7f3a-x-2", "reply=12", "respondeu=12", "seen 6@7", "visto 6@7")...)
+		}
 		if m.height >= 40 && !strings.Contains(out, "\n ▼ ") {
 			t.Errorf("no causal future marked:\n%s", out)
 		}
 		press(m, "esc")
-		mustNotContain(t, screen(t, m), "selection", "\n ▲ ", "\n ▼ ")
+		mustNotContain(t, screen(t, m), p.all("selection", "seleção")[0], "\n ▲ ", "\n ▼ ")
 	})
 }
 

@@ -26,7 +26,9 @@ import (
 	"time"
 
 	"atm/cmd/atm/internal/cli"
+	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"atm/bank"
 )
@@ -49,6 +51,9 @@ type benchConfig struct {
 	push      bool
 	client    string
 	base      uint64
+	trust     client.TLSOptions // for tls:// addresses
+	tls       bool              // --tls: plain and TLS runs alternated
+	pairs     int
 	prof      *os.File // CPU profile of the measured time
 	stats     func() bank.Stats
 }
@@ -58,7 +63,7 @@ type benchConfig struct {
 func Run(args []string) int {
 	var cfg benchConfig
 	fs := cli.NewFlagSet("atm bench")
-	fs.StringVar(&cfg.addr, "addr", wire.DefaultAddr, "server to load, or several servers of one bank HOST:PORT,HOST:PORT,... (session i goes to the address i mod their number; ignored with --embedded)")
+	fs.StringVar(&cfg.addr, "addr", wire.DefaultAddr, "server to load (tls://HOST:PORT over TLS), or several servers of one bank HOST:PORT,HOST:PORT,... (session i goes to the address i mod their number; ignored with --embedded)")
 	fs.BoolVar(&cfg.embedded, "embedded", false, "start a server in this process on a temporary database")
 	fs.IntVar(&cfg.clients, "clients", 64, "concurrent logged-in sessions")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time")
@@ -73,10 +78,13 @@ func Run(args []string) int {
 	fs.IntVar(&cfg.idleConns, "idle-conns", 0, "instead of the load: open this many idle connections and report the server memory each costs")
 	fs.StringVar(&cfg.client, "client", "lean", "load generator's sessions: lean (the protocol spoken directly, to leave the CPU to the server) or lib (client.Client)")
 	fs.BoolVar(&cfg.push, "push", false, "transfer between the bench sessions themselves, so every transfer also pushes a notification")
+	fs.BoolVar(&cfg.tls, "tls", false, "with --embedded: the cost of TLS: serve the bank in plain TCP and in TLS and run the load against each in alternated pairs (--pairs), then report medians and TLS ÷ plain ratios")
+	fs.IntVar(&cfg.pairs, "pairs", 3, "with --tls: pairs of runs (one plain, one TLS, each --duration)")
+	trust := cli.TLSFlags(fs, i18n.For(i18n.English))
 	hold := fs.Int("hold-conns", 0, "(used by --idle-conns in its child process: hold this many connections open until stdin closes)")
 	fs.Uint64Var(&cfg.base, "account-base", 880_000_000, "first bench account id (accounts are reused if they exist)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm bench [--embedded | --addr HOST:PORT[,HOST:PORT...]] [--clients N] [--duration D] [--mix transfer|deposit|mixed] [--json]")
+		fmt.Fprintln(fs.Output(), "usage: atm bench [--embedded [--tls] | --addr [tls://]HOST:PORT[,...]] [--clients N] [--duration D] [--mix transfer|deposit|mixed] [--json]")
 		fs.PrintDefaults()
 	}
 	if code, ok := cli.ParseFlags(fs, args); !ok {
@@ -95,9 +103,13 @@ func Run(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm bench: --client must be lean or lib, not %q\n", cfg.client)
 		return 2
 	}
-	if cfg.clients < 1 || cfg.duration <= 0 {
-		fmt.Fprintln(os.Stderr, "atm bench: --clients must be at least 1 and --duration positive")
+	if cfg.clients < 1 || cfg.duration <= 0 || cfg.pairs < 1 {
+		fmt.Fprintln(os.Stderr, "atm bench: --clients and --pairs must be at least 1 and --duration positive")
 		return 2
+	}
+	cfg.trust = *trust
+	if cfg.tls {
+		return runTLS(cfg)
 	}
 	res, err := bench(cfg)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"atm/netproto/client"
 	"atm/netproto/wire"
 )
 
@@ -30,9 +31,8 @@ type leanConn struct {
 	timeout time.Duration
 }
 
-func dialLean(ctx context.Context, addr, proc string) (*leanConn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+func dialLean(ctx context.Context, addr, proc string, trust client.TLSOptions) (*leanConn, error) {
+	nc, _, err := client.DialTransport(ctx, addr, trust)
 	if err != nil {
 		return nil, err
 	}

@@ -10,8 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/wire"
+	"atm/ui/i18n"
 
 	"atm/bank"
 	"atm/bank/outcome"
@@ -68,11 +70,12 @@ func bench(cfg benchConfig) (*benchResult, error) {
 	}
 
 	ctx := context.Background()
-	admin, err := client.Dial(ctx, addr, client.Options{ProcessID: "bench-admin"})
+	admin, err := client.Dial(ctx, addr, client.Options{ProcessID: "bench-admin", TLS: cfg.trust})
 	if err != nil {
 		return nil, err
 	}
 	defer admin.Close()
+	cli.NoteFirstUse(i18n.For(i18n.English), "atm bench", admin.Hello())
 
 	sessions, err := setupSessions(ctx, cfg, addr, admin, prog)
 	defer func() {
@@ -207,7 +210,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *cli
 		// Enough for any run: transfers move one centavo at a time.
 		const funds = 5_000_000
 		if cfg.client == "lib" {
-			c, err := client.Dial(ctx, addrs[i%len(addrs)], client.Options{ProcessID: proc})
+			c, err := client.Dial(ctx, addrs[i%len(addrs)], client.Options{ProcessID: proc, TLS: cfg.trust})
 			if err != nil {
 				return err
 			}
@@ -220,7 +223,7 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *cli
 				return fmt.Errorf("fund %s: %w", s.account, err)
 			}
 		} else {
-			c, err := dialLean(ctx, addrs[i%len(addrs)], proc)
+			c, err := dialLean(ctx, addrs[i%len(addrs)], proc, cfg.trust)
 			if err != nil {
 				return err
 			}

@@ -4,8 +4,9 @@
 // Each ATM is a process of its own, as if it ran on the student's machine:
 // it has its own process id (atm-ssh-1, atm-ssh-2, … in the order the
 // sessions opened since the server started) and Lamport clock, and reaches
-// the bank over the bank's TCP address, so the server's log and the
-// space-time diagram show it like any other ATM. The PIN login is the
+// the bank over the bank's TCP address (over TLS when the bank serves
+// TLS), so the server's log and the space-time diagram show it like any
+// other ATM. The PIN login is the
 // ATM's; SSH authentication (public keys, or none) only decides who gets a
 // terminal.
 //
@@ -13,6 +14,10 @@
 //   - Size and colours follow the client's terminal: its pty size and
 //     window changes, its colour profile (TERM, COLORTERM), and its
 //     background (asked by the ATM).
+//   - Each ATM speaks the language of the client's environment as the
+//     client sends it (LC_ALL, LC_MESSAGES, LANG; OpenSSH sends them with
+//     SendEnv), else English; so do the lines written on the terminal
+//     outside the ATM (a refusal, the goodbye).
 //   - At most MaxSessions ATMs run at once; a session beyond that is told
 //     so and closed before any ATM starts.
 //   - A session without a key for IdleTimeout is told so and closed; its
@@ -34,7 +39,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"atm/netproto/client"
 	"atm/ui"
+	"atm/ui/i18n"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
@@ -65,8 +72,13 @@ var (
 
 // Config configures a Server.
 type Config struct {
-	// BankAddr is the bank server's TCP address, which every ATM dials.
+	// BankAddr is the bank server's address, which every ATM dials:
+	// HOST:PORT, or tls://HOST:PORT for a bank served over TLS.
 	BankAddr string
+	// BankTLS is what the ATMs trust of a tls:// BankAddr; a server
+	// dialling its own bank pins the certificate it serves
+	// (client.TLSOptions.Fingerprint).
+	BankTLS client.TLSOptions
 	// HostKey is the server's SSH host key (see HostKey).
 	HostKey gossh.Signer
 	// AuthorizedKeys are the public keys let in. None: every client is let
@@ -218,13 +230,17 @@ func refuse(sess ssh.Session, text string) {
 // handle admits a session, runs its ATM, and ends the session once the
 // ATM is gone and the session no longer counts against MaxSessions.
 func (s *Server) handle(sess ssh.Session) {
+	// The session speaks the language of the client's environment, as
+	// far as the client sends it (OpenSSH: SendEnv LANG LC_*).
+	lang := i18n.FromEnviron(sess.Environ())
+	tr := i18n.For(lang)
 	pty, windows, ok := sess.Pty()
 	if !ok {
-		refuse(sess, "The ATM needs a terminal: connect with ssh -t.")
+		refuse(sess, tr.T(i18n.SSHNeedsTerminal))
 		return
 	}
 	if len(sess.Command()) > 0 {
-		refuse(sess, "This server runs the ATM only: connect without a command.")
+		refuse(sess, tr.T(i18n.SSHNoCommand))
 		return
 	}
 	who := fmt.Sprintf("%s@%s", sess.User(), sess.RemoteAddr())
@@ -233,24 +249,28 @@ func (s *Server) handle(sess ssh.Session) {
 	a, err := s.admit(end)
 	if err != nil {
 		s.log.Warn(fmt.Sprintf("ssh: refused a session of %s: %v", who, err))
-		refuse(sess, fmt.Sprintf("Sorry, %v; try again later.", err))
+		if errors.Is(err, ErrClosing) {
+			refuse(sess, tr.T(i18n.SSHRefusedClosing))
+		} else {
+			refuse(sess, tr.T(i18n.SSHAllInUse, s.cfg.MaxSessions))
+		}
 		return
 	}
 	s.log.Info(fmt.Sprintf("ssh: %s for %s (%s, %d×%d)", a.proc, who, pty.Term, pty.Window.Width, pty.Window.Height))
-	how := s.run(ctx, end, sess, a.proc, pty, windows)
+	how := s.run(ctx, end, sess, a.proc, lang, pty, windows)
 	s.log.Info(fmt.Sprintf("ssh: %s for %s ended: %s", a.proc, who, how))
 	s.release(a)
 	_ = sess.Exit(0)
 }
 
-// run runs the ATM proc on the session's terminal until the person quits,
-// the session drops, it is idle for too long, or the server shuts down
-// (ctx ends), and says which.
-func (s *Server) run(ctx context.Context, end context.CancelCauseFunc, sess ssh.Session, proc string, pty ssh.Pty, windows <-chan ssh.Window) string {
+// run runs the ATM proc, speaking lang, on the session's terminal until
+// the person quits, the session drops, it is idle for too long, or the
+// server shuts down (ctx ends), and says which.
+func (s *Server) run(ctx context.Context, end context.CancelCauseFunc, sess ssh.Session, proc string, lang i18n.Lang, pty ssh.Pty, windows <-chan ssh.Window) string {
 	in := newIdleInput(sess, s.cfg.IdleTimeout, func() { end(ErrIdle) })
 	defer in.stop()
 	env := append(sess.Environ(), "TERM="+pty.Term)
-	m := ui.New(ui.Config{Addr: s.cfg.BankAddr, ProcessID: proc})
+	m := ui.New(ui.Config{Addr: s.cfg.BankAddr, TLS: s.cfg.BankTLS, ProcessID: proc, Lang: lang})
 	opts := append(bm.MakeOptions(sess),
 		tea.WithInput(in),
 		tea.WithColorProfile(colorprofile.Env(env)),
@@ -277,10 +297,10 @@ func (s *Server) run(ctx context.Context, end context.CancelCauseFunc, sess ssh.
 	switch {
 	case errors.Is(cause, ErrClosing):
 		how = "the bank is closing"
-		goodbye(sess, fmt.Sprintf("%s is closing: this ATM has logged out. Goodbye!", s.cfg.BankName))
+		goodbye(sess, i18n.For(lang).T(i18n.SSHClosing, s.cfg.BankName))
 	case errors.Is(cause, ErrIdle):
 		how = fmt.Sprintf("no key for %s", s.cfg.IdleTimeout)
-		goodbye(sess, fmt.Sprintf("No key for %s: this ATM has logged out. Goodbye!", s.cfg.IdleTimeout))
+		goodbye(sess, i18n.For(lang).T(i18n.SSHIdle, s.cfg.IdleTimeout))
 	case runErr != nil:
 		how = "the connection dropped"
 	}
