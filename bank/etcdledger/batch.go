@@ -41,15 +41,7 @@ import (
 // comparisons and maxTxnOps writes (etcd's --max-txn-ops, which bounds
 // each list); an operation that would pass it waits for the next batch.
 // Before computing, the committer reads the keys the operations announce
-// (their accounts, request ids, totals) in one etcd round trip, and the
-// keys those name (a request to forget, a first event) in a second.
-//
-// Up to maxInFlight batches commit at once: while a batch commits, the
-// committer computes the next from the operations that read none of the
-// keys it writes; an operation that does waits until that batch ends. So
-// a batch never reads a value a batch in flight may change, and each
-// commits or conflicts on its own. A conflict lets the batches in flight
-// end before the next attempt.
+// (their accounts, request ids, totals) in one etcd round trip.
 //
 // Nothing is answered before the Txn's reply. If it fails, every
 // operation of the batch gets ErrUnavailable with bank.ErrOutcomeUnknown.
@@ -65,9 +57,6 @@ const maxTxnOps = 128
 
 // errOverlap defers an operation to the next batch.
 var errOverlap = errors.New("overlaps the batch")
-
-// errBusy defers an operation that reads a key a batch in flight writes.
-var errBusy = errors.New("reads a key a batch in flight writes")
 
 // Request states: a caller whose context ends while its request waits
 // takes it back; once the committer has taken it, the outcome is unknown
@@ -98,8 +87,6 @@ type committer struct {
 	exited  chan struct{}
 
 	txns, ops, conflicts, lateReads atomic.Uint64
-
-	eventMu sync.Mutex // one OnEvent call at a time
 }
 
 // Stats counts the committed transactions and the operations they
@@ -172,55 +159,17 @@ func (l *Ledger) startCommitter() {
 	go l.commitLoop()
 }
 
-// maxInFlight is how many batches of a server may be committing at once.
-// The committer computes the next batch while earlier ones commit, from
-// the operations that read no key an earlier batch still in flight writes
-// (the others wait for it), so each batch reads committed values only and
-// batches in flight never depend on each other.
-const maxInFlight = 2
-
-// flight is a batch in flight: the keys it writes, held until it ends.
-type flight struct {
-	keys  []string
-	again []*request // on a conflict, the operations to compute again
-}
-
 // commitLoop is the committer: it commits the queued operations, batch
-// after batch, with at most maxInFlight batches committing at once, until
-// the ledger closes and the batches in flight have ended. After a
-// conflict it lets the batches in flight end, waits a jittered backoff and
-// commits one batch at a time until one commits.
+// after batch, until the ledger closes.
 func (l *Ledger) commitLoop() {
 	c := &l.com
 	defer close(c.exited)
-	var carry []*request     // operations left for the next batch, first
-	conflicts := 0           // consecutive conflicts
-	inflight := 0            // batches committing
-	busy := map[string]int{} // keys written by the batches in flight
-	ended := make(chan flight, maxInFlight)
-	stalled := false // the last batch computed was empty: wait for news
-	land := func(f flight) {
-		inflight--
-		for _, k := range f.keys {
-			if busy[k]--; busy[k] == 0 {
-				delete(busy, k)
-			}
-		}
-		if f.again != nil {
-			conflicts++
-			carry = append(f.again, carry...)
-		} else {
-			conflicts = 0
-		}
-		stalled = false
-	}
+	var carry []*request // operations left for the next batch, first
+	conflicts := 0       // consecutive conflicts
 	for {
-		if len(carry) == 0 || stalled || inflight == maxInFlight || conflicts > 0 && inflight > 0 {
+		if len(carry) == 0 {
 			select {
 			case <-c.wake:
-				stalled = false
-			case f := <-ended:
-				land(f)
 			case <-l.done:
 			}
 		}
@@ -232,81 +181,60 @@ func (l *Ledger) commitLoop() {
 			c.stopped = true
 		}
 		c.mu.Unlock()
-		carry = reqs
 		if closed {
-			for inflight > 0 {
-				land(<-ended)
-			}
-			for _, r := range carry {
+			for _, r := range reqs {
 				r.done <- fmt.Errorf("%s: %w", r.what, outcome.ErrClosed)
 			}
 			return
 		}
-		if len(carry) == 0 || inflight == maxInFlight || conflicts > 0 && inflight > 0 {
-			continue
-		}
-		if conflicts > 0 {
-			backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(conflicts-1, 5)))
-			select {
-			case <-time.After(backoff):
-			case <-l.done:
-				continue
-			}
-		}
 		limit := max(1, len(reqs)>>min(conflicts, 30))
-		var f *flight
-		carry, f = l.startBatch(reqs, limit, conflicts == 0, busy, ended)
-		if f == nil {
-			stalled = inflight > 0
+		var conflicted bool
+		carry, conflicted = l.commitBatch(reqs, limit, conflicts == 0)
+		if !conflicted {
+			conflicts = 0
 			continue
 		}
-		inflight++
-		for _, k := range f.keys {
-			busy[k]++
+		conflicts++
+		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(conflicts-1, 5)))
+		select {
+		case <-time.After(backoff):
+		case <-l.done:
 		}
 	}
 }
 
-// startBatch computes a batch of at most limit of reqs, in their order,
-// leaving out those that read a key of busy, and starts its commit; it
-// returns the operations left for the next batch, and the batch in flight
-// (nil if it is empty), which is sent on ended when its commit ends. With
-// local, the batch reads the member's own copy of the keys (etcd's
-// serializable reads, no quorum round): a copy that is behind fails the
-// commit's comparisons like any change by another server, and the attempt
-// after a conflict reads through the quorum.
-func (l *Ledger) startBatch(reqs []*request, limit int, local bool, busy map[string]int, ended chan<- flight) ([]*request, *flight) {
-	var carry, in, ready []*request
-	for _, r := range reqs {
-		if slices.ContainsFunc(r.keys, func(k string) bool { return busy[k] > 0 }) {
-			carry = append(carry, r) // waits for the batch that writes it
-		} else {
-			ready = append(ready, r)
-		}
-	}
+// commitBatch computes and commits a batch of at most limit of reqs, in
+// their order; it returns the operations left for the next batch, and
+// whether the commit conflicted. With local, the batch reads the member's
+// own copy of the keys (etcd's serializable reads, no quorum round): a
+// copy that is behind fails the commit's comparisons like any change by
+// another server, and the attempt after a conflict reads through the
+// quorum.
+func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request, bool) {
+	var carry, in []*request
 	var evs [][]bank.Event
-	pre, err := l.prefetch(ready[:min(limit, len(ready))], local)
+	pre, err := l.prefetch(reqs[:min(limit, len(reqs))], local)
 	if err != nil {
 		// As the operations' own reads would: nothing was sent.
-		for _, r := range ready {
+		for _, r := range reqs {
 			if r.state.CompareAndSwap(reqWaiting, reqTaken) {
 				r.done <- fmt.Errorf("%s: %w", r.what, l.unavailable(r.ctx, err))
 			}
 		}
-		return carry, nil
+		return nil, false
 	}
-	base := &tx{l: l, ctx: context.Background(), pre: pre, local: local, busy: busy, read: map[string]readKV{}}
-	for i, r := range ready {
+	base := &tx{l: l, ctx: context.Background(), pre: pre, local: local, read: map[string]readKV{}}
+	for i, r := range reqs {
 		if len(in) == limit {
-			carry = append(carry, ready[i:]...)
+			carry = append(carry, reqs[i:]...)
 			break
 		}
 		if !r.state.CompareAndSwap(reqWaiting, reqTaken) {
 			continue // abandoned
 		}
-		t := &tx{l: l, ctx: r.ctx, base: base, pre: pre, local: local, busy: busy, read: map[string]readKV{}}
+		t := &tx{l: l, ctx: r.ctx, base: base, pre: pre, local: local, read: map[string]readKV{}}
 		err := r.fn(t)
-		if errors.Is(err, errBusy) || errors.Is(err, errOverlap) && len(in) > 0 {
+		if errors.Is(err, errOverlap) && len(in) > 0 {
 			r.state.Store(reqWaiting)
 			carry = append(carry, r)
 			continue
@@ -317,7 +245,7 @@ func (l *Ledger) startBatch(reqs []*request, limit int, local bool, busy map[str
 		}
 		if cmps, ops := base.sizeWith(t); len(in) > 0 && (cmps > maxTxnOps || ops > maxTxnOps) {
 			r.state.Store(reqWaiting)
-			carry = append(carry, ready[i:]...)
+			carry = append(carry, reqs[i:]...)
 			break
 		}
 		base.merge(t)
@@ -325,22 +253,14 @@ func (l *Ledger) startBatch(reqs []*request, limit int, local bool, busy map[str
 		evs = append(evs, t.events)
 	}
 	if len(in) == 0 {
-		return carry, nil
+		return carry, false
 	}
-	f := &flight{keys: base.order}
-	go func() { ended <- l.commit(base, in, evs, *f) }()
-	return carry, f
-}
-
-// commit commits a computed batch and answers its operations, except on a
-// conflict: then it returns them in f.again, to compute again.
-func (l *Ledger) commit(base *tx, in []*request, evs [][]bank.Event, f flight) flight {
 	if base.maxTS > 0 {
 		if err := l.waitDurable(context.Background(), base.maxTS); err != nil {
 			for _, r := range in {
 				r.done <- fmt.Errorf("%s: %w", r.what, err)
 			}
-			return f
+			return carry, false
 		}
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
@@ -350,11 +270,11 @@ func (l *Ledger) commit(base *tx, in []*request, evs [][]bank.Event, f flight) f
 		for _, r := range in {
 			r.done <- fmt.Errorf("%s: %w; %w: retry with the same request id (%v)", r.what, ErrUnavailable, bank.ErrOutcomeUnknown, err)
 		}
-		return f
+		return carry, false
 	}
 	if !resp.Succeeded {
 		l.com.conflicts.Add(1)
-		f.again = []*request{}
+		var again []*request
 		for _, r := range in {
 			r.attempts++
 			if r.attempts >= l.opts.MaxAttempts {
@@ -362,25 +282,23 @@ func (l *Ledger) commit(base *tx, in []*request, evs [][]bank.Event, f flight) f
 				continue
 			}
 			r.state.Store(reqWaiting) // nothing was written
-			f.again = append(f.again, r)
+			again = append(again, r)
 		}
-		return f
+		return append(again, carry...), true
 	}
 	l.com.txns.Add(1)
 	l.com.ops.Add(uint64(len(in)))
 	if l.opts.OnEvent != nil {
-		l.com.eventMu.Lock()
 		for _, es := range evs {
 			for _, e := range es {
 				l.opts.OnEvent(e)
 			}
 		}
-		l.com.eventMu.Unlock()
 	}
 	for _, r := range in {
 		r.done <- nil
 	}
-	return f
+	return carry, false
 }
 
 // prefetch reads the keys the operations announce, then the keys their

@@ -100,10 +100,9 @@ type Options struct {
 	CommitTimeout    time.Duration // how long one etcd call may take; default 5s
 	MaxAttempts      int           // attempts of a transaction on conflicts; default 200
 	Now              func() time.Time
-	// OnEvent, if set, is called for each event once it is committed, one
-	// call at a time, in timestamp order within a transaction (two
-	// transactions committing at once may be reported in either order),
-	// before the operations are answered. It must not call the Ledger.
+	// OnEvent, if set, is called for each event once it is committed, by
+	// the committer goroutine, in timestamp order within a transaction, before
+	// the operations are answered. It must not call the Ledger.
 	OnEvent func(bank.Event)
 }
 

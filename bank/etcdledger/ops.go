@@ -165,9 +165,6 @@ func (l *Ledger) read(ctx context.Context, kind bank.Kind, m bank.Meta, id strin
 func (l *Ledger) statement(t *tx, id string, before uint64, limit int) (bank.StatementPage, error) {
 	var page bank.StatementPage
 	prefix := l.k("acctlog/" + id + "/")
-	if t.busyUnder(prefix) {
-		return page, errBusy
-	}
 	if t.pendingUnder(prefix) {
 		return page, errOverlap
 	}

@@ -23,8 +23,7 @@ type tx struct {
 	ctx    context.Context
 	base   *tx               // the batch so far, or nil
 	pre    map[string]preKV  // the attempt's prefetched keys, or nil
-	local  bool              // read the member's copy (see startBatch)
-	busy   map[string]int    // keys written by batches in flight: not read
+	local  bool              // read the member's copy (see commitBatch)
 	read   map[string]readKV // keys read from etcd (or the prefetch) by this tx
 	cmps   []clientv3.Cmp
 	writes map[string]write
@@ -73,9 +72,6 @@ func (t *tx) get(key string) ([]byte, bool, error) {
 	if r, ok := t.read[key]; ok {
 		return r.val, r.ok, nil
 	}
-	if t.busy[key] > 0 {
-		return nil, false, errBusy
-	}
 	var r readKV
 	var rev int64
 	if p, ok := t.pre[key]; ok {
@@ -115,17 +111,6 @@ func (t *tx) setWrite(key string, w write) {
 func (t *tx) put(key string, v []byte) { t.setWrite(key, write{val: v}) }
 
 func (t *tx) del(key string) { t.setWrite(key, write{del: true}) }
-
-// busyUnder reports whether a batch in flight writes a key starting with
-// prefix.
-func (t *tx) busyUnder(prefix string) bool {
-	for k := range t.busy {
-		if strings.HasPrefix(k, prefix) {
-			return true
-		}
-	}
-	return false
-}
 
 // pendingUnder reports whether the batch before t writes a key starting
 // with prefix: a range read would not see it.
