@@ -18,8 +18,11 @@ export ATM_OPERATOR_TOKEN=cluster-vs-pgbench
 
 work=$(mktemp -d)
 pids=()
-stop_all() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+stop_all() { # the servers first (each stores its clock in etcd), then etcd
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill "${pids[i]}" 2>/dev/null || true
+		wait "${pids[i]}" 2>/dev/null || true
+	done
 	pids=()
 }
 trap 'stop_all; rm -rf "$work"' EXIT
