@@ -22,6 +22,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -113,16 +114,26 @@ func Run(args []string) int {
 	}
 	res, err := bench(cfg)
 	if err != nil {
+		return report(err, cfg.jsonOut, res, nil, false)
+	}
+	return report(nil, cfg.jsonOut, res, func(w io.Writer) { printBench(w, res) },
+		res.Errors > 0 || (cfg.idleConns == 0 && !res.Conserved))
+}
+
+// report prints a run's result, as JSON or as text, or err; it returns
+// the exit code: 1 after an error or a failed run.
+func report(err error, jsonOut bool, res any, text func(io.Writer), failed bool) int {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "atm bench: %v\n", err)
 		return 1
 	}
-	if cfg.jsonOut {
+	if jsonOut {
 		b, _ := json.Marshal(res)
 		fmt.Println(string(b))
 	} else {
-		printBench(os.Stdout, res)
+		text(os.Stdout)
 	}
-	if res.Errors > 0 || (cfg.idleConns == 0 && !res.Conserved) {
+	if failed {
 		return 1
 	}
 	return 0

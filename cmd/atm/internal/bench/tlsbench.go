@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -257,20 +256,9 @@ func printTLS(w io.Writer, r *tlsResult) {
 
 // runTLS is atm bench --tls; it returns the exit code.
 func runTLS(cfg benchConfig) int {
-	progressOut := io.Writer(os.Stderr)
-	res, err := benchTLS(cfg, progressOut)
+	res, err := benchTLS(cfg, os.Stderr)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm bench: %v\n", err)
-		return 1
+		return report(err, cfg.jsonOut, res, nil, false)
 	}
-	if cfg.jsonOut {
-		b, _ := json.Marshal(res)
-		fmt.Println(string(b))
-	} else {
-		printTLS(os.Stdout, res)
-	}
-	if res.Errors > 0 || !res.Conserved {
-		return 1
-	}
-	return 0
+	return report(nil, cfg.jsonOut, res, func(w io.Writer) { printTLS(w, res) }, res.Errors > 0 || !res.Conserved)
 }
