@@ -65,15 +65,9 @@ func untrusted(err error) bool {
 	return errors.Is(err, client.ErrCertChanged) || errors.Is(err, client.ErrCertUntrusted)
 }
 
-// TLSRefusal says, for a person and in tr's language, why a command could
-// not connect to the bank at addr over TLS (a changed or untrusted
-// certificate, TLS on one side only, an unreadable known-servers file) and
-// what to do: the connect screen's headline and explanation in one
-// paragraph. ok is false for errors that are not about TLS.
-func TLSRefusal(tr *i18n.Printer, addr string, err error) (text string, ok bool) {
-	why, ok := tlsErrorText(tr, addr, err)
-	if !ok {
-		return "", false
-	}
-	return strings.TrimPrefix(connectHeadline(tr, err), "✗ ") + " " + why, true
+// ConnectFailure says, for a person and in tr's language, why a command
+// could not connect to the bank at addr and what to do: the connect
+// screen's headline and explanation in one paragraph, never the Go error.
+func ConnectFailure(tr *i18n.Printer, addr string, err error) string {
+	return strings.TrimPrefix(connectHeadline(tr, err), "✗ ") + " " + connectErrorText(tr, addr, err)
 }

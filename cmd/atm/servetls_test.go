@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -162,6 +163,27 @@ func TestWatchRefusesAChangedCertificateInItsLanguage(t *testing.T) {
 			"--operator-token", crashToken, "--lang", lang)
 		if code != 1 || out != "" || !strings.Contains(errOut, want) || !strings.Contains(errOut, old) || !strings.Contains(errOut, fp[1]) {
 			t.Fatalf("atm watch --lang %s at a changed certificate: exit %d\nstdout: %s\nstderr: %s", lang, code, out, errOut)
+		}
+	}
+}
+
+// TestWatchSaysWhyItCannotConnect: atm watch at an address nobody listens
+// on says so in a sentence of its language, never with the Go error.
+func TestWatchSaysWhyItCannotConnect(t *testing.T) {
+	bin := buildATM(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nobody listens there now
+	for lang, want := range map[string]string{
+		"en":    "atm watch: The bank is not answering. Nothing is listening at " + addr + ".",
+		"pt-BR": "atm watch: O banco não está respondendo. Nenhum programa atende em " + addr + ".",
+	} {
+		code, out, errOut := runATM(t, bin, "watch", "--server", addr, "--operator-token", crashToken, "--lang", lang)
+		if code != 1 || out != "" || !strings.Contains(errOut, want) || strings.Contains(errOut, "dial tcp") {
+			t.Fatalf("atm watch --lang %s at a closed port: exit %d\nstdout: %s\nstderr: %s", lang, code, out, errOut)
 		}
 	}
 }

@@ -50,10 +50,7 @@ func runWatch(args []string) int {
 	ctx := context.Background()
 	c, err := client.Dial(ctx, *addr, client.Options{ProcessID: "atm-watch", Reconnect: true, TLS: *trust})
 	if err != nil {
-		if text, ok := ui.TLSRefusal(tr, *addr, err); ok {
-			err = errors.New(text)
-		}
-		return fail("watch", err)
+		return fail("watch", errors.New(ui.ConnectFailure(tr, *addr, err)))
 	}
 	defer c.Close()
 	cli.NoteFirstUse(tr, "atm watch", c.Hello())
