@@ -134,7 +134,7 @@ func runServe(args []string) int {
 		return 1
 	}
 	bankAddr, bankTLS := tf.dialBack(l.Addr())
-	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, *db, logger)
+	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, *db, "", logger)
 	if err != nil {
 		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
@@ -217,7 +217,7 @@ func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr st
 		return listenExit(err)
 	}
 	bankAddr, bankTLS := tf.dialBack(l.Addr())
-	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, defaultDBPath(), logger)
+	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, defaultDBPath(), proc, logger)
 	if err != nil {
 		l.Close()
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)

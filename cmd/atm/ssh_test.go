@@ -261,8 +261,28 @@ func TestServeSSHGoodbyeOnSIGTERM(t *testing.T) {
 		t.Errorf("the log of the shutdown: the ATM over SSH must log out before the server stops, then stop cleanly:\n%s", log)
 	}
 
-	_, m = startServeSSH(t, bin, filepath.Join(dir, "serve-2.log"), args...)
+	srv, m = startServeSSH(t, bin, filepath.Join(dir, "serve-2.log"), args...)
 	if m[2] != fingerprint || m[3] != "" {
 		t.Errorf("second start: host key %s (%q), want the kept %s", m[2], m[3], fingerprint)
 	}
+	// The restarted server numbers its ATMs on: atm-ssh-1 was the first
+	// run's, and a process id is never given to two ATMs.
+	client2, err := gossh.Dial("tcp", m[1], &gossh.ClientConfig{User: "bruno", Auth: []gossh.AuthMethod{gossh.PublicKeys(student)},
+		HostKeyCallback: gossh.FixedHostKey(mustParseKey(t, keyPath)), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client2.Close()
+	sshShell(t, client2, nil)
+	srv.waitLog(t, regexp.MustCompile(`ssh: atm-ssh-2 for bruno@127\.0\.0\.1:\d+`))
+}
+
+// mustParseKey reads the public half of the host key kept at path.
+func mustParseKey(t *testing.T, path string) gossh.PublicKey {
+	t.Helper()
+	signer, _, err := sshatm.HostKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer.PublicKey()
 }

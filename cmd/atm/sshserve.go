@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"atm/cmd/atm/internal/sshatm"
@@ -81,8 +84,11 @@ type sshFront struct {
 // listenSSH listens on the --ssh address and prepares the SSH server; it
 // serves once serve is called. It returns nil when --ssh is not given.
 // The ATMs dial bankAddr trusting bankTLS (for a tls:// address); the host
-// key is kept beside dbPath unless --ssh-host-key says where.
-func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS client.TLSOptions, dbPath string, logger *slog.Logger) (*sshFront, error) {
+// key is kept beside dbPath unless --ssh-host-key says where, and the count
+// of sessions ever opened beside the host key. proc, for one of several
+// servers of a bank, goes into the sessions' process ids ("" for a bank of
+// one server).
+func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS client.TLSOptions, dbPath, proc string, logger *slog.Logger) (*sshFront, error) {
 	if *f.addr == "" {
 		return nil, nil
 	}
@@ -91,6 +97,14 @@ func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS cli
 		path = filepath.Join(filepath.Dir(dbPath), sshatm.HostKeyFile)
 	}
 	key, created, err := sshatm.HostKey(path)
+	if err != nil {
+		return nil, err
+	}
+	prefix, countFile := "atm-ssh-", filepath.Join(filepath.Dir(path), sessionsFile)
+	if proc != "" {
+		prefix, countFile = "atm-ssh-"+proc+"-", countFile+"."+proc
+	}
+	opened, err := readSessions(countFile)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +120,13 @@ func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS cli
 		MaxSessions:    *f.maxSessions,
 		IdleTimeout:    idle,
 		Logger:         logger,
+		ProcessPrefix:  prefix,
+		Sessions:       opened,
+		OnSession: func(n uint64) {
+			if err := os.WriteFile(countFile, []byte(strconv.FormatUint(n, 10)+"\n"), 0o600); err != nil {
+				logger.Warn(fmt.Sprintf("ssh: keep the count of sessions in %s: %v (after a restart, process ids may repeat)", countFile, err))
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -136,6 +157,28 @@ func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS cli
 	says := fmt.Sprintf("serving the ATM over SSH on %s (ssh -p %s %s), host key %s (%s), %s, %s",
 		l.Addr(), port(l.Addr()), host, sshatm.Fingerprint(key.PublicKey()), kept, auth, limits)
 	return &sshFront{srv: srv, l: l, says: says}, nil
+}
+
+// sessionsFile keeps, beside the host key, how many SSH sessions a
+// server ever opened, so that a restarted server numbers its ATMs on
+// instead of reusing their process ids.
+const sessionsFile = "ssh_sessions"
+
+// readSessions reads the count of sessions kept in path (0 if there is
+// none yet).
+func readSessions(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the count of SSH sessions: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the count of SSH sessions in %s is damaged (%q): delete the file to count from 1 again", path, strings.TrimSpace(string(b)))
+	}
+	return n, nil
 }
 
 // serve starts serving; the channel gets Serve's error.

@@ -3,10 +3,10 @@
 //
 // Each ATM is a process of its own, as if it ran on the student's machine:
 // it has its own process id (atm-ssh-1, atm-ssh-2, … in the order the
-// sessions opened since the server started) and Lamport clock, and reaches
-// the bank over the bank's TCP address (over TLS when the bank serves
-// TLS), so the server's log and the space-time diagram show it like any
-// other ATM. The PIN login is the
+// sessions opened, numbered on across restarts when the caller keeps the
+// count) and Lamport clock, and reaches the bank over the bank's TCP
+// address (over TLS when the bank serves TLS), so the server's log and the
+// space-time diagram show it like any other ATM. The PIN login is the
 // ATM's; SSH authentication (public keys, or none) only decides who gets a
 // terminal.
 //
@@ -95,6 +95,16 @@ type Config struct {
 	// Logger gets a line for every session opened, ended or refused, and
 	// every key refused; default none.
 	Logger *slog.Logger
+	// ProcessPrefix starts every session's process id, followed by the
+	// session's number; default "atm-ssh-". Servers of one bank give
+	// different prefixes, so that their ATMs never share a process id.
+	ProcessPrefix string
+	// Sessions is how many sessions earlier runs of this server opened:
+	// the first session now is number Sessions+1. OnSession, if set, is
+	// called with each new number (one call at a time) for the caller to
+	// keep, so that a restarted server never reuses a process id.
+	Sessions  uint64
+	OnSession func(n uint64)
 }
 
 // Server serves ATMs over SSH. Create it with New.
@@ -132,7 +142,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BankName == "" {
 		cfg.BankName = "Banco Lamport"
 	}
+	if cfg.ProcessPrefix == "" {
+		cfg.ProcessPrefix = "atm-ssh-"
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, live: map[*session]struct{}{}}
+	s.seq.Store(cfg.Sessions)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -207,7 +221,11 @@ func (s *Server) admit(end context.CancelCauseFunc) (*session, error) {
 	case len(s.live) >= s.cfg.MaxSessions:
 		return nil, fmt.Errorf("all %d ATMs of this bank are in use", s.cfg.MaxSessions)
 	}
-	a := &session{proc: fmt.Sprintf("atm-ssh-%d", s.seq.Add(1)), end: end}
+	n := s.seq.Add(1)
+	if s.cfg.OnSession != nil {
+		s.cfg.OnSession(n)
+	}
+	a := &session{proc: fmt.Sprintf("%s%d", s.cfg.ProcessPrefix, n), end: end}
 	s.live[a] = struct{}{}
 	s.wg.Add(1)
 	return a, nil

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,5 +267,29 @@ func TestColoursFollowTheClient(t *testing.T) {
 			t.Fatalf("the same colours on a light background as on a dark one: %v", p)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The sessions' process ids take the server's prefix and number on from
+// the sessions earlier runs opened, and each new number is handed to
+// OnSession to keep.
+func TestProcessIDsNumberOnWithTheirPrefix(t *testing.T) {
+	tb := startBank(t, 0)
+	var mu sync.Mutex
+	var kept []uint64
+	f := startSSH(t, tb, sshatm.Config{ProcessPrefix: "atm-ssh-bank-2-", Sessions: 41, OnSession: func(n uint64) {
+		mu.Lock()
+		kept = append(kept, n)
+		mu.Unlock()
+	}})
+	ana := f.dial(t, "ana", dialOpts{user: "ana"})
+	ana.waitFor("Please log in", "atm-ssh-bank-2-42")
+	bruno := f.dial(t, "bruno", dialOpts{user: "bruno"})
+	bruno.waitFor("Please log in", "atm-ssh-bank-2-43")
+	waitLog(t, f.log, "ssh: atm-ssh-bank-2-42 for ana@", "ssh: atm-ssh-bank-2-43 for bruno@")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kept) != 2 || kept[0] != 42 || kept[1] != 43 {
+		t.Fatalf("OnSession got %v, want [42 43]", kept)
 	}
 }
