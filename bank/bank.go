@@ -304,18 +304,8 @@ func withDefaults(opts Options) Options {
 	if opts.MaxAmount <= 0 {
 		opts.MaxAmount = 10_000_000
 	}
-	if opts.LockAfter <= 0 {
-		opts.LockAfter = 3
-	}
-	if opts.LockFor <= 0 {
-		opts.LockFor = 15 * time.Minute
-	}
-	if opts.ThrottleAfter <= 0 {
-		opts.ThrottleAfter = 10
-	}
-	if opts.ThrottleEvery <= 0 {
-		opts.ThrottleEvery = time.Minute
-	}
+	lk := opts.lockout().WithDefaults()
+	opts.LockAfter, opts.LockFor, opts.ThrottleAfter, opts.ThrottleEvery = lk.LockAfter, lk.LockFor, lk.ThrottleAfter, lk.ThrottleEvery
 	if opts.RememberRequests <= 0 {
 		opts.RememberRequests = 100_000
 	}

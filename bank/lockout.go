@@ -14,12 +14,31 @@ import (
 // a row from one source, that source is locked out of the account for
 // LockFor; after ThrottleAfter in a row on the account from any sources,
 // the account takes one attempt per ThrottleEvery. The fields must be
-// positive; ledgers fill them from their options' defaults.
+// positive; ledgers fill them with WithDefaults.
 type Lockout struct {
 	LockAfter     int
 	LockFor       time.Duration
 	ThrottleAfter int
 	ThrottleEvery time.Duration
+}
+
+// WithDefaults fills the fields of l that are not positive with the
+// documented defaults: locked after 3 wrong PINs for 15 minutes, and
+// throttled to one attempt a minute after 10.
+func (l Lockout) WithDefaults() Lockout {
+	if l.LockAfter <= 0 {
+		l.LockAfter = 3
+	}
+	if l.LockFor <= 0 {
+		l.LockFor = 15 * time.Minute
+	}
+	if l.ThrottleAfter <= 0 {
+		l.ThrottleAfter = 10
+	}
+	if l.ThrottleEvery <= 0 {
+		l.ThrottleEvery = time.Minute
+	}
+	return l
 }
 
 // LoginSource is who is trying to log in, for counting wrong PINs:

@@ -121,18 +121,8 @@ func withDefaults(o Options) Options {
 	if o.MaxAmount <= 0 {
 		o.MaxAmount = 10_000_000
 	}
-	if o.LockAfter <= 0 {
-		o.LockAfter = 3
-	}
-	if o.LockFor <= 0 {
-		o.LockFor = 15 * time.Minute
-	}
-	if o.ThrottleAfter <= 0 {
-		o.ThrottleAfter = 10
-	}
-	if o.ThrottleEvery <= 0 {
-		o.ThrottleEvery = time.Minute
-	}
+	lk := o.lockout().WithDefaults()
+	o.LockAfter, o.LockFor, o.ThrottleAfter, o.ThrottleEvery = lk.LockAfter, lk.LockFor, lk.ThrottleAfter, lk.ThrottleEvery
 	if o.RememberRequests <= 0 {
 		o.RememberRequests = 1000
 	}
