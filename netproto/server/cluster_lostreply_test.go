@@ -1,16 +1,11 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,107 +15,6 @@ import (
 	"atm/netproto/client"
 	"atm/netproto/wire"
 )
-
-// sharedDropper is a set of TCP proxies, one in front of each server of a
-// cluster, that together lose the first reply to every money request: the
-// proxy that carries it reads the reply the server sent after applying the
-// request, throws it away and cuts both connections. A resend of the same
-// id, through whichever proxy, is let through.
-type sharedDropper struct {
-	mu      sync.Mutex
-	dropped map[string]string // request id → process id of the server whose reply was lost
-	conns   atomic.Int64
-	wg      sync.WaitGroup
-	addrs   []string
-}
-
-// newSharedDropper starts a proxy in front of each target; procs names the
-// server behind each one.
-func newSharedDropper(t *testing.T, targets, procs []string) *sharedDropper {
-	t.Helper()
-	p := &sharedDropper{dropped: map[string]string{}}
-	var ls []net.Listener
-	for i, target := range targets {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		p.addrs = append(p.addrs, l.Addr().String())
-		p.wg.Add(1)
-		go p.run(l, target, procs[i])
-	}
-	t.Cleanup(func() {
-		for _, l := range ls {
-			l.Close()
-		}
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *sharedDropper) run(l net.Listener, target, proc string) {
-	defer p.wg.Done()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		p.conns.Add(1)
-		s, err := net.Dial("tcp", target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.wg.Add(2)
-		go func() {
-			defer p.wg.Done()
-			_, _ = io.Copy(s, c)
-			s.Close()
-		}()
-		go func() {
-			defer p.wg.Done()
-			defer c.Close()
-			defer s.Close()
-			br := bufio.NewReader(s)
-			for {
-				line, err := br.ReadBytes('\n')
-				if err != nil {
-					return
-				}
-				var m struct{ Type, ID, Op string }
-				_ = json.Unmarshal(line, &m)
-				if (m.Type == "reply" || m.Type == "error") && (m.Op == "deposit" || m.Op == "withdraw" || m.Op == "transfer") {
-					p.mu.Lock()
-					_, seen := p.dropped[m.ID]
-					if !seen {
-						p.dropped[m.ID] = proc
-					}
-					p.mu.Unlock()
-					if !seen {
-						return // the reply is lost with the connection
-					}
-				}
-				if _, err := c.Write(line); err != nil {
-					return
-				}
-			}
-		}()
-	}
-}
-
-func (p *sharedDropper) lostOn(id string) (string, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	proc, ok := p.dropped[id]
-	return proc, ok
-}
-
-func (p *sharedDropper) lost() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.dropped)
-}
 
 // TestClusterLostRepliesApplyOnce is TestLostRepliesThroughProxyApplyOnce
 // on three bank servers of one etcd cluster: a proxy in front of each
@@ -142,7 +36,7 @@ func TestClusterLostRepliesApplyOnce(t *testing.T) {
 	for _, s := range bc.servers {
 		targets, procs = append(targets, s.addr), append(procs, s.proc)
 	}
-	proxy := newSharedDropper(t, targets, procs)
+	proxy := newReplyDropper(t, targets, procs)
 	accounts := []string{"123", "456", "789"}
 	start, err := bc.servers[0].ledger.Audit()
 	if err != nil {

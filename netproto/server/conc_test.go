@@ -130,9 +130,9 @@ func TestManyClientsAtOnce(t *testing.T) {
 
 func TestLostReplyRetriedWithSameIDAppliesOnce(t *testing.T) {
 	e := newEnv(t)
-	proxy := newReplyDropper(t, e.addr)
+	proxy := newReplyDropper(t, []string{e.addr}, []string{"bank"})
 	var clocks clockLog
-	c, err := client.Dial(ctx(t), proxy.l.Addr().String(), client.Options{
+	c, err := client.Dial(ctx(t), proxy.addrs[0], client.Options{
 		ProcessID: "atm-retry", Reconnect: true, OnEvent: clocks.add})
 	if err != nil {
 		t.Fatal(err)

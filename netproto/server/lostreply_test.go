@@ -21,45 +21,53 @@ import (
 	"atm/bank/money"
 )
 
-// replyDropper is a TCP proxy in front of the server that loses the first
-// reply to every money request: it reads the reply the server sent after
-// applying the request, throws it away and cuts both connections, as a
-// network failing at the worst moment would.
+// replyDropper is a set of TCP proxies, one in front of each server of a
+// bank, that together lose the first reply to every money request: the
+// proxy that carries it reads the reply the server sent after applying the
+// request, throws it away and cuts both connections. A resend of the same
+// id, through whichever proxy, is let through.
 type replyDropper struct {
-	l      net.Listener
-	target string
-
 	mu      sync.Mutex
-	dropped map[string]int // request id → replies lost
+	dropped map[string]string // request id → process id of the server whose reply was lost
 	conns   atomic.Int64
 	wg      sync.WaitGroup
+	addrs   []string
 }
 
-func newReplyDropper(t *testing.T, target string) *replyDropper {
+// newReplyDropper starts a proxy in front of each target; procs names the
+// server behind each one.
+func newReplyDropper(t *testing.T, targets, procs []string) *replyDropper {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	p := &replyDropper{dropped: map[string]string{}}
+	var ls []net.Listener
+	for i, target := range targets {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		p.addrs = append(p.addrs, l.Addr().String())
+		p.wg.Add(1)
+		go p.run(l, target, procs[i])
 	}
-	p := &replyDropper{l: l, target: target, dropped: map[string]int{}}
-	p.wg.Add(1)
-	go p.run()
 	t.Cleanup(func() {
-		l.Close()
+		for _, l := range ls {
+			l.Close()
+		}
 		p.wg.Wait()
 	})
 	return p
 }
 
-func (p *replyDropper) run() {
+func (p *replyDropper) run(l net.Listener, target, proc string) {
 	defer p.wg.Done()
 	for {
-		c, err := p.l.Accept()
+		c, err := l.Accept()
 		if err != nil {
 			return
 		}
 		p.conns.Add(1)
-		s, err := net.Dial("tcp", p.target)
+		s, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
 			continue
@@ -84,12 +92,12 @@ func (p *replyDropper) run() {
 				_ = json.Unmarshal(line, &m)
 				if (m.Type == "reply" || m.Type == "error") && (m.Op == "deposit" || m.Op == "withdraw" || m.Op == "transfer") {
 					p.mu.Lock()
-					first := p.dropped[m.ID] == 0
-					if first {
-						p.dropped[m.ID]++
+					_, seen := p.dropped[m.ID]
+					if !seen {
+						p.dropped[m.ID] = proc
 					}
 					p.mu.Unlock()
-					if first {
+					if !seen {
 						return // the reply is lost with the connection
 					}
 				}
@@ -99,6 +107,13 @@ func (p *replyDropper) run() {
 			}
 		}()
 	}
+}
+
+func (p *replyDropper) lostOn(id string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	proc, ok := p.dropped[id]
+	return proc, ok
 }
 
 func (p *replyDropper) lost() int {
@@ -140,10 +155,7 @@ func testLostReplies(t *testing.T, b *testBank) {
 		opsPer = 6
 	}
 	rng := seededRand(t)
-	var proxies []*replyDropper // one in front of each server
-	for i := range b.addrs {
-		proxies = append(proxies, newReplyDropper(t, b.addr(i)))
-	}
+	proxy := newReplyDropper(t, b.addrs, make([]string, len(b.addrs))) // one proxy in front of each server
 	accounts := []string{"123", "456", "789"}
 	start := snapshot(t, b.ledger)
 
@@ -165,7 +177,7 @@ func testLostReplies(t *testing.T, b *testBank) {
 		go func() {
 			defer wg.Done()
 			acct := accounts[i%len(accounts)]
-			c, err := client.Dial(context.Background(), proxies[i%len(proxies)].l.Addr().String(),
+			c, err := client.Dial(context.Background(), proxy.addrs[i%len(proxy.addrs)],
 				client.Options{ProcessID: fmt.Sprintf("atm-lossy-%d", i), Reconnect: true})
 			if err != nil {
 				errs <- err
@@ -250,10 +262,7 @@ func testLostReplies(t *testing.T, b *testBank) {
 		t.Fatalf("ledger moved +%v −%v; clients were told +%v −%v",
 			end.Deposits-start.Deposits, end.Withdrawals-start.Withdrawals, in, out)
 	}
-	lost, conns := 0, int64(0)
-	for _, p := range proxies {
-		lost, conns = lost+p.lost(), conns+p.conns.Load()
-	}
+	lost, conns := proxy.lost(), proxy.conns.Load()
 	if lost != ops {
 		t.Fatalf("%d replies lost for %d operations", lost, ops)
 	}
