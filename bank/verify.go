@@ -122,33 +122,6 @@ func verify(tx *bolt.Tx) (VerifyReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	ids := make([]string, 0, len(stored)+len(bal))
-	for id := range stored {
-		ids = append(ids, id)
-	}
-	for id := range bal {
-		if _, ok := stored[id]; !ok {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		s, okS := stored[id]
-		r, okR := bal[id]
-		switch {
-		case !okR:
-			return rep, fmt.Errorf("account %s: stored with %s but never opened in the log", id, s)
-		case !okS:
-			return rep, fmt.Errorf("account %s: opened in the log but missing from the accounts", id)
-		case s != r:
-			return rep, fmt.Errorf("account %s: stored balance %s but the log replays to %s", id, s, r)
-		}
-		if s < 0 {
-			return rep, fmt.Errorf("account %s: negative balance %s", id, s)
-		}
-		rep.Total += s
-	}
-	rep.Accounts = len(stored)
 	meta := tx.Bucket(bucketMeta)
 	du, err := readU64(meta, keyDeposits)
 	if err != nil {
@@ -158,14 +131,52 @@ func verify(tx *bolt.Tx) (VerifyReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if d := money.Cents(du); d != rep.Deposits {
-		return rep, fmt.Errorf("deposits total: stored %s but the log sums to %s", d, rep.Deposits)
+	return rep, CompareReplay(stored, bal, money.Cents(du), money.Cents(wu), &rep)
+}
+
+// CompareReplay checks a ledger's stored state against the replay of its
+// log: every stored balance (stored) equal to the replayed one (replayed),
+// no account on one side only, none negative, the stored deposit and
+// withdrawal totals equal to the replay's (rep.Deposits, rep.Withdrawals),
+// and money conserved. It sets rep.Total and rep.Accounts; the first
+// mismatch, in account order, is the error.
+func CompareReplay(stored, replayed map[string]money.Cents, deposits, withdrawals money.Cents, rep *VerifyReport) error {
+	ids := make([]string, 0, len(stored)+len(replayed))
+	for id := range stored {
+		ids = append(ids, id)
 	}
-	if wd := money.Cents(wu); wd != rep.Withdrawals {
-		return rep, fmt.Errorf("withdrawals total: stored %s but the log sums to %s", wd, rep.Withdrawals)
+	for id := range replayed {
+		if _, ok := stored[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	rep.Total = 0
+	for _, id := range ids {
+		s, okS := stored[id]
+		r, okR := replayed[id]
+		switch {
+		case !okR:
+			return fmt.Errorf("account %s: stored with %s but never opened in the log", id, s)
+		case !okS:
+			return fmt.Errorf("account %s: opened in the log but missing from the accounts", id)
+		case s != r:
+			return fmt.Errorf("account %s: stored balance %s but the log replays to %s", id, s, r)
+		}
+		if s < 0 {
+			return fmt.Errorf("account %s: negative balance %s", id, s)
+		}
+		rep.Total += s
+	}
+	rep.Accounts = len(stored)
+	if deposits != rep.Deposits {
+		return fmt.Errorf("deposits total: stored %s but the log sums to %s", deposits, rep.Deposits)
+	}
+	if withdrawals != rep.Withdrawals {
+		return fmt.Errorf("withdrawals total: stored %s but the log sums to %s", withdrawals, rep.Withdrawals)
 	}
 	if rep.Total != rep.Deposits-rep.Withdrawals {
-		return rep, fmt.Errorf("conservation: balances sum to %s but deposits − withdrawals = %s", rep.Total, rep.Deposits-rep.Withdrawals)
+		return fmt.Errorf("conservation: balances sum to %s but deposits − withdrawals = %s", rep.Total, rep.Deposits-rep.Withdrawals)
 	}
-	return rep, nil
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"atm/bank"
-	"atm/bank/money"
 	"atm/bank/outcome"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -189,13 +188,4 @@ func (l *Ledger) snapshot(ctx context.Context) ([]record, totals, int64, error) 
 		}
 	}
 	return out, tot, resp.Header.Revision, nil
-}
-
-// sumBalances is a helper of Verify.
-func sumBalances(bal map[string]money.Cents) money.Cents {
-	var s money.Cents
-	for _, b := range bal {
-		s += b
-	}
-	return s
 }

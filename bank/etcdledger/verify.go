@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -172,41 +171,5 @@ func compareStored(accts []record, tot totals, bal map[string]money.Cents, rep *
 	for _, a := range accts {
 		stored[a.ID] = a.Balance
 	}
-	ids := make([]string, 0, len(stored)+len(bal))
-	for id := range stored {
-		ids = append(ids, id)
-	}
-	for id := range bal {
-		if _, ok := stored[id]; !ok {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		s, okS := stored[id]
-		r, okR := bal[id]
-		switch {
-		case !okR:
-			return fmt.Errorf("account %s: stored with %s but never opened in the log", id, s)
-		case !okS:
-			return fmt.Errorf("account %s: opened in the log but missing from the accounts", id)
-		case s != r:
-			return fmt.Errorf("account %s: stored balance %s but the log replays to %s", id, s, r)
-		}
-		if s < 0 {
-			return fmt.Errorf("account %s: negative balance %s", id, s)
-		}
-	}
-	rep.Total = sumBalances(stored)
-	rep.Accounts = len(stored)
-	if tot.Deposits != rep.Deposits {
-		return fmt.Errorf("deposits total: stored %s but the log sums to %s", tot.Deposits, rep.Deposits)
-	}
-	if tot.Withdrawals != rep.Withdrawals {
-		return fmt.Errorf("withdrawals total: stored %s but the log sums to %s", tot.Withdrawals, rep.Withdrawals)
-	}
-	if rep.Total != rep.Deposits-rep.Withdrawals {
-		return fmt.Errorf("conservation: balances sum to %s but deposits − withdrawals = %s", rep.Total, rep.Deposits-rep.Withdrawals)
-	}
-	return nil
+	return bank.CompareReplay(stored, bal, tot.Deposits, tot.Withdrawals, rep)
 }
