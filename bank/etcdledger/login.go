@@ -82,14 +82,8 @@ func (l *Ledger) Authenticate(ctx context.Context, m bank.Meta, id, pin string) 
 			e.Balance = a.Balance
 		}
 		l.finish(&e, opErr)
-		if err := t.putEvent(e); err != nil {
+		if err := t.putEventOn(e, a); err != nil {
 			return err
-		}
-		if a != nil {
-			a.Last = e.TS
-			if err := t.putAccount(a); err != nil {
-				return err
-			}
 		}
 		rec = bank.Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: holder}
 		return nil

@@ -141,14 +141,8 @@ func (l *Ledger) read(ctx context.Context, kind bank.Kind, m bank.Meta, id strin
 			}
 		}
 		l.finish(&e, opErr)
-		if err := t.putEvent(e); err != nil {
+		if err := t.putEventOn(e, a); err != nil {
 			return err
-		}
-		if a != nil {
-			a.Last = e.TS
-			if err := t.putAccount(a); err != nil {
-				return err
-			}
 		}
 		rec.Event, rec.ReplyTS = e, e.ReplyTS
 		return nil
@@ -350,11 +344,7 @@ func (l *Ledger) retry(t *tx, o *moneyOp, a *record, first bank.Event, now time.
 		rec = bank.Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}
 		opErr = outcome.FromCode(first.Outcome)
 	}
-	if err := t.putEvent(e); err != nil {
-		return rec, opErr, err
-	}
-	a.Last = e.TS
-	return rec, opErr, t.putAccount(a)
+	return rec, opErr, t.putEventOn(e, a)
 }
 
 // remember records the request's first event under (account, id) and

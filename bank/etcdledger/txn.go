@@ -213,6 +213,19 @@ func (t *tx) account(id string) (*record, error) {
 
 func (t *tx) putAccount(r *record) error { return t.putJSON(t.l.accountKey(r.ID), r) }
 
+// putEventOn appends e to the log and, if the account exists (a is not
+// nil), makes e its last event.
+func (t *tx) putEventOn(e bank.Event, a *record) error {
+	if err := t.putEvent(e); err != nil {
+		return err
+	}
+	if a == nil {
+		return nil
+	}
+	a.Last = e.TS
+	return t.putAccount(a)
+}
+
 type totals struct {
 	Deposits    money.Cents `json:"deposits"`
 	Withdrawals money.Cents `json:"withdrawals"`
