@@ -233,6 +233,9 @@ func TestServeSSHGoodbyeOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.waitLog(t, regexp.MustCompile(`apply login 123 ok`))
+	// The ATM knows it is logged in (and so logs out when it ends) once
+	// its menu is on the screen, not when the bank has applied the login.
+	waitOutput(t, out, "Log out") // a menu item, drawn in one piece
 
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
