@@ -255,6 +255,12 @@ func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request
 	if len(in) == 0 {
 		return carry, false
 	}
+	if err := base.putSegment(); err != nil {
+		for _, r := range in {
+			r.done <- fmt.Errorf("%s: %w", r.what, err)
+		}
+		return carry, false
+	}
 	if base.maxTS > 0 {
 		if err := l.waitDurable(context.Background(), base.maxTS); err != nil {
 			for _, r := range in {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -235,26 +236,42 @@ func TestIdempotentRequests(t *testing.T) {
 
 func TestRememberedRequestsAreBounded(t *testing.T) {
 	_, cli := startEtcd(t)
-	l := open(t, cli, Options{ProcessID: "s1", RememberRequests: 3})
-	for i := range 6 {
+	const n = 20
+	l := open(t, cli, Options{ProcessID: "s1", RememberRequests: n})
+	const sent = 70
+	for i := range sent {
 		if _, err := l.Deposit(ctx, meta(fmt.Sprintf("r%d", i)), "123", 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, p := range []string{"atm/reqs/123/", "atm/reqseq/123/"} {
-		resp, err := cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err != nil || resp.Count != 3 {
-			t.Fatalf("%s: %d keys (%v), want 3", p, resp.Count, err)
+	// At least n are remembered, and fewer than n + 2 chunks of 16.
+	resp, err := cli.Get(ctx, "atm/reqs/123/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := len(resp.Kvs); c < n || c >= n+32 {
+		t.Fatalf("%d request ids remembered, want %d to %d", c, n, n+31)
+	}
+	kept := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		kept[strings.TrimPrefix(string(kv.Key), "atm/reqs/123/")] = true
+	}
+	for i := sent - n; i < sent; i++ {
+		if !kept[fmt.Sprintf("r%d", i)] {
+			t.Fatalf("r%d, one of the last %d, is forgotten", i, n)
 		}
 	}
 	// A recent id is still a duplicate; a forgotten one runs again.
-	if r, _ := l.Deposit(ctx, meta("r5"), "123", 1); !r.Duplicate {
-		t.Fatal("r5 forgotten")
+	if r, _ := l.Deposit(ctx, meta(fmt.Sprintf("r%d", sent-n)), "123", 1); !r.Duplicate {
+		t.Fatalf("r%d forgotten", sent-n)
+	}
+	if kept["r0"] {
+		t.Fatal("r0 still remembered")
 	}
 	if r, _ := l.Deposit(ctx, meta("r0"), "123", 1); r.Duplicate {
 		t.Fatal("r0 still remembered")
 	}
-	// The request to forget was read with the batch, not on its own.
+	// The requests to forget were read with the batch, not on their own.
 	if s := l.Stats(); s.LateReads != 0 {
 		t.Fatalf("%d keys read one by one while batches were computed (stats %+v)", s.LateReads, s)
 	}
@@ -528,58 +545,190 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 }
 
-// TestEntriesAndRequestsOfOlderLogs: a log whose statement entries and
-// remembered requests hold whole events (as written before they named
-// their events by key) reads the same: the statement is unchanged and a
-// repeated request gets its first outcome.
-func TestEntriesAndRequestsOfOlderLogs(t *testing.T) {
+// TestOlderLayoutIsRefused: a bank kept in etcd by an older atm (one key
+// per event under events/) or in an unknown layout is refused with
+// ErrLayout by Open, Verify and Events, and left as it was.
+func TestOlderLayoutIsRefused(t *testing.T) {
 	_, cli := startEtcd(t)
+	if _, err := cli.Put(ctx, "old/events/00000000000000000001/bank", `{"ts":1}`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(ctx, cli, Options{ProcessID: "s1", Prefix: "old/", PINCost: bcrypt.MinCost})
+	if !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "old/events/") {
+		t.Fatalf("open of an older layout: %v", err)
+	}
+	ro := OpenReadOnly(cli, Options{Prefix: "old/"})
+	if _, err := ro.Verify(); !errors.Is(err, ErrLayout) {
+		t.Fatalf("verify of an older layout: %v", err)
+	}
+	if err := ro.Events(func(bank.Event) error { return nil }); !errors.Is(err, ErrLayout) {
+		t.Fatalf("events of an older layout: %v", err)
+	}
+	resp, err := cli.Get(ctx, "old/", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("the older bank was changed: %v %v", resp.Kvs, err)
+	}
+	if _, err := cli.Put(ctx, "new/format", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, cli, Options{ProcessID: "s1", Prefix: "new/", PINCost: bcrypt.MinCost}); !errors.Is(err, ErrLayout) {
+		t.Fatalf("open of layout 3: %v", err)
+	}
+	// A new bank is marked with its layout.
 	l := open(t, cli, Options{ProcessID: "s1"})
-	first, err := l.Deposit(ctx, meta("old-1"), "123", 700)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Transfer(ctx, meta("old-2"), "456", "123", 50); err != nil {
-		t.Fatal(err)
-	}
-	before, _, err := l.Statement(ctx, meta(""), "123", 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Rewrite every entry of 123 and the remembered old-1 the older way.
-	resp, err := cli.Get(ctx, "atm/acctlog/123/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range resp.Kvs {
-		if len(kv.Value) != 0 {
-			t.Fatalf("entry %s holds %d bytes, want an empty value naming its event", kv.Key, len(kv.Value))
-		}
-		ev, err := cli.Get(ctx, "atm/events/"+strings.TrimPrefix(string(kv.Key), "atm/acctlog/123/"))
-		if err != nil || len(ev.Kvs) != 1 {
-			t.Fatalf("the event of %s: %v %v", kv.Key, ev, err)
-		}
-		if _, err := cli.Put(ctx, string(kv.Key), string(ev.Kvs[0].Value)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old, err := json.Marshal(remembered{Seq: 1, Event: &first.Event})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Put(ctx, "atm/reqs/123/old-1", string(old)); err != nil {
-		t.Fatal(err)
-	}
-	after, _, err := l.Statement(ctx, meta(""), "123", 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(before, after) {
-		t.Fatalf("statement of the older log:\n%+v\nwant\n%+v", after, before)
-	}
-	again, err := l.Deposit(ctx, meta("old-1"), "123", 700)
-	if err != nil || !again.Duplicate || again.Event.TS != first.Event.TS || again.Event.Balance != first.Event.Balance {
-		t.Fatalf("repeat of old-1: %+v, %v (first %+v)", again, err, first.Event)
+	if resp, err := cli.Get(ctx, "atm/format"); err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != layout {
+		t.Fatalf("format of a new bank: %v %v", resp, err)
 	}
 	verify(t, l)
+	if _, err := Open(ctx, cli, Options{ProcessID: "a/b"}); err == nil {
+		t.Fatal("a process id with a slash was accepted")
+	}
+}
+
+// TestStatementAcrossChunksAndServers: an account's statement, paged, is
+// exactly its open and successful money events in the log, newest first,
+// once it has more entries than its record holds, written by two servers.
+func TestStatementAcrossChunksAndServers(t *testing.T) {
+	_, cli := startEtcd(t)
+	ls := []*Ledger{open(t, cli, Options{ProcessID: "s1"}), open(t, cli, Options{ProcessID: "s2"})}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			l := ls[w%2]
+			for i := range 15 {
+				req := fmt.Sprintf("w%d-%d", w, i)
+				switch i % 3 {
+				case 0:
+					l.Deposit(ctx, meta(req), "123", 100)
+				case 1:
+					l.Transfer(ctx, meta(req), "456", "123", 7)
+				default:
+					l.Withdraw(ctx, meta(req), "123", 30)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var want []bank.Event // newest first
+	if err := ls[0].Events(func(e bank.Event) error {
+		if e.Outcome == outcome.OutcomeOK && (e.Account == "123" && (e.Kind == bank.KindOpen || e.Kind.IsMoney()) ||
+			e.Kind == bank.KindTransfer && e.To == "123") {
+			want = append([]bank.Event{e}, want...)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 50 {
+		t.Fatalf("only %d entries in the log", len(want))
+	}
+	for _, l := range ls {
+		var got []bank.Event
+		var before uint64
+		for {
+			page, _, err := l.Statement(ctx, meta(""), "123", before, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page.Entries...)
+			if page.Next == 0 {
+				break
+			}
+			before = page.Next
+		}
+		if len(got) != len(want) {
+			t.Fatalf("statement through %s: %d entries, the log has %d", l.ProcessID(), len(got), len(want))
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.TS != w.TS || g.Proc != w.Proc || g.Kind != w.Kind || g.Amount != w.Amount {
+				t.Fatalf("entry %d through %s: %+v, the log has %+v", i, l.ProcessID(), g, w)
+			}
+			if g.Account == "123" && (g.Balance != w.Balance || g.ReqID != w.ReqID) {
+				t.Fatalf("entry %d: %+v, the log has %+v", i, g, w)
+			}
+		}
+	}
+	verify(t, ls[1])
+}
+
+// TestEventsAfterMergesServers: EventsAfter from every point of a log
+// written by two servers at once is the log's (ts, proc) order from there.
+func TestEventsAfterMergesServers(t *testing.T) {
+	_, cli := startEtcd(t)
+	ls := []*Ledger{open(t, cli, Options{ProcessID: "s1"}), open(t, cli, Options{ProcessID: "s2"})}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for i := range 10 {
+				ls[w%2].Deposit(ctx, meta(fmt.Sprintf("w%d-%d", w, i)), "789", 1)
+			}
+		})
+	}
+	wg.Wait()
+	all, err := ls[0].EventsAfter(0, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaEvents []bank.Event
+	if err := ls[1].Events(func(e bank.Event) error { viaEvents = append(viaEvents, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(all, viaEvents) || len(all) < 60 {
+		t.Fatalf("EventsAfter(0) has %d events, Events %d", len(all), len(viaEvents))
+	}
+	procs := map[string]bool{}
+	for i, e := range all {
+		procs[e.Proc] = true
+		if i > 0 && (e.TS < all[i-1].TS || e.TS == all[i-1].TS && e.Proc <= all[i-1].Proc) {
+			t.Fatalf("event %d (%d, %s) after (%d, %s)", i, e.TS, e.Proc, all[i-1].TS, all[i-1].Proc)
+		}
+	}
+	if len(procs) != 2 {
+		t.Fatalf("events of %v", procs)
+	}
+	for i := 0; i < len(all); i += 7 {
+		after := all[i].TS
+		from := i
+		for from < len(all) && all[from].TS <= after {
+			from++
+		}
+		got, err := ls[i%2].EventsAfter(after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := all[from:min(from+10, len(all))]; !reflect.DeepEqual(got, want) {
+			t.Fatalf("EventsAfter(%d, 10): %d events, want %d", after, len(got), len(want))
+		}
+	}
+}
+
+// TestVerifyDetectsDamagedSegments: a segment holding another server's
+// event, or events out of order, fails Verify with its key.
+func TestVerifyDetectsDamagedSegments(t *testing.T) {
+	_, cli := startEtcd(t)
+	l := open(t, cli, Options{ProcessID: "s1"})
+	resp, err := cli.Get(ctx, "atm/log/s1/", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) == 0 {
+		t.Fatal(err)
+	}
+	kv := resp.Kvs[len(resp.Kvs)-1]
+	var seg []bank.Event
+	if err := json.Unmarshal(kv.Value, &seg); err != nil {
+		t.Fatal(err)
+	}
+	for name, damage := range map[string]func([]bank.Event){
+		"other server": func(s []bank.Event) { s[0].Proc = "s2" },
+		"first ts":     func(s []bank.Event) { s[0].TS++ },
+	} {
+		c := slices.Clone(seg)
+		damage(c)
+		raw, _ := json.Marshal(c)
+		if _, err := cli.Put(ctx, string(kv.Key), string(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Verify(); err == nil || !strings.Contains(err.Error(), string(kv.Key)) {
+			t.Errorf("%s: verify: %v", name, err)
+		}
+	}
 }

@@ -74,19 +74,18 @@ func (l *Ledger) EventsAfter(after uint64, limit int) ([]bank.Event, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
-	defer cancel()
-	prefix := l.k("events/")
-	resp, err := l.cli.Get(ctx, prefix+fmt.Sprintf("%020d", after+1),
-		clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithLimit(int64(limit)))
+	r, err := l.newLogReader(context.Background(), after)
 	if err != nil {
-		return nil, l.unavailable(ctx, err)
+		return nil, err
 	}
-	out := make([]bank.Event, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var e bank.Event
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			return out, fmt.Errorf("event %s: damaged record: %w", kv.Key, err)
+	var out []bank.Event
+	for len(out) < limit {
+		e, ok, err := r.next()
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			break
 		}
 		out = append(out, e)
 	}
@@ -97,34 +96,21 @@ func (l *Ledger) EventsAfter(after uint64, limit int) ([]bank.Event, error) {
 // page by page at one etcd revision (the log as it was when Events
 // started). It stops at fn's first error and returns it.
 func (l *Ledger) Events(fn func(bank.Event) error) error {
-	prefix := l.k("events/")
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	from, rev := prefix, int64(0)
+	if err := l.checkLayout(context.Background(), false); err != nil {
+		return err
+	}
+	r, err := l.newLogReader(context.Background(), 0)
+	if err != nil {
+		return err
+	}
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(verifyPage)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
+		e, ok, err := r.next()
+		if err != nil || !ok {
+			return err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
-		resp, err := l.cli.Get(ctx, from, opts...)
-		cancel()
-		if err != nil {
-			return l.unavailable(context.Background(), err)
+		if err := fn(e); err != nil {
+			return err
 		}
-		rev = resp.Header.Revision
-		for _, kv := range resp.Kvs {
-			var e bank.Event
-			if err := json.Unmarshal(kv.Value, &e); err != nil {
-				return fmt.Errorf("event %s: damaged record: %w", kv.Key, err)
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 }
 

@@ -38,7 +38,7 @@ func (l *Ledger) Changes(ctx context.Context) <-chan bank.Event {
 			case <-ctx.Done():
 			}
 		}()
-		prefix := l.k("events/")
+		prefix := l.k("log/")
 		next := l.openRev + 1
 		const minWait, maxWait = 50 * time.Millisecond, 2 * time.Second
 		wait := minWait
@@ -56,15 +56,13 @@ func (l *Ledger) Changes(ctx context.Context) <-chan bank.Event {
 				wait = minWait
 				for _, ev := range resp.Events {
 					next = ev.Kv.ModRevision + 1
-					e, ok := l.foreignChange(ev)
-					if !ok {
-						continue
-					}
-					select {
-					case out <- e:
-					case <-ctx.Done():
-						wcancel()
-						return
+					for _, e := range l.foreignChanges(ev) {
+						select {
+						case out <- e:
+						case <-ctx.Done():
+							wcancel()
+							return
+						}
 					}
 				}
 			}
@@ -79,25 +77,28 @@ func (l *Ledger) Changes(ctx context.Context) <-chan bank.Event {
 	return out
 }
 
-// foreignChange decodes a watched event of the log and reports whether it
-// is a successful money change of another process.
-func (l *Ledger) foreignChange(ev *clientv3.Event) (bank.Event, bool) {
-	var e bank.Event
-	if !ev.IsCreate() { // the log only grows: an event is a new key
-		return e, false
+// foreignChanges decodes a watched segment of the log and returns its
+// successful money changes, if another process committed it.
+func (l *Ledger) foreignChanges(ev *clientv3.Event) []bank.Event {
+	if !ev.IsCreate() { // the log only grows: a segment is a new key
+		return nil
 	}
-	if strings.HasSuffix(string(ev.Kv.Key), "/"+l.opts.ProcessID) { // its own: not decoded
-		return e, false
+	if strings.HasPrefix(string(ev.Kv.Key), l.k("log/"+l.opts.ProcessID+"/")) { // its own: not decoded
+		return nil
 	}
-	if err := json.Unmarshal(ev.Kv.Value, &e); err != nil {
-		return e, false
+	var seg []bank.Event
+	if err := json.Unmarshal(ev.Kv.Value, &seg); err != nil {
+		return nil
 	}
-	if e.Proc == l.opts.ProcessID || e.Outcome != outcome.OutcomeOK {
-		return e, false
+	var out []bank.Event
+	for _, e := range seg {
+		if e.Proc == l.opts.ProcessID || e.Outcome != outcome.OutcomeOK {
+			continue
+		}
+		switch e.Kind {
+		case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer:
+			out = append(out, e)
+		}
 	}
-	switch e.Kind {
-	case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer:
-		return e, true
-	}
-	return e, false
+	return out
 }

@@ -6,19 +6,33 @@
 //
 // Keys, under Options.Prefix (default "atm/"):
 //
-//	accounts/<id>                   the account (bank.Account as JSON) with its
-//	                                "last": the timestamp of its last event
-//	events/<ts, 20 digits>/<proc>   the event log, ordered by (ts, proc)
-//	acctlog/<id>/<ts 20>/<proc>     the account's statement entries: an empty
-//	                                value naming its event by the key (the
-//	                                event itself, as JSON, in logs written
-//	                                before entries named their events)
-//	reqs/<account>/<request id>     a remembered money request: its sequence
-//	                                number and its first event's (ts, proc)
-//	                                (or the event itself, in older logs)
-//	reqseq/<account>/<seq 20>       the request id remembered as the seq-th
-//	totals                          {"deposits","withdrawals"} ever
-//	clock/<proc>                    each server's clock lease
+//	accounts/<id>                 the account (bank.Account as JSON) with its
+//	                              "last": the timestamp of its last event, and
+//	                              the newest of its statement entries and
+//	                              remembered request ids (see below)
+//	log/<proc>/<ts, 20 digits>    the event log: a segment, the events one
+//	                              server committed in one transaction, as a
+//	                              JSON array in timestamp order, named by
+//	                              the process id and the first timestamp
+//	stmt/<id>/<ts 20>             the account's older statement entries, in
+//	                              chunks of 16 references to events, named by
+//	                              the oldest entry's timestamp
+//	reqs/<account>/<request id>   a remembered money request: its first
+//	                              event's reference
+//	reqids/<account>/<n 20>       the n-th chunk of the request ids the
+//	                              account remembers, oldest chunk first
+//	totals                        {"deposits","withdrawals"} ever
+//	clock/<proc>                  each server's clock lease
+//	format                        the version of this layout, "2"
+//
+// An event's reference is "<ts>/<ts − segment's ts>/<proc>": the event and
+// the segment that holds it. A server's segments never overlap: each
+// holds timestamps above the one before, so the log in (ts, proc) order is
+// a merge of the servers' segments, and EventsAfter starts at the segment
+// that holds the next timestamp. A transaction writes one key for the log
+// however many events it commits, and an operation on an account rewrites
+// only the account's record, which holds its newest 16 statement entries
+// and 16 request ids; a full set moves to a chunk of its own.
 //
 // Guarantees:
 //
@@ -43,11 +57,12 @@
 //     apply time, like bank's. Every operation on an account (reads and
 //     logins included, since they are logged) moves its "last".
 //   - A mutating operation carries a request id. A money request is
-//     remembered under (account, id), for an account that exists, together
-//     with its first event, in the same transaction as that event; the
-//     last Options.RememberRequests per account are kept: the account
-//     record counts them, and the transaction that remembers the n-th
-//     deletes the (n−N)-th. A repeated id, on any server, gets the first
+//     remembered under (account, id), for an account that exists, with a
+//     reference to its first event, in the same transaction as that event;
+//     at least the last Options.RememberRequests per account are kept (at
+//     most 16 more): the account record lists the newest ids, and the
+//     transaction that moves a chunk of them out forgets the chunk that
+//     falls out of the window, with its ids. A repeated id, on any server, gets the first
 //     outcome back and nothing is applied again; an id sent again with
 //     another request is refused with outcome.ErrRequestIDReused.
 //   - Wrong PINs are counted per (account, source) and account-wide, with
@@ -59,7 +74,8 @@
 //     the lease covers its timestamps, SendTick waits until it covers the
 //     tick, and Open resumes the clock from it. A clean Close stores the
 //     clock exactly. Two live servers must not share a process id.
-//   - The event log only grows: an event is written only if its key is new.
+//   - The event log only grows: a segment is written only if its key is
+//     new, and a server's segments have rising timestamps.
 //   - If etcd does not commit within Options.CommitTimeout (no quorum, no
 //     member reachable), the operation fails with an error matching
 //     outcome.ErrClosed ("unavailable") and bank.ErrOutcomeUnknown: nothing
@@ -164,8 +180,14 @@ type Ledger struct {
 // opts.NoDefaults; several servers may do so at once.
 func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Ledger, error) {
 	opts = withDefaults(opts)
+	if !validProc(opts.ProcessID) {
+		return nil, fmt.Errorf("open the etcd ledger: process id %q: use a name without slashes", opts.ProcessID)
+	}
 	l := &Ledger{cli: cli, opts: opts, done: make(chan struct{}),
 		pinSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	if err := l.checkLayout(ctx, true); err != nil {
+		return nil, fmt.Errorf("open the etcd ledger: %w", err)
+	}
 	start, _, rev, err := l.readLeaseAt(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open the etcd ledger: %w", l.unavailable(ctx, err))
@@ -208,7 +230,7 @@ func OpenReadOnly(cli *clientv3.Client, opts Options) *Ledger {
 
 // empty reports whether the store has no account and no event.
 func (l *Ledger) empty(ctx context.Context) (bool, error) {
-	for _, p := range []string{l.k("accounts/"), l.k("events/")} {
+	for _, p := range []string{l.k("accounts/"), l.k("log/")} {
 		cctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
 		r, err := l.cli.Get(cctx, p, clientv3.WithPrefix(), clientv3.WithCountOnly())
 		cancel()
@@ -282,19 +304,21 @@ func (l *Ledger) k(rel string) string { return l.opts.Prefix + rel }
 
 func (l *Ledger) accountKey(id string) string { return l.k("accounts/" + id) }
 
-func (l *Ledger) eventKey(ts uint64, proc string) string {
-	return l.k(fmt.Sprintf("events/%020d/%s", ts, proc))
+func (l *Ledger) segmentKey(proc string, ts uint64) string {
+	return l.k(fmt.Sprintf("log/%s/%020d", proc, ts))
 }
 
-func (l *Ledger) acctlogKey(id string, ts uint64, proc string) string {
-	return l.k(fmt.Sprintf("acctlog/%s/%020d/%s", id, ts, proc))
+func (l *Ledger) stmtKey(id string, ts uint64) string {
+	return l.k(fmt.Sprintf("stmt/%s/%020d", id, ts))
 }
 
 func (l *Ledger) reqKey(account, req string) string { return l.k("reqs/" + account + "/" + req) }
 
-func (l *Ledger) reqSeqKey(account string, seq uint64) string {
-	return l.k(fmt.Sprintf("reqseq/%s/%020d", account, seq))
+func (l *Ledger) reqChunkKey(account string, n uint64) string {
+	return l.k(fmt.Sprintf("reqids/%s/%020d", account, n))
 }
+
+func (l *Ledger) formatKey() string { return l.k("format") }
 
 func (l *Ledger) totalsKey() string { return l.k("totals") }
 

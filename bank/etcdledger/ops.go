@@ -1,9 +1,12 @@
 package etcdledger
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,33 +27,60 @@ type moneyOp struct {
 	opening bool // the bank's own opening deposit, exempt from MaxAmount
 }
 
-// remembered is a remembered money request: its place in the account's
-// sequence and the key of its first event, (TS, Proc). Logs written before
-// requests named their events hold the event itself.
+// remembered is a remembered money request: the reference of its first
+// event.
 type remembered struct {
-	Seq   uint64      `json:"seq"`
-	TS    uint64      `json:"ts,omitempty"`
-	Proc  string      `json:"proc,omitempty"`
-	Event *bank.Event `json:"event,omitempty"`
+	Ref string `json:"ref"`
+}
+
+// ref is an event's reference: its timestamp, the timestamp of the segment
+// that holds it, and its process id.
+type ref struct {
+	ts, seg uint64
+	proc    string
+}
+
+// parseRef parses "<ts>/<ts − segment's ts>/<proc>".
+func parseRef(s string) (ref, error) {
+	parts := strings.SplitN(s, "/", 3)
+	if len(parts) == 3 {
+		ts, err1 := strconv.ParseUint(parts[0], 10, 64)
+		d, err2 := strconv.ParseUint(parts[1], 10, 64)
+		if err1 == nil && err2 == nil && d <= ts && parts[2] != "" {
+			return ref{ts: ts, seg: ts - d, proc: parts[2]}, nil
+		}
+	}
+	return ref{}, fmt.Errorf("event reference %q: not <ts>/<offset>/<proc> (damaged record)", s)
+}
+
+// eventIn finds the event at ts in a segment's value.
+func eventIn(key string, raw []byte, ts uint64) (bank.Event, error) {
+	var seg []bank.Event
+	if err := json.Unmarshal(raw, &seg); err != nil {
+		return bank.Event{}, fmt.Errorf("segment %s: damaged record: %w", key, err)
+	}
+	i, ok := slices.BinarySearchFunc(seg, ts, func(e bank.Event, ts uint64) int { return cmp.Compare(e.TS, ts) })
+	if !ok {
+		return bank.Event{}, fmt.Errorf("segment %s: no event at L=%d (damaged log)", key, ts)
+	}
+	return seg[i], nil
 }
 
 // first returns the remembered request's first event.
 func (r remembered) first(t *tx) (bank.Event, error) {
-	if r.Event != nil {
-		return *r.Event, nil
-	}
-	var e bank.Event
-	raw, ok, err := t.get(t.l.eventKey(r.TS, r.Proc))
+	at, err := parseRef(r.Ref)
 	if err != nil {
-		return e, err
+		return bank.Event{}, err
+	}
+	key := t.l.segmentKey(at.proc, at.seg)
+	raw, ok, err := t.get(key)
+	if err != nil {
+		return bank.Event{}, err
 	}
 	if !ok {
-		return e, fmt.Errorf("the event (%d, %s) of a remembered request is missing (damaged log)", r.TS, r.Proc)
+		return bank.Event{}, fmt.Errorf("the segment %s of a remembered request is missing (damaged log)", key)
 	}
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return e, fmt.Errorf("event (%d, %s): damaged record: %w", r.TS, r.Proc, err)
-	}
-	return e, nil
+	return eventIn(key, raw, at.ts)
 }
 
 func (l *Ledger) newEvent(kind bank.Kind, m bank.Meta, id, to string, amount money.Cents, now time.Time) bank.Event {
@@ -135,7 +165,7 @@ func (l *Ledger) read(ctx context.Context, kind bank.Kind, m bank.Meta, id strin
 				e.Detail = a.Name
 			case bank.KindStatement:
 				e.Balance = a.Balance
-				if page, err = l.statement(t, id, before, limit); err != nil {
+				if page, err = l.statement(t, a, before, limit); err != nil {
 					return err
 				}
 			}
@@ -153,56 +183,65 @@ func (l *Ledger) read(ctx context.Context, kind bank.Kind, m bank.Meta, id strin
 	return page, rec, opErr
 }
 
-// statement reads a page of the account's entries from its index, then
-// the events the entries name. The commit depends on the account's record,
-// which every entry changes, so the page is the one of the state read.
-func (l *Ledger) statement(t *tx, id string, before uint64, limit int) (bank.StatementPage, error) {
+// statement reads a page of the account's entries: the newest from its
+// record a, then chunks of older ones, then the events they name, from
+// the segments of the log. The commit depends on the account's record,
+// which every entry changes, and chunks and segments never change once
+// written, so the page is the one of the state read.
+func (l *Ledger) statement(t *tx, a *record, before uint64, limit int) (bank.StatementPage, error) {
 	var page bank.StatementPage
-	prefix := l.k("acctlog/" + id + "/")
-	if t.pendingUnder(prefix) {
-		return page, errOverlap
+	id := a.ID
+	if t.base != nil {
+		if _, ok := t.base.writes[l.accountKey(id)]; ok {
+			return page, errOverlap // its entries may name the batch's own segment
+		}
 	}
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	if before != 0 {
-		end = prefix + fmt.Sprintf("%020d", before)
+	want := limit + 1 // one more tells whether there is a next page
+	var refs []ref    // newest first
+	below := func(list []string) error {
+		for i := len(list) - 1; i >= 0 && len(refs) < want; i-- {
+			r, err := parseRef(list[i])
+			if err != nil {
+				return fmt.Errorf("statement of %s: %w", id, err)
+			}
+			if before == 0 || r.ts < before {
+				refs = append(refs, r)
+			}
+		}
+		return nil
+	}
+	if err := below(a.Entries); err != nil {
+		return page, err
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, l.opts.CommitTimeout)
 	defer cancel()
-	resp, err := l.cli.Get(ctx, prefix, clientv3.WithRange(end),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(limit+1)))
-	if err != nil {
-		return page, l.unavailable(t.ctx, err)
-	}
-	// The events named by empty entries, read together.
-	var gets []clientv3.Op
-	for _, kv := range resp.Kvs {
-		if len(kv.Value) == 0 {
-			gets = append(gets, clientv3.OpGet(l.k("events/")+strings.TrimPrefix(string(kv.Key), prefix)))
+	if len(refs) < want {
+		prefix := l.k("stmt/" + id + "/")
+		end := clientv3.GetPrefixRangeEnd(prefix)
+		if before != 0 {
+			end = l.stmtKey(id, before)
 		}
-	}
-	var named [][]byte
-	if len(gets) > 0 {
-		r, err := l.cli.Txn(ctx).Then(gets...).Commit()
+		chunks := (want-len(refs))/entryChunk + 2
+		resp, err := l.cli.Get(ctx, prefix, clientv3.WithRange(end),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(chunks)))
 		if err != nil {
 			return page, l.unavailable(t.ctx, err)
 		}
-		for i, rr := range r.Responses {
-			kvs := rr.GetResponseRange().Kvs
-			if len(kvs) == 0 {
-				return page, fmt.Errorf("statement of %s: the event of entry %s is missing (damaged log)", id, gets[i].KeyBytes())
+		for _, kv := range resp.Kvs {
+			var list []string
+			if err := json.Unmarshal(kv.Value, &list); err != nil {
+				return page, fmt.Errorf("statement of %s: damaged chunk %s: %w", id, kv.Key, err)
 			}
-			named = append(named, kvs[0].Value)
+			if err := below(list); err != nil {
+				return page, err
+			}
 		}
 	}
-	for _, kv := range resp.Kvs {
-		raw := kv.Value
-		if len(raw) == 0 {
-			raw, named = named[0], named[1:]
-		}
-		var e bank.Event
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return page, fmt.Errorf("statement of %s: damaged entry %s: %w", id, kv.Key, err)
-		}
+	events, err := l.eventsAt(ctx, refs)
+	if err != nil {
+		return page, fmt.Errorf("statement of %s: %w", id, err)
+	}
+	for _, e := range events {
 		if len(page.Entries) == limit {
 			page.Next = e.TS + 1
 			break
@@ -216,6 +255,46 @@ func (l *Ledger) statement(t *tx, id string, before uint64, limit int) (bank.Sta
 	return page, nil
 }
 
+// eventsAt reads the events refs name, in their order, reading each
+// segment once, in one round trip (linearizable: a page must not miss a
+// segment committed before the record that names it).
+func (l *Ledger) eventsAt(ctx context.Context, refs []ref) ([]bank.Event, error) {
+	var gets []clientv3.Op
+	var keys []string
+	for _, r := range refs {
+		k := l.segmentKey(r.proc, r.seg)
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+			gets = append(gets, clientv3.OpGet(k))
+		}
+	}
+	if len(gets) == 0 {
+		return nil, nil
+	}
+	resp, err := l.cli.Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return nil, l.unavailable(ctx, err)
+	}
+	raw := map[string][]byte{}
+	for i, rr := range resp.Responses {
+		kvs := rr.GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			return nil, fmt.Errorf("the segment %s of an entry is missing (damaged log)", keys[i])
+		}
+		raw[keys[i]] = kvs[0].Value
+	}
+	out := make([]bank.Event, 0, len(refs))
+	for _, r := range refs {
+		k := l.segmentKey(r.proc, r.seg)
+		e, err := eventIn(k, raw[k], r.ts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
 // idKeys returns the key of account id to prefetch, if id is valid.
 func (l *Ledger) idKeys(id string) []string {
 	if !money.ValidAccountID(id) {
@@ -224,10 +303,26 @@ func (l *Ledger) idKeys(id string) []string {
 	return []string{l.accountKey(id)}
 }
 
-// putEntry adds e to the statement of account id: an empty value under
-// a key that names the event.
-func (l *Ledger) putEntry(t *tx, id string, e bank.Event) {
-	t.put(l.acctlogKey(id, e.TS, e.Proc), nil)
+// entryChunk is how many statement entries, and request ids, an account
+// record holds before they move to a chunk of their own.
+const entryChunk = 16
+
+// putEntry adds the event e, just put, to the statement of account a: to
+// its record, whose full list of entries moves to a chunk.
+func (l *Ledger) putEntry(t *tx, a *record, e bank.Event) error {
+	a.Entries = append(a.Entries, t.refOf(e))
+	if len(a.Entries) < entryChunk {
+		return nil
+	}
+	oldest, err := parseRef(a.Entries[0])
+	if err != nil {
+		return err
+	}
+	if err := t.putJSON(l.stmtKey(a.ID, oldest.ts), a.Entries); err != nil {
+		return err
+	}
+	a.Entries = nil
+	return nil
 }
 
 func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
@@ -293,9 +388,13 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 			return err
 		}
 		if opErr == nil {
-			l.putEntry(t, o.id, e)
+			if err := l.putEntry(t, a, e); err != nil {
+				return err
+			}
 			if to != nil {
-				l.putEntry(t, o.to, e)
+				if err := l.putEntry(t, to, e); err != nil {
+					return err
+				}
 			}
 		}
 		if a != nil {
@@ -347,42 +446,66 @@ func (l *Ledger) retry(t *tx, o *moneyOp, a *record, first bank.Event, now time.
 	return rec, opErr, t.putEventOn(e, a)
 }
 
-// remember records the request's first event under (account, id) and
-// forgets the account's request remembered RememberRequests before it.
+// reqWindow returns how many request ids a chunk holds, and how many
+// chunks an account keeps: at least RememberRequests ids in all.
+func (l *Ledger) reqWindow() (per, chunks uint64) {
+	n := uint64(l.opts.RememberRequests)
+	per = min(entryChunk, n)
+	return per, (n + per - 1) / per
+}
+
+// remember records the request's first event e under (account, id) and
+// adds the id to the account's newest ones; a full list moves to a chunk,
+// and the chunk that falls out of the window is forgotten with its ids.
 func (l *Ledger) remember(t *tx, a *record, req string, e bank.Event) error {
-	a.ReqSeq++
-	if err := t.putJSON(l.reqKey(a.ID, req), remembered{Seq: a.ReqSeq, TS: e.TS, Proc: e.Proc}); err != nil {
+	if err := t.putJSON(l.reqKey(a.ID, req), remembered{Ref: t.refOf(e)}); err != nil {
 		return err
 	}
-	t.put(l.reqSeqKey(a.ID, a.ReqSeq), []byte(req))
-	n := uint64(l.opts.RememberRequests)
-	if a.ReqSeq > n {
-		old := l.reqSeqKey(a.ID, a.ReqSeq-n)
-		raw, ok, err := t.get(old)
-		if err != nil {
-			return err
-		}
-		if ok {
-			t.del(old)
-			t.del(l.reqKey(a.ID, string(raw)))
-		}
+	a.Reqs = append(a.Reqs, req)
+	per, chunks := l.reqWindow()
+	if uint64(len(a.Reqs)) < per {
+		return nil
+	}
+	if err := t.putJSON(l.reqChunkKey(a.ID, a.ReqChunks), a.Reqs); err != nil {
+		return err
+	}
+	a.Reqs = nil
+	a.ReqChunks++
+	if a.ReqChunks <= chunks {
+		return nil
+	}
+	old := l.reqChunkKey(a.ID, a.ReqChunks-1-chunks)
+	raw, ok, err := t.get(old)
+	if err != nil || !ok {
+		return err
+	}
+	var ids []string
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return fmt.Errorf("request ids %s: damaged record: %w", old, err)
+	}
+	t.del(old)
+	for _, id := range ids {
+		t.del(l.reqKey(a.ID, id))
 	}
 	return nil
 }
 
 // moreKeys returns the keys a money request on account id will read
 // beyond those it announced, given them: for a repeated request, the
-// first event its remembered record names; for a new one, the request
-// that remembering it forgets, once the account remembers
-// RememberRequests. Read with the batch, they cost no round trip of their
-// own.
+// segment of the first event its remembered record names; for a new one
+// that fills the account's list of request ids, the chunk of ids it
+// forgets. Read with the batch, they cost no round trip of their own.
 func (l *Ledger) moreKeys(pre map[string]preKV, id, req string) []string {
 	if p := pre[l.reqKey(id, req)]; p.ok {
 		var r remembered
-		if json.Unmarshal(p.val, &r) == nil && r.Event == nil {
-			return []string{l.eventKey(r.TS, r.Proc)}
+		if json.Unmarshal(p.val, &r) != nil {
+			return nil // the operation reports the damage
 		}
-		return nil
+		at, err := parseRef(r.Ref)
+		if err != nil {
+			return nil
+		}
+		return []string{l.segmentKey(at.proc, at.seg)}
 	}
 	p := pre[l.accountKey(id)]
 	if !p.ok {
@@ -390,13 +513,13 @@ func (l *Ledger) moreKeys(pre map[string]preKV, id, req string) []string {
 	}
 	var r record
 	if err := json.Unmarshal(p.val, &r); err != nil {
-		return nil // the operation reports the damage
-	}
-	n := uint64(l.opts.RememberRequests)
-	if r.ReqSeq+1 <= n {
 		return nil
 	}
-	return []string{l.reqSeqKey(id, r.ReqSeq+1-n)}
+	per, chunks := l.reqWindow()
+	if uint64(len(r.Reqs))+1 < per || r.ReqChunks+1 <= chunks {
+		return nil
+	}
+	return []string{l.reqChunkKey(id, r.ReqChunks-chunks)}
 }
 
 func describeRequest(e bank.Event) string {
@@ -560,13 +683,15 @@ func (l *Ledger) OpenAccount(ctx context.Context, m bank.Meta, id, name, pin str
 		}
 		e.Detail = name
 		l.finish(&e, nil)
-		a := &record{Account: bank.Account{ID: id, Name: name, PINHash: hash, Created: now}, Last: e.TS}
-		if err := t.putAccount(a); err != nil {
+		if err := t.putEvent(e); err != nil {
 			return err
 		}
-		l.putEntry(t, id, e)
+		a := &record{Account: bank.Account{ID: id, Name: name, PINHash: hash, Created: now}, Last: e.TS}
+		if err := l.putEntry(t, a, e); err != nil {
+			return err
+		}
 		rec = bank.Receipt{Event: e, ReplyTS: e.ReplyTS, Holder: name}
-		return t.putEvent(e)
+		return t.putAccount(a)
 	})
 	if err != nil {
 		return bank.Receipt{}, err

@@ -147,7 +147,22 @@ func (t *tx) sizeWith(c *tx) (cmps, ops int) {
 			ops++
 		}
 	}
-	return len(t.cmps) + len(c.cmps), ops
+	cmps = len(t.cmps) + len(c.cmps)
+	if len(t.events)+len(c.events) > 0 { // the segment
+		cmps, ops = cmps+1, ops+1
+	}
+	return cmps, ops
+}
+
+// putSegment adds to the writes of a batch its events, as one segment of
+// the log, written only if its key is new.
+func (t *tx) putSegment() error {
+	if len(t.events) == 0 {
+		return nil
+	}
+	key := t.l.segmentKey(t.l.opts.ProcessID, t.events[0].TS)
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.Version(key), "=", 0))
+	return t.putJSON(key, t.events)
 }
 
 // thenOps returns t's writes, one per key: etcd refuses a transaction that
@@ -173,25 +188,36 @@ func (t *tx) putJSON(key string, v any) error {
 	return nil
 }
 
-// putEvent appends e to the log; the commit fails if its key exists.
+// putEvent appends e to the log: to the segment the batch commits, which
+// is written only if its key is new (see commitBatch).
 func (t *tx) putEvent(e bank.Event) error {
-	key := t.l.eventKey(e.TS, e.Proc)
-	t.cmps = append(t.cmps, clientv3.Compare(clientv3.Version(key), "=", 0))
-	if err := t.putJSON(key, e); err != nil {
-		return err
-	}
 	t.maxTS = max(t.maxTS, e.TS, e.ReplyTS)
 	t.events = append(t.events, e)
 	return nil
 }
 
+// refOf returns the reference of an event t has put: the segment it will
+// be committed in is the batch's, named by the batch's first event.
+func (t *tx) refOf(e bank.Event) string {
+	seg := e.TS
+	if t.base != nil && len(t.base.events) > 0 {
+		seg = t.base.events[0].TS
+	} else if len(t.events) > 0 {
+		seg = t.events[0].TS
+	}
+	return fmt.Sprintf("%d/%d/%s", e.TS, e.TS-seg, e.Proc)
+}
+
 // record is an account as stored: bank's account, its balance included,
-// with the timestamp of its last event and the count of its remembered
-// requests.
+// with the timestamp of its last event, its newest statement entries
+// (references, oldest first) and the newest request ids it remembers
+// (oldest first), with the count of the chunks of both moved out.
 type record struct {
 	bank.Account
-	Last   uint64 `json:"last"`
-	ReqSeq uint64 `json:"req_seq,omitempty"`
+	Last      uint64   `json:"last"`
+	Entries   []string `json:"entries,omitempty"`
+	Reqs      []string `json:"reqs,omitempty"`
+	ReqChunks uint64   `json:"req_chunks,omitempty"`
 }
 
 // account reads an account; nil when it does not exist (or id is not a

@@ -2,20 +2,12 @@ package etcdledger
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"atm/bank"
 	"atm/bank/money"
 	"atm/bank/outcome"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// verifyPage is how many events Verify reads at a time.
-const verifyPage = 1000
 
 // touches returns the accounts whose record the event's transaction read
 // and moved (those that existed): an operation's account, a transfer's
@@ -32,8 +24,10 @@ func touches(e bank.Event) []string {
 
 // Verify replays the event log from the start, in (ts, proc) order, at one
 // etcd revision, and checks:
-//   - the log's keys are its events' (ts, proc), every operation's apply
-//     timestamp is its key, with receive < apply < reply;
+//   - each segment of the log holds events of the server its key names,
+//     the first at the key's timestamp, and each server's events have
+//     strictly rising timestamps; every operation's apply timestamp is its
+//     timestamp, with receive < apply < reply;
 //   - each account's events (operations, retries, locks) have strictly
 //     rising timestamps, whichever server applied them (Lamport order);
 //   - every successful money event leaves the balance the event recorded
@@ -51,54 +45,37 @@ func (l *Ledger) Verify() (bank.VerifyReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	if err := l.checkLayout(ctx, false); err != nil {
+		return rep, err
+	}
 	bal := map[string]money.Cents{}
 	lastOf := map[string]uint64{}
-	prefix := l.k("events/")
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	from := prefix
-	prevKey := ""
+	r, err := l.newLogReaderAt(ctx, rev, 0)
+	if err != nil {
+		return rep, err
+	}
 	for {
-		resp, err := l.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(verifyPage))
+		e, ok, err := r.next()
 		if err != nil {
-			return rep, l.unavailable(ctx, err)
+			return rep, err
 		}
-		for _, kv := range resp.Kvs {
-			key := string(kv.Key)
-			if key <= prevKey {
-				return rep, fmt.Errorf("event %s: not after %s", key, prevKey)
-			}
-			prevKey = key
-			var e bank.Event
-			if err := json.Unmarshal(kv.Value, &e); err != nil {
-				return rep, fmt.Errorf("event %s: damaged record: %w", key, err)
-			}
-			if err := l.replay(key[len(prefix):], e, bal, lastOf, &rep); err != nil {
-				return rep, err
-			}
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
+		if !ok {
 			break
 		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		if err := replay(e, bal, lastOf, &rep); err != nil {
+			return rep, err
+		}
 	}
 	return rep, compareStored(accts, tot, bal, &rep)
 }
 
 // replay applies one event of the log to the replayed balances.
-func (l *Ledger) replay(rel string, e bank.Event, bal map[string]money.Cents, lastOf map[string]uint64, rep *bank.VerifyReport) error {
-	tsStr, proc, ok := strings.Cut(rel, "/")
-	ts, err := strconv.ParseUint(tsStr, 10, 64)
-	if !ok || err != nil || len(tsStr) != 20 {
-		return fmt.Errorf("event key %q: not <ts>/<proc>", rel)
-	}
-	if e.TS != ts || e.Proc != proc {
-		return fmt.Errorf("event %s: records L=%d on %s", rel, e.TS, e.Proc)
-	}
+func replay(e bank.Event, bal map[string]money.Cents, lastOf map[string]uint64, rep *bank.VerifyReport) error {
 	rep.Events++
 	rep.LastTS = max(rep.LastTS, e.TS)
 	where := fmt.Sprintf("event L=%d/%s %s", e.TS, e.Proc, e.Kind)
 	if e.ApplyTS != 0 && e.ApplyTS != e.TS {
-		return fmt.Errorf("%s: apply timestamp %d differs from its key", where, e.ApplyTS)
+		return fmt.Errorf("%s: apply timestamp %d differs from its timestamp", where, e.ApplyTS)
 	}
 	if e.RecvTS != 0 && e.RecvTS >= e.TS {
 		return fmt.Errorf("%s: receive timestamp %d is not before apply", where, e.RecvTS)

@@ -296,24 +296,34 @@ type loggedEvent struct {
 	Rev int64
 }
 
-// events reads the whole event log from etcd, in (ts, proc) order.
+// events reads the whole event log from etcd, in (ts, proc) order: the
+// segments under atm/log/<proc>/<ts>, each the events one server committed
+// in one transaction.
 func (bc *bankCluster) events() []loggedEvent {
 	bc.t.Helper()
-	resp, err := bc.admin.Get(ctx(bc.t), "atm/events/", clientv3.WithPrefix())
+	resp, err := bc.admin.Get(ctx(bc.t), "atm/log/", clientv3.WithPrefix())
 	if err != nil {
 		bc.t.Fatalf("read the log: %v", err)
 	}
-	out := make([]loggedEvent, 0, len(resp.Kvs))
+	var out []loggedEvent
 	for _, kv := range resp.Kvs {
-		var e bank.Event
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			bc.t.Fatalf("event %s: %v", kv.Key, err)
+		var seg []bank.Event
+		if err := json.Unmarshal(kv.Value, &seg); err != nil {
+			bc.t.Fatalf("segment %s: %v", kv.Key, err)
 		}
-		if want := fmt.Sprintf("atm/events/%020d/%s", e.TS, e.Proc); string(kv.Key) != want {
-			bc.t.Errorf("event stored under %s has (ts, proc) (%d, %s)", kv.Key, e.TS, e.Proc)
+		for i, e := range seg {
+			if i == 0 && string(kv.Key) != fmt.Sprintf("atm/log/%s/%020d", e.Proc, e.TS) {
+				bc.t.Errorf("segment stored under %s starts with (ts, proc) (%d, %s)", kv.Key, e.TS, e.Proc)
+			}
+			out = append(out, loggedEvent{Event: e, Rev: kv.ModRevision})
 		}
-		out = append(out, loggedEvent{Event: e, Rev: kv.ModRevision})
 	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].TS != out[j].TS {
+			return out[i].TS < out[j].TS
+		}
+		return out[i].Proc < out[j].Proc
+	})
 	return out
 }
 
