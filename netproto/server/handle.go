@@ -308,6 +308,10 @@ func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error
 		switch {
 		case s.shutting.Load() && errors.Is(err, outcome.ErrClosed):
 			code, msg = wire.CodeShuttingDown, "the bank is shutting down; nothing was applied, try again later"
+		case errors.Is(err, bank.ErrOutcomeUnknown) && !changesMoney(req.Type):
+			// A read or a login whose log record the store did not
+			// confirm: no money can have moved, and asking again is safe.
+			code, msg = outcome.Code(outcome.ErrClosed), "the bank cannot reach its store right now; try again"
 		case errors.Is(err, bank.ErrOutcomeUnknown):
 			// The store did not confirm a commit that was sent (an etcd
 			// cluster losing its quorum): it may still land. Saying so is
@@ -515,4 +519,14 @@ func checkSeen(in []wire.Seen) ([]bank.Seen, string) {
 		out[i] = bank.Seen{TS: r.TS, At: r.At}
 	}
 	return out, ""
+}
+
+// changesMoney reports whether a request of type op may change money or
+// accounts, so that an unconfirmed one may have been applied.
+func changesMoney(op string) bool {
+	switch op {
+	case wire.OpDeposit, wire.OpWithdraw, wire.OpTransfer, wire.OpOpenAccount:
+		return true
+	}
+	return false
 }
