@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +73,10 @@ type request struct {
 	ctx  context.Context
 	what string
 	keys []string // keys the operation will likely read, to prefetch
+	// absent are keys the operation reads that are most likely missing
+	// (a new request id): unless cached, a first attempt takes them as
+	// missing without reading them, which its commit checks.
+	absent []string
 	// more returns further keys to prefetch, given the keys read; or nil.
 	more     func(pre map[string]preKV) []string
 	fn       func(*tx) error
@@ -85,6 +91,8 @@ type committer struct {
 	stopped bool
 	wake    chan struct{}
 	exited  chan struct{}
+
+	cache cache
 
 	txns, ops, conflicts, lateReads atomic.Uint64
 }
@@ -113,18 +121,19 @@ func (l *Ledger) Stats() Stats {
 // must reset whatever it returns. An error of fn ends run at once, with
 // nothing written. keys are the keys fn will likely read.
 func (l *Ledger) run(ctx context.Context, what string, keys []string, fn func(t *tx) error) error {
-	return l.runMore(ctx, what, keys, nil, fn)
+	return l.runMore(ctx, what, keys, nil, nil, fn)
 }
 
-// runMore is run with more, the keys to prefetch given the prefetched keys.
-func (l *Ledger) runMore(ctx context.Context, what string, keys []string, more func(map[string]preKV) []string, fn func(t *tx) error) error {
+// runMore is run with absent, keys fn reads that are most likely missing,
+// and more, the keys to prefetch given the prefetched keys.
+func (l *Ledger) runMore(ctx context.Context, what string, keys, absent []string, more func(map[string]preKV) []string, fn func(t *tx) error) error {
 	if l.isClosed() {
 		return fmt.Errorf("%s: %w", what, outcome.ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return err // nothing sent
 	}
-	r := &request{ctx: ctx, what: what, keys: keys, more: more, fn: fn, done: make(chan error, 1)}
+	r := &request{ctx: ctx, what: what, keys: keys, absent: absent, more: more, fn: fn, done: make(chan error, 1)}
 	c := &l.com
 	c.mu.Lock()
 	if c.stopped {
@@ -272,6 +281,10 @@ func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request
 	cctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	resp, err := l.cli.Txn(cctx).If(base.cmps...).Then(base.thenOps()...).Commit()
 	cancel()
+	if err != nil || !resp.Succeeded {
+		l.com.cache.drop(base.order...)
+		l.com.cache.drop(slices.Collect(maps.Keys(base.read))...)
+	}
 	if err != nil {
 		for _, r := range in {
 			r.done <- fmt.Errorf("%s: %w; %w: retry with the same request id (%v)", r.what, ErrUnavailable, bank.ErrOutcomeUnknown, err)
@@ -294,6 +307,7 @@ func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request
 	}
 	l.com.txns.Add(1)
 	l.com.ops.Add(uint64(len(in)))
+	l.cacheWrites(base, resp.Header.Revision)
 	if l.opts.OnEvent != nil {
 		for _, es := range evs {
 			for _, e := range es {
@@ -309,14 +323,32 @@ func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request
 
 // prefetch reads the keys the operations announce, then the keys their
 // more asks for given those, in transactions of at most maxTxnOps reads;
-// with local, from the member's own copy.
+// with local, from the member's own copy, and first from the cache (see
+// cache), taking the absent keys not cached as missing.
 func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error) {
 	pre := map[string]preKV{}
 	var keys []string
 	for _, r := range reqs {
 		keys = append(keys, r.keys...)
+		if !local {
+			keys = append(keys, r.absent...)
+		}
 	}
-	if err := l.readInto(pre, keys, local); err != nil {
+	if local {
+		for _, r := range reqs {
+			keys = append(keys, r.absent...)
+		}
+		l.com.cache.fill(pre, keys)
+		for _, r := range reqs {
+			for _, k := range r.absent {
+				if _, ok := pre[k]; !ok {
+					pre[k] = preKV{}
+				}
+			}
+		}
+	}
+	read := map[string]preKV{}
+	if err := l.readInto(pre, read, keys, local); err != nil {
 		return nil, err
 	}
 	keys = keys[:0]
@@ -325,12 +357,37 @@ func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error)
 			keys = append(keys, r.more(pre)...)
 		}
 	}
-	return pre, l.readInto(pre, keys, local)
+	if local {
+		l.com.cache.fill(pre, keys)
+	}
+	if err := l.readInto(pre, read, keys, local); err != nil {
+		return nil, err
+	}
+	l.com.cache.store(read)
+	return pre, nil
 }
 
-// readInto reads the keys not yet in pre into it (a missing key with
-// revision 0).
-func (l *Ledger) readInto(pre map[string]preKV, keys []string, local bool) error {
+// cacheWrites caches the values a batch committed at revision rev, and
+// forgets the keys it deleted; segments are not cached.
+func (l *Ledger) cacheWrites(base *tx, rev int64) {
+	kvs := map[string]preKV{}
+	var deleted []string
+	seg := l.k("log/")
+	for _, k := range base.order {
+		switch w := base.writes[k]; {
+		case w.del:
+			deleted = append(deleted, k)
+		case !strings.HasPrefix(k, seg):
+			kvs[k] = preKV{readKV: readKV{val: w.val, ok: true}, rev: rev}
+		}
+	}
+	l.com.cache.store(kvs)
+	l.com.cache.drop(deleted...)
+}
+
+// readInto reads the keys not yet in pre into it and into read (a missing
+// key with revision 0).
+func (l *Ledger) readInto(pre, read map[string]preKV, keys []string, local bool) error {
 	var opts []clientv3.OpOption
 	if local {
 		opts = append(opts, clientv3.WithSerializable())
@@ -353,6 +410,9 @@ func (l *Ledger) readInto(pre map[string]preKV, keys []string, local bool) error
 				p = preKV{readKV: readKV{val: kvs[0].Value, ok: true}, rev: kvs[0].ModRevision}
 			}
 			pre[batch[i]] = p
+			if p.ok {
+				read[batch[i]] = p
+			}
 		}
 		ops, batch = ops[:0], batch[:0]
 		return nil

@@ -78,7 +78,8 @@ func (l *Ledger) Changes(ctx context.Context) <-chan bank.Event {
 }
 
 // foreignChanges decodes a watched segment of the log and returns its
-// successful money changes, if another process committed it.
+// successful money changes, if another process committed it, dropping
+// from the cache the keys its events changed.
 func (l *Ledger) foreignChanges(ev *clientv3.Event) []bank.Event {
 	if !ev.IsCreate() { // the log only grows: a segment is a new key
 		return nil
@@ -92,6 +93,7 @@ func (l *Ledger) foreignChanges(ev *clientv3.Event) []bank.Event {
 	}
 	var out []bank.Event
 	for _, e := range seg {
+		l.forgetTouched(e)
 		if e.Proc == l.opts.ProcessID || e.Outcome != outcome.OutcomeOK {
 			continue
 		}
@@ -101,4 +103,18 @@ func (l *Ledger) foreignChanges(ev *clientv3.Event) []bank.Event {
 		}
 	}
 	return out
+}
+
+// forgetTouched drops from the cache the keys another server's event
+// changed: its accounts' records and, for a deposit or a withdrawal, the
+// totals.
+func (l *Ledger) forgetTouched(e bank.Event) {
+	keys := []string{l.accountKey(e.Account)}
+	if e.To != "" {
+		keys = append(keys, l.accountKey(e.To))
+	}
+	if e.Kind == bank.KindDeposit || e.Kind == bank.KindWithdraw {
+		keys = append(keys, l.totalsKey())
+	}
+	l.com.cache.drop(keys...)
 }

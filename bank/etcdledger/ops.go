@@ -330,6 +330,7 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 	var opErr error
 	validReq := o.m.ReqID != "" && len(o.m.ReqID) <= 128 && !strings.Contains(o.m.ReqID, "\x00")
 	keys := l.idKeys(o.id)
+	var absent []string
 	if len(keys) > 0 {
 		switch {
 		case o.kind == bank.KindTransfer:
@@ -338,14 +339,14 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 			keys = append(keys, l.totalsKey())
 		}
 		if validReq {
-			keys = append(keys, l.reqKey(o.id, o.m.ReqID))
+			absent = []string{l.reqKey(o.id, o.m.ReqID)}
 		}
 	}
 	var more func(map[string]preKV) []string
 	if validReq && len(keys) > 0 {
 		more = func(pre map[string]preKV) []string { return l.moreKeys(pre, o.id, o.m.ReqID) }
 	}
-	err := l.runMore(ctx, string(o.kind), keys, more, func(t *tx) error {
+	err := l.runMore(ctx, string(o.kind), keys, absent, more, func(t *tx) error {
 		rec, opErr = bank.Receipt{}, nil
 		now := l.opts.Now()
 		a, err := t.account(o.id)
