@@ -92,7 +92,8 @@ type committer struct {
 	wake    chan struct{}
 	exited  chan struct{}
 
-	cache cache
+	cache   cache
+	records recordMemo
 
 	txns, ops, conflicts, lateReads atomic.Uint64
 }

@@ -1,9 +1,13 @@
 package etcdledger
 
-import "sync"
+import (
+	"encoding/json"
+	"slices"
+	"sync"
+)
 
 // maxCached bounds the keys a server's cache holds.
-const maxCached = 1 << 16
+const maxCached = 1 << 14
 
 // cache holds the values, with their revisions, of the keys this server
 // last wrote or read (account records, request-id chunks, the totals), so
@@ -58,4 +62,59 @@ func (c *cache) drop(keys ...string) {
 	for _, k := range keys {
 		delete(c.m, k)
 	}
+}
+
+// maxMemo bounds the decoded records a server keeps.
+const maxMemo = 1 << 12
+
+// recordMemo keeps decoded account records by their stored bytes, so that
+// a record this server wrote or read before is not decoded again. It hands
+// out private copies.
+type recordMemo struct {
+	mu sync.Mutex
+	m  map[string]*record
+}
+
+// decode returns the record raw holds.
+func (rm *recordMemo) decode(raw []byte) (*record, error) {
+	rm.mu.Lock()
+	r, ok := rm.m[string(raw)]
+	rm.mu.Unlock()
+	if ok {
+		return r.clone(), nil
+	}
+	r = new(record)
+	if err := json.Unmarshal(raw, r); err != nil {
+		return nil, err
+	}
+	rm.keep(raw, r)
+	return r.clone(), nil
+}
+
+// keep remembers that raw holds r (copied).
+func (rm *recordMemo) keep(raw []byte, r *record) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.m == nil {
+		rm.m = map[string]*record{}
+	}
+	if len(rm.m) >= maxMemo {
+		for k := range rm.m { // a random quarter
+			delete(rm.m, k)
+			if len(rm.m) < maxMemo*3/4 {
+				break
+			}
+		}
+	}
+	rm.m[string(raw)] = r.clone()
+}
+
+// clone returns a copy of r that shares nothing it may change.
+func (r *record) clone() *record {
+	c := *r
+	c.Sources = slices.Clone(r.Sources)
+	c.Entries = slices.Clip(r.Entries)
+	c.Reqs = slices.Clip(r.Reqs)
+	c.PINHash = slices.Clip(r.PINHash)
+	return &c
 }

@@ -512,9 +512,9 @@ func (l *Ledger) moreKeys(pre map[string]preKV, id, req string) []string {
 	if !p.ok {
 		return nil
 	}
-	var r record
-	if err := json.Unmarshal(p.val, &r); err != nil {
-		return nil
+	r, err := l.com.records.decode(p.val)
+	if err != nil {
+		return nil // the operation reports the damage
 	}
 	per, chunks := l.reqWindow()
 	if uint64(len(r.Reqs))+1 < per || r.ReqChunks+1 <= chunks {

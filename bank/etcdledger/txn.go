@@ -230,14 +230,22 @@ func (t *tx) account(id string) (*record, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	var r record
-	if err := json.Unmarshal(raw, &r); err != nil {
+	r, err := t.l.com.records.decode(raw)
+	if err != nil {
 		return nil, fmt.Errorf("account %s: damaged record: %w", id, err)
 	}
-	return &r, nil
+	return r, nil
 }
 
-func (t *tx) putAccount(r *record) error { return t.putJSON(t.l.accountKey(r.ID), r) }
+func (t *tx) putAccount(r *record) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode account %s: %w", r.ID, err)
+	}
+	t.put(t.l.accountKey(r.ID), raw)
+	t.l.com.records.keep(raw, r)
+	return nil
+}
 
 // putEventOn appends e to the log and, if the account exists (a is not
 // nil), makes e its last event.
