@@ -73,11 +73,8 @@ type request struct {
 	ctx  context.Context
 	what string
 	keys []string // keys the operation will likely read, to prefetch
-	// absent are keys the operation reads that are most likely missing
-	// (a new request id): unless cached, a first attempt takes them as
-	// missing without reading them, which its commit checks.
-	absent []string
-	// more returns further keys to prefetch, given the keys read; or nil.
+	// more returns further keys to prefetch, given the keys read, or
+	// nil: keys that never change once written (see tx.getFixed).
 	more     func(pre map[string]preKV) []string
 	fn       func(*tx) error
 	state    atomic.Int32
@@ -94,6 +91,7 @@ type committer struct {
 
 	cache   cache
 	records recordMemo
+	window  windowIndex
 
 	txns, ops, conflicts, lateReads atomic.Uint64
 }
@@ -122,19 +120,19 @@ func (l *Ledger) Stats() Stats {
 // must reset whatever it returns. An error of fn ends run at once, with
 // nothing written. keys are the keys fn will likely read.
 func (l *Ledger) run(ctx context.Context, what string, keys []string, fn func(t *tx) error) error {
-	return l.runMore(ctx, what, keys, nil, nil, fn)
+	return l.runMore(ctx, what, keys, nil, fn)
 }
 
-// runMore is run with absent, keys fn reads that are most likely missing,
-// and more, the keys to prefetch given the prefetched keys.
-func (l *Ledger) runMore(ctx context.Context, what string, keys, absent []string, more func(map[string]preKV) []string, fn func(t *tx) error) error {
+// runMore is run with more, the keys to prefetch given the prefetched
+// keys: keys that never change once written.
+func (l *Ledger) runMore(ctx context.Context, what string, keys []string, more func(map[string]preKV) []string, fn func(t *tx) error) error {
 	if l.isClosed() {
 		return fmt.Errorf("%s: %w", what, outcome.ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return err // nothing sent
 	}
-	r := &request{ctx: ctx, what: what, keys: keys, absent: absent, more: more, fn: fn, done: make(chan error, 1)}
+	r := &request{ctx: ctx, what: what, keys: keys, more: more, fn: fn, done: make(chan error, 1)}
 	c := &l.com
 	c.mu.Lock()
 	if c.stopped {
@@ -322,51 +320,52 @@ func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request
 	return carry, false
 }
 
-// prefetch reads the keys the operations announce, then the keys their
-// more asks for given those, in transactions of at most maxTxnOps reads;
-// with local, from the member's own copy, and first from the cache (see
-// cache), taking the absent keys not cached as missing.
+// prefetch reads the keys the operations announce, then, in up to
+// maxMoreRounds rounds, the keys their more asks for given those, in
+// transactions of at most maxTxnOps reads. With local, the announced keys
+// come first from the cache (see cache), then from the member's own copy.
+// The keys more asks for never change once written: they come from the
+// cache, or else through the quorum (a member's copy may lack them).
 func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error) {
 	pre := map[string]preKV{}
 	var keys []string
 	for _, r := range reqs {
 		keys = append(keys, r.keys...)
-		if !local {
-			keys = append(keys, r.absent...)
-		}
 	}
 	if local {
-		for _, r := range reqs {
-			keys = append(keys, r.absent...)
-		}
 		l.com.cache.fill(pre, keys)
-		for _, r := range reqs {
-			for _, k := range r.absent {
-				if _, ok := pre[k]; !ok {
-					pre[k] = preKV{}
-				}
-			}
-		}
 	}
 	read := map[string]preKV{}
 	if err := l.readInto(pre, read, keys, local); err != nil {
 		return nil, err
 	}
-	keys = keys[:0]
-	for _, r := range reqs {
-		if r.more != nil {
-			keys = append(keys, r.more(pre)...)
+	for range maxMoreRounds {
+		keys = keys[:0]
+		for _, r := range reqs {
+			if r.more == nil {
+				continue
+			}
+			for _, k := range r.more(pre) {
+				if _, ok := pre[k]; !ok {
+					keys = append(keys, k)
+				}
+			}
 		}
-	}
-	if local {
+		if len(keys) == 0 {
+			break
+		}
 		l.com.cache.fill(pre, keys)
-	}
-	if err := l.readInto(pre, read, keys, local); err != nil {
-		return nil, err
+		if err := l.readInto(pre, read, keys, false); err != nil {
+			return nil, err
+		}
 	}
 	l.com.cache.store(read)
 	return pre, nil
 }
+
+// maxMoreRounds bounds the rounds of prefetch that follow the announced
+// keys: a request's window of ids, then the first event of a repeat.
+const maxMoreRounds = 3
 
 // cacheWrites caches the values a batch committed at revision rev, and
 // forgets the keys it deleted; segments are not cached.

@@ -64,50 +64,66 @@ func (c *cache) drop(keys ...string) {
 	}
 }
 
-// maxMemo bounds the decoded records a server keeps.
+// maxMemo bounds the decoded values a memo keeps.
 const maxMemo = 1 << 12
 
-// recordMemo keeps decoded account records by their stored bytes, so that
-// a record this server wrote or read before is not decoded again. It hands
-// out private copies.
-type recordMemo struct {
+// memo keeps values decoded from stored bytes by those bytes, so that a
+// value this server wrote or read before is not decoded again.
+type memo[T any] struct {
 	mu sync.Mutex
-	m  map[string]*record
+	m  map[string]T
 }
 
-// decode returns the record raw holds.
-func (rm *recordMemo) decode(raw []byte) (*record, error) {
-	rm.mu.Lock()
-	r, ok := rm.m[string(raw)]
-	rm.mu.Unlock()
+// get returns the value raw decodes to, decoding it once.
+func (m *memo[T]) get(raw []byte, decode func([]byte) (T, error)) (T, error) {
+	m.mu.Lock()
+	v, ok := m.m[string(raw)]
+	m.mu.Unlock()
 	if ok {
-		return r.clone(), nil
+		return v, nil
 	}
-	r = new(record)
-	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, err
+	v, err := decode(raw)
+	if err != nil {
+		return v, err
 	}
-	rm.keep(raw, r)
-	return r.clone(), nil
+	m.keep(raw, v)
+	return v, nil
 }
 
-// keep remembers that raw holds r (copied).
-func (rm *recordMemo) keep(raw []byte, r *record) {
-	rm.mu.Lock()
-	defer rm.mu.Unlock()
-	if rm.m == nil {
-		rm.m = map[string]*record{}
+// keep remembers that raw decodes to v.
+func (m *memo[T]) keep(raw []byte, v T) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]T{}
 	}
-	if len(rm.m) >= maxMemo {
-		for k := range rm.m { // a random quarter
-			delete(rm.m, k)
-			if len(rm.m) < maxMemo*3/4 {
+	if len(m.m) >= maxMemo {
+		for k := range m.m { // a random quarter
+			delete(m.m, k)
+			if len(m.m) < maxMemo*3/4 {
 				break
 			}
 		}
 	}
-	rm.m[string(raw)] = r.clone()
+	m.m[string(raw)] = v
 }
+
+// recordMemo keeps decoded account records; it hands out private copies.
+type recordMemo struct{ memo[*record] }
+
+func (rm *recordMemo) decode(raw []byte) (*record, error) {
+	r, err := rm.get(raw, func(raw []byte) (*record, error) {
+		r := new(record)
+		return r, json.Unmarshal(raw, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.clone(), nil
+}
+
+// keep remembers that raw holds r (copied).
+func (rm *recordMemo) keep(raw []byte, r *record) { rm.memo.keep(raw, r.clone()) }
 
 // clone returns a copy of r that shares nothing it may change.
 func (r *record) clone() *record {

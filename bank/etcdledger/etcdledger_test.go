@@ -244,36 +244,39 @@ func TestRememberedRequestsAreBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// At least n are remembered, and fewer than n + 2 chunks of 16.
-	resp, err := cli.Get(ctx, "atm/reqs/123/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := len(resp.Kvs); c < n || c >= n+32 {
-		t.Fatalf("%d request ids remembered, want %d to %d", c, n, n+31)
-	}
-	kept := map[string]bool{}
-	for _, kv := range resp.Kvs {
-		kept[strings.TrimPrefix(string(kv.Key), "atm/reqs/123/")] = true
-	}
-	for i := sent - n; i < sent; i++ {
-		if !kept[fmt.Sprintf("r%d", i)] {
-			t.Fatalf("r%d, one of the last %d, is forgotten", i, n)
+	// Newest first, every id is a duplicate down to the oldest one kept:
+	// at least the last n, and fewer than n + 32.
+	kept := 0
+	for i := sent - 1; i >= 0; i-- {
+		r, err := l.Deposit(ctx, meta(fmt.Sprintf("r%d", i)), "123", 1)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if !r.Duplicate {
+			break
+		}
+		kept++
 	}
-	// A recent id is still a duplicate; a forgotten one runs again.
-	if r, _ := l.Deposit(ctx, meta(fmt.Sprintf("r%d", sent-n)), "123", 1); !r.Duplicate {
-		t.Fatalf("r%d forgotten", sent-n)
+	if kept < n || kept >= n+32 {
+		t.Fatalf("%d request ids remembered, want %d to %d", kept, n, n+31)
 	}
-	if kept["r0"] {
-		t.Fatal("r0 still remembered")
+	if kept == sent {
+		t.Fatal("nothing was forgotten")
 	}
-	if r, _ := l.Deposit(ctx, meta("r0"), "123", 1); r.Duplicate {
-		t.Fatal("r0 still remembered")
+	// Only the chunks of the window are kept.
+	resp, err := cli.Get(ctx, "atm/reqids/123/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count > 2 {
+		t.Fatalf("%d chunks of request ids kept (%v), want at most 2", resp.Count, err)
 	}
-	// The requests to forget were read with the batch, not on their own.
+	// The chunks and first events were read with the batches, not on
+	// their own.
 	if s := l.Stats(); s.LateReads != 0 {
 		t.Fatalf("%d keys read one by one while batches were computed (stats %+v)", s.LateReads, s)
+	}
+	// A second server, whose cache holds nothing, sees the same window.
+	l2 := open(t, cli, Options{ProcessID: "s2", RememberRequests: n})
+	if r, err := l2.Deposit(ctx, meta(fmt.Sprintf("r%d", sent-n)), "123", 1); err != nil || !r.Duplicate {
+		t.Fatalf("r%d through another server: %+v %v", sent-n, r, err)
 	}
 	verify(t, l)
 }

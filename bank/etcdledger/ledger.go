@@ -17,10 +17,9 @@
 //	stmt/<id>/<ts 20>             the account's older statement entries, in
 //	                              chunks of 16 references to events, named by
 //	                              the oldest entry's timestamp
-//	reqs/<account>/<request id>   a remembered money request: its first
-//	                              event's reference
-//	reqids/<account>/<n 20>       the n-th chunk of the request ids the
-//	                              account remembers, oldest chunk first
+//	reqids/<account>/<n 20>       the n-th chunk of 16 money requests the
+//	                              account remembers: their ids and their
+//	                              first events' references
 //	totals                        {"deposits","withdrawals"} ever
 //	clock/<proc>                  each server's clock lease
 //	format                        the version of this layout, "2"
@@ -31,8 +30,9 @@
 // a merge of the servers' segments, and EventsAfter starts at the segment
 // that holds the next timestamp. A transaction writes one key for the log
 // however many events it commits, and an operation on an account rewrites
-// only the account's record, which holds its newest 16 statement entries
-// and 16 request ids; a full set moves to a chunk of its own.
+// only the account's record, which holds its newest statement entries and
+// remembered requests (up to 16 of each); a full set moves to a chunk of
+// its own.
 //
 // Guarantees:
 //
@@ -57,12 +57,12 @@
 //     apply time, like bank's. Every operation on an account (reads and
 //     logins included, since they are logged) moves its "last".
 //   - A mutating operation carries a request id. A money request is
-//     remembered under (account, id), for an account that exists, with a
-//     reference to its first event, in the same transaction as that event;
-//     at least the last Options.RememberRequests per account are kept (at
-//     most 16 more): the account record lists the newest ids, and the
-//     transaction that moves a chunk of them out forgets the chunk that
-//     falls out of the window, with its ids. A repeated id, on any server, gets the first
+//     remembered by its account, if it exists, with a reference to its
+//     first event, in the same transaction as that event; at least the
+//     last Options.RememberRequests per account are kept (fewer than 32
+//     more): the account record lists the newest ones, and the
+//     transaction that moves 16 of them to a chunk deletes the chunk that
+//     falls out of the window (see requests.go). A repeated id, on any server, gets the first
 //     outcome back and nothing is applied again; an id sent again with
 //     another request is refused with outcome.ErrRequestIDReused.
 //   - Wrong PINs are counted per (account, source) and account-wide, with
@@ -311,8 +311,6 @@ func (l *Ledger) segmentKey(proc string, ts uint64) string {
 func (l *Ledger) stmtKey(id string, ts uint64) string {
 	return l.k(fmt.Sprintf("stmt/%s/%020d", id, ts))
 }
-
-func (l *Ledger) reqKey(account, req string) string { return l.k("reqs/" + account + "/" + req) }
 
 func (l *Ledger) reqChunkKey(account string, n uint64) string {
 	return l.k(fmt.Sprintf("reqids/%s/%020d", account, n))

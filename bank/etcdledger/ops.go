@@ -27,12 +27,6 @@ type moneyOp struct {
 	opening bool // the bank's own opening deposit, exempt from MaxAmount
 }
 
-// remembered is a remembered money request: the reference of its first
-// event.
-type remembered struct {
-	Ref string `json:"ref"`
-}
-
 // ref is an event's reference: its timestamp, the timestamp of the segment
 // that holds it, and its process id.
 type ref struct {
@@ -64,23 +58,6 @@ func eventIn(key string, raw []byte, ts uint64) (bank.Event, error) {
 		return bank.Event{}, fmt.Errorf("segment %s: no event at L=%d (damaged log)", key, ts)
 	}
 	return seg[i], nil
-}
-
-// first returns the remembered request's first event.
-func (r remembered) first(t *tx) (bank.Event, error) {
-	at, err := parseRef(r.Ref)
-	if err != nil {
-		return bank.Event{}, err
-	}
-	key := t.l.segmentKey(at.proc, at.seg)
-	raw, ok, err := t.get(key)
-	if err != nil {
-		return bank.Event{}, err
-	}
-	if !ok {
-		return bank.Event{}, fmt.Errorf("the segment %s of a remembered request is missing (damaged log)", key)
-	}
-	return eventIn(key, raw, at.ts)
 }
 
 func (l *Ledger) newEvent(kind bank.Kind, m bank.Meta, id, to string, amount money.Cents, now time.Time) bank.Event {
@@ -330,7 +307,6 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 	var opErr error
 	validReq := o.m.ReqID != "" && len(o.m.ReqID) <= 128 && !strings.Contains(o.m.ReqID, "\x00")
 	keys := l.idKeys(o.id)
-	var absent []string
 	if len(keys) > 0 {
 		switch {
 		case o.kind == bank.KindTransfer:
@@ -338,15 +314,12 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 		case o.kind == bank.KindDeposit || o.kind == bank.KindWithdraw:
 			keys = append(keys, l.totalsKey())
 		}
-		if validReq {
-			absent = []string{l.reqKey(o.id, o.m.ReqID)}
-		}
 	}
 	var more func(map[string]preKV) []string
 	if validReq && len(keys) > 0 {
 		more = func(pre map[string]preKV) []string { return l.moreKeys(pre, o.id, o.m.ReqID) }
 	}
-	err := l.runMore(ctx, string(o.kind), keys, absent, more, func(t *tx) error {
+	err := l.runMore(ctx, string(o.kind), keys, more, func(t *tx) error {
 		rec, opErr = bank.Receipt{}, nil
 		now := l.opts.Now()
 		a, err := t.account(o.id)
@@ -354,19 +327,11 @@ func (l *Ledger) money(ctx context.Context, o *moneyOp) (bank.Receipt, error) {
 			return err
 		}
 		if a != nil && validReq {
-			raw, ok, err := t.get(l.reqKey(o.id, o.m.ReqID))
+			first, ok, err := l.findRequest(t, a, o.m.ReqID)
 			if err != nil {
-				return err
+				return fmt.Errorf("request %s of %s: %w", o.m.ReqID, o.id, err)
 			}
 			if ok {
-				var r remembered
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return fmt.Errorf("request %s of %s: damaged record: %w", o.m.ReqID, o.id, err)
-				}
-				first, err := r.first(t)
-				if err != nil {
-					return fmt.Errorf("request %s of %s: %w", o.m.ReqID, o.id, err)
-				}
 				rec, opErr, err = l.retry(t, o, a, first, now)
 				return err
 			}
@@ -445,82 +410,6 @@ func (l *Ledger) retry(t *tx, o *moneyOp, a *record, first bank.Event, now time.
 		opErr = outcome.FromCode(first.Outcome)
 	}
 	return rec, opErr, t.putEventOn(e, a)
-}
-
-// reqWindow returns how many request ids a chunk holds, and how many
-// chunks an account keeps: at least RememberRequests ids in all.
-func (l *Ledger) reqWindow() (per, chunks uint64) {
-	n := uint64(l.opts.RememberRequests)
-	per = min(entryChunk, n)
-	return per, (n + per - 1) / per
-}
-
-// remember records the request's first event e under (account, id) and
-// adds the id to the account's newest ones; a full list moves to a chunk,
-// and the chunk that falls out of the window is forgotten with its ids.
-func (l *Ledger) remember(t *tx, a *record, req string, e bank.Event) error {
-	if err := t.putJSON(l.reqKey(a.ID, req), remembered{Ref: t.refOf(e)}); err != nil {
-		return err
-	}
-	a.Reqs = append(a.Reqs, req)
-	per, chunks := l.reqWindow()
-	if uint64(len(a.Reqs)) < per {
-		return nil
-	}
-	if err := t.putJSON(l.reqChunkKey(a.ID, a.ReqChunks), a.Reqs); err != nil {
-		return err
-	}
-	a.Reqs = nil
-	a.ReqChunks++
-	if a.ReqChunks <= chunks {
-		return nil
-	}
-	old := l.reqChunkKey(a.ID, a.ReqChunks-1-chunks)
-	raw, ok, err := t.get(old)
-	if err != nil || !ok {
-		return err
-	}
-	var ids []string
-	if err := json.Unmarshal(raw, &ids); err != nil {
-		return fmt.Errorf("request ids %s: damaged record: %w", old, err)
-	}
-	t.del(old)
-	for _, id := range ids {
-		t.del(l.reqKey(a.ID, id))
-	}
-	return nil
-}
-
-// moreKeys returns the keys a money request on account id will read
-// beyond those it announced, given them: for a repeated request, the
-// segment of the first event its remembered record names; for a new one
-// that fills the account's list of request ids, the chunk of ids it
-// forgets. Read with the batch, they cost no round trip of their own.
-func (l *Ledger) moreKeys(pre map[string]preKV, id, req string) []string {
-	if p := pre[l.reqKey(id, req)]; p.ok {
-		var r remembered
-		if json.Unmarshal(p.val, &r) != nil {
-			return nil // the operation reports the damage
-		}
-		at, err := parseRef(r.Ref)
-		if err != nil {
-			return nil
-		}
-		return []string{l.segmentKey(at.proc, at.seg)}
-	}
-	p := pre[l.accountKey(id)]
-	if !p.ok {
-		return nil
-	}
-	r, err := l.com.records.decode(p.val)
-	if err != nil {
-		return nil // the operation reports the damage
-	}
-	per, chunks := l.reqWindow()
-	if uint64(len(r.Reqs))+1 < per || r.ReqChunks+1 <= chunks {
-		return nil
-	}
-	return []string{l.reqChunkKey(id, r.ReqChunks-chunks)}
 }
 
 func describeRequest(e bank.Event) string {

@@ -210,14 +210,15 @@ func (t *tx) refOf(e bank.Event) string {
 
 // record is an account as stored: bank's account, its balance included,
 // with the timestamp of its last event, its newest statement entries
-// (references, oldest first) and the newest request ids it remembers
-// (oldest first), with the count of the chunks of both moved out.
+// (references, oldest first), and the newest requests it remembers
+// (oldest first) with the count of the chunks of older ones (see
+// requests.go).
 type record struct {
 	bank.Account
-	Last      uint64   `json:"last"`
-	Entries   []string `json:"entries,omitempty"`
-	Reqs      []string `json:"reqs,omitempty"`
-	ReqChunks uint64   `json:"req_chunks,omitempty"`
+	Last      uint64     `json:"last"`
+	Entries   []string   `json:"entries,omitempty"`
+	Reqs      []reqEntry `json:"reqs,omitempty"`
+	ReqChunks uint64     `json:"req_chunks,omitempty"`
 }
 
 // account reads an account; nil when it does not exist (or id is not a
