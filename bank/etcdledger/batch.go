@@ -28,7 +28,7 @@ import (
 // so leaving out overlapping operations would serialize every deposit and
 // withdrawal) and only keys nobody in the batch read or wrote come from
 // etcd. The batch commits in one etcd Txn whose If compares the revision of
-// every key first read from etcd (and that each new event key is absent),
+// every key first read from etcd (and that the batch's segment key is new),
 // and whose Then holds the last value written to each key, once. So the
 // batch is exactly the operations one after the other, applied to the
 // state read: per-account Lamport order holds (an operation receives the
@@ -37,13 +37,15 @@ import (
 // its log record are in the same Txn as ever.
 //
 // An operation that fails while computing (a read that fails, a damaged
-// record) is dropped from the batch with nothing written; a statement,
-// whose page is a range read, waits for the next batch if the batch before
-// it writes an entry of that account. A batch holds at most maxTxnOps
-// comparisons and maxTxnOps writes (etcd's --max-txn-ops, which bounds
-// each list); an operation that would pass it waits for the next batch.
-// Before computing, the committer reads the keys the operations announce
-// (their accounts, request ids, totals) in one etcd round trip.
+// record) is dropped from the batch with nothing written; a statement
+// waits for the next batch if the batch before it changes that account
+// (its newest entries would name the batch's own segment). A batch holds
+// at most maxTxnOps comparisons and maxTxnOps writes (etcd's
+// --max-txn-ops, which bounds each list); an operation that would pass it
+// waits for the next batch. Before computing, the committer gathers the
+// keys the operations announce (their accounts, the totals) from the
+// cache or in one etcd round trip, then the keys that never change that
+// they need (chunks of request ids, a repeat's first event).
 //
 // Nothing is answered before the Txn's reply. If it fails, every
 // operation of the batch gets ErrUnavailable with bank.ErrOutcomeUnknown.

@@ -32,15 +32,14 @@ type logReader struct {
 // are what their keys say: events of that server with rising timestamps,
 // the first at the key's timestamp.
 type segCursor struct {
-	proc     string
-	from     string // the next key to read
-	end      string
-	more     bool
-	after    uint64 // events at or below are skipped
-	lastTS   uint64 // the last event read, to check the order
-	lastSeg  string
-	buf      []bank.Event
-	segments int
+	proc    string
+	from    string // the next key to read
+	end     string
+	more    bool
+	after   uint64 // events at or below are skipped
+	lastTS  uint64 // the last event read, to check the order
+	lastSeg string
+	buf     []bank.Event
 }
 
 // newLogReader opens a reader of the events above after, at the etcd
@@ -154,7 +153,6 @@ func (c *segCursor) add(l *Ledger, key string, raw []byte) error {
 	if len(seg) == 0 || seg[0].TS != ts {
 		return fmt.Errorf("segment %s: does not start at L=%d (damaged log)", key, ts)
 	}
-	c.segments++
 	for _, e := range seg {
 		if e.Proc != c.proc {
 			return fmt.Errorf("segment %s: holds an event of %s (damaged log)", key, e.Proc)
@@ -189,13 +187,4 @@ func (r *logReader) next() (e bank.Event, ok bool, err error) {
 	}
 	e, best.buf = best.buf[0], best.buf[1:]
 	return e, true, nil
-}
-
-// segments returns how many segments the reader has read.
-func (r *logReader) segments() int {
-	n := 0
-	for _, c := range r.cursors {
-		n += c.segments
-	}
-	return n
 }

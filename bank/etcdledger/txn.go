@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strings"
 
 	"atm/bank"
 	"atm/bank/money"
@@ -111,20 +110,6 @@ func (t *tx) setWrite(key string, w write) {
 func (t *tx) put(key string, v []byte) { t.setWrite(key, write{val: v}) }
 
 func (t *tx) del(key string) { t.setWrite(key, write{del: true}) }
-
-// pendingUnder reports whether the batch before t writes a key starting
-// with prefix: a range read would not see it.
-func (t *tx) pendingUnder(prefix string) bool {
-	if t.base == nil {
-		return false
-	}
-	for _, k := range t.base.order {
-		if strings.HasPrefix(k, prefix) {
-			return true
-		}
-	}
-	return false
-}
 
 // merge adds the reads, comparisons, writes and events of c, computed on
 // t as its base, to t.
