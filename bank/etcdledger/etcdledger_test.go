@@ -735,3 +735,38 @@ func TestVerifyDetectsDamagedSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleCacheNeverDecides: a server whose cache holds an account as it
+// was before another server changed it still applies each request once,
+// on the account as it is: its commit conflicts and it reads afresh.
+func TestStaleCacheNeverDecides(t *testing.T) {
+	_, cli := startEtcd(t)
+	l1 := open(t, cli, Options{ProcessID: "s1"})
+	l2 := open(t, cli, Options{ProcessID: "s2"})
+	start := balance(t, l1, "123") // now in s1's cache
+	for i := range 3 {
+		if _, err := l2.Deposit(ctx, meta(fmt.Sprintf("by-s2-%d", i)), "123", 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l1.Stats().Conflicts
+	r, err := l1.Deposit(ctx, meta("by-s1"), "123", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Event.Balance != start+301 {
+		t.Fatalf("s1 deposited on %s, want %s", r.Event.Balance-1, start+300)
+	}
+	if l1.Stats().Conflicts == before {
+		t.Fatal("s1 did not start from its cache (no conflict): the test proves nothing")
+	}
+	// A request s2 applied is a repeat through s1, whose cache is stale.
+	again, err := l1.Deposit(ctx, meta("by-s2-0"), "123", 100)
+	if err != nil || !again.Duplicate {
+		t.Fatalf("by-s2-0 through s1: %+v %v", again, err)
+	}
+	if got := balance(t, l2, "123"); got != start+301 {
+		t.Fatalf("balance %s, want %s", got, start+301)
+	}
+	verify(t, l2)
+}
