@@ -39,7 +39,7 @@ func (l *Ledger) checkLayout(ctx context.Context, mark bool) error {
 	}
 	if resp.Responses[1].GetResponseRange().Count > 0 {
 		return fmt.Errorf("%w: its log is under %sevents/, one key per event, as an older atm wrote it; "+
-			"serve it with that atm, or start this one on another prefix", ErrLayout, l.opts.Prefix)
+			"serve it with that atm, or give this one an etcd cluster of its own", ErrLayout, l.opts.Prefix)
 	}
 	if !mark {
 		return nil
