@@ -326,8 +326,8 @@ func (l *Ledger) commitBatch(reqs []*request, limit int, local bool) ([]*request
 // maxMoreRounds rounds, the keys their more asks for given those, in
 // transactions of at most maxTxnOps reads. With local, the announced keys
 // come first from the cache (see cache), then from the member's own copy.
-// The keys more asks for never change once written: they come from the
-// cache, or else through the quorum (a member's copy may lack them).
+// The keys more asks for never change once written: they are read through
+// the quorum (a member's copy may lack them).
 func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error) {
 	pre := map[string]preKV{}
 	var keys []string
@@ -356,7 +356,6 @@ func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error)
 		if len(keys) == 0 {
 			break
 		}
-		l.com.cache.fill(pre, keys)
 		if err := l.readInto(pre, read, keys, false); err != nil {
 			return nil, err
 		}
@@ -369,22 +368,24 @@ func (l *Ledger) prefetch(reqs []*request, local bool) (map[string]preKV, error)
 // keys: a request's window of ids, then the first event of a repeat.
 const maxMoreRounds = 3
 
-// cacheWrites caches the values a batch committed at revision rev, and
-// forgets the keys it deleted; segments are not cached.
+// cacheWrites caches the account records and totals a batch committed at
+// revision rev.
 func (l *Ledger) cacheWrites(base *tx, rev int64) {
 	kvs := map[string]preKV{}
-	var deleted []string
-	seg := l.k("log/")
 	for _, k := range base.order {
-		switch w := base.writes[k]; {
-		case w.del:
-			deleted = append(deleted, k)
-		case !strings.HasPrefix(k, seg):
+		if w := base.writes[k]; !w.del && l.cacheable(k) {
 			kvs[k] = preKV{readKV: readKV{val: w.val, ok: true}, rev: rev}
 		}
 	}
 	l.com.cache.store(kvs)
-	l.com.cache.drop(deleted...)
+}
+
+// cacheable reports whether key is one the cache keeps: an account's
+// record or the totals, the keys operations announce. Segments, chunks of
+// statement entries (never read by operations) and chunks of request ids
+// (kept decoded by the window index) are not.
+func (l *Ledger) cacheable(key string) bool {
+	return strings.HasPrefix(key, l.k("accounts/")) || key == l.totalsKey()
 }
 
 // readInto reads the keys not yet in pre into it and into read (a missing
@@ -412,7 +413,7 @@ func (l *Ledger) readInto(pre, read map[string]preKV, keys []string, local bool)
 				p = preKV{readKV: readKV{val: kvs[0].Value, ok: true}, rev: kvs[0].ModRevision}
 			}
 			pre[batch[i]] = p
-			if p.ok {
+			if p.ok && l.cacheable(batch[i]) {
 				read[batch[i]] = p
 			}
 		}

@@ -9,8 +9,8 @@ import (
 // maxCached bounds the keys a server's cache holds.
 const maxCached = 1 << 14
 
-// cache holds the values, with their revisions, of the keys this server
-// last wrote or read (account records, request-id chunks, the totals), so
+// cache holds the values, with their revisions, of the account records and
+// the totals this server last wrote or read, so
 // that a batch need not read them again: a batch's first attempt takes
 // them from here, and its commit compares their revisions like any read.
 // A stale entry (another server changed the key) fails that comparison;

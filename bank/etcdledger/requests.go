@@ -190,8 +190,8 @@ func (l *Ledger) moreKeys(pre map[string]preKV, id, req string) []string {
 }
 
 // getFixed reads a key that never changes once written (a segment of the
-// log, a chunk of request ids): from the attempt, the prefetch or the
-// cache, or else through the quorum, without a comparison of its own. A
+// log, a chunk of request ids): from the attempt or the prefetch, or else
+// through the quorum, without a comparison of its own. A
 // key that should exist but is missing is compared as existing, so that
 // the commit fails and the next attempt reads afresh.
 func (t *tx) getFixed(key string) ([]byte, bool, error) {
@@ -211,16 +211,10 @@ func (t *tx) getFixed(key string) ([]byte, bool, error) {
 	}
 	p, ok := t.pre[key]
 	if !ok {
-		t.l.com.cache.fill(t.pre, []string{key})
-		p, ok = t.pre[key]
-	}
-	if !ok || !p.ok {
-		read := map[string]preKV{}
 		t.l.com.lateReads.Add(1)
-		if err := t.l.readInto(t.pre, read, []string{key}, false); err != nil {
+		if err := t.l.readInto(t.pre, map[string]preKV{}, []string{key}, false); err != nil {
 			return nil, false, t.l.unavailable(t.ctx, err)
 		}
-		t.l.com.cache.store(read)
 		p = t.pre[key]
 	}
 	if !p.ok {
