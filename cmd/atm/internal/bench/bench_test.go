@@ -128,3 +128,52 @@ func TestBenchSpreadsSessionsOverServers(t *testing.T) {
 		t.Errorf("connections: %d on the first address, %d on the second; want 4 and 2", a, b)
 	}
 }
+
+// A second run on the same accounts applies its own transfers: its request
+// ids are not the first run's, which the bank would answer as repeats.
+func TestBenchRunsAgainOnTheSameAccounts(t *testing.T) {
+	const token = "bench-token"
+	srv := &server.Server{OperatorToken: token}
+	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	srv.Ledger = b
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}()
+	var ops int64
+	for run := range 2 {
+		res, err := bench(benchConfig{addr: l.Addr().String(), token: token,
+			clients: 3, duration: 200 * time.Millisecond, mix: "transfer", client: "lean", base: 670_000_000})
+		if err != nil || res.Errors != 0 || res.Ops == 0 {
+			t.Fatalf("run %d: %+v %v", run, res, err)
+		}
+		ops += res.Ops
+	}
+	var transfers, repeats int64
+	if err := b.Events(func(e bank.Event) error {
+		switch e.Kind {
+		case bank.KindTransfer:
+			transfers++
+		case bank.KindRetry:
+			repeats++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if repeats != 0 || transfers < ops {
+		t.Fatalf("%d operations answered, %d transfers applied and %d answered as repeats", ops, transfers, repeats)
+	}
+}

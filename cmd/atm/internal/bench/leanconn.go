@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"time"
@@ -24,6 +25,7 @@ type leanConn struct {
 	nc      net.Conn
 	br      *bufio.Reader
 	proc    string
+	idTag   string // proc-tag-: request ids unique to this session, run after run
 	clock   uint64
 	seq     uint64
 	out     []byte
@@ -36,7 +38,8 @@ func dialLean(ctx context.Context, addr, proc string, trust client.TLSOptions) (
 	if err != nil {
 		return nil, err
 	}
-	c := &leanConn{nc: nc, br: bufio.NewReaderSize(nc, 8192), proc: proc, timeout: 30 * time.Second}
+	c := &leanConn{nc: nc, br: bufio.NewReaderSize(nc, 8192), proc: proc, timeout: 30 * time.Second,
+		idTag: proc + "-" + strconv.FormatUint(rand.Uint64(), 36) + "-"}
 	_ = nc.SetReadDeadline(time.Now().Add(c.timeout))
 	line, err := c.readLine()
 	if err != nil {
@@ -79,7 +82,7 @@ func (c *leanConn) readLine() ([]byte, error) {
 func (c *leanConn) call(typ, fields string) error {
 	c.seq++
 	c.clock++ // send event
-	id := strconv.AppendUint(append([]byte(c.proc), '-'), c.seq, 10)
+	id := strconv.AppendUint([]byte(c.idTag), c.seq, 10)
 	b := append(c.out[:0], `{"type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","id":"`...)
