@@ -47,17 +47,34 @@ func parseRef(s string) (ref, error) {
 	return ref{}, fmt.Errorf("event reference %q: not <ts>/<offset>/<proc> (damaged record)", s)
 }
 
-// eventIn finds the event at ts in a segment's value.
+// eventIn finds the event at ts in a segment's value, decoding only the
+// timestamps it probes and the event it returns.
 func eventIn(key string, raw []byte, ts uint64) (bank.Event, error) {
-	var seg []bank.Event
+	var seg []json.RawMessage
 	if err := json.Unmarshal(raw, &seg); err != nil {
 		return bank.Event{}, fmt.Errorf("segment %s: damaged record: %w", key, err)
 	}
-	i, ok := slices.BinarySearchFunc(seg, ts, func(e bank.Event, ts uint64) int { return cmp.Compare(e.TS, ts) })
-	if !ok {
-		return bank.Event{}, fmt.Errorf("segment %s: no event at L=%d (damaged log)", key, ts)
+	var bad error
+	i, ok := slices.BinarySearchFunc(seg, ts, func(m json.RawMessage, ts uint64) int {
+		var probe struct {
+			TS uint64 `json:"ts"`
+		}
+		if err := json.Unmarshal(m, &probe); err != nil && bad == nil {
+			bad = err
+		}
+		return cmp.Compare(probe.TS, ts)
+	})
+	var e bank.Event
+	if bad == nil && ok {
+		bad = json.Unmarshal(seg[i], &e)
 	}
-	return seg[i], nil
+	if bad != nil {
+		return e, fmt.Errorf("segment %s: damaged record: %w", key, bad)
+	}
+	if !ok {
+		return e, fmt.Errorf("segment %s: no event at L=%d (damaged log)", key, ts)
+	}
+	return e, nil
 }
 
 func (l *Ledger) newEvent(kind bank.Kind, m bank.Meta, id, to string, amount money.Cents, now time.Time) bank.Event {
