@@ -43,14 +43,7 @@ func (c *cache) store(kvs map[string]preKV) {
 		c.m = map[string]preKV{}
 	}
 	for k, v := range kvs {
-		if len(c.m) >= maxCached {
-			for old := range c.m { // a random quarter
-				delete(c.m, old)
-				if len(c.m) < maxCached*3/4 {
-					break
-				}
-			}
-		}
+		makeRoom(c.m, maxCached)
 		c.m[k] = v
 	}
 }
@@ -64,66 +57,55 @@ func (c *cache) drop(keys ...string) {
 	}
 }
 
-// maxMemo bounds the decoded values a memo keeps.
+// maxMemo bounds the decoded records a server keeps.
 const maxMemo = 1 << 12
 
-// memo keeps values decoded from stored bytes by those bytes, so that a
-// value this server wrote or read before is not decoded again.
-type memo[T any] struct {
+// recordMemo keeps decoded account records by their stored bytes, so that
+// a record this server wrote or read before is not decoded again. It hands
+// out private copies.
+type recordMemo struct {
 	mu sync.Mutex
-	m  map[string]T
+	m  map[string]*record
 }
 
-// get returns the value raw decodes to, decoding it once.
-func (m *memo[T]) get(raw []byte, decode func([]byte) (T, error)) (T, error) {
-	m.mu.Lock()
-	v, ok := m.m[string(raw)]
-	m.mu.Unlock()
-	if ok {
-		return v, nil
-	}
-	v, err := decode(raw)
-	if err != nil {
-		return v, err
-	}
-	m.keep(raw, v)
-	return v, nil
-}
-
-// keep remembers that raw decodes to v.
-func (m *memo[T]) keep(raw []byte, v T) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]T{}
-	}
-	if len(m.m) >= maxMemo {
-		for k := range m.m { // a random quarter
-			delete(m.m, k)
-			if len(m.m) < maxMemo*3/4 {
-				break
-			}
-		}
-	}
-	m.m[string(raw)] = v
-}
-
-// recordMemo keeps decoded account records; it hands out private copies.
-type recordMemo struct{ memo[*record] }
-
+// decode returns the record raw holds.
 func (rm *recordMemo) decode(raw []byte) (*record, error) {
-	r, err := rm.get(raw, func(raw []byte) (*record, error) {
-		r := new(record)
-		return r, json.Unmarshal(raw, r)
-	})
-	if err != nil {
-		return nil, err
+	rm.mu.Lock()
+	r, ok := rm.m[string(raw)]
+	rm.mu.Unlock()
+	if !ok {
+		r = new(record)
+		if err := json.Unmarshal(raw, r); err != nil {
+			return nil, err
+		}
+		rm.keep(raw, r)
 	}
 	return r.clone(), nil
 }
 
 // keep remembers that raw holds r (copied).
-func (rm *recordMemo) keep(raw []byte, r *record) { rm.memo.keep(raw, r.clone()) }
+func (rm *recordMemo) keep(raw []byte, r *record) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.m == nil {
+		rm.m = map[string]*record{}
+	}
+	makeRoom(rm.m, maxMemo)
+	rm.m[string(raw)] = r.clone()
+}
+
+// makeRoom drops a random quarter of m's entries once it holds max.
+func makeRoom[K comparable, V any](m map[K]V, max int) {
+	if len(m) < max {
+		return
+	}
+	for k := range m {
+		delete(m, k)
+		if len(m) < max*3/4 {
+			return
+		}
+	}
+}
 
 // clone returns a copy of r that shares nothing it may change.
 func (r *record) clone() *record {

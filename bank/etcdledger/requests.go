@@ -287,14 +287,7 @@ func (w *windowIndex) add(a *record, n uint64, entries []reqEntry, lo uint64) {
 	}
 	aw := w.m[a.ID]
 	if aw == nil || !aw.created.Equal(a.Created) {
-		if len(w.m) >= maxIndexed {
-			for k := range w.m { // a random quarter
-				delete(w.m, k)
-				if len(w.m) < maxIndexed*3/4 {
-					break
-				}
-			}
-		}
+		makeRoom(w.m, maxIndexed)
 		aw = &acctWindow{created: a.Created, chunks: map[uint64][]reqEntry{}, ids: map[string]idAt{}}
 		w.m[a.ID] = aw
 	}
