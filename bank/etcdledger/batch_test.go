@@ -11,7 +11,9 @@ import (
 // TestConcurrentOperationsShareTransactions runs deposits on disjoint
 // accounts, and deposits, repeated request ids and statements on one
 // account, from many goroutines: they commit in fewer transactions than
-// operations, and the ledger stays exact.
+// operations, and the ledger stays exact. A repeat often lands in the
+// same batch as the request it repeats, before that batch's segment of
+// the log is written: it gets the first one's outcome all the same.
 func TestConcurrentOperationsShareTransactions(t *testing.T) {
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{ProcessID: "s1", NoDefaults: true})

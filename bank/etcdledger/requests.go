@@ -121,6 +121,9 @@ func (l *Ledger) findRequest(t *tx, a *record, req string) (bank.Event, bool, er
 	if err != nil {
 		return bank.Event{}, false, err
 	}
+	if e, ok := t.pendingEvent(r.proc, r.ts); ok {
+		return e, true, nil // put earlier in this batch: its segment is not written yet
+	}
 	key := l.segmentKey(r.proc, r.seg)
 	raw, found, err := t.getFixed(key)
 	if err != nil {
@@ -131,6 +134,25 @@ func (l *Ledger) findRequest(t *tx, a *record, req string) (bank.Event, bool, er
 	}
 	e, err := eventIn(key, raw, r.ts)
 	return e, true, err
+}
+
+// pendingEvent returns the event at ts of process proc if t, or the batch
+// before it, has put it: an event of the segment the batch will commit.
+func (t *tx) pendingEvent(proc string, ts uint64) (bank.Event, bool) {
+	if proc != t.l.opts.ProcessID {
+		return bank.Event{}, false
+	}
+	for _, x := range []*tx{t, t.base} {
+		if x == nil {
+			continue
+		}
+		for _, e := range x.events {
+			if e.TS == ts {
+				return e, true
+			}
+		}
+	}
+	return bank.Event{}, false
 }
 
 // writesOf returns t's pending write of key, if any (t may be nil).
@@ -191,8 +213,9 @@ func (l *Ledger) moreKeys(pre map[string]preKV, id, req string) []string {
 
 // getFixed reads a key that never changes once written (a segment of the
 // log, a chunk of request ids): from the attempt or the prefetch, or else
-// through the quorum, without a comparison of its own. A
-// key that should exist but is missing is compared as existing, so that
+// through the quorum, without a comparison of its own. A key missing
+// from a member's own copy is read again through the quorum; one that
+// should exist but is missing there too is compared as existing, so that
 // the commit fails and the next attempt reads afresh.
 func (t *tx) getFixed(key string) ([]byte, bool, error) {
 	if w, ok := t.writes[key]; ok {
@@ -210,7 +233,9 @@ func (t *tx) getFixed(key string) ([]byte, bool, error) {
 		return r.val, true, nil
 	}
 	p, ok := t.pre[key]
-	if !ok {
+	if !ok || !p.ok && t.local {
+		// Not read yet, or missing from a member's own copy, which may be
+		// behind the one the record came from.
 		t.l.com.lateReads.Add(1)
 		if err := t.l.readInto(t.pre, map[string]preKV{}, []string{key}, false); err != nil {
 			return nil, false, t.l.unavailable(t.ctx, err)
