@@ -213,10 +213,10 @@ func (l *Ledger) moreKeys(pre map[string]preKV, id, req string) []string {
 
 // getFixed reads a key that never changes once written (a segment of the
 // log, a chunk of request ids): from the attempt or the prefetch, or else
-// through the quorum, without a comparison of its own. A key missing
-// from a member's own copy is read again through the quorum; one that
-// should exist but is missing there too is compared as existing, so that
-// the commit fails and the next attempt reads afresh.
+// through the quorum (the prefetch reads these keys through the quorum
+// too), without a comparison of its own. A key that should exist but is
+// missing is compared as existing, so that the commit fails and the next
+// attempt reads afresh.
 func (t *tx) getFixed(key string) ([]byte, bool, error) {
 	if w, ok := t.writes[key]; ok {
 		return w.val, !w.del, nil
@@ -233,9 +233,7 @@ func (t *tx) getFixed(key string) ([]byte, bool, error) {
 		return r.val, true, nil
 	}
 	p, ok := t.pre[key]
-	if !ok || !p.ok && t.local {
-		// Not read yet, or missing from a member's own copy, which may be
-		// behind the one the record came from.
+	if !ok {
 		t.l.com.lateReads.Add(1)
 		if err := t.l.readInto(t.pre, map[string]preKV{}, []string{key}, false); err != nil {
 			return nil, false, t.l.unavailable(t.ctx, err)
