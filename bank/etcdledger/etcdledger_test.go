@@ -770,3 +770,37 @@ func TestStaleCacheNeverDecides(t *testing.T) {
 	}
 	verify(t, l2)
 }
+
+// TestServersShareTheBanksWindow: the window of remembered requests is the
+// bank's, set by the server that created it. A server opened with another
+// RememberRequests works with the bank's: the two servers, taking turns on
+// one account, never fail, and a request within the bank's window is a
+// duplicate through either.
+func TestServersShareTheBanksWindow(t *testing.T) {
+	_, cli := startEtcd(t)
+	const n = 20
+	a := open(t, cli, Options{ProcessID: "s1", RememberRequests: n})
+	b := open(t, cli, Options{ProcessID: "s2", RememberRequests: 3})
+	if got := b.RememberRequests(); got != n {
+		t.Fatalf("second server remembers %d requests per account, want the bank's %d", got, n)
+	}
+	const sent = 90
+	for i := range sent {
+		l := []*Ledger{a, b}[i%2]
+		if _, err := l.Deposit(ctx, meta(fmt.Sprintf("r%d", i)), "123", 1); err != nil {
+			t.Fatalf("deposit %d through %s: %v", i, l.ProcessID(), err)
+		}
+	}
+	for _, l := range []*Ledger{b, a} {
+		for i := sent - n; i < sent; i++ {
+			r, err := l.Deposit(ctx, meta(fmt.Sprintf("r%d", i)), "123", 1)
+			if err != nil || !r.Duplicate {
+				t.Fatalf("r%d again through %s: %+v %v", i, l.ProcessID(), r, err)
+			}
+		}
+	}
+	if got := balance(t, a, "123"); got != 100_000+sent {
+		t.Fatalf("balance %s, want each deposit once", got)
+	}
+	verify(t, a)
+}

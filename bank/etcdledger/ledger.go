@@ -23,6 +23,9 @@
 //	totals                        {"deposits","withdrawals"} ever
 //	clock/<proc>                  each server's clock lease
 //	format                        the version of this layout, "2"
+//	remember_requests             the bank's window of remembered requests
+//	                              per account (Options.RememberRequests of
+//	                              the server that created the bank)
 //
 // An event's reference is "<ts>/<ts − segment's ts>/<proc>": the event and
 // the segment that holds it. A server's segments never overlap: each
@@ -59,12 +62,15 @@
 //   - A mutating operation carries a request id. A money request is
 //     remembered by its account, if it exists, with a reference to its
 //     first event, in the same transaction as that event; at least the
-//     last Options.RememberRequests per account are kept (fewer than 32
-//     more): the account record lists the newest ones, and the
-//     transaction that moves 16 of them to a chunk deletes the chunk that
-//     falls out of the window (see requests.go). A repeated id, on any server, gets the first
-//     outcome back and nothing is applied again; an id sent again with
-//     another request is refused with outcome.ErrRequestIDReused.
+//     last RememberRequests per account are kept (fewer than 32 more):
+//     the account record lists the newest ones, and the transaction that
+//     moves 16 of them to a chunk deletes the chunk that falls out of the
+//     window (see requests.go). The window is the bank's, the same on
+//     every server: the first server to open a new bank stores its
+//     Options.RememberRequests, and every server uses the stored value
+//     whatever its own option. A repeated id, on any server, gets the
+//     first outcome back and nothing is applied again; an id sent again
+//     with another request is refused with outcome.ErrRequestIDReused.
 //   - Wrong PINs are counted per (account, source) and account-wide, with
 //     bank's policy and options (LockAfter, LockFor, ThrottleAfter,
 //     ThrottleEvery), in the account's record; at most GOMAXPROCS PIN
@@ -110,7 +116,7 @@ type Options struct {
 	LockFor          time.Duration // default 15 minutes
 	ThrottleAfter    int           // default 10
 	ThrottleEvery    time.Duration // default 1 minute
-	RememberRequests int           // money request ids remembered per account; default 1000
+	RememberRequests int           // money request ids remembered per account, for a new bank (see Ledger.RememberRequests); default 1000
 	PINCost          int           // bcrypt cost for new PINs; default bcrypt.DefaultCost
 	NoDefaults       bool          // do not create the default accounts on an empty store
 	CommitTimeout    time.Duration // how long one etcd call may take; default 5s
@@ -318,6 +324,8 @@ func (l *Ledger) reqChunkKey(account string, n uint64) string {
 
 func (l *Ledger) formatKey() string { return l.k("format") }
 
+func (l *Ledger) rememberKey() string { return l.k("remember_requests") }
+
 func (l *Ledger) totalsKey() string { return l.k("totals") }
 
 func (l *Ledger) clockKey() string { return l.k("clock/" + l.opts.ProcessID) }
@@ -333,3 +341,8 @@ func (l *Ledger) unavailable(ctx context.Context, err error) error {
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
+
+// RememberRequests returns how many money request ids the bank remembers
+// per account, at least: the value stored with the bank when it was
+// created, which every server uses.
+func (l *Ledger) RememberRequests() int { return l.opts.RememberRequests }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,6 +119,86 @@ func TestSameRequestFromManyATMsAtOnce(t *testing.T) {
 	}
 	rep := bc.verify()
 	figures(t, "servers=3 etcd_members=3 connections=%d rounds=%d applied_once_each=%d events_replayed=%d", conns, rounds, ours, rep.Events)
+}
+
+// TestClusterRemembersTheLastThousandOfAnAccount: PROTOCOL.md §5 says a
+// bank kept in etcd remembers at least the last 1 000 money requests of
+// each account, the same on every server. ATMs on one server send 1 100
+// deposits to one account; then each of the newest 1 000 (in the order
+// the bank applied them), sent again through the other servers, is
+// answered as a duplicate with its first apply_ts, and nothing more is
+// applied.
+func TestClusterRemembersTheLastThousandOfAnAccount(t *testing.T) {
+	const window, sent, conns = 1000, 1100, 8
+	bc := newBankCluster(t, startEtcdCluster(t, 3), 3, etcdledger.Options{})
+	send := func(server int, ids []string, tag string) []map[string]any {
+		t.Helper()
+		out := make([]map[string]any, len(ids))
+		errs := make(chan error, conns)
+		var wg sync.WaitGroup
+		for c := range conns {
+			w := dialLines(t, bc.servers[server].addr, fmt.Sprintf("atm-%s-%d", tag, c))
+			if m, err := w.do(map[string]any{"type": "login", "account": "123", "pin": "1234"}); err != nil || m["type"] != "reply" {
+				t.Fatalf("login: %v %v", m, err)
+			}
+			wg.Go(func() {
+				for i := c; i < len(ids); i += conns {
+					m, err := w.do(map[string]any{"type": "deposit", "id": ids[i], "amount": 1})
+					if err == nil && m["type"] != "reply" {
+						err = fmt.Errorf("%s: %v", ids[i], m)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					out[i] = m
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ids := make([]string, sent)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("window-%d", i)
+	}
+	first := send(0, ids, "first")
+	before := balanceOf(t, dialLogin123(t, bc.servers[0].addr))
+	// The newest 1 000 in the order the bank applied them.
+	applyTS := map[string]float64{}
+	for i, m := range first {
+		if m["duplicate"] == true {
+			t.Fatalf("%s was answered as a duplicate the first time: %v", ids[i], m)
+		}
+		applyTS[ids[i]] = m["apply_ts"].(float64)
+	}
+	sorted := append([]string(nil), ids...)
+	sort.Slice(sorted, func(i, j int) bool { return applyTS[sorted[i]] < applyTS[sorted[j]] })
+	newest := sorted[sent-window:]
+	again := append(send(1, newest[:window/2], "again-2"), send(2, newest[window/2:], "again-3")...)
+	for i, m := range again {
+		if m["duplicate"] != true || m["apply_ts"] != applyTS[newest[i]] {
+			t.Fatalf("%s sent again through another server: %v; want a duplicate applied at %v", newest[i], m, applyTS[newest[i]])
+		}
+	}
+	if after := balanceOf(t, dialLogin123(t, bc.servers[2].addr)); after != before {
+		t.Fatalf("balance moved from %v to %v on resends", before, after)
+	}
+	figures(t, "servers=3 etcd_members=3 deposits=%d resent_through_other_servers=%d all_duplicates=true", sent, window)
+}
+
+// dialLogin123 connects to addr and logs in to account 123.
+func dialLogin123(t *testing.T, addr string) *lineConn {
+	t.Helper()
+	w := dialLines(t, addr, "atm-check")
+	if m, err := w.do(map[string]any{"type": "login", "account": "123", "pin": "1234"}); err != nil || m["type"] != "reply" {
+		t.Fatalf("login: %v %v", m, err)
+	}
+	return w
 }
 
 // balanceOf asks for the balance of the account w is logged in to.
