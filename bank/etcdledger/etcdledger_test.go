@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,65 +14,23 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/bank/money"
 	"atm/bank/outcome"
 	"atm/netproto/server"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
 
 var _ server.Ledger = (*Ledger)(nil)
 
-func freeURL(t testing.TB) url.URL {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return url.URL{Scheme: "http", Host: addr}
-}
-
 // startEtcd starts a one-member etcd and returns it with a client of it.
-func startEtcd(t testing.TB) (*stopper, *clientv3.Client) {
+func startEtcd(t testing.TB) (*etcdtest.Cluster, *clientv3.Client) {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cu, pu := freeURL(t), freeURL(t)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.LogLevel = "error"
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	t.Cleanup(func() { once.Do(e.Close) })
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		t.Fatal("etcd did not start")
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return &stopper{once: &once, e: e}, cli
+	c := etcdtest.Start(t, 1)
+	return c, c.Client()
 }
-
-// stopper stops an embedded etcd once.
-type stopper struct {
-	once *sync.Once
-	e    *embed.Etcd
-}
-
-func (s *stopper) Close() { s.once.Do(s.e.Close) }
 
 func open(t testing.TB, cli *clientv3.Client, opts Options) *Ledger {
 	t.Helper()
@@ -514,9 +470,9 @@ func TestClockResumesAboveLeaseAfterCrash(t *testing.T) {
 // TestUnavailableEtcd stops etcd: an operation fails as unavailable within
 // the commit timeout and acknowledges nothing.
 func TestUnavailableEtcd(t *testing.T) {
-	e, cli := startEtcd(t)
+	c, cli := startEtcd(t)
 	l := open(t, cli, Options{ProcessID: "s1", CommitTimeout: 500 * time.Millisecond})
-	e.Close()
+	c.Stop(0)
 	start := time.Now()
 	_, err := l.Deposit(ctx, meta("u"), "123", 1)
 	if !errors.Is(err, outcome.ErrClosed) || outcome.Code(err) != "unavailable" {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,12 +15,10 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/bank/money"
 	"atm/netproto/client"
 	"atm/netproto/wire"
-
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // startTestEtcdCluster starts a three-member embedded etcd cluster in the
@@ -30,63 +26,7 @@ import (
 // commas, as atm serve --etcd takes them.
 func startTestEtcdCluster(t *testing.T) string {
 	t.Helper()
-	free := func() url.URL {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return url.URL{Scheme: "http", Host: ln.Addr().String()}
-	}
-	type member struct {
-		name         string
-		client, peer url.URL
-	}
-	var members []member
-	var initial, endpoints []string
-	for i := range 3 {
-		m := member{name: fmt.Sprintf("m%d", i+1), client: free(), peer: free()}
-		members = append(members, m)
-		initial = append(initial, m.name+"="+m.peer.String())
-		endpoints = append(endpoints, m.client.Host)
-	}
-	var started []*embed.Etcd
-	t.Cleanup(func() {
-		var wg sync.WaitGroup
-		for _, e := range started {
-			wg.Go(e.Server.HardStop)
-		}
-		wg.Wait()
-		for _, e := range started {
-			e.Close()
-		}
-	})
-	for _, m := range members {
-		cfg := embed.NewConfig()
-		cfg.Name = m.name
-		cfg.Dir = t.TempDir()
-		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{m.client}, []url.URL{m.client}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{m.peer}, []url.URL{m.peer}
-		cfg.InitialCluster = strings.Join(initial, ",")
-		cfg.InitialClusterToken = "atm-sigkill-cluster"
-		cfg.LogLevel = "error"
-		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-		e, err := embed.StartEtcd(cfg)
-		if err != nil {
-			t.Fatalf("start etcd member %s: %v", m.name, err)
-		}
-		started = append(started, e)
-	}
-	for i, e := range started {
-		select {
-		case <-e.Server.ReadyNotify():
-		case err := <-e.Err():
-			t.Fatalf("etcd member %s: %v", members[i].name, err)
-		case <-time.After(30 * time.Second):
-			t.Fatalf("etcd member %s was not ready in 30s", members[i].name)
-		}
-	}
-	return strings.Join(endpoints, ",")
+	return strings.Join(etcdtest.Start(t, 3).Endpoints(), ",")
 }
 
 // sigkillAck is a money request an ATM got an answer to.

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net"
-	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
@@ -17,48 +15,18 @@ import (
 	"atm/netproto/wire"
 
 	"atm/bank"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/bank/money"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // startTestEtcd starts a one-member embedded etcd and returns its client
-// URL with a client of it.
+// address with a client of it.
 func startTestEtcd(t *testing.T) (string, *clientv3.Client) {
 	t.Helper()
-	free := func() url.URL {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return url.URL{Scheme: "http", Host: ln.Addr().String()}
-	}
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cu, pu := free(), free()
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.LogLevel = "error"
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		t.Fatal("etcd did not start")
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cu.Host, cli
+	c := etcdtest.Start(t, 1)
+	return c.Endpoints()[0], c.Client()
 }
 
 // etcdChild is a running atm serve --etcd; lines has its output.

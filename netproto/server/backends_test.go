@@ -6,6 +6,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/etcdledger"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/netproto/client"
 	"atm/netproto/server"
 )
@@ -50,7 +51,7 @@ var backends = []backend{
 		return &testBank{t: t, addrs: []string{e.addr}, ledger: e.bank, check: func(*testing.T) {}}
 	}},
 	{"etcd-3-servers", func(t *testing.T, configure ...func(*server.Server)) *testBank {
-		bc := newBankCluster(t, startEtcdCluster(t, 3), 3, etcdledger.Options{}, configure...)
+		bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{}, configure...)
 		b := &testBank{t: t, ledger: bc.servers[0].ledger, cluster: true}
 		for _, s := range bc.servers {
 			b.addrs = append(b.addrs, s.addr)

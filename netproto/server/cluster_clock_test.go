@@ -7,6 +7,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/etcdledger"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/bank/lamport"
 	"atm/netproto/client"
 )
@@ -24,7 +25,7 @@ func TestClusterClockCondition(t *testing.T) {
 	if testing.Short() {
 		rounds = 4
 	}
-	bc := newBankCluster(t, startEtcdCluster(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
 	accounts := []string{"123", "456", "789"}
 	logs := map[string]*clockLog{}
 	var atms []*client.Client

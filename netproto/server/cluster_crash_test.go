@@ -8,6 +8,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/etcdledger"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/netproto/client"
 )
 
@@ -23,7 +24,7 @@ func TestClusterServerCrashFailover(t *testing.T) {
 	const progress = 5
 	rng := seededRand(t)
 	began := time.Now()
-	bc := newBankCluster(t, startEtcdCluster(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
 	accounts := []string{"123", "456", "789"}
 	start, err := bc.servers[1].ledger.Audit()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/etcdledger"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/netproto/client"
 )
 
@@ -25,7 +26,7 @@ func TestClusterSurvivesEtcdMemberFaults(t *testing.T) {
 	const progress = 5 // successes per server that show it serves
 	rng := seededRand(t)
 	began := time.Now()
-	ec := startEtcdCluster(t, 3)
+	ec := etcdtest.Start(t, 3)
 	bc := newBankCluster(t, ec, 3, etcdledger.Options{CommitTimeout: time.Second})
 	accounts := []string{"123", "456", "789"}
 	start, err := bc.servers[0].ledger.Audit()
@@ -80,12 +81,12 @@ func TestClusterSurvivesEtcdMemberFaults(t *testing.T) {
 	everyServer("successes on every server", 30*time.Second, snap(), moreOK)
 
 	// One of three members stops: the leader, the hardest one to lose.
-	first := ec.leader()
+	first := ec.Leader()
 	if first < 0 {
 		t.Fatal("no etcd leader")
 	}
 	t0 := time.Now()
-	ec.stop(first)
+	ec.Stop(first)
 	base := snap()
 	everyServer("successes on every server with one etcd member stopped", 30*time.Second, base, moreOK)
 	oneDown := time.Since(t0)
@@ -97,7 +98,7 @@ func TestClusterSurvivesEtcdMemberFaults(t *testing.T) {
 
 	// A second member stops: no quorum.
 	second := (first + 1) % 3
-	ec.stop(second)
+	ec.Stop(second)
 	t1 := time.Now()
 
 	// Now every new operation is refused: the probes' balance reads get
@@ -124,7 +125,7 @@ func TestClusterSurvivesEtcdMemberFaults(t *testing.T) {
 
 	// The two members start again: the servers serve again by themselves.
 	t2 := time.Now()
-	ec.restart(first, second)
+	ec.Restart(first, second)
 	everyServer("successes on every server after the etcd members restarted", 30*time.Second, snap(), moreOK)
 	recovered := time.Since(t2)
 	for i, p := range probes {

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,160 +15,14 @@ import (
 
 	"atm/bank"
 	"atm/bank/etcdledger"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/bank/money"
 	"atm/netproto/client"
 	"atm/netproto/server"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// etcdMember is one member of an embedded etcd cluster, which can be
-// stopped and started again on the same directory and ports.
-type etcdMember struct {
-	name, dir string
-	client    url.URL
-	peer      url.URL
-	e         *embed.Etcd // nil while stopped
-}
-
-// etcdCluster is an embedded etcd cluster of real members on 127.0.0.1.
-type etcdCluster struct {
-	t       *testing.T
-	members []*etcdMember
-	initial string // the InitialCluster naming every member
-}
-
-// freeLocalURL returns an http URL on a port of 127.0.0.1 the system just
-// handed out and that was closed again.
-func freeLocalURL(t *testing.T) url.URL {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return url.URL{Scheme: "http", Host: addr}
-}
-
-// startEtcdCluster starts n members forming a new cluster and waits until
-// every one is ready. They are stopped at the end of the test.
-func startEtcdCluster(t *testing.T, n int) *etcdCluster {
-	t.Helper()
-	c := &etcdCluster{t: t}
-	var initial []string
-	for i := range n {
-		m := &etcdMember{name: fmt.Sprintf("m%d", i+1), dir: t.TempDir(), client: freeLocalURL(t), peer: freeLocalURL(t)}
-		c.members = append(c.members, m)
-		initial = append(initial, m.name+"="+m.peer.String())
-	}
-	c.initial = strings.Join(initial, ",")
-	for i := range c.members {
-		c.launch(i, "new")
-	}
-	for i := range c.members {
-		c.waitReady(i)
-	}
-	t.Cleanup(func() {
-		// At the end, no member hands its leadership over.
-		var wg sync.WaitGroup
-		for _, m := range c.members {
-			if m.e != nil {
-				wg.Go(m.e.Server.HardStop)
-			}
-		}
-		wg.Wait()
-		for i := range c.members {
-			c.stop(i)
-		}
-	})
-	return c
-}
-
-func (c *etcdCluster) launch(i int, state string) {
-	c.t.Helper()
-	m := c.members[i]
-	cfg := embed.NewConfig()
-	cfg.Name = m.name
-	cfg.Dir = m.dir
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{m.client}, []url.URL{m.client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{m.peer}, []url.URL{m.peer}
-	cfg.InitialCluster = c.initial
-	cfg.InitialClusterToken = "atm-test-cluster"
-	cfg.ClusterState = state
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop()) // a closing member's errors are noise here
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		c.t.Fatalf("start etcd member %s: %v", m.name, err)
-	}
-	m.e = e
-}
-
-func (c *etcdCluster) waitReady(i int) {
-	c.t.Helper()
-	m := c.members[i]
-	select {
-	case <-m.e.Server.ReadyNotify():
-	case err := <-m.e.Err():
-		c.t.Fatalf("etcd member %s: %v", m.name, err)
-	case <-time.After(30 * time.Second):
-		c.t.Fatalf("etcd member %s was not ready in 30s", m.name)
-	}
-}
-
-// stop closes member i (a no-op if it is stopped).
-func (c *etcdCluster) stop(i int) {
-	if m := c.members[i]; m.e != nil {
-		m.e.Close()
-		m.e = nil
-	}
-}
-
-// restart starts the stopped members given, on their directories and
-// ports, and waits until they are ready.
-func (c *etcdCluster) restart(is ...int) {
-	c.t.Helper()
-	for _, i := range is {
-		c.launch(i, "existing")
-	}
-	for _, i := range is {
-		c.waitReady(i)
-	}
-}
-
-// leader returns the index of the member that is the raft leader, or -1.
-func (c *etcdCluster) leader() int {
-	for i, m := range c.members {
-		if m.e != nil && m.e.Server.Leader() == m.e.Server.MemberID() {
-			return i
-		}
-	}
-	return -1
-}
-
-func (c *etcdCluster) endpoints() []string {
-	var out []string
-	for _, m := range c.members {
-		out = append(out, m.client.String())
-	}
-	return out
-}
-
-// newEtcdClient returns a client of every member, closed at the end of
-// the test.
-func (c *etcdCluster) newEtcdClient() *clientv3.Client {
-	c.t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		c.t.Fatalf("etcd client: %v", err)
-	}
-	c.t.Cleanup(func() { cli.Close() })
-	return cli
-}
 
 // clusterServer is one bank server (a server.Server over its own
 // etcdledger.Ledger and its own etcd client) of a bankCluster.
@@ -188,7 +40,7 @@ type clusterServer struct {
 // cluster.
 type bankCluster struct {
 	t       *testing.T
-	etcd    *etcdCluster
+	etcd    *etcdtest.Cluster
 	admin   *clientv3.Client // reads the log directly
 	servers []*clusterServer
 }
@@ -196,9 +48,9 @@ type bankCluster struct {
 // newBankCluster starts servers bank servers, "bank-1".."bank-n", each with
 // its own etcd client of every member, over the etcd cluster ec; configure
 // is applied to each server before it serves.
-func newBankCluster(t *testing.T, ec *etcdCluster, servers int, lopts etcdledger.Options, configure ...func(*server.Server)) *bankCluster {
+func newBankCluster(t *testing.T, ec *etcdtest.Cluster, servers int, lopts etcdledger.Options, configure ...func(*server.Server)) *bankCluster {
 	t.Helper()
-	bc := &bankCluster{t: t, etcd: ec, admin: ec.newEtcdClient()}
+	bc := &bankCluster{t: t, etcd: ec, admin: ec.Client()}
 	for i := range servers {
 		s := &clusterServer{proc: fmt.Sprintf("bank-%d", i+1), log: &syncBuffer{}, done: make(chan error, 1)}
 		s.srv = &server.Server{OperatorToken: opToken, LoginBackoff: time.Millisecond,
@@ -210,7 +62,7 @@ func newBankCluster(t *testing.T, ec *etcdCluster, servers int, lopts etcdledger
 		o.ProcessID = s.proc
 		o.PINCost = bcrypt.MinCost
 		o.OnEvent = s.srv.LogEvent
-		l, err := etcdledger.Open(context.Background(), ec.newEtcdClient(), o)
+		l, err := etcdledger.Open(context.Background(), ec.Client(), o)
 		if err != nil {
 			t.Fatalf("open the etcd ledger of %s: %v", s.proc, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/etcdledger"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/bank/money"
 	"atm/netproto/client"
 	"atm/netproto/wire"
@@ -31,7 +32,7 @@ func TestClusterLostRepliesApplyOnce(t *testing.T) {
 	}
 	rng := seededRand(t)
 	began := time.Now()
-	bc := newBankCluster(t, startEtcdCluster(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
 	var targets, procs []string
 	for _, s := range bc.servers {
 		targets, procs = append(targets, s.addr), append(procs, s.proc)

@@ -15,6 +15,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/etcdledger"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/netproto/client"
 )
 
@@ -34,7 +35,7 @@ func TestSameRequestFromManyATMsAtOnce(t *testing.T) {
 	if testing.Short() {
 		rounds = 4
 	}
-	bc := newBankCluster(t, startEtcdCluster(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
 
 	// The load: deposits on two other accounts, through every server.
 	var stop atomic.Bool
@@ -130,7 +131,7 @@ func TestSameRequestFromManyATMsAtOnce(t *testing.T) {
 // applied.
 func TestClusterRemembersTheLastThousandOfAnAccount(t *testing.T) {
 	const window, sent, conns = 1000, 1100, 8
-	bc := newBankCluster(t, startEtcdCluster(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
 	send := func(server int, ids []string, tag string) []map[string]any {
 		t.Helper()
 		out := make([]map[string]any, len(ids))

@@ -4,62 +4,26 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"atm/bank/etcdledger"
+	"atm/bank/etcdledger/etcdtest"
 	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
 
 var _ server.ChangeFeed = (*etcdledger.Ledger)(nil)
 
-func freeEtcdURL(t *testing.T) url.URL {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return url.URL{Scheme: "http", Host: ln.Addr().String()}
-}
-
-// startEtcd starts a one-member embedded etcd; stop stops it (at most once).
+// startEtcd starts a one-member etcd; stop stops it (at most once).
 func startEtcd(t *testing.T) (cli *clientv3.Client, stop func()) {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cu, pu := freeEtcdURL(t), freeEtcdURL(t)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.LogLevel = "error"
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() { once.Do(e.Close) }
-	t.Cleanup(stop)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		t.Fatal("etcd did not start")
-	}
-	cli, err = clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli, stop
+	c := etcdtest.Start(t, 1)
+	return c.Client(), func() { c.Stop(0) }
 }
 
 // etcdServer serves an etcd ledger with process id proc on 127.0.0.1:0.
