@@ -482,6 +482,10 @@ func TestUnavailableEtcd(t *testing.T) {
 		t.Fatalf("took %s", d)
 	}
 	t.Log(err)
+	// Close cannot store the clock, and says so, and why nothing is lost.
+	if err := l.Close(); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "above its lease") {
+		t.Fatalf("close without etcd: %v", err)
+	}
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {

@@ -185,8 +185,10 @@ func (l *Ledger) waitDurable(ctx context.Context, ts uint64) error {
 
 // storeExactClock stores the clock's value itself, for a clean Close.
 func (l *Ledger) storeExactClock(ctx context.Context) error {
-	if _, err := l.cli.Put(ctx, l.clockKey(), strconv.FormatUint(l.clock.Now(), 10)); err != nil {
-		return fmt.Errorf("store the clock: %w", l.unavailable(ctx, err))
+	now := l.clock.Now()
+	if _, err := l.cli.Put(ctx, l.clockKey(), strconv.FormatUint(now, 10)); err != nil {
+		return fmt.Errorf("store the clock (L=%d): %w: %w; the next start resumes it above its lease, so it will not go back",
+			now, ErrUnavailable, err)
 	}
 	return nil
 }
