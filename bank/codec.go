@@ -20,10 +20,12 @@ const formatVersion = 2
 
 // eventVersion is the first byte of every stored event: 1, or 2 for an
 // event that carries receive reports (Event.Seen), appended after the
-// fields of version 1.
+// fields of version 1, or 3 for one that also carries an Origin, after
+// the reports (their count may be 0).
 const (
-	eventVersion     = 1
-	eventVersionSeen = 2
+	eventVersion       = 1
+	eventVersionSeen   = 2
+	eventVersionOrigin = 3
 )
 
 var errShortRecord = errors.New("truncated record")
@@ -33,7 +35,9 @@ var errShortRecord = errors.New("truncated record")
 // e.Account and prevB that of e.To (0 when none, or when e is not a
 // statement entry).
 func appendEvent(dst []byte, e *Event, prevA, prevB uint64) []byte {
-	if len(e.Seen) > 0 {
+	if e.Origin != "" {
+		dst = append(dst, eventVersionOrigin)
+	} else if len(e.Seen) > 0 {
 		dst = append(dst, eventVersionSeen)
 	} else {
 		dst = append(dst, eventVersion)
@@ -61,12 +65,15 @@ func appendEvent(dst []byte, e *Event, prevA, prevB uint64) []byte {
 	dst = binary.AppendVarint(dst, wall)
 	dst = binary.AppendUvarint(dst, prevA)
 	dst = binary.AppendUvarint(dst, prevB)
-	if len(e.Seen) > 0 {
+	if len(e.Seen) > 0 || e.Origin != "" {
 		dst = binary.AppendUvarint(dst, uint64(len(e.Seen)))
 		for _, r := range e.Seen {
 			dst = binary.AppendUvarint(dst, r.TS)
 			dst = binary.AppendUvarint(dst, r.At)
 		}
+	}
+	if e.Origin != "" {
+		dst = appendString(dst, e.Origin)
 	}
 	return dst
 }
@@ -155,7 +162,7 @@ func (d *decoder) kind() Kind {
 
 // decodeEvent decodes a stored event with key ts.
 func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) {
-	if len(b) == 0 || (b[0] != eventVersion && b[0] != eventVersionSeen) {
+	if len(b) == 0 || b[0] < eventVersion || b[0] > eventVersionOrigin {
 		return e, 0, 0, fmt.Errorf("event %d: unknown encoding", ts)
 	}
 	d := decoder{b: b[1:]}
@@ -181,7 +188,7 @@ func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) 
 	}
 	prevA = d.uvarint()
 	prevB = d.uvarint()
-	if b[0] == eventVersionSeen {
+	if b[0] == eventVersionSeen || b[0] == eventVersionOrigin {
 		n := d.uvarint()
 		if n > uint64(len(d.b)) { // each report takes at least two bytes
 			d.err = errShortRecord
@@ -189,6 +196,9 @@ func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) 
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			e.Seen = append(e.Seen, Seen{TS: d.uvarint(), At: d.uvarint()})
 		}
+	}
+	if b[0] == eventVersionOrigin {
+		e.Origin = d.string()
 	}
 	if d.err != nil {
 		return Event{}, 0, 0, fmt.Errorf("event %d: %w", ts, d.err)
@@ -199,7 +209,7 @@ func decodeEvent(ts uint64, b []byte) (e Event, prevA, prevB uint64, err error) 
 // eventHead decodes only what the idempotency index needs: the kind, the
 // account and the request id.
 func eventHead(b []byte) (kind, account, reqID []byte, ok bool) {
-	if len(b) == 0 || (b[0] != eventVersion && b[0] != eventVersionSeen) {
+	if len(b) == 0 || b[0] < eventVersion || b[0] > eventVersionOrigin {
 		return nil, nil, nil, false
 	}
 	d := decoder{b: b[1:]}

@@ -71,3 +71,35 @@ func TestReceiveReportsKeptWithTheRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPushOriginKept: a push of another server's change records that
+// server, the change's timestamp and this server's receive of it; all
+// three survive a reopen, with or without receive reports beside them.
+func TestPushOriginKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bank.db")
+	b := open(t, path, bank.Options{})
+	ctx := context.Background()
+	want := []bank.Event{
+		{Kind: bank.KindPush, Account: "456", Amount: 250, Client: "atm-b", Origin: "bank-1", OrigTS: 2, RecvTS: 3},
+		{Kind: bank.KindPush, Account: "456", Amount: 250, Client: "atm-c", Origin: "bank-3", OrigTS: 4, RecvTS: 5,
+			Seen: []bank.Seen{{TS: 7, At: 8}}},
+		{Kind: bank.KindPush, Account: "456", Amount: 250, Client: "atm-d"},
+	}
+	rec, err := b.RecordAll(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b = open(t, path, bank.Options{})
+	got := map[uint64]bank.Event{}
+	_ = b.Events(func(e bank.Event) error { got[e.TS] = e; return nil })
+	for i, r := range rec {
+		g, w := got[r.TS], want[i]
+		if g.Origin != w.Origin || g.OrigTS != w.OrigTS || g.RecvTS != w.RecvTS || len(g.Seen) != len(w.Seen) || g.Client != w.Client {
+			t.Fatalf("push %d after a reopen: %+v, want %+v", i, g, w)
+		}
+	}
+	if _, err := b.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}

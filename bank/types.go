@@ -109,7 +109,11 @@ type Event struct {
 	RecvTS   uint64 `json:"recv_ts,omitempty"`   // server's receive event
 	ApplyTS  uint64 `json:"apply_ts,omitempty"`  // server's apply event (= TS)
 	ReplyTS  uint64 `json:"reply_ts,omitempty"`  // server's reply (send) event
-	OrigTS   uint64 `json:"orig_ts,omitempty"`   // for a retry: TS of the first outcome
+	OrigTS   uint64 `json:"orig_ts,omitempty"`   // for a retry: TS of the first outcome; for a push of Origin's change: its TS
+	// Origin, for a push of a change another server committed (a bank
+	// kept in etcd), is that server's process id: RecvTS is this
+	// server's receive of the change, OrigTS the change's timestamp.
+	Origin string `json:"origin,omitempty"`
 
 	Detail string    `json:"detail,omitempty"`
 	Wall   time.Time `json:"wall"`

@@ -271,7 +271,7 @@ func eventOf(e wire.Entry) bank.Event {
 	return bank.Event{TS: e.TS, Proc: e.Proc, Kind: bank.Kind(e.Kind), Outcome: e.Outcome,
 		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
 		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
-		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall, Seen: bankSeen(e.Seen)}
+		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Origin: e.Origin, Detail: e.Detail, Wall: e.Wall, Seen: bankSeen(e.Seen)}
 }
 
 func bankSeen(s []wire.Seen) []bank.Seen {
@@ -333,10 +333,13 @@ func formatEvent(e bank.Event) string {
 	if e.ReqID != "" {
 		fmt.Fprintf(&s, " req=%s", e.ReqID)
 	}
-	if e.RecvTS != 0 {
+	switch {
+	case e.Origin != "":
+		fmt.Fprintf(&s, " [%s's change at L=%d, received here at L=%d]", e.Origin, e.OrigTS, e.RecvTS)
+	case e.RecvTS != 0:
 		fmt.Fprintf(&s, " [sent L=%d recv L=%d apply L=%d reply L=%d]", e.ClientTS, e.RecvTS, e.TS, e.ReplyTS)
 	}
-	if e.OrigTS != 0 {
+	if e.OrigTS != 0 && e.Origin == "" {
 		fmt.Fprintf(&s, " first=L%d", e.OrigTS)
 	}
 	if e.Detail != "" && e.Outcome != outcome.OutcomeOK {

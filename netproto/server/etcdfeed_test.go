@@ -113,9 +113,28 @@ func TestPushAcrossServers(t *testing.T) {
 	if p.TS <= r.ServerApply {
 		t.Fatalf("B's push at L=%d is not after the transfer's apply L=%d: bank-2 did not receive it first", p.TS, r.ServerApply)
 	}
+	bPush := p
 	p = nextPush(t, a2)
 	if p.Kind != wire.PushTransferOut || p.To != "456" || p.Amount != 1_000 || p.Balance != r.Balance || p.TS <= r.ServerApply {
 		t.Fatalf("A's session on bank-2: %+v (transfer %+v)", p, r)
+	}
+	// The log says where each of those pushes came from (PROTOCOL.md §4,
+	// log): bank-1's transfer, received by bank-2 before it pushed.
+	var recv uint64
+	for _, e := range logEntries(t, addr2) {
+		if e.Kind != wire.KindPush || (e.TS != bPush.TS && e.TS != p.TS) {
+			continue
+		}
+		if e.Proc != "bank-2" || e.Origin != "bank-1" || e.OrigTS != r.ServerApply || e.RecvTS <= e.OrigTS || e.RecvTS >= e.TS {
+			t.Fatalf("push record %+v: want origin bank-1, orig_ts %d, and bank-2's receive between it and the push", e, r.ServerApply)
+		}
+		if recv != 0 && e.RecvTS != recv {
+			t.Fatalf("the two pushes of one transfer name two receives, L=%d and L=%d", recv, e.RecvTS)
+		}
+		recv = e.RecvTS
+	}
+	if recv == 0 {
+		t.Fatal("the pushes are not in the log")
 	}
 
 	// B deposits on bank-2, where no other session is on 456; A's second
@@ -140,6 +159,29 @@ func TestPushAcrossServers(t *testing.T) {
 	}
 	if _, err := l1.Verify(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// logEntries reads the whole log of the server at addr with the operator's
+// log request.
+func logEntries(t *testing.T, addr string) []wire.Entry {
+	t.Helper()
+	c, err := client.Dial(ctx(t), addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out []wire.Entry
+	for after := uint64(0); ; {
+		page, err := c.Log(ctx(t), opToken, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) == 0 {
+			return out
+		}
+		out = append(out, page.Events...)
+		after = page.Next
 	}
 }
 

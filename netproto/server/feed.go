@@ -73,7 +73,7 @@ func (s *Server) remoteChange(e bank.Event) {
 		slog.String("op", string(e.Kind)), slog.String("account", e.Account), slog.String("peer", e.Proc),
 		slog.Uint64("remote_ts", e.TS))
 
-	own := pushItem{account: e.Account, amount: e.Amount, balance: e.Balance, applyTS: e.TS}
+	own := pushItem{account: e.Account, amount: e.Amount, balance: e.Balance, applyTS: e.TS, origin: e.Proc, recvTS: step.New}
 	switch e.Kind {
 	case bank.KindDeposit:
 		own.kind = wire.PushDeposit
@@ -81,7 +81,7 @@ func (s *Server) remoteChange(e bank.Event) {
 		own.kind = wire.PushWithdraw
 	case bank.KindTransfer:
 		s.notify(pushItem{kind: wire.PushTransferIn, account: e.To, from: e.Account,
-			amount: e.Amount, balance: e.ToBalance, applyTS: e.TS}, nil)
+			amount: e.Amount, balance: e.ToBalance, applyTS: e.TS, origin: e.Proc, recvTS: step.New}, nil)
 		own.kind, own.to, own.toHolder = wire.PushTransferOut, e.To, e.Detail
 	default:
 		return

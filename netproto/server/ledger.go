@@ -50,7 +50,7 @@ func EntryOf(e bank.Event) wire.Entry {
 	return wire.Entry{TS: e.TS, Proc: e.Proc, Kind: string(e.Kind), Outcome: e.Outcome,
 		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
 		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
-		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Detail: e.Detail, Wall: e.Wall, Seen: seenOf(e.Seen)}
+		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Origin: e.Origin, Detail: e.Detail, Wall: e.Wall, Seen: seenOf(e.Seen)}
 }
 
 func seenOf(s []bank.Seen) []wire.Seen {

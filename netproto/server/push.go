@@ -65,6 +65,10 @@ type pushItem struct {
 	to, toHolder              string
 	amount, balance           money.Cents
 	applyTS                   uint64
+	// For a change another server committed: that server, and this
+	// server's receive of the change.
+	origin string
+	recvTS uint64
 }
 
 // counterparty is the other account of a transfer push, as recorded in the
@@ -147,6 +151,10 @@ func (c *conn) drainPushes() {
 			events = append(events, bank.Event{Kind: bank.KindPush, Account: p.account, To: p.counterparty(),
 				Amount: p.amount, Balance: p.balance, Client: c.peerID(),
 				Detail: pushDetail(p.kind, p.applyTS)})
+			if p.origin != "" {
+				e := &events[len(events)-1]
+				e.Origin, e.OrigTS, e.RecvTS = p.origin, p.applyTS, p.recvTS
+			}
 		}
 		if len(events) > 0 {
 			recorded, _ := c.s.Ledger.RecordAll(c.s.ctx, events)

@@ -28,6 +28,10 @@ type Entry struct {
 	ApplyTS  uint64 `json:"apply_ts,omitempty"`
 	ReplyTS  uint64 `json:"reply_ts,omitempty"`
 	OrigTS   uint64 `json:"orig_ts,omitempty"`
+	// Origin, on a push of a change another server committed, is that
+	// server's process id; OrigTS is the change's timestamp and RecvTS
+	// this server's receive of it (PROTOCOL.md §4, log).
+	Origin string `json:"origin,omitempty"`
 
 	Detail string    `json:"detail,omitempty"`
 	Wall   time.Time `json:"wall"`

@@ -89,6 +89,11 @@ func (t *Trace) Filter(f Filter) *Trace {
 			s.Events[i].Msg = msgMap[m]
 		}
 	}
+	for _, m := range s.Messages { // the messages of a send beyond its first
+		if m.Send >= 0 && s.Events[m.Send].Kind == Send {
+			s.shareSend(m.Send, m.ID)
+		}
+	}
 	for _, m := range s.Messages {
 		if m.Send >= 0 {
 			l := s.Events[m.Send].L

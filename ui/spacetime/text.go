@@ -127,6 +127,12 @@ func WriteText(w io.Writer, t *Trace, width int) error {
 			}
 			re := &t.Events[r]
 			note += " → " + t.Procs[re.Proc].ID + "@" + strconv.FormatUint(re.L, 10)
+			for _, m := range t.more[ev.ID] {
+				if r := t.Messages[m].Recv; r >= 0 {
+					re := &t.Events[r]
+					note += ", " + t.Procs[re.Proc].ID + "@" + strconv.FormatUint(re.L, 10)
+				}
+			}
 		}
 		if ev.Account != "" {
 			note += " [" + ev.Account + "]"

@@ -101,6 +101,7 @@ type Trace struct {
 	key     []uint64 // per event: its ordering time (L, or for L = 0 the lane's time when it was added)
 	msgDest []string // per message: the process id it is sent to, "" if unknown
 	sends   map[uint64][]int
+	more    map[int][]int            // per send: its messages after the first (a change several servers receive)
 	pending map[uint64][]pendingSeen // reports of sends not added yet
 	lastTS  map[string]uint64
 	session map[int]string
@@ -129,6 +130,7 @@ func (t *Trace) init() {
 	}
 	t.procIdx = make(map[string]int)
 	t.sends = make(map[uint64][]int)
+	t.more = make(map[int][]int)
 	t.pending = make(map[uint64][]pendingSeen)
 	t.lastTS = make(map[string]uint64)
 	t.session = make(map[int]string)
@@ -267,6 +269,11 @@ func (t *Trace) addEntry(e *wire.Entry, middle []int) []int {
 		if e.ReplyTS != 0 {
 			_, middle = t.addEvent(bank, e.ReplyTS, Local, -1, e.Kind+" done", e, e.Account, middle)
 		}
+	case e.Kind == wire.KindPush:
+		if e.Origin != "" {
+			middle = t.fromServer(bank, e, middle)
+		}
+		middle = t.bankSend(bank, e.TS, "push", clientName(e.Client), e, middle)
 	case requestKinds[e.Kind] || e.RecvTS != 0:
 		c := t.proc(clientName(e.Client), false)
 		acct := e.Account
@@ -303,8 +310,6 @@ func (t *Trace) addEntry(e *wire.Entry, middle []int) []int {
 		// The greeting goes to a connection; who reads it is known only
 		// if a client reports receiving it.
 		middle = t.bankSend(bank, e.TS, "hello", "", e, middle)
-	case e.Kind == wire.KindPush:
-		middle = t.bankSend(bank, e.TS, "push", clientName(e.Client), e, middle)
 	case e.Kind == wire.KindDisconnect:
 		if isBye(e) {
 			middle = t.bankSend(bank, e.TS, "bye", clientName(e.Client), e, middle)
@@ -320,6 +325,59 @@ func (t *Trace) addEntry(e *wire.Entry, middle []int) []int {
 		_, middle = t.addEvent(bank, e.TS, Local, -1, e.Kind, e, e.Account, middle)
 	}
 	return middle
+}
+
+// fromServer adds the receive of another server's change that a push
+// record names (Origin, OrigTS, at RecvTS), once however many pushes name
+// it: a message from that server's event at OrigTS, the commit other
+// servers learn of through the store. If the log read holds no such
+// event, the receive stays, as a local event: its sender is not invented.
+func (t *Trace) fromServer(bank int, e *wire.Entry, middle []int) []int {
+	if e.RecvTS == 0 || e.OrigTS == 0 {
+		return middle
+	}
+	if t.eventAt(bank, e.RecvTS) >= 0 {
+		return middle // named by an earlier push
+	}
+	origin := t.proc(e.Origin, true)
+	send := t.eventAt(origin, e.OrigTS)
+	what := "change of " + e.Origin
+	if send < 0 {
+		_, middle = t.addEvent(bank, e.RecvTS, Local, -1, "recv "+what+" (not in this log)", e, e.Account, middle)
+		return middle
+	}
+	what = strings.TrimPrefix(t.Events[send].What, "apply ")
+	m := len(t.Messages)
+	t.Messages = append(t.Messages, Message{ID: m, Send: send, Recv: -1, What: what})
+	t.msgDest = append(t.msgDest, t.Procs[bank].ID)
+	t.shareSend(send, m)
+	var rcv int
+	rcv, middle = t.addEvent(bank, e.RecvTS, Receive, m, "recv "+what, e, t.Events[send].Account, middle)
+	t.Messages[m].Recv = rcv
+	return middle
+}
+
+// shareSend makes event send the send of message m: its only one (the
+// event becomes a send), or one more (a change several servers receive).
+func (t *Trace) shareSend(send, m int) {
+	switch s := &t.Events[send]; {
+	case s.Msg < 0:
+		s.Kind, s.Msg = Send, m
+	case s.Msg != m:
+		t.more[send] = append(t.more[send], m)
+	}
+}
+
+// eventAt returns the event of process p at Lamport time l, or -1.
+func (t *Trace) eventAt(p int, l uint64) int {
+	lane := t.lanes[p]
+	i := sort.Search(len(lane), func(i int) bool { return t.key[lane[i]] >= l })
+	for ; i < len(lane) && t.key[lane[i]] == l; i++ {
+		if t.Events[lane[i]].L == l {
+			return lane[i]
+		}
+	}
+	return -1
 }
 
 func (t *Trace) login(c int, account string) {

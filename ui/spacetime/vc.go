@@ -65,7 +65,23 @@ func (t *Trace) sendOf(id int) int {
 	return t.Messages[ev.Msg].Send
 }
 
-// recvOf returns the receive event of a send, or -1.
+// eachNext calls f with each event that directly follows id: the next on
+// its lifeline, and the receives of its messages.
+func (t *Trace) eachNext(id int, f func(int)) {
+	if n := t.laneNext(id); n >= 0 {
+		f(n)
+	}
+	if n := t.recvOf(id); n >= 0 {
+		f(n)
+	}
+	for _, m := range t.more[id] {
+		if n := t.Messages[m].Recv; n >= 0 {
+			f(n)
+		}
+	}
+}
+
+// recvOf returns the receive event of a send's first message, or -1.
 func (t *Trace) recvOf(id int) int {
 	ev := &t.Events[id]
 	if ev.Kind != Send || ev.Msg < 0 {
@@ -113,11 +129,11 @@ func (t *Trace) computeFrom(first int, middle []int) {
 		id := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		mark(id)
-		for _, n := range [2]int{t.laneNext(id), t.recvOf(id)} {
-			if n >= 0 && t.stamp[n] != t.gen {
+		t.eachNext(id, func(n int) {
+			if t.stamp[n] != t.gen {
 				stack = append(stack, n)
 			}
-		}
+		})
 	}
 	t.compute(set)
 }
@@ -150,14 +166,14 @@ func (t *Trace) compute(set []int) {
 	done := make(map[int]bool, len(set))
 	release := func(id int) {
 		done[id] = true
-		for _, n := range [2]int{t.laneNext(id), t.recvOf(id)} {
+		t.eachNext(id, func(n int) {
 			if in(n) && !done[n] {
 				indeg[n]--
 				if indeg[n] == 0 {
 					heap.Push(h, n)
 				}
 			}
-		}
+		})
 	}
 	for len(done) < len(set) {
 		if h.Len() == 0 {
@@ -287,14 +303,14 @@ func (t *Trace) Order() []int {
 		}
 		done[id] = true
 		out = append(out, id)
-		for _, n := range [2]int{t.laneNext(id), t.recvOf(id)} {
-			if n >= 0 && !done[n] {
+		t.eachNext(id, func(n int) {
+			if !done[n] {
 				indeg[n]--
 				if indeg[n] == 0 {
 					heap.Push(h, n)
 				}
 			}
-		}
+		})
 	}
 	return out
 }

@@ -666,7 +666,11 @@ func (d *Diagram) describe(tag string, id int, w int) []string {
 		tsf(tr.T(i18n.WatchBankRecv), r.RecvTS)
 		tsf(tr.T(i18n.WatchApply), r.TS)
 		tsf(tr.T(i18n.WatchReply), r.ReplyTS)
-		tsf(tr.T(i18n.WatchFirst), r.OrigTS)
+		if r.Origin != "" { // a push of another server's change: that change
+			ts = append(ts, s.Label.Render("←")+s.Value.Render(fmt.Sprintf("%s@%d", r.Origin, r.OrigTS)))
+		} else {
+			tsf(tr.T(i18n.WatchFirst), r.OrigTS)
+		}
 		for _, sn := range r.Seen {
 			ts = append(ts, s.Label.Render(tr.T(i18n.WatchSeen))+s.Value.Render(fmt.Sprintf("%d@%d", sn.TS, sn.At)))
 		}
