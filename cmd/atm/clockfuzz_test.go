@@ -218,6 +218,9 @@ func TestHostileTimestampsAndCrashes(t *testing.T) {
 		srv := startServe(t, bin, db, addr, cycle)
 		addr = srv.addr
 		fzQuietProbe(t, w, srv.addr, cycle)
+		if cycle == 0 {
+			fzPushProbe(t, w, srv.addr)
+		}
 		if t.Failed() {
 			return
 		}
@@ -386,6 +389,62 @@ func fzQuietProbe(t *testing.T, w *fzWorld, addr string, cycle int) {
 	w.count("bad_request", 4)
 	w.count("accepted_jumps", 2)
 	w.count("conns", 1)
+}
+
+// fzPushProbe makes sure the run holds a push, whenever the chaos cycles
+// stop: on the quiet server, a session on 123 transfers 1 cent to 456,
+// where another session is, which is pushed the transfer. The answer and
+// the push are checked offline with the chaos's.
+func fzPushProbe(t *testing.T, w *fzWorld, addr string) {
+	w.mu.Lock()
+	w.ticks += 32
+	w.mu.Unlock()
+	var clock uint64
+	type side struct {
+		c    *fzRaw
+		proc string
+	}
+	login := func(name, acct string) side {
+		c, hello := fzDial(t, addr, name)
+		w.see(*hello.TS, name, "hello")
+		clock = max(clock, *hello.TS) + 1
+		proc := "fz-" + name
+		line := fmt.Sprintf(`{"type":"login","id":"%s-1","proc":"%s","ts":%d,"account":"%s","pin":"1234"}`, proc, proc, clock, acct)
+		m := c.ask(line)
+		w.see(*m.TS, name, line)
+		if m.Type != "reply" {
+			t.Fatalf("%s: %s answered %s", name, line, m.raw)
+		}
+		clock = max(clock, *m.TS) + 1
+		return side{c, proc}
+	}
+	payer, payee := login("c0-push-payer", "123"), login("c0-push-payee", "456")
+	defer payer.c.nc.Close()
+	defer payee.c.nc.Close()
+	clock++
+	id := payer.proc + "-2"
+	line := fmt.Sprintf(`{"type":"transfer","id":"%s","proc":"%s","ts":%d,"to":"456","amount":1}`, id, payer.proc, clock)
+	m := payer.c.ask(line)
+	w.see(*m.TS, payer.proc, line)
+	if m.Type != "reply" || m.ApplyTS == 0 {
+		t.Fatalf("%s: %s answered %s", payer.proc, line, m.raw)
+	}
+	p, err := payee.c.read()
+	if err != nil || p.Type != "push" || p.TS == nil || p.ApplyTS != m.ApplyTS {
+		t.Fatalf("%s: after the transfer, %+v (%v), want its push", payee.proc, p, err)
+	}
+	w.see(*p.TS, payee.proc, "push")
+	w.mu.Lock()
+	w.ledger = append(w.ledger, fzMoney{id: id, kind: "transfer", account: "123", to: "456", code: "ok",
+		amount: 1, balance: deref(m.Balance), hasBalance: m.Balance != nil,
+		clientTS: clock, recv: m.RecvTS, apply: m.ApplyTS, ts: *m.TS})
+	w.pushes = append(w.pushes, fzPush{account: p.Account, from: p.From, to: p.To, kind: p.Kind,
+		amount: p.Amount, applyTS: p.ApplyTS, ts: *p.TS})
+	w.mu.Unlock()
+	w.count("lines", 3)
+	w.count("answers", 3)
+	w.count("conns", 2)
+	w.count("pushes_received", 1)
 }
 
 // fzConn is one chaos connection: a writer that pipelines random bursts and

@@ -17,8 +17,10 @@ import (
 // every request is sent before the server receives it, received before it
 // is applied, applied before the reply is sent and the reply sent before
 // the client receives it; each server uses each of its timestamps once;
-// each client's clock only rises; and each account's events, whichever
-// server applied them, were committed in (ts, proc) order.
+// each client's clock only rises; each push of another server's change
+// names a receive after that change, shared by that change's pushes on
+// the server; and each account's events, whichever server applied them,
+// were committed in (ts, proc) order.
 func TestClusterClockCondition(t *testing.T) {
 	const clients = 6
 	rounds := 8
@@ -68,8 +70,33 @@ func TestClusterClockCondition(t *testing.T) {
 		}
 		used[tick{proc, ts}] = what
 	}
+	// A push of another server's change names this server's receive of
+	// it: the pushes of one change share that receive, which must come
+	// after the change (the max rule across servers).
+	logged := map[tick]bool{}
 	for _, e := range events {
-		use(e.Proc, e.RecvTS, fmt.Sprintf("receive of %s L=%d", e.Kind, e.TS))
+		logged[tick{e.Proc, e.TS}] = true
+	}
+	shared := map[tick]tick{}
+	crossServer := 0
+	for _, e := range events {
+		if e.Origin != "" {
+			recv, from := tick{e.Proc, e.RecvTS}, tick{e.Origin, e.OrigTS}
+			if !logged[from] || e.RecvTS <= e.OrigTS || e.Origin == e.Proc {
+				t.Errorf("push (%d, %s) names a receive at %d of (%d, %s): not a logged change of another server before it", e.TS, e.Proc, e.RecvTS, e.OrigTS, e.Origin)
+			}
+			if prev, ok := shared[recv]; ok {
+				if prev != from {
+					t.Errorf("%s's receive at %d is named for (%d, %s) and (%d, %s)", e.Proc, e.RecvTS, prev.ts, prev.proc, from.ts, from.proc)
+				}
+			} else {
+				shared[recv] = from
+				crossServer++
+				use(e.Proc, e.RecvTS, fmt.Sprintf("receive of (%d, %s)", e.OrigTS, e.Origin))
+			}
+		} else {
+			use(e.Proc, e.RecvTS, fmt.Sprintf("receive of %s L=%d", e.Kind, e.TS))
+		}
 		use(e.Proc, e.TS, fmt.Sprintf("%s L=%d", e.Kind, e.TS))
 		use(e.Proc, e.ReplyTS, fmt.Sprintf("reply of %s L=%d", e.Kind, e.TS))
 		if e.RecvTS != 0 && e.RecvTS >= e.TS || e.ReplyTS != 0 && e.ReplyTS <= e.TS {
@@ -120,8 +147,11 @@ func TestClusterClockCondition(t *testing.T) {
 	if len(servers) != 3 {
 		t.Errorf("requests were applied by %d servers, want 3", len(servers))
 	}
+	if crossServer == 0 {
+		t.Error("no push of another server's change: transfers reach sessions on other servers, so there must be some")
+	}
 	pairs := checkAccountOrder(t, events)
 	rep := bc.verify()
-	figures(t, "servers=3 etcd_members=3 clients=%d requests_checked=%d server_timestamps=%d account_events_in_order=%d log_events=%d events_replayed=%d",
-		clients, matched, len(used), pairs, len(events), rep.Events)
+	figures(t, "servers=3 etcd_members=3 clients=%d requests_checked=%d server_timestamps=%d cross_server_receives=%d account_events_in_order=%d log_events=%d events_replayed=%d",
+		clients, matched, len(used), crossServer, pairs, len(events), rep.Events)
 }
