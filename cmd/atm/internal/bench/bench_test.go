@@ -76,18 +76,19 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// atm bench --addr a,b: one bank served at two addresses; session i goes to
-// address i mod 2, the operator's connection to the first.
-func TestBenchSpreadsSessionsOverServers(t *testing.T) {
-	const token = "bench-token"
+// serveBank serves one bbolt bank, with the operator token, on n listeners
+// of 127.0.0.1 that count their connections; at the end of the test the
+// server shuts down and the bank verifies and closes.
+func serveBank(t *testing.T, token string, n int) (*bank.Bank, []*countingListener) {
+	t.Helper()
 	srv := &server.Server{OperatorToken: token}
 	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Ledger = b
-	var ls [2]*countingListener
-	var done [2]chan error
+	ls := make([]*countingListener, n)
+	done := make([]chan error, n)
 	for i := range ls {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -96,7 +97,7 @@ func TestBenchSpreadsSessionsOverServers(t *testing.T) {
 		ls[i], done[i] = &countingListener{Listener: l}, make(chan error, 1)
 		go func() { done[i] <- srv.Serve(ls[i]) }()
 	}
-	defer func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
@@ -111,8 +112,15 @@ func TestBenchSpreadsSessionsOverServers(t *testing.T) {
 			t.Errorf("verify: %v", err)
 		}
 		b.Close()
-	}()
+	})
+	return b, ls
+}
 
+// atm bench --addr a,b: one bank served at two addresses; session i goes to
+// address i mod 2, the operator's connection to the first.
+func TestBenchSpreadsSessionsOverServers(t *testing.T) {
+	const token = "bench-token"
+	_, ls := serveBank(t, token, 2)
 	res, err := bench(benchConfig{
 		addr: ls[0].Addr().String() + "," + ls[1].Addr().String(), token: token,
 		clients: 5, duration: 200 * time.Millisecond, mix: "transfer", client: "lean", base: 660_000_000,
@@ -133,25 +141,8 @@ func TestBenchSpreadsSessionsOverServers(t *testing.T) {
 // ids are not the first run's, which the bank would answer as repeats.
 func TestBenchRunsAgainOnTheSameAccounts(t *testing.T) {
 	const token = "bench-token"
-	srv := &server.Server{OperatorToken: token}
-	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	srv.Ledger = b
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	}()
+	b, ls := serveBank(t, token, 1)
+	l := ls[0]
 	var ops int64
 	for run := range 2 {
 		res, err := bench(benchConfig{addr: l.Addr().String(), token: token,
