@@ -148,13 +148,13 @@ func (c *conn) drainPushes() {
 			}
 			slots = append(slots, c.reserve())
 			items = append(items, p)
-			events = append(events, bank.Event{Kind: bank.KindPush, Account: p.account, To: p.counterparty(),
+			ev := bank.Event{Kind: bank.KindPush, Account: p.account, To: p.counterparty(),
 				Amount: p.amount, Balance: p.balance, Client: c.peerID(),
-				Detail: pushDetail(p.kind, p.applyTS)})
+				Detail: pushDetail(p.kind, p.applyTS)}
 			if p.origin != "" {
-				e := &events[len(events)-1]
-				e.Origin, e.OrigTS, e.RecvTS = p.origin, p.applyTS, p.recvTS
+				ev.Origin, ev.OrigTS, ev.RecvTS = p.origin, p.applyTS, p.recvTS
 			}
+			events = append(events, ev)
 		}
 		if len(events) > 0 {
 			recorded, _ := c.s.Ledger.RecordAll(c.s.ctx, events)

@@ -339,8 +339,10 @@ func (t *Trace) fromServer(bank int, e *wire.Entry, middle []int) []int {
 	if t.eventAt(bank, e.RecvTS) >= 0 {
 		return middle // named by an earlier push
 	}
-	origin := t.proc(e.Origin, true)
-	send := t.eventAt(origin, e.OrigTS)
+	send := -1
+	if origin, ok := t.procIdx[e.Origin]; ok { // no lane for a server with no event in the log
+		send = t.eventAt(origin, e.OrigTS)
+	}
 	what := "change of " + e.Origin
 	if send < 0 {
 		_, middle = t.addEvent(bank, e.RecvTS, Local, -1, "recv "+what+" (not in this log)", e, e.Account, middle)
