@@ -62,6 +62,12 @@ type conn struct {
 	ready     []*outMsg // settled messages waiting for the pending slots
 	sentApply uint64    // apply timestamp of the newest balance sent
 
+	// smu is held while a logout unbinds the session and records it, and
+	// while a batch of pushes is checked against the session and
+	// recorded: a push is either recorded before the logout (and so sent
+	// before its reply) or not at all.
+	smu sync.Mutex
+
 	pmu     sync.Mutex // guards the push queue
 	pq      []pushItem
 	pushing bool // a drainer goroutine is running

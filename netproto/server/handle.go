@@ -399,6 +399,7 @@ func (c *conn) login(req *wire.Message, meta bank.Meta) {
 func (c *conn) logout(req *wire.Message, meta bank.Meta) {
 	s := c.s
 	account := c.account
+	c.smu.Lock()
 	s.unregister(account, c)
 	c.account, c.holder = "", ""
 	sl := c.reserve()
@@ -406,6 +407,7 @@ func (c *conn) logout(req *wire.Message, meta bank.Meta) {
 	// With a request id, the bank reserves the reply's tick in the record.
 	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindLogout, Account: account, ReqID: req.ID,
 		Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Seen: meta.Seen})
+	c.smu.Unlock()
 	if err != nil {
 		// The session is unbound anyway; the record is what failed.
 		c.settle(sl, nil, false)

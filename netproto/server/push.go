@@ -137,7 +137,9 @@ func (c *conn) drainPushes() {
 				slog.String("peer", c.peerID()), slog.Int("dropped", dropped))
 		}
 		// Recorded together, in order: their timestamps follow the order
-		// of the transfers, and they share the ledger's commits.
+		// of the transfers, and they share the ledger's commits. Under
+		// smu, so that none is recorded after a logout of its session.
+		c.smu.Lock()
 		var slots []*slot
 		var items []*pushItem
 		var events []bank.Event
@@ -169,6 +171,7 @@ func (c *conn) drainPushes() {
 					Amount: wire.AmountOf(p.amount), ApplyTS: p.applyTS}}, false)
 			}
 		}
+		c.smu.Unlock()
 		c.flush()
 	}
 }

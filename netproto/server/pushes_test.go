@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -107,4 +110,83 @@ func TestPushesToEverySessionOfTheAccount(t *testing.T) {
 			t.Errorf("%s got %d more messages after its last answer, want only the bye: %v", name, len(rest), rest)
 		}
 	}
+}
+
+// TestNoPushAfterLogout: a session that logs out while transfers keep
+// arriving for its account gets no push after the reply to its logout (a
+// push may come before it), and none before the reply to its next login.
+func TestNoPushAfterLogout(t *testing.T) {
+	e := newEnv(t)
+	a, _ := e.wire()
+	// Three payers keep transferring a cent to 123, each waiting for its
+	// answer before the next, until the rounds are done.
+	stop := make(chan struct{})
+	var payers sync.WaitGroup
+	for i := range 3 {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		payers.Add(1)
+		go func() {
+			defer payers.Done()
+			br := bufio.NewReader(c)
+			proc := fmt.Sprintf("payer-%d", i)
+			line := func(s string) bool {
+				if _, err := c.Write([]byte(s + "\n")); err != nil {
+					return false
+				}
+				_, err := br.ReadString('\n')
+				return err == nil
+			}
+			_, _ = br.ReadString('\n') // the greeting
+			line(`{"type":"login","id":"` + proc + `-0","proc":"` + proc + `","ts":1,"account":"456","pin":"1234"}`)
+			for n := 1; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !line(fmt.Sprintf(`{"type":"transfer","id":"%s-%d","proc":"%s","to":"123","amount":1}`, proc, n, proc)) {
+					return
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); payers.Wait() }()
+
+	// answer reads a's messages up to the answer to id; pushes before it
+	// are counted, and refused when outside wants them refused.
+	pushes := 0
+	answer := func(id string, outside bool) map[string]any {
+		t.Helper()
+		for {
+			m := a.read()
+			if m["type"] != "push" {
+				if m["id"] != id || m["type"] != "reply" {
+					t.Fatalf("answer to %s: %v", id, m)
+				}
+				return m
+			}
+			if outside {
+				t.Fatalf("a push between the logout and the next login's reply: %v", m)
+			}
+			if m["account"] != "123" {
+				t.Fatalf("push for another account: %v", m)
+			}
+			pushes++
+		}
+	}
+	const rounds = 200
+	for n := range rounds {
+		a.write(fmt.Sprintf(`{"type":"login","id":"i%d","proc":"atm-a","account":"123","pin":"1234"}`, n))
+		answer(fmt.Sprintf("i%d", n), n > 0)
+		a.write(fmt.Sprintf(`{"type":"logout","id":"o%d","proc":"atm-a"}`, n))
+		answer(fmt.Sprintf("o%d", n), false)
+	}
+	if pushes == 0 {
+		t.Fatalf("no push came in %d rounds: the test exercised nothing", rounds)
+	}
+	t.Logf("%d rounds, %d pushes while logged in", rounds, pushes)
 }
