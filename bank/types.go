@@ -75,7 +75,7 @@ func (k Kind) IsMoney() bool {
 // are logged (balance, lookup, statement). Only the operation's method
 // writes such an event: Record and RecordAll refuse it.
 func (k Kind) IsOperation() bool {
-	return k == KindOpen || k == opCreate || k == KindLogin || k.IsMoney() || k.isRead()
+	return k == KindOpen || k == OpCreate || k == KindLogin || k.IsMoney() || k.isRead()
 }
 
 // isRead reports whether k is one of the reads that are logged.
@@ -178,4 +178,20 @@ type Audit struct {
 // Conserved reports whether money is conserved and no balance is negative.
 func (a Audit) Conserved() bool {
 	return a.Total == a.Deposits-a.Withdrawals && len(a.Negative) == 0
+}
+
+// Add adds e, an entry of account id's statement, to a page of at most
+// limit entries, newest first. Money received shows neither the payer's
+// balance nor their request. Once the page is full, Add sets Next to the
+// cursor of the page that starts at e and reports false.
+func (p *StatementPage) Add(e Event, id string, limit int) bool {
+	if len(p.Entries) == limit {
+		p.Next = e.TS + 1
+		return false
+	}
+	if e.Account != id {
+		e.Balance, e.Client, e.ReqID, e.ClientTS, e.RecvTS, e.ReplyTS, e.Seen = 0, "", "", 0, 0, 0, nil
+	}
+	p.Entries = append(p.Entries, e)
+	return true
 }

@@ -6,8 +6,6 @@ import (
 
 	"atm/bank/money"
 	"atm/bank/outcome"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // VerifyReport summarises a successful Verify.
@@ -20,148 +18,168 @@ type VerifyReport struct {
 	LastTS      uint64
 }
 
-// Verify replays the event log from zero, in timestamp order, and checks,
-// in one read transaction:
-//   - timestamps strictly increase and every operation's apply timestamp is
-//     its key, with receive < apply < reply;
-//   - every successful money event leaves the balance the event recorded and
-//     never a negative one;
-//   - the replayed balances equal the stored ones, account by account;
-//   - the stored running totals equal the replayed ones, and the sum of the
-//     balances equals deposits minus withdrawals.
+// Replay replays a log, event by event in (ts, proc) order, and checks:
+//   - the events are in strictly rising (ts, proc) order; every
+//     operation's apply timestamp is its timestamp, with receive < apply <
+//     reply;
+//   - each account's events (operations, retries, locks) have strictly
+//     rising timestamps, whichever server applied them (Lamport order);
+//   - every successful money event leaves the balance the event recorded
+//     and never a negative one;
 //
-// The error names the first mismatch.
-func (b *Bank) Verify() (VerifyReport, error) {
-	var rep VerifyReport
-	err := b.db.View(func(tx *bolt.Tx) error {
-		var err error
-		rep, err = verify(tx)
+// and then, with Compare, that the replayed balances equal the stored ones
+// and the stored totals the replayed ones, with money conserved.
+type Replay struct {
+	Report VerifyReport
+
+	bal      map[string]money.Cents
+	lastOf   map[string]uint64
+	lastTS   uint64
+	lastProc string
+}
+
+// NewReplay starts a replay from the empty bank.
+func NewReplay() *Replay {
+	return &Replay{bal: map[string]money.Cents{}, lastOf: map[string]uint64{}}
+}
+
+// touches returns the accounts whose record the event's operation read and
+// moved: an operation's account, a transfer's recipient, a retry's or a
+// lock's account.
+func touches(e Event) []string {
+	if !(e.Kind.IsOperation() || e.Kind == KindRetry || e.Kind == KindLock) || e.Account == "" {
+		return nil
+	}
+	if e.Kind == KindTransfer && e.To != "" && e.To != e.Account {
+		return []string{e.Account, e.To}
+	}
+	return []string{e.Account}
+}
+
+// Event replays the next event of the log.
+func (r *Replay) Event(e Event) error {
+	where := fmt.Sprintf("event L=%d/%s %s", e.TS, e.Proc, e.Kind)
+	if r.Report.Events > 0 && (e.TS < r.lastTS || (e.TS == r.lastTS && e.Proc <= r.lastProc)) {
+		return fmt.Errorf("%s: not above the previous event (L=%d/%s) in (timestamp, process) order", where, r.lastTS, r.lastProc)
+	}
+	r.Report.Events++
+	r.lastTS, r.lastProc = e.TS, e.Proc
+	r.Report.LastTS = max(r.Report.LastTS, e.TS)
+	if err := r.stamps(where, e); err != nil {
 		return err
-	})
-	return rep, err
+	}
+	if e.Outcome != outcome.OutcomeOK {
+		return nil
+	}
+	return r.money(where, e)
 }
 
-func verify(tx *bolt.Tx) (VerifyReport, error) {
-	var rep VerifyReport
-	bal := map[string]money.Cents{}
-	var last uint64
-	err := eachEvent(tx, func(e Event) error {
-		rep.Events++
-		if e.TS <= last {
-			return fmt.Errorf("event L=%d: timestamp not above the previous one (L=%d)", e.TS, last)
+// stamps checks an event's own timestamps and its place in the order of
+// each account it is on.
+func (r *Replay) stamps(where string, e Event) error {
+	if e.ApplyTS != 0 && e.ApplyTS != e.TS {
+		return fmt.Errorf("%s: apply timestamp %d differs from its timestamp", where, e.ApplyTS)
+	}
+	if e.RecvTS != 0 && e.RecvTS >= e.TS {
+		return fmt.Errorf("%s: receive timestamp %d is not before apply", where, e.RecvTS)
+	}
+	if e.ReplyTS != 0 && e.ReplyTS <= e.TS {
+		return fmt.Errorf("%s: reply timestamp %d is not after apply", where, e.ReplyTS)
+	}
+	for _, id := range touches(e) {
+		if _, opened := r.bal[id]; !opened {
+			continue
 		}
-		last = e.TS
-		if e.ApplyTS != 0 && e.ApplyTS != e.TS {
-			return fmt.Errorf("event L=%d %s: apply timestamp %d differs from its key", e.TS, e.Kind, e.ApplyTS)
+		if e.TS <= r.lastOf[id] {
+			return fmt.Errorf("%s: account %s had an event at L=%d already (not in Lamport order)", where, id, r.lastOf[id])
 		}
-		if e.RecvTS != 0 && e.RecvTS >= e.TS {
-			return fmt.Errorf("event L=%d %s: receive timestamp %d is not before apply", e.TS, e.Kind, e.RecvTS)
+		r.lastOf[id] = e.TS
+	}
+	return nil
+}
+
+// money replays a successful event's change to the balances.
+func (r *Replay) money(where string, e Event) error {
+	bal := r.bal
+	check := func(id string, want money.Cents) error {
+		got, ok := bal[id]
+		if !ok {
+			return fmt.Errorf("%s: account %s was never opened", where, id)
 		}
-		if e.ReplyTS != 0 && e.ReplyTS <= e.TS {
-			return fmt.Errorf("event L=%d %s: reply timestamp %d is not after apply", e.TS, e.Kind, e.ReplyTS)
+		if got < 0 {
+			return fmt.Errorf("%s: account %s goes negative (%s)", where, id, got)
 		}
-		if e.Outcome != outcome.OutcomeOK {
-			return nil
+		if got != want {
+			return fmt.Errorf("%s: account %s replays to %s but the event recorded %s", where, id, got, want)
 		}
-		check := func(id string, want money.Cents) error {
-			got, ok := bal[id]
-			if !ok {
-				return fmt.Errorf("event L=%d %s: account %s was never opened", e.TS, e.Kind, id)
-			}
-			if got < 0 {
-				return fmt.Errorf("event L=%d %s: account %s goes negative (%s)", e.TS, e.Kind, id, got)
-			}
-			if got != want {
-				return fmt.Errorf("event L=%d %s: account %s replays to %s but the event recorded %s", e.TS, e.Kind, id, got, want)
-			}
-			return nil
+		return nil
+	}
+	switch e.Kind {
+	case KindOpen:
+		if _, ok := bal[e.Account]; ok {
+			return fmt.Errorf("%s: account %s opened twice", where, e.Account)
 		}
-		switch e.Kind {
-		case KindOpen:
-			if _, ok := bal[e.Account]; ok {
-				return fmt.Errorf("event L=%d open: account %s opened twice", e.TS, e.Account)
-			}
-			bal[e.Account] = 0
-		case KindDeposit:
-			if _, ok := bal[e.Account]; !ok {
-				return check(e.Account, e.Balance)
-			}
+		bal[e.Account] = 0
+		r.lastOf[e.Account] = e.TS
+	case KindDeposit:
+		if _, ok := bal[e.Account]; ok {
 			bal[e.Account] += e.Amount
-			rep.Deposits += e.Amount
-			return check(e.Account, e.Balance)
-		case KindWithdraw:
-			if _, ok := bal[e.Account]; !ok {
-				return check(e.Account, e.Balance)
-			}
-			bal[e.Account] -= e.Amount
-			rep.Withdrawals += e.Amount
-			return check(e.Account, e.Balance)
-		case KindTransfer:
-			_, okFrom := bal[e.Account]
-			_, okTo := bal[e.To]
-			if okFrom && okTo {
-				bal[e.Account] -= e.Amount
-				bal[e.To] += e.Amount
-			}
-			if err := check(e.Account, e.Balance); err != nil {
-				return err
-			}
-			return check(e.To, e.ToBalance)
+			r.Report.Deposits += e.Amount
 		}
-		return nil
-	})
-	if err != nil {
-		return rep, err
+		return check(e.Account, e.Balance)
+	case KindWithdraw:
+		if _, ok := bal[e.Account]; ok {
+			bal[e.Account] -= e.Amount
+			r.Report.Withdrawals += e.Amount
+		}
+		return check(e.Account, e.Balance)
+	case KindTransfer:
+		_, okFrom := bal[e.Account]
+		_, okTo := bal[e.To]
+		if okFrom && okTo {
+			bal[e.Account] -= e.Amount
+			bal[e.To] += e.Amount
+		}
+		if err := check(e.Account, e.Balance); err != nil {
+			return err
+		}
+		return check(e.To, e.ToBalance)
 	}
-	rep.LastTS = last
-	stored := map[string]money.Cents{}
-	err = eachAccount(tx, func(a Account) error {
-		stored[a.ID] = a.Balance
-		return nil
-	})
-	if err != nil {
-		return rep, err
-	}
-	meta := tx.Bucket(bucketMeta)
-	du, err := readU64(meta, keyDeposits)
-	if err != nil {
-		return rep, err
-	}
-	wu, err := readU64(meta, keyWithdrawals)
-	if err != nil {
-		return rep, err
-	}
-	return rep, CompareReplay(stored, bal, money.Cents(du), money.Cents(wu), &rep)
+	return nil
 }
 
-// CompareReplay checks a ledger's stored state against the replay of its
-// log: every stored balance (stored) equal to the replayed one (replayed),
-// no account on one side only, none negative, the stored deposit and
-// withdrawal totals equal to the replay's (rep.Deposits, rep.Withdrawals),
-// and money conserved. It sets rep.Total and rep.Accounts; the first
-// mismatch, in account order, is the error.
-func CompareReplay(stored, replayed map[string]money.Cents, deposits, withdrawals money.Cents, rep *VerifyReport) error {
-	ids := make([]string, 0, len(stored)+len(replayed))
+// Compare checks the stored accounts and totals against the replay: every
+// stored balance equal to the replayed one, no account on one side only,
+// none negative, the stored deposit and withdrawal totals equal to the
+// replay's, and money conserved. It sets Report.Total and Report.Accounts;
+// the first mismatch, in account order, is the error.
+func (r *Replay) Compare(accts []Account, tot Totals) error {
+	stored := make(map[string]money.Cents, len(accts))
+	for _, a := range accts {
+		stored[a.ID] = a.Balance
+	}
+	ids := make([]string, 0, len(stored)+len(r.bal))
 	for id := range stored {
 		ids = append(ids, id)
 	}
-	for id := range replayed {
+	for id := range r.bal {
 		if _, ok := stored[id]; !ok {
 			ids = append(ids, id)
 		}
 	}
 	sort.Strings(ids)
+	rep := &r.Report
 	rep.Total = 0
 	for _, id := range ids {
 		s, okS := stored[id]
-		r, okR := replayed[id]
+		b, okR := r.bal[id]
 		switch {
 		case !okR:
 			return fmt.Errorf("account %s: stored with %s but never opened in the log", id, s)
 		case !okS:
 			return fmt.Errorf("account %s: opened in the log but missing from the accounts", id)
-		case s != r:
-			return fmt.Errorf("account %s: stored balance %s but the log replays to %s", id, s, r)
+		case s != b:
+			return fmt.Errorf("account %s: stored balance %s but the log replays to %s", id, s, b)
 		}
 		if s < 0 {
 			return fmt.Errorf("account %s: negative balance %s", id, s)
@@ -169,11 +187,11 @@ func CompareReplay(stored, replayed map[string]money.Cents, deposits, withdrawal
 		rep.Total += s
 	}
 	rep.Accounts = len(stored)
-	if deposits != rep.Deposits {
-		return fmt.Errorf("deposits total: stored %s but the log sums to %s", deposits, rep.Deposits)
+	if tot.Deposits != rep.Deposits {
+		return fmt.Errorf("deposits total: stored %s but the log sums to %s", tot.Deposits, rep.Deposits)
 	}
-	if withdrawals != rep.Withdrawals {
-		return fmt.Errorf("withdrawals total: stored %s but the log sums to %s", withdrawals, rep.Withdrawals)
+	if tot.Withdrawals != rep.Withdrawals {
+		return fmt.Errorf("withdrawals total: stored %s but the log sums to %s", tot.Withdrawals, rep.Withdrawals)
 	}
 	if rep.Total != rep.Deposits-rep.Withdrawals {
 		return fmt.Errorf("conservation: balances sum to %s but deposits − withdrawals = %s", rep.Total, rep.Deposits-rep.Withdrawals)

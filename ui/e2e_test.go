@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/boltstore"
 	"atm/netproto/server"
 
 	tea "charm.land/bubbletea/v2"
@@ -28,7 +29,7 @@ import (
 func startServer(t *testing.T) (addr string, stop func()) {
 	t.Helper()
 	srv := &server.Server{}
-	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent})
+	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func startServer(t *testing.T) (addr string, stop func()) {
 			if err := <-done; !errors.Is(err, server.ErrServerClosed) {
 				t.Errorf("Serve: %v", err)
 			}
-			if _, err := b.Verify(); err != nil {
+			if _, err := b.Verify(context.Background()); err != nil {
 				t.Errorf("ledger: %v", err)
 			}
 			if err := b.Close(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
+	"atm/bank/boltstore"
 	"atm/netproto/server"
 )
 
@@ -19,7 +20,7 @@ import (
 // hashing).
 type testLocalServer struct {
 	addr, db string
-	bank     *bank.Bank
+	bank     *boltstore.Bank
 	srv      *server.Server
 	done     chan error
 }
@@ -35,7 +36,7 @@ func startTestServer(addr, db string) (LocalServer, error) {
 		return nil, err
 	}
 	srv := &server.Server{}
-	b, err := bank.Open(db, bank.Options{PINCost: bcrypt.MinCost})
+	b, err := boltstore.Open(db, boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
 	if err != nil {
 		l.Close()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/boltstore"
 	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/tlscert"
@@ -41,7 +42,7 @@ func tlsBankAt(t *testing.T, db, hostport string) (addr, fingerprint string, sto
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bank.Open(db, bank.Options{PINCost: bcrypt.MinCost})
+	b, err := boltstore.Open(db, boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"atm/netproto/wire"
 	"atm/ui/i18n"
 
+	"atm/bank/boltstore"
 	"atm/bank/outcome"
 
 	"golang.org/x/term"
@@ -32,22 +33,22 @@ import (
 // ever created or written (accounts list, log and verify). With write
 // (accounts add) the file and its directory are created if needed. A file
 // held by a running server gets a message saying so.
-func openExisting(path string, write bool) (*bank.Bank, error) {
+func openExisting(path string, write bool) (*boltstore.Bank, error) {
 	if path == "" {
 		return nil, errors.New("no database given: use --db PATH")
 	}
-	var b *bank.Bank
+	var b *boltstore.Bank
 	var err error
 	if write {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("create the database's directory: %w", err)
 		}
-		b, err = bank.Open(path, bank.Options{})
+		b, err = boltstore.Open(path, boltstore.Options{})
 	} else {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("no database at %s (check --db): %w", path, errors.Unwrap(err))
 		}
-		b, err = bank.OpenReadOnly(path, bank.Options{})
+		b, err = boltstore.OpenReadOnly(path, boltstore.Options{})
 	}
 	if errors.Is(err, outcome.ErrDatabaseBusy) {
 		return nil, fmt.Errorf("%s is held by a running server (atm serve, or an ATM running the bank inside it): "+
@@ -108,7 +109,7 @@ func runAccounts(args []string) int {
 		}
 		fmt.Printf("account %s (%s) opened with %s\n", a.ID, a.Name, a.Balance)
 	case "list":
-		accts, err := b.Accounts()
+		accts, err := b.Accounts(context.Background())
 		if err != nil {
 			return fail("accounts list", err)
 		}
@@ -172,7 +173,7 @@ func runLog(args []string) int {
 			return fail("log", oerr)
 		}
 		defer closeLedger()
-		err = l.Events(print)
+		err = l.Events(context.Background(), print)
 	case *serverAddr != "":
 		tok := *token
 		if tok == "" { // the token kept beside the database, if this machine runs that bank
@@ -180,13 +181,13 @@ func runLog(args []string) int {
 		}
 		err = logFromServer(*serverAddr, tok, *trust, print)
 	default:
-		var b *bank.Bank
+		var b *boltstore.Bank
 		b, err = openExisting(*db, false)
 		if err != nil {
 			return fail("log", err)
 		}
 		defer b.Close()
-		err = b.Events(print)
+		err = b.Events(context.Background(), print)
 	}
 	if err == nil && d.on() {
 		err = d.write(w)
@@ -365,14 +366,14 @@ func runVerify(args []string) int {
 			return fail("verify", oerr)
 		}
 		defer closeLedger()
-		rep, err = l.Verify()
+		rep, err = l.Verify(context.Background())
 	} else {
 		b, oerr := openExisting(*db, false)
 		if oerr != nil {
 			return fail("verify", oerr)
 		}
 		defer b.Close()
-		rep, err = b.Verify()
+		rep, err = b.Verify(context.Background())
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "atm verify: FAILED: %s: %v\n", where, err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"atm/bank"
+	"atm/bank/boltstore"
 )
 
 // runATMInput is runATM with the given standard input (not a terminal).
@@ -62,7 +63,7 @@ func TestAccountsAddReadsThePINFromInput(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "no PIN") {
 		t.Fatalf("accounts add with no PIN at all: exit %d\n%s", code, errOut)
 	}
-	b, err := bank.Open(path, bank.Options{})
+	b, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"atm/netproto/client"
 	"atm/netproto/wire"
 
+	"atm/bank/boltstore"
 	"atm/bank/money"
 	"atm/bank/outcome"
 
@@ -417,11 +418,11 @@ func TestCrashDurability(t *testing.T) {
 	}
 
 	// The PINs on the file are bcrypt hashes of the production cost.
-	b, err := bank.Open(db, bank.Options{})
+	b, err := boltstore.Open(db, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	accts, err := b.Accounts()
+	accts, err := b.Accounts(context.Background())
 	b.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"atm/bank/etcdledger"
+	"atm/bank/etcdstore"
 	"atm/netproto/client"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -41,7 +41,7 @@ func dialEtcd(list string) (*clientv3.Client, error) {
 // openEtcdReadOnly opens the bank kept in etcd for an offline tool (log,
 // verify): it only reads, takes no process id's clock and may run beside
 // the servers. close releases the client.
-func openEtcdReadOnly(list string) (l *etcdledger.Ledger, close func(), err error) {
+func openEtcdReadOnly(list string) (l *etcdstore.Ledger, close func(), err error) {
 	cli, err := dialEtcd(list)
 	if err != nil {
 		return nil, nil, err
@@ -53,6 +53,6 @@ func openEtcdReadOnly(list string) (l *etcdledger.Ledger, close func(), err erro
 		cli.Close()
 		return nil, nil, fmt.Errorf("etcd at %s does not answer: %w", list, err)
 	}
-	l = etcdledger.OpenReadOnly(cli, etcdledger.Options{})
+	l = etcdstore.OpenReadOnly(cli, etcdstore.Options{})
 	return l, func() { l.Close(); cli.Close() }, nil
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"atm/bank"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/bank/money"
 	"atm/netproto/client"
 	"atm/netproto/wire"

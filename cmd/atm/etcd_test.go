@@ -15,7 +15,7 @@ import (
 	"atm/netproto/wire"
 
 	"atm/bank"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/bank/money"
 
 	clientv3 "go.etcd.io/etcd/client/v3"

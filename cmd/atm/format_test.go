@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"atm/bank/boltstore"
 	"atm/netproto/server"
 
 	"golang.org/x/crypto/bcrypt"
@@ -16,7 +17,7 @@ import (
 // The log line of a refused account opening shows the refusal once and no
 // holder's name; a refused over-long name is not repeated in it at all.
 func TestFormatRefusedOpen(t *testing.T) {
-	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, NoDefaults: true})
+	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, NoDefaults: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestFormatRefusedOpen(t *testing.T) {
 		t.Fatal("a 300-character name was accepted")
 	}
 	var lines []string
-	err = b.Events(func(e bank.Event) error {
+	err = b.Events(context.Background(), func(e bank.Event) error {
 		if e.Kind == bank.KindOpen {
 			lines = append(lines, formatEvent(e))
 		}
@@ -57,7 +58,7 @@ func TestFormatRefusedOpen(t *testing.T) {
 
 // The log line of a lock says who is locked out and until when.
 func TestFormatLock(t *testing.T) {
-	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost})
+	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestFormatLock(t *testing.T) {
 		b.Authenticate(context.Background(), m, "123", "0000")
 	}
 	var line string
-	b.Events(func(e bank.Event) error {
+	b.Events(context.Background(), func(e bank.Event) error {
 		if e.Kind == bank.KindLock {
 			line = formatEvent(e)
 		}

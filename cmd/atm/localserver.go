@@ -10,12 +10,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"atm/bank/boltstore"
 	"atm/ui"
 
 	"atm/netproto/server"
 	"atm/netproto/wire"
-
-	"atm/bank"
 )
 
 // localServer is a bank server running inside an ATM process: started
@@ -27,7 +26,7 @@ type localServer struct {
 	dbPath  string
 	logPath string
 
-	bank *bank.Bank
+	bank *boltstore.Bank
 	srv  *server.Server
 	log  *os.File
 	done chan error
@@ -37,7 +36,7 @@ type localServer struct {
 // accounts when new) and serves it on addr: the ui's Config.StartServer. It
 // fails when addr is taken or another process holds the database.
 func startLocalServer(addr, dbPath string) (ui.LocalServer, error) {
-	e, err := openLocalServer(addr, dbPath, bank.Options{})
+	e, err := openLocalServer(addr, dbPath, boltstore.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +45,7 @@ func startLocalServer(addr, dbPath string) (ui.LocalServer, error) {
 
 // openLocalServer is startLocalServer with bank options (OnEvent is replaced
 // by the server's log).
-func openLocalServer(addr, dbPath string, opts bank.Options) (*localServer, error) {
+func openLocalServer(addr, dbPath string, opts boltstore.Options) (*localServer, error) {
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
 		return nil, fmt.Errorf("create the database directory: %w", err)
 	}
@@ -69,7 +68,7 @@ func openLocalServer(addr, dbPath string, opts bank.Options) (*localServer, erro
 	logger := slog.New(server.NewLineHandler(lf, nil))
 	srv := &server.Server{Logger: logger, OperatorToken: tok}
 	opts.OnEvent = srv.LogEvent
-	b, err := bank.Open(dbPath, opts)
+	b, err := boltstore.Open(dbPath, opts)
 	if err != nil {
 		l.Close()
 		lf.Close()

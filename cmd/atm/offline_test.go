@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"atm/bank"
+	"atm/bank/boltstore"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -38,7 +39,7 @@ func runATM(t *testing.T, bin string, args ...string) (int, string, string) {
 func newDB(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bank.db")
-	b, err := bank.Open(path, bank.Options{PINCost: bcrypt.MinCost})
+	b, err := boltstore.Open(path, boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestOfflineTools(t *testing.T) {
 
 	t.Run("held by a server", func(t *testing.T) {
 		path := newDB(t)
-		b, err := bank.Open(path, bank.Options{PINCost: bcrypt.MinCost})
+		b, err := boltstore.Open(path, boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,8 @@ import (
 	"atm/netproto/wire"
 
 	"atm/bank"
-	"atm/bank/etcdledger"
+	"atm/bank/boltstore"
+	"atm/bank/etcdstore"
 	"atm/bank/money"
 )
 
@@ -140,7 +141,7 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 1
 	}
-	b, err := bank.Open(*db, bank.Options{OnEvent: srv.LogEvent, MaxAmount: money.Cents(*maxAmount)})
+	b, err := boltstore.Open(*db, boltstore.Options{Options: bank.Options{OnEvent: srv.LogEvent, MaxAmount: money.Cents(*maxAmount)}})
 	if err != nil {
 		l.Close()
 		front.close()
@@ -232,7 +233,7 @@ func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr st
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	led, err := etcdledger.Open(ctx, cli, etcdledger.Options{ProcessID: proc, OnEvent: srv.LogEvent, MaxAmount: maxAmount})
+	led, err := etcdstore.Open(ctx, cli, etcdstore.Options{Options: bank.Options{ProcessID: proc, OnEvent: srv.LogEvent, MaxAmount: maxAmount}})
 	cancel()
 	if err != nil {
 		l.Close()

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"atm/bank"
-	"atm/bank/etcdledger"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/netproto/client"
 	"atm/netproto/server"
 )
@@ -14,9 +14,9 @@ import (
 // ledgerReader is what a test reads of a bank directly, beside the wire:
 // both ledgers, bbolt's and etcd's, have it.
 type ledgerReader interface {
-	Audit() (bank.Audit, error)
-	Events(fn func(bank.Event) error) error
-	Verify() (bank.VerifyReport, error)
+	Audit(ctx context.Context) (bank.Audit, error)
+	Events(ctx context.Context, fn func(bank.Event) error) error
+	Verify(ctx context.Context) (bank.VerifyReport, error)
 }
 
 // testBank is one bank under test as its clients see it: the addresses of
@@ -51,7 +51,7 @@ var backends = []backend{
 		return &testBank{t: t, addrs: []string{e.addr}, ledger: e.bank, check: func(*testing.T) {}}
 	}},
 	{"etcd-3-servers", func(t *testing.T, configure ...func(*server.Server)) *testBank {
-		bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{}, configure...)
+		bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdstore.Options{}, configure...)
 		b := &testBank{t: t, ledger: bc.servers[0].ledger, cluster: true}
 		for _, s := range bc.servers {
 			b.addrs = append(b.addrs, s.addr)
@@ -115,7 +115,7 @@ func (b *testBank) raw(t *testing.T, i int) (*raw, map[string]any) {
 // verify replays the log through the ledger and runs the backend's checks.
 func (b *testBank) verify(t *testing.T) bank.VerifyReport {
 	t.Helper()
-	rep, err := b.ledger.Verify()
+	rep, err := b.ledger.Verify(context.Background())
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -24,7 +25,7 @@ import (
 func checkClocks(t *testing.T, e *env, clients map[string][]client.ClockEvent) {
 	t.Helper()
 	var events []bank.Event
-	if err := e.bank.Events(func(ev bank.Event) error { events = append(events, ev); return nil }); err != nil {
+	if err := e.bank.Events(context.Background(), func(ev bank.Event) error { events = append(events, ev); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	used := map[uint64]string{}

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"atm/bank"
-	"atm/bank/etcdledger"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/bank/lamport"
 	"atm/netproto/client"
 )
@@ -27,7 +27,7 @@ func TestClusterClockCondition(t *testing.T) {
 	if testing.Short() {
 		rounds = 4
 	}
-	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdstore.Options{})
 	accounts := []string{"123", "456", "789"}
 	logs := map[string]*clockLog{}
 	var atms []*client.Client

@@ -1,14 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"atm/bank"
-	"atm/bank/etcdledger"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/netproto/client"
 )
 
@@ -24,9 +25,9 @@ func TestClusterServerCrashFailover(t *testing.T) {
 	const progress = 5
 	rng := seededRand(t)
 	began := time.Now()
-	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdstore.Options{})
 	accounts := []string{"123", "456", "789"}
-	start, err := bc.servers[1].ledger.Audit()
+	start, err := bc.servers[1].ledger.Audit(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"atm/bank"
-	"atm/bank/etcdledger"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/netproto/client"
 )
 
@@ -27,9 +27,9 @@ func TestClusterSurvivesEtcdMemberFaults(t *testing.T) {
 	rng := seededRand(t)
 	began := time.Now()
 	ec := etcdtest.Start(t, 3)
-	bc := newBankCluster(t, ec, 3, etcdledger.Options{CommitTimeout: time.Second})
+	bc := newBankCluster(t, ec, 3, etcdstore.Options{CommitTimeout: time.Second})
 	accounts := []string{"123", "456", "789"}
-	start, err := bc.servers[0].ledger.Audit()
+	start, err := bc.servers[0].ledger.Audit(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

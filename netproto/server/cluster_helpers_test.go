@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"atm/bank"
-	"atm/bank/etcdledger"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/bank/money"
 	"atm/netproto/client"
 	"atm/netproto/server"
@@ -25,10 +25,10 @@ import (
 )
 
 // clusterServer is one bank server (a server.Server over its own
-// etcdledger.Ledger and its own etcd client) of a bankCluster.
+// etcdstore.Ledger and its own etcd client) of a bankCluster.
 type clusterServer struct {
 	proc   string
-	ledger *etcdledger.Ledger
+	ledger *etcdstore.Ledger
 	srv    *server.Server
 	addr   string
 	log    *syncBuffer
@@ -48,7 +48,7 @@ type bankCluster struct {
 // newBankCluster starts servers bank servers, "bank-1".."bank-n", each with
 // its own etcd client of every member, over the etcd cluster ec; configure
 // is applied to each server before it serves.
-func newBankCluster(t *testing.T, ec *etcdtest.Cluster, servers int, lopts etcdledger.Options, configure ...func(*server.Server)) *bankCluster {
+func newBankCluster(t *testing.T, ec *etcdtest.Cluster, servers int, lopts etcdstore.Options, configure ...func(*server.Server)) *bankCluster {
 	t.Helper()
 	bc := &bankCluster{t: t, etcd: ec, admin: ec.Client()}
 	for i := range servers {
@@ -62,7 +62,7 @@ func newBankCluster(t *testing.T, ec *etcdtest.Cluster, servers int, lopts etcdl
 		o.ProcessID = s.proc
 		o.PINCost = bcrypt.MinCost
 		o.OnEvent = s.srv.LogEvent
-		l, err := etcdledger.Open(context.Background(), ec.Client(), o)
+		l, err := etcdstore.Open(context.Background(), ec.Client(), o)
 		if err != nil {
 			t.Fatalf("open the etcd ledger of %s: %v", s.proc, err)
 		}
@@ -254,7 +254,7 @@ func (bc *bankCluster) verify() bank.VerifyReport {
 	bc.t.Helper()
 	var rep bank.VerifyReport
 	for _, s := range bc.servers {
-		r, err := s.ledger.Verify()
+		r, err := s.ledger.Verify(context.Background())
 		if err != nil {
 			bc.t.Fatalf("verify through %s: %v", s.proc, err)
 		}
@@ -438,14 +438,14 @@ func (ld *clusterLoad) failed() bool {
 // exactly once in the log and none is applied twice, each account's
 // events are in Lamport order, the audit conserves money and the log
 // replays to the balances (Verify). It returns the log and the report.
-func (ld *clusterLoad) check(t *testing.T, bc *bankCluster, ledger *etcdledger.Ledger, start bank.Audit) ([]loggedEvent, bank.VerifyReport) {
+func (ld *clusterLoad) check(t *testing.T, bc *bankCluster, ledger *etcdstore.Ledger, start bank.Audit) ([]loggedEvent, bank.VerifyReport) {
 	t.Helper()
 	ld.mu.Lock()
 	for _, err := range ld.errs {
 		t.Error(err)
 	}
 	ld.mu.Unlock()
-	final, err := ledger.Audit()
+	final, err := ledger.Audit(context.Background())
 	if err != nil {
 		t.Fatalf("final audit: %v", err)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"atm/bank"
-	"atm/bank/etcdledger"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/bank/money"
 	"atm/netproto/client"
 	"atm/netproto/wire"
@@ -32,14 +32,14 @@ func TestClusterLostRepliesApplyOnce(t *testing.T) {
 	}
 	rng := seededRand(t)
 	began := time.Now()
-	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdstore.Options{})
 	var targets, procs []string
 	for _, s := range bc.servers {
 		targets, procs = append(targets, s.addr), append(procs, s.proc)
 	}
 	proxy := newReplyDropper(t, targets, procs)
 	accounts := []string{"123", "456", "789"}
-	start, err := bc.servers[0].ledger.Audit()
+	start, err := bc.servers[0].ledger.Audit(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestClusterLostRepliesApplyOnce(t *testing.T) {
 			t.Errorf("request %s of %s applied %d times", k.id, k.proc, len(evs))
 		}
 	}
-	end, err := bc.servers[1].ledger.Audit()
+	end, err := bc.servers[1].ledger.Audit(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"atm/bank"
-	"atm/bank/etcdledger"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank/etcdstore"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/netproto/client"
 )
 
@@ -35,7 +35,7 @@ func TestSameRequestFromManyATMsAtOnce(t *testing.T) {
 	if testing.Short() {
 		rounds = 4
 	}
-	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdstore.Options{})
 
 	// The load: deposits on two other accounts, through every server.
 	var stop atomic.Bool
@@ -131,7 +131,7 @@ func TestSameRequestFromManyATMsAtOnce(t *testing.T) {
 // applied.
 func TestClusterRemembersTheLastThousandOfAnAccount(t *testing.T) {
 	const window, sent, conns = 1000, 1100, 8
-	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdledger.Options{})
+	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdstore.Options{})
 	send := func(server int, ids []string, tag string) []map[string]any {
 		t.Helper()
 		out := make([]map[string]any, len(ids))

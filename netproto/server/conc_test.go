@@ -114,7 +114,7 @@ func TestManyClientsAtOnce(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	a, err := e.bank.Audit()
+	a, err := e.bank.Audit(context.Background())
 	if err != nil || !a.Conserved() {
 		t.Fatalf("audit %+v, %v", a, err)
 	}
@@ -252,7 +252,7 @@ func TestGracefulShutdownTellsClients(t *testing.T) {
 		t.Fatalf("call after the server left: %v", err)
 	}
 	var kinds []bank.Kind
-	_ = e.bank.Events(func(ev bank.Event) error { kinds = append(kinds, ev.Kind); return nil })
+	_ = e.bank.Events(context.Background(), func(ev bank.Event) error { kinds = append(kinds, ev.Kind); return nil })
 	if kinds[len(kinds)-1] != bank.KindServerStop {
 		t.Fatalf("last events %v, want server_stop last", kinds[len(kinds)-3:])
 	}

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"atm/bank/etcdledger"
-	"atm/bank/etcdledger/etcdtest"
+	"atm/bank"
+	"atm/bank/etcdstore"
+	"atm/bank/etcdstore/etcdtest"
 	"atm/netproto/client"
 	"atm/netproto/server"
 	"atm/netproto/wire"
@@ -17,7 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-var _ server.ChangeFeed = (*etcdledger.Ledger)(nil)
+var _ server.ChangeFeed = (*etcdstore.Ledger)(nil)
 
 // startEtcd starts a one-member etcd; stop stops it (at most once).
 func startEtcd(t *testing.T) (cli *clientv3.Client, stop func()) {
@@ -27,10 +28,10 @@ func startEtcd(t *testing.T) (cli *clientv3.Client, stop func()) {
 }
 
 // etcdServer serves an etcd ledger with process id proc on 127.0.0.1:0.
-func etcdServer(t *testing.T, cli *clientv3.Client, proc string, commitTimeout time.Duration) (*server.Server, *etcdledger.Ledger, string) {
+func etcdServer(t *testing.T, cli *clientv3.Client, proc string, commitTimeout time.Duration) (*server.Server, *etcdstore.Ledger, string) {
 	t.Helper()
 	srv := &server.Server{OperatorToken: opToken}
-	l, err := etcdledger.Open(context.Background(), cli, etcdledger.Options{ProcessID: proc, PINCost: bcrypt.MinCost,
+	l, err := etcdstore.Open(context.Background(), cli, etcdstore.Options{Options: bank.Options{ProcessID: proc, PINCost: bcrypt.MinCost},
 		CommitTimeout: commitTimeout})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +158,7 @@ func TestPushAcrossServers(t *testing.T) {
 		t.Fatalf("A's second session was pushed its own deposit: %+v", p)
 	default:
 	}
-	if _, err := l1.Verify(); err != nil {
+	if _, err := l1.Verify(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"atm/netproto/client"
 
 	"atm/bank"
+	"atm/bank/boltstore"
 	"atm/bank/money"
 )
 
@@ -36,7 +37,7 @@ func downAddr(t *testing.T) string {
 // TestDialSkipsAServerThatIsDown: of two addresses of the bank, the first
 // refuses connections; the client connects to the second and says so.
 func TestDialSkipsAServerThatIsDown(t *testing.T) {
-	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{ProcessID: "bank-up"}, nil)
+	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{ProcessID: "bank-up"}}, nil)
 	defer s.stop(t)
 	openAccounts(t, s.addr, []string{"900"}, 5_000)
 	down := downAddr(t)
@@ -182,7 +183,7 @@ func nextStatus(t *testing.T, c *client.Client) client.ConnStatus {
 // its id: B answers with the first outcome, and the money is there once.
 func TestFailoverResendsPendingDepositToAnotherServer(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bank.db")
-	a := startServer(t, path, bank.Options{ProcessID: "bank-a"}, nil)
+	a := startServer(t, path, boltstore.Options{Options: bank.Options{ProcessID: "bank-a"}}, nil)
 	aUp := true
 	defer func() {
 		if aUp {
@@ -231,7 +232,7 @@ func TestFailoverResendsPendingDepositToAnotherServer(t *testing.T) {
 	}
 	aUp = false
 	a.stop(t)
-	b := startServerOn(t, lb, path, bank.Options{ProcessID: "bank-b"}, nil)
+	b := startServerOn(t, lb, path, boltstore.Options{Options: bank.Options{ProcessID: "bank-b"}}, nil)
 	defer b.stop(t)
 
 	var r result
@@ -281,7 +282,7 @@ func TestFailoverResendsPendingDepositToAnotherServer(t *testing.T) {
 	if n := len(moneyEvents(t, b.bank)[id]); n != 1 {
 		t.Errorf("the log holds %d events of deposit %s, want 1", n, id)
 	}
-	if _, err := b.bank.Verify(); err != nil {
+	if _, err := b.bank.Verify(context.Background()); err != nil {
 		t.Errorf("verify: %v", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // ChangeFeed is implemented by a ledger that several servers share (such
-// as bank/etcdledger): Changes delivers, in commit order, the successful
+// as bank/etcdstore): Changes delivers, in commit order, the successful
 // money events (deposit, withdraw, transfer) that other processes commit,
 // until ctx ends; then the channel is closed. When Server.Ledger
 // implements it, Serve pushes those changes to the sessions of this

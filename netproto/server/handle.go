@@ -437,7 +437,7 @@ func (c *conn) audit(req *wire.Message, meta bank.Meta) {
 		return
 	}
 	s := c.s
-	a, err := s.Ledger.Audit()
+	a, err := s.Ledger.Audit(s.ctx)
 	if err != nil {
 		c.protoError(req, wire.CodeInternal, "the audit could not read the ledger; try again")
 		return
@@ -475,7 +475,7 @@ func (c *conn) readLog(req *wire.Message) {
 		limit = wire.DefaultLogLimit
 	}
 	limit = min(limit, wire.MaxLogLimit)
-	events, err := s.Ledger.EventsAfter(req.After, limit)
+	events, err := s.Ledger.EventsAfter(s.ctx, req.After, limit)
 	if err != nil {
 		c.protoError(req, wire.CodeInternal, "the event log could not be read: "+err.Error())
 		return

@@ -16,6 +16,7 @@ import (
 	"atm/netproto/client"
 	"atm/netproto/server"
 
+	"atm/bank/boltstore"
 	"atm/bank/money"
 
 	"golang.org/x/crypto/bcrypt"
@@ -46,7 +47,7 @@ func (s *syncBuffer) Bytes() []byte {
 // env is a running server on 127.0.0.1:0 over a bbolt file in a temp dir.
 type env struct {
 	t    *testing.T
-	bank *bank.Bank
+	bank *boltstore.Bank
 	srv  *server.Server
 	addr string
 	log  *syncBuffer // the server's JSON log
@@ -80,7 +81,7 @@ func startEnv(t *testing.T, secure bool, configure ...func(*server.Server)) *env
 	for _, f := range configure {
 		f(e.srv)
 	}
-	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: e.srv.LogEvent})
+	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, OnEvent: e.srv.LogEvent}})
 	if err != nil {
 		t.Fatalf("open bank: %v", err)
 	}
@@ -101,7 +102,7 @@ func startEnv(t *testing.T, secure bool, configure ...func(*server.Server)) *env
 	go func() { e.done <- e.srv.Serve(l) }()
 	t.Cleanup(func() {
 		e.shutdown()
-		if _, err := b.Verify(); err != nil {
+		if _, err := b.Verify(context.Background()); err != nil {
 			t.Errorf("verify after the test: %v", err)
 		}
 		b.Close()
@@ -150,7 +151,7 @@ func (e *env) login(account string, opts client.Options) *client.Client {
 
 func (e *env) balance(id string) money.Cents {
 	e.t.Helper()
-	accts, err := e.bank.Accounts()
+	accts, err := e.bank.Accounts(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -11,10 +11,11 @@ import (
 
 // Ledger is what the server needs of the bank: the operations a request
 // runs, the events it records (connections, pushes, logouts, audits), the
-// log it hands to an operator and the clock it shares with them. *bank.Bank
-// implements it; another ledger can be served by implementing it too.
+// log it hands to an operator and the clock it shares with them. *bank.Ledger
+// implements it, on any of its stores; another ledger can be served by
+// implementing it too.
 //
-// What the server relies on (bank's package doc states it for *bank.Bank):
+// What the server relies on (bank's package doc states it for *bank.Ledger):
 // every operation and record is on disk before it returns, with its
 // timestamps reserved by ticks of Clock in apply order (a reply's in
 // Receipt.ReplyTS); RecordAll records in the order given; SendTick returns
@@ -39,11 +40,11 @@ type Ledger interface {
 
 	Record(ctx context.Context, e bank.Event) (bank.Event, error)
 	RecordAll(ctx context.Context, es []bank.Event) ([]bank.Event, error)
-	Audit() (bank.Audit, error)
-	EventsAfter(after uint64, limit int) ([]bank.Event, error)
+	Audit(ctx context.Context) (bank.Audit, error)
+	EventsAfter(ctx context.Context, after uint64, limit int) ([]bank.Event, error)
 }
 
-var _ Ledger = (*bank.Bank)(nil)
+var _ Ledger = (*bank.Ledger)(nil)
 
 // EntryOf is an event of the ledger as the protocol carries it.
 func EntryOf(e bank.Event) wire.Entry {

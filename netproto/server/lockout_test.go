@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"atm/netproto/wire"
 
 	"atm/bank"
+	"atm/bank/boltstore"
 	"atm/bank/outcome"
 )
 
@@ -23,7 +25,7 @@ import (
 func TestGuesserStoppedHolderLogsIn(t *testing.T) {
 	var clk fakeClock
 	clk.set(time.Date(2030, 5, 6, 10, 0, 0, 0, time.UTC))
-	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{Now: clk.now},
+	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{Now: clk.now}},
 		func(s *server.Server) { s.LoginBackoff = time.Nanosecond })
 	defer s.stop(t)
 
@@ -66,7 +68,7 @@ func TestGuesserStoppedHolderLogsIn(t *testing.T) {
 		t.Fatalf("holder at another ATM: %+v %v", r, err)
 	}
 	var detail string
-	_ = s.bank.Events(func(e bank.Event) error {
+	_ = s.bank.Events(context.Background(), func(e bank.Event) error {
 		if e.Kind == bank.KindLock && e.Account == "789" {
 			detail = e.Detail
 		}
@@ -83,7 +85,7 @@ func TestGuesserStoppedHolderLogsIn(t *testing.T) {
 func TestThrottleAcrossATMs(t *testing.T) {
 	var clk fakeClock
 	clk.set(time.Date(2030, 5, 6, 10, 0, 0, 0, time.UTC))
-	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{Now: clk.now},
+	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{Now: clk.now}},
 		func(s *server.Server) { s.LoginBackoff = time.Nanosecond })
 	defer s.stop(t)
 	login := func(proc, pin string) error {

@@ -127,7 +127,7 @@ func (p *replyDropper) lost() int {
 func moneyEvents(t *testing.T, b ledgerReader) map[string][]bank.Event {
 	t.Helper()
 	out := map[string][]bank.Event{}
-	err := b.Events(func(e bank.Event) error {
+	err := b.Events(context.Background(), func(e bank.Event) error {
 		switch e.Kind {
 		case bank.KindDeposit, bank.KindWithdraw, bank.KindTransfer:
 			out[e.ReqID] = append(out[e.ReqID], e)

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"testing"
 
 	"atm/netproto/client"
@@ -77,7 +78,7 @@ func TestOperatorReadsTheLogFromTheServer(t *testing.T) {
 		}
 	}
 	var want []uint64
-	_ = e.bank.Events(func(ev bank.Event) error {
+	_ = e.bank.Events(context.Background(), func(ev bank.Event) error {
 		if ev.TS <= after {
 			want = append(want, ev.TS)
 		}

@@ -18,6 +18,7 @@ import (
 	"atm/netproto/server"
 
 	"atm/bank"
+	"atm/bank/boltstore"
 	"atm/bank/money"
 )
 
@@ -128,7 +129,7 @@ func TestShutdownHonoursItsContext(t *testing.T) {
 			<-release
 		}
 	}
-	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{OnEvent: hook}, nil)
+	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{OnEvent: hook}}, nil)
 	c, err := client.Dial(context.Background(), s.addr, client.Options{RequestTimeout: -1})
 	if err != nil {
 		t.Fatal(err)

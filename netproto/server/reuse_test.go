@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -46,7 +47,7 @@ func TestRequestIDReusedOverTheWire(t *testing.T) {
 		t.Fatalf("balance %s after the resent deposit", got)
 	}
 	found := false
-	_ = e.bank.Events(func(ev bank.Event) error {
+	_ = e.bank.Events(context.Background(), func(ev bank.Event) error {
 		if ev.Kind == bank.KindRetry && ev.ReqID == "x-1" && ev.Outcome == "request_id_reused" {
 			found = true
 		}

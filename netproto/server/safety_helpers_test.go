@@ -16,6 +16,7 @@ import (
 	"atm/netproto/client"
 	"atm/netproto/wire"
 
+	"atm/bank/boltstore"
 	"atm/bank/money"
 
 	"golang.org/x/crypto/bcrypt"
@@ -59,9 +60,11 @@ type moneyState struct {
 }
 
 // snapshot reads the money state of a ledger, bbolt's or etcd's.
-func snapshot(t *testing.T, b interface{ Audit() (bank.Audit, error) }) moneyState {
+func snapshot(t *testing.T, b interface {
+	Audit(context.Context) (bank.Audit, error)
+}) moneyState {
 	t.Helper()
-	a, err := b.Audit()
+	a, err := b.Audit(context.Background())
 	if err != nil {
 		t.Fatalf("audit: %v", err)
 	}
@@ -147,14 +150,14 @@ func openAccountsWith(t *testing.T, addr string, trust client.TLSOptions, ids []
 // testServer is a server this package's tests start and stop themselves, for
 // restarts on the same file.
 type testServer struct {
-	bank *bank.Bank
+	bank *boltstore.Bank
 	srv  *server.Server
 	addr string
 	done chan error
 }
 
 // startServer serves the bank file at path on 127.0.0.1:0.
-func startServer(t *testing.T, path string, bopts bank.Options, configure func(*server.Server)) *testServer {
+func startServer(t *testing.T, path string, bopts boltstore.Options, configure func(*server.Server)) *testServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -164,7 +167,7 @@ func startServer(t *testing.T, path string, bopts bank.Options, configure func(*
 }
 
 // startServerOn serves the bank file at path on the listener l.
-func startServerOn(t *testing.T, l net.Listener, path string, bopts bank.Options, configure func(*server.Server)) *testServer {
+func startServerOn(t *testing.T, l net.Listener, path string, bopts boltstore.Options, configure func(*server.Server)) *testServer {
 	t.Helper()
 	s := &testServer{srv: &server.Server{OperatorToken: opToken}, done: make(chan error, 1)}
 	if configure != nil {
@@ -176,7 +179,7 @@ func startServerOn(t *testing.T, l net.Listener, path string, bopts bank.Options
 	if bopts.PINCost == 0 {
 		bopts.PINCost = bcrypt.MinCost
 	}
-	b, err := bank.Open(path, bopts)
+	b, err := boltstore.Open(path, bopts)
 	if err != nil {
 		l.Close()
 		t.Fatalf("open bank: %v", err)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
+	"atm/bank/boltstore"
 	"atm/bank/outcome"
 
 	"golang.org/x/crypto/bcrypt"
@@ -29,7 +31,7 @@ func TestPINsOnlyAsSlowHashes(t *testing.T) {
 	const pin = "97531864"
 	path := filepath.Join(t.TempDir(), "bank.db")
 	var logBuf syncBuffer
-	s := startServer(t, path, bank.Options{}, func(s *server.Server) { s.Logger = slog.New(slog.NewJSONHandler(&logBuf, nil)) })
+	s := startServer(t, path, boltstore.Options{}, func(s *server.Server) { s.Logger = slog.New(slog.NewJSONHandler(&logBuf, nil)) })
 	c, err := client.Dial(ctx(t), s.addr, client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func TestPINsOnlyAsSlowHashes(t *testing.T) {
 		t.Fatalf("login: %v", err)
 	}
 	c.Close()
-	accts, err := s.bank.Accounts()
+	accts, err := s.bank.Accounts(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bank.db")
 	var clk fakeClock
 	clk.set(time.Date(2030, 5, 6, 10, 0, 0, 0, time.UTC))
-	bopts := bank.Options{Now: clk.now}
+	bopts := boltstore.Options{Options: bank.Options{Now: clk.now}}
 	s := startServer(t, path, bopts, nil)
 
 	// Each attempt on a fresh connection of the same ATM (process id): the
@@ -111,7 +113,7 @@ func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
 		t.Errorf("the message does not say when the account unlocks: %q", err.Error())
 	}
 	locks := 0
-	_ = s.bank.Events(func(e bank.Event) error {
+	_ = s.bank.Events(context.Background(), func(e bank.Event) error {
 		if e.Kind == bank.KindLock && e.Account == "456" {
 			locks++
 		}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -110,7 +111,7 @@ func TestClockCannotBeWrapped(t *testing.T) {
 	if r.ServerApply <= last {
 		t.Fatalf("deposit applied at %d, not above %d", r.ServerApply, last)
 	}
-	if _, err := e.bank.Verify(); err != nil {
+	if _, err := e.bank.Verify(context.Background()); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/boltstore"
 	"atm/netproto/client"
 	"atm/netproto/server"
 
@@ -22,7 +23,7 @@ const failoverToken = "watch-token"
 func serveOn(t *testing.T, l net.Listener, path, proc string) (stop func()) {
 	t.Helper()
 	srv := &server.Server{OperatorToken: failoverToken}
-	b, err := bank.Open(path, bank.Options{PINCost: bcrypt.MinCost, ProcessID: proc, OnEvent: srv.LogEvent})
+	b, err := boltstore.Open(path, boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, ProcessID: proc, OnEvent: srv.LogEvent}})
 	if err != nil {
 		l.Close()
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func serveOn(t *testing.T, l net.Listener, path, proc string) (stop func()) {
 		if err := <-done; !errors.Is(err, server.ErrServerClosed) {
 			t.Errorf("Serve %s: %v", proc, err)
 		}
-		if _, err := b.Verify(); err != nil {
+		if _, err := b.Verify(context.Background()); err != nil {
 			t.Errorf("verify: %v", err)
 		}
 		if err := b.Close(); err != nil {

@@ -26,12 +26,11 @@ import (
 	"os"
 	"time"
 
+	"atm/bank/boltstore"
 	"atm/cmd/atm/internal/cli"
 	"atm/netproto/client"
 	"atm/netproto/wire"
 	"atm/ui/i18n"
-
-	"atm/bank"
 )
 
 // benchConfig is what the flags of atm bench set.
@@ -56,7 +55,7 @@ type benchConfig struct {
 	tls       bool              // --tls: plain and TLS runs alternated
 	pairs     int
 	prof      *os.File // CPU profile of the measured time
-	stats     func() bank.Stats
+	stats     func() boltstore.Stats
 }
 
 // Run is atm bench: args are the arguments after "bench"; it returns the

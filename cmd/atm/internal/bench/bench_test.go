@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/boltstore"
 	"atm/netproto/server"
 
 	"golang.org/x/crypto/bcrypt"
@@ -79,10 +80,10 @@ func (l *countingListener) Accept() (net.Conn, error) {
 // serveBank serves one bbolt bank, with the operator token, on n listeners
 // of 127.0.0.1 that count their connections; at the end of the test the
 // server shuts down and the bank verifies and closes.
-func serveBank(t *testing.T, token string, n int) (*bank.Bank, []*countingListener) {
+func serveBank(t *testing.T, token string, n int) (*boltstore.Bank, []*countingListener) {
 	t.Helper()
 	srv := &server.Server{OperatorToken: token}
-	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent})
+	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func serveBank(t *testing.T, token string, n int) (*bank.Bank, []*countingListen
 				t.Errorf("Serve %d: %v", i, err)
 			}
 		}
-		if _, err := b.Verify(); err != nil {
+		if _, err := b.Verify(context.Background()); err != nil {
 			t.Errorf("verify: %v", err)
 		}
 		b.Close()
@@ -153,7 +154,7 @@ func TestBenchRunsAgainOnTheSameAccounts(t *testing.T) {
 		ops += res.Ops
 	}
 	var transfers, repeats int64
-	if err := b.Events(func(e bank.Event) error {
+	if err := b.Events(context.Background(), func(e bank.Event) error {
 		switch e.Kind {
 		case bank.KindTransfer:
 			transfers++

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"atm/bank/boltstore"
 	"atm/netproto/server"
 
 	"atm/bank"
@@ -18,7 +19,7 @@ import (
 
 // embeddedServer is a bank and its server in this process.
 type embeddedServer struct {
-	bank *bank.Bank
+	bank *boltstore.Bank
 	srv  *server.Server
 	addr string
 	dir  string
@@ -39,7 +40,7 @@ func startEmbedded(cfg *benchConfig) (*embeddedServer, error) {
 	// The temporary database hashes PINs at bcrypt's minimum cost so that
 	// logging in hundreds of sessions does not dominate the run; the
 	// measured operations never hash.
-	b, err := bank.Open(path, bank.Options{MaxBatch: cfg.maxBatch, PINCost: bcrypt.MinCost, ProcessID: "bank-bench"})
+	b, err := boltstore.Open(path, boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, ProcessID: "bank-bench"}, MaxBatch: cfg.maxBatch})
 	if err != nil {
 		e.cleanup()
 		return nil, err

@@ -8,9 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"atm/bank/boltstore"
 	"atm/netproto/wire"
-
-	"atm/bank"
 )
 
 type loadRun struct {
@@ -18,7 +17,7 @@ type loadRun struct {
 	firstErrors []string
 	elapsed     time.Duration
 	lat         []time.Duration // sorted
-	stats       bank.Stats      // the committer's work during the measured time
+	stats       boltstore.Stats // the committer's work during the measured time
 	cpu         time.Duration   // CPU time of this process during the measured time
 }
 
@@ -106,7 +105,7 @@ loop:
 	}
 	slices.Sort(all)
 	return loadRun{ops: int64(len(all)), errors: errCount.Load(), firstErrors: firstErrs, elapsed: elapsed, lat: all,
-		stats: bank.Stats{Batches: st1.Batches - st0.Batches, Ops: st1.Ops - st0.Ops, CommitTime: st1.CommitTime - st0.CommitTime},
+		stats: boltstore.Stats{Batches: st1.Batches - st0.Batches, Ops: st1.Ops - st0.Ops, CommitTime: st1.CommitTime - st0.CommitTime},
 		cpu:   cpu}
 }
 

@@ -15,7 +15,7 @@ import (
 	"atm/netproto/wire"
 	"atm/ui/i18n"
 
-	"atm/bank"
+	"atm/bank/boltstore"
 	"atm/bank/outcome"
 
 	"golang.org/x/term"
@@ -105,7 +105,7 @@ func bench(cfg benchConfig) (*benchResult, error) {
 		defer f.Close()
 		cfg.prof = f
 	}
-	cfg.stats = func() bank.Stats { return bank.Stats{} }
+	cfg.stats = func() boltstore.Stats { return boltstore.Stats{} }
 	if emb != nil {
 		cfg.stats = emb.bank.Stats
 	}

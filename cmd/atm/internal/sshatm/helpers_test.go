@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"atm/bank/boltstore"
 	"atm/cmd/atm/internal/sshatm"
 	"atm/netproto/server"
 
@@ -76,7 +77,7 @@ func containsAll(s string, wants []string) bool {
 // the default accounts 123, 456 and 789 (PIN 1234, R$ 1.000,00 each).
 type testBank struct {
 	addr string
-	bank *bank.Bank
+	bank *boltstore.Bank
 	log  *logBuffer // the server's log
 }
 
@@ -86,7 +87,7 @@ func startBank(t *testing.T, delay time.Duration) *testBank {
 	t.Helper()
 	logs := &logBuffer{}
 	srv := &server.Server{Logger: slog.New(server.NewLineHandler(logs, nil)), MinDelay: delay, MaxDelay: delay}
-	b, err := bank.Open(filepath.Join(t.TempDir(), "bank.db"), bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent})
+	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, OnEvent: srv.LogEvent}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func startBank(t *testing.T, delay time.Duration) *testBank {
 		if err := <-done; !errors.Is(err, server.ErrServerClosed) {
 			t.Errorf("bank Serve: %v", err)
 		}
-		if _, err := b.Verify(); err != nil {
+		if _, err := b.Verify(context.Background()); err != nil {
 			t.Errorf("ledger: %v", err)
 		}
 		if err := b.Close(); err != nil {
@@ -120,7 +121,7 @@ func startBank(t *testing.T, delay time.Duration) *testBank {
 func (tb *testBank) deposits(t *testing.T, proc string) int {
 	t.Helper()
 	n := 0
-	err := tb.bank.Events(func(e bank.Event) error {
+	err := tb.bank.Events(context.Background(), func(e bank.Event) error {
 		if e.Kind == bank.KindDeposit && e.Client == proc && e.Outcome == "ok" {
 			n++
 		}

@@ -1,0 +1,257 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"atm/bank"
+	"atm/bank/money"
+	"atm/bank/outcome"
+)
+
+// On-disk encodings. Events and account states are written on every
+// operation, so they use a compact binary form instead of JSON: a smaller
+// record means fewer dirty pages per transaction and less to fsync.
+
+// formatVersion is stored in the meta bucket; a file of another format is
+// refused.
+const formatVersion = 2
+
+// eventVersion is the first byte of every stored event: 1, or 2 for an
+// event that carries receive reports (Event.Seen), appended after the
+// fields of version 1, or 3 for one that also carries an Origin, after
+// the reports (their count may be 0).
+const (
+	eventVersion       = 1
+	eventVersionSeen   = 2
+	eventVersionOrigin = 3
+)
+
+var errShortRecord = errors.New("truncated record")
+
+// appendEvent encodes e (its TS is the record's key and is not repeated)
+// with the statement links: prevA is the previous statement entry of
+// e.Account and prevB that of e.To (0 when none, or when e is not a
+// statement entry).
+func appendEvent(dst []byte, e *bank.Event, prevA, prevB uint64) []byte {
+	if e.Origin != "" {
+		dst = append(dst, eventVersionOrigin)
+	} else if len(e.Seen) > 0 {
+		dst = append(dst, eventVersionSeen)
+	} else {
+		dst = append(dst, eventVersion)
+	}
+	dst = appendString(dst, e.Proc)
+	dst = appendString(dst, string(e.Kind))
+	dst = appendString(dst, e.Outcome)
+	dst = appendString(dst, e.Account)
+	dst = appendString(dst, e.To)
+	dst = binary.AppendVarint(dst, int64(e.Amount))
+	dst = binary.AppendVarint(dst, int64(e.Balance))
+	dst = binary.AppendVarint(dst, int64(e.ToBalance))
+	dst = appendString(dst, e.ReqID)
+	dst = appendString(dst, e.Client)
+	dst = binary.AppendUvarint(dst, e.ClientTS)
+	dst = binary.AppendUvarint(dst, e.RecvTS)
+	dst = binary.AppendUvarint(dst, e.ApplyTS)
+	dst = binary.AppendUvarint(dst, e.ReplyTS)
+	dst = binary.AppendUvarint(dst, e.OrigTS)
+	dst = appendString(dst, e.Detail)
+	var wall int64
+	if !e.Wall.IsZero() {
+		wall = e.Wall.UnixNano()
+	}
+	dst = binary.AppendVarint(dst, wall)
+	dst = binary.AppendUvarint(dst, prevA)
+	dst = binary.AppendUvarint(dst, prevB)
+	if len(e.Seen) > 0 || e.Origin != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(e.Seen)))
+		for _, r := range e.Seen {
+			dst = binary.AppendUvarint(dst, r.TS)
+			dst = binary.AppendUvarint(dst, r.At)
+		}
+	}
+	if e.Origin != "" {
+		dst = appendString(dst, e.Origin)
+	}
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// decoder reads the fields appendEvent wrote, remembering the first error.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errShortRecord
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errShortRecord
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if uint64(len(d.b)) < n {
+		d.err = errShortRecord
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return intern(d.bytes()) }
+
+// intern returns the common short strings of the log without allocating.
+func intern(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case outcome.OutcomeOK:
+		return outcome.OutcomeOK
+	}
+	return string(b)
+}
+
+// kind reads an event's kind, the kinds most logged without allocating.
+func (d *decoder) kind() bank.Kind {
+	b := d.bytes()
+	switch bank.Kind(b) {
+	case bank.KindDeposit:
+		return bank.KindDeposit
+	case bank.KindWithdraw:
+		return bank.KindWithdraw
+	case bank.KindTransfer:
+		return bank.KindTransfer
+	case bank.KindBalance:
+		return bank.KindBalance
+	case bank.KindLogin:
+		return bank.KindLogin
+	}
+	return bank.Kind(b)
+}
+
+// decodeEvent decodes a stored event with key ts.
+func decodeEvent(ts uint64, b []byte) (e bank.Event, prevA, prevB uint64, err error) {
+	if len(b) == 0 || b[0] < eventVersion || b[0] > eventVersionOrigin {
+		return e, 0, 0, fmt.Errorf("event %d: unknown encoding", ts)
+	}
+	d := decoder{b: b[1:]}
+	e.TS = ts
+	e.Proc = d.string()
+	e.Kind = d.kind()
+	e.Outcome = d.string()
+	e.Account = d.string()
+	e.To = d.string()
+	e.Amount = money.Cents(d.varint())
+	e.Balance = money.Cents(d.varint())
+	e.ToBalance = money.Cents(d.varint())
+	e.ReqID = d.string()
+	e.Client = d.string()
+	e.ClientTS = d.uvarint()
+	e.RecvTS = d.uvarint()
+	e.ApplyTS = d.uvarint()
+	e.ReplyTS = d.uvarint()
+	e.OrigTS = d.uvarint()
+	e.Detail = d.string()
+	if wall := d.varint(); wall != 0 {
+		e.Wall = time.Unix(0, wall)
+	}
+	prevA = d.uvarint()
+	prevB = d.uvarint()
+	if b[0] == eventVersionSeen || b[0] == eventVersionOrigin {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) { // each report takes at least two bytes
+			d.err = errShortRecord
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			e.Seen = append(e.Seen, bank.Seen{TS: d.uvarint(), At: d.uvarint()})
+		}
+	}
+	if b[0] == eventVersionOrigin {
+		e.Origin = d.string()
+	}
+	if d.err != nil {
+		return bank.Event{}, 0, 0, fmt.Errorf("event %d: %w", ts, d.err)
+	}
+	return e, prevA, prevB, nil
+}
+
+// eventHead decodes only what the idempotency index needs: the kind, the
+// account and the request id.
+func eventHead(b []byte) (kind, account, reqID []byte, ok bool) {
+	if len(b) == 0 || b[0] < eventVersion || b[0] > eventVersionOrigin {
+		return nil, nil, nil, false
+	}
+	d := decoder{b: b[1:]}
+	d.bytes() // proc
+	kind = d.bytes()
+	d.bytes() // outcome
+	account = d.bytes()
+	d.bytes() // to
+	d.varint()
+	d.varint()
+	d.varint()
+	reqID = d.bytes()
+	return kind, account, reqID, d.err == nil
+}
+
+// acctState is the part of an account that money operations change, kept
+// apart from the account record so that a transaction touches few pages:
+// the balance, the timestamp of the newest statement entry (the head of the
+// account's statement chain through the log) and the holder's name.
+type acctState struct {
+	Balance money.Cents
+	Last    uint64
+	Name    string
+}
+
+func appendState(dst []byte, s acctState) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(s.Balance))
+	dst = binary.BigEndian.AppendUint64(dst, s.Last)
+	return append(dst, s.Name...)
+}
+
+func decodeState(b []byte) (acctState, error) {
+	if b == nil {
+		return acctState{}, errors.New("state missing (damaged file)")
+	}
+	if len(b) < 16 {
+		return acctState{}, fmt.Errorf("state is %d bytes, not at least 16 (damaged file)", len(b))
+	}
+	return acctState{
+		Balance: money.Cents(binary.BigEndian.Uint64(b)),
+		Last:    binary.BigEndian.Uint64(b[8:]),
+		Name:    string(b[16:]),
+	}, nil
+}

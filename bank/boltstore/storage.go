@@ -1,0 +1,172 @@
+package boltstore
+
+import (
+	"atm/bank"
+	"atm/bank/money"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketAccounts = []byte("accounts") // id -> JSON Account without its balance
+	bucketState    = []byte("balances") // id -> acctState (binary)
+	bucketEvents   = []byte("events")   // big-endian TS -> event (binary)
+
+	keyFormat      = []byte("format")
+	keyClock       = []byte("clock")
+	keyDeposits    = []byte("deposits")
+	keyWithdrawals = []byte("withdrawals")
+)
+
+// lastTick is the highest timestamp the file records: the stored clock or
+// the newest event's, whichever is higher.
+func lastTick(tx *bolt.Tx) (uint64, error) {
+	start, err := readU64(tx.Bucket(bucketMeta), keyClock)
+	if err != nil {
+		return 0, err
+	}
+	if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); k != nil {
+		last, err := eventKey(k)
+		if err != nil {
+			return 0, err
+		}
+		start = max(start, last)
+	}
+	return start, nil
+}
+
+// decodeAccount builds account id from its stored record and its state,
+// which holds the balance.
+func decodeAccount(id string, rec, state []byte) (bank.Account, error) {
+	var a bank.Account
+	if err := json.Unmarshal(rec, &a); err != nil {
+		return a, fmt.Errorf("account %s: stored record is not valid (damaged file): %w", id, err)
+	}
+	s, err := decodeState(state)
+	if err != nil {
+		return a, fmt.Errorf("account %s: balance: %w", id, err)
+	}
+	a.Balance = s.Balance
+	return a, nil
+}
+
+// eachAccount calls fn for every account, balance included, in id order.
+func eachAccount(tx *bolt.Tx, fn func(bank.Account) error) error {
+	st := tx.Bucket(bucketState)
+	return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+		a, err := decodeAccount(string(k), v, st.Get(k))
+		if err != nil {
+			return err
+		}
+		return fn(a)
+	})
+}
+
+// loadRequests fills r from the newest money events of the log.
+func loadRequests(tx *bolt.Tx, r *requests) error {
+	type entry struct {
+		key string
+		ts  uint64
+	}
+	var found []entry
+	seen := make(map[string]bool)
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.Last(); k != nil && len(found) < r.limit; k, v = c.Prev() {
+		ts, err := eventKey(k)
+		if err != nil {
+			return err
+		}
+		kind, account, req, ok := eventHead(v)
+		if !ok {
+			return fmt.Errorf("event log: event %d: unknown encoding (damaged file)", ts)
+		}
+		if !bank.Kind(kind).IsMoney() {
+			continue
+		}
+		if len(req) == 0 {
+			continue
+		}
+		key := reqKey(string(account), string(req))
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		found = append(found, entry{key, ts})
+	}
+	for i := len(found) - 1; i >= 0; i-- {
+		r.insert(found[i].key, found[i].ts)
+	}
+	return nil
+}
+
+// eachEvent calls fn for every event above after, in timestamp order,
+// until fn returns an error; errStop ends the walk without one.
+func eachEvent(tx *bolt.Tx, after uint64, fn func(bank.Event) error) error {
+	c := tx.Bucket(bucketEvents).Cursor()
+	k, v := c.First() // a damaged key shorter than 8 bytes comes first
+	if after > 0 {
+		k, v = c.Seek(u64key(after + 1))
+	}
+	for ; k != nil; k, v = c.Next() {
+		ts, err := eventKey(k)
+		if err != nil {
+			return err
+		}
+		e, _, _, err := decodeEvent(ts, v)
+		if err == nil {
+			err = fn(e)
+		}
+		if err == errStop {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errStop ends eachEvent early.
+var errStop = errors.New("stop")
+
+func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+
+// readU64 reads an 8-byte meta value: 0 when absent, an error naming the
+// damage when present with another length.
+func readU64(b *bolt.Bucket, k []byte) (uint64, error) {
+	v := b.Get(k)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("meta: %s is %d bytes, not 8 (damaged file)", k, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// eventKey decodes the key of a stored event: its 8-byte big-endian
+// timestamp.
+func eventKey(k []byte) (uint64, error) {
+	if len(k) != 8 {
+		return 0, fmt.Errorf("event log: key %x is %d bytes, not 8 (damaged file)", k, len(k))
+	}
+	return binary.BigEndian.Uint64(k), nil
+}
+
+func putU64(b *bolt.Bucket, k []byte, v uint64) error { return b.Put(k, u64key(v)) }
+
+// totals reads the running totals.
+func totals(tx *bolt.Tx) (bank.Totals, error) {
+	meta := tx.Bucket(bucketMeta)
+	d, err := readU64(meta, keyDeposits)
+	if err != nil {
+		return bank.Totals{}, err
+	}
+	w, err := readU64(meta, keyWithdrawals)
+	return bank.Totals{Deposits: money.Cents(d), Withdrawals: money.Cents(w)}, err
+}

@@ -1,0 +1,277 @@
+package boltstore
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"atm/bank"
+	"atm/bank/money"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The applier's view of the ledger is the last committed state under an
+// overlay: the writes of the batches not yet known to be on disk. Each
+// operation's writes go to the open batch and to the overlay; seal hands
+// the batch to the writer, and reset, after a failed transaction, forgets
+// everything not on disk.
+
+// overlayEntry is a value written by a batch not yet known to be on disk.
+type overlayEntry struct {
+	val []byte
+	seq uint64
+}
+
+// overlayView is the applier's view of the ledger: the last committed state (a
+// read transaction) under the writes of the batches not yet committed.
+type overlayView struct {
+	b       *store
+	tx      *bolt.Tx // opened lazily; closed before the applier blocks
+	overlay map[string]overlayEntry
+	cur     *batch
+	seq     uint64 // of cur
+	epoch   uint64
+	txSeq   uint64 // batches up to this one are visible in tx
+
+	loaded                bool // totals read from disk
+	deposits, withdrawals money.Cents
+	dirtyTotals           bool
+	buf                   []byte
+}
+
+func newOverlayView(b *store) *overlayView {
+	v := &overlayView{b: b, overlay: make(map[string]overlayEntry)}
+	v.cur = &batch{seq: 1}
+	v.seq = 1
+	return v
+}
+
+func overlayKey(bucket byte, key []byte) string {
+	return string(append([]byte{bucket}, key...))
+}
+
+// ensureTx opens a read transaction on the committed state if none is
+// open, and forgets overlay entries it already shows.
+func (v *overlayView) ensureTx() error {
+	if v.tx != nil {
+		return nil
+	}
+	committed := v.b.committedSeq.Load()
+	tx, err := v.b.db.Begin(false)
+	if err != nil {
+		return err
+	}
+	v.tx = tx
+	if committed > v.txSeq {
+		v.txSeq = committed
+		for k, e := range v.overlay {
+			if e.seq <= committed {
+				delete(v.overlay, k)
+			}
+		}
+	}
+	if !v.loaded {
+		meta := tx.Bucket(bucketMeta)
+		d, err := readU64(meta, keyDeposits)
+		if err == nil {
+			var wd uint64
+			wd, err = readU64(meta, keyWithdrawals)
+			v.withdrawals = money.Cents(wd)
+		}
+		if err != nil { // nothing can be applied without the totals
+			v.closeTx()
+			return err
+		}
+		v.deposits = money.Cents(d)
+		v.loaded = true
+	}
+	return nil
+}
+
+// closeTx ends the read transaction, so that the writer is never kept
+// waiting on it (bbolt remaps the file only with no reader open).
+func (v *overlayView) closeTx() {
+	if v.tx != nil {
+		_ = v.tx.Rollback()
+		v.tx = nil
+	}
+}
+
+func (v *overlayView) get(bucket byte, key []byte) []byte {
+	if e, ok := v.overlay[overlayKey(bucket, key)]; ok {
+		return e.val
+	}
+	return v.tx.Bucket(bucketNames[bucket]).Get(key)
+}
+
+// put records a write in the open batch. val must not change afterwards.
+func (v *overlayView) put(bucket byte, key, val []byte) {
+	v.cur.writes = append(v.cur.writes, write{bucket, key, val})
+	v.overlay[overlayKey(bucket, key)] = overlayEntry{val, v.seq}
+}
+
+// seal finishes the open batch with the running totals and opens the next
+// one. (The writer stores the clock's lease in each transaction.)
+func (v *overlayView) seal() *batch {
+	bt := v.cur
+	if v.dirtyTotals {
+		v.put(bMeta, keyDeposits, u64key(uint64(v.deposits)))
+		v.put(bMeta, keyWithdrawals, u64key(uint64(v.withdrawals)))
+		v.dirtyTotals = false
+	}
+	bt.epoch = v.epoch
+	v.seq++
+	v.cur = &batch{seq: v.seq, ops: make([]*op, 0, len(bt.ops)), writes: make([]write, 0, len(bt.writes))}
+	return bt
+}
+
+// reset forgets everything not on disk after a failed transaction, failing
+// the operations of the open batch with err.
+func (v *overlayView) reset(err error) {
+	v.b.fail(v.cur, err)
+	v.closeTx()
+	clear(v.overlay)
+	v.cur = &batch{seq: v.seq}
+	v.dirtyTotals = false
+	v.loaded = false
+	v.epoch++
+	// Rebuild the remembered request ids from the log on disk.
+	reqs := newRequests(v.b.opts.RememberRequests)
+	if verr := v.b.db.View(func(tx *bolt.Tx) error { return loadRequests(tx, reqs) }); verr == nil {
+		v.b.reqs = reqs
+	}
+}
+
+// The overlay view is the rules' bank.View: an account's record (its PIN
+// hash and wrong-PIN counts, as JSON) is read and written only for logins
+// and new accounts; money operations and reads touch its state alone.
+var _ bank.View = (*overlayView)(nil)
+
+// Account reads account id's state.
+func (v *overlayView) Account(id string) (*bank.Record, error) {
+	raw := v.get(bState, []byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	s, err := decodeState(raw)
+	if err != nil {
+		return nil, bank.Damaged(fmt.Errorf("account %s: %w", id, err))
+	}
+	return &bank.Record{Account: bank.Account{ID: id, Name: s.Name, Balance: s.Balance}, Store: s}, nil
+}
+
+// Login reads account id whole: its record and its state.
+func (v *overlayView) Login(id string) (*bank.Record, error) {
+	raw := v.get(bAccounts, []byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	st := v.get(bState, []byte(id))
+	a, err := decodeAccount(id, raw, st)
+	if err != nil {
+		return nil, bank.Damaged(err)
+	}
+	s, _ := decodeState(st) // decodeAccount checked it
+	return &bank.Record{Account: a, Whole: true, Store: s}, nil
+}
+
+// Totals returns the running totals, read with the view's transaction.
+func (v *overlayView) Totals() (bank.Totals, error) {
+	return bank.Totals{Deposits: v.deposits, Withdrawals: v.withdrawals}, nil
+}
+
+// PutTotals changes the running totals; the batch stores them once, when
+// it is sealed.
+func (v *overlayView) PutTotals(t bank.Totals) error {
+	v.deposits, v.withdrawals, v.dirtyTotals = t.Deposits, t.Withdrawals, true
+	return nil
+}
+
+// Remembered returns the first outcome of request req on account id.
+func (v *overlayView) Remembered(id string, _ *bank.Record, req string) (bank.Event, bool, error) {
+	ts, ok := v.b.reqs.get(id, req)
+	if !ok {
+		return bank.Event{}, false, nil
+	}
+	raw := v.event(ts)
+	if raw == nil {
+		return bank.Event{}, false, fmt.Errorf("request %s on %s: remembered event missing", req, id)
+	}
+	e, _, _, err := decodeEvent(ts, raw)
+	if err != nil {
+		return bank.Event{}, false, err
+	}
+	return e, true, nil
+}
+
+// Remember remembers request req on id in memory: its event, in the log,
+// is what a restart remembers it from.
+func (v *overlayView) Remember(id string, _ *bank.Record, req string, e bank.Event) error {
+	v.b.reqs.add(id, req, e.TS)
+	return nil
+}
+
+// Statement follows a's chain of entries through the log.
+func (v *overlayView) Statement(a *bank.Record, before uint64, limit int) (bank.StatementPage, error) {
+	s, _ := a.Store.(acctState)
+	return statement(v.event, a.ID, s.Last, before, limit)
+}
+
+// Append stores e, linked into the statement chain of each account it is
+// an entry of, and the state (and, when whole, the record) of each account
+// changed.
+func (v *overlayView) Append(e bank.Event, entry bool, accts ...*bank.Record) error {
+	var prevA, prevB uint64
+	for _, a := range accts {
+		if a == nil {
+			continue
+		}
+		s, _ := a.Store.(acctState)
+		if entry {
+			if a.ID == e.Account {
+				prevA = s.Last
+			} else {
+				prevB = s.Last
+			}
+			s.Last = e.TS
+		}
+		if a.Changed || entry {
+			s.Balance, s.Name = a.Balance, a.Name
+			v.putState(a.ID, s)
+			a.Store = s
+		}
+		if a.Whole && a.Changed {
+			if err := v.putAccount(&a.Account); err != nil {
+				return err
+			}
+		}
+	}
+	v.putEvent(e, prevA, prevB)
+	return nil
+}
+
+// putAccount stores the account record; the balance is stored with the
+// state, not here.
+func (v *overlayView) putAccount(a *bank.Account) error {
+	rec := *a
+	rec.Balance = 0
+	val, err := json.Marshal(&rec)
+	if err != nil {
+		return err
+	}
+	v.put(bAccounts, []byte(a.ID), val)
+	return nil
+}
+
+func (v *overlayView) putState(id string, s acctState) {
+	v.put(bState, []byte(id), appendState(make([]byte, 0, 16+len(s.Name)), s))
+}
+
+// putEvent stores e with its statement links (see appendEvent).
+func (v *overlayView) putEvent(e bank.Event, prevA, prevB uint64) {
+	v.buf = appendEvent(v.buf[:0], &e, prevA, prevB)
+	v.put(bEvents, u64key(e.TS), append([]byte(nil), v.buf...))
+	v.cur.events = append(v.cur.events, e)
+}
+
+func (v *overlayView) event(ts uint64) []byte { return v.get(bEvents, u64key(ts)) }

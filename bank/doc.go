@@ -1,0 +1,55 @@
+// Package bank is the core of the atm system's ledger: accounts, money
+// operations, the event log's records and the server's Lamport clock, with
+// every rule of the bank written once. It keeps nothing itself: a Store
+// does (boltstore: one bbolt file; etcdstore: an etcd cluster, for several
+// servers of one bank), and runs each operation through Rules.Apply on a
+// View of its state, then commits what the rules wrote. Ledger is the bank
+// on a store.
+//
+// Guarantees, on every store:
+//
+//   - Money is int64 cents; every arithmetic step is overflow-checked and
+//     no balance ever goes negative. An operation validates before it
+//     changes anything, so one that is refused leaves only its event
+//     behind.
+//   - Every operation, successful or refused, is logged, and its money
+//     change and its event are committed together: the store makes them
+//     durable before the operation returns. Each event is stamped with a
+//     tick of the clock when it is applied, and its reply's tick is
+//     reserved then too (Receipt.ReplyTS).
+//   - A mutating operation carries a request id. The store remembers the
+//     first outcome of each money request by (account, id), for a window
+//     each store states: a repeated id gets the first outcome back and
+//     nothing is applied again (a first outcome that was an internal
+//     failure comes back as an error matching outcome.ErrInternal). An id
+//     sent again with another request (kind, amount or recipient) is
+//     refused with outcome.ErrRequestIDReused and logged as a retry;
+//     nothing is applied.
+//   - Wrong PINs cannot lock a holder out. They are counted per (account,
+//     source), the source being who tries (Meta.Source: the ATM's process
+//     id and address): after Options.LockAfter (3) in a row, that source
+//     is locked out of that account for Options.LockFor (15 minutes), and
+//     every other source can still log in. A source's success clears its
+//     count. Account-wide, after Options.ThrottleAfter (10) wrong PINs in
+//     a row from any sources with no success between them, the account
+//     takes one attempt per Options.ThrottleEvery (1 minute) from anyone;
+//     an earlier one is refused with the time the next is allowed, and a
+//     right PIN when allowed logs in and ends the throttle. This state is
+//     kept in the account (at most MaxSources sources, the oldest
+//     forgotten first), so it survives restarts. At most GOMAXPROCS PIN
+//     hashes are compared at once, so a flood of logins cannot take every
+//     CPU.
+//   - The clock never goes back and never wraps: it holds at most
+//     lamport.MaxTS (2^53 − 1). After a clean Close it resumes exactly
+//     where it stopped, and after a crash above every timestamp that left
+//     the process: those of events are stored with them, and any other is
+//     taken with SendTick, which returns once the stored clock covers it
+//     (a lease kept ahead, see Lease).
+//   - A record the store cannot decode is an error naming the damage,
+//     never a panic; met by an operation, it is that operation's outcome
+//     (see ErrDamaged).
+//   - Every method takes a context. If it ends before the operation
+//     reaches the store, nothing is applied; if it ends while the store
+//     has it, the call returns an error matching ErrOutcomeUnknown (the
+//     operation may still be applied; its request id makes a retry safe).
+package bank

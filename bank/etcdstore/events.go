@@ -1,0 +1,99 @@
+package etcdstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"atm/bank"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// EventsAfter returns at most limit events of the log with timestamps
+// above after, in (ts, proc) order, read at one revision.
+func (l *store) EventsAfter(ctx context.Context, after uint64, limit int) ([]bank.Event, error) {
+	r, err := l.newLogReader(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	var out []bank.Event
+	for len(out) < limit {
+		e, ok, err := r.next()
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			break
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Events calls fn for every event of the log, in (ts, proc) order, read
+// page by page at one etcd revision (the log as it was when Events
+// started). It stops at fn's first error and returns it.
+func (l *store) Events(ctx context.Context, fn func(bank.Event) error) error {
+	if err := l.checkLayout(ctx, false); err != nil {
+		return err
+	}
+	r, err := l.newLogReader(ctx, 0)
+	if err != nil {
+		return err
+	}
+	for {
+		e, ok, err := r.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+// Accounts reads every account at one etcd revision.
+func (l *store) Accounts(ctx context.Context) ([]bank.Account, error) {
+	accts, _, err := l.Snapshot(ctx)
+	return accts, err
+}
+
+// Snapshot reads every account and the totals at one etcd revision.
+func (l *store) Snapshot(ctx context.Context) ([]bank.Account, bank.Totals, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
+	defer cancel()
+	recs, tot, _, err := l.snapshot(ctx)
+	out := make([]bank.Account, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.Account)
+	}
+	return out, tot, err
+}
+
+// snapshot reads every account and the totals at one revision, which it
+// returns.
+func (l *store) snapshot(ctx context.Context) ([]record, bank.Totals, int64, error) {
+	var tot bank.Totals
+	resp, err := l.cli.Txn(ctx).Then(
+		clientv3.OpGet(l.k("accounts/"), clientv3.WithPrefix()),
+		clientv3.OpGet(l.totalsKey()),
+	).Commit()
+	if err != nil {
+		return nil, tot, 0, l.unavailable(ctx, err)
+	}
+	var out []record
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		var r record
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			return nil, tot, 0, fmt.Errorf("account %s: damaged record: %w", kv.Key, err)
+		}
+		out = append(out, r)
+	}
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		if err := json.Unmarshal(kvs[0].Value, &tot); err != nil {
+			return nil, tot, 0, fmt.Errorf("totals: damaged record: %w", err)
+		}
+	}
+	return out, tot, resp.Header.Revision, nil
+}
