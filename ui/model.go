@@ -133,21 +133,9 @@ type Model struct {
 	typeahead []tea.KeyPressMsg
 	dropped   int
 
-	banner     string // connection trouble, shown above the help bar
-	bannerBad  bool
-	bannerID   int
-	notice     string // a push that just arrived
-	lastPush   client.Push
-	noticeID   int
-	balanceHot bool // highlight the balance after a push
-
-	// offline: the client lost the connection and is reconnecting by
-	// itself; requests are refused meanwhile (refused says so).
-	offline    bool
-	offAttempt int           // the reconnection attempt announced last (0: none yet)
-	offDelay   time.Duration // its wait
-	offRetry   bool          // the person asked to retry now
-	refused    string
+	// conn is the connection as the person sees it: offline or not, the
+	// banner, the last push's notice.
+	conn connState
 }
 
 // New returns the ATM's root model.

@@ -49,14 +49,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.clockPanel.flashOff(msg.id)
 		return m, nil
 	case bannerClearMsg:
-		if msg.id == m.bannerID {
-			m.banner = ""
-		}
+		m.conn.clearBanner(msg.id)
 		return m, nil
 	case noticeClearMsg:
-		if msg.id == m.noticeID {
-			m.notice, m.balanceHot = "", false
-		}
+		m.conn.clearNotice(msg.id)
 		return m, nil
 	case tea.KeyPressMsg:
 		return m, m.handleKey(msg)
@@ -133,7 +129,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
-	if m.offline && key.Matches(k, keys.Reconnect) {
+	if m.conn.offline && key.Matches(k, keys.Reconnect) {
 		return m.retryNow()
 	}
 	if m.clockPanel.legend {
@@ -156,16 +152,15 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	m.dropped = 0
-	if m.refused != "" && k.Text == "" {
-		m.refused = "" // acknowledged, as a push notice
+	if m.conn.refused != "" && k.Text == "" {
+		m.conn.ackRefusal() // acknowledged, as a push notice
 	}
 	if !m.current().Typing() && key.Matches(k, keys.Quit) {
 		return tea.Quit
 	}
-	if m.notice != "" && k.Text == "" && !key.Matches(k, keys.Up, keys.Down) {
+	if m.conn.notice != "" && k.Text == "" && !key.Matches(k, keys.Up, keys.Down) {
 		// Any command key acknowledges a push notification.
-		m.noticeID++
-		m.notice, m.balanceHot = "", false
+		m.conn.ackNotice()
 	}
 	return m.updatePage(k)
 }
@@ -178,10 +173,10 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 			return nil
 		}
 	}
-	if m.offline && sendsRequest(in) {
+	if m.conn.offline && sendsRequest(in) {
 		// Nothing is queued for later: a request the person can no
 		// longer see must never reach the bank.
-		m.refused = m.c.tr.T(i18n.OfflineRefusal)
+		m.conn.refuse(m.c.tr.T(i18n.OfflineRefusal))
 		return nil
 	}
 	if m.pending != nil && startsMoneyOp(in) {

@@ -54,7 +54,7 @@ func (m *Model) render() string {
 	title := m.titleBar()
 	var body string
 	helpKeys := m.helpBindings()
-	if m.offline {
+	if m.conn.offline {
 		helpKeys = append([]key.Binding{m.c.keys.Reconnect}, helpKeys...)
 	}
 	helpKeys = append(helpKeys, m.c.keys.Legend)
@@ -119,7 +119,7 @@ func (m *Model) atmPanel() string {
 		bal := ""
 		if m.sess.hasBalance {
 			st := s.Money
-			if m.balanceHot {
+			if m.conn.hot {
 				st = s.BannerPush
 			}
 			bal = st.Render(m.sess.balance.String())
@@ -143,7 +143,7 @@ func (m *Model) atmPanel() string {
 		spin, text = m.spinner.View()+" ", m.busy
 	case m.pending != nil:
 		spin, text, st = m.spinner.View(), tr.T(i18n.BusyUnknown), s.Warning
-	case m.offline:
+	case m.conn.offline:
 		text, st = tr.T(i18n.BusyOffline), s.Warning
 	case m.statementLoading():
 		spin, text = m.spinner.View()+" ", tr.T(i18n.BusyStatement)
@@ -162,12 +162,12 @@ func (m *Model) atmPanel() string {
 // refused while offline, and the last push ("" when there are none).
 func (m *Model) cards(w int) string {
 	var cards []string
-	if m.refused != "" {
+	if m.conn.refused != "" {
 		s := m.c.styles
 		box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Warn).Padding(0, 1).Width(w)
-		cards = append(cards, box.Render(s.Warning.Width(max(1, w-4)).Render(m.refused)))
+		cards = append(cards, box.Render(s.Warning.Width(max(1, w-4)).Render(m.conn.refused)))
 	}
-	if m.notice != "" {
+	if m.conn.notice != "" {
 		cards = append(cards, m.pushCard(w))
 	}
 	return strings.Join(cards, "\n")
@@ -187,7 +187,7 @@ func (m *Model) cardsHere(content string) (string, bool) {
 // cardsAside are the cards for the clock panel, when they do not fit in the
 // ATM panel ("" when there are none, or they do).
 func (m *Model) cardsAside() string {
-	if m.refused == "" && m.notice == "" {
+	if m.conn.refused == "" && m.conn.notice == "" {
 		return ""
 	}
 	if _, here := m.cardsHere(strings.TrimRight(m.current().View(), "\n")); here {
@@ -200,7 +200,7 @@ func (m *Model) cardsAside() string {
 // session made on the account.
 func (m *Model) pushCard(w int) string {
 	s, tr := m.c.styles, m.c.tr
-	p := m.lastPush
+	p := m.conn.push
 	inner := max(1, w-4)
 	var lines []string
 	if p.Kind == wire.PushTransferIn || p.Kind == "" {
@@ -230,14 +230,14 @@ func (m *Model) statusLine() string {
 	var text string
 	var st lipgloss.Style
 	switch {
-	case m.offline:
-		text, st = m.offlineLine(), s.BannerBad
-	case m.banner != "" && m.bannerBad:
-		text, st = m.banner, s.BannerBad
-	case m.notice != "":
-		text, st = m.notice, s.BannerPush
-	case m.banner != "":
-		text, st = m.banner, s.BannerGood
+	case m.conn.offline:
+		text, st = m.conn.offlineLine(m.c.tr), s.BannerBad
+	case m.conn.badNews():
+		text, st = m.conn.banner, s.BannerBad
+	case m.conn.notice != "":
+		text, st = m.conn.notice, s.BannerPush
+	case m.conn.banner != "":
+		text, st = m.conn.banner, s.BannerGood
 	case m.embedded != nil:
 		text, st = m.c.tr.T(i18n.StatusEmbedded, m.embedded.Addr()), s.BannerInfo
 	case m.client != nil:
