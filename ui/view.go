@@ -62,7 +62,7 @@ func (m *Model) render() string {
 		body = m.clockPanel.legendView(m.width, max(1, m.height-3))
 		helpKeys = []key.Binding{m.legendClose(), m.c.keys.QuitTyping}
 	} else if m.page == pageDiagram {
-		body = m.diagramBody(m.width, max(1, m.height-3))
+		body = m.diagram.View()
 	} else {
 		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clockPanel.viewWithCard(m.cardsAside()))
 	}
@@ -112,7 +112,7 @@ func (m *Model) titleBar() string {
 
 func (m *Model) atmPanel() string {
 	s, tr := m.c.styles, m.c.tr
-	w := m.c.width
+	w := m.area.width
 	var head string
 	if m.sess.loggedIn() {
 		who := s.ScreenHead.Render(m.sess.holder) + s.Dim.Render(tr.T(i18n.HeadAccount, m.sess.account))
@@ -132,9 +132,9 @@ func (m *Model) atmPanel() string {
 	rule := s.ScreenRule.Render(strings.Repeat("─", w))
 	content := strings.TrimRight(m.current().View(), "\n")
 	if card, ok := m.cardsHere(content); ok {
-		content = fitLines(content, w, m.c.height-lipgloss.Height(card)) + "\n" + card
+		content = fitLines(content, w, m.area.height-lipgloss.Height(card)) + "\n" + card
 	}
-	content = fitLines(content, w, m.c.height)
+	content = fitLines(content, w, m.area.height)
 	// The busy line: a spinner, maybe, and what the ATM waits for, in
 	// whole words.
 	spin, text, st := "", "", s.Text
@@ -177,8 +177,8 @@ func (m *Model) cards(w int) string {
 // screen's content: when they fit there whole. Otherwise the clock panel
 // shows them (cardsAside), so they never hide the screen.
 func (m *Model) cardsHere(content string) (string, bool) {
-	card := m.cards(m.c.width)
-	if card == "" || lipgloss.Height(content)+lipgloss.Height(card) > m.c.height {
+	card := m.cards(m.area.width)
+	if card == "" || lipgloss.Height(content)+lipgloss.Height(card) > m.area.height {
 		return "", false
 	}
 	return card, true
