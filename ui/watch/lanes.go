@@ -35,10 +35,7 @@ func (d *Diagram) lane(p int) (x, side int) {
 // header is the line of lane names.
 func (d *Diagram) header(w int) string {
 	s := d.st
-	g := &grid{c: make([]cell, w)}
-	for i := range g.c {
-		g.c[i] = cell{' ', nil}
-	}
+	g := newGrid(w)
 	if d.lane0 > 0 {
 		g.put(0, "◀", &s.Warning)
 	}

@@ -30,6 +30,23 @@ type grid struct {
 	c []cell
 }
 
+// newGrid is a blank line of w cells.
+func newGrid(w int) *grid {
+	g := &grid{c: make([]cell, w)}
+	for i := range g.c {
+		g.c[i] = cell{' ', nil}
+	}
+	return g
+}
+
+// lifelines draws the lifelines of the lanes shown on g.
+func (d *Diagram) lifelines(g *grid) {
+	for p := d.lane0; p < min(len(d.T.Procs), d.lane0+d.nLanes); p++ {
+		x, _ := d.lane(p)
+		g.put(x, "│", &d.st.Life)
+	}
+}
+
 func (g *grid) put(x int, s string, st *lipgloss.Style) int {
 	for _, r := range s {
 		if x >= 0 && x < len(g.c) {
@@ -94,14 +111,8 @@ func (d *Diagram) View(w, h int) string {
 		lines = append(lines, s.Hint.Render(d.tr.T(i18n.WatchNoEvents)))
 	}
 	for len(lines) < 1+rows {
-		g := &grid{c: make([]cell, w)}
-		for i := range g.c {
-			g.c[i] = cell{' ', nil}
-		}
-		for p := d.lane0; p < min(len(d.T.Procs), d.lane0+d.nLanes); p++ {
-			x, _ := d.lane(p)
-			g.put(x, "│", &s.Life)
-		}
+		g := newGrid(w)
+		d.lifelines(g)
 		lines = append(lines, g.String())
 	}
 	lines = append(lines, details...)
@@ -117,28 +128,10 @@ func (d *Diagram) View(w, h int) string {
 // row draws event id on a line of width w.
 func (d *Diagram) row(id int, w int, cursor bool) string {
 	s := d.st
-	g := &grid{c: make([]cell, w)}
-	for i := range g.c {
-		g.c[i] = cell{' ', nil}
-	}
-	for p := d.lane0; p < min(len(d.T.Procs), d.lane0+d.nLanes); p++ {
-		x, _ := d.lane(p)
-		g.put(x, "│", &s.Life)
-	}
+	g := newGrid(w)
+	d.lifelines(g)
 	e := d.ev(id)
-	if cursor {
-		g.put(0, "›", &s.Cursor)
-	}
-	switch {
-	case id == d.a:
-		g.put(1, "a", &s.Selected)
-	case id == d.b:
-		g.put(1, "b", &s.Selected)
-	case d.a >= 0 && id < len(d.marks) && d.marks[id] < 0:
-		g.put(1, "▲", &s.Past)
-	case d.a >= 0 && id < len(d.marks) && d.marks[id] > 0:
-		g.put(1, "▼", &s.Future)
-	}
+	d.gutter(g, id, cursor)
 	mst := d.markStyle(e, cursor)
 	lbl := markOf(e.Kind) + strconv.FormatUint(e.L, 10)
 	x, side := d.lane(e.Proc)
@@ -162,30 +155,59 @@ func (d *Diagram) row(id int, w int, cursor bool) string {
 				tail = d.drawIncoming(g, x, tail, snd)
 			}
 		case spacetime.Send:
-			to, rl := -1, "?"
-			if m.Recv >= 0 {
-				r := d.ev(m.Recv)
-				to, rl = r.Proc, strconv.FormatUint(r.L, 10)
-			} else {
-				to = d.peer(e)
-			}
-			rst := &s.Line
-			if m.Recv < 0 {
-				rst = &s.Unknown
-			}
-			if to >= 0 && to < e.Proc {
-				stub := rl + "◁──"
-				start := max(gutterW, x-ansi.StringWidth(stub))
-				g.put(start, stub, rst)
-			} else {
-				tail = g.put(tail, " ──▷"+rl, rst)
-			}
+			tail = d.drawOutgoing(g, x, tail, e, m)
 		}
 	}
 	if what := " " + whatText(d.tr, e.What); tail < end && g.free(tail) {
 		g.put(tail, i18n.Fit(what, end-tail), &s.Dim)
 	}
 	return g.String()
+}
+
+// gutter draws the gutter of event id's row: the cursor, and a or b for
+// the selected and marked events, or ▲ and ▼ for the selection's causal
+// past and future.
+func (d *Diagram) gutter(g *grid, id int, cursor bool) {
+	s := d.st
+	if cursor {
+		g.put(0, "›", &s.Cursor)
+	}
+	switch {
+	case id == d.a:
+		g.put(1, "a", &s.Selected)
+	case id == d.b:
+		g.put(1, "b", &s.Selected)
+	case d.a >= 0 && id < len(d.marks) && d.marks[id] < 0:
+		g.put(1, "▲", &s.Past)
+	case d.a >= 0 && id < len(d.marks) && d.marks[id] > 0:
+		g.put(1, "▼", &s.Future)
+	}
+}
+
+// drawOutgoing draws, on the row of send e at column x, its message m: a
+// stub pointing left at a receiver on an earlier lane, or an arrow after
+// the mark with the receive's L ("?" when unknown). It returns where the
+// event's text may start.
+func (d *Diagram) drawOutgoing(g *grid, x, tail int, e *spacetime.Event, m spacetime.Message) int {
+	s := d.st
+	to, rl := -1, "?"
+	if m.Recv >= 0 {
+		r := d.ev(m.Recv)
+		to, rl = r.Proc, strconv.FormatUint(r.L, 10)
+	} else {
+		to = d.peer(e)
+	}
+	rst := &s.Line
+	if m.Recv < 0 {
+		rst = &s.Unknown
+	}
+	if to >= 0 && to < e.Proc {
+		stub := rl + "◁──"
+		start := max(gutterW, x-ansi.StringWidth(stub))
+		g.put(start, stub, rst)
+		return tail
+	}
+	return g.put(tail, " ──▷"+rl, rst)
 }
 
 // drawIncoming draws, on the row of a receive at column x, the line from
