@@ -13,14 +13,12 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
-// common is what every screen shares: styles, keys, the language, the size
-// of the page area, the session and the spinner's frame.
+// common is what every screen shares: styles, keys, the language, the
+// session and the spinner's frame. Each screen has its own size (base).
 type common struct {
 	styles *Styles
 	keys   *KeyMap
 	tr     *i18n.Printer // every text on screen comes from it
-	width  int           // page area inside the ATM panel
-	height int
 	sess   *session
 	// maxAmount is the bank's per-operation limit from its greeting (0:
 	// unknown, the bank alone checks).
@@ -54,8 +52,28 @@ func (transferSubmitMsg) isIntent() {}
 func (statementMoreMsg) isIntent()  {}
 func (backMsg) isIntent()           {}
 
-// page is one screen of the ATM panel.
+// component is a part of the screen with a size of its own: its parent
+// sets it, and sets it again on every resize, so that the component never
+// reads its parent's size; it passes a size on to its own parts.
+type component interface {
+	SetSize(width, height int)
+}
+
+// base is what every screen embeds: what the screens share and the
+// screen's own size, with the helpers that draw across its width.
+type base struct {
+	c             *common
+	width, height int
+}
+
+func newBase(c *common) base { return base{c: c} }
+
+// SetSize sets the screen's size, as its parent gives it.
+func (b *base) SetSize(width, height int) { b.width, b.height = width, height }
+
+// page is one screen of the ATM.
 type page interface {
+	component
 	// Update handles msg and returns what the person asked for, if
 	// anything, with the screen's own command.
 	Update(tea.Msg) (intent, tea.Cmd)
@@ -68,14 +86,14 @@ type page interface {
 	applyStyles()
 }
 
-// newInput returns a text field styled for the app.
+// newInput returns a text field styled for the app; the screen that has it
+// sets its width with its own size.
 func newInput(c *common, placeholder string, limit int) textinput.Model {
 	in := textinput.New()
 	in.Prompt = "› "
 	in.Placeholder = placeholder
 	in.CharLimit = limit
 	in.SetStyles(c.styles.Input)
-	in.SetWidth(max(10, c.width-4))
 	return in
 }
 
@@ -94,16 +112,17 @@ func onlyDigits(msg tea.Msg) bool {
 	return false
 }
 
-// wrap wraps text to the page width.
-func wrap(c *common, st lipgloss.Style, text string) string {
-	return st.Width(c.width).Render(text)
+// wrap wraps text to the screen's width.
+func (b *base) wrap(st lipgloss.Style, text string) string {
+	return st.Width(b.width).Render(text)
 }
 
-// wrapMarked wraps text that follows a mark such as "✗ " to the page width,
-// with the lines after the first indented under the text, not at column 0.
-func wrapMarked(c *common, st lipgloss.Style, mark, text string) string {
+// wrapMarked wraps text that follows a mark such as "✗ " to the screen's
+// width, with the lines after the first indented under the text, not at
+// column 0.
+func (b *base) wrapMarked(st lipgloss.Style, mark, text string) string {
 	w := ansi.StringWidth(mark)
-	lines := strings.Split(st.Width(max(1, c.width-w)).Render(text), "\n")
+	lines := strings.Split(st.Width(max(1, b.width-w)).Render(text), "\n")
 	pad := strings.Repeat(" ", w)
 	for i := range lines {
 		if i == 0 {
@@ -115,12 +134,12 @@ func wrapMarked(c *common, st lipgloss.Style, mark, text string) string {
 	return strings.Join(lines, "\n")
 }
 
-// kv renders "label ..... value" across width.
-func kv(c *common, label, value string) string {
-	s := c.styles
+// kv renders "label ..... value" across the screen's width.
+func (b *base) kv(label, value string) string {
+	s := b.c.styles
 	l := s.Label.Render(label)
 	v := s.Value.Render(value)
-	gap := max(1, c.width-lipgloss.Width(l)-lipgloss.Width(v))
+	gap := max(1, b.width-lipgloss.Width(l)-lipgloss.Width(v))
 	return l + strings.Repeat(" ", gap) + v
 }
 

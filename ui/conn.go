@@ -75,12 +75,10 @@ func (m *Model) scheduleRetry() tea.Cmd {
 }
 
 func (m *Model) setBanner(text string, bad bool, clearAfter time.Duration) tea.Cmd {
-	m.banner, m.bannerBad = text, bad
-	m.bannerID++
+	id := m.conn.setBanner(text, bad)
 	if clearAfter <= 0 {
 		return nil
 	}
-	id := m.bannerID
 	return tea.Tick(clearAfter, func(time.Time) tea.Msg { return bannerClearMsg{id} })
 }
 
@@ -169,23 +167,23 @@ func (m *Model) onPush(p client.Push) tea.Cmd {
 	if m.sess.loggedIn() && p.HasBalance && (p.Account == "" || p.Account == m.sess.account) {
 		m.sess.balance, m.sess.hasBalance = p.Balance, true
 	}
-	tr := m.c.tr
-	m.lastPush = p
-	m.notice = pushHeadline(tr, p, false)
-	if p.Kind == wire.PushTransferIn || p.Kind == "" {
-		from := p.From
-		if p.FromHolder != "" {
-			from += " " + p.FromHolder
-		}
-		m.notice = tr.T(i18n.PushNotice, p.Amount.String(), from, stamp(p.RecvTS))
-		if p.HasBalance {
-			m.notice = tr.T(i18n.PushNoticeBalance, p.Amount.String(), from, p.Balance.String(), stamp(p.RecvTS))
-		}
-	}
-	m.balanceHot = p.HasBalance
-	m.noticeID++
-	id := m.noticeID
+	id := m.conn.pushed(pushNotice(m.c.tr, p), p)
 	return tea.Tick(15*time.Second, func(time.Time) tea.Msg { return noticeClearMsg{id} })
+}
+
+// pushNotice is the status line's text for push p.
+func pushNotice(tr *i18n.Printer, p client.Push) string {
+	if p.Kind != wire.PushTransferIn && p.Kind != "" {
+		return pushHeadline(tr, p, false)
+	}
+	from := p.From
+	if p.FromHolder != "" {
+		from += " " + p.FromHolder
+	}
+	if p.HasBalance {
+		return tr.T(i18n.PushNoticeBalance, p.Amount.String(), from, p.Balance.String(), stamp(p.RecvTS))
+	}
+	return tr.T(i18n.PushNotice, p.Amount.String(), from, stamp(p.RecvTS))
 }
 
 // pushHeadline says what a push reports: "↓ Money arrived: +R$ 25,00", or
@@ -227,23 +225,11 @@ func (m *Model) retryNow() tea.Cmd {
 	if !ok {
 		return nil
 	}
-	m.offRetry, m.refused = true, ""
+	m.conn.retryNow()
 	return func() tea.Msg {
 		r.RetryNow()
 		return nil
 	}
-}
-
-// offlineLine is the status line while offline.
-func (m *Model) offlineLine() string {
-	tr := m.c.tr
-	switch {
-	case m.offRetry:
-		return tr.T(i18n.OfflineRetrying)
-	case m.offAttempt == 0:
-		return tr.T(i18n.OfflineLost)
-	}
-	return tr.T(i18n.OfflineAttempt, m.offAttempt, waitText(tr, m.offDelay))
 }
 
 // waitText is a reconnection wait as the status line says it: "2 s",
@@ -262,7 +248,7 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 		if m.sess.loggedIn() {
 			m.relogin = true
 		}
-		m.offline, m.offAttempt, m.offRetry = true, 0, false
+		m.conn.lost()
 		return m.setBanner(tr.T(i18n.BannerLost), true, 0)
 	case client.StateReconnecting:
 		if untrusted(s.Err) {
@@ -272,14 +258,14 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 			m.connect.err = s.Err
 			return cmd
 		}
-		m.offline, m.offAttempt, m.offDelay, m.offRetry = true, s.Attempt, s.Delay, false
+		m.conn.reconnecting(s.Attempt, s.Delay)
 		cmd := m.setBanner(tr.T(i18n.BannerReconnecting, s.Attempt), true, 0)
 		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {
 			return tea.Batch(cmd, m.startServer(false))
 		}
 		return cmd
 	case client.StateReconnected:
-		m.offline, m.offRetry, m.refused = false, false, ""
+		m.conn.online()
 		m.server = ""
 		before := m.addr()
 		m.serverAddr = s.Addr
@@ -322,7 +308,7 @@ func (m *Model) lostClient() tea.Cmd {
 	closing := closeClient(m.client)
 	m.client = nil
 	m.gen++
-	m.offline, m.offRetry, m.refused = false, false, ""
+	m.conn.online()
 	m.sess = session{}
 	m.busy, m.relogin = "", false
 	m.typeahead, m.dropped = nil, 0

@@ -13,7 +13,7 @@ import (
 // connectPage is shown until the ATM has a connection: which server, a
 // spinner, and when nobody answers the reason and the next retry.
 type connectPage struct {
-	c        *common
+	base
 	addr     string
 	dbPath   string // the embedded server's database
 	attempt  int
@@ -52,13 +52,13 @@ func (p *connectPage) View() string {
 		b.WriteString(s.Dim.Render("· ") + s.Value.Render(p.addr) + "\n")
 	}
 	if p.err != nil {
-		b.WriteString("\n" + wrap(p.c, s.Error, connectHeadline(tr, p.err)) + "\n")
-		b.WriteString(wrap(p.c, s.Text, connectErrorText(tr, p.addr, p.err)) + "\n")
+		b.WriteString("\n" + p.wrap(s.Error, connectHeadline(tr, p.err)) + "\n")
+		b.WriteString(p.wrap(s.Text, connectErrorText(tr, p.addr, p.err)) + "\n")
 		if p.embedErr != nil {
-			b.WriteString(wrap(p.c, s.Warning, tr.T(i18n.ConnectEmbedFailed, embedErrorText(tr, p.addr, p.dbPath, p.embedErr))) + "\n")
+			b.WriteString(p.wrap(s.Warning, tr.T(i18n.ConnectEmbedFailed, embedErrorText(tr, p.addr, p.dbPath, p.embedErr))) + "\n")
 		}
 		if p.retryIn > 0 {
-			b.WriteString("\n" + wrap(p.c, s.Dim, tr.T(i18n.ConnectRetryIn, seconds(tr, p.retryIn), p.attempt+1)) + "\n")
+			b.WriteString("\n" + p.wrap(s.Dim, tr.T(i18n.ConnectRetryIn, seconds(tr, p.retryIn), p.attempt+1)) + "\n")
 		}
 	}
 	return b.String()

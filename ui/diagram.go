@@ -27,15 +27,16 @@ type diagramMsg struct{}
 
 func (diagramMsg) isIntent() {}
 
+// diagramPage is the diagram screen, drawn across the whole body.
 type diagramPage struct {
-	c    *common
+	base
 	keys *watch.KeyMap
 	d    *watch.Diagram
 }
 
 func newDiagramPage(c *common) *diagramPage {
 	keys := watch.NewKeyMap(c.tr)
-	return &diagramPage{c: c, keys: keys, d: watch.NewDiagram(watch.NewStyles(c.styles.IsDark), keys)}
+	return &diagramPage{base: newBase(c), keys: keys, d: watch.NewDiagram(watch.NewStyles(c.styles.IsDark), keys)}
 }
 
 func (p *diagramPage) Typing() bool { return false }
@@ -61,8 +62,6 @@ func (p *diagramPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 	}
 	return nil, nil
 }
-
-func (p *diagramPage) View() string { return "" } // drawn full width by the root
 
 // show rebuilds the diagram from what the ATM knows; with an event
 // selected it waits, so that the selection stays what it was.
@@ -173,13 +172,13 @@ func (m *Model) showDiagram(force bool) {
 	m.diagram.show(diagramEntries(m.cfg.ProcessID, m.clockPanel.server, m.clockPanel.events, m.replies), force)
 }
 
-// diagramBody draws the diagram screen across the body, w×h.
-func (m *Model) diagramBody(w, h int) string {
-	s := m.c.styles
+// View draws the diagram screen across the body, its size.
+func (p *diagramPage) View() string {
+	s, tr := p.c.styles, p.c.tr
 	box := s.Screen
-	inner := w - box.GetHorizontalFrameSize()
-	innerH := h - box.GetVerticalFrameSize()
-	title := s.PageTitle.Render(m.c.tr.T(i18n.DiagramTitle)) + s.Dim.Render(m.c.tr.T(i18n.DiagramSubtitle))
-	body := fitLines(title, inner, 1) + "\n" + m.diagram.d.View(inner, innerH-1)
-	return box.Width(w).Render(fitLines(body, inner, innerH))
+	inner := p.width - box.GetHorizontalFrameSize()
+	innerH := p.height - box.GetVerticalFrameSize()
+	title := s.PageTitle.Render(tr.T(i18n.DiagramTitle)) + s.Dim.Render(tr.T(i18n.DiagramSubtitle))
+	body := fitLines(title, inner, 1) + "\n" + p.d.View(inner, innerH-1)
+	return box.Width(p.width).Render(fitLines(body, inner, innerH))
 }

@@ -24,7 +24,7 @@ const (
 // amountField is a money input with inline validation: the parsed amount or
 // the reason it is not valid is shown as the person types.
 type amountField struct {
-	c     *common
+	base
 	input textinput.Model
 	typed bool // something was typed: show errors
 }
@@ -32,7 +32,13 @@ type amountField struct {
 func newAmountField(c *common) amountField {
 	in := newInput(c, c.tr.T(i18n.AmountPlaceholder), 24)
 	in.Prompt = "R$ › "
-	return amountField{c: c, input: in}
+	return amountField{base: newBase(c), input: in}
+}
+
+// SetSize sizes the field for a screen of width×height.
+func (f *amountField) SetSize(width, height int) {
+	f.base.SetSize(width, height)
+	f.input.SetWidth(width - 8)
 }
 
 func (f *amountField) reset() tea.Cmd {
@@ -100,7 +106,7 @@ func (f *amountField) view() string {
 	case err == nil:
 		line += s.Success.Render("  = "+v.String()) + "\n"
 	case f.typed:
-		line += wrapMarked(f.c, s.Error, "  ✗ ", f.errorText(err)) + "\n"
+		line += f.wrapMarked(s.Error, "  ✗ ", f.errorText(err)) + "\n"
 	default:
 		line += "\n"
 	}
@@ -109,7 +115,7 @@ func (f *amountField) view() string {
 
 // amountPage is the deposit or withdraw form, then its confirmation.
 type amountPage struct {
-	c       *common
+	base
 	op      string
 	field   amountField
 	confirm bool // the confirmation is shown
@@ -123,7 +129,12 @@ type amountSubmitMsg struct {
 }
 
 func newAmountPage(c *common) *amountPage {
-	return &amountPage{c: c, field: newAmountField(c)}
+	return &amountPage{base: newBase(c), field: newAmountField(c)}
+}
+
+func (p *amountPage) SetSize(width, height int) {
+	p.base.SetSize(width, height)
+	p.field.SetSize(width, height)
 }
 
 func (p *amountPage) start(op string) tea.Cmd {
@@ -191,23 +202,23 @@ func (p *amountPage) View() string {
 		if p.c.sess.holder != "" {
 			acc += " · " + p.c.sess.holder
 		}
-		b.WriteString(kv(p.c, tr.T(i18n.FieldAccount), acc) + "\n")
-		b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), p.amount.String()) + "\n\n")
-		b.WriteString(wrap(p.c, s.Text, question) + "\n")
-		b.WriteString(p.gate.view(p.c, tr.T(i18n.ChangeAmount)))
+		b.WriteString(p.kv(tr.T(i18n.FieldAccount), acc) + "\n")
+		b.WriteString(p.kv(tr.T(i18n.FieldAmount), p.amount.String()) + "\n\n")
+		b.WriteString(p.wrap(s.Text, question) + "\n")
+		b.WriteString(p.gate.view(&p.base, tr.T(i18n.ChangeAmount)))
 		return b.String()
 	}
 	b.WriteString(s.PageTitle.Render(title) + "\n\n")
 	b.WriteString(s.Field.Render(label) + "\n")
 	b.WriteString(p.field.view())
-	b.WriteString("\n" + wrap(p.c, s.Hint, tr.T(i18n.AmountHint)) + "\n")
+	b.WriteString("\n" + p.wrap(s.Hint, tr.T(i18n.AmountHint)) + "\n")
 	return b.String()
 }
 
 // transferPage asks for the recipient, shows the holder's name the bank
 // returns, asks for the amount and then for confirmation.
 type transferPage struct {
-	c        *common
+	base
 	step     int // 0 recipient, 1 amount, 2 confirm
 	to       textinput.Model
 	toHolder string
@@ -235,7 +246,13 @@ type transferSubmitMsg struct {
 type backMsg struct{}
 
 func newTransferPage(c *common) *transferPage {
-	return &transferPage{c: c, to: newInput(c, c.tr.T(i18n.TransferPlaceholder), 20), field: newAmountField(c)}
+	return &transferPage{base: newBase(c), to: newInput(c, c.tr.T(i18n.TransferPlaceholder), 20), field: newAmountField(c)}
+}
+
+func (p *transferPage) SetSize(width, height int) {
+	p.base.SetSize(width, height)
+	p.to.SetWidth(width - 4)
+	p.field.SetSize(width, height)
 }
 
 func (p *transferPage) start() tea.Cmd {
@@ -351,27 +368,27 @@ func (p *transferPage) View() string {
 		b.WriteString(s.Field.Render(tr.T(i18n.TransferRecipient)) + "\n")
 		b.WriteString(p.to.View() + "\n\n")
 		if p.err != "" {
-			b.WriteString(wrapMarked(p.c, s.Error, "✗ ", p.err) + "\n")
+			b.WriteString(p.wrapMarked(s.Error, "✗ ", p.err) + "\n")
 		} else {
-			b.WriteString(wrap(p.c, s.Hint, tr.T(i18n.TransferHint)) + "\n")
+			b.WriteString(p.wrap(s.Hint, tr.T(i18n.TransferHint)) + "\n")
 		}
 	case stepAmount:
 		b.WriteString(s.PageTitle.Render(tr.T(i18n.TransferTitle)) + "\n\n")
-		b.WriteString(kv(p.c, tr.T(i18n.FieldTo), p.to.Value()+" · "+p.toHolder) + "\n\n")
+		b.WriteString(p.kv(tr.T(i18n.FieldTo), p.to.Value()+" · "+p.toHolder) + "\n\n")
 		b.WriteString(s.Field.Render(tr.T(i18n.TransferLabel)) + "\n")
 		b.WriteString(p.field.view())
-		b.WriteString("\n" + wrap(p.c, s.Hint, tr.T(i18n.AmountHint)) + "\n")
+		b.WriteString("\n" + p.wrap(s.Hint, tr.T(i18n.AmountHint)) + "\n")
 	case stepConfirm:
 		b.WriteString(s.PageTitle.Render(tr.T(i18n.TransferConfirmTitle)) + "\n\n")
 		from := p.c.sess.account
 		if p.c.sess.holder != "" {
 			from += " · " + p.c.sess.holder
 		}
-		b.WriteString(kv(p.c, tr.T(i18n.FieldFrom), from) + "\n")
-		b.WriteString(kv(p.c, tr.T(i18n.FieldTo), p.to.Value()+" · "+p.toHolder) + "\n")
-		b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), p.amount.String()) + "\n\n")
-		b.WriteString(wrap(p.c, s.Text, tr.T(i18n.TransferQuestion, p.amount.String(), p.toHolder)) + "\n")
-		b.WriteString(p.gate.view(p.c, tr.T(i18n.ChangeAmount)))
+		b.WriteString(p.kv(tr.T(i18n.FieldFrom), from) + "\n")
+		b.WriteString(p.kv(tr.T(i18n.FieldTo), p.to.Value()+" · "+p.toHolder) + "\n")
+		b.WriteString(p.kv(tr.T(i18n.FieldAmount), p.amount.String()) + "\n\n")
+		b.WriteString(p.wrap(s.Text, tr.T(i18n.TransferQuestion, p.amount.String(), p.toHolder)) + "\n")
+		b.WriteString(p.gate.view(&p.base, tr.T(i18n.ChangeAmount)))
 	}
 	return b.String()
 }
@@ -448,9 +465,10 @@ func (g *confirmGate) update(keys *KeyMap, msg tea.Msg) gateResult {
 	return gateNone
 }
 
-// view is the line under a confirmation: which keys answer it, or why
-// they do not yet.
-func (g *confirmGate) view(c *common, back string) string {
+// view is the line under a confirmation on screen p: which keys answer
+// it, or why they do not yet.
+func (g *confirmGate) view(p *base, back string) string {
+	c := p.c
 	s, tr := c.styles, c.tr
 	yes, no := c.keys.Confirm.Help().Key, c.keys.Cancel.Help().Key
 	var b strings.Builder
@@ -459,15 +477,15 @@ func (g *confirmGate) view(c *common, back string) string {
 		return ""
 	case g.ready:
 		line := withKeycaps(s, tr.T(i18n.ConfirmPress, keycapMark(0), keycapMark(1), back), yes, no)
-		b.WriteString(lipgloss.NewStyle().Width(c.width).Render(line) + "\n")
+		b.WriteString(lipgloss.NewStyle().Width(p.width).Render(line) + "\n")
 	default:
-		b.WriteString(wrap(c, s.Dim, tr.T(i18n.ConfirmWait, yes)) + "\n")
+		b.WriteString(p.wrap(s.Dim, tr.T(i18n.ConfirmWait, yes)) + "\n")
 	}
 	switch {
 	case g.enter:
-		b.WriteString(wrap(c, s.Warning, tr.T(i18n.ConfirmEnter, yes, no)) + "\n")
+		b.WriteString(p.wrap(s.Warning, tr.T(i18n.ConfirmEnter, yes, no)) + "\n")
 	case g.ignored > 0:
-		b.WriteString(wrap(c, s.Warning, tr.T(i18n.ConfirmIgnored, g.ignored)) + "\n")
+		b.WriteString(p.wrap(s.Warning, tr.T(i18n.ConfirmIgnored, g.ignored)) + "\n")
 	}
 	return b.String()
 }

@@ -18,7 +18,7 @@ import (
 
 // loginPage asks for the account number and the PIN (masked).
 type loginPage struct {
-	c       *common
+	base
 	account textinput.Model
 	pin     textinput.Model
 	focus   int    // 0 account, 1 PIN
@@ -29,13 +29,19 @@ type loginPage struct {
 type loginSubmitMsg struct{ account, pin string }
 
 func newLoginPage(c *common) *loginPage {
-	p := &loginPage{c: c}
+	p := &loginPage{base: newBase(c)}
 	p.account = newInput(c, c.tr.T(i18n.LoginAccountPlaceholder), 20)
 	p.pin = newInput(c, c.tr.T(i18n.LoginPINPlaceholder), 12)
 	p.pin.EchoMode = textinput.EchoPassword
 	p.pin.EchoCharacter = '•'
 	p.reset()
 	return p
+}
+
+func (p *loginPage) SetSize(width, height int) {
+	p.base.SetSize(width, height)
+	p.account.SetWidth(width - 4)
+	p.pin.SetWidth(width - 4)
 }
 
 // reset clears both fields and focuses the account number.
@@ -183,11 +189,11 @@ func (p *loginPage) View() string {
 	b.WriteString(s.Field.Render(tr.T(i18n.LoginPIN)) + "\n")
 	b.WriteString(p.pin.View() + "\n\n")
 	if p.err != "" {
-		b.WriteString(wrapMarked(p.c, s.Error, "✗ ", p.err) + "\n")
+		b.WriteString(p.wrapMarked(s.Error, "✗ ", p.err) + "\n")
 	} else if p.notice != "" {
-		b.WriteString(wrap(p.c, s.Warning, p.notice) + "\n")
+		b.WriteString(p.wrap(s.Warning, p.notice) + "\n")
 	} else {
-		b.WriteString(wrap(p.c, s.Hint, tr.T(i18n.LoginHint)) + "\n")
+		b.WriteString(p.wrap(s.Hint, tr.T(i18n.LoginHint)) + "\n")
 	}
 	return b.String()
 }

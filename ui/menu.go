@@ -35,7 +35,7 @@ var menuLabels = [numItems]struct{ title, desc i18n.Key }{
 
 // menuPage is the main menu: arrows or j/k, number shortcuts, enter.
 type menuPage struct {
-	c      *common
+	base
 	cursor menuItem
 	notice string // why a choice cannot be made now
 }
@@ -79,7 +79,7 @@ func (p *menuPage) Update(msg tea.Msg) (intent, tea.Cmd) {
 // desc is the description after a menu item, in whole words that fit
 // beside it.
 func (p *menuPage) desc(item, text string) string {
-	room := p.c.width - lipgloss.Width(item) - 2
+	room := p.width - lipgloss.Width(item) - 2
 	if room < 4 {
 		return ""
 	}
@@ -103,7 +103,7 @@ func (p *menuPage) View() string {
 	item := "  " + s.MenuKey.Render("d") + "  " + s.MenuItem.Render(tr.T(i18n.MenuDiagram))
 	b.WriteString("\n" + item + p.desc(item, tr.T(i18n.MenuDiagramDesc)) + "\n")
 	if p.notice != "" {
-		b.WriteString("\n" + wrap(p.c, s.Warning, p.notice) + "\n")
+		b.WriteString("\n" + p.wrap(s.Warning, p.notice) + "\n")
 	}
 	return b.String()
 }

@@ -96,15 +96,18 @@ type Model struct {
 	help       help.Model
 
 	width, height int
-	page          pageID
-	connect       *connectPage
-	login         *loginPage
-	menu          *menuPage
-	amount        *amountPage
-	transfer      *transferPage
-	receipt       *receiptPage
-	statement     *statementPage
-	diagram       *diagramPage
+	// area is the page area inside the ATM panel: the size of every
+	// screen but the diagram's, which takes the whole body.
+	area      struct{ width, height int }
+	page      pageID
+	connect   *connectPage
+	login     *loginPage
+	menu      *menuPage
+	amount    *amountPage
+	transfer  *transferPage
+	receipt   *receiptPage
+	statement *statementPage
+	diagram   *diagramPage
 	// replies are the bank's answers by request id, for the diagram.
 	replies map[string]client.Reply
 
@@ -133,21 +136,9 @@ type Model struct {
 	typeahead []tea.KeyPressMsg
 	dropped   int
 
-	banner     string // connection trouble, shown above the help bar
-	bannerBad  bool
-	bannerID   int
-	notice     string // a push that just arrived
-	lastPush   client.Push
-	noticeID   int
-	balanceHot bool // highlight the balance after a push
-
-	// offline: the client lost the connection and is reconnecting by
-	// itself; requests are refused meanwhile (refused says so).
-	offline    bool
-	offAttempt int           // the reconnection attempt announced last (0: none yet)
-	offDelay   time.Duration // its wait
-	offRetry   bool          // the person asked to retry now
-	refused    string
+	// conn is the connection as the person sees it: offline or not, the
+	// banner, the last push's notice.
+	conn connState
 }
 
 // New returns the ATM's root model.
@@ -177,12 +168,12 @@ func New(cfg Config) *Model {
 	m.clockPanel = clockPanel{c: m.c, proc: cfg.ProcessID}
 	m.spinner = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = help.New()
-	m.connect = &connectPage{c: m.c, addr: cfg.Addr, dbPath: cfg.DBPath}
+	m.connect = &connectPage{base: newBase(m.c), addr: cfg.Addr, dbPath: cfg.DBPath}
 	m.login = newLoginPage(m.c)
-	m.menu = &menuPage{c: m.c}
+	m.menu = &menuPage{base: newBase(m.c)}
 	m.amount = newAmountPage(m.c)
 	m.transfer = newTransferPage(m.c)
-	m.receipt = &receiptPage{c: m.c, clockPanel: &m.clockPanel}
+	m.receipt = &receiptPage{base: newBase(m.c), clockPanel: &m.clockPanel}
 	m.statement = newStatementPage(m.c)
 	m.diagram = newDiagramPage(m.c)
 	m.setStyles(true)
@@ -239,21 +230,24 @@ func (m *Model) clockWidth() int {
 	return 34
 }
 
+// setSize lays the screen out for a terminal of w×h and gives each part
+// its size.
 func (m *Model) setSize(w, h int) {
 	m.width, m.height = w, h
 	m.help.SetWidth(w - 1) // after the help line's leading space
 	bodyH := max(1, h-3)
 	m.clockPanel.SetSize(m.clockWidth(), bodyH)
 	atmW := w - m.clockWidth()
-	m.c.width = max(20, atmW-m.c.styles.Screen.GetHorizontalFrameSize())
+	m.area.width = max(20, atmW-m.c.styles.Screen.GetHorizontalFrameSize())
 	// Border (2), header and rule (2), busy line (1).
-	m.c.height = max(3, bodyH-m.c.styles.Screen.GetVerticalFrameSize()-3)
-	m.login.account.SetWidth(m.c.width - 4)
-	m.login.pin.SetWidth(m.c.width - 4)
-	m.amount.field.input.SetWidth(m.c.width - 8)
-	m.transfer.to.SetWidth(m.c.width - 4)
-	m.transfer.field.input.SetWidth(m.c.width - 8)
-	m.statement.resize()
+	m.area.height = max(3, bodyH-m.c.styles.Screen.GetVerticalFrameSize()-3)
+	for _, p := range m.pages() {
+		if p == page(m.diagram) {
+			p.SetSize(w, bodyH) // across the whole body
+			continue
+		}
+		p.SetSize(m.area.width, m.area.height)
+	}
 }
 
 // Init starts the connection and the clock event listener.

@@ -20,7 +20,7 @@ import (
 // receiptPage is shown after every operation: what happened, the new
 // balance, and the Lamport timestamps of the request.
 type receiptPage struct {
-	c          *common
+	base
 	clockPanel *clockPanel
 	op         string // "balance", "deposit", "withdraw", "transfer"
 	reply      client.Reply
@@ -119,55 +119,55 @@ func (p *receiptPage) View() string {
 	var pe *wire.Error
 	switch {
 	case p.pending:
-		b.WriteString(wrap(p.c, s.Warning, tr.T(i18n.ReceiptChecking)) + "\n")
+		b.WriteString(p.wrap(s.Warning, tr.T(i18n.ReceiptChecking)) + "\n")
 		b.WriteString(p.c.spinner + s.Dim.Render(tr.T(i18n.ReceiptNotRefusal)) + "\n\n")
-		b.WriteString(kv(p.c, tr.T(i18n.ReceiptRequest), opNoun(tr, p.op, p.amount, p.to)) + "\n")
-		b.WriteString(wrap(p.c, s.Text, tr.T(i18n.ReceiptWait)) + "\n")
+		b.WriteString(p.kv(tr.T(i18n.ReceiptRequest), opNoun(tr, p.op, p.amount, p.to)) + "\n")
+		b.WriteString(p.wrap(s.Text, tr.T(i18n.ReceiptWait)) + "\n")
 		if p.c.sess.hasBalance {
-			b.WriteString(kv(p.c, tr.T(i18n.ReceiptBalanceBefore), p.c.sess.balance.String()) + "\n")
+			b.WriteString(p.kv(tr.T(i18n.ReceiptBalanceBefore), p.c.sess.balance.String()) + "\n")
 		}
 	case errors.Is(p.err, client.ErrOutcomeUnknown):
 		b.WriteString(s.Warning.Render(tr.T(i18n.ReceiptUnknown)) + "\n\n")
-		b.WriteString(kv(p.c, tr.T(i18n.ReceiptRequest), opNoun(tr, p.op, p.amount, p.to)) + "\n")
-		b.WriteString(wrap(p.c, s.Text, failureText(tr, p.op, p.err, p.amount, p.to)) + "\n")
+		b.WriteString(p.kv(tr.T(i18n.ReceiptRequest), opNoun(tr, p.op, p.amount, p.to)) + "\n")
+		b.WriteString(p.wrap(s.Text, failureText(tr, p.op, p.err, p.amount, p.to)) + "\n")
 	case p.err != nil:
 		title := titles[2]
 		if errors.As(p.err, &pe) {
 			title = titles[1] // only the bank refuses
 		}
 		b.WriteString(s.Error.Render("✗ "+tr.T(title)) + "\n\n")
-		b.WriteString(wrap(p.c, s.Text, failureText(tr, p.op, p.err, p.amount, p.to)) + "\n")
+		b.WriteString(p.wrap(s.Text, failureText(tr, p.op, p.err, p.amount, p.to)) + "\n")
 		if p.c.sess.hasBalance {
-			b.WriteString(kv(p.c, tr.T(i18n.FieldBalance), p.c.sess.balance.String()) + "\n")
+			b.WriteString(p.kv(tr.T(i18n.FieldBalance), p.c.sess.balance.String()) + "\n")
 		}
 	default:
 		b.WriteString(s.Success.Render("✓ "+tr.T(titles[0])) + "\n\n")
 		r := p.reply
 		switch p.op {
 		case "balance":
-			b.WriteString(kv(p.c, tr.T(i18n.FieldBalance), r.Balance.String()) + "\n")
+			b.WriteString(p.kv(tr.T(i18n.FieldBalance), r.Balance.String()) + "\n")
 		case opDeposit, opWithdraw:
-			b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), p.amount.String()) + "\n")
-			b.WriteString(kv(p.c, tr.T(i18n.FieldNewBalance), r.Balance.String()) + "\n")
+			b.WriteString(p.kv(tr.T(i18n.FieldAmount), p.amount.String()) + "\n")
+			b.WriteString(p.kv(tr.T(i18n.FieldNewBalance), r.Balance.String()) + "\n")
 		case opTransfer:
 			to := p.to
 			if p.toHolder != "" {
 				to += " · " + p.toHolder
 			}
-			b.WriteString(kv(p.c, tr.T(i18n.FieldTo), to) + "\n")
-			b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), p.amount.String()) + "\n")
-			b.WriteString(kv(p.c, tr.T(i18n.FieldNewBalance), r.Balance.String()) + "\n")
+			b.WriteString(p.kv(tr.T(i18n.FieldTo), to) + "\n")
+			b.WriteString(p.kv(tr.T(i18n.FieldAmount), p.amount.String()) + "\n")
+			b.WriteString(p.kv(tr.T(i18n.FieldNewBalance), r.Balance.String()) + "\n")
 		}
 		if r.Duplicate {
-			b.WriteString(wrap(p.c, s.Warning, tr.T(i18n.ReceiptDuplicate)) + "\n")
+			b.WriteString(p.wrap(s.Warning, tr.T(i18n.ReceiptDuplicate)) + "\n")
 		}
 	}
 	if p.note != "" {
-		b.WriteString(wrap(p.c, s.Warning, p.note) + "\n")
+		b.WriteString(p.wrap(s.Warning, p.note) + "\n")
 	}
 	b.WriteString("\n" + s.PageTitle.Render(tr.T(i18n.LamportStamps)) + "\n")
 	for _, l := range p.stamps() {
-		b.WriteString(kv(p.c, l[0], l[1]) + "\n")
+		b.WriteString(p.kv(l[0], l[1]) + "\n")
 	}
 	return b.String()
 }

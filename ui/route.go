@@ -49,14 +49,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.clockPanel.flashOff(msg.id)
 		return m, nil
 	case bannerClearMsg:
-		if msg.id == m.bannerID {
-			m.banner = ""
-		}
+		m.conn.clearBanner(msg.id)
 		return m, nil
 	case noticeClearMsg:
-		if msg.id == m.noticeID {
-			m.notice, m.balanceHot = "", false
-		}
+		m.conn.clearNotice(msg.id)
 		return m, nil
 	case tea.KeyPressMsg:
 		return m, m.handleKey(msg)
@@ -133,7 +129,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	}
-	if m.offline && key.Matches(k, keys.Reconnect) {
+	if m.conn.offline && key.Matches(k, keys.Reconnect) {
 		return m.retryNow()
 	}
 	if m.clockPanel.legend {
@@ -156,39 +152,22 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	m.dropped = 0
-	if m.refused != "" && k.Text == "" {
-		m.refused = "" // acknowledged, as a push notice
+	if m.conn.refused != "" && k.Text == "" {
+		m.conn.ackRefusal() // acknowledged, as a push notice
 	}
 	if !m.current().Typing() && key.Matches(k, keys.Quit) {
 		return tea.Quit
 	}
-	if m.notice != "" && k.Text == "" && !key.Matches(k, keys.Up, keys.Down) {
+	if m.conn.notice != "" && k.Text == "" && !key.Matches(k, keys.Up, keys.Down) {
 		// Any command key acknowledges a push notification.
-		m.noticeID++
-		m.notice, m.balanceHot = "", false
+		m.conn.ackNotice()
 	}
 	return m.updatePage(k)
 }
 
 // handleIntent turns what a screen asked for into a request.
 func (m *Model) handleIntent(in intent) tea.Cmd {
-	if m.client == nil {
-		switch in.(type) {
-		case loginSubmitMsg, menuChoiceMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
-			return nil
-		}
-	}
-	if m.offline && sendsRequest(in) {
-		// Nothing is queued for later: a request the person can no
-		// longer see must never reach the bank.
-		m.refused = m.c.tr.T(i18n.OfflineRefusal)
-		return nil
-	}
-	if m.pending != nil && startsMoneyOp(in) {
-		// Whatever the bank did with the pending operation must be known
-		// before anything else moves money, or the session ends.
-		m.menu.notice = m.pendingBlock()
-		m.page = pageMenu
+	if m.held(in) {
 		return nil
 	}
 	tr := m.c.tr
@@ -201,44 +180,9 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 			return loginResultMsg{account: msg.account, reply: r, err: err}
 		})
 	case menuChoiceMsg:
-		switch msg.item {
-		case itemBalance:
-			return m.call(tr.T(i18n.BusyBalance), func(ctx context.Context, c Client) tea.Msg {
-				r, err := c.Balance(ctx)
-				return opResultMsg{op: "balance", reply: r, err: err}
-			})
-		case itemDeposit, itemWithdraw:
-			op := opDeposit
-			if msg.item == itemWithdraw {
-				op = opWithdraw
-			}
-			m.page = pageAmount
-			return m.amount.start(op)
-		case itemTransfer:
-			m.page = pageTransfer
-			return m.transfer.start()
-		case itemStatement:
-			m.page = pageStatement
-			m.statement.start()
-			return m.fetchStatement(0)
-		case itemLogout:
-			return m.endSession(goodbye(tr, m.sess.holder))
-		}
+		return m.menuChoice(msg.item)
 	case amountSubmitMsg:
-		what := tr.T(i18n.BusyDeposit)
-		if msg.op == opWithdraw {
-			what = tr.T(i18n.BusyWithdraw)
-		}
-		return m.call(what, func(ctx context.Context, c Client) tea.Msg {
-			var r client.Reply
-			var err error
-			if msg.op == opWithdraw {
-				r, err = c.Withdraw(ctx, msg.amount)
-			} else {
-				r, err = c.Deposit(ctx, msg.amount)
-			}
-			return opResultMsg{op: msg.op, amount: msg.amount, reply: r, err: err}
-		})
+		return m.submitAmount(msg)
 	case lookupSubmitMsg:
 		return m.call(tr.T(i18n.BusyLookup, msg.account), func(ctx context.Context, c Client) tea.Msg {
 			r, err := c.Lookup(ctx, msg.account)
@@ -266,6 +210,79 @@ func (m *Model) handleIntent(in intent) tea.Cmd {
 		return nil
 	}
 	return nil
+}
+
+// held says the ATM cannot do now what a screen asked for, and tells the
+// person where they must know: there is no connection, the ATM is
+// offline, or an operation's outcome is unknown.
+func (m *Model) held(in intent) bool {
+	if m.client == nil {
+		switch in.(type) {
+		case loginSubmitMsg, menuChoiceMsg, amountSubmitMsg, lookupSubmitMsg, transferSubmitMsg, statementMoreMsg:
+			return true
+		}
+	}
+	if m.conn.offline && sendsRequest(in) {
+		// Nothing is queued for later: a request the person can no
+		// longer see must never reach the bank.
+		m.conn.refuse(m.c.tr.T(i18n.OfflineRefusal))
+		return true
+	}
+	if m.pending != nil && startsMoneyOp(in) {
+		// Whatever the bank did with the pending operation must be known
+		// before anything else moves money, or the session ends.
+		m.menu.notice = m.pendingBlock()
+		m.page = pageMenu
+		return true
+	}
+	return false
+}
+
+// menuChoice does what the menu's item stands for.
+func (m *Model) menuChoice(item menuItem) tea.Cmd {
+	tr := m.c.tr
+	switch item {
+	case itemBalance:
+		return m.call(tr.T(i18n.BusyBalance), func(ctx context.Context, c Client) tea.Msg {
+			r, err := c.Balance(ctx)
+			return opResultMsg{op: "balance", reply: r, err: err}
+		})
+	case itemDeposit, itemWithdraw:
+		op := opDeposit
+		if item == itemWithdraw {
+			op = opWithdraw
+		}
+		m.page = pageAmount
+		return m.amount.start(op)
+	case itemTransfer:
+		m.page = pageTransfer
+		return m.transfer.start()
+	case itemStatement:
+		m.page = pageStatement
+		m.statement.start()
+		return m.fetchStatement(0)
+	case itemLogout:
+		return m.endSession(goodbye(tr, m.sess.holder))
+	}
+	return nil
+}
+
+// submitAmount asks the bank for the deposit or withdrawal of msg.
+func (m *Model) submitAmount(msg amountSubmitMsg) tea.Cmd {
+	what := m.c.tr.T(i18n.BusyDeposit)
+	if msg.op == opWithdraw {
+		what = m.c.tr.T(i18n.BusyWithdraw)
+	}
+	return m.call(what, func(ctx context.Context, c Client) tea.Msg {
+		var r client.Reply
+		var err error
+		if msg.op == opWithdraw {
+			r, err = c.Withdraw(ctx, msg.amount)
+		} else {
+			r, err = c.Deposit(ctx, msg.amount)
+		}
+		return opResultMsg{op: msg.op, amount: msg.amount, reply: r, err: err}
+	})
 }
 
 // sendsRequest says the screen's msg would send a request to the bank

@@ -22,7 +22,7 @@ const statementPageSize = 50
 // as the list scrolls near its end. Enter shows an entry in full, with its
 // Lamport timestamps.
 type statementPage struct {
-	c       *common
+	base
 	entries []wire.Entry
 	next    uint64 // cursor of the next (older) page, 0 at the end
 	loading bool
@@ -46,7 +46,7 @@ func (p *statementPage) helpKeys() (scroll, open key.Binding) {
 	return scroll, open
 }
 
-func newStatementPage(c *common) *statementPage { return &statementPage{c: c} }
+func newStatementPage(c *common) *statementPage { return &statementPage{base: newBase(c)} }
 
 func (p *statementPage) start() {
 	p.entries, p.next, p.loading, p.err = nil, 0, true, ""
@@ -67,7 +67,12 @@ func (p *statementPage) failed(msg string) {
 
 func (p *statementPage) Typing() bool { return false }
 func (p *statementPage) applyStyles() {}
-func (p *statementPage) resize()      { p.scrollTo(p.cursor) }
+
+// SetSize sizes the list and keeps the selected entry on screen.
+func (p *statementPage) SetSize(width, height int) {
+	p.base.SetSize(width, height)
+	p.scrollTo(p.cursor)
+}
 
 func (p *statementPage) Help() []key.Binding {
 	k := p.c.keys
@@ -180,7 +185,7 @@ func (p *statementPage) layout() layout {
 		l.bw = max(l.bw, ansi.StringWidth(b))
 		l.ww = max(l.ww, ansi.StringWidth(p.when(e)))
 	}
-	w := p.c.width
+	w := p.width
 	// L when description amount balance, one space between columns.
 	l.dw = w - l.lw - l.ww - l.aw - l.bw - 4
 	if l.dw < minDescription {
@@ -212,7 +217,7 @@ func pad(s string, w int, right bool) string {
 // visible is how many entries fit on the screen: the title, the header and
 // the footer take three lines.
 func (p *statementPage) visible() int {
-	return max(1, (p.c.height-3)/p.layout().perEntry())
+	return max(1, (p.height-3)/p.layout().perEntry())
 }
 
 // scrollTo selects entry i and scrolls so that it shows.
@@ -298,7 +303,7 @@ func (p *statementPage) View() string {
 	b.WriteString(s.PageTitle.Render(tr.T(i18n.StmtTitle)) + s.Dim.Render(tr.T(i18n.StmtSubtitle)) + "\n")
 	switch {
 	case p.err != "":
-		b.WriteString("\n" + wrap(p.c, s.Error, "✗ "+p.err) + "\n")
+		b.WriteString("\n" + p.wrap(s.Error, "✗ "+p.err) + "\n")
 		return b.String()
 	case p.loading && len(p.entries) == 0:
 		b.WriteString("\n" + s.Dim.Render(tr.T(i18n.StmtLoading)) + "\n")
@@ -329,10 +334,10 @@ func (p *statementPage) View() string {
 		line := cells(strconv.FormatUint(e.TS, 10), p.when(e), what, amount, balance)
 		second := ""
 		if l.twoLines {
-			second = pad(strings.Repeat(" ", l.lw+1)+p.when(e), p.c.width, false)
+			second = pad(strings.Repeat(" ", l.lw+1)+p.when(e), p.width, false)
 		}
 		if i == p.cursor {
-			line = s.Table.Selected.Render(pad(line, p.c.width, false))
+			line = s.Table.Selected.Render(pad(line, p.width, false))
 			if l.twoLines {
 				second = s.Table.Selected.Render(second)
 			}
@@ -357,7 +362,7 @@ func (p *statementPage) View() string {
 	default:
 		footer = tr.T(i18n.StmtMore, p.offset+1, last)
 	}
-	b.WriteString(s.Dim.Render(i18n.Fit(footer, p.c.width)))
+	b.WriteString(s.Dim.Render(i18n.Fit(footer, p.width)))
 	return b.String()
 }
 
@@ -368,7 +373,7 @@ func (p *statementPage) detailView(e wire.Entry) string {
 	var b strings.Builder
 	what, amount, balance := p.describe(e)
 	b.WriteString(s.PageTitle.Render(tr.T(i18n.StmtEntryAt, strconv.FormatUint(e.TS, 10))) + "\n\n")
-	b.WriteString(kv(p.c, tr.T(i18n.StmtEntry), what) + "\n")
+	b.WriteString(p.kv(tr.T(i18n.StmtEntry), what) + "\n")
 	if amount != "" {
 		sign := ""
 		for _, c := range []string{"+", "-"} {
@@ -376,12 +381,12 @@ func (p *statementPage) detailView(e wire.Entry) string {
 				sign, amount = c, rest
 			}
 		}
-		b.WriteString(kv(p.c, tr.T(i18n.FieldAmount), sign+"R$ "+amount) + "\n")
+		b.WriteString(p.kv(tr.T(i18n.FieldAmount), sign+"R$ "+amount) + "\n")
 	}
 	if balance != "" {
-		b.WriteString(kv(p.c, tr.T(i18n.StmtBalanceAfter), "R$ "+balance) + "\n")
+		b.WriteString(p.kv(tr.T(i18n.StmtBalanceAfter), "R$ "+balance) + "\n")
 	}
-	b.WriteString(kv(p.c, tr.T(i18n.StmtDate), p.when(e)) + "\n")
+	b.WriteString(p.kv(tr.T(i18n.StmtDate), p.when(e)) + "\n")
 	bankName := e.Proc
 	if bankName == "" {
 		bankName = tr.T(i18n.TheBank)
@@ -398,8 +403,8 @@ func (p *statementPage) detailView(e wire.Entry) string {
 	}
 	b.WriteString("\n" + s.PageTitle.Render(tr.T(i18n.LamportStamps)) + "\n")
 	if p.received(e) {
-		b.WriteString(kv(p.c, tr.T(i18n.StampAppliedBy, bankName), num(applied)) + "\n")
-		b.WriteString(wrap(p.c, s.Dim, tr.T(i18n.StmtReceived, e.Account)) + "\n")
+		b.WriteString(p.kv(tr.T(i18n.StampAppliedBy, bankName), num(applied)) + "\n")
+		b.WriteString(p.wrap(s.Dim, tr.T(i18n.StmtReceived, e.Account)) + "\n")
 		return b.String()
 	}
 	client := e.Client
@@ -412,7 +417,7 @@ func (p *statementPage) detailView(e wire.Entry) string {
 		{tr.T(i18n.StampAppliedBy, bankName), num(applied)},
 		{tr.T(i18n.StampAnsweredBy, bankName), num(e.ReplyTS)},
 	} {
-		b.WriteString(kv(p.c, l[0], l[1]) + "\n")
+		b.WriteString(p.kv(l[0], l[1]) + "\n")
 	}
 	return b.String()
 }

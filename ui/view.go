@@ -54,7 +54,7 @@ func (m *Model) render() string {
 	title := m.titleBar()
 	var body string
 	helpKeys := m.helpBindings()
-	if m.offline {
+	if m.conn.offline {
 		helpKeys = append([]key.Binding{m.c.keys.Reconnect}, helpKeys...)
 	}
 	helpKeys = append(helpKeys, m.c.keys.Legend)
@@ -62,7 +62,7 @@ func (m *Model) render() string {
 		body = m.clockPanel.legendView(m.width, max(1, m.height-3))
 		helpKeys = []key.Binding{m.legendClose(), m.c.keys.QuitTyping}
 	} else if m.page == pageDiagram {
-		body = m.diagramBody(m.width, max(1, m.height-3))
+		body = m.diagram.View()
 	} else {
 		body = lipgloss.JoinHorizontal(lipgloss.Top, m.atmPanel(), m.clockPanel.viewWithCard(m.cardsAside()))
 	}
@@ -112,14 +112,14 @@ func (m *Model) titleBar() string {
 
 func (m *Model) atmPanel() string {
 	s, tr := m.c.styles, m.c.tr
-	w := m.c.width
+	w := m.area.width
 	var head string
 	if m.sess.loggedIn() {
 		who := s.ScreenHead.Render(m.sess.holder) + s.Dim.Render(tr.T(i18n.HeadAccount, m.sess.account))
 		bal := ""
 		if m.sess.hasBalance {
 			st := s.Money
-			if m.balanceHot {
+			if m.conn.hot {
 				st = s.BannerPush
 			}
 			bal = st.Render(m.sess.balance.String())
@@ -132,9 +132,9 @@ func (m *Model) atmPanel() string {
 	rule := s.ScreenRule.Render(strings.Repeat("─", w))
 	content := strings.TrimRight(m.current().View(), "\n")
 	if card, ok := m.cardsHere(content); ok {
-		content = fitLines(content, w, m.c.height-lipgloss.Height(card)) + "\n" + card
+		content = fitLines(content, w, m.area.height-lipgloss.Height(card)) + "\n" + card
 	}
-	content = fitLines(content, w, m.c.height)
+	content = fitLines(content, w, m.area.height)
 	// The busy line: a spinner, maybe, and what the ATM waits for, in
 	// whole words.
 	spin, text, st := "", "", s.Text
@@ -143,7 +143,7 @@ func (m *Model) atmPanel() string {
 		spin, text = m.spinner.View()+" ", m.busy
 	case m.pending != nil:
 		spin, text, st = m.spinner.View(), tr.T(i18n.BusyUnknown), s.Warning
-	case m.offline:
+	case m.conn.offline:
 		text, st = tr.T(i18n.BusyOffline), s.Warning
 	case m.statementLoading():
 		spin, text = m.spinner.View()+" ", tr.T(i18n.BusyStatement)
@@ -162,12 +162,12 @@ func (m *Model) atmPanel() string {
 // refused while offline, and the last push ("" when there are none).
 func (m *Model) cards(w int) string {
 	var cards []string
-	if m.refused != "" {
+	if m.conn.refused != "" {
 		s := m.c.styles
 		box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.Warn).Padding(0, 1).Width(w)
-		cards = append(cards, box.Render(s.Warning.Width(max(1, w-4)).Render(m.refused)))
+		cards = append(cards, box.Render(s.Warning.Width(max(1, w-4)).Render(m.conn.refused)))
 	}
-	if m.notice != "" {
+	if m.conn.notice != "" {
 		cards = append(cards, m.pushCard(w))
 	}
 	return strings.Join(cards, "\n")
@@ -177,8 +177,8 @@ func (m *Model) cards(w int) string {
 // screen's content: when they fit there whole. Otherwise the clock panel
 // shows them (cardsAside), so they never hide the screen.
 func (m *Model) cardsHere(content string) (string, bool) {
-	card := m.cards(m.c.width)
-	if card == "" || lipgloss.Height(content)+lipgloss.Height(card) > m.c.height {
+	card := m.cards(m.area.width)
+	if card == "" || lipgloss.Height(content)+lipgloss.Height(card) > m.area.height {
 		return "", false
 	}
 	return card, true
@@ -187,7 +187,7 @@ func (m *Model) cardsHere(content string) (string, bool) {
 // cardsAside are the cards for the clock panel, when they do not fit in the
 // ATM panel ("" when there are none, or they do).
 func (m *Model) cardsAside() string {
-	if m.refused == "" && m.notice == "" {
+	if m.conn.refused == "" && m.conn.notice == "" {
 		return ""
 	}
 	if _, here := m.cardsHere(strings.TrimRight(m.current().View(), "\n")); here {
@@ -200,7 +200,7 @@ func (m *Model) cardsAside() string {
 // session made on the account.
 func (m *Model) pushCard(w int) string {
 	s, tr := m.c.styles, m.c.tr
-	p := m.lastPush
+	p := m.conn.push
 	inner := max(1, w-4)
 	var lines []string
 	if p.Kind == wire.PushTransferIn || p.Kind == "" {
@@ -230,14 +230,14 @@ func (m *Model) statusLine() string {
 	var text string
 	var st lipgloss.Style
 	switch {
-	case m.offline:
-		text, st = m.offlineLine(), s.BannerBad
-	case m.banner != "" && m.bannerBad:
-		text, st = m.banner, s.BannerBad
-	case m.notice != "":
-		text, st = m.notice, s.BannerPush
-	case m.banner != "":
-		text, st = m.banner, s.BannerGood
+	case m.conn.offline:
+		text, st = m.conn.offlineLine(m.c.tr), s.BannerBad
+	case m.conn.badNews():
+		text, st = m.conn.banner, s.BannerBad
+	case m.conn.notice != "":
+		text, st = m.conn.notice, s.BannerPush
+	case m.conn.banner != "":
+		text, st = m.conn.banner, s.BannerGood
 	case m.embedded != nil:
 		text, st = m.c.tr.T(i18n.StatusEmbedded, m.embedded.Addr()), s.BannerInfo
 	case m.client != nil:

@@ -117,8 +117,18 @@ func vcLess(a, b []uint64, n int) bool {
 }
 
 // checkTrace checks a trace's clocks against graph search, and its
-// messages and events against what really happened.
+// messages and events against what really happened (when tt is not nil).
 func checkTrace(t rapid.TB, tr *Trace, tt *truth) {
+	checkCausality(t, tr)
+	if tt != nil {
+		checkTruth(t, tr, tt)
+	}
+}
+
+// checkCausality checks the trace's vector clocks, happened-before and
+// concurrency against graph search, and that its order puts every send
+// before its receive.
+func checkCausality(t rapid.TB, tr *Trace) {
 	r := reach(tr)
 	n := len(tr.Procs)
 	for a := range tr.Events {
@@ -162,9 +172,11 @@ func checkTrace(t rapid.TB, tr *Trace, tt *truth) {
 			t.Fatalf("message %d: send %d does not precede receive %d", m.ID, m.Send, m.Recv)
 		}
 	}
-	if tt == nil {
-		return
-	}
+}
+
+// checkTruth checks the trace's messages and events against what really
+// happened.
+func checkTruth(t rapid.TB, tr *Trace, tt *truth) {
 	// The messages are the real ones.
 	reported, requests, unknown := map[[3]string]bool{}, map[[3]string]bool{}, 0
 	for _, m := range tr.Messages {

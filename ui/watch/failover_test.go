@@ -73,9 +73,12 @@ func TestWatchFailsOverToAnotherServer(t *testing.T) {
 
 	m := New(Config{Source: c, Token: failoverToken, Addr: addrA + "," + addrB})
 	send(m, tea.WindowSizeMsg{Width: 120, Height: 40})
+	// Each read goes as the program's would once a wait is over: the
+	// timer's readMsg, then the read it starts.
 	read := func() {
 		t.Helper()
-		msg, ok := m.read(m.after, 0)().(EntriesMsg)
+		_, cmd := m.Update(readMsg{after: m.after})
+		msg, ok := cmd().(EntriesMsg)
 		if !ok || msg.Err != nil {
 			t.Fatalf("read the log: %v", msg.Err)
 		}

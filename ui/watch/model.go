@@ -115,16 +115,20 @@ type EntriesMsg struct {
 	Err     error
 }
 
-// read reads the log after after, once wait has passed.
+// readMsg says the wait before the next read of the log is over.
+type readMsg struct{ after uint64 }
+
+// read reads the log after after, once wait has passed: a timer's message
+// (readMsg) starts the read then.
 func (m *Model) read(after uint64, wait time.Duration) tea.Cmd {
 	src, token := m.cfg.Source, m.cfg.Token
 	if src == nil {
 		return nil
 	}
+	if wait > 0 {
+		return tea.Tick(wait, func(time.Time) tea.Msg { return readMsg{after} })
+	}
 	return func() tea.Msg {
-		if wait > 0 {
-			time.Sleep(wait)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), readLimit)
 		defer cancel()
 		p, err := src.Log(ctx, token, after, pageLimit)
@@ -145,6 +149,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.help.SetWidth(msg.Width - 1) // after the help line's leading space
 	case tea.BackgroundColorMsg:
 		m.setStyles(msg.IsDark())
+	case readMsg:
+		return m, m.read(msg.after, 0)
 	case EntriesMsg:
 		return m, m.took(msg)
 	case tea.KeyPressMsg:
