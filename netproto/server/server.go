@@ -75,7 +75,7 @@ var ErrServerClosed = errors.New("server: closed")
 //     the server's stop; if its context ends first it closes them and
 //     returns at once.
 type Server struct {
-	Ledger        Ledger        // the bank it serves (a *boltstore.Bank)
+	Ledger        Ledger        // the bank it serves (a *bank.Ledger on one of its stores)
 	IdleTimeout   time.Duration // default 5m; the connection is closed after this long without a request
 	WriteTimeout  time.Duration // default 10s per write
 	MaxConns      int           // default 10000; excess get a "server_busy" error line then close
