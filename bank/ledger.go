@@ -241,15 +241,6 @@ func (l *Ledger) SendTick(ctx context.Context) (uint64, error) {
 	return ts, l.lease.Wait(ctx, ts)
 }
 
-// Durable waits until the clock stored by the store covers ts, a timestamp
-// the clock has already reached.
-func (l *Ledger) Durable(ctx context.Context, ts uint64) error {
-	if l.lease == nil {
-		return fmt.Errorf("store the clock: %w", outcome.ErrClosed)
-	}
-	return l.lease.Wait(ctx, ts)
-}
-
 // EventsAfter returns at most limit events of the log with timestamps
 // above after, in (ts, proc) order, read at one point. It is how a running
 // server hands its log to an operator.
