@@ -58,6 +58,7 @@ type conn struct {
 	settled   sync.Cond  // on omu: broadcast when settled messages are written
 	bw        *bufio.Writer
 	broken    bool
+	fault     string    // why a goroutine of the connection closed it after a panic
 	pending   int       // slots reserved and not yet settled
 	ready     []*outMsg // settled messages waiting for the pending slots
 	sentApply uint64    // apply timestamp of the newest balance sent
@@ -87,7 +88,12 @@ func (c *conn) peerID() string { return *c.peer.Load() }
 func (c *conn) serve() {
 	s := c.s
 	reason := "closed by the client"
-	defer func() { c.finish(reason) }()
+	defer func() {
+		if r := recover(); r != nil {
+			c.crashed("serving the connection", r)
+		}
+		c.finish(reason)
+	}()
 
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil {
@@ -97,14 +103,7 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	c.omu.Lock()
-	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindConnect, Client: c.remote, Detail: "connection from " + c.remote})
-	if err == nil {
-		c.write(&wire.Message{Type: wire.TypeHello, Proc: s.Ledger.ProcessID(), TS: ev.TS, Version: wire.Version,
-			MaxLine: s.maxLine(), MaxAmount: int64(s.Ledger.MaxAmount()), Message: s.greeting()})
-	}
-	c.omu.Unlock()
-	if err != nil {
+	if err := c.hello(); err != nil {
 		c.sendBye(wire.CodeShuttingDown, "the bank is shutting down; try again later")
 		reason = "bank unavailable"
 		return
@@ -158,6 +157,21 @@ func (c *conn) serve() {
 	}
 }
 
+// hello records the connection and greets the client, under omu so that
+// nothing is written before the greeting.
+func (c *conn) hello() error {
+	s := c.s
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindConnect, Client: c.remote, Detail: "connection from " + c.remote})
+	if err != nil {
+		return err
+	}
+	c.write(&wire.Message{Type: wire.TypeHello, Proc: s.Ledger.ProcessID(), TS: ev.TS, Version: wire.Version,
+		MaxLine: s.maxLine(), MaxAmount: int64(s.Ledger.MaxAmount()), Message: s.greeting()})
+	return nil
+}
+
 // lineBuffered reports whether a complete request is already buffered, in
 // which case replies are not flushed yet.
 func (c *conn) lineBuffered() bool {
@@ -170,8 +184,21 @@ func (c *conn) lineBuffered() bool {
 }
 
 // finish unbinds the session, records the disconnect and closes the socket.
+// A panic on the way is logged; the connection still leaves the server.
 func (c *conn) finish(reason string) {
 	s := c.s
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	defer s.recoverPanic("closing the connection of " + c.remote)
+	c.omu.Lock()
+	if c.fault != "" {
+		reason = c.fault
+	}
+	c.omu.Unlock()
 	if c.account != "" {
 		s.unregister(c.account, c)
 	}
@@ -181,10 +208,6 @@ func (c *conn) finish(reason string) {
 		_, _ = s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindDisconnect, Account: c.account,
 			Client: c.peerID(), Detail: reason})
 	}
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.wg.Done()
 }
 
 // sendBye records the disconnect and tells the client why the server is

@@ -63,6 +63,7 @@ func (s *Server) remoteChange(e bank.Event) {
 	s.wg.Add(1) // pushes start goroutines in the group: keep it above zero
 	s.mu.Unlock()
 	defer s.wg.Done()
+	defer s.recoverPanic(fmt.Sprintf("pushing the change L=%d of %s", e.TS, e.Proc))
 
 	step := s.Ledger.Clock().Receive(e.TS)
 	what := fmt.Sprintf("%s %s %s", e.Kind, e.Account, e.Amount)

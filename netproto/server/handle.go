@@ -287,6 +287,9 @@ func knownType(t string) bool {
 // the bank assigned. fill adds the operation's fields to a successful reply.
 func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error, fill func(*wire.Message)) {
 	s := c.s
+	if s.onReply != nil {
+		s.onReply(req)
+	}
 	if rc.ReplyTS == 0 { // the bank did not run the operation (closed, or an internal failure)
 		if err == nil {
 			err = wire.ErrInternal
@@ -296,11 +299,7 @@ func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error
 			// connection closes (the shutdown closes it anyway); the client
 			// holds the request as unknown and resends it with the same id.
 			c.settle(sl, nil, false)
-			c.omu.Lock()
-			c.flushLocked()
-			c.broken = true
-			c.nc.Close()
-			c.omu.Unlock()
+			c.closeAfterFlush()
 			return
 		}
 		code := outcome.Code(err)
@@ -399,15 +398,18 @@ func (c *conn) login(req *wire.Message, meta bank.Meta) {
 func (c *conn) logout(req *wire.Message, meta bank.Meta) {
 	s := c.s
 	account := c.account
-	c.smu.Lock()
-	s.unregister(account, c)
-	c.account, c.holder = "", ""
-	sl := c.reserve()
+	var sl *slot
+	ev, err := func() (bank.Event, error) {
+		c.smu.Lock()
+		defer c.smu.Unlock()
+		s.unregister(account, c)
+		c.account, c.holder = "", ""
+		sl = c.reserve()
+		// With a request id, the bank reserves the reply's tick in the record.
+		return s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindLogout, Account: account, ReqID: req.ID,
+			Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Seen: meta.Seen})
+	}()
 	defer c.settle(sl, nil, false)
-	// With a request id, the bank reserves the reply's tick in the record.
-	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindLogout, Account: account, ReqID: req.ID,
-		Client: meta.Client, ClientTS: meta.ClientTS, RecvTS: meta.RecvTS, Seen: meta.Seen})
-	c.smu.Unlock()
 	if err != nil {
 		// The session is unbound anyway; the record is what failed.
 		c.settle(sl, nil, false)

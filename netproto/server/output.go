@@ -107,6 +107,16 @@ func (c *conn) write(m *wire.Message) {
 	}
 }
 
+// closeAfterFlush writes the buffered messages and closes the connection;
+// nothing is written after them.
+func (c *conn) closeAfterFlush() {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	c.flushLocked()
+	c.broken = true
+	c.nc.Close()
+}
+
 // flush writes the buffered messages; false when the connection is broken.
 func (c *conn) flush() bool {
 	c.omu.Lock()

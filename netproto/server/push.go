@@ -122,6 +122,13 @@ func (c *conn) enqueuePush(p pushItem) {
 // commits) and go out through the connection's slots, in timestamp order.
 func (c *conn) drainPushes() {
 	defer c.s.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			// The serving goroutine sees the connection closed, and records
+			// the disconnect.
+			c.crashed("sending pushes", r)
+		}
+	}()
 	for {
 		c.pmu.Lock()
 		batch, dropped := c.pq, c.dropped
@@ -136,42 +143,50 @@ func (c *conn) drainPushes() {
 			c.s.warnf(fmt.Sprintf("dropped the %d oldest pushes for %s: it did not keep up", dropped, c.peerID()),
 				slog.String("peer", c.peerID()), slog.Int("dropped", dropped))
 		}
-		// Recorded together, in order: their timestamps follow the order
-		// of the transfers, and they share the ledger's commits. Under
-		// smu, so that none is recorded after a logout of its session.
-		c.smu.Lock()
-		var slots []*slot
-		var items []*pushItem
-		var events []bank.Event
-		for i := range batch {
-			p := &batch[i]
-			if !c.s.isSession(p.account, c) {
-				continue
-			}
-			slots = append(slots, c.reserve())
-			items = append(items, p)
-			ev := bank.Event{Kind: bank.KindPush, Account: p.account, To: p.counterparty(),
-				Amount: p.amount, Balance: p.balance, Client: c.peerID(),
-				Detail: pushDetail(p.kind, p.applyTS)}
-			if p.origin != "" {
-				ev.Origin, ev.OrigTS, ev.RecvTS = p.origin, p.applyTS, p.recvTS
-			}
-			events = append(events, ev)
-		}
-		if len(events) > 0 {
-			recorded, _ := c.s.Ledger.RecordAll(c.s.ctx, events)
-			for i, ev := range recorded {
-				if ev.TS == 0 {
-					c.settle(slots[i], nil, false)
-					continue
-				}
-				p := items[i]
-				c.settle(slots[i], &outMsg{push: p, m: &wire.Message{Type: wire.TypePush, Proc: c.s.Ledger.ProcessID(), TS: ev.TS,
-					Kind: p.kind, Account: p.account, From: p.from, FromHolder: p.fromHolder, To: p.to, ToHolder: p.toHolder,
-					Amount: wire.AmountOf(p.amount), ApplyTS: p.applyTS}}, false)
-			}
-		}
-		c.smu.Unlock()
+		c.sendBatch(batch)
 		c.flush()
+	}
+}
+
+// sendBatch records a batch of pushes together, in order: their timestamps
+// follow the order of the transfers, and they share the ledger's commits.
+// Under smu, so that none is recorded after a logout of its session.
+func (c *conn) sendBatch(batch []pushItem) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	var slots []*slot
+	var items []*pushItem
+	var events []bank.Event
+	for i := range batch {
+		p := &batch[i]
+		if !c.s.isSession(p.account, c) {
+			continue
+		}
+		slots = append(slots, c.reserve())
+		items = append(items, p)
+		ev := bank.Event{Kind: bank.KindPush, Account: p.account, To: p.counterparty(),
+			Amount: p.amount, Balance: p.balance, Client: c.peerID(),
+			Detail: pushDetail(p.kind, p.applyTS)}
+		if p.origin != "" {
+			ev.Origin, ev.OrigTS, ev.RecvTS = p.origin, p.applyTS, p.recvTS
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		return
+	}
+	if c.s.onPush != nil {
+		c.s.onPush(events)
+	}
+	recorded, _ := c.s.Ledger.RecordAll(c.s.ctx, events)
+	for i, ev := range recorded {
+		if ev.TS == 0 {
+			c.settle(slots[i], nil, false)
+			continue
+		}
+		p := items[i]
+		c.settle(slots[i], &outMsg{push: p, m: &wire.Message{Type: wire.TypePush, Proc: c.s.Ledger.ProcessID(), TS: ev.TS,
+			Kind: p.kind, Account: p.account, From: p.from, FromHolder: p.fromHolder, To: p.to, ToHolder: p.toHolder,
+			Amount: wire.AmountOf(p.amount), ApplyTS: p.applyTS}}, false)
 	}
 }

@@ -70,6 +70,11 @@ var ErrServerClosed = errors.New("server: closed")
 //     accept loop; a connection whose handshake fails never reaches the
 //     bank (no connect event) and is logged as a warning. On a plain
 //     listener, a client that opens with a TLS handshake is closed at once.
+//   - A panic in a goroutine of a connection (serving its requests, or
+//     sending its pushes) is logged with its stack and closes that
+//     connection at once, without a word: no answer is sent to the request
+//     in hand, whose outcome is then unknown to the client (it resends it
+//     with the same id). Every other connection, and the server, go on.
 //   - Shutdown stops accepting, lets every connection finish the request it
 //     is handling, sends each one a "bye", waits for them and records
 //     the server's stop; if its context ends first it closes them and
@@ -83,7 +88,8 @@ type Server struct {
 	OperatorToken string        // enables operator ops (audit, open_account) when non-empty
 	// Logger receives one record per clock change: receives and protocol
 	// replies from here, committed events through LogEvent (wire it as
-	// bank.Options.OnEvent). Nil means no output.
+	// bank.Options.OnEvent). Nil means no output, but for a panic's
+	// report, which goes to slog.Default.
 	Logger *slog.Logger
 	// LoginBackoff is the wait imposed on a connection after its first
 	// failed login; it doubles with each further failure (up to 30s) and
@@ -113,6 +119,13 @@ type Server struct {
 	started   atomic.Bool
 	stopOnce  sync.Once
 	feedDone  chan struct{} // closed when the change feed's goroutine ends
+
+	// For tests, to make a fault where one must stay within its
+	// connection: onReply is called with each request the bank has run,
+	// before its reply is built; onPush with each batch of pushes of a
+	// connection, before it is recorded.
+	onReply func(req *wire.Message)
+	onPush  func(events []bank.Event)
 }
 
 func (s *Server) init() {
@@ -266,6 +279,7 @@ func isTemporary(err error) bool {
 func (s *Server) reject(nc net.Conn) {
 	defer s.wg.Done()
 	defer nc.Close()
+	defer s.recoverPanic("refusing a connection from " + nc.RemoteAddr().String())
 	ctx, cancel := context.WithTimeout(s.ctx, s.writeTimeout())
 	defer cancel()
 	ts, err := s.Ledger.SendTick(ctx)

@@ -11,6 +11,8 @@ var (
 	SSHRefusedClosing = def("ssh.refused.closing", "Sorry, the bank is closing; try again later.", "Desculpe, o banco está fechando; tente de novo mais tarde.")
 	// SSHClosing: the bank's name.
 	SSHClosing = def("ssh.closing", "%s is closing: this ATM has logged out. Goodbye!", "O %s está fechando: este caixa encerrou a sessão. Até logo!")
+	// SSHFault: the ATM stopped on a fault of the server (a panic, logged).
+	SSHFault = def("ssh.fault", "This ATM stopped on a fault of the server. Connect again for a new one.", "Este caixa parou por uma falha do servidor. Conecte-se de novo para abrir outro.")
 	// SSHIdle: how long without a key.
 	SSHIdle = def("ssh.idle", "No key for %s: this ATM has logged out. Goodbye!", "Nenhuma tecla em %s: este caixa encerrou a sessão. Até logo!")
 )

@@ -143,8 +143,9 @@ type sshFront struct {
 }
 
 // startSSH serves cfg (BankAddr and HostKey filled in when empty) on
-// 127.0.0.1:0 until the test ends.
-func startSSH(t *testing.T, tb *testBank, cfg sshatm.Config) *sshFront {
+// 127.0.0.1:0 until the test ends; configure, if any, is applied to the
+// server before it serves.
+func startSSH(t *testing.T, tb *testBank, cfg sshatm.Config, configure ...func(*sshatm.Server)) *sshFront {
 	t.Helper()
 	if cfg.BankAddr == "" {
 		cfg.BankAddr = tb.addr
@@ -161,6 +162,9 @@ func startSSH(t *testing.T, tb *testBank, cfg sshatm.Config) *sshFront {
 	srv, err := sshatm.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range configure {
+		f(srv)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

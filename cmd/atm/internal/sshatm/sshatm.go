@@ -27,6 +27,10 @@
 //     answers a request id once; nobody resends it).
 //   - Shutdown ends every ATM (each logs out), writes a goodbye on every
 //     terminal, and closes every connection.
+//   - A panic in a session (in its ATM, or in the server's handling of it)
+//     is logged with its stack and ends that session only: its ATM leaves
+//     the bank, its terminal is told, and it exits with status 1. Other
+//     sessions and the server go on.
 package sshatm
 
 import (
@@ -46,6 +50,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
 	bm "charm.land/wish/v2/bubbletea"
+	rm "charm.land/wish/v2/recover"
 	"github.com/charmbracelet/colorprofile"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -68,6 +73,8 @@ var (
 	ErrClosing = errors.New("the bank is closing")
 	// ErrIdle ends a session that had no key for IdleTimeout.
 	ErrIdle = errors.New("no key for too long")
+	// errFault ends a session after a panic in its ATM or its handling.
+	errFault = errors.New("a fault of the server")
 )
 
 // Config configures a Server.
@@ -117,12 +124,23 @@ type Server struct {
 	mu   sync.Mutex
 	live map[*session]struct{}
 	shut bool
+
+	// wrapModel, for tests, wraps the model of each session's ATM.
+	wrapModel func(proc string, m tea.Model) tea.Model
 }
 
 // session is one ATM over SSH.
 type session struct {
 	proc string
 	end  context.CancelCauseFunc
+
+	// Set by serve; program sets atm and stopQuit.
+	ctx      context.Context // ends with the session
+	lang     i18n.Lang
+	pty      ssh.Pty
+	in       *idleInput
+	atm      *ui.Model
+	stopQuit func() bool // stops the program's quitting when ctx ends
 }
 
 // New returns a server of cfg; it serves once Serve is called.
@@ -151,7 +169,8 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.ssh = &ssh.Server{
-		Handler:          s.handle,
+		// A panic in a session is logged and ends that session only.
+		Handler:          rm.MiddlewareWithLogger(panicLog{s.log}, s.serve)(func(ssh.Session) {}),
 		HandshakeTimeout: handshakeTimeout,
 		Version:          "atm",
 	}
@@ -245,90 +264,128 @@ func refuse(sess ssh.Session, text string) {
 	_ = sess.Exit(1)
 }
 
-// handle admits a session, runs its ATM, and ends the session once the
-// ATM is gone and the session no longer counts against MaxSessions.
-func (s *Server) handle(sess ssh.Session) {
-	// The session speaks the language of the client's environment, as
-	// far as the client sends it (OpenSSH: SendEnv LANG LC_*).
-	lang := i18n.FromEnviron(sess.Environ())
-	tr := i18n.For(lang)
-	pty, windows, ok := sess.Pty()
-	if !ok {
-		refuse(sess, tr.T(i18n.SSHNeedsTerminal))
-		return
-	}
-	if len(sess.Command()) > 0 {
-		refuse(sess, tr.T(i18n.SSHNoCommand))
-		return
-	}
-	who := fmt.Sprintf("%s@%s", sess.User(), sess.RemoteAddr())
-	ctx, end := context.WithCancelCause(sess.Context())
-	defer end(nil)
-	a, err := s.admit(end)
-	if err != nil {
-		s.log.Warn(fmt.Sprintf("ssh: refused a session of %s: %v", who, err))
-		if errors.Is(err, ErrClosing) {
-			refuse(sess, tr.T(i18n.SSHRefusedClosing))
-		} else {
-			refuse(sess, tr.T(i18n.SSHAllInUse, s.cfg.MaxSessions))
+// serve admits a session, runs its ATM with the Bubble Tea middleware (the
+// program that program makes), and ends the session once the ATM is gone
+// and the session no longer counts against MaxSessions: on its terminal, a
+// goodbye says why when the server ended it. A panic on the way, which the
+// recover middleware logs, still ends the ATM and frees its place.
+func (s *Server) serve(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		// The session speaks the language of the client's environment, as
+		// far as the client sends it (OpenSSH: SendEnv LANG LC_*).
+		lang := i18n.FromEnviron(sess.Environ())
+		tr := i18n.For(lang)
+		pty, _, ok := sess.Pty()
+		if !ok {
+			refuse(sess, tr.T(i18n.SSHNeedsTerminal))
+			return
 		}
-		return
+		if len(sess.Command()) > 0 {
+			refuse(sess, tr.T(i18n.SSHNoCommand))
+			return
+		}
+		who := fmt.Sprintf("%s@%s", sess.User(), sess.RemoteAddr())
+		ctx, end := context.WithCancelCause(sess.Context())
+		defer end(nil)
+		a, err := s.admit(end)
+		if err != nil {
+			s.log.Warn(fmt.Sprintf("ssh: refused a session of %s: %v", who, err))
+			if errors.Is(err, ErrClosing) {
+				refuse(sess, tr.T(i18n.SSHRefusedClosing))
+			} else {
+				refuse(sess, tr.T(i18n.SSHAllInUse, s.cfg.MaxSessions))
+			}
+			return
+		}
+		a.ctx, a.lang, a.pty = ctx, lang, pty
+		a.in = newIdleInput(sess, s.cfg.IdleTimeout, func() { end(ErrIdle) })
+		s.log.Info(fmt.Sprintf("ssh: %s for %s (%s, %d×%d)", a.proc, who, pty.Term, pty.Window.Width, pty.Window.Height))
+		ran := false
+		defer func() {
+			status := 1
+			defer func() {
+				s.release(a)
+				_ = sess.Exit(status)
+			}()
+			if !ran {
+				end(errFault)
+			}
+			var how string
+			how, status = s.leave(sess, a)
+			s.log.Info(fmt.Sprintf("ssh: %s for %s ended: %s", a.proc, who, how))
+		}()
+		bm.MiddlewareWithProgramHandler(func(sess ssh.Session) *tea.Program { return s.program(sess, a) })(next)(sess)
+		ran = true
 	}
-	s.log.Info(fmt.Sprintf("ssh: %s for %s (%s, %d×%d)", a.proc, who, pty.Term, pty.Window.Width, pty.Window.Height))
-	how := s.run(ctx, end, sess, a.proc, lang, pty, windows)
-	s.log.Info(fmt.Sprintf("ssh: %s for %s ended: %s", a.proc, who, how))
-	s.release(a)
-	_ = sess.Exit(0)
 }
 
-// run runs the ATM proc, speaking lang, on the session's terminal until
-// the person quits, the session drops, it is idle for too long, or the
-// server shuts down (ctx ends), and says which.
-func (s *Server) run(ctx context.Context, end context.CancelCauseFunc, sess ssh.Session, proc string, lang i18n.Lang, pty ssh.Pty, windows <-chan ssh.Window) string {
-	in := newIdleInput(sess, s.cfg.IdleTimeout, func() { end(ErrIdle) })
-	defer in.stop()
-	env := append(sess.Environ(), "TERM="+pty.Term)
-	m := ui.New(ui.Config{Addr: s.cfg.BankAddr, TLS: s.cfg.BankTLS, ProcessID: proc, Lang: lang})
-	opts := append(bm.MakeOptions(sess),
-		tea.WithInput(in),
+// program makes the ATM of session a, for the Bubble Tea middleware to
+// run on the session's terminal (and to resize with its window) until the
+// person quits, the session drops, it is idle for too long, the server
+// shuts down, or the ATM fails: the program quits once a.ctx ends.
+func (s *Server) program(sess ssh.Session, a *session) *tea.Program {
+	env := append(sess.Environ(), "TERM="+a.pty.Term)
+	a.atm = ui.New(ui.Config{Addr: s.cfg.BankAddr, TLS: s.cfg.BankTLS, ProcessID: a.proc, Lang: a.lang})
+	var m tea.Model = a.atm
+	if s.wrapModel != nil {
+		m = s.wrapModel(a.proc, m)
+	}
+	g := &guard{m: m, proc: a.proc, log: s.log, fail: func() { a.end(errFault) }}
+	p := tea.NewProgram(g, append(bm.MakeOptions(sess),
+		tea.WithInput(a.in),
 		tea.WithColorProfile(colorprofile.Env(env)),
 		tea.WithEnvironment(env),
-		tea.WithWindowSize(pty.Window.Width, pty.Window.Height),
-		tea.WithContext(ctx),
+		tea.WithWindowSize(a.pty.Window.Width, a.pty.Window.Height),
 		tea.WithoutSignalHandler(),
-	)
-	p := tea.NewProgram(m, opts...)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case w := <-windows:
-				p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
-			}
-		}
-	}()
-	_, runErr := p.Run()
-	closeErr := m.Close() // logs out and leaves the bank
-	cause := context.Cause(ctx)
-	how := "the person quit"
+	)...)
+	a.stopQuit = context.AfterFunc(a.ctx, p.Quit)
+	return p
+}
+
+// leave ends the ATM of a session whose program is over (or never ran):
+// it logs out and leaves the bank, and the terminal gets a goodbye when
+// the server ended the session. It says how the session ended, and its
+// exit status.
+func (s *Server) leave(sess ssh.Session, a *session) (string, int) {
+	a.in.stop()
+	if a.stopQuit != nil {
+		a.stopQuit()
+	}
+	cause := context.Cause(a.ctx)
+	var closeErr error
+	if a.atm != nil {
+		closeErr = a.atm.Close() // logs out and leaves the bank
+	}
+	tr := i18n.For(a.lang)
+	how, status := "the person quit", 0
 	switch {
+	case errors.Is(cause, errFault):
+		how, status = "a fault of the server (logged with its stack)", 1
+		goodbye(sess, tr.T(i18n.SSHFault))
 	case errors.Is(cause, ErrClosing):
 		how = "the bank is closing"
-		goodbye(sess, i18n.For(lang).T(i18n.SSHClosing, s.cfg.BankName))
+		goodbye(sess, tr.T(i18n.SSHClosing, s.cfg.BankName))
 	case errors.Is(cause, ErrIdle):
 		how = fmt.Sprintf("no key for %s", s.cfg.IdleTimeout)
-		goodbye(sess, i18n.For(lang).T(i18n.SSHIdle, s.cfg.IdleTimeout))
-	case runErr != nil:
+		goodbye(sess, tr.T(i18n.SSHIdle, s.cfg.IdleTimeout))
+	case cause != nil:
 		how = "the connection dropped"
 	}
 	if closeErr != nil {
 		how += fmt.Sprintf(" (leaving the bank: %v)", closeErr)
 	}
-	return how
+	return how, status
 }
 
 // goodbye writes a line on the terminal after the ATM has left it.
 func goodbye(sess ssh.Session, text string) {
 	_, _ = fmt.Fprintf(sess, "\r\n%s\r\n", text)
+}
+
+// panicLog is the recover middleware's logger: a panic of a session,
+// with its stack, as an error of the server's log.
+type panicLog struct{ log *slog.Logger }
+
+func (l panicLog) Printf(format string, v ...any) {
+	l.log.Error("ssh: " + fmt.Sprintf(format, v...))
 }
