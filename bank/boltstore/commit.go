@@ -42,106 +42,132 @@ func (b *store) commitLoop() {
 		<-writerDone
 		close(b.done)
 	}()
+	a := &applier{b: b, v: newOverlayView(b), queue: b.queue, handoff: handoff, ready: ready,
+		limit: maxGather, gather: time.NewTimer(time.Hour)}
+	a.gather.Stop()
+	for a.queue != nil || len(a.v.cur.ops) > 0 {
+		a.drain()
+		a.v.closeTx()
+		if a.sealable() {
+			a.seal()
+			continue
+		}
+		a.wait()
+	}
+}
 
-	v := newOverlayView(b)
-	queue := b.queue
-	// Gathering: when the writer becomes free, the callers it has just
-	// answered are typically a network round trip away from their next
-	// operation. Sealing at once would have them wait for a whole
-	// transaction, and the callers would settle into two groups taking
-	// turns, each with half the batch. So the applier waits a little for
-	// them: until the batch holds them too, at most half the last
-	// transaction's time and at most the current limit. The limit halves
-	// each time they do not come back in time (callers that pause between
-	// operations, or a CPU too busy to answer quickly) and doubles, up to
-	// maxGather, each time they do.
-	var (
-		writerFree, gathered bool
-		target, lastSealed   int
-		early                int    // ops of the open batch applied while the writer was busy
-		handed               uint64 // seq of the last batch handed to the writer
-		limit                = maxGather
-		waiting              bool
-	)
-	gather := time.NewTimer(time.Hour)
-	gather.Stop()
-	for queue != nil || len(v.cur.ops) > 0 {
-		// Take every operation already queued, up to a full batch.
-	drain:
-		for queue != nil && len(v.cur.ops) < b.opts.MaxBatch {
-			select {
-			case o, ok := <-queue:
-				if !ok {
-					queue = nil
-					break drain
-				}
-				b.applyOne(v, o)
-				if b.committedSeq.Load() < handed {
-					early++
-				}
-			default:
-				break drain
-			}
-		}
-		v.closeTx()
-		if writerFree && len(v.cur.ops) > 0 && (gathered || queue == nil ||
-			len(v.cur.ops) >= min(target, b.opts.MaxBatch)) {
-			if waiting {
-				gather.Stop()
-				if !gathered {
-					limit = min(2*limit, maxGather)
-				}
-			}
-			lastSealed, early = len(v.cur.ops), 0
-			bt := v.seal()
-			handed = bt.seq
-			handoff <- bt
-			writerFree, gathered, waiting = false, false, false
-			continue
-		}
-		// Then wait for another operation, for the writer to be free, or
-		// for the end of the gathering.
-		var free chan struct{}
-		if !writerFree && len(v.cur.ops) > 0 {
-			free = ready
-		}
-		in := queue
-		if len(v.cur.ops) >= b.opts.MaxBatch {
-			in = nil
-		}
-		var timeout <-chan time.Time
-		if waiting && !gathered {
-			timeout = gather.C
-		}
-		if free == nil && in == nil && timeout == nil {
-			continue
-		}
+// applier is the applier's state between operations.
+//
+// Gathering: when the writer becomes free, the callers it has just
+// answered are typically a network round trip away from their next
+// operation. Sealing at once would have them wait for a whole
+// transaction, and the callers would settle into two groups taking turns,
+// each with half the batch. So the applier waits a little for them: until
+// the batch holds them too, at most half the last transaction's time and
+// at most the current limit. The limit halves each time they do not come
+// back in time (callers that pause between operations, or a CPU too busy
+// to answer quickly) and doubles, up to maxGather, each time they do.
+type applier struct {
+	b       *store
+	v       *overlayView
+	queue   chan *op // nil once closed
+	handoff chan<- *batch
+	ready   <-chan struct{}
+
+	writerFree, gathered, waiting bool
+	target, lastSealed            int
+	early                         int    // ops of the open batch applied while the writer was busy
+	handed                        uint64 // seq of the last batch handed to the writer
+	limit                         time.Duration
+	gather                        *time.Timer
+}
+
+// apply applies o to the open batch.
+func (a *applier) apply(o *op) {
+	a.b.applyOne(a.v, o)
+	if a.b.committedSeq.Load() < a.handed {
+		a.early++
+	}
+}
+
+// drain takes every operation already queued, up to a full batch.
+func (a *applier) drain() {
+	for a.queue != nil && len(a.v.cur.ops) < a.b.opts.MaxBatch {
 		select {
-		case o, ok := <-in:
+		case o, ok := <-a.queue:
 			if !ok {
-				queue = nil
-				continue
+				a.queue = nil
+				return
 			}
-			b.applyOne(v, o)
-			if b.committedSeq.Load() < handed {
-				early++
-			}
-		case <-free:
-			writerFree = true
-			// The callers just answered, plus those that were already
-			// waiting; any of the former already back are not counted twice.
-			target = lastSealed + early
-			wait := min(time.Duration(b.lastCommit.Load())/2, limit)
-			if len(v.cur.ops) >= target || wait <= 0 {
-				gathered = true
-				continue
-			}
-			gather.Reset(wait)
-			waiting = true
-		case <-timeout:
-			gathered = true
-			limit = max(limit/2, minGather)
+			a.apply(o)
+		default:
+			return
 		}
+	}
+}
+
+// sealable reports whether the open batch goes to the writer now.
+func (a *applier) sealable() bool {
+	n := len(a.v.cur.ops)
+	return a.writerFree && n > 0 && (a.gathered || a.queue == nil || n >= min(a.target, a.b.opts.MaxBatch))
+}
+
+// seal hands the open batch to the writer.
+func (a *applier) seal() {
+	if a.waiting {
+		a.gather.Stop()
+		if !a.gathered {
+			a.limit = min(2*a.limit, maxGather)
+		}
+	}
+	a.lastSealed, a.early = len(a.v.cur.ops), 0
+	bt := a.v.seal()
+	a.handed = bt.seq
+	a.handoff <- bt
+	a.writerFree, a.gathered, a.waiting = false, false, false
+}
+
+// wait waits for another operation, for the writer to be free, or for the
+// end of the gathering.
+func (a *applier) wait() {
+	n := len(a.v.cur.ops)
+	var free <-chan struct{}
+	if !a.writerFree && n > 0 {
+		free = a.ready
+	}
+	in := a.queue
+	if n >= a.b.opts.MaxBatch {
+		in = nil
+	}
+	var timeout <-chan time.Time
+	if a.waiting && !a.gathered {
+		timeout = a.gather.C
+	}
+	if free == nil && in == nil && timeout == nil {
+		return
+	}
+	select {
+	case o, ok := <-in:
+		if !ok {
+			a.queue = nil
+			return
+		}
+		a.apply(o)
+	case <-free:
+		a.writerFree = true
+		// The callers just answered, plus those that were already
+		// waiting; any of the former already back are not counted twice.
+		a.target = a.lastSealed + a.early
+		wait := min(time.Duration(a.b.lastCommit.Load())/2, a.limit)
+		if n >= a.target || wait <= 0 {
+			a.gathered = true
+			return
+		}
+		a.gather.Reset(wait)
+		a.waiting = true
+	case <-timeout:
+		a.gathered = true
+		a.limit = max(a.limit/2, minGather)
 	}
 }
 

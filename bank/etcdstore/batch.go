@@ -217,8 +217,6 @@ func (l *store) commitLoop() {
 // another server, and the attempt after a conflict reads through the
 // quorum.
 func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request, bool) {
-	var carry, in []*request
-	var evs [][]bank.Event
 	pre, err := l.prefetch(reqs[:min(limit, len(reqs))], local)
 	if err != nil {
 		// As the operations' own reads would: nothing was sent.
@@ -229,11 +227,50 @@ func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request,
 		}
 		return nil, false
 	}
-	base := &tx{l: l, ctx: context.Background(), pre: pre, local: local, read: map[string]readKV{}}
+	base, in, evs, carry := l.compute(reqs, limit, pre, local)
+	if len(in) == 0 {
+		return carry, false
+	}
+	if err := l.ready(base); err != nil {
+		answer(in, err)
+		return carry, false
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
+	resp, err := l.cli.Txn(cctx).If(base.cmps...).Then(base.thenOps()...).Commit()
+	cancel()
+	if err != nil || !resp.Succeeded {
+		l.com.cache.drop(base.order...)
+		l.com.cache.drop(slices.Collect(maps.Keys(base.read))...)
+	}
+	if err != nil {
+		answer(in, fmt.Errorf("%w; %w: retry with the same request id (%v)", ErrUnavailable, bank.ErrOutcomeUnknown, err))
+		return carry, false
+	}
+	if !resp.Succeeded {
+		return append(l.conflicted(in), carry...), true
+	}
+	l.com.txns.Add(1)
+	l.com.ops.Add(uint64(len(in)))
+	l.cacheWrites(base, resp.Header.Revision)
+	if l.opts.OnEvent != nil {
+		for _, es := range evs {
+			for _, e := range es {
+				l.opts.OnEvent(e)
+			}
+		}
+	}
+	answer(in, nil)
+	return carry, false
+}
+
+// compute computes the operations of reqs, in order, on one base: those
+// in the batch (at most limit, within etcd's limits on a transaction),
+// their events, and those carried to the next batch.
+func (l *store) compute(reqs []*request, limit int, pre map[string]preKV, local bool) (base *tx, in []*request, evs [][]bank.Event, carry []*request) {
+	base = &tx{l: l, ctx: context.Background(), pre: pre, local: local, read: map[string]readKV{}}
 	for i, r := range reqs {
 		if len(in) == limit {
-			carry = append(carry, reqs[i:]...)
-			break
+			return base, in, evs, append(carry, reqs[i:]...)
 		}
 		if !r.state.CompareAndSwap(reqWaiting, reqTaken) {
 			continue // abandoned
@@ -251,71 +288,53 @@ func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request,
 		}
 		if cmps, ops := base.sizeWith(t); len(in) > 0 && (cmps > maxTxnOps || ops > maxTxnOps) {
 			r.state.Store(reqWaiting)
-			carry = append(carry, reqs[i:]...)
-			break
+			return base, in, evs, append(carry, reqs[i:]...)
 		}
 		base.merge(t)
 		in = append(in, r)
 		evs = append(evs, t.events)
 	}
-	if len(in) == 0 {
-		return carry, false
-	}
+	return base, in, evs, carry
+}
+
+// ready adds the batch's segment to its writes and waits until the clock's
+// lease covers its timestamps.
+func (l *store) ready(base *tx) error {
 	if err := base.putSegment(); err != nil {
-		for _, r := range in {
-			r.done <- fmt.Errorf("%s: %w", r.what, err)
-		}
-		return carry, false
+		return err
 	}
 	if base.maxTS > 0 {
-		if err := l.lease.Wait(context.Background(), base.maxTS); err != nil {
-			for _, r := range in {
-				r.done <- fmt.Errorf("%s: %w", r.what, err)
-			}
-			return carry, false
-		}
+		return l.lease.Wait(context.Background(), base.maxTS)
 	}
-	cctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
-	resp, err := l.cli.Txn(cctx).If(base.cmps...).Then(base.thenOps()...).Commit()
-	cancel()
-	if err != nil || !resp.Succeeded {
-		l.com.cache.drop(base.order...)
-		l.com.cache.drop(slices.Collect(maps.Keys(base.read))...)
-	}
-	if err != nil {
-		for _, r := range in {
-			r.done <- fmt.Errorf("%s: %w; %w: retry with the same request id (%v)", r.what, ErrUnavailable, bank.ErrOutcomeUnknown, err)
-		}
-		return carry, false
-	}
-	if !resp.Succeeded {
-		l.com.conflicts.Add(1)
-		var again []*request
-		for _, r := range in {
-			r.attempts++
-			if r.attempts >= l.opts.MaxAttempts {
-				r.done <- fmt.Errorf("%s: %w: gave up after %d conflicting attempts", r.what, outcome.ErrInternal, l.opts.MaxAttempts)
-				continue
-			}
-			r.state.Store(reqWaiting) // nothing was written
-			again = append(again, r)
-		}
-		return append(again, carry...), true
-	}
-	l.com.txns.Add(1)
-	l.com.ops.Add(uint64(len(in)))
-	l.cacheWrites(base, resp.Header.Revision)
-	if l.opts.OnEvent != nil {
-		for _, es := range evs {
-			for _, e := range es {
-				l.opts.OnEvent(e)
-			}
-		}
-	}
+	return nil
+}
+
+// conflicted returns the operations of a batch that conflicted to be
+// computed again, failing those out of attempts.
+func (l *store) conflicted(in []*request) []*request {
+	l.com.conflicts.Add(1)
+	var again []*request
 	for _, r := range in {
-		r.done <- nil
+		r.attempts++
+		if r.attempts >= l.opts.MaxAttempts {
+			r.done <- fmt.Errorf("%s: %w: gave up after %d conflicting attempts", r.what, outcome.ErrInternal, l.opts.MaxAttempts)
+			continue
+		}
+		r.state.Store(reqWaiting) // nothing was written
+		again = append(again, r)
 	}
-	return carry, false
+	return again
+}
+
+// answer answers the operations of a batch: nil, or err after their names.
+func answer(in []*request, err error) {
+	for _, r := range in {
+		if err != nil {
+			r.done <- fmt.Errorf("%s: %w", r.what, err)
+		} else {
+			r.done <- nil
+		}
+	}
 }
 
 // prefetch reads the keys the operations announce, then, in up to
