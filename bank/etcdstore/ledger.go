@@ -37,10 +37,8 @@
 // remembered requests (up to 16 of each); a full set moves to a chunk of
 // its own.
 //
-// Guarantees:
+// Guarantees, besides the rules' (see package bank):
 //
-//   - Money is int64 cents; every arithmetic step is overflow-checked and no
-//     balance ever goes negative.
 //   - Every operation is part of one optimistic etcd transaction: it reads
 //     the keys it touches, computes, and its writes commit only if none of
 //     those keys changed since it was read (a ModRevision comparison per
@@ -55,9 +53,7 @@
 //     (clock.Receive) before it ticks for the operation. So each account's
 //     events have rising timestamps whichever server applied them, and
 //     replaying the whole log in (ts, proc) order reproduces every balance
-//     (see Verify). An operation's record holds its receive (Meta.RecvTS),
-//     apply (its key) and reply timestamps, the reply reserved by a tick at
-//     apply time, like bank's. Every operation on an account (reads and
+//     (see bank.Ledger.Verify). Every operation on an account (reads and
 //     logins included, since they are logged) moves its "last".
 //   - A mutating operation carries a request id. A money request is
 //     remembered by its account, if it exists, with a reference to its
@@ -68,18 +64,10 @@
 //     window (see requests.go). The window is the bank's, the same on
 //     every server: the first server to open a new bank stores its
 //     Options.RememberRequests, and every server uses the stored value
-//     whatever its own option. A repeated id, on any server, gets the
-//     first outcome back and nothing is applied again; an id sent again
-//     with another request is refused with outcome.ErrRequestIDReused.
-//   - Wrong PINs are counted per (account, source) and account-wide, with
-//     bank's policy and options (LockAfter, LockFor, ThrottleAfter,
-//     ThrottleEvery), in the account's record; at most GOMAXPROCS PIN
-//     hashes are compared at once by a server.
-//   - Each server's clock never goes back, across crashes: clock/<proc>
-//     holds a lease kept ahead of the clock, every transaction waits until
-//     the lease covers its timestamps, SendTick waits until it covers the
-//     tick, and Open resumes the clock from it. A clean Close stores the
-//     clock exactly. Two live servers must not share a process id.
+//     whatever its own option; a repeat is recognised on any server.
+//   - Each server's clock lease (bank.LeaseAhead) is kept in clock/<proc>,
+//     and every transaction waits until it covers its timestamps. Two live
+//     servers must not share a process id.
 //   - The event log only grows: a segment is written only if its key is
 //     new, and a server's segments have rising timestamps.
 //   - If etcd does not commit within Options.CommitTimeout (no quorum, no
