@@ -131,8 +131,8 @@ func TestTheRulesAreTheSameOnEveryStore(t *testing.T) {
 		login(other, "321", "0000"), // locked out too
 		login(bank.Meta{Client: "atm-3", Source: "atm-3@c"}, "321", "0000"),
 		login(bank.Meta{Client: "atm-3", Source: "atm-3@c"}, "321", "4321"), // the account is throttled
-		login(m(""), "abc", "1234"), // not an account number
-		login(m(""), "996", "1234"), // no such account
+		login(m(""), "abc", "1234"),                                         // not an account number
+		login(m(""), "996", "1234"),                                         // no such account
 	}
 	var told [2][]string
 	for i, l := range ls {
