@@ -16,6 +16,7 @@ import (
 // cancelled or expired ctx ends the wait with the context's error; nothing
 // reaches the ledger. Once a slot frees, the login goes through.
 func TestAuthenticateWaitsForAPINSlotHonouringCtx(t *testing.T) {
+	t.Parallel()
 	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
 	slots := bank.PINSlots(b.Ledger)
 	if err != nil {

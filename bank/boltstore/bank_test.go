@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,11 +42,10 @@ func newBank(t *testing.T) (*boltstore.Bank, string) {
 	return open(t, path, bank.Options{}), path
 }
 
-var reqN int
+var reqN atomic.Int64
 
 func meta() bank.Meta {
-	reqN++
-	return bank.Meta{ReqID: fmt.Sprintf("r%d", reqN), Client: "test"}
+	return bank.Meta{ReqID: fmt.Sprintf("r%d", reqN.Add(1)), Client: "test"}
 }
 
 func balance(t *testing.T, b *boltstore.Bank, id string) money.Cents {
@@ -58,6 +58,7 @@ func balance(t *testing.T, b *boltstore.Bank, id string) money.Cents {
 }
 
 func TestDefaultAccounts(t *testing.T) {
+	t.Parallel()
 	b, path := newBank(t)
 	accts, err := b.Accounts(context.Background())
 	if err != nil {
@@ -90,6 +91,7 @@ func TestDefaultAccounts(t *testing.T) {
 }
 
 func TestOperationsAndErrors(t *testing.T) {
+	t.Parallel()
 	b, _ := newBank(t)
 	r, err := b.Deposit(ctx, meta(), "123", 5_050)
 	if err != nil || r.Event.Balance != 105_050 || r.Event.Outcome != "ok" {
@@ -157,6 +159,7 @@ func TestOperationsAndErrors(t *testing.T) {
 }
 
 func TestOverflowChecked(t *testing.T) {
+	t.Parallel()
 	b, _ := newBank(t)
 	max := money.Cents(1<<63 - 1)
 	b2 := open(t, filepath.Join(t.TempDir(), "o.db"), bank.Options{MaxAmount: max, NoDefaults: true})
@@ -176,6 +179,7 @@ func TestOverflowChecked(t *testing.T) {
 }
 
 func TestAuthenticateAndLock(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -224,6 +228,7 @@ func TestAuthenticateAndLock(t *testing.T) {
 }
 
 func TestIdempotentRequests(t *testing.T) {
+	t.Parallel()
 	b, _ := newBank(t)
 	m := meta()
 	r1, err := b.Transfer(ctx, m, "123", "456", 1_000)
@@ -253,6 +258,7 @@ func TestIdempotentRequests(t *testing.T) {
 }
 
 func TestRememberedRequestsAreBounded(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{RememberRequests: 3})
 	for i := range 5 {
@@ -273,6 +279,7 @@ func TestRememberedRequestsAreBounded(t *testing.T) {
 }
 
 func TestStatementNewestFirstPaginated(t *testing.T) {
+	t.Parallel()
 	b, _ := newBank(t)
 	for i := 1; i <= 5; i++ {
 		b.Deposit(ctx, meta(), "456", money.Cents(i))
@@ -307,6 +314,7 @@ func TestStatementNewestFirstPaginated(t *testing.T) {
 }
 
 func TestClockResumesAboveRecorded(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
 	b.Clock().Receive(1_000) // a message from a fast client
@@ -326,6 +334,7 @@ func TestClockResumesAboveRecorded(t *testing.T) {
 }
 
 func TestDatabaseBusy(t *testing.T) {
+	t.Parallel()
 	_, path := newBank(t)
 	_, err := boltstore.Open(path, boltstore.Options{OpenTimeout: 50 * time.Millisecond})
 	if !errors.Is(err, outcome.ErrDatabaseBusy) {
@@ -334,6 +343,7 @@ func TestDatabaseBusy(t *testing.T) {
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
 	var wg sync.WaitGroup
@@ -389,6 +399,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 }
 
 func TestMoneyFormat(t *testing.T) {
+	t.Parallel()
 	for c, want := range map[money.Cents]string{
 		0: "R$ 0,00", 5: "R$ 0,05", 100: "R$ 1,00", 123456: "R$ 1.234,56", -50: "-R$ 0,50",
 		100_000_000: "R$ 1.000.000,00", -1 << 63: "-R$ 92.233.720.368.547.758,08",

@@ -19,6 +19,7 @@ import (
 // or an older one, read by the log's readers), a meta value of the wrong
 // length, an account record that is not JSON.
 func TestDamagedFileIsAnErrorNotAPanic(t *testing.T) {
+	t.Parallel()
 	fresh := func(t *testing.T) string {
 		path := filepath.Join(t.TempDir(), "bank.db")
 		b := open(t, path, bank.Options{})
@@ -114,6 +115,7 @@ func TestDamagedFileIsAnErrorNotAPanic(t *testing.T) {
 // modification time unchanged, Close included), refuses every operation
 // with outcome.ErrReadOnly, and reads everything the offline tools need.
 func TestOpenReadOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "sub", "none.db")
 	if _, err := boltstore.OpenReadOnly(missing, boltstore.Options{}); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
@@ -180,6 +182,7 @@ func TestOpenReadOnly(t *testing.T) {
 // A read-only open waits for a server holding the file and then fails with
 // outcome.ErrDatabaseBusy.
 func TestOpenReadOnlyWhileHeld(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	open(t, path, bank.Options{}) // held until the test ends
 	_, err := boltstore.OpenReadOnly(path, boltstore.Options{OpenTimeout: 50_000_000})

@@ -36,6 +36,7 @@ func resumeAfterCrash(t *testing.T, path string) uint64 {
 // opened on the file after a crash: a few of them after a commit, and more
 // than a whole lease of them with no operation at all.
 func TestClockResumesAboveUnwrittenTicks(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
 	if _, err := b.Record(context.Background(), bank.Event{Kind: bank.KindConnect}); err != nil {
@@ -69,6 +70,7 @@ func TestClockResumesAboveUnwrittenTicks(t *testing.T) {
 // clock resumes exactly where it stopped, unwritten ticks included, with no
 // jump: an orderly restart is seamless.
 func TestCleanRestartContinuesTheClock(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
 	if _, err := b.Deposit(context.Background(), bank.Meta{ReqID: "d"}, "123", 1); err != nil {

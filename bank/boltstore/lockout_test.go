@@ -34,6 +34,7 @@ func from(src string) bank.Meta { m := meta(); m.Source = src; return m }
 // survives a restart and ends after LockFor. The lock is logged before the
 // refusal that announces it.
 func TestGuesserLockedOutHolderNot(t *testing.T) {
+	t.Parallel()
 	clk := &fakeNow{t: time.Date(2030, 1, 2, 10, 0, 0, 0, time.UTC)}
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{Now: clk.now})
@@ -108,6 +109,7 @@ func TestGuesserLockedOutHolderNot(t *testing.T) {
 // (even with the right PIN), and the right PIN once allowed logs in and
 // ends the throttle.
 func TestThrottleAfterManySources(t *testing.T) {
+	t.Parallel()
 	clk := &fakeNow{t: time.Date(2030, 1, 2, 10, 0, 0, 0, time.UTC)}
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{Now: clk.now})
@@ -162,6 +164,7 @@ func TestThrottleAfterManySources(t *testing.T) {
 
 // The sources remembered per account are bounded: the oldest is forgotten.
 func TestSourcesBounded(t *testing.T) {
+	t.Parallel()
 	b := open(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{ThrottleAfter: 1000})
 	for i := range bank.MaxSources + 5 {
 		if _, err := b.Authenticate(ctx, from(fmt.Sprintf("atm-%d@h", i)), "789", "0000"); !errors.Is(err, outcome.ErrWrongPIN) {

@@ -13,6 +13,7 @@ import (
 // ticks stop instead of wrapping: an event that would reuse a timestamp
 // already in the log fails instead of overwriting the record.
 func TestLogRefusesTimestampReuse(t *testing.T) {
+	t.Parallel()
 	b := open(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{})
 	b.Clock().Receive(lamport.MaxTS)
 	count := func() (n int, last bank.Event) {
@@ -40,6 +41,7 @@ func TestLogRefusesTimestampReuse(t *testing.T) {
 // carries are stored in its record, survive a reopen, and are not shown
 // to the other party of a transfer on its statement.
 func TestReceiveReportsKeptWithTheRequest(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
 	ctx := context.Background()
@@ -76,6 +78,7 @@ func TestReceiveReportsKeptWithTheRequest(t *testing.T) {
 // server, the change's timestamp and this server's receive of it; all
 // three survive a reopen, with or without receive reports beside them.
 func TestPushOriginKept(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
 	ctx := context.Background()

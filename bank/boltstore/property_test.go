@@ -20,6 +20,7 @@ import (
 // balance, conservation, replay of the log equals the stored state, and
 // timestamps strictly increase in the order the ledger applied events.
 func TestLedgerProperties(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	run := 0
 	rapid.Check(t, func(rt *rapid.T) {

@@ -18,6 +18,7 @@ import (
 // that outcome; nothing is applied and the first outcome is not relabelled.
 // The same request again is still a duplicate.
 func TestRequestIDReusedForAnotherRequest(t *testing.T) {
+	t.Parallel()
 	b, _ := newBank(t)
 	m := bank.Meta{ReqID: "same-id", Client: "test"}
 	first, err := b.Deposit(ctx, m, "123", 5_000)
@@ -77,6 +78,7 @@ func TestRequestIDReusedForAnotherRequest(t *testing.T) {
 // account's stored state is damaged) is answered with an error when it is
 // repeated, never with success.
 func TestRepeatedInternalFailureIsNotSuccess(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
 	b.Close()

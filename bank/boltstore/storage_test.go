@@ -16,6 +16,7 @@ import (
 // opened again: a retry after a server restart is still answered from its
 // first outcome, and the bound still holds.
 func TestRememberedRequestsSurviveReopen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{RememberRequests: 3})
 	for i := range 5 {
@@ -56,6 +57,7 @@ func TestRememberedRequestsSurviveReopen(t *testing.T) {
 // Statements follow each account's chain through the log; every page, from
 // a cursor or from an arbitrary timestamp, equals the log filtered by hand.
 func TestStatementMatchesLog(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	b := open(t, path, bank.Options{})
 	ids := []string{"123", "456", "789"}

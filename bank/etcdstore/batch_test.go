@@ -17,6 +17,7 @@ import (
 // same batch as the request it repeats, before that batch's segment of
 // the log is written: it gets the first one's outcome all the same.
 func TestConcurrentOperationsShareTransactions(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1", NoDefaults: true}})
 	const workers, each = 32, 10

@@ -66,6 +66,7 @@ func verify(t *testing.T, l *Ledger) bank.VerifyReport {
 }
 
 func TestDefaultAccountsAndOperations(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	for _, d := range bank.DefaultAccounts {
@@ -128,6 +129,7 @@ func TestDefaultAccountsAndOperations(t *testing.T) {
 }
 
 func TestOpenAccount(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1", NoDefaults: true}})
 	r, err := l.OpenAccount(ctx, meta("o1"), "42", "  Dora Reis ", "4321")
@@ -157,6 +159,7 @@ func TestOpenAccount(t *testing.T) {
 }
 
 func TestIdempotentRequests(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l1 := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	l2 := open(t, cli, Options{Options: bank.Options{ProcessID: "s2", NoDefaults: true}})
@@ -191,6 +194,7 @@ func TestIdempotentRequests(t *testing.T) {
 }
 
 func TestRememberedRequestsAreBounded(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	const n = 20
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1", RememberRequests: n}})
@@ -238,6 +242,7 @@ func TestRememberedRequestsAreBounded(t *testing.T) {
 }
 
 func TestLockoutBySourceAndThrottle(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var mu sync.Mutex
@@ -286,6 +291,7 @@ func TestLockoutBySourceAndThrottle(t *testing.T) {
 }
 
 func TestStatementNewestFirstPaginated(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	for i := range 5 {
@@ -330,6 +336,7 @@ func TestStatementNewestFirstPaginated(t *testing.T) {
 }
 
 func TestRecordAndEventsAfter(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	var mu sync.Mutex
 	var seen []bank.Event
@@ -369,6 +376,7 @@ func TestRecordAndEventsAfter(t *testing.T) {
 // TestTwoServersConcurrentTransfers runs two ledgers with their own process
 // ids and clocks on one etcd, transferring between shared accounts at once.
 func TestTwoServersConcurrentTransfers(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	ls := []*Ledger{open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}}), open(t, cli, Options{Options: bank.Options{ProcessID: "s2"}})}
 	// The second server's clock starts far behind the first.
@@ -437,6 +445,7 @@ func TestTwoServersConcurrentTransfers(t *testing.T) {
 // opens its process id again: the clock resumes above every timestamp the
 // first one let out.
 func TestClockResumesAboveLeaseAfterCrash(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l1, err := Open(ctx, cli, Options{Options: bank.Options{ProcessID: "s1", PINCost: bcrypt.MinCost}})
 	if err != nil {
@@ -473,6 +482,7 @@ func TestClockResumesAboveLeaseAfterCrash(t *testing.T) {
 // TestUnavailableEtcd stops etcd: an operation fails as unavailable within
 // the commit timeout and acknowledges nothing.
 func TestUnavailableEtcd(t *testing.T) {
+	t.Parallel()
 	c, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}, CommitTimeout: 500 * time.Millisecond})
 	c.Stop(0)
@@ -492,6 +502,7 @@ func TestUnavailableEtcd(t *testing.T) {
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	if _, err := l.Deposit(ctx, meta("d"), "123", 10); err != nil {
@@ -515,6 +526,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 // per event under events/) or in an unknown layout is refused with
 // ErrLayout by Open, Verify and Events, and left as it was.
 func TestOlderLayoutIsRefused(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	if _, err := cli.Put(ctx, "old/events/00000000000000000001/bank", `{"ts":1}`); err != nil {
 		t.Fatal(err)
@@ -555,6 +567,7 @@ func TestOlderLayoutIsRefused(t *testing.T) {
 // exactly its open and successful money events in the log, newest first,
 // once it has more entries than its record holds, written by two servers.
 func TestStatementAcrossChunksAndServers(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	ls := []*Ledger{open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}}), open(t, cli, Options{Options: bank.Options{ProcessID: "s2"}})}
 	var wg sync.WaitGroup
@@ -621,6 +634,7 @@ func TestStatementAcrossChunksAndServers(t *testing.T) {
 // TestEventsAfterMergesServers: EventsAfter from every point of a log
 // written by two servers at once is the log's (ts, proc) order from there.
 func TestEventsAfterMergesServers(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	ls := []*Ledger{open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}}), open(t, cli, Options{Options: bank.Options{ProcessID: "s2"}})}
 	var wg sync.WaitGroup
@@ -672,6 +686,7 @@ func TestEventsAfterMergesServers(t *testing.T) {
 // TestVerifyDetectsDamagedSegments: a segment holding another server's
 // event, or events out of order, fails Verify with its key.
 func TestVerifyDetectsDamagedSegments(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	resp, err := cli.Get(ctx, "atm/log/s1/", clientv3.WithPrefix())
@@ -703,6 +718,7 @@ func TestVerifyDetectsDamagedSegments(t *testing.T) {
 // was before another server changed it still applies each request once,
 // on the account as it is: its commit conflicts and it reads afresh.
 func TestStaleCacheNeverDecides(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l1 := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	l2 := open(t, cli, Options{Options: bank.Options{ProcessID: "s2"}})
@@ -740,6 +756,7 @@ func TestStaleCacheNeverDecides(t *testing.T) {
 // one account, never fail, and a request within the bank's window is a
 // duplicate through either.
 func TestServersShareTheBanksWindow(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	const n = 20
 	a := open(t, cli, Options{Options: bank.Options{ProcessID: "s1", RememberRequests: n}})

@@ -32,6 +32,7 @@ func next(t *testing.T, ch <-chan bank.Event) bank.Event {
 // two ledgers: s2's feed carries exactly s1's successful money changes, in
 // commit order, and none of its own, nor refusals, nor reads.
 func TestChangesDeliversOtherProcessesMoneyEvents(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	s1 := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	s2 := open(t, cli, Options{Options: bank.Options{ProcessID: "s2"}})
@@ -98,6 +99,7 @@ func TestChangesDeliversOtherProcessesMoneyEvents(t *testing.T) {
 
 // TestChangesClosesWithLedger: closing the ledger closes its feed.
 func TestChangesClosesWithLedger(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	feed := l.Changes(ctx)
@@ -117,6 +119,7 @@ func TestChangesClosesWithLedger(t *testing.T) {
 // TestReadOnlyLedger reads the log and verifies it beside a running
 // ledger, writing nothing, and refuses operations.
 func TestReadOnlyLedger(t *testing.T) {
+	t.Parallel()
 	_, cli := startEtcd(t)
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
 	if _, err := l.Deposit(ctx, meta("d"), "123", 42); err != nil {
