@@ -234,42 +234,17 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *cli
 	sessions := make([]*session, n)
 	var ready atomic.Int64
 	err = parallel(n, 16, func(i int) error {
-		s := &session{account: ids[i]}
+		s := &session{account: ids[i], to: ids[n+i]}
 		if cfg.push {
 			s.to = ids[(i+1)%n]
-		} else {
-			s.to = ids[n+i]
 		}
 		s.toField = `,"to":"` + s.to + `","amount":1`
-		proc := fmt.Sprintf("bench-%d", i)
-		// Enough for any run: transfers move one centavo at a time.
-		const funds = 5_000_000
-		if cfg.client == "lib" {
-			c, err := client.Dial(ctx, addrs[i%len(addrs)], client.Options{ProcessID: proc, TLS: cfg.trust})
-			if err != nil {
-				return err
-			}
-			s.c = c
-			sessions[i] = s
-			if _, err := c.Login(ctx, s.account, benchPIN); err != nil {
-				return fmt.Errorf("log in to %s: %w", s.account, err)
-			}
-			if _, err := c.Deposit(ctx, funds); err != nil {
-				return fmt.Errorf("fund %s: %w", s.account, err)
-			}
-		} else {
-			c, err := dialLean(ctx, addrs[i%len(addrs)], proc, cfg.trust)
-			if err != nil {
-				return err
-			}
-			s.lean = c
-			sessions[i] = s
-			if err := c.login(s.account, benchPIN); err != nil {
-				return fmt.Errorf("log in to %s: %w", s.account, err)
-			}
-			if err := c.call(wire.OpDeposit, fmt.Sprintf(`,"amount":%d`, funds)); err != nil {
-				return fmt.Errorf("fund %s: %w", s.account, err)
-			}
+		err := s.open(ctx, cfg, addrs[i%len(addrs)], fmt.Sprintf("bench-%d", i))
+		if s.c != nil || s.lean != nil {
+			sessions[i] = s // connected: closed at the end even if it failed after
+		}
+		if err != nil {
+			return err
 		}
 		prog.status("setup: %d/%d sessions logged in", ready.Add(1), n)
 		return nil
@@ -281,6 +256,39 @@ func setupSessions(ctx context.Context, cfg benchConfig, addr string, admin *cli
 		}
 	}
 	return out, err
+}
+
+// open connects the session to addr as process proc with the client
+// cfg.client says, logs it in to its account and funds it.
+func (s *session) open(ctx context.Context, cfg benchConfig, addr, proc string) error {
+	// Enough for any run: transfers move one centavo at a time.
+	const funds = 5_000_000
+	if cfg.client == "lib" {
+		c, err := client.Dial(ctx, addr, client.Options{ProcessID: proc, TLS: cfg.trust})
+		if err != nil {
+			return err
+		}
+		s.c = c
+		if _, err := c.Login(ctx, s.account, benchPIN); err != nil {
+			return fmt.Errorf("log in to %s: %w", s.account, err)
+		}
+		if _, err := c.Deposit(ctx, funds); err != nil {
+			return fmt.Errorf("fund %s: %w", s.account, err)
+		}
+		return nil
+	}
+	c, err := dialLean(ctx, addr, proc, cfg.trust)
+	if err != nil {
+		return err
+	}
+	s.lean = c
+	if err := c.login(s.account, benchPIN); err != nil {
+		return fmt.Errorf("log in to %s: %w", s.account, err)
+	}
+	if err := c.call(wire.OpDeposit, fmt.Sprintf(`,"amount":%d`, funds)); err != nil {
+		return fmt.Errorf("fund %s: %w", s.account, err)
+	}
+	return nil
 }
 
 // parallel runs fn(0..n-1) on at most width goroutines and returns the
