@@ -40,107 +40,168 @@ var (
 //     1 to 3 and does not start with 0. At most 2 decimals; ",5" is R$ 0,50.
 //   - The amount must be more than zero and fit in an int64 of centavos.
 func Parse(s string) (Cents, error) {
+	s = trimAmount(s)
+	seps, err := scanAmount(s)
+	if err != nil {
+		return 0, err
+	}
+	p, err := splitAmount(s, seps)
+	if err != nil {
+		return 0, err
+	}
+	if p.whole, err = ungroup(p.whole, p.thousands); err != nil {
+		return 0, err
+	}
+	if len(p.frac) > 2 {
+		return 0, ErrAmountDecimals
+	}
+	if p.whole == "" && p.frac == "" {
+		return 0, ErrAmountEmpty
+	}
+	return centsOf(p.whole, p.frac)
+}
+
+// trimAmount drops the spaces around an amount and its "R$" prefix.
+func trimAmount(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) >= 2 && strings.EqualFold(s[:2], "R$") {
 		s = strings.TrimSpace(s[2:])
 	}
+	return s
+}
+
+// separators are the counts and last places of the '.' and ',' of an
+// amount (-1: none).
+type separators struct {
+	dots, commas       int
+	lastDot, lastComma int
+}
+
+// scanAmount checks that s is an amount written with digits and
+// separators only, and finds its separators.
+func scanAmount(s string) (separators, error) {
 	if s == "" {
-		return 0, ErrAmountEmpty
+		return separators{}, ErrAmountEmpty
 	}
 	if s[0] == '-' {
-		return 0, ErrAmountNegative
+		return separators{}, ErrAmountNegative
 	}
-	dots, commas := 0, 0
-	lastDot, lastComma := -1, -1
+	seps := separators{lastDot: -1, lastComma: -1}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c >= '0' && c <= '9':
 		case c == '.':
-			dots++
-			lastDot = i
+			seps.dots++
+			seps.lastDot = i
 		case c == ',':
-			commas++
-			lastComma = i
+			seps.commas++
+			seps.lastComma = i
 		default:
-			return 0, ErrAmountChars
+			return separators{}, ErrAmountChars
 		}
 	}
+	return seps, nil
+}
 
-	var intPart, fracPart string
-	var thousands byte // 0: no thousands separator in intPart
+// amountParts is an amount split at its decimal separator: the whole
+// part, still with its thousands separator (0: none), and the decimals.
+type amountParts struct {
+	whole, frac string
+	thousands   byte
+}
+
+// splitAmount tells the decimal separator of s from its thousands
+// separator, by Parse's rule, and splits s at the decimal one.
+func splitAmount(s string, seps separators) (amountParts, error) {
 	switch {
-	case dots > 0 && commas > 0:
-		dec, th, decCount := byte(','), byte('.'), commas
-		if lastDot > lastComma {
-			dec, th, decCount = '.', ',', dots
-		}
-		if decCount > 1 {
-			return 0, ErrAmountChars
-		}
-		i := strings.IndexByte(s, dec)
-		intPart, fracPart, thousands = s[:i], s[i+1:], th
-		if fracPart == "" {
-			return 0, ErrAmountDecimals
-		}
-	case dots+commas > 1:
-		intPart, thousands = s, '.'
-		if commas > 0 {
+	case seps.dots > 0 && seps.commas > 0:
+		return splitBoth(s, seps)
+	case seps.dots+seps.commas > 1: // one kind, several times: thousands
+		thousands := byte('.')
+		if seps.commas > 0 {
 			thousands = ','
 		}
-	case dots+commas == 1:
-		i := max(lastDot, lastComma)
-		switch after := len(s) - i - 1; {
-		case after == 1 || after == 2:
-			intPart, fracPart = s[:i], s[i+1:]
-		case after >= 3 && (i == 0 || s[0] == '0'):
-			// Nothing or a leading 0 before it: it cannot separate
-			// thousands, so it is a decimal separator with too many
-			// decimals ("0,001", ",125").
-			return 0, ErrAmountDecimals
-		case after == 3:
-			intPart, thousands = s, s[i]
-		default:
-			return 0, ErrAmountAmbiguous
-		}
-	default:
-		intPart = s
+		return amountParts{whole: s, thousands: thousands}, nil
+	case seps.dots+seps.commas == 1:
+		return splitSingle(s, max(seps.lastDot, seps.lastComma))
 	}
+	return amountParts{whole: s}, nil
+}
 
-	if thousands != 0 {
-		groups := strings.Split(intPart, string(thousands))
-		if len(groups[0]) < 1 || len(groups[0]) > 3 || groups[0][0] == '0' {
-			return 0, ErrAmountGrouping
-		}
-		for _, g := range groups[1:] {
-			if len(g) != 3 {
-				return 0, ErrAmountGrouping
-			}
-		}
-		intPart = strings.Join(groups, "")
+// splitBoth splits an amount with both separators: the last to appear is
+// the decimal one, and appears once; the other separates thousands.
+func splitBoth(s string, seps separators) (amountParts, error) {
+	dec, thousands, decCount := byte(','), byte('.'), seps.commas
+	if seps.lastDot > seps.lastComma {
+		dec, thousands, decCount = '.', ',', seps.dots
 	}
-	if len(fracPart) > 2 {
-		return 0, ErrAmountDecimals
+	if decCount > 1 {
+		return amountParts{}, ErrAmountChars
 	}
-	if intPart == "" && fracPart == "" {
-		return 0, ErrAmountEmpty
+	i := strings.IndexByte(s, dec)
+	p := amountParts{whole: s[:i], frac: s[i+1:], thousands: thousands}
+	if p.frac == "" {
+		return amountParts{}, ErrAmountDecimals
 	}
+	return p, nil
+}
 
-	var whole uint64
-	for i := 0; i < len(intPart); i++ {
-		d := uint64(intPart[i] - '0')
-		if whole > (math.MaxInt64/100-d)/10 {
+// splitSingle splits an amount whose only separator is at i: decimal
+// before 1 or 2 digits, thousands before 3, unless nothing or a leading 0
+// comes before it.
+func splitSingle(s string, i int) (amountParts, error) {
+	switch after := len(s) - i - 1; {
+	case after == 1 || after == 2:
+		return amountParts{whole: s[:i], frac: s[i+1:]}, nil
+	case after >= 3 && (i == 0 || s[0] == '0'):
+		// Nothing or a leading 0 before it: it cannot separate
+		// thousands, so it is a decimal separator with too many
+		// decimals ("0,001", ",125").
+		return amountParts{}, ErrAmountDecimals
+	case after == 3:
+		return amountParts{whole: s, thousands: s[i]}, nil
+	}
+	return amountParts{}, ErrAmountAmbiguous
+}
+
+// ungroup drops the thousands separator from whole, once its groups are
+// checked: the first of 1 to 3 digits, not starting with 0, the others of
+// 3.
+func ungroup(whole string, thousands byte) (string, error) {
+	if thousands == 0 {
+		return whole, nil
+	}
+	groups := strings.Split(whole, string(thousands))
+	if len(groups[0]) < 1 || len(groups[0]) > 3 || groups[0][0] == '0' {
+		return "", ErrAmountGrouping
+	}
+	for _, g := range groups[1:] {
+		if len(g) != 3 {
+			return "", ErrAmountGrouping
+		}
+	}
+	return strings.Join(groups, ""), nil
+}
+
+// centsOf is the amount of whole reais and up to 2 decimals, digits only,
+// in centavos: more than zero, and within an int64.
+func centsOf(whole, frac string) (Cents, error) {
+	var reais uint64
+	for i := 0; i < len(whole); i++ {
+		d := uint64(whole[i] - '0')
+		if reais > (math.MaxInt64/100-d)/10 {
 			return 0, ErrAmountTooLarge
 		}
-		whole = whole*10 + d
+		reais = reais*10 + d
 	}
-	var frac uint64
+	var centavos uint64
 	for i := 0; i < 2; i++ {
-		frac *= 10
-		if i < len(fracPart) {
-			frac += uint64(fracPart[i] - '0')
+		centavos *= 10
+		if i < len(frac) {
+			centavos += uint64(frac[i] - '0')
 		}
 	}
-	total := whole*100 + frac
+	total := reais*100 + centavos
 	if total > math.MaxInt64 {
 		return 0, ErrAmountTooLarge
 	}

@@ -258,32 +258,12 @@ func logFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Eve
 			return nil
 		}
 		for _, e := range page.Events {
-			if err := fn(eventOf(e)); err != nil {
+			if err := fn(server.EventOf(e)); err != nil {
 				return err
 			}
 		}
 		after = page.Next
 	}
-}
-
-// eventOf is an entry of a server's log as the ledger's event, to print it
-// the same way as the file's.
-func eventOf(e wire.Entry) bank.Event {
-	return bank.Event{TS: e.TS, Proc: e.Proc, Kind: bank.Kind(e.Kind), Outcome: e.Outcome,
-		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
-		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
-		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Origin: e.Origin, Detail: e.Detail, Wall: e.Wall, Seen: bankSeen(e.Seen)}
-}
-
-func bankSeen(s []wire.Seen) []bank.Seen {
-	if len(s) == 0 {
-		return nil
-	}
-	out := make([]bank.Seen, len(s))
-	for i, r := range s {
-		out[i] = bank.Seen{TS: r.TS, At: r.At}
-	}
-	return out
 }
 
 // formatEvent renders one event as a readable line.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -20,152 +22,331 @@ import (
 	"atm/bank/boltstore"
 	"atm/bank/etcdstore"
 	"atm/bank/money"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func runServe(args []string) int {
+// serveConfig is the command line of atm serve: flagSet binds every flag
+// to a field, and Validate checks them together, once, before anything
+// starts.
+type serveConfig struct {
+	addr         string        // --addr
+	db           string        // --db, the database file (without --etcd)
+	etcd         string        // --etcd, the cluster's endpoints ("" for a database file)
+	proc         string        // --proc, this server's process id (with --etcd)
+	logFormat    string        // --log-format
+	token        string        // --operator-token
+	delay        string        // --delay, MIN-MAX
+	idle         time.Duration // --idle-timeout
+	maxConns     int           // --max-conns
+	maxAmount    int64         // --max-amount, cents
+	shutdownWait time.Duration // --shutdown-timeout
+	tls          tlsFlags
+	ssh          sshFlags
+
+	// given are the names of the flags set on the command line, in
+	// lexical order.
+	given []string
+
+	// minDelay and maxDelay are --delay, read by Validate.
+	minDelay, maxDelay time.Duration
+}
+
+const serveUsage = "usage: atm serve [--addr HOST:PORT] [--db PATH] [--tls] [--ssh HOST:PORT] [--log-format text|json]\n" +
+	"       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--tls --tls-dir DIR] [--ssh HOST:PORT] [--log-format text|json]"
+
+// flagSet binds the flags of atm serve to c.
+func (c *serveConfig) flagSet() *flag.FlagSet {
 	fs := cli.NewFlagSet("atm serve")
-	addr := fs.String("addr", wire.DefaultAddr, "TCP address to listen on")
-	db := fs.String("db", defaultDBPath(), "bank database file (created with the default accounts if new)")
-	etcd := fs.String("etcd", "", "serve the bank kept in this etcd cluster instead of a file: endpoints HOST:PORT[,HOST:PORT…] (several servers, each with its own --proc, serve one bank)")
-	proc := fs.String("proc", "", "with --etcd: this server's process id, different on every server (e.g. bank-1)")
-	logFormat := fs.String("log-format", "text", "output format: text (one line per clock change) or json")
-	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token of the operator operations (audit, open_account, log): default $ATM_OPERATOR_TOKEN, else the one kept in operator.token beside the database, made on first start (mode 0600); with --etcd, none: operator operations are off")
-	delay := fs.String("delay", "", "teaching mode: each message waits a random time in MIN-MAX (e.g. 50ms-300ms) before it is sent, so that messages to different ATMs cross")
-	idle := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "close a connection after this long without a request")
-	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
-	maxAmount := fs.Int64("max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
-	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
-	sshf := addSSHFlags(fs)
-	var tf tlsFlags
-	tf.register(fs)
+	fs.StringVar(&c.addr, "addr", wire.DefaultAddr, "TCP address to listen on")
+	fs.StringVar(&c.db, "db", defaultDBPath(), "bank database file (created with the default accounts if new)")
+	fs.StringVar(&c.etcd, "etcd", "", "serve the bank kept in this etcd cluster instead of a file: endpoints HOST:PORT[,HOST:PORT…] (several servers, each with its own --proc, serve one bank)")
+	fs.StringVar(&c.proc, "proc", "", "with --etcd: this server's process id, different on every server (e.g. bank-1)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "output format: text (one line per clock change) or json")
+	fs.StringVar(&c.token, "operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "token of the operator operations (audit, open_account, log): default $ATM_OPERATOR_TOKEN, else the one kept in operator.token beside the database, made on first start (mode 0600); with --etcd, none: operator operations are off")
+	fs.StringVar(&c.delay, "delay", "", "teaching mode: each message waits a random time in MIN-MAX (e.g. 50ms-300ms) before it is sent, so that messages to different ATMs cross")
+	fs.DurationVar(&c.idle, "idle-timeout", server.DefaultIdleTimeout, "close a connection after this long without a request")
+	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
+	fs.Int64Var(&c.maxAmount, "max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
+	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
+	c.ssh.register(fs)
+	c.tls.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: atm serve [--addr HOST:PORT] [--db PATH] [--tls] [--ssh HOST:PORT] [--log-format text|json]\n       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--tls --tls-dir DIR] [--ssh HOST:PORT] [--log-format text|json]")
+		fmt.Fprintln(fs.Output(), serveUsage)
 		fs.PrintDefaults()
 	}
-	if code, ok := cli.ParseFlags(fs, args); !ok {
-		return code
-	}
+	return fs
+}
 
-	var handler slog.Handler
-	switch *logFormat {
-	case "text":
-		handler = server.NewLineHandler(os.Stdout, nil)
-	case "json":
-		handler = slog.NewJSONHandler(os.Stdout, nil)
-	default:
-		fmt.Fprintf(os.Stderr, "atm serve: --log-format must be text or json, not %q\n", *logFormat)
-		return 2
+// parse reads the command line into c. When atm serve must stop there
+// (help, a bad flag) it returns false and the exit code.
+func (c *serveConfig) parse(args []string) (code int, ok bool) {
+	fs := c.flagSet()
+	if code, ok := cli.ParseFlags(fs, args); !ok {
+		return code, false
 	}
-	if *maxAmount < 0 {
-		fmt.Fprintln(os.Stderr, "atm serve: --max-amount must be positive (cents), or 0 for the default")
-		return 2
+	fs.Visit(func(f *flag.Flag) { c.given = append(c.given, f.Name) })
+	return 0, true
+}
+
+// Validate checks the flags together, reporting the first mistake. It
+// reads --delay, and the SSH authorized keys, so that a bad file stops the
+// server before it listens.
+func (c *serveConfig) Validate() error {
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
 	}
-	minDelay, maxDelay, err := parseDelay(*delay)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return 2
+	if c.maxAmount < 0 {
+		return errors.New("--max-amount must be positive (cents), or 0 for the default")
 	}
-	dbGiven := false
-	fs.Visit(func(f *flag.Flag) { dbGiven = dbGiven || f.Name == "db" })
-	switch {
-	case *etcd != "" && dbGiven:
-		fmt.Fprintln(os.Stderr, "atm serve: --db and --etcd together: a server serves either a database file or an etcd cluster, not both")
-		return 2
-	case *etcd != "" && !wire.ValidProc(*proc):
-		fmt.Fprintln(os.Stderr, "atm serve: --etcd needs --proc NAME, this server's process id (1 to 64 letters, digits or . _ : @ -), different on every server of the bank")
-		return 2
-	case *etcd == "" && *proc != "":
-		fmt.Fprintln(os.Stderr, "atm serve: --proc is for --etcd (a server on a database file is process \"bank\")")
-		return 2
+	var err error
+	if c.minDelay, c.maxDelay, err = parseDelay(c.delay); err != nil {
+		return err
 	}
-	if err := tf.check(*etcd != ""); err != nil {
-		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return 2
+	if err := c.checkStore(); err != nil {
+		return err
 	}
-	if *etcd != "" {
-		if _, err := etcdEndpoints(*etcd); err != nil {
-			fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-			return 2
+	if err := c.tls.check(c.onEtcd()); err != nil {
+		return err
+	}
+	if c.onEtcd() {
+		if _, err := etcdEndpoints(c.etcd); err != nil {
+			return err
 		}
 	}
-	sshKeys, err := sshf.check(fs)
-	if err != nil {
+	return c.ssh.check(c.given)
+}
+
+// checkStore checks where the bank is kept: a database file, or an etcd
+// cluster with this server's process id.
+func (c *serveConfig) checkStore() error {
+	switch {
+	case c.onEtcd() && slices.Contains(c.given, "db"):
+		return errors.New("--db and --etcd together: a server serves either a database file or an etcd cluster, not both")
+	case c.onEtcd() && !wire.ValidProc(c.proc):
+		return errors.New("--etcd needs --proc NAME, this server's process id (1 to 64 letters, digits or . _ : @ -), different on every server of the bank")
+	case !c.onEtcd() && c.proc != "":
+		return errors.New("--proc is for --etcd (a server on a database file is process \"bank\")")
+	}
+	return nil
+}
+
+// onEtcd reports whether the bank served is kept in etcd.
+func (c *serveConfig) onEtcd() bool { return c.etcd != "" }
+
+// handler is the output of --log-format.
+func (c *serveConfig) handler() slog.Handler {
+	if c.logFormat == "json" {
+		return slog.NewJSONHandler(os.Stdout, nil)
+	}
+	return server.NewLineHandler(os.Stdout, nil)
+}
+
+func runServe(args []string) int {
+	var c serveConfig
+	if code, ok := c.parse(args); !ok {
+		return code
+	}
+	if err := c.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return 2
 	}
-	ssh := sshSetup{flags: sshf, keys: sshKeys}
 	// The output never holds up the bank: records go through a bounded
 	// queue, and what a stalled terminal makes it drop is counted.
-	async := server.NewAsyncHandler(handler, 0)
+	async := server.NewAsyncHandler(c.handler(), 0)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = async.Close(ctx)
 	}()
-	logger := slog.New(async)
+	return c.serve(slog.New(async))
+}
 
+// serve starts the server, serves until a signal, then stops it and
+// closes the ledger; it returns the exit code.
+func (c *serveConfig) serve(logger *slog.Logger) int {
 	srv := &server.Server{
-		IdleTimeout: *idle,
-		MaxConns:    *maxConns,
+		IdleTimeout: c.idle,
+		MaxConns:    c.maxConns,
 		Logger:      logger,
-		MinDelay:    minDelay,
-		MaxDelay:    maxDelay,
+		MinDelay:    c.minDelay,
+		MaxDelay:    c.maxDelay,
 	}
-	if *etcd != "" {
-		return serveEtcd(srv, logger, *etcd, *proc, *addr, &tf, *token, money.Cents(*maxAmount), *shutdownWait, minDelay, maxDelay, ssh)
-	}
-	// Listen first: a busy or refused address must not touch the
-	// database.
-	l, tlsNote, err := tf.listen(*addr, *db)
+	st, err := c.start(srv, logger)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return listenExit(err)
 	}
-	if dir := filepath.Dir(*db); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			l.Close()
-			fmt.Fprintf(os.Stderr, "atm serve: create the database directory: %v\n", err)
-			return 1
-		}
-	}
-	srv.OperatorToken, err = operatorToken(*db, *token)
-	if err != nil {
-		l.Close()
-		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return 1
-	}
-	bankAddr, bankTLS := tf.dialBack(l.Addr())
-	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, *db, "", logger)
-	if err != nil {
-		l.Close()
-		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return 1
-	}
-	b, err := boltstore.Open(*db, boltstore.Options{Options: bank.Options{OnEvent: srv.LogEvent, MaxAmount: money.Cents(*maxAmount)}})
-	if err != nil {
-		l.Close()
-		front.close()
-		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return 1
-	}
-	srv.Ledger = b
-	extra := tlsNote
-	if *token == "" {
-		extra += ", operator token in " + tokenFile(*db)
-	}
-	if maxDelay > 0 {
-		extra += fmt.Sprintf(", each message delayed %s to %s (teaching mode)", minDelay, maxDelay)
-	}
-	logger.Info(fmt.Sprintf("serving %s on %s (protocol v%d), process id %s%s", *db, l.Addr(), wire.Version, b.ProcessID(), extra))
-	code := serveUntilSignal(srv, l, front, logger, *shutdownWait)
-	if err := b.Close(); err != nil {
-		logger.Error(fmt.Sprintf("close the database: %v", err))
-		code = 1
-	}
+	logger.Info(c.startLine(st))
+	code := serveUntilSignal(srv, st.l, st.front, logger, c.shutdownWait)
+	code = max(code, c.stop(st, logger))
 	if code == 0 {
 		logger.Info("stopped cleanly")
 	}
 	return code
+}
+
+// started is what start took: the listener, the ATM over SSH (nil
+// without --ssh), the ledger, and the etcd client under it (nil for a
+// database file).
+type started struct {
+	l       net.Listener
+	tlsNote string // what the start line says of the listener
+	front   *sshFront
+	ledger  servedLedger
+	etcd    *clientv3.Client
+}
+
+// servedLedger is a ledger atm serve opens, serves and closes.
+type servedLedger interface {
+	server.Ledger
+	Close() error
+}
+
+// start listens, prepares the ATM over SSH and opens the ledger, in that
+// order: a busy or refused address must not touch the bank. When a step
+// fails, what the earlier ones took is released here, once.
+func (c *serveConfig) start(srv *server.Server, logger *slog.Logger) (_ *started, err error) {
+	st := &started{}
+	defer func() {
+		if err != nil {
+			st.release()
+		}
+	}()
+	if st.l, st.tlsNote, err = c.tls.listen(c.addr, c.certDB()); err != nil {
+		return nil, err
+	}
+	if srv.OperatorToken, err = c.operatorToken(); err != nil {
+		return nil, err
+	}
+	bankAddr, bankTLS := c.tls.dialBack(st.l.Addr())
+	if st.front, err = listenSSH(&c.ssh, bankAddr, bankTLS, c.sshDB(), c.proc, logger); err != nil {
+		return nil, err
+	}
+	if st.ledger, err = c.openLedger(st, srv); err != nil {
+		return nil, err
+	}
+	srv.Ledger = st.ledger
+	return st, nil
+}
+
+// openLedger opens the ledger to serve: the database file, or the bank
+// kept in etcd, whose client it keeps in st (closed after the ledger).
+func (c *serveConfig) openLedger(st *started, srv *server.Server) (servedLedger, error) {
+	maxAmount := money.Cents(c.maxAmount)
+	if !c.onEtcd() {
+		return openFileLedger(c.db, srv, maxAmount)
+	}
+	var err error
+	if st.etcd, err = dialEtcd(c.etcd); err != nil {
+		return nil, err
+	}
+	l, err := openEtcdLedger(st.etcd, c.proc, srv, maxAmount)
+	if err != nil {
+		return nil, fmt.Errorf("etcd at %s: %w", c.etcd, err)
+	}
+	return l, nil
+}
+
+// release frees what a failed start took.
+func (st *started) release() {
+	if st.l != nil {
+		st.l.Close()
+	}
+	st.front.close()
+	if st.etcd != nil {
+		st.etcd.Close()
+	}
+}
+
+// stop closes the ledger (an etcd ledger stores its clock), then the etcd
+// client, once the server has stopped. It returns 1 if the ledger did not
+// close cleanly.
+func (c *serveConfig) stop(st *started, logger *slog.Logger) int {
+	code := 0
+	if err := st.ledger.Close(); err != nil {
+		what := "close the database"
+		if c.onEtcd() {
+			what = "close the etcd ledger"
+		}
+		logger.Error(fmt.Sprintf("%s: %v", what, err))
+		code = 1
+	}
+	if st.etcd != nil {
+		st.etcd.Close()
+	}
+	return code
+}
+
+// certDB is the database beside which a self-signed certificate is kept
+// ("" on etcd: --tls-dir says where).
+func (c *serveConfig) certDB() string {
+	if c.onEtcd() {
+		return ""
+	}
+	return c.db
+}
+
+// sshDB is the database beside which the SSH host key is kept by default.
+func (c *serveConfig) sshDB() string {
+	if c.onEtcd() {
+		return defaultDBPath()
+	}
+	return c.db
+}
+
+// operatorToken is the server's operator token: on a database file, the
+// one given or else the one kept beside it (the database's directory is
+// made first); on etcd, the one given, or none.
+func (c *serveConfig) operatorToken() (string, error) {
+	if c.onEtcd() {
+		return c.token, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(c.db), 0o700); err != nil {
+		return "", fmt.Errorf("create the database directory: %w", err)
+	}
+	return operatorToken(c.db, c.token)
+}
+
+// startLine is the line that says the server is up: what it serves, where,
+// and how (TLS, operator token, teaching delays).
+func (c *serveConfig) startLine(st *started) string {
+	what, extra := c.db, st.tlsNote
+	switch {
+	case c.onEtcd():
+		what = "etcd " + c.etcd
+		if c.token == "" {
+			extra += ", operator operations off (no --operator-token or $ATM_OPERATOR_TOKEN)"
+		}
+	case c.token == "":
+		extra += ", operator token in " + tokenFile(c.db)
+	}
+	if c.maxDelay > 0 {
+		extra += fmt.Sprintf(", each message delayed %s to %s (teaching mode)", c.minDelay, c.maxDelay)
+	}
+	return fmt.Sprintf("serving %s on %s (protocol v%d), process id %s%s", what, st.l.Addr(), wire.Version, st.ledger.ProcessID(), extra)
+}
+
+// openFileLedger opens the bank's database file for the server (created
+// with the default accounts if new).
+func openFileLedger(path string, srv *server.Server, maxAmount money.Cents) (servedLedger, error) {
+	b, err := boltstore.Open(path, boltstore.Options{Options: bank.Options{OnEvent: srv.LogEvent, MaxAmount: maxAmount}})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// openEtcdLedger opens the bank kept in etcd as process proc: its clock
+// resumes from proc's lease.
+func openEtcdLedger(cli *clientv3.Client, proc string, srv *server.Server, maxAmount money.Cents) (servedLedger, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := etcdstore.Open(ctx, cli, etcdstore.Options{Options: bank.Options{ProcessID: proc, OnEvent: srv.LogEvent, MaxAmount: maxAmount}})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // serveUntilSignal serves l, and the ATM over SSH if front is not nil,
@@ -201,62 +382,6 @@ func serveUntilSignal(srv *server.Server, l net.Listener, front *sshFront, logge
 	if err := srv.Shutdown(ctx); err != nil {
 		logger.Error(fmt.Sprintf("shutdown: %v", err))
 		code = 1
-	}
-	return code
-}
-
-// serveEtcd serves the bank kept in the etcd cluster at endpoints as
-// process proc: it listens, opens the ledger (its clock resumes from
-// proc's lease), serves until a signal, then closes the ledger (storing
-// the clock) and the etcd client.
-func serveEtcd(srv *server.Server, logger *slog.Logger, endpoints, proc, addr string, tf *tlsFlags, token string, maxAmount money.Cents,
-	shutdownWait, minDelay, maxDelay time.Duration, ssh sshSetup) int {
-	srv.OperatorToken = token
-	l, tlsNote, err := tf.listen(addr, "")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return listenExit(err)
-	}
-	bankAddr, bankTLS := tf.dialBack(l.Addr())
-	front, err := listenSSH(ssh.flags, ssh.keys, bankAddr, bankTLS, defaultDBPath(), proc, logger)
-	if err != nil {
-		l.Close()
-		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return 1
-	}
-	cli, err := dialEtcd(endpoints)
-	if err != nil {
-		l.Close()
-		front.close()
-		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
-		return 1
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	led, err := etcdstore.Open(ctx, cli, etcdstore.Options{Options: bank.Options{ProcessID: proc, OnEvent: srv.LogEvent, MaxAmount: maxAmount}})
-	cancel()
-	if err != nil {
-		l.Close()
-		front.close()
-		fmt.Fprintf(os.Stderr, "atm serve: etcd at %s: %v\n", endpoints, err)
-		return 1
-	}
-	srv.Ledger = led
-	extra := tlsNote
-	if token == "" {
-		extra += ", operator operations off (no --operator-token or $ATM_OPERATOR_TOKEN)"
-	}
-	if maxDelay > 0 {
-		extra += fmt.Sprintf(", each message delayed %s to %s (teaching mode)", minDelay, maxDelay)
-	}
-	logger.Info(fmt.Sprintf("serving etcd %s on %s (protocol v%d), process id %s%s", endpoints, l.Addr(), wire.Version, led.ProcessID(), extra))
-	code := serveUntilSignal(srv, l, front, logger, shutdownWait)
-	if err := led.Close(); err != nil {
-		logger.Error(fmt.Sprintf("close the etcd ledger: %v", err))
-		code = 1
-	}
-	if code == 0 {
-		logger.Info("stopped cleanly")
 	}
 	return code
 }

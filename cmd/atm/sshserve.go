@@ -21,57 +21,57 @@ import (
 
 // sshFlags are the flags of atm serve's ATM over SSH.
 type sshFlags struct {
-	addr, hostKey, authKeys *string
-	noAuth                  *bool
-	maxSessions             *int
-	idle                    *time.Duration
+	addr, hostKey, authKeys string
+	noAuth                  bool
+	maxSessions             int
+	idle                    time.Duration
+
+	// keys are the public keys of authKeys, read by check.
+	keys []gossh.PublicKey
 }
 
-func addSSHFlags(fs *flag.FlagSet) *sshFlags {
-	return &sshFlags{
-		addr:        fs.String("ssh", "", "also serve the ATM over SSH on `HOST:PORT` (e.g. 127.0.0.1:2222): every session gets an ATM of its own on this bank (students run: ssh -p 2222 HOST)"),
-		hostKey:     fs.String("ssh-host-key", "", "the SSH host key `FILE` (default "+sshatm.HostKeyFile+" beside the database, made on first start, mode 0600)"),
-		authKeys:    fs.String("ssh-authorized-keys", "", "let in over SSH only the public keys of this authorized_keys `FILE` (default: no SSH authentication, which only a loopback --ssh address allows)"),
-		noAuth:      fs.Bool("ssh-no-auth", false, "serve --ssh on an address other machines reach without --ssh-authorized-keys: anyone who reaches it gets an ATM (the ATM still asks for the PIN)"),
-		maxSessions: fs.Int("ssh-max-sessions", sshatm.DefaultMaxSessions, "most SSH sessions at once; more are told to try again later"),
-		idle:        fs.Duration("ssh-idle-timeout", sshatm.DefaultIdleTimeout, "log out and close an SSH session after this long without a key (0: never)"),
-	}
+func (f *sshFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.addr, "ssh", "", "also serve the ATM over SSH on `HOST:PORT` (e.g. 127.0.0.1:2222): every session gets an ATM of its own on this bank (students run: ssh -p 2222 HOST)")
+	fs.StringVar(&f.hostKey, "ssh-host-key", "", "the SSH host key `FILE` (default "+sshatm.HostKeyFile+" beside the database, made on first start, mode 0600)")
+	fs.StringVar(&f.authKeys, "ssh-authorized-keys", "", "let in over SSH only the public keys of this authorized_keys `FILE` (default: no SSH authentication, which only a loopback --ssh address allows)")
+	fs.BoolVar(&f.noAuth, "ssh-no-auth", false, "serve --ssh on an address other machines reach without --ssh-authorized-keys: anyone who reaches it gets an ATM (the ATM still asks for the PIN)")
+	fs.IntVar(&f.maxSessions, "ssh-max-sessions", sshatm.DefaultMaxSessions, "most SSH sessions at once; more are told to try again later")
+	fs.DurationVar(&f.idle, "ssh-idle-timeout", sshatm.DefaultIdleTimeout, "log out and close an SSH session after this long without a key (0: never)")
 }
 
-// check validates the SSH flags and reads the authorized keys. An SSH
+// check validates the SSH flags, given the names of the flags set on the
+// command line in lexical order, and reads the authorized keys. An SSH
 // address other machines can reach needs keys, or --ssh-no-auth to say
 // that anyone may connect.
-func (f *sshFlags) check(fs *flag.FlagSet) ([]gossh.PublicKey, error) {
-	if *f.addr == "" {
-		var given []string
-		fs.Visit(func(fl *flag.Flag) {
-			if len(fl.Name) > 4 && fl.Name[:4] == "ssh-" {
-				given = append(given, "--"+fl.Name)
+func (f *sshFlags) check(given []string) error {
+	if f.addr == "" {
+		for _, name := range given {
+			if strings.HasPrefix(name, "ssh-") {
+				return fmt.Errorf("--%s is for the ATM over SSH: add --ssh HOST:PORT", name)
 			}
-		})
-		if len(given) > 0 {
-			return nil, fmt.Errorf("%s is for the ATM over SSH: add --ssh HOST:PORT", given[0])
 		}
-		return nil, nil
+		return nil
 	}
-	if _, _, err := net.SplitHostPort(*f.addr); err != nil {
-		return nil, fmt.Errorf("--ssh must be HOST:PORT, such as 127.0.0.1:2222: %v", err)
+	if _, _, err := net.SplitHostPort(f.addr); err != nil {
+		return fmt.Errorf("--ssh must be HOST:PORT, such as 127.0.0.1:2222: %v", err)
 	}
 	switch {
-	case *f.maxSessions < 1:
-		return nil, errors.New("--ssh-max-sessions must be at least 1")
-	case *f.idle < 0:
-		return nil, errors.New("--ssh-idle-timeout must be a duration such as 15m, or 0 for never")
-	case *f.noAuth && *f.authKeys != "":
-		return nil, errors.New("--ssh-no-auth and --ssh-authorized-keys together: choose keys, or no authentication")
-	case *f.authKeys == "" && !*f.noAuth && !sshatm.Loopback(*f.addr):
-		return nil, fmt.Errorf("--ssh %s is reachable from other machines, and without --ssh-authorized-keys anyone who reaches it "+
+	case f.maxSessions < 1:
+		return errors.New("--ssh-max-sessions must be at least 1")
+	case f.idle < 0:
+		return errors.New("--ssh-idle-timeout must be a duration such as 15m, or 0 for never")
+	case f.noAuth && f.authKeys != "":
+		return errors.New("--ssh-no-auth and --ssh-authorized-keys together: choose keys, or no authentication")
+	case f.authKeys == "" && !f.noAuth && !sshatm.Loopback(f.addr):
+		return fmt.Errorf("--ssh %s is reachable from other machines, and without --ssh-authorized-keys anyone who reaches it "+
 			"would get an ATM on this bank; give --ssh-authorized-keys FILE with the public keys to let in, "+
-			"or --ssh-no-auth to serve everyone anyway (the ATM still asks for the PIN), or a loopback address such as 127.0.0.1:2222", *f.addr)
-	case *f.authKeys == "":
-		return nil, nil
+			"or --ssh-no-auth to serve everyone anyway (the ATM still asks for the PIN), or a loopback address such as 127.0.0.1:2222", f.addr)
+	case f.authKeys == "":
+		return nil
 	}
-	return sshatm.AuthorizedKeys(*f.authKeys)
+	var err error
+	f.keys, err = sshatm.AuthorizedKeys(f.authKeys)
+	return err
 }
 
 // sshFront is the ATM over SSH of a running atm serve.
@@ -88,11 +88,11 @@ type sshFront struct {
 // of sessions ever opened beside the host key. proc, for one of several
 // servers of a bank, goes into the sessions' process ids ("" for a bank of
 // one server).
-func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS client.TLSOptions, dbPath, proc string, logger *slog.Logger) (*sshFront, error) {
-	if *f.addr == "" {
+func listenSSH(f *sshFlags, bankAddr string, bankTLS client.TLSOptions, dbPath, proc string, logger *slog.Logger) (*sshFront, error) {
+	if f.addr == "" {
 		return nil, nil
 	}
-	path := *f.hostKey
+	path := f.hostKey
 	if path == "" {
 		path = filepath.Join(filepath.Dir(dbPath), sshatm.HostKeyFile)
 	}
@@ -108,7 +108,7 @@ func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS cli
 	if err != nil {
 		return nil, err
 	}
-	idle := *f.idle
+	idle := f.idle
 	if idle == 0 {
 		idle = -1 // never
 	}
@@ -116,8 +116,8 @@ func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS cli
 		BankAddr:       bankAddr,
 		BankTLS:        bankTLS,
 		HostKey:        key,
-		AuthorizedKeys: keys,
-		MaxSessions:    *f.maxSessions,
+		AuthorizedKeys: f.keys,
+		MaxSessions:    f.maxSessions,
 		IdleTimeout:    idle,
 		Logger:         logger,
 		ProcessPrefix:  prefix,
@@ -131,32 +131,37 @@ func listenSSH(f *sshFlags, keys []gossh.PublicKey, bankAddr string, bankTLS cli
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", *f.addr)
+	l, err := net.Listen("tcp", f.addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen for SSH on %s: %w", *f.addr, err)
+		return nil, fmt.Errorf("listen for SSH on %s: %w", f.addr, err)
 	}
+	return &sshFront{srv: srv, l: l, says: f.startLine(l.Addr(), key.PublicKey(), path, created)}, nil
+}
+
+// startLine is what atm serve says of its ATM over SSH, listening at a
+// with the host key kept in path (made now if created).
+func (f *sshFlags) startLine(a net.Addr, key gossh.PublicKey, path string, created bool) string {
 	kept := "kept in " + path
 	if created {
 		kept = "made now, kept in " + path
 	}
 	auth := "no SSH authentication (loopback only)"
 	switch {
-	case len(keys) > 0:
-		auth = fmt.Sprintf("public keys of %s (%d)", *f.authKeys, len(keys))
-	case *f.noAuth && !sshatm.Loopback(*f.addr):
+	case len(f.keys) > 0:
+		auth = fmt.Sprintf("public keys of %s (%d)", f.authKeys, len(f.keys))
+	case f.noAuth && !sshatm.Loopback(f.addr):
 		auth = "no SSH authentication (--ssh-no-auth: anyone who reaches it)"
 	}
-	limits := fmt.Sprintf("at most %d sessions", *f.maxSessions)
-	if idle > 0 {
-		limits += fmt.Sprintf(", closed after %s without a key", idle)
+	limits := fmt.Sprintf("at most %d sessions", f.maxSessions)
+	if f.idle > 0 {
+		limits += fmt.Sprintf(", closed after %s without a key", f.idle)
 	}
 	host := "HOST"
-	if sshatm.Loopback(*f.addr) {
+	if sshatm.Loopback(f.addr) {
 		host = "localhost"
 	}
-	says := fmt.Sprintf("serving the ATM over SSH on %s (ssh -p %s %s), host key %s (%s), %s, %s",
-		l.Addr(), port(l.Addr()), host, sshatm.Fingerprint(key.PublicKey()), kept, auth, limits)
-	return &sshFront{srv: srv, l: l, says: says}, nil
+	return fmt.Sprintf("serving the ATM over SSH on %s (ssh -p %s %s), host key %s (%s), %s, %s",
+		a, port(a), host, sshatm.Fingerprint(key), kept, auth, limits)
 }
 
 // sessionsFile keeps, beside the host key, how many SSH sessions a
@@ -223,10 +228,4 @@ func shutdownSSH(ctx context.Context, s *sshFront, logger *slog.Logger) int {
 		return 1
 	}
 	return 0
-}
-
-// sshSetup is what the checked SSH flags give the server.
-type sshSetup struct {
-	flags *sshFlags
-	keys  []gossh.PublicKey
 }

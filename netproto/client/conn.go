@@ -234,73 +234,14 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello, cur int) 
 	bw := bufio.NewWriter(conn)
 	var loginErr error
 	if creds != nil {
-		cl := &call{msg: wire.Message{Type: wire.OpLogin, ID: c.nextID(), Proc: c.proc, Account: creds.account, PIN: creds.pin}}
-		c.send(conn, bw, cl, ReasonRestore)
-		_ = conn.SetReadDeadline(time.Now().Add(c.opts.DialTimeout))
-		var scratch []byte
-		for {
-			line, err := wire.ReadLine(br, clientMaxLine, &scratch)
-			if err != nil {
-				conn.Close()
-				return nil, nil, false, nil
-			}
-			m := new(wire.Message)
-			if err := json.Unmarshal(line, m); err != nil {
-				conn.Close()
-				return nil, nil, false, nil
-			}
-			reason := ""
-			if m.ID == cl.msg.ID {
-				reason = ReasonRestore
-			}
-			c.observe(m, reason)
-			if m.Type == wire.TypePush {
-				c.push(m, c.clock.Now())
-				continue
-			}
-			if m.Type == wire.TypeBye {
-				conn.Close()
-				return nil, nil, false, nil
-			}
-			if m.ID != cl.msg.ID && m.ID != "" {
-				continue
-			}
-			if m.Type == wire.TypeError {
-				loginErr = fmt.Errorf("log in again as %s: %w", creds.account, wire.ErrorFrom(m))
-				c.mu.Lock()
-				c.creds = nil
-				c.mu.Unlock()
-			}
-			break
+		var ok bool
+		if ok, loginErr = c.relogin(conn, br, bw, creds); !ok {
+			conn.Close()
+			return nil, nil, false, nil
 		}
-		_ = conn.SetReadDeadline(time.Time{})
 	}
 	c.mu.Lock()
-	pending := c.queue[:0]
-	var orphans []*call // sent money requests that cannot be resent
-	for _, q := range c.queue {
-		switch {
-		case q.abandoned.Load():
-		case loginErr != nil && q.money && q.sent:
-			// Without the session, a resend would be refused as not logged
-			// in and tell nothing about the first send.
-			orphans = append(orphans, q)
-		default:
-			pending = append(pending, q)
-		}
-	}
-	clear(c.queue[len(pending):])
-	c.queue = pending
-	resend := append([]*call(nil), pending...)
-	reasons := make([]string, len(resend))
-	for i, q := range resend {
-		q.resent = q.resent || q.sent
-		q.sent = true
-		reasons[i] = q.reason
-		if q.resent {
-			reasons[i] = ReasonResend
-		}
-	}
+	resend, reasons, orphans := c.requeueLocked(loginErr)
 	c.conn, c.bw, c.hello, c.cur = conn, bw, hello, cur
 	c.mu.Unlock()
 	for _, q := range orphans {
@@ -310,6 +251,81 @@ func (c *Client) restore(conn net.Conn, br *bufio.Reader, hello Hello, cur int) 
 		c.send(conn, bw, q, reasons[i])
 	}
 	return conn, br, true, loginErr
+}
+
+// relogin logs the session in again on a fresh connection and reads up to
+// the answer, delivering the pushes that come first. ok is false when the
+// connection fails or the server says goodbye; loginErr is the server's
+// refusal, after which the client forgets the session.
+func (c *Client) relogin(conn net.Conn, br *bufio.Reader, bw *bufio.Writer, creds *credentials) (ok bool, loginErr error) {
+	cl := &call{msg: wire.Message{Type: wire.OpLogin, ID: c.nextID(), Proc: c.proc, Account: creds.account, PIN: creds.pin}}
+	c.send(conn, bw, cl, ReasonRestore)
+	_ = conn.SetReadDeadline(time.Now().Add(c.opts.DialTimeout))
+	var scratch []byte
+	for {
+		line, err := wire.ReadLine(br, clientMaxLine, &scratch)
+		if err != nil {
+			return false, nil
+		}
+		m := new(wire.Message)
+		if err := json.Unmarshal(line, m); err != nil {
+			return false, nil
+		}
+		reason := ""
+		if m.ID == cl.msg.ID {
+			reason = ReasonRestore
+		}
+		c.observe(m, reason)
+		switch {
+		case m.Type == wire.TypePush:
+			c.push(m, c.clock.Now())
+			continue
+		case m.Type == wire.TypeBye:
+			return false, nil
+		case m.ID != cl.msg.ID && m.ID != "":
+			continue
+		}
+		if m.Type == wire.TypeError {
+			loginErr = fmt.Errorf("log in again as %s: %w", creds.account, wire.ErrorFrom(m))
+			c.mu.Lock()
+			c.creds = nil
+			c.mu.Unlock()
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+		return true, loginErr
+	}
+}
+
+// requeueLocked keeps in the queue the calls to resend on a new
+// connection, marked sent, with the reason each is sent for: all but the
+// abandoned ones and, when the session could not log in again (loginErr),
+// the money requests already sent, returned as orphans, whose outcome is
+// unknown (a resend would be refused as not logged in and tell nothing
+// about the first send). c.mu is held.
+func (c *Client) requeueLocked(loginErr error) (resend []*call, reasons []string, orphans []*call) {
+	pending := c.queue[:0]
+	for _, q := range c.queue {
+		switch {
+		case q.abandoned.Load():
+		case loginErr != nil && q.money && q.sent:
+			orphans = append(orphans, q)
+		default:
+			pending = append(pending, q)
+		}
+	}
+	clear(c.queue[len(pending):])
+	c.queue = pending
+	resend = append([]*call(nil), pending...)
+	reasons = make([]string, len(resend))
+	for i, q := range resend {
+		q.resent = q.resent || q.sent
+		q.sent = true
+		reasons[i] = q.reason
+		if q.resent {
+			reasons[i] = ReasonResend
+		}
+	}
+	return resend, reasons, orphans
 }
 
 // RetryNow makes a reconnecting client try at once instead of waiting for

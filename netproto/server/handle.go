@@ -18,39 +18,11 @@ import (
 // handle serves one request line: the receive event first, then exactly one
 // answer, a send.
 func (c *conn) handle(line []byte) {
-	s := c.s
 	d := decodeRequest(line)
 	req := d.req
 	tsErr := c.checkTS(d)
 	c.receive(req, d, tsErr == nil && d.hasTS)
-	if d.fault != nil {
-		c.protoError(faultEcho(req), d.fault.code, d.fault.msg)
-		return
-	}
-	if tsErr != nil {
-		c.protoError(req, wire.CodeInvalidTimestamp, tsErr.Error())
-		return
-	}
-	if req.Proc != "" && !wire.ValidProc(req.Proc) {
-		c.protoError(req, wire.CodeBadRequest, `"proc" must be 1 to 64 letters, digits or . _ : @ -`)
-		return
-	}
-	if req.Type == "" {
-		c.protoError(req, wire.CodeBadRequest, `the message has no "type"`)
-		return
-	}
-	if !knownType(req.Type) {
-		echo := &wire.Message{ID: echoID(req.ID)}
-		if len(req.Type) <= 64 {
-			echo.Type = req.Type
-		}
-		c.protoError(echo, wire.CodeUnknownType,
-			fmt.Sprintf("unknown message type %s; this server speaks protocol version %d", quoteShort(req.Type), wire.Version))
-		return
-	}
-	if !wire.ValidRequestID(req.ID) {
-		c.protoError(&wire.Message{Type: req.Type}, outcome.Code(outcome.ErrInvalidRequestID),
-			`every request needs an "id" of 1 to 128 printable ASCII characters without spaces`)
+	if !c.checkRequest(d, tsErr) {
 		return
 	}
 	seen, why := checkSeen(req.Seen)
@@ -60,102 +32,175 @@ func (c *conn) handle(line []byte) {
 	}
 	meta := bank.Meta{ReqID: req.ID, Client: c.peerID(), ClientTS: req.TS, RecvTS: c.recv,
 		Source: c.peerID() + "@" + hostOf(c.remote), Seen: seen}
-	ctx := s.ctx
-
-	switch req.Type {
-	case wire.OpAudit:
-		c.audit(req, meta)
-		return
-	case wire.OpLog:
-		c.readLog(req)
-		return
-	case wire.OpOpenAccount:
-		c.openAccount(req, meta)
-		return
-	case wire.OpLogin:
-		c.login(req, meta)
+	op := requestOps[req.Type]
+	if op.session && !c.checkSession(req, op.otherAccount) {
 		return
 	}
+	op.run(c, req, meta)
+}
+
+// requestOp is how the server runs one type of request, once the request
+// is received and checked.
+type requestOp struct {
+	run func(c *conn, req *wire.Message, meta bank.Meta)
+	// session: only a session logged in to an account may send it, and
+	// about that account only, unless otherAccount (a lookup names the
+	// account it looks up).
+	session, otherAccount bool
+}
+
+// requestOps are the types of request the server runs.
+var requestOps = map[string]requestOp{
+	wire.OpAudit:       {run: (*conn).audit},
+	wire.OpLog:         {run: func(c *conn, req *wire.Message, _ bank.Meta) { c.readLog(req) }},
+	wire.OpOpenAccount: {run: (*conn).openAccount},
+	wire.OpLogin:       {run: (*conn).login},
+	wire.OpLogout:      {run: (*conn).logout, session: true},
+	wire.OpBalance:     {run: (*conn).balance, session: true},
+	wire.OpDeposit:     {run: (*conn).change, session: true},
+	wire.OpWithdraw:    {run: (*conn).change, session: true},
+	wire.OpTransfer:    {run: (*conn).change, session: true},
+	wire.OpLookup:      {run: (*conn).lookup, session: true, otherAccount: true},
+	wire.OpStatement:   {run: (*conn).statement, session: true},
+}
+
+// checkRequest answers a request that cannot run and returns false: a line
+// the decoder refused, a timestamp that cannot be observed (tsErr), a bad
+// process id, a missing or unknown type, a bad request id.
+func (c *conn) checkRequest(d decoded, tsErr error) bool {
+	req := d.req
+	switch {
+	case d.fault != nil:
+		c.protoError(faultEcho(req), d.fault.code, d.fault.msg)
+	case tsErr != nil:
+		c.protoError(req, wire.CodeInvalidTimestamp, tsErr.Error())
+	case req.Proc != "" && !wire.ValidProc(req.Proc):
+		c.protoError(req, wire.CodeBadRequest, `"proc" must be 1 to 64 letters, digits or . _ : @ -`)
+	case req.Type == "":
+		c.protoError(req, wire.CodeBadRequest, `the message has no "type"`)
+	case !knownType(req.Type):
+		echo := &wire.Message{ID: echoID(req.ID)}
+		if len(req.Type) <= 64 {
+			echo.Type = req.Type
+		}
+		c.protoError(echo, wire.CodeUnknownType,
+			fmt.Sprintf("unknown message type %s; this server speaks protocol version %d", quoteShort(req.Type), wire.Version))
+	case !wire.ValidRequestID(req.ID):
+		c.protoError(&wire.Message{Type: req.Type}, outcome.Code(outcome.ErrInvalidRequestID),
+			`every request needs an "id" of 1 to 128 printable ASCII characters without spaces`)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkSession answers a request of a session's own when the connection
+// is not logged in, or when it names another account than the session's
+// (unless otherAccount), and returns false.
+func (c *conn) checkSession(req *wire.Message, otherAccount bool) bool {
 	if c.account == "" {
 		c.protoError(req, wire.CodeNotLoggedIn, "log in to an account first")
-		return
+		return false
 	}
-	if req.Type != wire.OpLookup && req.Account != "" && req.Account != c.account {
+	if !otherAccount && req.Account != "" && req.Account != c.account {
 		c.protoError(req, wire.CodeForbidden, fmt.Sprintf("this session is logged in to account %s and acts on it only", c.account))
+		return false
+	}
+	return true
+}
+
+// balance answers the balance of the session's account.
+func (c *conn) balance(req *wire.Message, meta bank.Meta) {
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
+	rc, err := c.s.Ledger.Balance(c.s.ctx, meta, c.account)
+	c.bankReply(sl, req, rc, err, func(m *wire.Message) {
+		m.Account, m.Holder, m.Balance = c.account, c.holder, wire.CentsPtr(rc.Event.Balance)
+	})
+}
+
+// change runs a deposit, a withdrawal or a transfer from the session's
+// account, and pushes it to the other sessions it concerns.
+func (c *conn) change(req *wire.Message, meta bank.Meta) {
+	amount, ok := c.checkChange(req)
+	if !ok {
 		return
 	}
-	switch req.Type {
-	case wire.OpLogout:
-		c.logout(req, meta)
-	case wire.OpBalance:
-		sl := c.reserve()
-		defer c.settle(sl, nil, false)
-		rc, err := s.Ledger.Balance(ctx, meta, c.account)
-		c.bankReply(sl, req, rc, err, func(m *wire.Message) {
-			m.Account, m.Holder, m.Balance = c.account, c.holder, wire.CentsPtr(rc.Event.Balance)
-		})
-	case wire.OpDeposit, wire.OpWithdraw, wire.OpTransfer:
-		amount, err := req.Amount.Cents()
-		if err != nil {
-			c.protoError(req, outcome.Code(err), err.Error())
-			return
-		}
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
+	rc, err := c.applyChange(req, meta, amount)
+	c.bankReply(sl, req, rc, err, func(m *wire.Message) {
+		m.Account, m.Amount, m.Balance = c.account, wire.AmountOf(rc.Event.Amount), wire.CentsPtr(rc.Event.Balance)
 		if req.Type == wire.OpTransfer {
-			if req.To == "" {
-				c.protoError(req, wire.CodeBadRequest, `a transfer needs "to", the recipient's account`)
-				return
-			}
-			if !money.ValidAccountID(req.To) {
-				c.protoError(req, outcome.Code(outcome.ErrInvalidAccountID), `"to" must be an account number of 1 to 20 digits`)
-				return
-			}
+			m.To, m.ToHolder = rc.Event.To, rc.Event.Detail
 		}
-		sl := c.reserve()
-		defer c.settle(sl, nil, false)
-		var rc bank.Receipt
-		switch req.Type {
-		case wire.OpDeposit:
-			rc, err = s.Ledger.Deposit(ctx, meta, c.account, amount)
-		case wire.OpWithdraw:
-			rc, err = s.Ledger.Withdraw(ctx, meta, c.account, amount)
-		case wire.OpTransfer:
-			rc, err = s.Ledger.Transfer(ctx, meta, c.account, req.To, amount)
-		}
-		c.bankReply(sl, req, rc, err, func(m *wire.Message) {
-			m.Account, m.Amount, m.Balance = c.account, wire.AmountOf(rc.Event.Amount), wire.CentsPtr(rc.Event.Balance)
-			if req.Type == wire.OpTransfer {
-				m.To, m.ToHolder = rc.Event.To, rc.Event.Detail
-			}
-		})
-		if err == nil && !rc.Duplicate {
-			c.notifyChange(req.Type, rc.Event)
-		}
-	case wire.OpLookup:
-		if req.Account == "" {
-			c.protoError(req, wire.CodeBadRequest, `a lookup needs "account"`)
-			return
-		}
-		if !money.ValidAccountID(req.Account) {
-			c.protoError(req, outcome.Code(outcome.ErrInvalidAccountID), `"account" must be an account number of 1 to 20 digits`)
-			return
-		}
-		sl := c.reserve()
-		defer c.settle(sl, nil, false)
-		rc, err := s.Ledger.Lookup(ctx, meta, req.Account)
-		c.bankReply(sl, req, rc, err, func(m *wire.Message) { m.Account, m.Holder = req.Account, rc.Holder })
-	case wire.OpStatement:
-		limit := req.Limit
-		if limit <= 0 {
-			limit = wire.DefaultStatementLimit
-		}
-		limit = min(limit, wire.MaxStatementLimit)
-		sl := c.reserve()
-		defer c.settle(sl, nil, false)
-		page, rc, err := s.Ledger.Statement(ctx, meta, c.account, req.Before, limit)
-		c.bankReply(sl, req, rc, err, func(m *wire.Message) {
-			m.Account, m.Balance, m.Entries, m.Next = c.account, wire.CentsPtr(rc.Event.Balance), entriesOf(page.Entries), page.Next
-		})
+	})
+	if err == nil && !rc.Duplicate {
+		c.notifyChange(req.Type, rc.Event)
 	}
+}
+
+// checkChange reads the amount of a change and checks a transfer's
+// recipient; it answers a mistake and returns false.
+func (c *conn) checkChange(req *wire.Message) (money.Cents, bool) {
+	amount, err := req.Amount.Cents()
+	switch {
+	case err != nil:
+		c.protoError(req, outcome.Code(err), err.Error())
+	case req.Type != wire.OpTransfer:
+		return amount, true
+	case req.To == "":
+		c.protoError(req, wire.CodeBadRequest, `a transfer needs "to", the recipient's account`)
+	case !money.ValidAccountID(req.To):
+		c.protoError(req, outcome.Code(outcome.ErrInvalidAccountID), `"to" must be an account number of 1 to 20 digits`)
+	default:
+		return amount, true
+	}
+	return 0, false
+}
+
+// applyChange hands a change to the ledger.
+func (c *conn) applyChange(req *wire.Message, meta bank.Meta, amount money.Cents) (bank.Receipt, error) {
+	l, ctx := c.s.Ledger, c.s.ctx
+	switch req.Type {
+	case wire.OpDeposit:
+		return l.Deposit(ctx, meta, c.account, amount)
+	case wire.OpWithdraw:
+		return l.Withdraw(ctx, meta, c.account, amount)
+	default:
+		return l.Transfer(ctx, meta, c.account, req.To, amount)
+	}
+}
+
+// lookup answers the holder of another account, for a transfer to it.
+func (c *conn) lookup(req *wire.Message, meta bank.Meta) {
+	if req.Account == "" {
+		c.protoError(req, wire.CodeBadRequest, `a lookup needs "account"`)
+		return
+	}
+	if !money.ValidAccountID(req.Account) {
+		c.protoError(req, outcome.Code(outcome.ErrInvalidAccountID), `"account" must be an account number of 1 to 20 digits`)
+		return
+	}
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
+	rc, err := c.s.Ledger.Lookup(c.s.ctx, meta, req.Account)
+	c.bankReply(sl, req, rc, err, func(m *wire.Message) { m.Account, m.Holder = req.Account, rc.Holder })
+}
+
+// statement answers a page of the session's account's statement.
+func (c *conn) statement(req *wire.Message, meta bank.Meta) {
+	limit := req.Limit
+	if limit <= 0 {
+		limit = wire.DefaultStatementLimit
+	}
+	limit = min(limit, wire.MaxStatementLimit)
+	sl := c.reserve()
+	defer c.settle(sl, nil, false)
+	page, rc, err := c.s.Ledger.Statement(c.s.ctx, meta, c.account, req.Before, limit)
+	c.bankReply(sl, req, rc, err, func(m *wire.Message) {
+		m.Account, m.Balance, m.Entries, m.Next = c.account, wire.CentsPtr(rc.Event.Balance), entriesOf(page.Entries), page.Next
+	})
 }
 
 // notifyChange pushes a change this session applied to every other session
@@ -275,80 +320,97 @@ func quoteShort(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
+// knownType reports whether t is a type of request the server runs.
 func knownType(t string) bool {
-	switch t {
-	case wire.OpLogin, wire.OpLogout, wire.OpBalance, wire.OpDeposit, wire.OpWithdraw, wire.OpTransfer, wire.OpStatement, wire.OpLookup, wire.OpAudit, wire.OpOpenAccount, wire.OpLog:
-		return true
-	}
-	return false
+	_, ok := requestOps[t]
+	return ok
 }
 
 // bankReply sends the outcome of a bank operation with the reply timestamp
 // the bank assigned. fill adds the operation's fields to a successful reply.
 func (c *conn) bankReply(sl *slot, req *wire.Message, rc bank.Receipt, err error, fill func(*wire.Message)) {
-	s := c.s
-	if s.onReply != nil {
-		s.onReply(req)
+	if c.s.onReply != nil {
+		c.s.onReply(req)
 	}
 	if rc.ReplyTS == 0 { // the bank did not run the operation (closed, or an internal failure)
-		if err == nil {
-			err = wire.ErrInternal
-		}
-		if errors.Is(err, bank.ErrOutcomeUnknown) && s.shutting.Load() {
-			// Stopped under the ledger: no answer would be true. The
-			// connection closes (the shutdown closes it anyway); the client
-			// holds the request as unknown and resends it with the same id.
-			c.settle(sl, nil, false)
-			c.closeAfterFlush()
-			return
-		}
-		code := outcome.Code(err)
-		msg := "the bank could not process the request; nothing was applied, try again"
-		switch {
-		case s.shutting.Load() && errors.Is(err, outcome.ErrClosed):
-			code, msg = wire.CodeShuttingDown, "the bank is shutting down; nothing was applied, try again later"
-		case errors.Is(err, bank.ErrOutcomeUnknown) && !changesMoney(req.Type):
-			// A read or a login whose log record the store did not
-			// confirm: no money can have moved, and asking again is safe.
-			code, msg = outcome.Code(outcome.ErrClosed), "the bank cannot reach its store right now; try again"
-		case errors.Is(err, bank.ErrOutcomeUnknown):
-			// The store did not confirm a commit that was sent (an etcd
-			// cluster losing its quorum): it may still land. Saying so is
-			// the only true answer; the request id makes a retry safe.
-			code, msg = outcome.Code(outcome.ErrClosed), "the bank could not confirm this request with its store: it may or may not have been applied; send it again with the same request id (the bank applies an id once)"
-		case errors.Is(err, outcome.ErrClosed):
-			// The server is up but its ledger is not: a store it cannot
-			// reach (an etcd cluster without quorum) before anything was
-			// sent to it. The request id makes a retry safe.
-			code, msg = outcome.Code(outcome.ErrClosed), "the bank cannot reach its store right now; nothing was applied, try again with the same request id"
-		}
-		c.settle(sl, nil, false)
-		c.protoError(req, code, msg)
+		c.notRun(sl, req, err)
 		return
 	}
-	m := &wire.Message{Proc: s.Ledger.ProcessID(), TS: rc.ReplyTS, ID: req.ID, Op: req.Type,
+	m := &wire.Message{Proc: c.s.Ledger.ProcessID(), TS: rc.ReplyTS, ID: req.ID, Op: req.Type,
 		RecvTS: rc.Event.RecvTS, ApplyTS: rc.Event.ApplyTS, Duplicate: rc.Duplicate}
 	if rc.Duplicate {
 		m.RecvTS = c.recv // this request's receive; the first execution's is in its event
 	}
 	if err != nil {
-		m.Type = wire.TypeError
-		m.Code = outcome.Code(err)
-		m.Message = errorMessage(req, err)
-		var wp *outcome.WrongPINError
-		if errors.As(err, &wp) {
-			n := wp.AttemptsLeft
-			m.AttemptsLeft = &n
-		}
-		var le *outcome.LockedError
-		if errors.As(err, &le) {
-			m.Until = le.Until
-		}
+		fillError(m, req, err)
 	} else {
 		m.Type = wire.TypeReply
 		fill(m)
 	}
 	c.settle(sl, &outMsg{m: m}, true)
+}
+
+// fillError makes m the bank's refusal of req.
+func fillError(m *wire.Message, req *wire.Message, err error) {
+	m.Type = wire.TypeError
+	m.Code = outcome.Code(err)
+	m.Message = errorMessage(req, err)
+	var wp *outcome.WrongPINError
+	if errors.As(err, &wp) {
+		n := wp.AttemptsLeft
+		m.AttemptsLeft = &n
+	}
+	var le *outcome.LockedError
+	if errors.As(err, &le) {
+		m.Until = le.Until
+	}
+}
+
+// notRun answers a request the bank did not run, failing with err (nil: an
+// internal failure).
+func (c *conn) notRun(sl *slot, req *wire.Message, err error) {
+	if err == nil {
+		err = wire.ErrInternal
+	}
+	if errors.Is(err, bank.ErrOutcomeUnknown) && c.s.shutting.Load() {
+		// Stopped under the ledger: no answer would be true. The
+		// connection closes (the shutdown closes it anyway); the client
+		// holds the request as unknown and resends it with the same id.
+		c.settle(sl, nil, false)
+		c.omu.Lock()
+		c.flushLocked()
+		c.broken = true
+		c.nc.Close()
+		c.omu.Unlock()
+		return
+	}
+	code, msg := c.notRunError(req, err)
+	c.settle(sl, nil, false)
+	c.protoError(req, code, msg)
+}
+
+// notRunError is the error code and message of a request the bank did not
+// run.
+func (c *conn) notRunError(req *wire.Message, err error) (code, msg string) {
+	switch {
+	case c.s.shutting.Load() && errors.Is(err, outcome.ErrClosed):
+		return wire.CodeShuttingDown, "the bank is shutting down; nothing was applied, try again later"
+	case errors.Is(err, bank.ErrOutcomeUnknown) && !changesMoney(req.Type):
+		// A read or a login whose log record the store did not
+		// confirm: no money can have moved, and asking again is safe.
+		return outcome.Code(outcome.ErrClosed), "the bank cannot reach its store right now; try again"
+	case errors.Is(err, bank.ErrOutcomeUnknown):
+		// The store did not confirm a commit that was sent (an etcd
+		// cluster losing its quorum): it may still land. Saying so is
+		// the only true answer; the request id makes a retry safe.
+		return outcome.Code(outcome.ErrClosed), "the bank could not confirm this request with its store: it may or may not have been applied; send it again with the same request id (the bank applies an id once)"
+	case errors.Is(err, outcome.ErrClosed):
+		// The server is up but its ledger is not: a store it cannot
+		// reach (an etcd cluster without quorum) before anything was
+		// sent to it. The request id makes a retry safe.
+		return outcome.Code(outcome.ErrClosed), "the bank cannot reach its store right now; nothing was applied, try again with the same request id"
+	}
+	return outcome.Code(err), "the bank could not process the request; nothing was applied, try again"
 }
 
 // errorMessage is the sentence sent with a bank error.

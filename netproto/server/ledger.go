@@ -6,7 +6,6 @@ import (
 	"atm/bank"
 	"atm/bank/lamport"
 	"atm/bank/money"
-	"atm/netproto/wire"
 )
 
 // Ledger is what the server needs of the bank: the operations a request
@@ -45,32 +44,3 @@ type Ledger interface {
 }
 
 var _ Ledger = (*bank.Ledger)(nil)
-
-// EntryOf is an event of the ledger as the protocol carries it.
-func EntryOf(e bank.Event) wire.Entry {
-	return wire.Entry{TS: e.TS, Proc: e.Proc, Kind: string(e.Kind), Outcome: e.Outcome,
-		Account: e.Account, To: e.To, Amount: e.Amount, Balance: e.Balance, ToBalance: e.ToBalance,
-		ReqID: e.ReqID, Client: e.Client, ClientTS: e.ClientTS, RecvTS: e.RecvTS, ApplyTS: e.ApplyTS,
-		ReplyTS: e.ReplyTS, OrigTS: e.OrigTS, Origin: e.Origin, Detail: e.Detail, Wall: e.Wall, Seen: seenOf(e.Seen)}
-}
-
-func seenOf(s []bank.Seen) []wire.Seen {
-	if len(s) == 0 {
-		return nil
-	}
-	out := make([]wire.Seen, len(s))
-	for i, r := range s {
-		out[i] = wire.Seen{TS: r.TS, At: r.At}
-	}
-	return out
-}
-
-// entriesOf converts a page of events; never nil, so that the reply always
-// carries the list.
-func entriesOf(es []bank.Event) []wire.Entry {
-	out := make([]wire.Entry, 0, len(es))
-	for _, e := range es {
-		out = append(out, EntryOf(e))
-	}
-	return out
-}

@@ -102,7 +102,6 @@ func benchTLS(cfg benchConfig, w io.Writer) (*tlsResult, error) {
 		return nil, fmt.Errorf("serve TLS: %w", err)
 	}
 	cfg.stats = e.bank.Stats
-	prog := progress{}
 	ctx := context.Background()
 	admin, err := client.Dial(ctx, e.addr, client.Options{ProcessID: "bench-admin"})
 	if err != nil {
@@ -110,65 +109,111 @@ func benchTLS(cfg benchConfig, w io.Writer) (*tlsResult, error) {
 	}
 	defer admin.Close()
 
-	cfgTLS := cfg
-	cfgTLS.trust = client.TLSOptions{Fingerprint: fp}
-	cfgTLS.base += 2 * uint64(cfg.clients) // accounts of their own
-	plain, err := setupSessions(ctx, cfg, e.addr, admin, prog)
-	defer closeAll(plain)
-	if err != nil {
+	b := &tlsBench{cfg: cfg, w: w, addr: [2]string{e.addr, tlsAddr}}
+	b.trust[1] = client.TLSOptions{Fingerprint: fp}
+	defer b.close()
+	if err := b.setup(ctx, admin); err != nil {
 		return nil, err
 	}
-	secure, err := setupSessions(ctx, cfgTLS, tlsAddr, admin, prog)
-	defer closeAll(secure)
-	if err != nil {
-		return nil, err
-	}
-
 	res := &tlsResult{Mix: cfg.mix, Client: cfg.client, Clients: cfg.clients, DurationS: cfg.duration.Seconds(), Pairs: cfg.pairs}
-	var opsR, p50R, cpuR, connR []float64
+	var ratios tlsRatios
 	for p := range cfg.pairs {
-		order := []bool{false, true}
-		if p%2 == 1 {
-			order = []bool{true, false}
+		pair, err := b.runPair(ctx, p, res)
+		if err != nil {
+			return nil, err
 		}
-		var pair [2]tlsRun // plain, TLS
-		for _, secureRun := range order {
-			addr, sessions, trust := e.addr, plain, client.TLSOptions{}
-			if secureRun {
-				addr, sessions, trust = tlsAddr, secure, cfgTLS.trust
-			}
-			conn, err := timeConnects(ctx, addr, trust, connectSamples)
-			if err != nil {
-				return nil, err
-			}
-			run := runLoad(cfg, sessions, prog)
-			r := tlsRun{Pair: p + 1, TLS: secureRun, OpsPerSec: float64(run.ops) / run.elapsed.Seconds(),
-				P50ms: ms(percentile(run.lat, 0.50)), P99ms: ms(percentile(run.lat, 0.99)), Errors: run.errors,
-				ConnectP50us: conn.Seconds() * 1e6}
-			if run.ops > 0 && run.cpu > 0 {
-				r.CPUPerOpUs = run.cpu.Seconds() * 1e6 / float64(run.ops)
-			}
-			res.Errors += run.errors
-			res.Runs = append(res.Runs, r)
-			pair[b2i(secureRun)] = r
-			fmt.Fprintf(w, "pair %d %-5s %9.0f ops/s  p50 %6.2f ms  p99 %6.2f ms  cpu/op %5.0f µs  connect p50 %6.0f µs\n",
-				r.Pair, side(secureRun), r.OpsPerSec, r.P50ms, r.P99ms, r.CPUPerOpUs, r.ConnectP50us)
-		}
-		opsR = append(opsR, pair[1].OpsPerSec/pair[0].OpsPerSec)
-		p50R = append(p50R, pair[1].P50ms/pair[0].P50ms)
-		connR = append(connR, pair[1].ConnectP50us/pair[0].ConnectP50us)
-		if pair[0].CPUPerOpUs > 0 {
-			cpuR = append(cpuR, pair[1].CPUPerOpUs/pair[0].CPUPerOpUs)
-		}
+		ratios.add(pair)
 	}
 	res.Plain, res.TLS = sideMedians(res.Runs, false), sideMedians(res.Runs, true)
-	res.OpsRatio, res.P50Ratio, res.CPURatio, res.ConnectRatio = median(opsR), median(p50R), median(cpuR), median(connR)
+	res.OpsRatio, res.P50Ratio, res.CPURatio, res.ConnectRatio = median(ratios.ops), median(ratios.p50), median(ratios.cpu), median(ratios.connect)
 	a, err := admin.Audit(ctx, cfg.token)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	res.Conserved = a.Conserved
 	return res, nil
+}
+
+// tlsBench is the two sides --tls loads, indexed by b2i(tls): the same
+// bank over plain TCP and over TLS, each with sessions of its own.
+type tlsBench struct {
+	cfg      benchConfig
+	w        io.Writer // where each run is reported
+	addr     [2]string
+	trust    [2]client.TLSOptions
+	sessions [2][]*session
+}
+
+// setup logs the sessions of both sides in, the TLS side on accounts of
+// their own.
+func (b *tlsBench) setup(ctx context.Context, admin *client.Client) error {
+	for i := range 2 {
+		cfg := b.cfg
+		cfg.trust = b.trust[i]
+		cfg.base += uint64(i) * 2 * uint64(b.cfg.clients)
+		var err error
+		if b.sessions[i], err = setupSessions(ctx, cfg, b.addr[i], admin, progress{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *tlsBench) close() {
+	closeAll(b.sessions[0])
+	closeAll(b.sessions[1])
+}
+
+// runPair runs pair p, plain then TLS in even pairs and TLS then plain in
+// odd ones, adds the runs to res and returns them, plain first.
+func (b *tlsBench) runPair(ctx context.Context, p int, res *tlsResult) ([2]tlsRun, error) {
+	order := []bool{false, true}
+	if p%2 == 1 {
+		order = []bool{true, false}
+	}
+	var pair [2]tlsRun
+	for _, secure := range order {
+		r, err := b.run(ctx, p, secure)
+		if err != nil {
+			return pair, err
+		}
+		res.Errors += r.Errors
+		res.Runs = append(res.Runs, r)
+		pair[b2i(secure)] = r
+	}
+	return pair, nil
+}
+
+// run is one measured run of a side in pair p: its connections timed,
+// then the load.
+func (b *tlsBench) run(ctx context.Context, p int, secure bool) (tlsRun, error) {
+	i := b2i(secure)
+	conn, err := timeConnects(ctx, b.addr[i], b.trust[i], connectSamples)
+	if err != nil {
+		return tlsRun{}, err
+	}
+	run := runLoad(b.cfg, b.sessions[i], progress{})
+	r := tlsRun{Pair: p + 1, TLS: secure, OpsPerSec: float64(run.ops) / run.elapsed.Seconds(),
+		P50ms: ms(percentile(run.lat, 0.50)), P99ms: ms(percentile(run.lat, 0.99)), Errors: run.errors,
+		ConnectP50us: conn.Seconds() * 1e6}
+	if run.ops > 0 && run.cpu > 0 {
+		r.CPUPerOpUs = run.cpu.Seconds() * 1e6 / float64(run.ops)
+	}
+	fmt.Fprintf(b.w, "pair %d %-5s %9.0f ops/s  p50 %6.2f ms  p99 %6.2f ms  cpu/op %5.0f µs  connect p50 %6.0f µs\n",
+		r.Pair, side(secure), r.OpsPerSec, r.P50ms, r.P99ms, r.CPUPerOpUs, r.ConnectP50us)
+	return r, nil
+}
+
+// tlsRatios are the TLS ÷ plain ratios of each pair.
+type tlsRatios struct{ ops, p50, cpu, connect []float64 }
+
+func (t *tlsRatios) add(pair [2]tlsRun) {
+	t.ops = append(t.ops, pair[1].OpsPerSec/pair[0].OpsPerSec)
+	t.p50 = append(t.p50, pair[1].P50ms/pair[0].P50ms)
+	t.connect = append(t.connect, pair[1].ConnectP50us/pair[0].ConnectP50us)
+	if pair[0].CPUPerOpUs > 0 {
+		t.cpu = append(t.cpu, pair[1].CPUPerOpUs/pair[0].CPUPerOpUs)
+	}
 }
 
 func closeAll(sessions []*session) {
