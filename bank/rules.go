@@ -3,7 +3,9 @@ package bank
 import (
 	"cmp"
 	"fmt"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"atm/bank/lamport"
@@ -35,9 +37,14 @@ func (r *Rules) Clock() *lamport.Clock { return r.clock }
 
 // Apply runs o on v. Each event it logs is stamped with ticks of the clock
 // in apply order: its timestamp, then its reply's. The error is a failure
-// of the store (a read that failed, a damaged record): nothing of o is to
-// be committed then.
-func (r *Rules) Apply(v View, o *Op) (Result, error) {
+// of the store (a read that failed), or a *PanicError: nothing of o is to
+// be committed then, whatever it wrote to v.
+func (r *Rules) Apply(v View, o *Op) (res Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = Result{}, &PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
 	now := r.opts.Now()
 	switch k := o.Kind; {
 	case k == OpCreate:
@@ -88,6 +95,22 @@ func account(v View, id string) (a *Record, refused, failed error) {
 	}
 	return a, nil, nil
 }
+
+// PanicError is the error of an operation whose rules panicked: a fault of
+// the bank, not of the request. Nothing of the operation is committed. It
+// matches outcome.ErrInternal, and keeps the panic's value and stack for
+// the server's log.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("%v (a fault of the bank: %v)", outcome.ErrInternal, e.Value)
+}
+
+// Is reports whether target is outcome.ErrInternal.
+func (e *PanicError) Is(target error) bool { return target == outcome.ErrInternal }
 
 func notFound(id string) error { return fmt.Errorf("account %s: %w", id, outcome.ErrAccountNotFound) }
 
@@ -265,8 +288,18 @@ func (r *Rules) applyMoney(v View, o *Op, now time.Time) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return reply(e, opErr), v.Append(e, opErr == nil, a, to)
+	if err := v.Append(e, opErr == nil, a, to); err != nil {
+		return Result{}, err
+	}
+	if f := fault.Load(); f != nil {
+		(*f)(o)
+	}
+	return reply(e, opErr), nil
 }
+
+// fault, set by tests only, is called once a money operation has written
+// all it changes to its view.
+var fault atomic.Pointer[func(*Op)]
 
 // retry answers a repeated request id from its first outcome, logging a
 // retry event; nothing is applied again. An id sent again with another

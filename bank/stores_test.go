@@ -2,10 +2,12 @@ package bank_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +179,55 @@ func TestTheRulesAreTheSameOnEveryStore(t *testing.T) {
 	}
 	if !slices.Equal(stmts[0], stmts[1]) || len(stmts[0]) != 4 {
 		t.Fatalf("statements of 321:\n%s: %v\n%s: %v", ls[0].name, stmts[0], ls[1].name, stmts[1])
+	}
+}
+
+// A panic in the bank's rules, once an operation has written all it
+// changes to its view (the balance, the totals, the remembered request,
+// the event), fails that operation with an error matching
+// outcome.ErrInternal and carrying the panic's stack, and nothing of it is
+// applied, on either store: the balance does not move, its request id is
+// not remembered, and the log verifies. The operations around it are
+// applied as usual.
+func TestAPanicInTheRulesAppliesNothing(t *testing.T) {
+	t.Parallel()
+	bank.SetFault(t, func(o *bank.Op) {
+		if strings.HasPrefix(o.Meta.ReqID, "boom-") && o.Meta.Client == "atm-panic" {
+			panic("fault injected into the rules")
+		}
+	})
+	for _, l := range stores(t, bank.Options{}) {
+		m := bank.Meta{ReqID: "boom-" + l.name, Client: "atm-panic"}
+		before, err := l.Balance(t.Context(), bank.Meta{}, "123")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 8 { // batch-mates, before and after it
+			wg.Go(func() {
+				if _, err := l.Deposit(t.Context(), bank.Meta{ReqID: fmt.Sprint("mate-", i), Client: "atm-2"}, "456", 1); err != nil &&
+					!errors.Is(err, outcome.ErrInternal) {
+					t.Errorf("%s: a deposit beside the fault: %v", l.name, err)
+				}
+			})
+		}
+		_, err = l.Deposit(t.Context(), m, "123", 500)
+		wg.Wait()
+		p, ok := errors.AsType[*bank.PanicError](err)
+		if !ok || !errors.Is(err, outcome.ErrInternal) || !strings.Contains(string(p.Stack), "TestAPanicInTheRulesAppliesNothing") {
+			t.Fatalf("%s: deposit whose rules panicked: %v, want a *bank.PanicError with its stack, matching outcome.ErrInternal", l.name, err)
+		}
+		after, err := l.Balance(t.Context(), bank.Meta{}, "123")
+		if err != nil || after.Event.Balance != before.Event.Balance {
+			t.Fatalf("%s: balance after the fault: %s %v, want %s", l.name, after.Event.Balance, err, before.Event.Balance)
+		}
+		m.Client = "atm-1"
+		r, err := l.Deposit(t.Context(), m, "123", 500)
+		if err != nil || r.Duplicate || r.Event.Balance != before.Event.Balance+500 {
+			t.Fatalf("%s: the deposit sent again: %+v %v, want it applied now, once", l.name, r, err)
+		}
+		if _, err := l.Verify(t.Context()); err != nil {
+			t.Fatalf("%s: verify: %v", l.name, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"atm/bank"
+	"atm/bank/outcome"
 )
 
 // The committer is two goroutines in a pipeline:
@@ -85,9 +86,31 @@ type applier struct {
 // apply applies o to the open batch.
 func (a *applier) apply(o *op) {
 	a.b.applyOne(a.v, o)
+	if o.err != nil && len(a.v.cur.ops) > 0 && a.v.cur.ops[len(a.v.cur.ops)-1] == o {
+		a.discard()
+		return
+	}
 	if a.b.committedSeq.Load() < a.handed {
 		a.early++
 	}
+}
+
+// discard drops the open batch after the rules failed midway through its
+// last operation (a read that failed, a panic): what that operation wrote,
+// to the batch and to the view, is not to be committed, and the batch
+// cannot be told apart from it. Once the writer has written what it was
+// handed, the view starts again from the disk, and the operations of the
+// open batch fail with nothing applied.
+func (a *applier) discard() {
+	if !a.writerFree {
+		<-a.ready
+		a.writerFree = true
+	}
+	last := a.v.cur.ops[len(a.v.cur.ops)-1]
+	a.v.cur.ops = a.v.cur.ops[:len(a.v.cur.ops)-1]
+	a.v.reset(fmt.Errorf("%w: another operation of its transaction failed (%v); nothing was applied", outcome.ErrInternal, last.err))
+	close(last.out)
+	a.early = 0
 }
 
 // drain takes every operation already queued, up to a full batch.

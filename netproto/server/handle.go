@@ -372,16 +372,18 @@ func (c *conn) notRun(sl *slot, req *wire.Message, err error) {
 	if err == nil {
 		err = wire.ErrInternal
 	}
+	if p, ok := errors.AsType[*bank.PanicError](err); ok {
+		// The bank's rules panicked on this request: nothing of it was
+		// applied, and the fault is the server's to report.
+		c.s.logFault(fmt.Sprintf("panic applying %s for %s: %v", req.Type, c.peerID(), p.Value), p.Value, p.Stack,
+			slog.String("peer", c.peerID()))
+	}
 	if errors.Is(err, bank.ErrOutcomeUnknown) && c.s.shutting.Load() {
 		// Stopped under the ledger: no answer would be true. The
 		// connection closes (the shutdown closes it anyway); the client
 		// holds the request as unknown and resends it with the same id.
 		c.settle(sl, nil, false)
-		c.omu.Lock()
-		c.flushLocked()
-		c.broken = true
-		c.nc.Close()
-		c.omu.Unlock()
+		c.closeAfterFlush()
 		return
 	}
 	code, msg := c.notRunError(req, err)

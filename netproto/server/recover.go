@@ -39,11 +39,16 @@ func (c *conn) crashed(where string, r any) {
 // With no Logger, the report goes to slog.Default: a panic is a fault of
 // the server and is never silent.
 func (s *Server) logPanic(msg string, r any, attrs ...slog.Attr) {
+	s.logFault(msg, r, debug.Stack(), attrs...)
+}
+
+// logFault logs a panic r recovered with the given stack.
+func (s *Server) logFault(msg string, r any, stack []byte, attrs ...slog.Attr) {
 	l := s.Logger
 	if l == nil {
 		l = slog.Default()
 	}
-	attrs = append(attrs, slog.String("panic", fmt.Sprint(r)), slog.String("stack", string(debug.Stack())))
+	attrs = append(attrs, slog.String("panic", fmt.Sprint(r)), slog.String("stack", string(stack)))
 	l.LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
 }
 

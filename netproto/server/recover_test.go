@@ -3,13 +3,17 @@ package server_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"atm/bank/boltstore"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
@@ -155,4 +159,45 @@ func panicRecord(t *testing.T, log []byte, what string) panicLog {
 	}
 	t.Fatalf("no record of the panic %q in the log:\n%s", what, log)
 	return panicLog{}
+}
+
+// A panic in the bank's rules while it applies a request (injected here
+// through the bank's wall clock) is a fault of the bank, not of the
+// connection: the request is answered `internal`, with nothing applied,
+// the panic is logged with its stack, and the same connection goes on.
+func TestPanicInTheBankAnswersInternal(t *testing.T) {
+	t.Parallel()
+	var armed atomic.Bool
+	now := func() time.Time {
+		if armed.Load() {
+			panic("fault injected into the bank's rules")
+		}
+		return time.Now()
+	}
+	log := &syncBuffer{}
+	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{Now: now}},
+		func(s *server.Server) { s.Logger = slog.New(slog.NewJSONHandler(log, nil)) })
+	defer s.stop(t)
+	a, _ := rawAt(t, s.addr)
+	if m := a.req(map[string]any{"type": "login", "id": "l", "account": "123", "pin": "1234"}); m["type"] != "reply" {
+		t.Fatalf("login: %v", m)
+	}
+	bal0 := a.req(map[string]any{"type": "balance", "id": "b0"})["balance"]
+	armed.Store(true)
+	m := a.req(map[string]any{"type": "deposit", "id": "dep-fault", "amount": 500})
+	armed.Store(false)
+	if m["type"] != "error" || m["code"] != "internal" || !strings.Contains(fmt.Sprint(m["message"]), "nothing was applied") {
+		t.Fatalf("deposit whose rules panicked: %v, want an internal error saying nothing was applied", m)
+	}
+	rec := panicRecord(t, log.Bytes(), "fault injected into the bank's rules")
+	if !strings.Contains(rec.Msg, "panic applying deposit") || !strings.Contains(rec.Stack, "TestPanicInTheBankAnswersInternal") {
+		t.Errorf("the panic's record: %q\n%s", rec.Msg, rec.Stack)
+	}
+	if m := a.req(map[string]any{"type": "balance", "id": "b1"}); m["type"] != "reply" || m["balance"] != bal0 {
+		t.Fatalf("balance after the fault, on the same connection: %v, want %v", m, bal0)
+	}
+	m = a.req(map[string]any{"type": "deposit", "id": "dep-fault", "amount": 500})
+	if m["type"] != "reply" || m["duplicate"] == true || m["balance"] != bal0.(float64)+500 {
+		t.Fatalf("the deposit sent again: %v, want it applied now, once", m)
+	}
 }
