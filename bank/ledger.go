@@ -47,7 +47,7 @@ func (l *Ledger) MaxAmount() money.Cents { return l.rules.opts.MaxAmount }
 // Close closes the store (see Store.Close).
 func (l *Ledger) Close() error { return l.store.Close() }
 
-func (l *Ledger) do(ctx context.Context, o *Op) (Result, error) {
+func (l *Ledger) do(ctx context.Context, o Op) (Result, error) {
 	res, err := l.store.Do(ctx, o)
 	if err != nil {
 		return Result{}, err
@@ -55,20 +55,20 @@ func (l *Ledger) do(ctx context.Context, o *Op) (Result, error) {
 	return res, res.Err
 }
 
-func (l *Ledger) receipt(ctx context.Context, o *Op) (Receipt, error) {
+func (l *Ledger) receipt(ctx context.Context, o Op) (Receipt, error) {
 	res, err := l.do(ctx, o)
 	return res.Receipt, err
 }
 
 // Balance returns the account's balance in Receipt.Event.Balance.
 func (l *Ledger) Balance(ctx context.Context, m Meta, id string) (Receipt, error) {
-	return l.receipt(ctx, &Op{Kind: KindBalance, Meta: m, ID: id})
+	return l.receipt(ctx, Op{Kind: KindBalance, Meta: m, ID: id})
 }
 
 // Lookup returns the holder's name of an account in Receipt.Holder, so an
 // ATM can confirm a transfer's recipient.
 func (l *Ledger) Lookup(ctx context.Context, m Meta, id string) (Receipt, error) {
-	return l.receipt(ctx, &Op{Kind: KindLookup, Meta: m, ID: id})
+	return l.receipt(ctx, Op{Kind: KindLookup, Meta: m, ID: id})
 }
 
 // Statement returns the account's entries (its open event and its
@@ -78,25 +78,25 @@ func (l *Ledger) Statement(ctx context.Context, m Meta, id string, before uint64
 	if limit <= 0 {
 		limit = 20
 	}
-	res, err := l.do(ctx, &Op{Kind: KindStatement, Meta: m, ID: id, Before: before, Limit: min(limit, 100)})
+	res, err := l.do(ctx, Op{Kind: KindStatement, Meta: m, ID: id, Before: before, Limit: min(limit, 100)})
 	return res.Page, res.Receipt, err
 }
 
 // Deposit adds amount to the account.
 func (l *Ledger) Deposit(ctx context.Context, m Meta, id string, amount money.Cents) (Receipt, error) {
-	return l.receipt(ctx, &Op{Kind: KindDeposit, Meta: m, ID: id, Amount: amount})
+	return l.receipt(ctx, Op{Kind: KindDeposit, Meta: m, ID: id, Amount: amount})
 }
 
 // Withdraw takes amount from the account; it never leaves it negative.
 func (l *Ledger) Withdraw(ctx context.Context, m Meta, id string, amount money.Cents) (Receipt, error) {
-	return l.receipt(ctx, &Op{Kind: KindWithdraw, Meta: m, ID: id, Amount: amount})
+	return l.receipt(ctx, Op{Kind: KindWithdraw, Meta: m, ID: id, Amount: amount})
 }
 
 // Transfer moves amount from one account to another in one step. The
 // receipt's Event.Balance is the sender's new balance and Event.ToBalance
 // the recipient's; Event.Detail holds the recipient's name.
 func (l *Ledger) Transfer(ctx context.Context, m Meta, from, to string, amount money.Cents) (Receipt, error) {
-	return l.receipt(ctx, &Op{Kind: KindTransfer, Meta: m, ID: from, To: to, Amount: amount})
+	return l.receipt(ctx, Op{Kind: KindTransfer, Meta: m, ID: from, To: to, Amount: amount})
 }
 
 // Authenticate checks an account's PIN for the source m.Source (m.Client
@@ -108,7 +108,7 @@ func (l *Ledger) Transfer(ctx context.Context, m Meta, from, to string, amount m
 // throttled and a *outcome.WrongPINError for a wrong PIN, and log the
 // attempt, with a lock event when a lock starts.
 func (l *Ledger) Authenticate(ctx context.Context, m Meta, id, pin string) (Receipt, error) {
-	o := &Op{Kind: KindLogin, Meta: m, ID: id}
+	o := Op{Kind: KindLogin, Meta: m, ID: id}
 	if money.ValidAccountID(id) {
 		a, err := l.store.Committed(ctx, id)
 		if err != nil {
@@ -147,7 +147,7 @@ func (l *Ledger) CreateAccount(ctx context.Context, id, name, pin string) (Accou
 // stored (trimmed).
 func (l *Ledger) OpenAccount(ctx context.Context, m Meta, id, name, pin string) (Receipt, error) {
 	name = strings.TrimSpace(name)
-	o := &Op{Kind: OpCreate, Meta: m, ID: id, Name: name, Refusal: newAccountRefusal(id, name, pin)}
+	o := Op{Kind: OpCreate, Meta: m, ID: id, Name: name, Refusal: newAccountRefusal(id, name, pin)}
 	if o.Refusal == nil {
 		hash, err := bcrypt.GenerateFromPassword([]byte(pin), l.rules.opts.PINCost)
 		if err != nil {
@@ -188,7 +188,7 @@ func (l *Ledger) Seed(ctx context.Context) error {
 			return err
 		}
 		m := Meta{ReqID: "open-" + d.ID, Client: l.ProcessID()}
-		if _, err := l.do(ctx, &Op{Kind: KindDeposit, Meta: m, ID: d.ID, Amount: d.Opening, Opening: true}); err != nil {
+		if _, err := l.do(ctx, Op{Kind: KindDeposit, Meta: m, ID: d.ID, Amount: d.Opening, Opening: true}); err != nil {
 			return err
 		}
 	}
@@ -218,7 +218,7 @@ func (l *Ledger) RecordAll(ctx context.Context, es []Event) ([]Event, error) {
 		}
 	}
 	for start := 0; start < len(es); start += maxRecordBatch {
-		res, err := l.do(ctx, &Op{Kind: OpRecord, Events: es[start:min(start+maxRecordBatch, len(es))]})
+		res, err := l.do(ctx, Op{Kind: OpRecord, Events: es[start:min(start+maxRecordBatch, len(es))]})
 		if err != nil {
 			return out, err
 		}

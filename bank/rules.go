@@ -129,7 +129,7 @@ func (r *Rules) applyRecord(v View, o *Op, now time.Time) (Result, error) {
 			e.ApplyTS = e.TS
 			e.ReplyTS = r.clock.Tick()
 		}
-		if err := v.Append(e, false); err != nil {
+		if err := v.Append(e, false, nil, nil); err != nil {
 			return Result{}, err
 		}
 		out = append(out, e)
@@ -149,7 +149,7 @@ func (r *Rules) applyCreate(v View, o *Op, now time.Time) (Result, error) {
 	}
 	if opErr != nil { // refused: only the event is written
 		r.finish(&e, opErr)
-		return reply(e, opErr), v.Append(e, false, existing)
+		return reply(e, opErr), v.Append(e, false, existing, nil)
 	}
 	a := &Record{Account: Account{ID: o.ID, Name: o.Name, PINHash: o.PINHash, Created: now}, Whole: true, Changed: true}
 	e.Detail = o.Name
@@ -157,7 +157,7 @@ func (r *Rules) applyCreate(v View, o *Op, now time.Time) (Result, error) {
 	// The open event is the first entry of the account's statement.
 	res := reply(e, nil)
 	res.Receipt.Holder = o.Name
-	return res, v.Append(e, true, a)
+	return res, v.Append(e, true, a, nil)
 }
 
 func (r *Rules) applyLogin(v View, o *Op, now time.Time) (Result, error) {
@@ -184,7 +184,7 @@ func (r *Rules) applyLogin(v View, o *Op, now time.Time) (Result, error) {
 		// announces it, so that the log reads in causal order.
 		lock := Event{TS: r.clock.Tick(), Proc: r.opts.ProcessID, Kind: KindLock, Outcome: outcome.OutcomeOK,
 			Account: o.ID, Balance: a.Balance, Client: o.Meta.Client, Detail: lockNote, Wall: now}
-		if err := v.Append(lock, false); err != nil {
+		if err := v.Append(lock, false, nil, nil); err != nil {
 			return Result{}, err
 		}
 	}
@@ -195,7 +195,7 @@ func (r *Rules) applyLogin(v View, o *Op, now time.Time) (Result, error) {
 	r.finish(&e, opErr)
 	res := reply(e, opErr)
 	res.Receipt.Holder = holder
-	return res, v.Append(e, false, a)
+	return res, v.Append(e, false, a, nil)
 }
 
 // checkPIN applies the lockout policy to a login on a from src: it returns
@@ -245,7 +245,7 @@ func (r *Rules) applyRead(v View, o *Op, now time.Time) (Result, error) {
 	res := reply(e, opErr)
 	res.Receipt.Holder = holder
 	res.Page = page
-	return res, v.Append(e, false, a)
+	return res, v.Append(e, false, a, nil)
 }
 
 // validRequestID reports whether id can be remembered: 1 to 128 bytes,
@@ -311,13 +311,13 @@ func (r *Rules) retry(v View, o *Op, a *Record, first Event, now time.Time) (Res
 		reused := outcome.WithMessage(outcome.ErrRequestIDReused, fmt.Sprintf(
 			"request id %s was already used for %s; use a new id for a new request", o.Meta.ReqID, describeRequest(first)))
 		r.finish(&e, reused)
-		return reply(e, reused), v.Append(e, false, a)
+		return reply(e, reused), v.Append(e, false, a, nil)
 	}
 	e.Balance = first.Balance
 	e.Detail = "repeated " + string(first.Kind) + ": first outcome " + first.Outcome
 	r.finish(&e, nil)
 	res := Result{Receipt: Receipt{Event: first, Duplicate: true, ReplyTS: e.ReplyTS}, Err: outcome.FromCode(first.Outcome)}
-	return res, v.Append(e, false, a)
+	return res, v.Append(e, false, a, nil)
 }
 
 // describeRequest names a money request for a person: "a deposit of

@@ -16,7 +16,7 @@ type Store interface {
 	// the store, nothing is applied; if it ends later, the error matches
 	// ErrOutcomeUnknown. Result.Err is the operation's own refusal; the
 	// error is a failure of the store.
-	Do(ctx context.Context, o *Op) (Result, error)
+	Do(ctx context.Context, o Op) (Result, error)
 	// Committed reads account id whole, as last committed; nil when it does
 	// not exist.
 	Committed(ctx context.Context, id string) (*Account, error)
@@ -61,10 +61,10 @@ type View interface {
 	// Statement reads a page of a's statement entries, newest first: at
 	// most limit with timestamps below before (0: from the newest).
 	Statement(a *Record, before uint64, limit int) (StatementPage, error)
-	// Append adds e to the log. accts are the accounts the operation read
-	// (nil ones are skipped): the store writes those Changed, and e is an
+	// Append adds e to the log. a and to are the accounts the operation
+	// read (nil when none): the store writes those Changed, and e is an
 	// entry of their statements when entry is set.
-	Append(e Event, entry bool, accts ...*Record) error
+	Append(e Event, entry bool, a, to *Record) error
 }
 
 // Record is an account as one operation reads and changes it.

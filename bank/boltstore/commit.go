@@ -205,7 +205,8 @@ func (b *store) applyOne(v *overlayView, o *op) {
 		close(o.out)
 		return
 	}
-	o.res, o.err = b.rules.Apply(v, o.op)
+	v.nrecs = 0
+	o.res, o.err = b.rules.Apply(v, &o.op)
 	v.cur.ops = append(v.cur.ops, o)
 }
 

@@ -15,7 +15,7 @@ var _ bank.Store = (*store)(nil)
 // op is an operation with the committer: its outcome, and a channel closed
 // once it is on disk (or failed).
 type op struct {
-	op  *bank.Op
+	op  bank.Op
 	res bank.Result
 	err error
 	out chan struct{}
@@ -25,7 +25,7 @@ type op struct {
 // first, it returns an error wrapping bank.ErrOutcomeUnknown and ctx's
 // error: o may not have been applied, or may be applied and committed
 // later.
-func (b *store) Do(ctx context.Context, bo *bank.Op) (bank.Result, error) {
+func (b *store) Do(ctx context.Context, bo bank.Op) (bank.Result, error) {
 	o := &op{op: bo, out: make(chan struct{})}
 	b.mu.RLock()
 	if b.closed {

@@ -37,6 +37,8 @@ type overlayView struct {
 	deposits, withdrawals money.Cents
 	dirtyTotals           bool
 	buf                   []byte
+	recs                  []*record // see record
+	nrecs                 int
 }
 
 func newOverlayView(b *store) *overlayView {
@@ -147,6 +149,27 @@ func (v *overlayView) reset(err error) {
 // and new accounts; money operations and reads touch its state alone.
 var _ bank.View = (*overlayView)(nil)
 
+// record is an account as an operation reads it, with its state, in one
+// allocation: Record.Store points to s.
+type record struct {
+	bank.Record
+	s acctState
+}
+
+// record returns a record for the operation being applied: the view's
+// own, reused from one operation to the next (an operation reads at most
+// two accounts, and the rules keep none once it is applied).
+func (v *overlayView) record(a bank.Account, whole bool, s acctState) *bank.Record {
+	if v.nrecs == len(v.recs) {
+		v.recs = append(v.recs, &record{})
+	}
+	r := v.recs[v.nrecs]
+	v.nrecs++
+	*r = record{Record: bank.Record{Account: a, Whole: whole}, s: s}
+	r.Store = &r.s
+	return &r.Record
+}
+
 // Account reads account id's state.
 func (v *overlayView) Account(id string) (*bank.Record, error) {
 	raw := v.get(bState, []byte(id))
@@ -157,7 +180,7 @@ func (v *overlayView) Account(id string) (*bank.Record, error) {
 	if err != nil {
 		return nil, bank.Damaged(fmt.Errorf("account %s: %w", id, err))
 	}
-	return &bank.Record{Account: bank.Account{ID: id, Name: s.Name, Balance: s.Balance}, Store: s}, nil
+	return v.record(bank.Account{ID: id, Name: s.Name, Balance: s.Balance}, false, s), nil
 }
 
 // Login reads account id whole: its record and its state.
@@ -172,7 +195,7 @@ func (v *overlayView) Login(id string) (*bank.Record, error) {
 		return nil, bank.Damaged(err)
 	}
 	s, _ := decodeState(st) // decodeAccount checked it
-	return &bank.Record{Account: a, Whole: true, Store: s}, nil
+	return v.record(a, true, s), nil
 }
 
 // Totals returns the running totals, read with the view's transaction.
@@ -213,40 +236,43 @@ func (v *overlayView) Remember(id string, _ *bank.Record, req string, e bank.Eve
 
 // Statement follows a's chain of entries through the log.
 func (v *overlayView) Statement(a *bank.Record, before uint64, limit int) (bank.StatementPage, error) {
-	s, _ := a.Store.(acctState)
-	return statement(v.event, a.ID, s.Last, before, limit)
+	return statement(v.event, a.ID, stateOf(a).Last, before, limit)
+}
+
+// stateOf returns the state read with a; a new account's has none yet.
+func stateOf(a *bank.Record) *acctState {
+	if s, ok := a.Store.(*acctState); ok {
+		return s
+	}
+	s := &acctState{}
+	a.Store = s
+	return s
 }
 
 // Append stores e, linked into the statement chain of each account it is
 // an entry of, and the state (and, when whole, the record) of each account
 // changed.
-func (v *overlayView) Append(e bank.Event, entry bool, accts ...*bank.Record) error {
-	var prevA, prevB uint64
-	for _, a := range accts {
-		if a == nil {
+func (v *overlayView) Append(e bank.Event, entry bool, a, to *bank.Record) error {
+	var prev [2]uint64 // the entries e links back to: e.Account's, e.To's
+	for i, r := range [2]*bank.Record{a, to} {
+		if r == nil {
 			continue
 		}
-		s, _ := a.Store.(acctState)
+		s := stateOf(r)
 		if entry {
-			if a.ID == e.Account {
-				prevA = s.Last
-			} else {
-				prevB = s.Last
-			}
-			s.Last = e.TS
+			prev[i], s.Last = s.Last, e.TS
 		}
-		if a.Changed || entry {
-			s.Balance, s.Name = a.Balance, a.Name
-			v.putState(a.ID, s)
-			a.Store = s
+		if r.Changed || entry {
+			s.Balance, s.Name = r.Balance, r.Name
+			v.putState(r.ID, *s)
 		}
-		if a.Whole && a.Changed {
-			if err := v.putAccount(&a.Account); err != nil {
+		if r.Whole && r.Changed {
+			if err := v.putAccount(&r.Account); err != nil {
 				return err
 			}
 		}
 	}
-	v.putEvent(e, prevA, prevB)
+	v.putEvent(e, prev[0], prev[1])
 	return nil
 }
 

@@ -18,7 +18,7 @@ var (
 // the keys it announces: its accounts, and the totals for a deposit or a
 // withdrawal; for a money request with an id, the chunks of the request
 // ids its account remembers.
-func (l *store) Do(ctx context.Context, o *bank.Op) (bank.Result, error) {
+func (l *store) Do(ctx context.Context, o bank.Op) (bank.Result, error) {
 	var res bank.Result
 	keys := l.idKeys(o.ID)
 	var more func(map[string]preKV) []string
@@ -38,7 +38,7 @@ func (l *store) Do(ctx context.Context, o *bank.Op) (bank.Result, error) {
 	}
 	err := l.run(ctx, what, keys, more, func(t *tx) error {
 		var err error
-		res, err = l.rules.Apply(t, o)
+		res, err = l.rules.Apply(t, &o)
 		return err
 	})
 	return res, err
@@ -106,11 +106,11 @@ func (t *tx) Statement(a *bank.Record, before uint64, limit int) (bank.Statement
 // Append adds e to the batch's segment and writes the record of every
 // account read, e its last event (and a statement entry when entry is
 // set).
-func (t *tx) Append(e bank.Event, entry bool, accts ...*bank.Record) error {
+func (t *tx) Append(e bank.Event, entry bool, a, to *bank.Record) error {
 	if err := t.putEvent(e); err != nil {
 		return err
 	}
-	for _, a := range accts {
+	for _, a := range [...]*bank.Record{a, to} {
 		if a == nil {
 			continue
 		}
