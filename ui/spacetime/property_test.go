@@ -204,6 +204,7 @@ func checkTrace(t rapid.TB, tr *Trace, tt *truth) {
 }
 
 func TestPropertyVectorClocksMatchCausality(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		entries, tt := genHistory(rt)
 		tr := Build(entries)
@@ -238,6 +239,7 @@ func sameTrace(t rapid.TB, a, b *Trace) {
 }
 
 func TestPropertyAddInChunksEqualsBuild(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		entries, _ := genHistory(rt)
 		whole := Build(entries)
