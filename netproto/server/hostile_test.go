@@ -288,6 +288,10 @@ func TestSlowlorisCutByIdleTimeout(t *testing.T) {
 // TestTwoThousandConnections opens 2,000 connections at once against a
 // server limited to 500: each is greeted or told server_busy, and a session
 // opened before the flood keeps being answered throughout.
+//
+// It does not run in parallel with the other tests: raiseFileLimit may
+// change the limit on open files of the whole process, and lowers it
+// again at the end.
 func TestTwoThousandConnections(t *testing.T) {
 	const total, limit = 2000, 500
 	raiseFileLimit(t, 2*total+256)

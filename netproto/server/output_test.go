@@ -170,8 +170,12 @@ func TestShutdownHonoursItsContext(t *testing.T) {
 // can no longer write to it, then sends B a hundred transfers: only the
 // newest MaxPushQueue pushes wait for B, the older ones are dropped and the
 // drop is logged, and once B reads again it gets those pushes, in order.
+//
+// It does not run in parallel with the other tests: it takes a second in
+// which the server reads nothing from B as the sign that the server's
+// writes to B are blocked, and on a machine busy with other tests a
+// server that is merely slow can pass for blocked.
 func TestPushQueueIsBounded(t *testing.T) {
-	t.Parallel()
 	const queue, transfers = 10, 100
 	e := newEnv(t, func(s *server.Server) { s.MaxPushQueue = queue; s.WriteTimeout = time.Minute })
 	b, _ := e.wire()
