@@ -40,6 +40,7 @@ func confirmNow(m *Model) {
 // Enter or a y typed before it appeared does nothing, Enter on it does not
 // send, n goes back with the amount kept.
 func TestConfirmMovesMoneyOnlyOnY(t *testing.T) {
+	t.Parallel()
 	flows := []struct {
 		name    string
 		start   func(m *Model)
@@ -121,6 +122,7 @@ func TestConfirmMovesMoneyOnlyOnY(t *testing.T) {
 // Keys typed while the bank looks up the recipient are applied to the
 // amount once it is there: "1 Enter" gives the confirmation of R$ 1,00.
 func TestKeysTypedDuringLookupAreKept(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		loggedIn(m)
 		typeText(m, "4")
@@ -144,6 +146,7 @@ func TestKeysTypedDuringLookupAreKept(t *testing.T) {
 // Keys typed ahead meant the screen after a success: after a refusal, and
 // on a receipt, they are not used, and the screen says so.
 func TestKeysTypedAheadNotUsedAfterRefusalOrOnReceipt(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		loggedIn(m)
 		typeText(m, "4")
@@ -174,6 +177,7 @@ func TestKeysTypedAheadNotUsedAfterRefusalOrOnReceipt(t *testing.T) {
 
 // The statement shows what it waits for, with a spinner.
 func TestStatementLoadingShowsWait(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		loggedIn(m)
 		typeText(m, "5")
@@ -210,6 +214,7 @@ func panelFlat(out string) string {
 }
 
 func TestAmountHintAndErrors(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		loggedIn(m)
 		typeText(m, "2")
@@ -245,6 +250,7 @@ func TestAmountHintAndErrors(t *testing.T) {
 // Enter shows an error, and typing clears it to the hint, not to the
 // goodbye.
 func TestLoginNoticeDoesNotComeBack(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		loggedIn(m)
 		typeText(m, "6")
@@ -274,6 +280,7 @@ func TestLoginNoticeDoesNotComeBack(t *testing.T) {
 // confirm, keys typed during the recipient lookup reach the amount, and the
 // money moves once, on y.
 func TestEndToEndCarefulCustomer(t *testing.T) {
+	t.Parallel()
 	addr, stop := startServer(t)
 	a := startATM(t, "atm-care1", addr)
 	a.waitFor("Please log in")

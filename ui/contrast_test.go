@@ -87,6 +87,7 @@ func eachStyle(path string, v reflect.Value, fn func(name string, st lipgloss.St
 // TestTextContrast: every text style meets WCAG AA (4.5:1) against its
 // background, on dark and light terminals.
 func TestTextContrast(t *testing.T) {
+	t.Parallel()
 	for _, dark := range []bool{true, false} {
 		bgs := lightBackgrounds
 		if dark {
@@ -121,6 +122,7 @@ func hex(c color.Color) string {
 
 // The formula itself, on known values.
 func TestContrastFormula(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		a, b string
 		want float64

@@ -35,6 +35,7 @@ func atmSession(m *Model) {
 }
 
 func TestDiagramScreen(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		atmSession(m)
 		mustContain(t, screen(t, m), w.pick("d  Space-time diagram", "d  Diagrama espaço-tempo", "d diagram", "d diagrama", "q quit", "q sair")...)
@@ -54,6 +55,7 @@ func TestDiagramScreen(t *testing.T) {
 }
 
 func TestDiagramSelectionAndVerdict(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		atmSession(m)
 		press(m, 'd')

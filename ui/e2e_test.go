@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"atm/bank/boltstore"
+	"atm/netproto/polltest"
 	"atm/netproto/server"
 
 	tea "charm.land/bubbletea/v2"
@@ -142,40 +143,30 @@ func (a *atm) typeKeys(s string) {
 // waitFor waits until the screen shows every one of wants.
 func (a *atm) waitFor(wants ...string) string {
 	a.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := a.rec.screen()
-		ok := true
+	var s string
+	shown := polltest.Within(15*time.Second, func() bool {
+		s = a.rec.screen()
 		for _, w := range wants {
 			if !strings.Contains(s, w) {
-				ok = false
-				break
+				return false
 			}
 		}
-		if ok {
-			return s
-		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("%s: the screen never showed %q; last frame:\n%s", a.name, wants, s)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return true
+	})
+	if !shown {
+		a.t.Fatalf("%s: the screen never showed %q; last frame:\n%s", a.name, wants, s)
 	}
+	return s
 }
 
 // waitMatch waits until the screen matches re.
 func (a *atm) waitMatch(re *regexp.Regexp) string {
 	a.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := a.rec.screen()
-		if re.MatchString(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("%s: the screen never matched %s; last frame:\n%s", a.name, re, s)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var s string
+	if !polltest.Within(15*time.Second, func() bool { s = a.rec.screen(); return re.MatchString(s) }) {
+		a.t.Fatalf("%s: the screen never matched %s; last frame:\n%s", a.name, re, s)
 	}
+	return s
 }
 
 // receiptDone matches a receipt whose receive step is known.
@@ -259,6 +250,7 @@ func receiptStamps(t *testing.T, screen, proc string) (sent, recv, applied, answ
 // deposit, transfer to a second logged-in session that sees the push, and
 // its balance; every clock on screen obeys Lamport's rules.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	addr, stop := startServer(t)
 	ana := startATM(t, "atm-ana1", addr)
 	bruno := startATM(t, "atm-bru2", addr)
@@ -339,6 +331,7 @@ func TestEndToEnd(t *testing.T) {
 // The server goes away mid-session and comes back on the same address: the
 // ATM shows a banner, reconnects by itself and asks for a new login.
 func TestEndToEndServerRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "bank.db")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -391,6 +384,7 @@ func freeAddr(t *testing.T) string {
 // itself, the second one uses it; when the first quits, the second takes the
 // server over on the same database and the person logs in again.
 func TestEndToEndEmbeddedServer(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	db := filepath.Join(t.TempDir(), "atm", "bank.db")
 	cfg := func(name string) Config {

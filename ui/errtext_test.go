@@ -83,6 +83,7 @@ func closedPort(t *testing.T) string {
 // A person pointed at something that is not a bank, at a closed port or at
 // a name that does not resolve reads what happened, not a Go error.
 func TestConnectErrorsAreReadable(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		addr func(t *testing.T) string
@@ -115,6 +116,7 @@ func TestConnectErrorsAreReadable(t *testing.T) {
 
 // A server that cannot start inside the ATM is explained too.
 func TestEmbeddedStartErrorIsReadable(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +137,7 @@ func TestEmbeddedStartErrorIsReadable(t *testing.T) {
 }
 
 func TestRetryWhen(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2030, 5, 6, 23, 50, 0, 0, time.Local)
 	cases := []struct {
 		until  time.Time
@@ -160,6 +163,7 @@ func TestRetryWhen(t *testing.T) {
 // Lock messages say how long to wait, in seconds, or when, with the zone
 // and, when not today, the date.
 func TestLoginLockTimes(t *testing.T) {
+	t.Parallel()
 	tomorrow := time.Now().Add(26 * time.Hour)
 	cases := []struct {
 		name string
@@ -189,6 +193,7 @@ func TestLoginLockTimes(t *testing.T) {
 // TestLoginFailureNeverShowsAGoError: a login that fails for a reason of
 // the ATM's own (the connection closed under it) is explained in words.
 func TestLoginFailureNeverShowsAGoError(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		connected(m)
 		typeText(m, "123")

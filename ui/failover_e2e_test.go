@@ -12,6 +12,7 @@ import (
 // the ATM fails over to it, says so, and its title bar shows the new
 // address.
 func TestEndToEndFailoverToAnotherServer(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "bank.db")
 	addrA, addrB := freeAddr(t), freeAddr(t)
 	srvA, err := startTestServer(addrA, db)

@@ -12,6 +12,7 @@ import (
 // exactly one line of the window's width, and the address is either whole
 // or cut with "…".
 func TestHeaderNeverOverflows(t *testing.T) {
+	t.Parallel()
 	for _, addr := range []string{"127.0.0.1:7667", "bank-server-number-two.classroom.example.org:17667"} {
 		for _, dark := range []bool{true, false} {
 			for w := 80; w <= 160; w++ {

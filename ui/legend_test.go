@@ -20,6 +20,7 @@ func flat(t *testing.T, m *Model) string {
 }
 
 func TestClockLegend(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		connected(m)
 		send(m, clockEventsMsg{{Dir: "recv", Type: "hello", Before: 0, After: 15, Remote: 14, Peer: "bank"}})
@@ -60,6 +61,7 @@ func TestClockLegend(t *testing.T) {
 // The legend's key is in the help bar of every screen, even at 80 columns,
 // in every language.
 func TestLegendKeyOnEveryScreen(t *testing.T) {
+	t.Parallel()
 	for _, lang := range i18n.Langs {
 		t.Run(lang.String(), func(t *testing.T) { legendKeyOnEveryScreen(t, lang) })
 	}

@@ -10,6 +10,7 @@ import (
 // is back (r retries at once) the money is where it was: nothing refused
 // was sent. The timeline labels the client's own messages of the reconnect.
 func TestEndToEndOffline(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	db := t.TempDir() + "/bank.db"
 	srv, err := startTestServer(addr, db)

@@ -29,6 +29,7 @@ func offline(m *Model) {
 // Offline, every screen says so with the reconnection's progress, and r in
 // the help bar.
 func TestOfflineIsVisibleOnEveryScreen(t *testing.T) {
+	t.Parallel()
 	for _, sc := range []struct {
 		name  string
 		setup func(m *Model)
@@ -55,6 +56,7 @@ func TestOfflineIsVisibleOnEveryScreen(t *testing.T) {
 // Offline, a request is refused on the spot and says so; nothing is left
 // waiting to be sent when the connection returns.
 func TestOfflineRefusesRequests(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		offline(m)
@@ -85,6 +87,7 @@ func TestOfflineRefusesRequests(t *testing.T) {
 
 // r asks the client to retry at once, from any screen, even a form.
 func TestOfflineRetryNow(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	c := &retryStub{stubClient: newStubClient()}
 	send(m, dialResultMsg{client: c})

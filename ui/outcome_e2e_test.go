@@ -103,6 +103,7 @@ func (h *heldReplies) release() { h.once.Do(func() { close(h.open) }) }
 // unknown outcome, not a refusal; no other money operation can start; when
 // the answer gets through the ATM shows it, and the money moved once.
 func TestEndToEndOutcomeUnknown(t *testing.T) {
+	t.Parallel()
 	addr, stop := startServer(t)
 	proxy := newHeldReplies(t, addr)
 	a := startATMConfig(t, Config{Addr: proxy.l.Addr().String(), ProcessID: "atm-slow1", RequestTimeout: time.Second})

@@ -32,6 +32,7 @@ func withdrawUnknown(t *testing.T, m *Model) {
 // An unknown outcome is not a refusal: the receipt says the ATM is checking,
 // the balance stays as it was, and no other money operation can start.
 func TestOutcomeUnknownScreen(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		withdrawUnknown(t, m)
 		out := screen(t, m)
@@ -68,6 +69,7 @@ func TestOutcomeUnknownScreen(t *testing.T) {
 
 // When the bank's answer comes, the receipt shows the real outcome.
 func TestOutcomeUnknownResolvedDone(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	withdrawUnknown(t, m)
 	press(m, tea.KeyEnter) // to the menu meanwhile
@@ -87,6 +89,7 @@ func TestOutcomeUnknownResolvedDone(t *testing.T) {
 }
 
 func TestOutcomeUnknownResolvedRefused(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	withdrawUnknown(t, m)
 	send(m, resolveResultMsg{gen: m.gen, id: "atm-test-1",
@@ -101,6 +104,7 @@ func TestOutcomeUnknownResolvedRefused(t *testing.T) {
 
 // No answer yet to Resolve: the ATM keeps asking, and says so.
 func TestOutcomeUnknownStillChecking(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	withdrawUnknown(t, m)
 	_, cmd := m.Update(resolveResultMsg{gen: m.gen, id: "atm-test-1",
@@ -120,6 +124,7 @@ func TestOutcomeUnknownStillChecking(t *testing.T) {
 // If the client can no longer learn the outcome, the ATM says it is unknown
 // and what to do, never that the bank refused.
 func TestOutcomeUnknownCannotBeLearned(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	withdrawUnknown(t, m)
 	send(m, resolveResultMsg{gen: m.gen, id: "atm-test-1",
@@ -135,6 +140,7 @@ func TestOutcomeUnknownCannotBeLearned(t *testing.T) {
 // An error that did not come from the bank is never shown as a refusal,
 // and no raw Go error reaches the screen.
 func TestNotSentIsNotRefused(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	typeText(m, "3")

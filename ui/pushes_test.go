@@ -23,6 +23,7 @@ func statementFull(m *Model) {
 // The card of money that arrived shows on every screen, and never in place
 // of what the screen shows: where the screen is full it goes beside it.
 func TestPushCardNeverHidesTheScreen(t *testing.T) {
+	t.Parallel()
 	push := client.Push{Kind: wire.PushTransferIn, Account: "123", From: "456", FromHolder: "Bruno Lima",
 		Amount: 2500, Balance: 102500, HasBalance: true, TS: 61, ApplyTS: 59, RecvTS: 62}
 	for _, sc := range []struct {
@@ -52,6 +53,7 @@ func TestPushCardNeverHidesTheScreen(t *testing.T) {
 // A change made by another session on the same account updates the balance
 // shown and says what happened.
 func TestPushFromAnotherATM(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		push  client.Push
 		texts []string
@@ -82,6 +84,7 @@ func TestPushFromAnotherATM(t *testing.T) {
 // A push without a balance (a newer one was already shown) leaves the
 // balance shown as it is.
 func TestPushWithoutBalance(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		loggedIn(m)
 		send(m, pushMsg{gen: m.gen, push: client.Push{Kind: wire.PushWithdraw, Account: "123", Amount: 5000, TS: 70, ApplyTS: 68, RecvTS: 71}})

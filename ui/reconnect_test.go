@@ -11,6 +11,7 @@ import (
 // and the ATM's own logout, are in the timeline with their rule, labelled
 // as automatic; the person's own requests have no label.
 func TestTimelineLabelsAutomaticMessages(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		connected(m)
 		send(m, clockEventsMsg{

@@ -47,6 +47,7 @@ func eachLayout(t *testing.T, fn func(t *testing.T, m *Model)) {
 }
 
 func TestConnectingScreen(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		out := screen(t, m)
 		mustContain(t, out, "BANCO LAMPORT", "atm-test", "127.0.0.1:7667")
@@ -56,6 +57,7 @@ func TestConnectingScreen(t *testing.T) {
 }
 
 func TestConnectFailedRetries(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		send(m, dialResultMsg{err: fmt.Errorf("connect to the bank at 127.0.0.1:7667: %w", syscall.ECONNREFUSED)})
 		out := screen(t, m)
@@ -70,6 +72,7 @@ func TestConnectFailedRetries(t *testing.T) {
 // ATMs that find no bank do not all try again at the same instant: the wait
 // grows and is drawn at random.
 func TestConnectRetriesAreJittered(t *testing.T) {
+	t.Parallel()
 	seen := map[time.Duration]bool{}
 	for range 20 {
 		m := newTestModel(t, 80, 24, true)
@@ -93,6 +96,7 @@ func TestConnectRetriesAreJittered(t *testing.T) {
 
 // Without --server, a failed dial starts a server inside the ATM and says so.
 func TestConnectStartsEmbeddedServer(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, connectStartsEmbeddedServer)
 }
 
@@ -122,6 +126,7 @@ func connectStartsEmbeddedServer(t *testing.T, m *Model, w words) {
 }
 
 func TestConnectWithServerFlagNeverStartsOne(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	m.cfg.StartServer = func(addr, db string) (LocalServer, error) {
 		t.Error("a server was started although --server was given")
@@ -136,6 +141,7 @@ func TestConnectWithServerFlagNeverStartsOne(t *testing.T) {
 }
 
 func TestLoginScreen(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		connected(m)
 		out := screen(t, m)
@@ -151,6 +157,7 @@ func TestLoginScreen(t *testing.T) {
 }
 
 func TestLoginSubmitsAfterLocalChecks(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	connected(m)
 	press(m, tea.KeyEnter)
@@ -173,6 +180,7 @@ func TestLoginSubmitsAfterLocalChecks(t *testing.T) {
 }
 
 func TestLoginErrors(t *testing.T) {
+	t.Parallel()
 	until := time.Date(2030, 1, 2, 15, 4, 5, 0, time.Local)
 	cases := []struct {
 		name  string
@@ -207,6 +215,7 @@ func TestLoginErrors(t *testing.T) {
 }
 
 func TestMenuScreen(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		out := screen(t, m)
@@ -226,6 +235,7 @@ func TestMenuScreen(t *testing.T) {
 }
 
 func TestMenuShortcutsAndEnter(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	typeText(m, "2")
@@ -249,6 +259,7 @@ func TestMenuShortcutsAndEnter(t *testing.T) {
 }
 
 func TestDepositForm(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		typeText(m, "2")
@@ -274,6 +285,7 @@ func TestDepositForm(t *testing.T) {
 // TestAmountAboveTheBanksLimit: the limit the bank announced in its
 // greeting is checked before anything is sent.
 func TestAmountAboveTheBanksLimit(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	typeText(m, "2")
@@ -290,6 +302,7 @@ func TestAmountAboveTheBanksLimit(t *testing.T) {
 }
 
 func TestWithdrawFormSubmits(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	typeText(m, "3")
@@ -310,6 +323,7 @@ func TestWithdrawFormSubmits(t *testing.T) {
 }
 
 func TestTransferFlow(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		typeText(m, "4")
@@ -346,6 +360,7 @@ func TestTransferFlow(t *testing.T) {
 }
 
 func TestTransferUnknownRecipient(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, false)
 	loggedIn(m)
 	typeText(m, "4")
@@ -359,6 +374,7 @@ func TestTransferUnknownRecipient(t *testing.T) {
 }
 
 func TestReceiptScreen(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		send(m, clockEventsMsg{
@@ -382,6 +398,7 @@ func TestReceiptScreen(t *testing.T) {
 }
 
 func TestReceiptDuplicate(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	send(m, opResultMsg{op: opWithdraw, amount: 1000, reply: client.Reply{ID: "r2", Balance: 99000, Duplicate: true}})
@@ -389,6 +406,7 @@ func TestReceiptDuplicate(t *testing.T) {
 }
 
 func TestRefusedReceipt(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		send(m, clockEventsMsg{
@@ -408,6 +426,7 @@ func TestRefusedReceipt(t *testing.T) {
 }
 
 func TestBalanceReceipt(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		typeText(m, "1")
@@ -421,6 +440,7 @@ func TestBalanceReceipt(t *testing.T) {
 }
 
 func TestStatementScreen(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		typeText(m, "5")
@@ -456,6 +476,7 @@ func TestStatementScreen(t *testing.T) {
 }
 
 func TestStatementEmpty(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	typeText(m, "5")
@@ -464,6 +485,7 @@ func TestStatementEmpty(t *testing.T) {
 }
 
 func TestPushArrives(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		gen := m.gen
@@ -484,6 +506,7 @@ func TestPushArrives(t *testing.T) {
 }
 
 func TestConnectionLostThenBackToLogin(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		gen := m.gen
@@ -505,6 +528,7 @@ func TestConnectionLostThenBackToLogin(t *testing.T) {
 // with the same id; its receipt says so, and then the ATM asks for a new
 // login.
 func TestConnectionLostDuringRequest(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	typeText(m, "2")
@@ -527,6 +551,7 @@ func TestConnectionLostDuringRequest(t *testing.T) {
 }
 
 func TestClientClosedGoesBackToConnecting(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	loggedIn(m)
 	send(m, statusMsg{gen: m.gen, closed: true})
@@ -537,6 +562,7 @@ func TestClientClosedGoesBackToConnecting(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		loggedIn(m)
 		typeText(m, "6")
@@ -547,6 +573,7 @@ func TestLogout(t *testing.T) {
 }
 
 func TestTooSmall(t *testing.T) {
+	t.Parallel()
 	for _, sz := range []struct{ w, h int }{{79, 24}, {80, 23}, {40, 10}, {20, 5}} {
 		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
 			m := newTestModel(t, sz.w, sz.h, true)
@@ -568,6 +595,7 @@ func TestTooSmall(t *testing.T) {
 }
 
 func TestClockPanelTimeline(t *testing.T) {
+	t.Parallel()
 	m := newTestModel(t, 80, 24, true)
 	connected(m)
 	var evs clockEventsMsg
@@ -594,6 +622,7 @@ func TestClockPanelTimeline(t *testing.T) {
 }
 
 func TestBigDigits(t *testing.T) {
+	t.Parallel()
 	got := renderBig(1234567890, 40)
 	if len(got) != 3 || len([]rune(got[0])) != 10*4-1 {
 		t.Fatalf("renderBig = %q", got)
@@ -607,6 +636,7 @@ func TestBigDigits(t *testing.T) {
 // In Portuguese a money operation is confirmed with s (sim), the key the
 // screen names; y works too. English confirms with y only.
 func TestConfirmKeyOfTheLanguage(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		lang    i18n.Lang
 		key     string
@@ -638,6 +668,7 @@ func TestConfirmKeyOfTheLanguage(t *testing.T) {
 
 // A terminal too small says so in the person's language.
 func TestTooSmallInPortuguese(t *testing.T) {
+	t.Parallel()
 	m := newTestModelIn(t, 60, 20, true, i18n.Portuguese)
 	flat := strings.Join(strings.Fields(screen(t, m)), " ")
 	mustContain(t, flat, "Terminal pequeno demais: são necessários 80×24, há 60×20.", "Aumente a janela ou tecle q para sair.")

@@ -65,6 +65,7 @@ func footer(t *testing.T, m *Model) string {
 // Each entry shows its local date and time with the zone, written the
 // language's way, and the counterparty, readable at 80 columns.
 func TestStatementEntriesReadable(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		all := openStatement(m)
 		out := screen(t, m)
@@ -83,6 +84,7 @@ func TestStatementEntriesReadable(t *testing.T) {
 // and the oldest; reaching the end fetches the next page, and once all are
 // loaded the count is known.
 func TestStatementPaging(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		all := openStatement(m)
 		n := m.statement.visible()
@@ -126,6 +128,7 @@ func TestStatementPaging(t *testing.T) {
 // Enter opens an entry with its Lamport timestamps; a received transfer
 // shows what is known of it.
 func TestStatementEntryDetail(t *testing.T) {
+	t.Parallel()
 	eachScreen(t, func(t *testing.T, m *Model, w words) {
 		openStatement(m)
 		press(m, tea.KeyDown)
@@ -154,6 +157,7 @@ func TestStatementEntryDetail(t *testing.T) {
 
 // The help bar shows the statement's keys at 80 columns.
 func TestStatementHelpBar(t *testing.T) {
+	t.Parallel()
 	for _, w := range []int{80, 120} {
 		m := newTestModel(t, w, 24, true)
 		openStatement(m)

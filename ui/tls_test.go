@@ -174,6 +174,7 @@ func closedPortServer(t *testing.T) string {
 // The first connection to a TLS bank shows the certificate's fingerprint
 // on the login screen, and where it is now remembered.
 func TestTLSFirstUseShownOnLogin(t *testing.T) {
+	t.Parallel()
 	addr, fp := tlsBank(t)
 	known := filepath.Join(t.TempDir(), "known_servers")
 	c, err := dialTLS(t, addr, client.TLSOptions{KnownServers: known})

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	ok := []struct {
 		in   string
 		want Cents
@@ -115,6 +116,7 @@ func TestParse(t *testing.T) {
 
 // Every amount formatted the way the app shows it parses back to itself.
 func TestParseAmountRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Cents{1, 9, 10, 99, 100, 5050, 99999, 100000, 123456789, 1<<62 + 12345} {
 		got, err := Parse(c.String())
 		if err != nil || got != c {

@@ -33,6 +33,7 @@ func runATMInput(t *testing.T, bin, stdin string, args ...string) (int, string, 
 // TestHelpGoesToStandardOutput: help asked for is printed on standard
 // output with exit 0; a mistake goes to standard error with exit 2.
 func TestHelpGoesToStandardOutput(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"serve", "-h"}, {"log", "--help"},
 		{"verify", "-h"}, {"watch", "-h"}, {"accounts", "-h"}, {"accounts", "add", "-h"}, {"bench", "-h"}} {
@@ -53,6 +54,7 @@ func TestHelpGoesToStandardOutput(t *testing.T) {
 // PIN coming on standard input (as from a pipe): it is not in the command
 // line, and it is the account's PIN.
 func TestAccountsAddReadsThePINFromInput(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	path := filepath.Join(t.TempDir(), "bank.db")
 	code, out, errOut := runATMInput(t, bin, "4321\n", "accounts", "add", "--db", path, "--id", "321", "--name", "Rui Alves")

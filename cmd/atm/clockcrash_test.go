@@ -17,6 +17,7 @@ import (
 // same file: the new greeting is above the refusal's timestamp. Each kind of
 // refusal the server makes alone is tried.
 func TestClockNeverGoesBackAfterAKill(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	db := filepath.Join(t.TempDir(), "bank.db")
 	srv := startServe(t, bin, db, "127.0.0.1:0", 0)

@@ -192,6 +192,7 @@ func (w *fzWorld) stopped() {
 // answer's outcome and timestamps, no refused one is, every push matches its
 // transfer, and atm verify passes.
 func TestHostileTimestampsAndCrashes(t *testing.T) {
+	t.Parallel()
 	cycles := 4
 	if testing.Short() {
 		cycles = 2

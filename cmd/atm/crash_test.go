@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 	"atm/netproto/wire"
 
 	"atm/bank/boltstore"
@@ -32,19 +33,50 @@ import (
 
 const crashToken = "crash-test-operator"
 
-// buildATM builds the atm binary into a temporary directory.
+// atmBuild is the atm binary the tests run: built once, by the first test
+// that needs it, into a directory that TestMain removes at the end.
+var atmBuild struct {
+	once sync.Once
+	dir  string // the directory, once made
+	bin  string // the binary, once built
+	skip string // why it cannot be built here
+	err  error
+}
+
+// buildATM returns the atm binary, building it on the first call.
 func buildATM(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not on PATH; the crash test needs it to build atm")
+	atmBuild.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			atmBuild.skip = "the go tool is not on PATH; the test needs it to build atm"
+			return
+		}
+		if atmBuild.dir, err = os.MkdirTemp("", "atm-test-bin-"); err != nil {
+			atmBuild.err = err
+			return
+		}
+		bin := filepath.Join(atmBuild.dir, "atm")
+		if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			atmBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		atmBuild.bin = bin
+	})
+	switch {
+	case atmBuild.skip != "":
+		t.Skip(atmBuild.skip)
+	case atmBuild.err != nil:
+		t.Fatal(atmBuild.err)
 	}
-	bin := filepath.Join(t.TempDir(), "atm")
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	return atmBuild.bin
+}
+
+// removeATMBuild removes the built binary, if any; TestMain calls it.
+func removeATMBuild() {
+	if atmBuild.dir != "" {
+		os.RemoveAll(atmBuild.dir)
 	}
-	return bin
 }
 
 // child is one run of atm serve.
@@ -83,22 +115,22 @@ func startServe(t *testing.T, bin, db, addr string, n int, extra ...string) *chi
 		_ = cmd.Process.Kill()
 		<-c.exited
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for c.addr == "" {
-		b, _ := os.ReadFile(out)
+	var b []byte
+	listening := polltest.Within(20*time.Second, func() bool {
+		b, _ = os.ReadFile(out)
 		if m := listenRE.FindSubmatch(b); m != nil {
 			c.addr = string(m[1])
-			break
+			return true
 		}
 		select {
 		case <-c.exited:
 			t.Fatalf("atm serve exited before listening (%v):\n%s", c.err, b)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("atm serve did not report its address:\n%s", b)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return false
+	})
+	if !listening {
+		t.Fatalf("atm serve did not report its address:\n%s", b)
 	}
 	return c
 }
@@ -124,6 +156,7 @@ type acked struct {
 // flight at the kill is resent, with the same id, to the restarted server on
 // the same port, and is applied once (or answered as already applied).
 func TestCrashDurability(t *testing.T) {
+	t.Parallel()
 	cycles := 6
 	if testing.Short() {
 		cycles = 3

@@ -27,6 +27,7 @@ import (
 // of the three processes for the transfer and its push, and atm log draws
 // them as text, SVG and a ShiViz log.
 func TestTransferAndPushInTheDiagram(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	db := filepath.Join(t.TempDir(), "bank.db")
 	srv := startServe(t, bin, db, "127.0.0.1:0", 0)

@@ -18,6 +18,7 @@ import (
 	"atm/bank/etcdstore/etcdtest"
 	"atm/bank/money"
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 	"atm/netproto/wire"
 )
 
@@ -50,6 +51,7 @@ type sigkillAck struct {
 // --etcd exits 0, and bank-1 restarted with the same --proc greets above
 // every timestamp it sent or stored before the kill.
 func TestServeEtcdSIGKILLUnderLoad(t *testing.T) {
+	t.Parallel()
 	const atms = 9
 	const progress = 5
 	seed := uint64(time.Now().UnixNano())
@@ -86,7 +88,6 @@ func TestServeEtcdSIGKILLUnderLoad(t *testing.T) {
 		dups       int
 		failures   []error
 	)
-	notify := make(chan struct{}, 1)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	// sent records a timestamp server proc sent.
@@ -178,10 +179,6 @@ func TestServeEtcdSIGKILLUnderLoad(t *testing.T) {
 				}
 				failed := len(failures) > 0
 				mu.Unlock()
-				select {
-				case notify <- struct{}{}:
-				default:
-				}
 				if failed {
 					return
 				}
@@ -202,8 +199,7 @@ func TestServeEtcdSIGKILLUnderLoad(t *testing.T) {
 	}
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.After(30 * time.Second)
-		for {
+		polltest.Until(t, what, 30*time.Second, func() bool {
 			mu.Lock()
 			done, failed := cond(), len(failures) > 0
 			mu.Unlock()
@@ -211,15 +207,8 @@ func TestServeEtcdSIGKILLUnderLoad(t *testing.T) {
 				halt()
 				t.Fatalf("the ATMs failed: %v", failures)
 			}
-			if done {
-				return
-			}
-			select {
-			case <-notify:
-			case <-deadline:
-				t.Fatalf("timed out after 30s waiting for %s", what)
-			}
-		}
+			return done
+		})
 	}
 	waitUntil("successes on every server", func() bool {
 		return okOn["bank-1"] >= progress && okOn["bank-2"] >= progress && okOn["bank-3"] >= progress

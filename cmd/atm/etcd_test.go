@@ -105,6 +105,7 @@ func startServeEtcd(t *testing.T, bin, endpoints, proc string) *etcdChild {
 // bank-2; a client given both addresses works; both stop cleanly on
 // SIGTERM; atm verify --etcd and atm log --etcd read what they did.
 func TestServeEtcdTwoServers(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	endpoint, cli := startTestEtcd(t)
 	s1 := startServeEtcd(t, bin, endpoint, "bank-1")
@@ -231,6 +232,7 @@ func TestServeEtcdTwoServers(t *testing.T) {
 // TestServeEtcdRefusesBadFlags: --db with --etcd, --etcd without --proc
 // and --proc without --etcd are refused before anything starts.
 func TestServeEtcdRefusesBadFlags(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	for _, tc := range []struct {
 		args []string

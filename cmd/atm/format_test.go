@@ -17,6 +17,7 @@ import (
 // The log line of a refused account opening shows the refusal once and no
 // holder's name; a refused over-long name is not repeated in it at all.
 func TestFormatRefusedOpen(t *testing.T) {
+	t.Parallel()
 	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, NoDefaults: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +59,7 @@ func TestFormatRefusedOpen(t *testing.T) {
 
 // The log line of a lock says who is locked out and until when.
 func TestFormatLock(t *testing.T) {
+	t.Parallel()
 	b, err := boltstore.Open(filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +84,7 @@ func TestFormatLock(t *testing.T) {
 // TestLogLinesCannotBeForged prints events whose strings came from a client
 // with newlines and escape sequences in them: each stays one line.
 func TestLogLinesCannotBeForged(t *testing.T) {
+	t.Parallel()
 	e := bank.Event{TS: 7, Kind: bank.KindLogin, Outcome: "invalid_account_id",
 		Account: "123\nL=999999 apply deposit 8801 +R$ 1.000.000,00 ok", Client: "p\x1b[2J", Detail: "x\ry"}
 	line := server.EscapeControl(formatEvent(e))
@@ -95,6 +98,7 @@ func TestLogLinesCannotBeForged(t *testing.T) {
 
 // TestFormatPushKinds prints each kind of push as what it told the ATM.
 func TestFormatPushKinds(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		detail, to, want string
 	}{

@@ -8,16 +8,20 @@ import (
 
 // TestMain runs the tests, and the atm they start, in English whatever the
 // locale of the machine: they read what atm says. TestCommandsSpeakTheLanguage
-// sets the locale itself.
+// sets the locale of the atm it starts itself. At the end it removes the
+// atm the tests built.
 func TestMain(m *testing.M) {
 	os.Setenv("LC_ALL", "C.UTF-8")
-	os.Exit(m.Run())
+	code := m.Run()
+	removeATMBuild()
+	os.Exit(code)
 }
 
 // The commands speak the environment's language ($LC_ALL, then
 // $LC_MESSAGES, then $LANG), --lang overrides it, and a language the
 // catalog lacks is a usage error.
 func TestCommandsSpeakTheLanguage(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	cases := []struct {
 		name               string
@@ -46,10 +50,9 @@ func TestCommandsSpeakTheLanguage(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Setenv("LC_ALL", c.lcAll)
-			t.Setenv("LC_MESSAGES", c.lcMsg)
-			t.Setenv("LANG", c.lang)
-			code, out, errOut := runATM(t, bin, c.args...)
+			t.Parallel()
+			env := []string{"LC_ALL=" + c.lcAll, "LC_MESSAGES=" + c.lcMsg, "LANG=" + c.lang}
+			code, out, errOut := runATMEnv(t, bin, env, c.args...)
 			if code != c.code || !strings.Contains(out, c.wantOut) || !strings.Contains(errOut, c.wantErr) {
 				t.Fatalf("atm %v: exit %d (want %d)\nstdout: %s\nstderr: %s", c.args, code, c.code, out, errOut)
 			}

@@ -22,8 +22,18 @@ import (
 // runATM runs the built binary and returns its exit code, stdout and stderr.
 func runATM(t *testing.T, bin string, args ...string) (int, string, string) {
 	t.Helper()
+	return runATMEnv(t, bin, nil, args...)
+}
+
+// runATMEnv is runATM with the variables of env ("KEY=value") added to the
+// test's environment.
+func runATMEnv(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	code := 0
@@ -54,6 +64,7 @@ func newDB(t *testing.T) string {
 // held by a server and a damaged file with a message and exit 1, and never
 // panic.
 func TestOfflineTools(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	readers := [][]string{{"accounts", "list"}, {"log"}, {"log", "--json"}, {"verify"}}
 

@@ -17,6 +17,7 @@ import (
 // machines can reach, without TLS, refuses to start, says why and what to
 // do, and touches nothing beside the database.
 func TestServePlaintextRefusedOffLoopback(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "bank.db")
@@ -52,11 +53,12 @@ var fingerprintRE = regexp.MustCompile(`certificate (SHA256:[A-Za-z0-9+/]{43})`)
 // it on first use and remembers it. After the certificate is swapped, the
 // same client refuses the server, naming both fingerprints.
 func TestServeTLSKeepsItsCertificate(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "bank.db")
 	known := filepath.Join(t.TempDir(), "known_servers")
-	t.Setenv("ATM_KNOWN_SERVERS", known)
+	knownEnv := []string{"ATM_KNOWN_SERVERS=" + known} // for each atm log
 
 	srv := startServe(t, bin, db, "127.0.0.1:0", 1, "--tls")
 	start := startLine(t, srv)
@@ -72,7 +74,7 @@ func TestServeTLSKeepsItsCertificate(t *testing.T) {
 		t.Fatalf("key file: %v, mode %v; want 0600", err, st.Mode())
 	}
 	addr := "tls://" + srv.addr
-	code, out, errOut := runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken)
+	code, out, errOut := runATMEnv(t, bin, knownEnv, "log", "--server", addr, "--operator-token", crashToken)
 	if code != 0 || !strings.Contains(out, "server_start") {
 		t.Fatalf("atm log --server %s: exit %d\n%s%s", addr, code, out, errOut)
 	}
@@ -88,7 +90,7 @@ func TestServeTLSKeepsItsCertificate(t *testing.T) {
 	if again := fingerprintRE.FindStringSubmatch(startLine(t, srv)); again == nil || again[1] != fp[1] {
 		t.Fatalf("restart: certificate %v, want the kept %s", again, fp[1])
 	}
-	if code, _, errOut := runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken); code != 0 || strings.Contains(errOut, "first connection") {
+	if code, _, errOut := runATMEnv(t, bin, knownEnv, "log", "--server", addr, "--operator-token", crashToken); code != 0 || strings.Contains(errOut, "first connection") {
 		t.Fatalf("atm log after the restart: exit %d\n%s", code, errOut)
 	}
 
@@ -103,7 +105,7 @@ func TestServeTLSKeepsItsCertificate(t *testing.T) {
 	if swapped == nil || swapped[1] == fp[1] {
 		t.Fatalf("a new certificate was not made: %v", swapped)
 	}
-	code, _, errOut = runATM(t, bin, "log", "--server", addr, "--operator-token", crashToken)
+	code, _, errOut = runATMEnv(t, bin, knownEnv, "log", "--server", addr, "--operator-token", crashToken)
 	if code != 1 {
 		t.Fatalf("atm log against a swapped certificate: exit %d\n%s", code, errOut)
 	}
@@ -143,6 +145,7 @@ func stopServe(t *testing.T, c *child) {
 // bank whose certificate is not the one remembered does not connect, and
 // says so in the language it speaks, naming both fingerprints.
 func TestWatchRefusesAChangedCertificateInItsLanguage(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	db := filepath.Join(t.TempDir(), "bank.db")
 	srv := startServe(t, bin, db, "127.0.0.1:0", 1, "--tls")
@@ -170,6 +173,7 @@ func TestWatchRefusesAChangedCertificateInItsLanguage(t *testing.T) {
 // TestWatchSaysWhyItCannotConnect: atm watch at an address nobody listens
 // on says so in a sentence of its language, never with the Go error.
 func TestWatchSaysWhyItCannotConnect(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -22,12 +22,14 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"atm/cmd/atm/internal/sshatm"
+	"atm/netproto/polltest"
 )
 
 // An --ssh address other machines reach, without keys, is refused before
 // anything is touched, with the reason and the ways out; so are SSH flags
 // without --ssh and a keys file that is not one.
 func TestServeSSHRefusesAnOpenAddressWithoutKeys(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "bank", "bank.db")
@@ -69,8 +71,10 @@ type serveChild struct {
 	done chan error
 }
 
-// startServeSSH runs atm serve with args and waits for its SSH start line.
-func startServeSSH(t *testing.T, bin, logPath string, args ...string) (*serveChild, []string) {
+// startServeSSH runs atm serve with args, and the variables of env
+// ("KEY=value") added to the test's environment, and waits for its SSH
+// start line.
+func startServeSSH(t *testing.T, bin, logPath string, env []string, args ...string) (*serveChild, []string) {
 	t.Helper()
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -78,6 +82,9 @@ func startServeSSH(t *testing.T, bin, logPath string, args ...string) (*serveChi
 	}
 	defer f.Close()
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -98,11 +105,14 @@ var sshStartRE = regexp.MustCompile(`serving the ATM over SSH on (127\.0\.0\.1:\
 // waitLog waits until the log matches re, and returns the match.
 func (c *serveChild) waitLog(t *testing.T, re *regexp.Regexp) []string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, _ := os.ReadFile(c.log)
-		if m := re.FindStringSubmatch(string(b)); m != nil {
-			return m
+	var (
+		b []byte
+		m []string
+	)
+	matched := polltest.Within(20*time.Second, func() bool {
+		b, _ = os.ReadFile(c.log)
+		if m = re.FindStringSubmatch(string(b)); m != nil {
+			return true
 		}
 		select {
 		case err := <-c.done:
@@ -110,11 +120,12 @@ func (c *serveChild) waitLog(t *testing.T, re *regexp.Regexp) []string {
 			t.Fatalf("atm serve exited (%v) before its log matched %s:\n%s", err, re, b)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the log of atm serve never matched %s:\n%s", re, b)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return false
+	})
+	if !matched {
+		t.Fatalf("the log of atm serve never matched %s:\n%s", re, b)
 	}
+	return m
 }
 
 // sshShell opens a session on client with the environment env and a
@@ -151,11 +162,8 @@ func sshShell(t *testing.T, client *gossh.Client, env map[string]string) (*gossh
 // sequences, holds want.
 func waitOutput(t *testing.T, out *syncBuffer, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(ansi.Strip(out.String()), want); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the terminal never showed %q: %q", want, ansi.Strip(out.String()))
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !polltest.Within(20*time.Second, func() bool { return strings.Contains(ansi.Strip(out.String()), want) }) {
+		t.Fatalf("the terminal never showed %q: %q", want, ansi.Strip(out.String()))
 	}
 }
 
@@ -183,6 +191,7 @@ func (s *syncBuffer) String() string {
 // session ends with status 0 and the server stops cleanly. The next start
 // keeps the host key.
 func TestServeSSHGoodbyeOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGTERM is a Unix signal")
 	}
@@ -202,7 +211,7 @@ func TestServeSSHGoodbyeOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"--addr", "127.0.0.1:0", "--db", db, "--ssh", "127.0.0.1:0", "--ssh-authorized-keys", keys}
-	srv, m := startServeSSH(t, bin, filepath.Join(dir, "serve-1.log"), args...)
+	srv, m := startServeSSH(t, bin, filepath.Join(dir, "serve-1.log"), nil, args...)
 	sshAddr, fingerprint, made, keyPath := m[1], m[2], m[3], m[4]
 	if made == "" || keyPath != filepath.Join(dir, sshatm.HostKeyFile) {
 		t.Fatalf("first start: host key %q made %q, want one made beside the database", keyPath, made)
@@ -264,7 +273,7 @@ func TestServeSSHGoodbyeOnSIGTERM(t *testing.T) {
 		t.Errorf("the log of the shutdown: the ATM over SSH must log out before the server stops, then stop cleanly:\n%s", log)
 	}
 
-	srv, m = startServeSSH(t, bin, filepath.Join(dir, "serve-2.log"), args...)
+	srv, m = startServeSSH(t, bin, filepath.Join(dir, "serve-2.log"), nil, args...)
 	if m[2] != fingerprint || m[3] != "" {
 		t.Errorf("second start: host key %s (%q), want the kept %s", m[2], m[3], fingerprint)
 	}

@@ -16,11 +16,11 @@ import (
 // trusting the certificate the server serves (pinned, not remembered in
 // a known-servers file), and speak the language the SSH client sends.
 func TestServeSSHOnATLSBank(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	dir := t.TempDir()
 	known := filepath.Join(dir, "known_servers")
-	t.Setenv("ATM_KNOWN_SERVERS", known)
-	srv, m := startServeSSH(t, bin, filepath.Join(dir, "serve.log"),
+	srv, m := startServeSSH(t, bin, filepath.Join(dir, "serve.log"), []string{"ATM_KNOWN_SERVERS=" + known},
 		"--tls", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "bank.db"), "--ssh", "127.0.0.1:0")
 	srv.waitLog(t, regexp.MustCompile(`TLS \(ATMs connect with tls://127\.0\.0\.1:\d+\), certificate SHA256:`))
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"atm/netproto/polltest"
 )
 
 // TestServeKeepsATokenAndDelaysForTeaching runs atm serve without an
@@ -18,6 +20,7 @@ import (
 // own; its greeting says messages are delayed, and a request's answer
 // comes no sooner than the shortest delay.
 func TestServeKeepsATokenAndDelaysForTeaching(t *testing.T) {
+	t.Parallel()
 	bin := buildATM(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "bank.db")
@@ -34,20 +37,24 @@ func TestServeKeepsATokenAndDelaysForTeaching(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var addr string
-	for deadline := time.Now().Add(20 * time.Second); addr == ""; {
-		b, _ := os.ReadFile(out)
-		if m := listenRE.FindSubmatch(b); m != nil {
-			addr = string(m[1])
-			if !strings.Contains(string(b), "operator token in "+tokenFile(db)) || !strings.Contains(string(b), "teaching mode") {
-				t.Fatalf("start line: %s", b)
-			}
-			break
+	var (
+		addr string
+		b    []byte
+	)
+	started := polltest.Within(20*time.Second, func() bool {
+		b, _ = os.ReadFile(out)
+		m := listenRE.FindSubmatch(b)
+		if m == nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no start line: %s", b)
+		addr = string(m[1])
+		if !strings.Contains(string(b), "operator token in "+tokenFile(db)) || !strings.Contains(string(b), "teaching mode") {
+			t.Fatalf("start line: %s", b)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return true
+	})
+	if !started {
+		t.Fatalf("no start line: %s", b)
 	}
 	st, err := os.Stat(tokenFile(db))
 	if err != nil || st.Mode().Perm() != 0o600 {

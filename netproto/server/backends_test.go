@@ -72,10 +72,14 @@ var overTLS = backend{"bbolt-tls", func(t *testing.T, configure ...func(*server.
 	return &testBank{t: t, addrs: []string{e.addr}, ledger: e.bank, trust: e.trust, check: func(*testing.T) {}}
 }}
 
-// eachBackend runs f as a subtest against a new bank of every backend.
+// eachBackend runs f as a subtest against a new bank of every backend,
+// the subtests in parallel.
 func eachBackend(t *testing.T, f func(t *testing.T, b *testBank), configure ...func(*server.Server)) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) { f(t, be.start(t, configure...)) })
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, be.start(t, configure...))
+		})
 	}
 }
 

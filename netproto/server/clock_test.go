@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 
 	"atm/bank"
 	"atm/bank/lamport"
@@ -90,10 +91,7 @@ func checkClocks(t *testing.T, e *env, clients map[string][]client.ClockEvent) {
 		}
 		return out
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(missing()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	polltest.Within(5*time.Second, func() bool { return len(missing()) == 0 })
 	if m := missing(); len(m) > 0 {
 		t.Errorf("clock changes never printed: %v", m)
 	}
@@ -143,6 +141,7 @@ func checkClocks(t *testing.T, e *env, clients map[string][]client.ClockEvent) {
 }
 
 func TestLamportClocksAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	logs := map[string]*clockLog{}
 	var clients []*client.Client

@@ -22,6 +22,7 @@ import (
 // the server; and each account's events, whichever server applied them,
 // were committed in (ts, proc) order.
 func TestClusterClockCondition(t *testing.T) {
+	t.Parallel()
 	const clients = 6
 	rounds := 8
 	if testing.Short() {

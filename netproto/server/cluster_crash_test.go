@@ -11,6 +11,7 @@ import (
 	"atm/bank/etcdstore"
 	"atm/bank/etcdstore/etcdtest"
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 )
 
 // TestClusterServerCrashFailover crashes one of three bank servers under
@@ -21,6 +22,7 @@ import (
 // operation is lost, none is applied twice (counted by request id in the
 // log), and the log replays to the balances.
 func TestClusterServerCrashFailover(t *testing.T) {
+	t.Parallel()
 	const clients = 9
 	const progress = 5
 	rng := seededRand(t)
@@ -57,7 +59,7 @@ func TestClusterServerCrashFailover(t *testing.T) {
 		defer ld.mu.Unlock()
 		return ld.okBy[proc]
 	}
-	waitFor(t, 30*time.Second, "successes on every server", ld.progress, func() bool {
+	polltest.Until(t, "successes on every server", 30*time.Second, func() bool {
 		for _, s := range bc.servers {
 			if ok, _ := ld.counts(s.proc); ok < progress {
 				return false
@@ -72,7 +74,7 @@ func TestClusterServerCrashFailover(t *testing.T) {
 	}
 	t0 := time.Now()
 	bc.servers[0].crash(t)
-	waitFor(t, 30*time.Second, "successes of the ATMs of the crashed server on the others", ld.progress, func() bool {
+	polltest.Until(t, "successes of the ATMs of the crashed server on the others", 30*time.Second, func() bool {
 		if ld.failed() {
 			t.Fatal("the ATMs failed")
 		}

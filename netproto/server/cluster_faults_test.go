@@ -11,6 +11,7 @@ import (
 	"atm/bank/etcdstore"
 	"atm/bank/etcdstore/etcdtest"
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 )
 
 // TestClusterSurvivesEtcdMemberFaults runs ATMs on three bank servers over
@@ -22,6 +23,7 @@ import (
 // acknowledged request is in the log exactly once and the log replays to
 // the balances.
 func TestClusterSurvivesEtcdMemberFaults(t *testing.T) {
+	t.Parallel()
 	const clients = 6
 	const progress = 5 // successes per server that show it serves
 	rng := seededRand(t)
@@ -63,7 +65,7 @@ func TestClusterSurvivesEtcdMemberFaults(t *testing.T) {
 	}
 	everyServer := func(what string, d time.Duration, base map[string]count, more func(now, base count) bool) {
 		t.Helper()
-		waitFor(t, d, what, ld.progress, func() bool {
+		polltest.Until(t, what, d, func() bool {
 			if ld.failed() {
 				t.Fatalf("the ATMs failed while waiting for %s", what)
 			}

@@ -268,39 +268,12 @@ func (bc *bankCluster) verify() bank.VerifyReport {
 // server uses for any operation its ledger did not run.
 func unavailableCode(code string) bool { return code == "unavailable" || code == "shutting_down" }
 
-// waitFor waits until cond holds, checking whenever tick fires, for at
-// most d.
-func waitFor(t *testing.T, d time.Duration, what string, tick <-chan struct{}, cond func() bool) {
-	t.Helper()
-	deadline := time.After(d)
-	for !cond() {
-		select {
-		case <-tick:
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-	}
-}
-
-// signal is a channel of wake-ups that never blocks its sender.
-type signal chan struct{}
-
-func newSignal() signal { return make(signal, 1) }
-
-func (s signal) notify() {
-	select {
-	case s <- struct{}{}:
-	default:
-	}
-}
-
 // clusterLoad is ATMs moving money at random between accounts, over the
 // servers of a bankCluster, counting what they were told.
 type clusterLoad struct {
 	accounts []string
 	stop     chan struct{}
 	wg       sync.WaitGroup
-	progress signal // notified after every answer
 
 	ops, ok, refused, unknown, unavailable atomic.Int64
 	deposited, withdrawn                   atomic.Int64 // acknowledged amounts
@@ -316,7 +289,7 @@ type clusterLoad struct {
 }
 
 func newClusterLoad(accounts []string) *clusterLoad {
-	return &clusterLoad{accounts: accounts, stop: make(chan struct{}), progress: newSignal(),
+	return &clusterLoad{accounts: accounts, stop: make(chan struct{}),
 		acked: map[requestKey]bool{}, okBy: map[string]int{}, okOn: map[string]int{}, unavailOn: map[string]int{}}
 }
 
@@ -395,7 +368,6 @@ func (ld *clusterLoad) run(c *client.Client, acct string, seed uint64) {
 			}
 			failed := len(ld.errs) > 0
 			ld.mu.Unlock()
-			ld.progress.notify()
 			if failed {
 				return
 			}

@@ -25,6 +25,7 @@ import (
 // Each request is applied exactly once in the etcd log, and the answer the
 // ATM finally gets, from another server, is the first outcome.
 func TestClusterLostRepliesApplyOnce(t *testing.T) {
+	t.Parallel()
 	const clients = 6
 	opsPer := 8
 	if testing.Short() {

@@ -30,6 +30,7 @@ import (
 // the same transaction as the request it repeats, or read it from a
 // member that has not seen that transaction yet.
 func TestSameRequestFromManyATMsAtOnce(t *testing.T) {
+	t.Parallel()
 	const conns, amount = 12, 700
 	rounds := 8
 	if testing.Short() {
@@ -130,6 +131,7 @@ func TestSameRequestFromManyATMsAtOnce(t *testing.T) {
 // answered as a duplicate with its first apply_ts, and nothing more is
 // applied.
 func TestClusterRemembersTheLastThousandOfAnAccount(t *testing.T) {
+	t.Parallel()
 	const window, sent, conns = 1000, 1100, 8
 	bc := newBankCluster(t, etcdtest.Start(t, 3), 3, etcdstore.Options{})
 	send := func(server int, ids []string, tag string) []map[string]any {

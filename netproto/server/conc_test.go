@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
@@ -19,6 +20,7 @@ import (
 )
 
 func TestTransferPushesToLoggedInReceiver(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.login("123", client.Options{ProcessID: "atm-alice"})
 	bruno := e.login("456", client.Options{ProcessID: "atm-bruno"})
@@ -69,6 +71,7 @@ func TestTransferPushesToLoggedInReceiver(t *testing.T) {
 }
 
 func TestManyClientsAtOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	accounts := []string{"123", "456", "789"}
 	const clients, ops = 12, 25
@@ -123,12 +126,13 @@ func TestManyClientsAtOnce(t *testing.T) {
 		t.Fatalf("total %v, want %v", a.Total, want)
 	}
 	// Each transfer reaches the 4 sessions of its recipient account.
-	eventually(t, "every push", func() bool { return pushes.Load() == clients*8*4 })
+	polltest.Until(t, "every push", 10*time.Second, func() bool { return pushes.Load() == clients*8*4 })
 	// And each operation reaches the 3 other sessions of its own account.
-	eventually(t, "every push of another session's change", func() bool { return ownPushes.Load() == clients*ops*3 })
+	polltest.Until(t, "every push of another session's change", 10*time.Second, func() bool { return ownPushes.Load() == clients*ops*3 })
 }
 
 func TestLostReplyRetriedWithSameIDAppliesOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	proxy := newReplyDropper(t, []string{e.addr}, []string{"bank"})
 	var clocks clockLog
@@ -190,6 +194,7 @@ func TestLostReplyRetriedWithSameIDAppliesOnce(t *testing.T) {
 }
 
 func TestRawRetrySameIDAppliesOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := 0; i < 2; i++ {
 		r, _ := e.raw()
@@ -206,11 +211,12 @@ func TestRawRetrySameIDAppliesOnce(t *testing.T) {
 }
 
 func TestReconnectAfterServerRestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.login("789", client.Options{Reconnect: true})
 	// Stop serving on this listener and start again on the same address.
 	e.shutdown()
-	eventually(t, "the lost status", func() bool {
+	polltest.Until(t, "the lost status", 10*time.Second, func() bool {
 		select {
 		case s := <-c.Status():
 			return s.State == client.StateLost && errors.Is(s.Err, wire.ErrShuttingDown)
@@ -220,7 +226,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	})
 	srv2 := &server.Server{Ledger: e.bank}
 	var l net.Listener
-	eventually(t, "listening again", func() bool {
+	polltest.Until(t, "listening again", 10*time.Second, func() bool {
 		var err error
 		l, err = net.Listen("tcp", e.addr)
 		return err == nil
@@ -234,6 +240,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 }
 
 func TestGracefulShutdownTellsClients(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.login("123", client.Options{})
 	r, _ := e.raw()

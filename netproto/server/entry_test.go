@@ -71,6 +71,7 @@ func sameFields(t *testing.T, a, b reflect.Type) {
 // and comes back unchanged, and the same from a wire.Entry; the two types
 // (and their receive reports) have the same fields.
 func TestEntryConversionCarriesEveryField(t *testing.T) {
+	t.Parallel()
 	sameFields(t, reflect.TypeFor[bank.Event](), reflect.TypeFor[wire.Entry]())
 	sameFields(t, reflect.TypeFor[bank.Seen](), reflect.TypeFor[wire.Seen]())
 

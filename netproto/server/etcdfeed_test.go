@@ -86,6 +86,7 @@ func nextPush(t *testing.T, c *client.Client) client.Push {
 // started far behind. A's other session, on bank-2, is told of the
 // transfer out; a deposit through bank-2 reaches A's session on bank-1.
 func TestPushAcrossServers(t *testing.T) {
+	t.Parallel()
 	cli, _ := startEtcd(t)
 	_, l1, addr1 := etcdServer(t, cli, "bank-1", 0)
 	_, l2, addr2 := etcdServer(t, cli, "bank-2", 0)
@@ -191,6 +192,7 @@ func logEntries(t *testing.T, addr string) []wire.Entry {
 // server is shutting down; the session stays open. A deposit is never shown
 // as refused: the client keeps it as unknown and sends it again.
 func TestUnreachableStoreAnswersUnavailable(t *testing.T) {
+	t.Parallel()
 	cli, stop := startEtcd(t)
 	_, _, addr := etcdServer(t, cli, "bank-1", 500*time.Millisecond)
 	c := dialLogin(t, addr, "123")

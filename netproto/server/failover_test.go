@@ -37,6 +37,7 @@ func downAddr(t *testing.T) string {
 // TestDialSkipsAServerThatIsDown: of two addresses of the bank, the first
 // refuses connections; the client connects to the second and says so.
 func TestDialSkipsAServerThatIsDown(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{ProcessID: "bank-up"}}, nil)
 	defer s.stop(t)
 	openAccounts(t, s.addr, []string{"900"}, 5_000)
@@ -182,6 +183,7 @@ func nextStatus(t *testing.T, c *client.Client) client.ConnStatus {
 // addresses, fails over to B, logs in again and resends the deposit with
 // its id: B answers with the first outcome, and the money is there once.
 func TestFailoverResendsPendingDepositToAnotherServer(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	a := startServer(t, path, boltstore.Options{Options: bank.Options{ProcessID: "bank-a"}}, nil)
 	aUp := true

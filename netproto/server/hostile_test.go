@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 )
@@ -159,7 +160,10 @@ func hostileCases() []hostileCase {
 // its own and checks that it gets its documented error, that the connection
 // stays usable (or is closed, where documented) and that no balance, total
 // or PIN counter changed.
-func TestHostileInput(t *testing.T) { eachBackend(t, testHostileInput) }
+func TestHostileInput(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, testHostileInput)
+}
 
 func testHostileInput(t *testing.T, b *testBank) {
 	appliedNow := func() int { // money events of the log that applied
@@ -235,6 +239,7 @@ func testHostileInput(t *testing.T, b *testBank) {
 // idle timeout bounds the whole line, not the gap between bytes, so the
 // connection is cut long before the line could be complete.
 func TestSlowlorisCutByIdleTimeout(t *testing.T) {
+	t.Parallel()
 	const idle = 400 * time.Millisecond
 	e := newEnv(t, func(s *server.Server) { s.IdleTimeout = idle })
 	r, _ := e.raw()
@@ -283,6 +288,10 @@ func TestSlowlorisCutByIdleTimeout(t *testing.T) {
 // TestTwoThousandConnections opens 2,000 connections at once against a
 // server limited to 500: each is greeted or told server_busy, and a session
 // opened before the flood keeps being answered throughout.
+//
+// It does not run in parallel with the other tests: raiseFileLimit may
+// change the limit on open files of the whole process, and lowers it
+// again at the end.
 func TestTwoThousandConnections(t *testing.T) {
 	const total, limit = 2000, 500
 	raiseFileLimit(t, 2*total+256)
@@ -375,7 +384,7 @@ func TestTwoThousandConnections(t *testing.T) {
 		c.Close()
 	}
 	// Once they are gone, newcomers are greeted again.
-	eventually(t, "a new connection to be greeted", func() bool {
+	polltest.Until(t, "a new connection to be greeted", 10*time.Second, func() bool {
 		c, err := client.Dial(context.Background(), e.addr, client.Options{})
 		if err != nil {
 			if !errors.Is(err, wire.ErrServerBusy) {

@@ -114,7 +114,10 @@ func linModel(initial linState) porcupine.Model {
 // and its return, explains every reply. Some calls give up early on purpose:
 // their outcome is unknown and they may take effect at any time after the
 // call. On failure the visualisation is written to a file the test names.
-func TestLinearizableOperations(t *testing.T) { eachBackend(t, testLinearizable) }
+func TestLinearizableOperations(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, testLinearizable)
+}
 
 func testLinearizable(t *testing.T, b *testBank) {
 	clients, opsPer := 8, 100

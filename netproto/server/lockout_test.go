@@ -23,6 +23,7 @@ import (
 // at another ATM (another process id) logs in with the right PIN. The lock
 // event names the guessing source, process id and address.
 func TestGuesserStoppedHolderLogsIn(t *testing.T) {
+	t.Parallel()
 	var clk fakeClock
 	clk.set(time.Date(2030, 5, 6, 10, 0, 0, 0, time.UTC))
 	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{Now: clk.now}},
@@ -83,6 +84,7 @@ func TestGuesserStoppedHolderLogsIn(t *testing.T) {
 // PIN is refused with account_locked and when to try again, until the
 // minute has passed; then it logs in.
 func TestThrottleAcrossATMs(t *testing.T) {
+	t.Parallel()
 	var clk fakeClock
 	clk.set(time.Date(2030, 5, 6, 10, 0, 0, 0, time.UTC))
 	s := startServer(t, filepath.Join(t.TempDir(), "bank.db"), boltstore.Options{Options: bank.Options{Now: clk.now}},

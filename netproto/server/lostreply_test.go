@@ -145,6 +145,7 @@ func moneyEvents(t *testing.T, b ledgerReader) map[string][]bank.Event {
 // client reconnects, logs in again and resends with the same id: each
 // request is applied exactly once and the answer is its first outcome.
 func TestLostRepliesThroughProxyApplyOnce(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, testLostReplies, func(s *server.Server) { s.LoginBackoff = time.Millisecond })
 }
 
@@ -276,6 +277,7 @@ func testLostReplies(t *testing.T, b *testBank) {
 // a new connection applies each exactly once, and every later resend returns
 // the first outcome even after the balance moved on, for refusals too.
 func TestRetryAfterClientCloseAppliesOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	start := snapshot(t, e.bank)
 	type req struct {

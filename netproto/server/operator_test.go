@@ -13,6 +13,7 @@ import (
 // success, carries the receive and apply timestamps of the request, in
 // order, and that the audit is in the log.
 func TestAuditCarriesItsTimestamps(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	w, _ := e.wire()
 	w.write(`{"type":"audit","id":"au1","proc":"op","ts":500,"token":"` + opToken + `"}`)
@@ -42,6 +43,7 @@ func TestAuditCarriesItsTimestamps(t *testing.T) {
 // repeat, in timestamp order, and match what the bank holds; a wrong token
 // is forbidden.
 func TestOperatorReadsTheLogFromTheServer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.login("123", client.Options{})
 	for range 30 {

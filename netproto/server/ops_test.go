@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
@@ -15,6 +16,7 @@ import (
 )
 
 func TestEveryOperationEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.dial(client.Options{ProcessID: "atm-test"})
 	h := c.Hello()
@@ -95,6 +97,7 @@ func wantCode(t *testing.T, what string, err error, code string, sentinel error)
 }
 
 func TestEveryErrorEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(s *server.Server) { s.LoginBackoff = time.Nanosecond })
 	c := e.dial(client.Options{})
 	cx := ctx(t)
@@ -156,6 +159,7 @@ func TestEveryErrorEndToEnd(t *testing.T) {
 }
 
 func TestRawProtocolErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// Another client keeps being served throughout.
 	other := e.login("456", client.Options{})
@@ -238,6 +242,7 @@ func TestRawProtocolErrors(t *testing.T) {
 }
 
 func TestPipelinedRepliesInOrder(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.raw()
 	var b strings.Builder
@@ -267,6 +272,7 @@ func TestPipelinedRepliesInOrder(t *testing.T) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestOperatorOperations(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.dial(client.Options{})
 	cx := ctx(t)
@@ -303,6 +309,7 @@ func TestOperatorOperations(t *testing.T) {
 }
 
 func TestLoginBackoffPerConnection(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	var mu = make(chan struct{}, 1)
 	mu <- struct{}{}
@@ -335,6 +342,7 @@ func TestLoginBackoffPerConnection(t *testing.T) {
 }
 
 func TestServerBusy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(s *server.Server) { s.MaxConns = 1 })
 	c := e.login("123", client.Options{})
 	_, err := client.Dial(ctx(t), e.addr, client.Options{})
@@ -345,7 +353,7 @@ func TestServerBusy(t *testing.T) {
 		t.Fatalf("first client after the refusal: %v", err)
 	}
 	c.Close()
-	eventually(t, "a free connection slot", func() bool {
+	polltest.Until(t, "a free connection slot", 10*time.Second, func() bool {
 		c2, err := client.Dial(ctx(t), e.addr, client.Options{})
 		if err != nil {
 			return false
@@ -356,6 +364,7 @@ func TestServerBusy(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(s *server.Server) { s.IdleTimeout = 50 * time.Millisecond })
 	r, _ := e.raw()
 	m := r.read() // no request: the server gives up on us

@@ -148,6 +148,7 @@ func (g *replyGate) run() {
 // refusal: its outcome is unknown. The client keeps it, and once the reply
 // gets through Resolve returns the bank's real answer; the money moved once.
 func TestOutcomeUnknownAfterDeadlineThenResolved(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	g := newReplyGate(t, e.addr, false)
 	c, err := client.Dial(ctx(t), g.addr(), client.Options{ProcessID: "atm-slow", RequestTimeout: 300 * time.Millisecond})
@@ -219,6 +220,7 @@ func TestOutcomeUnknownAfterDeadlineThenResolved(t *testing.T) {
 // reconnect: the client resends it with the same id and Resolve returns the
 // first outcome, marked duplicate. The account is debited once.
 func TestOutcomeUnknownResolvedAfterReconnect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	g := newReplyGate(t, e.addr, false)
 	c, err := client.Dial(ctx(t), g.addr(), client.Options{ProcessID: "atm-lossy", RequestTimeout: 300 * time.Millisecond, Reconnect: true})
@@ -262,6 +264,7 @@ func TestOutcomeUnknownResolvedAfterReconnect(t *testing.T) {
 
 // A refusal that comes late is still the bank's refusal once resolved.
 func TestOutcomeUnknownResolvesToRefusal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	g := newReplyGate(t, e.addr, false)
 	c, err := client.Dial(ctx(t), g.addr(), client.Options{ProcessID: "atm-slow", RequestTimeout: 300 * time.Millisecond})
@@ -294,6 +297,7 @@ func TestOutcomeUnknownResolvesToRefusal(t *testing.T) {
 // answer has an unknown outcome (it may have been applied), and no other
 // client error says so; Resolve cannot learn it any more and says that.
 func TestOutcomeUnknownConnectionLost(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	g := newReplyGate(t, e.addr, false)
 	c, err := client.Dial(ctx(t), g.addr(), client.Options{ProcessID: "atm-cut"})
@@ -335,6 +339,7 @@ func TestOutcomeUnknownConnectionLost(t *testing.T) {
 // down and never sent, fail with the deadline as before; Resolve knows
 // nothing of them.
 func TestOutcomeUnknownOnlyForSentMoney(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	g := newReplyGate(t, e.addr, true)
 	c, err := client.Dial(ctx(t), g.addr(), client.Options{ProcessID: "atm-read", RequestTimeout: 200 * time.Millisecond, Reconnect: true})

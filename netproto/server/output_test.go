@@ -28,6 +28,7 @@ import (
 // record stays on one line, no line of the output is the forged one, and no
 // raw control character reaches the terminal.
 func TestPrintedLogCannotBeForged(t *testing.T) {
+	t.Parallel()
 	out := &syncBuffer{}
 	e := newEnv(t, func(s *server.Server) { s.Logger = slog.New(server.NewLineHandler(out, nil)) })
 	const forged = "L=999999 apply deposit 8801 +R$ 1.000.000,00 ok"
@@ -84,6 +85,7 @@ func (b *blockedWriter) Write(p []byte) (int, error) {
 // not be printed is counted, and once the output moves again a warning says
 // how many lines were dropped.
 func TestStalledOutputDoesNotStallTheBank(t *testing.T) {
+	t.Parallel()
 	out := &syncBuffer{}
 	bw := &blockedWriter{release: make(chan struct{}), w: out}
 	async := server.NewAsyncHandler(server.NewLineHandler(bw, nil), 64)
@@ -119,6 +121,7 @@ func TestStalledOutputDoesNotStallTheBank(t *testing.T) {
 // a stuck disk would) with a request in hand: Shutdown returns when its
 // context ends, with the context's error, instead of waiting for the ledger.
 func TestShutdownHonoursItsContext(t *testing.T) {
+	t.Parallel()
 	var armed atomic.Bool
 	release := make(chan struct{})
 	stalled := make(chan struct{})
@@ -168,6 +171,11 @@ func TestShutdownHonoursItsContext(t *testing.T) {
 // can no longer write to it, then sends B a hundred transfers: only the
 // newest MaxPushQueue pushes wait for B, the older ones are dropped and the
 // drop is logged, and once B reads again it gets those pushes, in order.
+//
+// It does not run in parallel with the other tests: it takes a second in
+// which the server reads nothing from B as the sign that the server's
+// writes to B are blocked, and on a machine busy with other tests a
+// server that is merely slow can pass for blocked.
 func TestPushQueueIsBounded(t *testing.T) {
 	const queue, transfers = 10, 100
 	e := newEnv(t, func(s *server.Server) { s.MaxPushQueue = queue; s.WriteTimeout = time.Minute })

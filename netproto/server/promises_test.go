@@ -8,6 +8,7 @@ import (
 // TestDocumentedShapes checks, as a client that read only PROTOCOL.md,
 // the promises of section 4 about amounts, statement pages and ids.
 func TestDocumentedShapes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a, _ := e.wire()
 	a.write(`{"type":"login","id":"a0","proc":"atm-a","ts":1,"account":"123","pin":"1234"}`)

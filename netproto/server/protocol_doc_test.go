@@ -17,6 +17,7 @@ import (
 // TestProtocolDocSession replays the worked session of PROTOCOL.md against a
 // fresh server and checks every reply, so the document stays true.
 func TestProtocolDocSession(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "wire", "PROTOCOL.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ func (w *wireConn) rest() []string {
 // and apply timestamp; the acting session gets its reply and no push, and a
 // repeated request id pushes nothing.
 func TestPushesToEverySessionOfTheAccount(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a1, _ := e.wire()
 	a2, _ := e.wire()
@@ -116,6 +117,7 @@ func TestPushesToEverySessionOfTheAccount(t *testing.T) {
 // arriving for its account gets no push after the reply to its logout (a
 // push may come before it), and none before the reply to its next login.
 func TestNoPushAfterLogout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a, _ := e.wire()
 	// Three payers keep transferring a cent to 123, each waiting for its

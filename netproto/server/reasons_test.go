@@ -15,6 +15,7 @@ import (
 // messages the application asked for carry no reason. Every message still
 // has its clock event.
 func TestClockEventReasons(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(s *server.Server) { s.IdleTimeout = 300 * time.Millisecond })
 	var mu sync.Mutex
 	var evs []client.ClockEvent
@@ -64,6 +65,7 @@ func TestClockEventReasons(t *testing.T) {
 // RetryNow cuts the wait between reconnection attempts short: the attempt
 // after it starts without waiting for its delay.
 func TestRetryNowSkipsTheWait(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.login("123", client.Options{Reconnect: true})
 	e.shutdown()

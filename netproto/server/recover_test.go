@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"atm/bank/boltstore"
+	"atm/netproto/polltest"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
@@ -26,6 +27,7 @@ import (
 // stack. A connection opened before and one opened after are served as
 // usual; resent with its id, the deposit turns out applied once.
 func TestPanicInARequestClosesItsConnectionOnly(t *testing.T) {
+	t.Parallel()
 	var fired atomic.Bool
 	e := newEnv(t, func(s *server.Server) {
 		server.SetFaults(s, func(req *wire.Message) {
@@ -61,7 +63,7 @@ func TestPanicInARequestClosesItsConnectionOnly(t *testing.T) {
 	if !strings.Contains(rec.Stack, "(*conn).bankReply") || !strings.Contains(rec.Stack, "TestPanicInARequestClosesItsConnectionOnly") {
 		t.Errorf("the logged stack is not the panic's:\n%s", rec.Stack)
 	}
-	eventually(t, "the disconnect recorded with its reason", func() bool {
+	polltest.Until(t, "the disconnect recorded with its reason", 10*time.Second, func() bool {
 		return strings.Contains(string(e.log.Bytes()), "closed after a panic serving the connection")
 	})
 
@@ -85,6 +87,7 @@ func TestPanicInARequestClosesItsConnectionOnly(t *testing.T) {
 // connection only, without the push; the transfer that caused it is
 // answered, and the server goes on.
 func TestPanicSendingPushesClosesItsConnectionOnly(t *testing.T) {
+	t.Parallel()
 	var fired atomic.Bool
 	e := newEnv(t, func(s *server.Server) {
 		server.SetFaults(s, nil, func(events []bank.Event) {

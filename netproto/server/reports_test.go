@@ -15,6 +15,7 @@ import (
 // reply on the deposit, each with the client's clock right after it
 // received the message.
 func TestClientsReportTheirReceives(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var log clockLog
 	c := e.dial(client.Options{ProcessID: "atm-rep", OnEvent: log.add})
@@ -57,6 +58,7 @@ func TestClientsReportTheirReceives(t *testing.T) {
 // not above its "ts"), or too many of them, is refused before the ledger;
 // a client that reports nothing is served as before.
 func TestReceiveReportsAreChecked(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	w, _ := e.wire()
 	w.write(`{"type":"login","id":"l1","proc":"p","ts":1,"account":"123","pin":"1234"}`)

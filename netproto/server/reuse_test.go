@@ -13,6 +13,7 @@ import (
 // answered with the deposit's outcome, and nothing is applied. The deposit
 // resent with its own id is still a duplicate.
 func TestRequestIDReusedOverTheWire(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, hello := e.raw()
 	if hello["type"] != "hello" {

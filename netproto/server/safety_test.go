@@ -25,9 +25,13 @@ import (
 // trusting the server's certificate on first use): TLS carries the same
 // protocol.
 func TestBankInvariantsUnderConcurrentClients(t *testing.T) {
+	t.Parallel()
 	configure := func(s *server.Server) { s.LoginBackoff = time.Millisecond }
 	eachBackend(t, testBankInvariants, configure)
-	t.Run(overTLS.name, func(t *testing.T) { testBankInvariants(t, overTLS.start(t, configure)) })
+	t.Run(overTLS.name, func(t *testing.T) {
+		t.Parallel()
+		testBankInvariants(t, overTLS.start(t, configure))
+	})
 }
 
 func testBankInvariants(t *testing.T, b *testBank) {

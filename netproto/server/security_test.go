@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 	"atm/netproto/server"
 	"atm/netproto/wire"
 
@@ -28,6 +29,7 @@ import (
 // wire, logs in with it and checks that the PIN is stored only as a bcrypt
 // hash: it appears neither in the database file nor in the server's log.
 func TestPINsOnlyAsSlowHashes(t *testing.T) {
+	t.Parallel()
 	const pin = "97531864"
 	path := filepath.Join(t.TempDir(), "bank.db")
 	var logBuf syncBuffer
@@ -76,6 +78,7 @@ func TestPINsOnlyAsSlowHashes(t *testing.T) {
 // after the server restarts on the file. Once the time has passed, the
 // right PIN works again.
 func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	var clk fakeClock
 	clk.set(time.Date(2030, 5, 6, 10, 0, 0, 0, time.UTC))
@@ -145,6 +148,7 @@ func TestLockAfterThreeWrongPINsSurvivesRestart(t *testing.T) {
 // the ledger (the account's failure count does not move), while another
 // connection is not held back.
 func TestFailedLoginsRateLimitedPerConnection(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(s *server.Server) { s.LoginBackoff = 300 * time.Millisecond })
 	c := e.dial(client.Options{})
 	if _, err := c.Login(ctx(t), "789", "0000"); !errors.Is(err, outcome.ErrWrongPIN) {
@@ -169,7 +173,7 @@ func TestFailedLoginsRateLimitedPerConnection(t *testing.T) {
 		t.Fatalf("login on another connection: %v", err)
 	}
 	// After the delay, the first connection may try again.
-	eventually(t, "the login delay to pass", func() bool { return time.Now().After(until) })
+	polltest.Until(t, "the login delay to pass", 10*time.Second, func() bool { return time.Now().After(until) })
 	if _, err := c.Login(ctx(t), "789", "1234"); err != nil {
 		t.Fatalf("login after the delay: %v", err)
 	}

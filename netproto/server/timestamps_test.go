@@ -83,6 +83,7 @@ func num(t *testing.T, m map[string]any, k string) uint64 {
 // fresh connection: each is refused with invalid_timestamp, the clock moves
 // by exactly a receive and a send, and the log keeps working.
 func TestClockCannotBeWrapped(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	w, hello := e.wire()
 	last := num(t, hello, "ts")
@@ -122,6 +123,7 @@ func TestClockCannotBeWrapped(t *testing.T) {
 // timestamp above the request's, and above the previous answer's by at
 // least two (a receive, then a send).
 func TestEveryAnswerIsAReceiveThenASend(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	w, _ := e.wire()
 	w.write(`{"type":"login","id":"in","proc":"p","ts":1,"account":"123","pin":"1234"}`)
@@ -181,6 +183,7 @@ func TestEveryAnswerIsAReceiveThenASend(t *testing.T) {
 // shown (in replies and in pushes that carry one) never goes down, though
 // B's money only ever arrives.
 func TestConnectionTimestampsRiseAndBalancesNeverGoBack(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const n = 300
 	b, _ := e.wire()
@@ -255,6 +258,7 @@ func TestConnectionTimestampsRiseAndBalancesNeverGoBack(t *testing.T) {
 // message waits before it leaves, and a connection still gets its answers
 // in order, timestamps rising.
 func TestDelaysKeepTheOrderOfAConnection(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(s *server.Server) { s.MinDelay, s.MaxDelay = time.Millisecond, 8*time.Millisecond })
 	w, hello := e.wire()
 	if msg, _ := hello["message"].(string); !strings.Contains(msg, "delays each message") {

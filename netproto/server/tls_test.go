@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"atm/netproto/client"
+	"atm/netproto/polltest"
 	"atm/netproto/server"
 	"atm/netproto/tlscert"
 	"atm/netproto/wire"
@@ -44,7 +45,7 @@ func serverConfig(t *testing.T, certPEM, keyPEM []byte) (*tls.Config, string) {
 func (e *env) serveTLSOn(addr string, cfg *tls.Config) net.Listener {
 	e.t.Helper()
 	var l net.Listener
-	eventually(e.t, "listening on "+addr, func() bool {
+	polltest.Until(e.t, "listening on "+addr, 10*time.Second, func() bool {
 		var err error
 		l, err = net.Listen("tcp", addr)
 		return err == nil
@@ -59,6 +60,7 @@ func (e *env) serveTLSOn(addr string, cfg *tls.Config) net.Listener {
 // mode 0600) and says so; the next connection finds it there. The protocol
 // inside is the same: a login and a deposit go through.
 func TestTLSFirstUseRemembersTheCertificate(t *testing.T) {
+	t.Parallel()
 	e := newTLSEnv(t)
 	hostport, _ := client.SplitScheme(e.addr)
 	c := e.login("123", client.Options{ProcessID: "atm-tls"})
@@ -97,6 +99,7 @@ func TestTLSFirstUseRemembersTheCertificate(t *testing.T) {
 // the file keeps the first. Once its line is deleted, the new one is
 // accepted (and remembered).
 func TestTLSChangedCertificateRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	known := filepath.Join(t.TempDir(), "known_servers")
 	trust := client.TLSOptions{KnownServers: known}
@@ -129,7 +132,7 @@ func TestTLSChangedCertificateRefused(t *testing.T) {
 	}
 	// The server saw the client refuse its certificate; the bank saw no
 	// connection.
-	eventually(t, "the server's log of the refused handshake", func() bool {
+	polltest.Until(t, "the server's log of the refused handshake", 10*time.Second, func() bool {
 		return bytes.Contains(e.log.Bytes(), []byte("TLS handshake failed"))
 	})
 
@@ -147,6 +150,7 @@ func TestTLSChangedCertificateRefused(t *testing.T) {
 // signed by that authority for the address dialled is accepted without the
 // known-servers file; a self-signed one is refused.
 func TestTLSTrustsACertificateAuthority(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	dir := t.TempDir()
 	caCert, caKey, err := tlscert.NewCA("Banco Lamport test CA", time.Now())
@@ -186,6 +190,7 @@ func TestTLSTrustsACertificateAuthority(t *testing.T) {
 // TestPlainClientOnTLSPort: a client of the plain protocol waits for the
 // greeting; the TLS port tells it, in one plain line, to use tls://.
 func TestPlainClientOnTLSPort(t *testing.T) {
+	t.Parallel()
 	e := newTLSEnv(t)
 	hostport, _ := client.SplitScheme(e.addr)
 	_, err := client.Dial(ctx(t), hostport, client.Options{})
@@ -213,12 +218,13 @@ func TestPlainClientOnTLSPort(t *testing.T) {
 // server speaks the plain protocol; the server closes the connection at
 // the TLS hello instead of waiting for a line.
 func TestTLSClientOnPlainPort(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, err := client.Dial(ctx(t), client.TLSScheme+e.addr, client.Options{TLS: client.TLSOptions{KnownServers: filepath.Join(t.TempDir(), "k")}})
 	if !errors.Is(err, client.ErrNotTLS) || !strings.Contains(err.Error(), "without tls://") {
 		t.Fatalf("TLS client on a plain port: %v; want ErrNotTLS", err)
 	}
-	eventually(t, "the server's record of the TLS client", func() bool {
+	polltest.Until(t, "the server's record of the TLS client", 10*time.Second, func() bool {
 		return bytes.Contains(e.log.Bytes(), []byte("a TLS client on this plain port"))
 	})
 }

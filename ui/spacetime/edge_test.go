@@ -22,6 +22,7 @@ func find(t *testing.T, tr *Trace, proc, what string) *Event {
 // report naming no logged message becomes a local event, never a message;
 // a report repeated adds nothing.
 func TestSeenReports(t *testing.T) {
+	t.Parallel()
 	// atm-x gets the first greeting at 2; the second goes to another
 	// connection that never says. Its first balance reports the greeting;
 	// then the connection closes (7, no bye announced) and atm-x, back,
@@ -69,6 +70,7 @@ func TestSeenReports(t *testing.T) {
 
 // A client without a clock: its sends have L 0 and keep log order.
 func TestUnknownLamportTimes(t *testing.T) {
+	t.Parallel()
 	var entries []wire.Entry
 	for i, ts := range []uint64{3, 6, 9} {
 		entries = append(entries, wire.Entry{TS: ts, Proc: "bank", Kind: wire.KindDeposit, Outcome: "ok",
@@ -92,6 +94,7 @@ func TestUnknownLamportTimes(t *testing.T) {
 }
 
 func TestFilter(t *testing.T) {
+	t.Parallel()
 	tr := Build(transferPush())
 	// Only atm-b2's conversation: the transfer's request is not in it,
 	// but the push is.
@@ -136,6 +139,7 @@ func TestFilter(t *testing.T) {
 // own behalf (opening the default accounts) are local events of the bank,
 // not messages to itself.
 func TestBanksOwnOperationsAreLocal(t *testing.T) {
+	t.Parallel()
 	tr := Build([]wire.Entry{
 		{TS: 1, Proc: "bank", Kind: wire.KindOpen, Outcome: "ok", Account: "123", Client: "bank", ApplyTS: 1, ReplyTS: 2},
 		{TS: 3, Proc: "bank", Kind: wire.KindDeposit, Outcome: "ok", Account: "123", Client: "bank", ReqID: "open-123", ApplyTS: 3, ReplyTS: 4},
@@ -155,6 +159,7 @@ func TestBanksOwnOperationsAreLocal(t *testing.T) {
 // (a client drawing its own diagram knows it at once): the receive is
 // matched when the send is added, not taken for an unlogged message.
 func TestReportOfALaterSend(t *testing.T) {
+	t.Parallel()
 	tr := Build([]wire.Entry{
 		{TS: 5, Proc: "bank", Kind: wire.KindBalance, Outcome: "ok", Account: "123", Client: "atm-a",
 			ClientTS: 3, RecvTS: 4, ApplyTS: 5, ReplyTS: 6, Seen: []wire.Seen{{TS: 6, At: 7}}},

@@ -216,6 +216,7 @@ func checkTruth(t rapid.TB, tr *Trace, tt *truth) {
 }
 
 func TestPropertyVectorClocksMatchCausality(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		entries, tt := genHistory(rt)
 		tr := Build(entries)
@@ -250,6 +251,7 @@ func sameTrace(t rapid.TB, a, b *Trace) {
 }
 
 func TestPropertyAddInChunksEqualsBuild(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		entries, _ := genHistory(rt)
 		whole := Build(entries)

@@ -53,6 +53,7 @@ func transferPush() []wire.Entry {
 }
 
 func TestTransferPushTrace(t *testing.T) {
+	t.Parallel()
 	tr := Build(transferPush())
 	checkTrace(t, tr, nil)
 	if len(tr.Procs) != 3 || tr.Procs[0].ID != "bank" || !tr.Procs[0].Bank ||
@@ -217,6 +218,7 @@ func equalClock(a, b map[string]uint64) bool {
 }
 
 func TestShiVizGolden(t *testing.T) {
+	t.Parallel()
 	tr := Build(transferPush())
 	var b bytes.Buffer
 	if err := WriteShiViz(&b, tr); err != nil {
@@ -242,6 +244,7 @@ func TestShiVizGolden(t *testing.T) {
 }
 
 func TestPropertyShiVizValid(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		entries, _ := genHistory(rt)
 		tr := Build(entries)
@@ -269,6 +272,7 @@ func TestPropertyShiVizValid(t *testing.T) {
 }
 
 func TestTextDiagram(t *testing.T) {
+	t.Parallel()
 	tr := Build(transferPush())
 	for _, width := range []int{80, 120} {
 		t.Run(strconv.Itoa(width), func(t *testing.T) {
@@ -336,6 +340,7 @@ func TestTextDiagram(t *testing.T) {
 }
 
 func TestTextNarrowLeavesLanesOut(t *testing.T) {
+	t.Parallel()
 	tr := Build(transferPush())
 	var b bytes.Buffer
 	if err := WriteText(&b, tr, 40); err != nil {
@@ -353,6 +358,7 @@ func TestTextNarrowLeavesLanesOut(t *testing.T) {
 }
 
 func TestSVGWellFormed(t *testing.T) {
+	t.Parallel()
 	tr := Build(transferPush())
 	var b bytes.Buffer
 	if err := WriteSVG(&b, tr); err != nil {
@@ -429,6 +435,7 @@ func checkSVG(t rapid.TB, svg []byte, tr *Trace) {
 }
 
 func TestPropertySVGWellFormed(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		entries, _ := genHistory(rt)
 		tr := Build(entries)

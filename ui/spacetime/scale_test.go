@@ -35,6 +35,7 @@ func bigLog(n int) []wire.Entry {
 // TestAdd100k reads a log of 100,000 entries in pages of 1,000, as `atm
 // watch` follows the log, and checks the result against one Build.
 func TestAdd100k(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("long")
 	}

@@ -33,6 +33,7 @@ func serversLog() []wire.Entry {
 // it sent, so the commit happened before every push it caused. A change
 // the log does not hold leaves a receive with no invented sender.
 func TestChangeOfAnotherServerIsAMessage(t *testing.T) {
+	t.Parallel()
 	tr := Build(serversLog())
 	checkTrace(t, tr, nil)
 	apply := find(t, tr, "bank-1", "apply transfer")

@@ -54,6 +54,7 @@ func serveOn(t *testing.T, l net.Listener, path, proc string) (stop func()) {
 // and B starts on the same bank file at the second address. The client
 // fails over, the watcher reads on from where it was and its title names B.
 func TestWatchFailsOverToAnotherServer(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
 	la, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

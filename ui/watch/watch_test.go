@@ -26,6 +26,7 @@ func cursorTo(t *testing.T, m *Model, proc string, l uint64) {
 }
 
 func TestWatchLanesMarksAndMessages(t *testing.T) {
+	t.Parallel()
 	eachLanguage(t, func(t *testing.T, m *Model, p pick) {
 		out := screen(t, m)
 		mustContain(t, out, p.all("SPACE-TIME", "ESPAÇO-TEMPO", "no events yet", "nenhum evento ainda", "space/p follow", "space/p seguir", "q quit", "q sair")...)
@@ -45,6 +46,7 @@ func TestWatchLanesMarksAndMessages(t *testing.T) {
 }
 
 func TestWatchSelectShowsDetailsAndCausality(t *testing.T) {
+	t.Parallel()
 	eachLanguage(t, func(t *testing.T, m *Model, p pick) {
 		fed(m)
 		cursorTo(t, m, "bank", 11) // the deposit's apply
@@ -72,6 +74,7 @@ func TestWatchSelectShowsDetailsAndCausality(t *testing.T) {
 }
 
 func TestWatchComparesTwoEvents(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		fed(m)
 		// atm-b2c4 sends its login at 5; atm-7f3a sends its deposit at 8:
@@ -101,6 +104,7 @@ func TestWatchComparesTwoEvents(t *testing.T) {
 }
 
 func TestWatchFollowsAndPauses(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		fed(m)
 		press(m, "p")
@@ -128,6 +132,7 @@ func manyATMs(n int) []wire.Entry {
 }
 
 func TestWatchScrollsLanes(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		send(m, EntriesMsg{Entries: manyATMs(9), Next: 36})
 		out := screen(t, m)
@@ -150,6 +155,7 @@ func TestWatchScrollsLanes(t *testing.T) {
 }
 
 func TestWatchNoTokenAndErrors(t *testing.T) {
+	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
 		send(m, EntriesMsg{Err: wire.ErrForbidden})
 		mustContain(t, screen(t, m), "refused the operator token")
@@ -159,6 +165,7 @@ func TestWatchNoTokenAndErrors(t *testing.T) {
 // The frame reads only the rows it shows: with 100 000 events, drawing a
 // frame reads a few events per row, wherever the cursor is.
 func TestWatchDrawsOnlyTheVisibleWindow(t *testing.T) {
+	t.Parallel()
 	m := New(Config{Addr: "127.0.0.1:7667"})
 	es := make([]wire.Entry, 0, 100_000)
 	for i := range 100_000 {

@@ -20,6 +20,7 @@ import (
 // generators, commit per operation and group commit. It checks the run
 // works and the ledger stays conserved; it asserts nothing about speed.
 func TestBenchRuns(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		mix, client string
 		maxBatch    int
@@ -31,6 +32,7 @@ func TestBenchRuns(t *testing.T) {
 		{"mixed", "lib", 0, true},
 	} {
 		t.Run(tc.mix+"/"+tc.client, func(t *testing.T) {
+			t.Parallel()
 			res, err := bench(benchConfig{
 				embedded: true, clients: 4, duration: 300 * time.Millisecond, mix: tc.mix,
 				client: tc.client, maxBatch: tc.maxBatch, push: tc.push, base: 770_000_000,
@@ -52,6 +54,7 @@ func TestBenchRuns(t *testing.T) {
 }
 
 func TestJSONField(t *testing.T) {
+	t.Parallel()
 	line := []byte(`{"type":"reply","id":"b-1","op":"transfer","proc":"bank","ts":42,"recv_ts":40,"to_holder":"x\",\"ts\":7"}` + "\n")
 	for key, want := range map[string]string{"type": "reply", "id": "b-1", "ts": "42", "recv_ts": "40"} {
 		if got, ok := jsonField(line, key); !ok || string(got) != want {
@@ -120,6 +123,7 @@ func serveBank(t *testing.T, token string, n int) (*boltstore.Bank, []*countingL
 // atm bench --addr a,b: one bank served at two addresses; session i goes to
 // address i mod 2, the operator's connection to the first.
 func TestBenchSpreadsSessionsOverServers(t *testing.T) {
+	t.Parallel()
 	const token = "bench-token"
 	_, ls := serveBank(t, token, 2)
 	res, err := bench(benchConfig{
@@ -141,6 +145,7 @@ func TestBenchSpreadsSessionsOverServers(t *testing.T) {
 // A second run on the same accounts applies its own transfers: its request
 // ids are not the first run's, which the bank would answer as repeats.
 func TestBenchRunsAgainOnTheSameAccounts(t *testing.T) {
+	t.Parallel()
 	const token = "bench-token"
 	b, ls := serveBank(t, token, 1)
 	l := ls[0]

@@ -20,6 +20,7 @@ import (
 
 	"atm/bank/boltstore"
 	"atm/cmd/atm/internal/sshatm"
+	"atm/netproto/polltest"
 	"atm/netproto/server"
 
 	"github.com/charmbracelet/x/ansi"
@@ -51,17 +52,11 @@ func (l *logBuffer) String() string {
 // waitLog waits until the log holds every one of wants.
 func waitLog(t *testing.T, l *logBuffer, wants ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := l.String()
-		if containsAll(s, wants) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the log never showed %q:\n%s", wants, s)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var s string
+	if !polltest.Within(15*time.Second, func() bool { s = l.String(); return containsAll(s, wants) }) {
+		t.Fatalf("the log never showed %q:\n%s", wants, s)
 	}
+	return s
 }
 
 func containsAll(s string, wants []string) bool {
@@ -347,33 +342,21 @@ func (tm *terminal) screen() string {
 // waitFor waits until the screen shows every one of wants.
 func (tm *terminal) waitFor(wants ...string) string {
 	tm.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := tm.screen()
-		if containsAll(s, wants) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("%s: the screen never showed %q; last screen:\n%s", tm.name, wants, s)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var s string
+	if !polltest.Within(15*time.Second, func() bool { s = tm.screen(); return containsAll(s, wants) }) {
+		tm.t.Fatalf("%s: the screen never showed %q; last screen:\n%s", tm.name, wants, s)
 	}
+	return s
 }
 
 // waitMatch waits until the screen matches re.
 func (tm *terminal) waitMatch(re *regexp.Regexp) string {
 	tm.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := tm.screen()
-		if re.MatchString(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("%s: the screen never matched %s; last screen:\n%s", tm.name, re, s)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var s string
+	if !polltest.Within(15*time.Second, func() bool { s = tm.screen(); return re.MatchString(s) }) {
+		tm.t.Fatalf("%s: the screen never matched %s; last screen:\n%s", tm.name, re, s)
 	}
+	return s
 }
 
 // typeKeys types s: "\r" is enter.

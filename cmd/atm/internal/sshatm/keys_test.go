@@ -14,6 +14,7 @@ import (
 
 // Only addresses this machine alone reaches count as loopback.
 func TestLoopback(t *testing.T) {
+	t.Parallel()
 	for addr, want := range map[string]bool{
 		"127.0.0.1:2222": true, "127.1.2.3:2222": true, "[::1]:2222": true, "localhost:2222": true,
 		"0.0.0.0:2222": false, ":2222": false, "[::]:2222": false, "192.168.0.10:2222": false,
@@ -28,6 +29,7 @@ func TestLoopback(t *testing.T) {
 // The host key is made once, readable by its owner only, and the same key
 // comes back on the next start; a file that is not a key is refused.
 func TestHostKeyKept(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "data", sshatm.HostKeyFile)
 	first, created, err := sshatm.HostKey(path)
 	if err != nil || !created {
@@ -59,6 +61,7 @@ func TestHostKeyKept(t *testing.T) {
 // skipped; a line that is not a key, a key with options, or a file without
 // keys is refused naming the problem.
 func TestAuthorizedKeys(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b := newKey(t), newKey(t)
 	write := func(name, text string) string {

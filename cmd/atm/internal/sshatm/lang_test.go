@@ -17,6 +17,7 @@ import (
 // the terminal outside the ATM (a refusal, the goodbye) follow the same
 // language.
 func TestSessionSpeaksTheClientsLanguage(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{MaxSessions: 2})
 	pt := map[string]string{"LANG": "pt_BR.UTF-8"}

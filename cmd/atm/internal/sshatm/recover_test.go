@@ -37,6 +37,7 @@ func (f faulty) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // opened before goes on (its person logs in), and a new one gets the
 // login screen.
 func TestPanicEndsItsSessionOnly(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name, panic string
 		wrap        func(m tea.Model) tea.Model

@@ -13,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"atm/cmd/atm/internal/sshatm"
+	"atm/netproto/polltest"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -21,6 +22,7 @@ import (
 // process id on screen and in the bank's log), logs in, deposits and reads
 // the receipt; quitting ends the session with exit status 0.
 func TestDepositOverSSH(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{})
 	ana := f.dial(t, "ana", dialOpts{user: "ana"})
@@ -54,6 +56,7 @@ func TestDepositOverSSH(t *testing.T) {
 // Two students on two SSH sessions: a transfer from one shows up at once on
 // the other's screen as a push, and each ATM is its own process.
 func TestTransferAndPushBetweenSessions(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{})
 	ana := f.dial(t, "ana", dialOpts{})
@@ -78,6 +81,7 @@ func TestTransferAndPushBetweenSessions(t *testing.T) {
 // The ATM follows the client's window: a smaller window than the layout
 // needs shows what size it needs, a larger one is used to its width.
 func TestWindowResize(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{})
 	a := f.dial(t, "ana", dialOpts{w: 100, h: 30})
@@ -109,6 +113,7 @@ func widest(screen string) int {
 // With authorized keys, a key not among them gets no session (and the log
 // says whose key was refused); an authorized key gets the ATM.
 func TestRefusedKey(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	allowed, other := newKey(t), newKey(t)
 	f := startSSH(t, tb, sshatm.Config{AuthorizedKeys: []gossh.PublicKey{allowed.PublicKey()}})
@@ -129,6 +134,7 @@ func TestRefusedKey(t *testing.T) {
 // Beyond MaxSessions, a session is told that every ATM is in use and ends
 // with exit status 1; once a session ends, its place is free again.
 func TestSessionLimit(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{MaxSessions: 2})
 	a := f.dial(t, "a", dialOpts{})
@@ -155,6 +161,7 @@ func TestSessionLimit(t *testing.T) {
 
 // A session without a pty gets a sentence, not an ATM drawn on a pipe.
 func TestNoTerminal(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{})
 	a := f.dial(t, "pipe", dialOpts{noPty: true})
@@ -170,6 +177,7 @@ func TestNoTerminal(t *testing.T) {
 // A session without a key for IdleTimeout is logged out and closed with a
 // goodbye on the terminal; the keys of the login put the close off.
 func TestIdleSessionCloses(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{IdleTimeout: 2 * time.Second})
 	a := f.dial(t, "ana", dialOpts{})
@@ -186,6 +194,7 @@ func TestIdleSessionCloses(t *testing.T) {
 // vanished: the bank applies the deposit once, nobody applies it again, and
 // the money is there at the next login.
 func TestDroppedSessionAppliesAtMostOnce(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, time.Second) // every answer of the bank is late
 	f := startSSH(t, tb, sshatm.Config{})
 	a := f.dial(t, "ana", dialOpts{})
@@ -214,6 +223,7 @@ func TestDroppedSessionAppliesAtMostOnce(t *testing.T) {
 // Shutdown ends every ATM: each logs out, and every terminal gets a
 // goodbye instead of a frozen screen; later connections are refused.
 func TestShutdownSaysGoodbye(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{})
 	a := f.dial(t, "ana", dialOpts{})
@@ -239,6 +249,7 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 // and the ATM asks the terminal for its background: a light one gets other
 // colours than a dark one.
 func TestColoursFollowTheClient(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	f := startSSH(t, tb, sshatm.Config{})
 	black, white := color.RGBA{A: 0xff}, color.RGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xff}
@@ -258,15 +269,9 @@ func TestColoursFollowTheClient(t *testing.T) {
 	light.waitFor("Please log in", "Connected to bank")
 	// The answer to the ATM's question about the background comes when it
 	// comes: wait for the colours to change.
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		_, _, p := light.colours()
-		if !reflect.DeepEqual(p, darkPalette) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the same colours on a light background as on a dark one: %v", p)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var p map[string]bool
+	if !polltest.Within(15*time.Second, func() bool { _, _, p = light.colours(); return !reflect.DeepEqual(p, darkPalette) }) {
+		t.Fatalf("the same colours on a light background as on a dark one: %v", p)
 	}
 }
 
@@ -274,6 +279,7 @@ func TestColoursFollowTheClient(t *testing.T) {
 // the sessions earlier runs opened, and each new number is handed to
 // OnSession to keep.
 func TestProcessIDsNumberOnWithTheirPrefix(t *testing.T) {
+	t.Parallel()
 	tb := startBank(t, 0)
 	var mu sync.Mutex
 	var kept []uint64
