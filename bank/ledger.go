@@ -245,16 +245,30 @@ func (l *Ledger) SendTick(ctx context.Context) (uint64, error) {
 // above after, in (ts, proc) order, read at one point. It is how a running
 // server hands its log to an operator.
 func (l *Ledger) EventsAfter(ctx context.Context, after uint64, limit int) ([]Event, error) {
+	var out []Event
 	if limit <= 0 {
-		return nil, nil
+		return out, nil
 	}
-	return l.store.EventsAfter(ctx, after, limit)
+	err := l.store.Log(ctx, after, func(e Event) error {
+		out = append(out, e)
+		if len(out) == limit {
+			return errPageFull
+		}
+		return nil
+	})
+	if err == errPageFull {
+		err = nil
+	}
+	return out, err
 }
+
+// errPageFull ends a read of the log once a page is full.
+var errPageFull = errors.New("page full")
 
 // Events calls fn for every event of the log in (ts, proc) order, read at
 // one point, stopping at the first error fn returns.
 func (l *Ledger) Events(ctx context.Context, fn func(Event) error) error {
-	return l.store.Events(ctx, fn)
+	return l.store.Log(ctx, 0, fn)
 }
 
 // Accounts lists every account, ordered by id bytes.

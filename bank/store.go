@@ -25,12 +25,9 @@ type Store interface {
 	// Snapshot reads every account, ordered by id, and the totals, at one
 	// point of the store's history.
 	Snapshot(ctx context.Context) ([]Account, Totals, error)
-	// EventsAfter returns at most limit events above after, in (ts, proc)
-	// order, read at one point.
-	EventsAfter(ctx context.Context, after uint64, limit int) ([]Event, error)
-	// Events calls fn for every event in (ts, proc) order, read at one
-	// point, stopping at fn's first error.
-	Events(ctx context.Context, fn func(Event) error) error
+	// Log calls fn for every event above after, in (ts, proc) order, read
+	// at one point, until fn returns an error, which Log returns.
+	Log(ctx context.Context, after uint64, fn func(Event) error) error
 	// Replay calls fn for every event in (ts, proc) order, then returns the
 	// accounts and totals as stored, all read at one point.
 	Replay(ctx context.Context, fn func(Event) error) ([]Account, Totals, error)

@@ -5,7 +5,6 @@ import (
 	"atm/bank/money"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -105,7 +104,7 @@ func loadRequests(tx *bolt.Tx, r *requests) error {
 }
 
 // eachEvent calls fn for every event above after, in timestamp order,
-// until fn returns an error; errStop ends the walk without one.
+// until fn returns an error.
 func eachEvent(tx *bolt.Tx, after uint64, fn func(bank.Event) error) error {
 	c := tx.Bucket(bucketEvents).Cursor()
 	k, v := c.First() // a damaged key shorter than 8 bytes comes first
@@ -121,18 +120,12 @@ func eachEvent(tx *bolt.Tx, after uint64, fn func(bank.Event) error) error {
 		if err == nil {
 			err = fn(e)
 		}
-		if err == errStop {
-			return nil
-		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-// errStop ends eachEvent early.
-var errStop = errors.New("stop")
 
 func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
 

@@ -105,24 +105,9 @@ func snapshot(tx *bolt.Tx) ([]bank.Account, bank.Totals, error) {
 	return accts, tot, err
 }
 
-// EventsAfter reads the events above after in one read transaction.
-func (b *store) EventsAfter(_ context.Context, after uint64, limit int) ([]bank.Event, error) {
-	var out []bank.Event
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return eachEvent(tx, after, func(e bank.Event) error {
-			out = append(out, e)
-			if len(out) == limit {
-				return errStop
-			}
-			return nil
-		})
-	})
-	return out, err
-}
-
-// Events reads the whole log in one read transaction.
-func (b *store) Events(_ context.Context, fn func(bank.Event) error) error {
-	return b.db.View(func(tx *bolt.Tx) error { return eachEvent(tx, 0, fn) })
+// Log reads the events above after in one read transaction.
+func (b *store) Log(_ context.Context, after uint64, fn func(bank.Event) error) error {
+	return b.db.View(func(tx *bolt.Tx) error { return eachEvent(tx, after, fn) })
 }
 
 // Replay reads the log, then the accounts and totals, in one read

@@ -10,38 +10,24 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// EventsAfter returns at most limit events of the log with timestamps
-// above after, in (ts, proc) order, read at one revision.
-func (l *store) EventsAfter(ctx context.Context, after uint64, limit int) ([]bank.Event, error) {
+// Log calls fn for every event of the log above after, in (ts, proc)
+// order, read page by page at one etcd revision (the log as it was when
+// Log started); the whole log's layout is checked first.
+func (l *store) Log(ctx context.Context, after uint64, fn func(bank.Event) error) error {
+	if after == 0 {
+		if err := l.checkLayout(ctx, false); err != nil {
+			return err
+		}
+	}
 	r, err := l.newLogReader(ctx, after)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []bank.Event
-	for len(out) < limit {
-		e, ok, err := r.next()
-		if err != nil {
-			return out, err
-		}
-		if !ok {
-			break
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return r.each(fn)
 }
 
-// Events calls fn for every event of the log, in (ts, proc) order, read
-// page by page at one etcd revision (the log as it was when Events
-// started). It stops at fn's first error and returns it.
-func (l *store) Events(ctx context.Context, fn func(bank.Event) error) error {
-	if err := l.checkLayout(ctx, false); err != nil {
-		return err
-	}
-	r, err := l.newLogReader(ctx, 0)
-	if err != nil {
-		return err
-	}
+// each calls fn for every event r reads, until fn returns an error.
+func (r *logReader) each(fn func(bank.Event) error) error {
 	for {
 		e, ok, err := r.next()
 		if err != nil || !ok {

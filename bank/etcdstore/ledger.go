@@ -196,16 +196,6 @@ func OpenReadOnly(cli *clientv3.Client, opts Options) *Ledger {
 // process id. Operations after Close fail with outcome.ErrClosed.
 func (l *Ledger) Close() error { return l.store.Close() }
 
-// Events calls fn for every event of the log (see bank.Ledger.Events).
-func (l *Ledger) Events(ctx context.Context, fn func(bank.Event) error) error {
-	return l.Ledger.Events(ctx, fn)
-}
-
-// EventsAfter returns a page of the log (see bank.Ledger.EventsAfter).
-func (l *Ledger) EventsAfter(ctx context.Context, after uint64, limit int) ([]bank.Event, error) {
-	return l.Ledger.EventsAfter(ctx, after, limit)
-}
-
 // empty reports whether the store has no account and no event.
 func (l *store) empty(ctx context.Context) (bool, error) {
 	for _, p := range []string{l.k("accounts/"), l.k("log/")} {

@@ -25,17 +25,8 @@ func (l *store) Replay(ctx context.Context, fn func(bank.Event) error) ([]bank.A
 	if err != nil {
 		return nil, tot, err
 	}
-	for {
-		e, ok, err := r.next()
-		if err != nil {
-			return nil, tot, err
-		}
-		if !ok {
-			break
-		}
-		if err := fn(e); err != nil {
-			return nil, tot, err
-		}
+	if err := r.each(fn); err != nil {
+		return nil, tot, err
 	}
 	accts := make([]bank.Account, 0, len(recs))
 	for _, a := range recs {
