@@ -85,10 +85,13 @@ func reply(e Event, opErr error) Result {
 	return Result{Receipt: Receipt{Event: e, ReplyTS: e.ReplyTS}, Err: opErr}
 }
 
-// account reads account id for an operation: a damaged record is the
-// operation's refusal (see ErrDamaged), any other error the store's.
-func account(v View, id string) (a *Record, refused, failed error) {
-	a, err := v.Account(id)
+// account reads account id for an operation (see read).
+func account(v View, id string) (a *Record, refused, failed error) { return read(v.Account, id) }
+
+// read reads account id with one of a View's reads: a damaged record is
+// the operation's refusal (see ErrDamaged), any other error the store's.
+func read(from func(string) (*Record, error), id string) (a *Record, refused, failed error) {
+	a, err := from(id)
 	if err != nil {
 		refused, failed = refusal(err)
 		return nil, refused, failed
@@ -165,11 +168,10 @@ func (r *Rules) applyLogin(v View, o *Op, now time.Time) (Result, error) {
 	var opErr error
 	if money.ValidAccountID(o.ID) {
 		var err error
-		if a, err = v.Login(o.ID); err != nil {
-			if opErr, err = refusal(err); err != nil {
-				return Result{}, err
-			}
-		} else if a == nil {
+		if a, opErr, err = read(v.Login, o.ID); err != nil {
+			return Result{}, err
+		}
+		if a == nil && opErr == nil {
 			opErr = notFound(o.ID)
 		}
 	} else {

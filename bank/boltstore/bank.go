@@ -176,7 +176,7 @@ func prepare(db *bolt.DB, reqs *requests) (start uint64, empty bool, err error) 
 		}
 		if f != formatVersion {
 			if f != 0 || tx.Bucket(bucketEvents) != nil {
-				return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
+				return formatError(f)
 			}
 			if err := putU64(meta, keyFormat, formatVersion); err != nil {
 				return err
@@ -241,7 +241,7 @@ func checkBank(tx *bolt.Tx) error {
 		return err
 	}
 	if f != formatVersion {
-		return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
+		return formatError(f)
 	}
 	for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
 		if tx.Bucket(name) == nil {
@@ -249,6 +249,10 @@ func checkBank(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+func formatError(f uint64) error {
+	return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
 }
 
 // refuseAll stands in for the committer of a read-only bank: it answers

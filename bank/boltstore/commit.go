@@ -85,9 +85,8 @@ type applier struct {
 
 // apply applies o to the open batch.
 func (a *applier) apply(o *op) {
-	a.b.applyOne(a.v, o)
-	if o.err != nil && len(a.v.cur.ops) > 0 && a.v.cur.ops[len(a.v.cur.ops)-1] == o {
-		a.discard()
+	if !a.b.applyOne(a.v, o) {
+		a.discard(o)
 		return
 	}
 	if a.b.committedSeq.Load() < a.handed {
@@ -95,21 +94,19 @@ func (a *applier) apply(o *op) {
 	}
 }
 
-// discard drops the open batch after the rules failed midway through its
-// last operation (a read that failed, a panic): what that operation wrote,
-// to the batch and to the view, is not to be committed, and the batch
-// cannot be told apart from it. Once the writer has written what it was
-// handed, the view starts again from the disk, and the operations of the
-// open batch fail with nothing applied.
-func (a *applier) discard() {
+// discard drops the open batch after the rules failed midway through o (a
+// read that failed, a panic): what o wrote, to the batch and to the view,
+// is not to be committed, and the batch cannot be told apart from it. Once
+// the writer has written what it was handed, the view starts again from
+// the disk, and o and the operations of the open batch fail with nothing
+// applied.
+func (a *applier) discard(o *op) {
 	if !a.writerFree {
 		<-a.ready
 		a.writerFree = true
 	}
-	last := a.v.cur.ops[len(a.v.cur.ops)-1]
-	a.v.cur.ops = a.v.cur.ops[:len(a.v.cur.ops)-1]
-	a.v.reset(fmt.Errorf("%w: another operation of its transaction failed (%v); nothing was applied", outcome.ErrInternal, last.err))
-	close(last.out)
+	a.v.reset(fmt.Errorf("%w: another operation of its transaction failed (%v); nothing was applied", outcome.ErrInternal, o.err))
+	close(o.out)
 	a.early = 0
 }
 
@@ -195,19 +192,23 @@ func (a *applier) wait() {
 }
 
 // applyOne applies o to the open batch, first starting again from the disk
-// if a transaction failed.
-func (b *store) applyOne(v *overlayView, o *op) {
+// if a transaction failed. It reports false when the rules failed on o: o
+// is not in the batch, and what it wrote is to be discarded.
+func (b *store) applyOne(v *overlayView, o *op) bool {
 	if failed := b.failedEpoch.Load(); failed != 0 && failed-1 >= v.epoch {
 		v.reset(b.failErr())
 	}
 	if err := v.ensureTx(); err != nil {
 		o.err = fmt.Errorf("read the ledger: %w", err)
 		close(o.out)
-		return
+		return true
 	}
 	v.nrecs = 0
-	o.res, o.err = b.rules.Apply(v, &o.op)
+	if o.res, o.err = b.rules.Apply(v, &o.op); o.err != nil {
+		return false
+	}
 	v.cur.ops = append(v.cur.ops, o)
+	return true
 }
 
 // maxGather bounds the wait for a batch to fill up.
