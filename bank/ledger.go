@@ -241,34 +241,43 @@ func (l *Ledger) SendTick(ctx context.Context) (uint64, error) {
 	return ts, l.lease.Wait(ctx, ts)
 }
 
-// EventsAfter returns at most limit events of the log with timestamps
-// above after, in (ts, proc) order, read at one point. It is how a running
-// server hands its log to an operator.
-func (l *Ledger) EventsAfter(ctx context.Context, after uint64, limit int) ([]Event, error) {
+// EventsAfter returns at most limit events of the log committed after the
+// cursor, in (ts, proc) order, read at one point, and the cursor past
+// them: reading on from it walks the whole log, each event once, and then
+// follows it as it grows. It is how a running server hands its log to an
+// operator.
+func (l *Ledger) EventsAfter(ctx context.Context, after Cursor, limit int) ([]Event, Cursor, error) {
 	var out []Event
 	if limit <= 0 {
-		return out, nil
+		return out, after, nil
 	}
-	err := l.store.Log(ctx, after, func(e Event) error {
-		out = append(out, e)
+	next, err := l.store.Log(ctx, after, func(e Event) error {
 		if len(out) == limit {
 			return errPageFull
 		}
+		out = append(out, e)
 		return nil
 	})
 	if err == errPageFull {
 		err = nil
 	}
-	return out, err
+	return out, next, err
 }
 
 // errPageFull ends a read of the log once a page is full.
 var errPageFull = errors.New("page full")
 
+// Appended returns a channel closed once events are committed after the
+// call, by this server or, on a store several servers share, by any of
+// them; it is also closed when the ledger closes. A follower of the log
+// waits on it, then reads on with EventsAfter from its cursor.
+func (l *Ledger) Appended() <-chan struct{} { return l.store.Appended() }
+
 // Events calls fn for every event of the log in (ts, proc) order, read at
 // one point, stopping at the first error fn returns.
 func (l *Ledger) Events(ctx context.Context, fn func(Event) error) error {
-	return l.store.Log(ctx, 0, fn)
+	_, err := l.store.Log(ctx, "", fn)
+	return err
 }
 
 // Accounts lists every account, ordered by id bytes.

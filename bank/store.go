@@ -25,9 +25,18 @@ type Store interface {
 	// Snapshot reads every account, ordered by id, and the totals, at one
 	// point of the store's history.
 	Snapshot(ctx context.Context) ([]Account, Totals, error)
-	// Log calls fn for every event above after, in (ts, proc) order, read
-	// at one point, until fn returns an error, which Log returns.
-	Log(ctx context.Context, after uint64, fn func(Event) error) error
+	// Log calls fn for every event committed after the cursor (see
+	// Cursor), read at one point, in (ts, proc) order, until fn returns
+	// an error, which Log returns. It returns the cursor past the last
+	// event for which fn returned nil: after itself when there was none.
+	// A cursor this store does not give is an error matching
+	// ErrBadCursor.
+	Log(ctx context.Context, after Cursor, fn func(Event) error) (Cursor, error)
+	// Appended returns a channel closed once events are committed after
+	// the call: by this server, or by any server of a store several
+	// share (it is also closed when the store closes). A reader of the
+	// log waits on it, then reads on from its cursor.
+	Appended() <-chan struct{}
 	// Replay calls fn for every event in (ts, proc) order, then returns the
 	// accounts and totals as stored, all read at one point.
 	Replay(ctx context.Context, fn func(Event) error) ([]Account, Totals, error)

@@ -103,6 +103,8 @@ type store struct {
 	failedEpoch                      atomic.Uint64 // 1 + epoch of the last failed batch; 0: none
 	failMu                           sync.Mutex
 	failCause                        error
+
+	appended bank.Signal // notified after each commit, and at Close
 }
 
 // Stats are running totals of the committer since Open.
@@ -280,6 +282,20 @@ func openError(path string, err error) error {
 // submitted, stores the clock's exact value and closes the file. Operations
 // submitted after Close fail with outcome.ErrClosed, and the clock must not tick
 // after Close: the next Open resumes from the stored value.
+// Appended returns a channel closed after the next commit of events, or
+// at once when the store is closed.
+func (b *store) Appended() <-chan struct{} {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return closedChan
+	}
+	return b.appended.C()
+}
+
+// closedChan is a closed channel.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 func (b *store) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -289,6 +305,7 @@ func (b *store) Close() error {
 	b.closed = true
 	close(b.queue)
 	b.mu.Unlock()
+	b.appended.Notify()
 	<-b.done
 	var err error
 	if !b.readOnly {

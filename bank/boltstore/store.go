@@ -105,9 +105,25 @@ func snapshot(tx *bolt.Tx) ([]bank.Account, bank.Totals, error) {
 	return accts, tot, err
 }
 
-// Log reads the events above after in one read transaction.
-func (b *store) Log(_ context.Context, after uint64, fn func(bank.Event) error) error {
-	return b.db.View(func(tx *bolt.Tx) error { return eachEvent(tx, after, fn) })
+// Log reads the events after the cursor in one read transaction. The
+// bank's one writer commits its events in timestamp order, so the cursor
+// is the timestamp of the last event read (bank.TSCursor).
+func (b *store) Log(_ context.Context, after bank.Cursor, fn func(bank.Event) error) (bank.Cursor, error) {
+	ts, err := after.TS()
+	if err != nil {
+		return after, err
+	}
+	next := ts
+	err = b.db.View(func(tx *bolt.Tx) error {
+		return eachEvent(tx, ts, func(e bank.Event) error {
+			if err := fn(e); err != nil {
+				return err
+			}
+			next = e.TS
+			return nil
+		})
+	})
+	return bank.TSCursor(next), err
 }
 
 // Replay reads the log, then the accounts and totals, in one read

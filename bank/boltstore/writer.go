@@ -103,6 +103,9 @@ func (b *store) writeLoop(ready chan<- struct{}, in <-chan *batch) {
 				b.opts.OnEvent(e)
 			}
 		}
+		if len(bt.events) > 0 {
+			b.appended.Notify()
+		}
 		for _, o := range bt.ops {
 			close(o.out)
 		}

@@ -95,6 +95,10 @@ type committer struct {
 	records recordMemo
 	window  windowIndex
 
+	// unsettled is the segment key of the last transaction whose outcome
+	// the committer did not learn (see settle), "" when there is none.
+	unsettled string
+
 	txns, ops, conflicts, lateReads atomic.Uint64
 }
 
@@ -217,7 +221,11 @@ func (l *store) commitLoop() {
 // another server, and the attempt after a conflict reads through the
 // quorum.
 func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request, bool) {
-	pre, err := l.prefetch(reqs[:min(limit, len(reqs))], local)
+	err := l.settle()
+	var pre map[string]preKV
+	if err == nil {
+		pre, err = l.prefetch(reqs[:min(limit, len(reqs))], local)
+	}
 	if err != nil {
 		// As the operations' own reads would: nothing was sent.
 		for _, r := range reqs {
@@ -243,6 +251,9 @@ func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request,
 		l.com.cache.drop(slices.Collect(maps.Keys(base.read))...)
 	}
 	if err != nil {
+		if len(base.events) > 0 {
+			l.com.unsettled = l.segmentKey(l.opts.ProcessID, base.events[0].TS)
+		}
 		answer(in, fmt.Errorf("%w; %w: retry with the same request id (%v)", ErrUnavailable, bank.ErrOutcomeUnknown, err))
 		return carry, false
 	}
@@ -252,6 +263,9 @@ func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request,
 	l.com.txns.Add(1)
 	l.com.ops.Add(uint64(len(in)))
 	l.cacheWrites(base, resp.Header.Revision)
+	if len(base.events) > 0 {
+		l.appended.Notify()
+	}
 	if l.opts.OnEvent != nil {
 		for _, es := range evs {
 			for _, e := range es {
@@ -261,6 +275,35 @@ func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request,
 	}
 	answer(in, nil)
 	return carry, false
+}
+
+// voidSegment is the value settle writes at the key of a segment whose
+// transaction never committed: a segment with no events, which readers
+// of the log skip.
+const voidSegment = "[]"
+
+// settle settles the outcome of the last transaction the committer did
+// not learn the outcome of, before it commits another one: that
+// transaction wrote its segment only if the key was new, so settle writes
+// a void segment at the key if it is still new, and the transaction can
+// never commit afterwards; if the key holds the segment, it committed.
+// Either way, the server's segments are published in key order, which
+// reading the log from a cursor depends on (see logread.go). While etcd
+// cannot be reached, settle fails and nothing else is committed.
+func (l *store) settle() error {
+	key := l.com.unsettled
+	if key == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
+	defer cancel()
+	_, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).
+		Then(clientv3.OpPut(key, voidSegment)).Commit()
+	if err != nil {
+		return err
+	}
+	l.com.unsettled = ""
+	return nil
 }
 
 // compute computes the operations of reqs, in order, on one base: those

@@ -13,17 +13,28 @@ import (
 // Log calls fn for every event of the log above after, in (ts, proc)
 // order, read page by page at one etcd revision (the log as it was when
 // Log started); the whole log's layout is checked first.
-func (l *store) Log(ctx context.Context, after uint64, fn func(bank.Event) error) error {
-	if after == 0 {
+func (l *store) Log(ctx context.Context, after bank.Cursor, fn func(bank.Event) error) (bank.Cursor, error) {
+	at, err := bank.ParseProcCursor(after)
+	if err != nil {
+		return after, err
+	}
+	if after == "" {
 		if err := l.checkLayout(ctx, false); err != nil {
-			return err
+			return after, err
 		}
 	}
-	r, err := l.newLogReader(ctx, after)
+	r, err := l.newLogReader(ctx, at)
 	if err != nil {
-		return err
+		return after, err
 	}
-	return r.each(fn)
+	err = r.each(func(e bank.Event) error {
+		if err := fn(e); err != nil {
+			return err
+		}
+		at.Read(e)
+		return nil
+	})
+	return at.Cursor(), err
 }
 
 // each calls fn for every event r reads, until fn returns an error.

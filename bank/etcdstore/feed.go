@@ -118,3 +118,54 @@ func (l *store) forgetTouched(e bank.Event) {
 	}
 	l.com.cache.drop(keys...)
 }
+
+// Appended returns a channel closed once segments are committed after the
+// call, by this server or another (an etcd watch on the log, started at
+// the first call), or when the ledger closes. While etcd cannot be
+// reached, the channel is closed each time the watch starts again, since
+// segments may have been committed meanwhile: a reader then reads on from
+// its cursor and finds them.
+func (l *store) Appended() <-chan struct{} {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return closedChan
+	}
+	l.appendedOnce.Do(func() { go l.watchAppended() })
+	return l.appended.C()
+}
+
+// closedChan is a closed channel.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// watchAppended notifies l.appended of every change to the log, until the
+// ledger closes.
+func (l *store) watchAppended() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-l.done
+		cancel()
+	}()
+	defer l.appended.Notify()
+	const minWait, maxWait = 50 * time.Millisecond, 2 * time.Second
+	wait := minWait
+	for ctx.Err() == nil {
+		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		for resp := range l.cli.Watch(wctx, l.k("log/"), clientv3.WithPrefix(), clientv3.WithCreatedNotify()) {
+			if resp.Err() != nil {
+				break
+			}
+			wait = minWait
+			// The first answer (created) too: whatever was committed
+			// while no watch ran is read on from the readers' cursors.
+			l.appended.Notify()
+		}
+		wcancel()
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait = min(2*wait, maxWait)
+	}
+}

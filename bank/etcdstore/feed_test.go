@@ -135,7 +135,7 @@ func TestReadOnlyLedger(t *testing.T) {
 	if err := ro.Events(context.Background(), func(e bank.Event) error { events = append(events, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	all, err := l.EventsAfter(context.Background(), 0, 100_000)
+	all, _, err := l.EventsAfter(context.Background(), "", 100_000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,6 +137,9 @@ type store struct {
 	closed bool
 	done   chan struct{}
 
+	appended     bank.Signal // see Appended
+	appendedOnce sync.Once
+
 	lease   *bank.Lease
 	openRev int64 // the etcd revision Open read first; Changes starts after it
 	com     committer
@@ -234,6 +237,7 @@ func (l *store) halt() bool {
 	l.closed = true
 	close(l.done)
 	l.mu.Unlock()
+	l.appended.Notify()
 	<-l.com.exited
 	if l.lease != nil {
 		<-l.lease.Stopped()

@@ -42,15 +42,15 @@ type segCursor struct {
 	buf     []bank.Event
 }
 
-// newLogReader opens a reader of the events above after, at the etcd
+// newLogReader opens a reader of the events after the cursor, at the etcd
 // revision of its first read (the current one).
-func (l *store) newLogReader(ctx context.Context, after uint64) (*logReader, error) {
-	return l.newLogReaderAt(ctx, 0, after)
+func (l *store) newLogReader(ctx context.Context, at bank.ProcCursor) (*logReader, error) {
+	return l.newLogReaderAt(ctx, 0, at)
 }
 
-// newLogReaderAt opens a reader of the events above after at revision rev
-// (0: the current one).
-func (l *store) newLogReaderAt(ctx context.Context, rev int64, after uint64) (*logReader, error) {
+// newLogReaderAt opens a reader of the events after the cursor at
+// revision rev (0: the current one).
+func (l *store) newLogReaderAt(ctx context.Context, rev int64, at bank.ProcCursor) (*logReader, error) {
 	r := &logReader{l: l, ctx: ctx, rev: rev}
 	procs, err := r.procs()
 	if err != nil {
@@ -58,6 +58,7 @@ func (l *store) newLogReaderAt(ctx context.Context, rev int64, after uint64) (*l
 	}
 	for _, p := range procs {
 		prefix := l.k("log/" + p + "/")
+		after := at.After(p)
 		c := &segCursor{proc: p, from: prefix, end: clientv3.GetPrefixRangeEnd(prefix), more: true, after: after}
 		if after > 0 {
 			// Start at the segment that holds after+1: the last one
@@ -145,6 +146,9 @@ func (c *segCursor) add(l *store, key string, raw []byte) error {
 	ts, err := strconv.ParseUint(tsStr, 10, 64)
 	if err != nil || len(tsStr) != 20 || key != l.segmentKey(c.proc, ts) {
 		return fmt.Errorf("log key %s: not log/<proc>/<ts, 20 digits> (damaged log)", key)
+	}
+	if string(raw) == voidSegment {
+		return nil // a transaction that never committed (see settle)
 	}
 	var seg []bank.Event
 	if err := json.Unmarshal(raw, &seg); err != nil {

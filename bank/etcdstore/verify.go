@@ -21,7 +21,7 @@ func (l *store) Replay(ctx context.Context, fn func(bank.Event) error) ([]bank.A
 	if err := l.checkLayout(ctx, false); err != nil {
 		return nil, tot, err
 	}
-	r, err := l.newLogReaderAt(ctx, rev, 0)
+	r, err := l.newLogReaderAt(ctx, rev, bank.ProcCursor{})
 	if err != nil {
 		return nil, tot, err
 	}

@@ -245,7 +245,7 @@ func logFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Eve
 	}
 	defer c.Close()
 	cli.NoteFirstUse(i18n.For(i18n.English), "atm log", c.Hello())
-	var after uint64
+	var after wire.Cursor
 	for {
 		page, err := c.Log(ctx, token, after, wire.MaxLogLimit)
 		if err != nil {

@@ -67,7 +67,7 @@ func TestTransferAndPushInTheDiagram(t *testing.T) {
 	}
 	defer op.Close()
 	var entries []wire.Entry
-	for after := uint64(0); ; {
+	for after := wire.Cursor(""); ; {
 		page, err := op.Log(ctx, crashToken, after, wire.MaxLogLimit)
 		if err != nil {
 			t.Fatal(err)

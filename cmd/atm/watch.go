@@ -56,7 +56,7 @@ func runWatch(args []string) int {
 	cli.NoteFirstUse(tr, "atm watch", c.Hello())
 	// One read before the screen opens, so that a wrong token is said
 	// plainly.
-	if _, err := c.Log(ctx, tok, 0, 1); errors.Is(err, wire.ErrForbidden) {
+	if _, err := c.Log(ctx, tok, "", 1); errors.Is(err, wire.ErrForbidden) {
 		return fail("watch", errors.New(tr.T(i18n.WatchTokenRefused, c.Addr())))
 	}
 	m := watch.New(watch.Config{Source: c, Token: tok, Addr: *addr, Lang: *lang})

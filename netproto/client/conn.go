@@ -412,7 +412,7 @@ func replyFrom(m *wire.Message, sentTS, recvTS uint64) Reply {
 	r := Reply{ID: m.ID, Op: m.Op, TS: m.TS, SentTS: sentTS, RecvTS: recvTS,
 		ServerRecv: m.RecvTS, ServerApply: m.ApplyTS,
 		Account: m.Account, Holder: m.Holder, To: m.To, ToHolder: m.ToHolder,
-		Entries: m.Entries, Next: m.Next, Duplicate: m.Duplicate, raw: m}
+		Entries: m.Entries, Next: stmtNext(m.Next), Duplicate: m.Duplicate, raw: m}
 	if m.Balance != nil {
 		r.Balance = *m.Balance
 	}
@@ -457,4 +457,11 @@ func (c *Client) sendAgainLater(cl *call) {
 			c.send(conn, bw, cl, ReasonResend)
 		}
 	}()
+}
+
+// stmtNext reads a statement's cursor: a timestamp (0 when there is none,
+// or when it is not one, which no server sends).
+func stmtNext(c wire.Cursor) uint64 {
+	ts, _ := c.Uint()
+	return ts
 }

@@ -174,7 +174,7 @@ func logEntries(t *testing.T, addr string) []wire.Entry {
 	}
 	defer c.Close()
 	var out []wire.Entry
-	for after := uint64(0); ; {
+	for after := wire.Cursor(""); ; {
 		page, err := c.Log(ctx(t), opToken, after, 1000)
 		if err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"atm/netproto/wire"
@@ -199,7 +200,7 @@ func (c *conn) statement(req *wire.Message, meta bank.Meta) {
 	defer c.settle(sl, nil, false)
 	page, rc, err := c.s.Ledger.Statement(c.s.ctx, meta, c.account, req.Before, limit)
 	c.bankReply(sl, req, rc, err, func(m *wire.Message) {
-		m.Account, m.Balance, m.Entries, m.Next = c.account, wire.CentsPtr(rc.Event.Balance), entriesOf(page.Entries), page.Next
+		m.Account, m.Balance, m.Entries, m.Next = c.account, wire.CentsPtr(rc.Event.Balance), entriesOf(page.Entries), wire.CursorOf(page.Next)
 	})
 }
 
@@ -541,20 +542,35 @@ func (c *conn) readLog(req *wire.Message) {
 		limit = wire.DefaultLogLimit
 	}
 	limit = min(limit, wire.MaxLogLimit)
-	events, err := s.Ledger.EventsAfter(s.ctx, req.After, limit)
+	if len(req.After) > wire.MaxCursor {
+		c.protoError(req, wire.CodeBadRequest, fmt.Sprintf(`"after" is longer than %d bytes: send back the "next" of a log reply as it is`, wire.MaxCursor))
+		return
+	}
+	events, next, err := s.Ledger.EventsAfter(s.ctx, bank.Cursor(req.After), limit)
+	if errors.Is(err, bank.ErrBadCursor) {
+		c.protoError(req, wire.CodeBadRequest, `"after" is not a cursor of this bank's log: send 0 to read from the start, or the "next" of a log reply as it is`)
+		return
+	}
 	if err != nil {
 		c.protoError(req, wire.CodeInternal, "the event log could not be read: "+err.Error())
 		return
 	}
 	apply := s.Ledger.Clock().Tick()
-	s.logf(apply, "apply", fmt.Sprintf("read the log after L=%d for %s: %d events", req.After, c.peerID(), len(events)),
+	s.logf(apply, "apply", fmt.Sprintf("read the log after %s for %s: %d events", cursorText(req.After), c.peerID(), len(events)),
 		slog.String("op", wire.OpLog), slog.String("peer", c.peerID()), slog.String("req", req.ID))
-	next := req.After
-	if len(events) > 0 {
-		next = events[len(events)-1].TS
-	}
 	c.sendOwn(&wire.Message{Type: wire.TypeReply, ID: req.ID, Op: req.Type, Proc: s.Ledger.ProcessID(),
-		RecvTS: c.recv, ApplyTS: apply, Entries: entriesOf(events), Next: next})
+		RecvTS: c.recv, ApplyTS: apply, Entries: entriesOf(events), Next: wire.Cursor(next)})
+}
+
+// cursorText names a log cursor in the server's own log lines.
+func cursorText(c wire.Cursor) string {
+	if c == "" {
+		return "the start"
+	}
+	if _, ok := c.Uint(); ok {
+		return "L=" + string(c)
+	}
+	return EscapeControl(strconv.Quote(string(c)))
 }
 
 func (c *conn) openAccount(req *wire.Message, meta bank.Meta) {

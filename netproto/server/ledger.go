@@ -40,7 +40,7 @@ type Ledger interface {
 	Record(ctx context.Context, e bank.Event) (bank.Event, error)
 	RecordAll(ctx context.Context, es []bank.Event) ([]bank.Event, error)
 	Audit(ctx context.Context) (bank.Audit, error)
-	EventsAfter(ctx context.Context, after uint64, limit int) ([]bank.Event, error)
+	EventsAfter(ctx context.Context, after bank.Cursor, limit int) ([]bank.Event, bank.Cursor, error)
 }
 
 var _ Ledger = (*bank.Ledger)(nil)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"atm/netproto/client"
+	"atm/netproto/wire"
 
 	"atm/bank"
 )
@@ -29,7 +30,7 @@ func TestAuditCarriesItsTimestamps(t *testing.T) {
 		t.Errorf("audit reply lists negative balances in a conserved bank: %v", m)
 	}
 	c := e.dial(client.Options{})
-	page, err := c.Log(ctx(t), opToken, apply-1, 1)
+	page, err := c.Log(ctx(t), opToken, wire.CursorOf(apply-1), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +53,11 @@ func TestOperatorReadsTheLogFromTheServer(t *testing.T) {
 		}
 	}
 	op := e.dial(client.Options{})
-	if _, err := op.Log(ctx(t), "guess", 0, 10); wireCode(err) != "forbidden" {
+	if _, err := op.Log(ctx(t), "guess", "", 10); wireCode(err) != "forbidden" {
 		t.Fatalf("a wrong token read the log: %v", err)
 	}
 	var got []uint64
-	var after uint64
+	var after wire.Cursor
 	for {
 		page, err := op.Log(ctx(t), opToken, after, 7)
 		if err != nil {
@@ -67,7 +68,7 @@ func TestOperatorReadsTheLogFromTheServer(t *testing.T) {
 		}
 		if len(page.Events) == 0 {
 			if page.Next != after {
-				t.Fatalf("an empty page moved the cursor from %d to %d", after, page.Next)
+				t.Fatalf("an empty page moved the cursor from %q to %q", after, page.Next)
 			}
 			break
 		}
@@ -79,15 +80,19 @@ func TestOperatorReadsTheLogFromTheServer(t *testing.T) {
 			t.Fatal("the log does not end")
 		}
 	}
+	last, ok := after.Uint()
+	if !ok {
+		t.Fatalf("the cursor of a bank on one server is %q, not a timestamp", after)
+	}
 	var want []uint64
 	_ = e.bank.Events(context.Background(), func(ev bank.Event) error {
-		if ev.TS <= after {
+		if ev.TS <= last {
 			want = append(want, ev.TS)
 		}
 		return nil
 	})
 	if len(got) != len(want) {
-		t.Fatalf("read %d events, the bank holds %d up to L=%d", len(got), len(want), after)
+		t.Fatalf("read %d events, the bank holds %d up to L=%d", len(got), len(want), last)
 	}
 	for i := range got {
 		if got[i] != want[i] {

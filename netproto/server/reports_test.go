@@ -35,7 +35,7 @@ func TestClientsReportTheirReceives(t *testing.T) {
 		}
 	}
 	op := e.dial(client.Options{ProcessID: "op"})
-	page, err := op.Log(ctx(t), opToken, 0, wire.MaxLogLimit)
+	page, err := op.Log(ctx(t), opToken, "", wire.MaxLogLimit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ type Message struct {
 	PIN    string `json:"pin,omitempty"`
 	Amount Amount `json:"amount,omitempty"`
 	Before uint64 `json:"before,omitempty"`
-	After  uint64 `json:"after,omitempty"`
+	After  Cursor `json:"after,omitempty"`
 	Limit  int    `json:"limit,omitempty"`
 	Token  string `json:"token,omitempty"`
 	Name   string `json:"name,omitempty"`
@@ -112,7 +112,7 @@ type Message struct {
 	ToHolder  string       `json:"to_holder,omitempty"`
 	Balance   *money.Cents `json:"balance,omitempty"`
 	Entries   []Entry      `json:"entries,omitempty"`
-	Next      uint64       `json:"next,omitempty"`
+	Next      Cursor       `json:"next,omitempty"`
 	Duplicate bool         `json:"duplicate,omitempty"`
 
 	// audit replies

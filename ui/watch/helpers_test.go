@@ -161,5 +161,5 @@ func sample() []wire.Entry {
 
 // entries drives the watcher with the sample, as a read of the log.
 func fed(m *Model) {
-	send(m, EntriesMsg{Entries: sample(), Next: 16})
+	send(m, EntriesMsg{Entries: sample(), Next: "16"})
 }

@@ -43,7 +43,7 @@ const (
 // LogSource reads the bank's event log as its operator; *client.Client is
 // one.
 type LogSource interface {
-	Log(ctx context.Context, token string, after uint64, limit int) (client.LogPage, error)
+	Log(ctx context.Context, token string, after wire.Cursor, limit int) (client.LogPage, error)
 }
 
 // Config tells the watcher what to read.
@@ -77,7 +77,7 @@ type Model struct {
 	keys  *KeyMap
 	help  help.Model
 	d     *Diagram
-	after uint64 // the log's position: Next of the last read
+	after wire.Cursor // the log's position: Next of the last read
 	reads int
 	err   string        // the last read's failure ("" after a success)
 	stop  bool          // the bank refused the token: reading again is useless
@@ -111,16 +111,16 @@ func (m *Model) setStyles(dark bool) {
 // next read.
 type EntriesMsg struct {
 	Entries []wire.Entry
-	Next    uint64
+	Next    wire.Cursor
 	Err     error
 }
 
 // readMsg says the wait before the next read of the log is over.
-type readMsg struct{ after uint64 }
+type readMsg struct{ after wire.Cursor }
 
 // read reads the log after after, once wait has passed: a timer's message
 // (readMsg) starts the read then.
-func (m *Model) read(after uint64, wait time.Duration) tea.Cmd {
+func (m *Model) read(after wire.Cursor, wait time.Duration) tea.Cmd {
 	src, token := m.cfg.Source, m.cfg.Token
 	if src == nil {
 		return nil
@@ -138,7 +138,7 @@ func (m *Model) read(after uint64, wait time.Duration) tea.Cmd {
 
 // Init starts reading the log.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.RequestBackgroundColor, m.read(0, 0))
+	return tea.Batch(tea.RequestBackgroundColor, m.read("", 0))
 }
 
 // Update handles the program's messages.
@@ -175,7 +175,7 @@ func (m *Model) took(msg EntriesMsg) tea.Cmd {
 	}
 	m.err = ""
 	m.d.Add(msg.Entries...)
-	if msg.Next > m.after {
+	if msg.Next != "" {
 		m.after = msg.Next
 	}
 	if len(msg.Entries) >= pageLimit {

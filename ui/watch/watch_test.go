@@ -109,7 +109,7 @@ func TestWatchFollowsAndPauses(t *testing.T) {
 		fed(m)
 		press(m, "p")
 		more := []wire.Entry{{TS: 17, Proc: "bank", Kind: wire.KindDisconnect, Outcome: "ok", Client: "atm-b2c4"}}
-		send(m, EntriesMsg{Entries: more, Next: 17})
+		send(m, EntriesMsg{Entries: more, Next: "17"})
 		out := screen(t, m)
 		mustContain(t, out, "‖ paused · 1 new", "event 24 of 25")
 		press(m, "space")
@@ -134,7 +134,7 @@ func manyATMs(n int) []wire.Entry {
 func TestWatchScrollsLanes(t *testing.T) {
 	t.Parallel()
 	eachLayout(t, func(t *testing.T, m *Model) {
-		send(m, EntriesMsg{Entries: manyATMs(9), Next: 36})
+		send(m, EntriesMsg{Entries: manyATMs(9), Next: "36"})
 		out := screen(t, m)
 		shown := 6
 		if m.width < 100 {
@@ -172,7 +172,7 @@ func TestWatchDrawsOnlyTheVisibleWindow(t *testing.T) {
 		es = append(es, wire.Entry{TS: uint64(i + 1), Proc: "bank", Kind: wire.KindPush, Outcome: "ok", Client: fmt.Sprintf("atm-%d", i%7)})
 	}
 	for i := 0; i < len(es); i += 1000 {
-		send(m, EntriesMsg{Entries: es[i : i+1000], Next: uint64(i + 1000)})
+		send(m, EntriesMsg{Entries: es[i : i+1000], Next: wire.CursorOf(uint64(i + 1000))})
 	}
 	if n := m.d.Len(); n != 100_000 {
 		t.Fatalf("%d events, want 100000", n)
