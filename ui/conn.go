@@ -5,6 +5,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"time"
@@ -99,7 +100,9 @@ func (m *Model) handleConn(msg tea.Msg) (tea.Cmd, bool) {
 		if msg.err != nil {
 			m.connect.err = msg.err
 			m.connect.attempt++
-			if m.cfg.Embedded && m.embedded == nil {
+			// A bank that says it is starting is there: no server of our
+			// own in its place, only a wait for it.
+			if m.cfg.Embedded && m.embedded == nil && !errors.Is(msg.err, wire.ErrStarting) {
 				m.connect.starting = true
 				if cmd := m.startServer(true); cmd != nil {
 					return cmd, true
@@ -258,9 +261,12 @@ func (m *Model) onStatus(s client.ConnStatus) tea.Cmd {
 			m.connect.err = s.Err
 			return cmd
 		}
-		m.conn.reconnecting(s.Attempt, s.Delay)
+		// A bank that answers it is starting is there: the status line
+		// says so, and no server of our own takes its place.
+		starting := errors.Is(s.Err, wire.ErrStarting)
+		m.conn.reconnecting(s.Attempt, s.Delay, starting)
 		cmd := m.setBanner(tr.T(i18n.BannerReconnecting, s.Attempt), true, 0)
-		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 {
+		if m.cfg.Embedded && m.embedded == nil && s.Attempt >= 3 && !starting {
 			return tea.Batch(cmd, m.startServer(false))
 		}
 		return cmd

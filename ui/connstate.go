@@ -17,6 +17,7 @@ type connState struct {
 	offline  bool
 	attempt  int           // the reconnection attempt announced last (0: none yet)
 	delay    time.Duration // its wait
+	starting bool          // the last attempt found the bank starting
 	retrying bool          // the person asked to retry now
 	refused  string
 
@@ -32,12 +33,13 @@ type connState struct {
 
 // lost: the connection dropped and no reconnection was announced yet.
 func (c *connState) lost() {
-	c.offline, c.attempt, c.retrying = true, 0, false
+	c.offline, c.attempt, c.retrying, c.starting = true, 0, false, false
 }
 
-// reconnecting: the client announced its attempt-th reconnection, in delay.
-func (c *connState) reconnecting(attempt int, delay time.Duration) {
-	c.offline, c.attempt, c.delay, c.retrying = true, attempt, delay, false
+// reconnecting: the client announced its attempt-th reconnection, in
+// delay; starting says the bank answered the last one that it is starting.
+func (c *connState) reconnecting(attempt int, delay time.Duration, starting bool) {
+	c.offline, c.attempt, c.delay, c.retrying, c.starting = true, attempt, delay, false, starting
 }
 
 // online: the connection is back, or the ATM let the client go; a refusal
@@ -103,6 +105,9 @@ func (c *connState) offlineLine(tr *i18n.Printer) string {
 		return tr.T(i18n.OfflineRetrying)
 	case c.attempt == 0:
 		return tr.T(i18n.OfflineLost)
+	}
+	if c.starting {
+		return tr.T(i18n.OfflineStarting, c.attempt, waitText(tr, c.delay))
 	}
 	return tr.T(i18n.OfflineAttempt, c.attempt, waitText(tr, c.delay))
 }

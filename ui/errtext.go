@@ -34,6 +34,8 @@ func connectErrorText(tr *i18n.Printer, addr string, err error) string {
 	switch {
 	case errors.Is(err, errConnClosed):
 		return tr.T(i18n.ErrConnClosed)
+	case errors.Is(err, wire.ErrStarting):
+		return tr.T(i18n.ErrStarting, addr)
 	case errors.As(err, &dns):
 		if dns.IsTimeout || dns.IsTemporary {
 			return tr.T(i18n.ErrDNSTemporary, host)

@@ -22,6 +22,8 @@ func connectHeadline(tr *i18n.Printer, err error) string {
 		return tr.T(i18n.TLSHeadMismatch)
 	case errors.Is(err, client.ErrKnownServers):
 		return tr.T(i18n.TLSHeadKnown)
+	case errors.Is(err, wire.ErrStarting):
+		return tr.T(i18n.ConnectBankStarting)
 	}
 	return tr.T(i18n.ConnectNoAnswer)
 }

@@ -240,6 +240,9 @@ func logFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Eve
 	}
 	ctx := context.Background()
 	c, err := client.Dial(ctx, addr, client.Options{ProcessID: "atm-log", TLS: trust})
+	if errors.Is(err, wire.ErrStarting) {
+		return fmt.Errorf("the server at %s is still starting (opening its bank) and cannot answer yet; run this again in a few seconds", addr)
+	}
 	if err != nil {
 		return err
 	}

@@ -49,23 +49,26 @@ func openLocalServer(addr, dbPath string, opts boltstore.Options) (*localServer,
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
 		return nil, fmt.Errorf("create the database directory: %w", err)
 	}
-	l, err := net.Listen("tcp", addr)
+	nl, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(filepath.Dir(dbPath), "server.log")
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		l.Close()
+		nl.Close()
 		return nil, fmt.Errorf("open the server log: %w", err)
 	}
+	logger := slog.New(server.NewLineHandler(lf, nil))
+	// Other ATMs that find the address taken are told the bank is
+	// starting until the database is open.
+	l := server.NewGate(nl, logger)
 	tok, err := operatorToken(dbPath, "")
 	if err != nil {
 		l.Close()
 		lf.Close()
 		return nil, err
 	}
-	logger := slog.New(server.NewLineHandler(lf, nil))
 	srv := &server.Server{Logger: logger, OperatorToken: tok}
 	opts.OnEvent = srv.LogEvent
 	b, err := boltstore.Open(dbPath, opts)
@@ -75,6 +78,7 @@ func openLocalServer(addr, dbPath string, opts boltstore.Options) (*localServer,
 		return nil, err
 	}
 	srv.Ledger = b
+	l.Ready()
 	logger.Info(fmt.Sprintf("serving %s on %s inside an ATM (protocol v%d), process id %s", dbPath, l.Addr(), wire.Version, b.ProcessID()))
 	e := &localServer{addr: l.Addr().String(), dbPath: dbPath, logPath: logPath, bank: b, srv: srv, log: lf, done: make(chan error, 1)}
 	go func() { e.done <- srv.Serve(l) }()

@@ -177,6 +177,7 @@ func (c *serveConfig) serve(logger *slog.Logger) int {
 		fmt.Fprintf(os.Stderr, "atm serve: %v\n", err)
 		return listenExit(err)
 	}
+	// Only now: the bank answers every connection from here on.
 	logger.Info(c.startLine(st))
 	code := serveUntilSignal(srv, st.l, st.front, logger, c.shutdownWait)
 	code = max(code, c.stop(st, logger))
@@ -186,11 +187,12 @@ func (c *serveConfig) serve(logger *slog.Logger) int {
 	return code
 }
 
-// started is what start took: the listener, the ATM over SSH (nil
-// without --ssh), the ledger, and the etcd client under it (nil for a
-// database file).
+// started is what start took: the listener (a gate, that tells
+// connections the bank is starting until the ledger is open), the ATM over
+// SSH (nil without --ssh), the ledger, and the etcd client under it (nil
+// for a database file).
 type started struct {
-	l       net.Listener
+	l       *server.Gate
 	tlsNote string // what the start line says of the listener
 	front   *sshFront
 	ledger  servedLedger
@@ -204,8 +206,11 @@ type servedLedger interface {
 }
 
 // start listens, prepares the ATM over SSH and opens the ledger, in that
-// order: a busy or refused address must not touch the bank. When a step
-// fails, what the earlier ones took is released here, once.
+// order: a busy or refused address must not touch the bank. From the
+// listen on, connections are accepted and told that the bank is starting
+// (so that nobody takes the open port for a bank that answers) until the
+// ledger is open: then the gate lets them through to the server. When a
+// step fails, what the earlier ones took is released here, once.
 func (c *serveConfig) start(srv *server.Server, logger *slog.Logger) (_ *started, err error) {
 	st := &started{}
 	defer func() {
@@ -213,9 +218,12 @@ func (c *serveConfig) start(srv *server.Server, logger *slog.Logger) (_ *started
 			st.release()
 		}
 	}()
-	if st.l, st.tlsNote, err = c.tls.listen(c.addr, c.certDB()); err != nil {
+	l, tlsNote, err := c.tls.listen(c.addr, c.certDB())
+	if err != nil {
 		return nil, err
 	}
+	st.l, st.tlsNote = server.NewGate(l, logger), tlsNote
+	logger.Info(c.openingLine(st))
 	if srv.OperatorToken, err = c.operatorToken(); err != nil {
 		return nil, err
 	}
@@ -227,6 +235,7 @@ func (c *serveConfig) start(srv *server.Server, logger *slog.Logger) (_ *started
 		return nil, err
 	}
 	srv.Ledger = st.ledger
+	st.l.Ready()
 	return st, nil
 }
 
@@ -306,6 +315,17 @@ func (c *serveConfig) operatorToken() (string, error) {
 		return "", fmt.Errorf("create the database directory: %w", err)
 	}
 	return operatorToken(c.db, c.token)
+}
+
+// openingLine is the line that says the server has taken its address and
+// is opening the bank: until the start line, connections are told the bank
+// is starting.
+func (c *serveConfig) openingLine(st *started) string {
+	what := "the database " + c.db
+	if c.onEtcd() {
+		what = fmt.Sprintf("the bank in etcd %s as process %s", c.etcd, c.proc)
+	}
+	return fmt.Sprintf("opening %s; until it is open, connections to %s are told the bank is starting", what, st.l.Addr())
 }
 
 // startLine is the line that says the server is up: what it serves, where,

@@ -185,7 +185,10 @@ func (cl *call) unknown(cause error) *OutcomeUnknownError {
 // of one bank ("a:7420,b:7420"), as DialServers takes them; an address
 // written tls://HOST:PORT is reached over TLS (see TLSOptions). A server at
 // its connection limit answers with an *Error matching wire.ErrServerBusy;
-// a TLS server reached without TLS, with one matching wire.ErrTLSRequired.
+// a TLS server reached without TLS, with one matching wire.ErrTLSRequired;
+// a server whose bank is still opening, with one matching wire.ErrStarting
+// (try again shortly: with Reconnect on, a reconnection treats such a
+// server as one that is not there yet, and keeps trying).
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	return DialServers(ctx, SplitAddrs(addr), opts)
 }
@@ -298,6 +301,12 @@ func (c *Client) dial(ctx context.Context, addr, reason string) (net.Conn, *bufi
 	if err := json.Unmarshal(line, &m); err != nil {
 		conn.Close()
 		return nil, nil, Hello{}, fmt.Errorf("the server at %s does not speak this protocol: %w", addr, err)
+	}
+	if m.Type == wire.TypeError && m.Code == wire.CodeStarting {
+		// Not a Lamport event (it carries no ts): the server has no clock
+		// until its bank is open. Nothing to observe.
+		conn.Close()
+		return nil, nil, Hello{}, wire.ErrorFrom(&m)
 	}
 	c.observe(&m, reason)
 	_ = conn.SetReadDeadline(time.Time{})

@@ -25,6 +25,11 @@ const (
 	CodeIdleTimeout     = "idle_timeout"      // no request for too long; the connection closes
 	CodeInternal        = "internal"          // an unexpected server failure; nothing was applied
 	CodeTLSRequired     = "tls_required"      // a plain client at a TLS port; sent in clear, then the connection closes
+	// CodeStarting: the server is still opening its bank; it says so
+	// instead of the greeting, then closes the connection. The line carries
+	// neither ts nor proc: the server has no clock yet (the clock is
+	// restored from the store being opened), so it is not a Lamport event.
+	CodeStarting = "starting"
 	// CodeInvalidTimestamp: "ts" is outside 0..MaxTS, or further above the
 	// server's clock than the connection may jump it; it is not observed.
 	CodeInvalidTimestamp = "invalid_timestamp"
@@ -46,6 +51,10 @@ var (
 	ErrShuttingDown    = errors.New("server shutting down")
 	ErrIdleTimeout     = errors.New("idle timeout")
 	ErrTLSRequired     = errors.New("the server requires TLS")
+	// ErrStarting matches a starting error: the server is up but its bank
+	// is not open yet. Nothing was sent to the bank; try again shortly, as
+	// with a server that is not there yet.
+	ErrStarting = errors.New("the bank is starting")
 	// ErrInternal is the bank's: an internal failure is the same error
 	// whether the ledger or the server met it.
 	ErrInternal = outcome.ErrInternal
@@ -71,6 +80,7 @@ var protoCodes = []struct {
 	{CodeShuttingDown, ErrShuttingDown},
 	{CodeIdleTimeout, ErrIdleTimeout},
 	{CodeTLSRequired, ErrTLSRequired},
+	{CodeStarting, ErrStarting},
 	{CodeInvalidTimestamp, ErrInvalidTimestamp},
 }
 
