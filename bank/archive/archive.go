@@ -380,3 +380,10 @@ func Check(dir string, chain Chain, start map[string]string) (Report, error) {
 	}
 	return rep, nil
 }
+
+// A Mark is where a process's live log starts: the timestamp of its last
+// archived event (0: none) and the chain's hash after it.
+type Mark struct {
+	Through uint64
+	Hash    string
+}

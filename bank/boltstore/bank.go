@@ -105,6 +105,7 @@ type store struct {
 	failCause                        error
 
 	appended bank.Signal // notified after each commit, and at Close
+	archived atomic.Uint64 // the live log starts after it (see archive.go)
 }
 
 // Stats are running totals of the committer since Open.
@@ -159,8 +160,14 @@ func Open(path string, opts Options) (*Bank, error) {
 
 func newStore(db *bolt.DB, opts Options, start uint64, queue int) *store {
 	clock := lamport.NewClock(start)
-	return &store{db: db, opts: opts, clock: clock, rules: bank.NewRules(opts.Options, clock),
+	s := &store{db: db, opts: opts, clock: clock, rules: bank.NewRules(opts.Options, clock),
 		queue: make(chan *op, queue), done: make(chan struct{})}
+	_ = db.View(func(tx *bolt.Tx) error {
+		m, err := liveMark(tx)
+		s.archived.Store(m.Through)
+		return err
+	})
+	return s
 }
 
 // prepare makes the file a bank's if it is new, checks its format, and

@@ -107,23 +107,51 @@ func snapshot(tx *bolt.Tx) ([]bank.Account, bank.Totals, error) {
 
 // Log reads the events after the cursor in one read transaction. The
 // bank's one writer commits its events in timestamp order, so the cursor
-// is the timestamp of the last event read (bank.TSCursor).
+// it returns is the timestamp of the last event read (bank.TSCursor). A
+// bank.ProcCursor is read too (the events of each process above its
+// timestamp), as the archive names positions.
 func (b *store) Log(_ context.Context, after bank.Cursor, fn func(bank.Event) error) (bank.Cursor, error) {
-	ts, err := after.TS()
+	at, err := bank.ParseProcCursor(after)
 	if err != nil {
 		return after, err
 	}
-	next := ts
+	from := at.Rest
+	for _, ts := range at.At {
+		from = min(from, ts)
+	}
+	if len(at.At) > 0 && at.Rest == 0 {
+		from = minAt(at.At)
+	}
+	read := false
+	var last uint64
 	err = b.db.View(func(tx *bolt.Tx) error {
-		return eachEvent(tx, ts, func(e bank.Event) error {
+		return eachEvent(tx, from, func(e bank.Event) error {
+			if e.TS <= at.After(e.Proc) {
+				return nil
+			}
 			if err := fn(e); err != nil {
 				return err
 			}
-			next = e.TS
+			read, last = true, e.TS
 			return nil
 		})
 	})
-	return bank.TSCursor(next), err
+	if !read {
+		return after, err
+	}
+	return bank.TSCursor(last), err
+}
+
+// minAt is the lowest timestamp of a cursor's processes.
+func minAt(at map[string]uint64) uint64 {
+	first := true
+	var m uint64
+	for _, ts := range at {
+		if first || ts < m {
+			m, first = ts, false
+		}
+	}
+	return m
 }
 
 // Replay reads the log, then the accounts and totals, in one read

@@ -1,0 +1,135 @@
+package boltstore
+
+import (
+	"context"
+	"fmt"
+
+	"atm/bank"
+	"atm/bank/archive"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Archiving. Events older than the live log's start have been moved to an
+// archive (package archive) and deleted from the file; the meta bucket
+// records where the live log starts (keyArchived, keyArchivedHash), in the
+// transaction that deletes them. bbolt reuses the freed pages, so the file
+// stops growing once archiving keeps pace; it shrinks only when copied
+// (bbolt's compaction: `bbolt compact`, with the server stopped).
+
+var (
+	keyArchived     = []byte("archived")      // 8 bytes: the last archived event's ts; absent: none
+	keyArchivedHash = []byte("archived_hash") // the chain's hash after it
+)
+
+// Live returns where the live log starts: the last archived event and the
+// chain's hash after it, under the bank's process id.
+func (b *Bank) Live(context.Context) (map[string]archive.Mark, error) {
+	var m archive.Mark
+	err := b.s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		m, err = liveMark(tx)
+		return err
+	})
+	return map[string]archive.Mark{b.ProcessID(): m}, err
+}
+
+func liveMark(tx *bolt.Tx) (archive.Mark, error) {
+	meta := tx.Bucket(bucketMeta)
+	through, err := readU64(meta, keyArchived)
+	return archive.Mark{Through: through, Hash: string(meta.Get(keyArchivedHash))}, err
+}
+
+// ArchiveUpTo returns the newest timestamp the live log may be archived
+// through, so that at least keep events stay live and every remembered
+// request's first event (Options.RememberRequests, the last money
+// requests) stays: 0 when nothing may be archived.
+func (b *Bank) ArchiveUpTo(_ context.Context, keep int) (map[string]uint64, error) {
+	var upTo uint64
+	err := b.s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		n, money := 0, 0
+		k, v := c.Last()
+		for ; k != nil; k, v = c.Prev() {
+			kind, _, req, ok := eventHead(v)
+			if !ok {
+				ts, _ := eventKey(k)
+				return fmt.Errorf("event log: event %d: unknown encoding (damaged file)", ts)
+			}
+			if bank.Kind(kind).IsMoney() && len(req) > 0 {
+				money++
+			}
+			n++
+			if n > keep && money >= b.s.opts.RememberRequests {
+				break
+			}
+		}
+		if k == nil {
+			return nil // the whole log must stay
+		}
+		// k is the newest event that may go.
+		ts, err := eventKey(k)
+		upTo = ts
+		return err
+	})
+	return map[string]uint64{b.ProcessID(): upTo}, err
+}
+
+// Forget deletes the events of seg, an archived segment of this bank, from
+// the file, and records its end as where the live log starts, in one
+// transaction. A segment already forgotten is nothing to do; a segment
+// that does not start right after the live log's start is refused.
+func (b *Bank) Forget(_ context.Context, seg archive.Segment) error {
+	if seg.Proc != b.ProcessID() {
+		return fmt.Errorf("forget archived events of %s: this bank's process is %s", seg.Proc, b.ProcessID())
+	}
+	// Statements stop at the live log's start: move it first, so that
+	// none looks for an event being deleted.
+	was := b.s.archived.Load()
+	b.s.archived.Store(max(was, seg.Last))
+	err := b.s.db.Update(func(tx *bolt.Tx) error {
+		m, err := liveMark(tx)
+		if err != nil {
+			return err
+		}
+		if seg.Last <= m.Through {
+			return nil
+		}
+		if seg.Prev != m.Hash {
+			return fmt.Errorf("archive segment %s does not start where the live log does (after L=%d): %w", seg.Name, m.Through, archive.ErrDamaged)
+		}
+		c := tx.Bucket(bucketEvents).Cursor()
+		n := 0
+		// Each deletion seeks again from the start: the events before
+		// it are gone (a cursor's Next after Delete skips a key).
+		start := u64key(m.Through + 1)
+		for k, _ := c.Seek(start); k != nil; k, _ = c.Seek(start) {
+			ts, err := eventKey(k)
+			if err != nil {
+				return err
+			}
+			if ts > seg.Last {
+				break
+			}
+			if n == 0 && ts != seg.First {
+				return fmt.Errorf("archive segment %s starts at L=%d, the live log at L=%d: %w", seg.Name, seg.First, ts, archive.ErrDamaged)
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		if n != seg.Count {
+			return fmt.Errorf("archive segment %s holds %d events, the live log %d in its range: %w", seg.Name, seg.Count, n, archive.ErrDamaged)
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := putU64(meta, keyArchived, seg.Last); err != nil {
+			return err
+		}
+		return meta.Put(keyArchivedHash, []byte(seg.Hash))
+	})
+	if err != nil {
+		b.s.archived.Store(was)
+	}
+	return err
+}

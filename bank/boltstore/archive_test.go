@@ -1,0 +1,127 @@
+package boltstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"atm/bank"
+	"atm/bank/archive"
+)
+
+// eventsOf lists the live log of b as JSON texts.
+func eventsOf(t *testing.T, b interface {
+	Events(context.Context, func(bank.Event) error) error
+}) []string {
+	t.Helper()
+	var out []string
+	if err := b.Events(ctx, func(e bank.Event) error {
+		j, _ := json.Marshal(e)
+		out = append(out, string(j))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// archived lists every event of the archive in dir as JSON texts.
+func archived(t *testing.T, dir string) []string {
+	t.Helper()
+	segs, err := archive.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range segs {
+		if _, err := archive.Read(dir, s.Name, func(e bank.Event) error {
+			j, _ := json.Marshal(e)
+			out = append(out, string(j))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// Archiving moves the oldest events into segments and deletes them from
+// the file: the archive followed by the live log is the log as it was,
+// each event once; at least Keep events and every remembered request stay
+// live; a repeated request is still recognised; and a segment written
+// before a crash stopped its events' deletion is finished by the next run,
+// not written again.
+func TestArchiveMovesTheOldestEvents(t *testing.T) {
+	t.Parallel()
+	b := open(t, filepath.Join(t.TempDir(), "bank.db"), bank.Options{RememberRequests: 10})
+	for i := range 300 {
+		m := meta()
+		if i == 295 {
+			m.ReqID = "late"
+		}
+		if _, err := b.Deposit(ctx, m, "123", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := eventsOf(t, b)
+	dir := t.TempDir()
+	res, err := archive.Run(ctx, b, archive.Options{Dir: dir, Keep: 40, Per: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := eventsOf(t, b)
+	if got := append(archived(t, dir), live...); len(got) != len(before) || res.Events != len(before)-len(live) {
+		t.Fatalf("archive (%d) + live (%d) = %d events, the log had %d", res.Events, len(live), len(got), len(before))
+	} else {
+		for i := range got {
+			if got[i] != before[i] {
+				t.Fatalf("event %d: %s, want %s", i, got[i], before[i])
+			}
+		}
+	}
+	if len(live) < 40 || len(live) > 41 || len(res.Segments) != 3 {
+		t.Fatalf("%d events live, %d segments", len(live), len(res.Segments))
+	}
+	again, err := archive.Run(ctx, b, archive.Options{Dir: dir, Keep: 40, Per: 100})
+	if err != nil || again.Events != 0 {
+		t.Fatalf("a second run: %+v %v", again, err)
+	}
+	r, err := b.Deposit(ctx, bank.Meta{ReqID: "late", Client: "test"}, "123", 1)
+	if err != nil || !r.Duplicate {
+		t.Fatalf("a remembered request after archiving: %+v %v", r, err)
+	}
+	// A crash after a segment was written, before its events went: the
+	// next run forgets them, and writes nothing twice.
+	for range 100 {
+		if _, err := b.Deposit(ctx, meta(), "456", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before = append(archived(t, dir), eventsOf(t, b)...)
+	marks, _ := b.Live(ctx)
+	m := marks[b.ProcessID()]
+	page, _, err := b.EventsAfter(ctx, bank.TSCursor(m.Through), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := archive.Write(dir, b.ProcessID(), page, m.Hash, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err = archive.Run(ctx, b, archive.Options{Dir: dir, Keep: 40, Per: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := append(archived(t, dir), eventsOf(t, b)...); len(got) != len(before) {
+		t.Fatalf("after the crash: archive + live = %d events, the log had %d", len(got), len(before))
+	} else {
+		for i := range got {
+			if got[i] != before[i] {
+				t.Fatalf("after the crash, event %d: %s, want %s", i, got[i], before[i])
+			}
+		}
+	}
+	if _, err := archive.Check(dir, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
