@@ -104,7 +104,7 @@ type store struct {
 	failMu                           sync.Mutex
 	failCause                        error
 
-	appended bank.Signal // notified after each commit, and at Close
+	appended bank.Signal   // notified after each commit, and at Close
 	archived atomic.Uint64 // the live log starts after it (see archive.go)
 }
 
