@@ -17,9 +17,11 @@
 //     transaction fails, it and every operation applied after it fail,
 //     leaving nothing of them behind.
 //   - The outcomes of the last Options.RememberRequests money requests
-//     (default 100 000, for the whole bank) are remembered by (account,
-//     id), across restarts: the log records each with its account and
-//     request id, and Open reads them back from its tail.
+//     (default 100 000, for the whole bank; the window of the server that
+//     created the file, which keeps it) are remembered by (account, id),
+//     across restarts: the log records each with its account and request
+//     id, and Open reads them back from its tail. Archiving keeps their
+//     events live.
 //   - A damaged file (a key or value of the wrong length, a record that
 //     does not decode) is reported as an error naming the damage, never a
 //     panic. OpenReadOnly opens a file for the offline tools without ever
@@ -138,8 +140,7 @@ func Open(path string, opts Options) (*Bank, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	reqs := newRequests(opts.RememberRequests)
-	start, empty, err := prepare(db, reqs)
+	start, empty, reqs, err := prepare(db, &opts)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -171,9 +172,11 @@ func newStore(db *bolt.DB, opts Options, start uint64, queue int) *store {
 }
 
 // prepare makes the file a bank's if it is new, checks its format, and
-// reads where its clock stands, whether it is empty and the remembered
-// requests.
-func prepare(db *bolt.DB, reqs *requests) (start uint64, empty bool, err error) {
+// reads where its clock stands, whether it is empty, the bank's window of
+// remembered requests (into opts: the file keeps the window of the first
+// server to open it, as archiving must keep those requests' events) and
+// the remembered requests.
+func prepare(db *bolt.DB, opts *Options) (start uint64, empty bool, reqs *requests, err error) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -202,9 +205,21 @@ func prepare(db *bolt.DB, reqs *requests) (start uint64, empty bool, err error) 
 		ka, _ := tx.Bucket(bucketAccounts).Cursor().First()
 		ke, _ := tx.Bucket(bucketEvents).Cursor().First()
 		empty = ka == nil && ke == nil
+		window, err := readU64(meta, keyRemember)
+		if err != nil {
+			return err
+		}
+		if window == 0 {
+			window = uint64(opts.RememberRequests)
+			if err := putU64(meta, keyRemember, window); err != nil {
+				return err
+			}
+		}
+		opts.RememberRequests = int(min(window, 1<<31))
+		reqs = newRequests(opts.RememberRequests)
 		return loadRequests(tx, reqs)
 	})
-	return start, empty, err
+	return start, empty, reqs, err
 }
 
 // OpenReadOnly opens the ledger in the existing bbolt file at path for

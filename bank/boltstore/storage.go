@@ -20,6 +20,7 @@ var (
 	keyClock       = []byte("clock")
 	keyDeposits    = []byte("deposits")
 	keyWithdrawals = []byte("withdrawals")
+	keyRemember    = []byte("remember_requests") // the bank's window of remembered requests
 )
 
 // lastTick is the highest timestamp the file records: the stored clock or

@@ -138,6 +138,7 @@ func runLog(args []string) int {
 	trust := cli.TLSFlags(fs, i18n.For(i18n.English))
 	etcd := fs.String("etcd", "", "read the log of the bank kept in this etcd cluster (HOST:PORT[,HOST:PORT…]) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN, else operator.token beside --db)")
+	archiveDir := fs.String("archive", "", "read the archived history in this directory first (atm serve --archive, atm archive), then the live log")
 	var d diagramFlags
 	d.register(fs)
 	if code, ok := cli.ParseFlags(fs, args); !ok {
@@ -164,6 +165,13 @@ func runLog(args []string) int {
 	if *etcd != "" && *serverAddr != "" {
 		fmt.Fprintln(os.Stderr, "atm log: --etcd and --server together: read the log from one of them")
 		return 2
+	}
+	if *archiveDir != "" {
+		live, err := readArchive(*archiveDir, print)
+		if err != nil {
+			return fail("log", err)
+		}
+		print = live
 	}
 	var err error
 	switch {

@@ -6,6 +6,7 @@
 //	atm accounts list|add --db PATH   manage accounts (server not running)
 //	atm log --db PATH [--json]        print the event log in Lamport order (or --etcd URLS)
 //	atm verify --db PATH              replay the log and check the ledger (or --etcd URLS)
+//	atm archive --db PATH --to DIR    move the oldest events into an archive (server not running)
 //	atm watch [--server HOST:PORT]    a live space-time diagram of the bank
 //	atm bench ...                     load-test a server
 package main
@@ -33,6 +34,7 @@ type command struct {
 // the one run without a command name, listed as "(none)".
 var commands = []command{
 	{"accounts", i18n.SumAccounts, runAccounts},
+	{"archive", i18n.SumArchive, runArchive},
 	{"atm", i18n.SumATM, runTUI},
 	{"bench", i18n.SumBench, bench.Run},
 	{"log", i18n.SumLog, runLog},

@@ -41,6 +41,8 @@ type serveConfig struct {
 	maxConns     int           // --max-conns
 	maxAmount    int64         // --max-amount, cents
 	shutdownWait time.Duration // --shutdown-timeout
+	archiveDir   string        // --archive, "" for none
+	keepLog      int           // --keep-log
 	tls          tlsFlags
 	ssh          sshFlags
 
@@ -69,6 +71,8 @@ func (c *serveConfig) flagSet() *flag.FlagSet {
 	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
 	fs.Int64Var(&c.maxAmount, "max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
+	fs.StringVar(&c.archiveDir, "archive", "", "move the oldest events of the log into segment files in this directory (it must exist), keeping --keep-log live; read them with atm log --archive DIR")
+	fs.IntVar(&c.keepLog, "keep-log", defaultKeepLog, "with --archive: events that stay in the live log at least")
 	c.ssh.register(fs)
 	c.tls.register(fs)
 	fs.Usage = func() {
@@ -104,6 +108,9 @@ func (c *serveConfig) Validate() error {
 		return err
 	}
 	if err := c.checkStore(); err != nil {
+		return err
+	}
+	if err := c.checkArchive(); err != nil {
 		return err
 	}
 	if err := c.tls.check(c.onEtcd()); err != nil {
@@ -197,6 +204,7 @@ type started struct {
 	front   *sshFront
 	ledger  servedLedger
 	etcd    *clientv3.Client
+	archive *archiver // nil without --archive
 }
 
 // servedLedger is a ledger atm serve opens, serves and closes.
@@ -235,6 +243,9 @@ func (c *serveConfig) start(srv *server.Server, logger *slog.Logger) (_ *started
 		return nil, err
 	}
 	srv.Ledger = st.ledger
+	if c.archiveDir != "" {
+		st.archive = startArchiver(st.ledger, c.archiveDir, c.keepLog, logger)
+	}
 	st.l.Ready()
 	return st, nil
 }
@@ -273,6 +284,7 @@ func (st *started) release() {
 // close cleanly.
 func (c *serveConfig) stop(st *started, logger *slog.Logger) int {
 	code := 0
+	st.archive.stop()
 	if err := st.ledger.Close(); err != nil {
 		what := "close the database"
 		if c.onEtcd() {
