@@ -1,8 +1,9 @@
 // Package archive keeps the bank's archived history: events moved out of
 // the live store, in append-only, compressed segment files in a directory.
 //
-// A segment holds consecutive events of one process's log (its chain of
-// hashes): a header line, then one JSON line per event (bank.Event), all
+// A segment holds consecutive events of one chain of hashes (a bank kept
+// in one file has one, named after its process; a bank kept in etcd one
+// per server): a header line, then one JSON line per event (bank.Event), all
 // gzip-compressed. Its file name, "<proc>-<first ts, 20 digits>-<last ts,
 // 20 digits>.events.gz", says what it holds; the header repeats it, with
 // the number of events, the hash of the chain before the first event and
@@ -303,9 +304,6 @@ func read(dir, name string, chain Chain, fn func(bank.Event) error) (header, err
 			return h, bad("event %d cannot be read: %v", n+1, err)
 		}
 		n++
-		if e.Proc != h.Proc {
-			return h, bad("event L=%d is of %s, not %s", e.TS, e.Proc, h.Proc)
-		}
 		if (n == 1 && e.TS != h.First) || (n > 1 && e.TS <= last) || e.TS > h.Last {
 			return h, bad("event L=%d is out of order", e.TS)
 		}

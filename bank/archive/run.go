@@ -8,18 +8,20 @@ import (
 	"atm/bank"
 )
 
-// A Store is a live log that can be archived: bank.Ledger's log read and
-// the store's own bookkeeping of where the live log starts.
+// A Store is a live log that can be archived. Its events form one chain
+// of hashes or several (a bank kept in one file: one; in etcd: one per
+// server), each named: a segment holds events of one chain.
 type Store interface {
-	// Live returns, per process, where its live log starts.
+	// Live returns, per chain, where its live log starts.
 	Live(ctx context.Context) (map[string]Mark, error)
-	// ArchiveUpTo returns, per process, the newest timestamp that may be
+	// ArchiveUpTo returns, per chain, the newest timestamp that may be
 	// archived while keep events stay live (and whatever else the store
 	// must keep: remembered requests, the newest checkpoint's state); 0:
 	// none.
 	ArchiveUpTo(ctx context.Context, keep int) (map[string]uint64, error)
-	// EventsAfter reads the live log from a cursor (bank.Ledger's).
-	EventsAfter(ctx context.Context, after bank.Cursor, limit int) ([]bank.Event, bank.Cursor, error)
+	// ChainEvents reads at most limit live events of a chain above
+	// timestamp after, in order.
+	ChainEvents(ctx context.Context, chain string, after uint64, limit int) ([]bank.Event, error)
 	// Forget deletes the events of an archived segment from the live log
 	// and records its end as where the live log starts, at once.
 	Forget(ctx context.Context, seg Segment) error
@@ -111,29 +113,25 @@ var errNothing = errors.New("nothing to archive")
 // archiveOne archives the next segment of proc's live log, after m and up
 // to upTo.
 func archiveOne(ctx context.Context, st Store, o Options, proc string, m Mark, upTo uint64) (Segment, error) {
-	at := bank.ProcCursor{At: map[string]uint64{proc: m.Through}}
 	var events []bank.Event
-	cur := at.Cursor()
+	after := m.Through
 	for len(events) < o.Per {
-		page, next, err := st.EventsAfter(ctx, cur, min(1000, o.Per-len(events)))
+		page, err := st.ChainEvents(ctx, proc, after, min(1000, o.Per-len(events)))
 		if err != nil {
 			return Segment{}, err
 		}
 		done := len(page) == 0
 		for _, e := range page {
-			if e.Proc != proc {
-				continue
-			}
 			if e.TS > upTo {
 				done = true
 				break
 			}
 			events = append(events, e)
+			after = e.TS
 		}
 		if done {
 			break
 		}
-		cur = next
 	}
 	if len(events) == 0 {
 		return Segment{}, errNothing

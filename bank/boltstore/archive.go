@@ -22,8 +22,12 @@ var (
 	keyArchivedHash = []byte("archived_hash") // the chain's hash after it
 )
 
+// chainName names the file's one chain of events in its archive: the
+// events of every process that served the file, in timestamp order.
+const chainName = "bank"
+
 // Live returns where the live log starts: the last archived event and the
-// chain's hash after it, under the bank's process id.
+// chain's hash after it.
 func (b *Bank) Live(context.Context) (map[string]archive.Mark, error) {
 	var m archive.Mark
 	err := b.s.db.View(func(tx *bolt.Tx) error {
@@ -31,7 +35,7 @@ func (b *Bank) Live(context.Context) (map[string]archive.Mark, error) {
 		m, err = liveMark(tx)
 		return err
 	})
-	return map[string]archive.Mark{b.ProcessID(): m}, err
+	return map[string]archive.Mark{chainName: m}, err
 }
 
 func liveMark(tx *bolt.Tx) (archive.Mark, error) {
@@ -72,7 +76,13 @@ func (b *Bank) ArchiveUpTo(_ context.Context, keep int) (map[string]uint64, erro
 		upTo = ts
 		return err
 	})
-	return map[string]uint64{b.ProcessID(): upTo}, err
+	return map[string]uint64{chainName: upTo}, err
+}
+
+// ChainEvents reads at most limit live events above timestamp after.
+func (b *Bank) ChainEvents(ctx context.Context, _ string, after uint64, limit int) ([]bank.Event, error) {
+	es, _, err := b.EventsAfter(ctx, bank.TSCursor(after), limit)
+	return es, err
 }
 
 // Forget deletes the events of seg, an archived segment of this bank, from
@@ -80,8 +90,8 @@ func (b *Bank) ArchiveUpTo(_ context.Context, keep int) (map[string]uint64, erro
 // transaction. A segment already forgotten is nothing to do; a segment
 // that does not start right after the live log's start is refused.
 func (b *Bank) Forget(_ context.Context, seg archive.Segment) error {
-	if seg.Proc != b.ProcessID() {
-		return fmt.Errorf("forget archived events of %s: this bank's process is %s", seg.Proc, b.ProcessID())
+	if seg.Proc != chainName {
+		return fmt.Errorf("archive segment %s is of chain %s, not of a bank kept in a file (%s)", seg.Name, seg.Proc, chainName)
 	}
 	// Statements stop at the live log's start: move it first, so that
 	// none looks for an event being deleted.

@@ -100,12 +100,12 @@ func TestArchiveMovesTheOldestEvents(t *testing.T) {
 	}
 	before = append(archived(t, dir), eventsOf(t, b)...)
 	marks, _ := b.Live(ctx)
-	m := marks[b.ProcessID()]
+	m := marks["bank"]
 	page, _, err := b.EventsAfter(ctx, bank.TSCursor(m.Through), 50)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archive.Write(dir, b.ProcessID(), page, m.Hash, "", nil); err != nil {
+	if _, err := archive.Write(dir, "bank", page, m.Hash, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	res, err = archive.Run(ctx, b, archive.Options{Dir: dir, Keep: 40, Per: 100})

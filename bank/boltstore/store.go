@@ -107,51 +107,23 @@ func snapshot(tx *bolt.Tx) ([]bank.Account, bank.Totals, error) {
 
 // Log reads the events after the cursor in one read transaction. The
 // bank's one writer commits its events in timestamp order, so the cursor
-// it returns is the timestamp of the last event read (bank.TSCursor). A
-// bank.ProcCursor is read too (the events of each process above its
-// timestamp), as the archive names positions.
+// is the timestamp of the last event read (bank.TSCursor).
 func (b *store) Log(_ context.Context, after bank.Cursor, fn func(bank.Event) error) (bank.Cursor, error) {
-	at, err := bank.ParseProcCursor(after)
+	ts, err := after.TS()
 	if err != nil {
 		return after, err
 	}
-	from := at.Rest
-	for _, ts := range at.At {
-		from = min(from, ts)
-	}
-	if len(at.At) > 0 && at.Rest == 0 {
-		from = minAt(at.At)
-	}
-	read := false
-	var last uint64
+	next := ts
 	err = b.db.View(func(tx *bolt.Tx) error {
-		return eachEvent(tx, from, func(e bank.Event) error {
-			if e.TS <= at.After(e.Proc) {
-				return nil
-			}
+		return eachEvent(tx, ts, func(e bank.Event) error {
 			if err := fn(e); err != nil {
 				return err
 			}
-			read, last = true, e.TS
+			next = e.TS
 			return nil
 		})
 	})
-	if !read {
-		return after, err
-	}
-	return bank.TSCursor(last), err
-}
-
-// minAt is the lowest timestamp of a cursor's processes.
-func minAt(at map[string]uint64) uint64 {
-	first := true
-	var m uint64
-	for _, ts := range at {
-		if first || ts < m {
-			m, first = ts, false
-		}
-	}
-	return m
+	return bank.TSCursor(next), err
 }
 
 // Replay reads the log, then the accounts and totals, in one read

@@ -62,7 +62,7 @@ func runArchive(args []string) int {
 		return fail("archive", err)
 	}
 	fmt.Printf("archived %d events in %d segments to %s; the live log starts after L=%d\n",
-		res.Events, len(res.Segments), *to, marks[b.ProcessID()].Through)
+		res.Events, len(res.Segments), *to, marks["bank"].Through)
 	return 0
 }
 
@@ -142,24 +142,25 @@ func (a *archiver) stop() {
 	<-a.done
 }
 
-// readArchive calls fn for every archived event in dir, process by process
-// and in order, and returns fn for the live log that follows: it skips the
-// live events the archive already holds (a crash may leave a segment
-// written whose events are still live).
+// readArchive calls fn for every archived event in dir, in order, and
+// returns fn for the live log that follows: it skips the live events the
+// archive already holds (a crash may leave a segment written whose events
+// are still live). It reads the archive of a bank kept in a file: one
+// chain of events.
 func readArchive(dir string, fn func(bank.Event) error) (func(bank.Event) error, error) {
 	segs, err := archive.List(dir)
 	if err != nil {
 		return nil, err
 	}
-	ends := map[string]uint64{}
+	var end uint64
 	for _, s := range segs {
 		if _, err := archive.Read(dir, s.Name, fn); err != nil {
 			return nil, err
 		}
-		ends[s.Proc] = max(ends[s.Proc], s.Last)
+		end = max(end, s.Last)
 	}
 	return func(e bank.Event) error {
-		if e.TS <= ends[e.Proc] {
+		if e.TS <= end {
 			return nil
 		}
 		return fn(e)
