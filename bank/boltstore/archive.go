@@ -3,6 +3,8 @@ package boltstore
 import (
 	"context"
 	"fmt"
+	"os"
+	"time"
 
 	"atm/bank"
 	"atm/bank/archive"
@@ -142,4 +144,36 @@ func (b *Bank) Forget(_ context.Context, seg archive.Segment) error {
 		b.s.archived.Store(was)
 	}
 	return err
+}
+
+// Compact copies the bank in the file at src into a new file at dst, with
+// no free pages: after archiving, the copy is as small as the live bank.
+// src must not be held by a server; dst must not exist. The copy is
+// synced to disk before Compact returns; src is left as it was.
+func Compact(src, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return fmt.Errorf("%s exists: compact into a new file", dst)
+	}
+	from, err := bolt.Open(src, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return openError(src, err)
+	}
+	defer from.Close()
+	if err := from.View(checkBank); err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	to, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", dst, err)
+	}
+	if err := bolt.Compact(to, from, 64<<20); err != nil {
+		to.Close()
+		os.Remove(dst)
+		return fmt.Errorf("compact %s into %s: %w", src, dst, err)
+	}
+	if err := to.Sync(); err != nil {
+		to.Close()
+		return err
+	}
+	return to.Close()
 }

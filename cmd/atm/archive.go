@@ -11,6 +11,8 @@ import (
 
 	"atm/bank"
 	"atm/bank/archive"
+	"atm/bank/boltstore"
+	"atm/bank/outcome"
 	"atm/cmd/atm/internal/cli"
 )
 
@@ -165,4 +167,35 @@ func readArchive(dir string, fn func(bank.Event) error) (func(bank.Event) error,
 		}
 		return fn(e)
 	}, nil
+}
+
+// runCompact copies a database file without its free pages.
+func runCompact(args []string) int {
+	fs := cli.NewFlagSet("atm compact")
+	db := fs.String("db", defaultDBPath(), "database file (the server must not be running)")
+	to := fs.String("to", "", "the new, compact file (it must not exist); put it in place of --db yourself, with the server stopped")
+	if code, ok := cli.ParseFlags(fs, args); !ok {
+		return code
+	}
+	if *to == "" {
+		fmt.Fprintln(os.Stderr, "atm compact: no new file given: use --to PATH")
+		return 2
+	}
+	if err := boltstore.Compact(*db, *to); err != nil {
+		if errors.Is(err, outcome.ErrDatabaseBusy) {
+			err = fmt.Errorf("%s is held by a running server: stop it first", *db)
+		}
+		return fail("compact", err)
+	}
+	from, _ := os.Stat(*db)
+	into, _ := os.Stat(*to)
+	fmt.Printf("compacted %s (%.1f MiB) into %s (%.1f MiB)\n", *db, mib(from), *to, mib(into))
+	return 0
+}
+
+func mib(fi os.FileInfo) float64 {
+	if fi == nil {
+		return 0
+	}
+	return float64(fi.Size()) / (1 << 20)
 }

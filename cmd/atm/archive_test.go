@@ -93,6 +93,25 @@ func TestArchiveSurvivesSIGKILL(t *testing.T) {
 	for _, f := range left {
 		os.Remove(f) // a killed write's temporary file; never read
 	}
+	// The file no longer holds the archived events: a compact copy of it
+	// is smaller, and holds the same live log.
+	small := filepath.Join(t.TempDir(), "small.db")
+	if code, out, errOut := runATM(t, bin, "compact", "--db", path, "--to", small); code != 0 {
+		t.Fatalf("atm compact: %d %s%s", code, out, errOut)
+	}
+	big, _ := os.Stat(path)
+	compact, _ := os.Stat(small)
+	if compact.Size() >= big.Size() {
+		t.Fatalf("the compact copy is %d bytes, the file %d", compact.Size(), big.Size())
+	}
+	_, liveBig, _ := runATM(t, bin, "log", "--json", "--db", path)
+	_, liveSmall, _ := runATM(t, bin, "log", "--json", "--db", small)
+	if liveBig != liveSmall || liveBig == "" {
+		t.Fatalf("the compact copy's log differs")
+	}
+	if code, _, errOut := runATM(t, bin, "compact", "--db", path, "--to", small); code != 1 || !strings.Contains(errOut, "exists") {
+		t.Fatalf("compact onto an existing file: %d %s", code, errOut)
+	}
 }
 
 // atm archive refuses a missing or unwritable directory and archives

@@ -35,6 +35,7 @@ type command struct {
 var commands = []command{
 	{"accounts", i18n.SumAccounts, runAccounts},
 	{"archive", i18n.SumArchive, runArchive},
+	{"compact", i18n.SumCompact, runCompact},
 	{"atm", i18n.SumATM, runTUI},
 	{"bench", i18n.SumBench, bench.Run},
 	{"log", i18n.SumLog, runLog},

@@ -14,6 +14,7 @@ var (
 	SumATM            = def("cmd.sum.atm", "the ATM, full screen (default; --server HOST:PORT, else a local bank started if needed)", "o caixa eletrônico, em tela cheia (padrão; --server HOST:PORTA, senão um banco local iniciado se preciso)")
 	SumBench          = def("cmd.sum.bench", "load-test a bank server and report throughput and latency", "testa a carga de um servidor do banco e mostra vazão e latência")
 	SumArchive        = def("cmd.sum.archive", "move the oldest events of the log into an archive directory", "move os eventos mais antigos do registro para um diretório de arquivo")
+	SumCompact        = def("cmd.sum.compact", "copy a database file without its free pages, to shrink it after archiving", "copia um arquivo de banco sem as páginas livres, para encolhê-lo depois de arquivar")
 	SumLog            = def("cmd.sum.log", "print the event log in Lamport order", "mostra o registro de eventos na ordem de Lamport")
 	SumServe          = def("cmd.sum.serve", "run the bank server (headless)", "roda o servidor do banco (sem tela)")
 	SumVerify         = def("cmd.sum.verify", "replay the event log and check balances and conservation", "refaz o registro de eventos e confere saldos e conservação")
