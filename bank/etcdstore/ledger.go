@@ -199,6 +199,11 @@ func OpenReadOnly(cli *clientv3.Client, opts Options) *Ledger {
 // process id. Operations after Close fail with outcome.ErrClosed.
 func (l *Ledger) Close() error { return l.store.Close() }
 
+// Appended returns a channel closed once segments are committed after the
+// call, by this server or another, or when the ledger closes (see
+// bank.Ledger.Appended).
+func (l *Ledger) Appended() <-chan struct{} { return l.store.Appended() }
+
 // empty reports whether the store has no account and no event.
 func (l *store) empty(ctx context.Context) (bool, error) {
 	for _, p := range []string{l.k("accounts/"), l.k("log/")} {

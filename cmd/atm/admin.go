@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"atm/cmd/atm/internal/cli"
@@ -139,6 +141,7 @@ func runLog(args []string) int {
 	etcd := fs.String("etcd", "", "read the log of the bank kept in this etcd cluster (HOST:PORT[,HOST:PORT…]) instead of the file")
 	token := fs.String("operator-token", os.Getenv("ATM_OPERATOR_TOKEN"), "with --server: the server's operator token (default $ATM_OPERATOR_TOKEN, else operator.token beside --db)")
 	archiveDir := fs.String("archive", "", "read the archived history in this directory first (atm serve --archive, atm archive), then the live log")
+	follow := fs.Bool("follow", false, "with --server: after the log, print the new events as the bank commits them, until interrupted (Ctrl+C)")
 	var d diagramFlags
 	d.register(fs)
 	if code, ok := cli.ParseFlags(fs, args); !ok {
@@ -166,6 +169,14 @@ func runLog(args []string) int {
 		fmt.Fprintln(os.Stderr, "atm log: --etcd and --server together: read the log from one of them")
 		return 2
 	}
+	if *follow && *serverAddr == "" {
+		fmt.Fprintln(os.Stderr, "atm log: --follow follows a running bank: give --server HOST:PORT")
+		return 2
+	}
+	if *follow && d.on() {
+		fmt.Fprintln(os.Stderr, "atm log: --follow prints events as they come; --diagram, --svg and --shiviz draw a log that is complete: leave out one or the other")
+		return 2
+	}
 	if *archiveDir != "" {
 		live, err := readArchive(*archiveDir, print)
 		if err != nil {
@@ -187,7 +198,11 @@ func runLog(args []string) int {
 		if tok == "" { // the token kept beside the database, if this machine runs that bank
 			tok, _ = readToken(tokenFile(*db))
 		}
-		err = logFromServer(*serverAddr, tok, *trust, print)
+		if *follow {
+			err = followFromServer(*serverAddr, tok, *trust, print, w.Flush)
+		} else {
+			err = logFromServer(*serverAddr, tok, *trust, print)
+		}
 	default:
 		var b *boltstore.Bank
 		b, err = openExisting(*db, false)
@@ -243,27 +258,17 @@ func readPIN(id string) (string, error) {
 // logFromServer reads the whole log of the server at addr, page by page,
 // as its operator.
 func logFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Event) error) error {
-	if token == "" {
-		return errors.New("reading the log from a server needs its operator token: --operator-token, $ATM_OPERATOR_TOKEN, or operator.token beside --db (the server keeps it there)")
-	}
 	ctx := context.Background()
-	c, err := client.Dial(ctx, addr, client.Options{ProcessID: "atm-log", TLS: trust})
-	if errors.Is(err, wire.ErrStarting) {
-		return fmt.Errorf("the server at %s is still starting (opening its bank) and cannot answer yet; run this again in a few seconds", addr)
-	}
+	c, err := dialOperator(ctx, addr, token, client.Options{ProcessID: "atm-log", TLS: trust})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	cli.NoteFirstUse(i18n.For(i18n.English), "atm log", c.Hello())
 	var after wire.Cursor
 	for {
 		page, err := c.Log(ctx, token, after, wire.MaxLogLimit)
 		if err != nil {
-			if errors.Is(err, wire.ErrForbidden) {
-				return fmt.Errorf("the server at %s refused the operator token", addr)
-			}
-			return err
+			return tokenRefused(addr, err)
 		}
 		if len(page.Events) == 0 {
 			return nil
@@ -275,6 +280,64 @@ func logFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Eve
 		}
 		after = page.Next
 	}
+}
+
+// followFromServer prints the log of the bank at addr (one server, or
+// several to fail over between) and then its new events as they commit,
+// flushing after each page, until SIGINT or SIGTERM: the bank sends them
+// (a log subscription), nothing is asked while nothing happens.
+func followFromServer(addr, token string, trust client.TLSOptions, fn func(bank.Event) error, flush func() error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := dialOperator(ctx, addr, token, client.Options{ProcessID: "atm-log", TLS: trust, Reconnect: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	f, err := c.FollowLog(ctx, token, "", wire.MaxLogLimit)
+	if err != nil {
+		return tokenRefused(addr, err)
+	}
+	for page := range f.Pages() {
+		for _, e := range page.Events {
+			if err := fn(server.EventOf(e)); err != nil {
+				return err
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // interrupted: the end the person asked for
+	}
+	return tokenRefused(addr, f.Err())
+}
+
+// dialOperator connects to the server at addr to read its log as its
+// operator with token.
+func dialOperator(ctx context.Context, addr, token string, opts client.Options) (*client.Client, error) {
+	if token == "" {
+		return nil, errors.New("reading the log from a server needs its operator token: --operator-token, $ATM_OPERATOR_TOKEN, or operator.token beside --db (the server keeps it there)")
+	}
+	c, err := client.Dial(ctx, addr, opts)
+	if errors.Is(err, wire.ErrStarting) {
+		return nil, fmt.Errorf("the server at %s is still starting (opening its bank) and cannot answer yet; run this again in a few seconds", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cli.NoteFirstUse(i18n.For(i18n.English), "atm log", c.Hello())
+	return c, nil
+}
+
+// tokenRefused words a refusal of the operator token by the server at
+// addr; other errors are returned as they are.
+func tokenRefused(addr string, err error) error {
+	if errors.Is(err, wire.ErrForbidden) {
+		return fmt.Errorf("the server at %s refused the operator token", addr)
+	}
+	return err
 }
 
 // formatEvent renders one event as a readable line.

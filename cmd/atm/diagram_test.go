@@ -115,8 +115,9 @@ func TestTransferAndPushInTheDiagram(t *testing.T) {
 		t.Fatal("A's transfer does not happen before B's receipt of the push")
 	}
 
-	// The watcher reads the same log through its own loop and draws the
-	// transfer, its reply and its push reaching both ATMs' lanes.
+	// The watcher follows the same log through its own loop and draws the
+	// transfer, its reply and its push reaching both ATMs' lanes: its
+	// first page holds the whole log so far.
 	w := watch.New(watch.Config{Source: op, Token: crashToken, Addr: srv.addr})
 	w.Update(tea.WindowSizeMsg{Width: 120, Height: 60})
 	var msgs []tea.Msg
@@ -130,15 +131,14 @@ func TestTransferAndPushInTheDiagram(t *testing.T) {
 	for len(msgs) > 0 {
 		msg := msgs[0]
 		msgs = msgs[1:]
-		em, ok := msg.(watch.EntriesMsg)
-		if !ok {
-			continue
+		if em, ok := msg.(watch.EntriesMsg); ok {
+			if em.Err != nil {
+				t.Fatalf("the watcher's subscription: %v", em.Err)
+			}
+			w.Update(em)
+			break
 		}
-		if em.Err != nil {
-			t.Fatalf("the watcher's read: %v", em.Err)
-		}
-		_, next := w.Update(em)
-		if len(em.Entries) > 0 && next != nil {
+		if _, next := w.Update(msg); next != nil {
 			msgs = append(msgs, next())
 		}
 	}

@@ -4,7 +4,8 @@
 //	atm serve --addr ADDR --db PATH   the bank server, headless
 //	atm serve --etcd URLS --proc ID   one of several servers of a bank kept in etcd
 //	atm accounts list|add --db PATH   manage accounts (server not running)
-//	atm log --db PATH [--json]        print the event log in Lamport order (or --etcd URLS)
+//	atm log --db PATH [--json]        print the event log in Lamport order (or --etcd URLS,
+//	                                  or --server ADDR [--follow] to follow it)
 //	atm verify --db PATH              replay the log and check the ledger (or --etcd URLS)
 //	atm archive --db PATH --to DIR    move the oldest events into an archive (server not running)
 //	atm watch [--server HOST:PORT]    a live space-time diagram of the bank

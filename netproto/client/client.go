@@ -126,6 +126,7 @@ type Client struct {
 	kept   map[string]*call // money requests whose outcome is unknown, by id
 	creds  *credentials
 	closed bool
+	follow *LogFollow // the log subscription (FollowLog), nil when none
 
 	pushes     chan Push
 	status     chan ConnStatus

@@ -18,6 +18,7 @@ func (c *Client) run(conn net.Conn, br *bufio.Reader) {
 	defer close(c.readerDone)
 	for {
 		err := c.readLoop(conn, br)
+		c.followLost(conn)
 		c.mu.Lock()
 		c.conn, c.bw = nil, nil
 		closed := c.closed
@@ -70,7 +71,10 @@ func (c *Client) readLoop(conn net.Conn, br *bufio.Reader) error {
 			}
 			c.deliver(m, after)
 		case wire.TypeReply:
+			c.followMessage(m, conn) // a subscription's reply: its page goes first
 			c.deliver(m, after)
+		case wire.TypeLog, wire.TypeLogBehind:
+			c.followMessage(m, conn)
 		case wire.TypePush:
 			c.push(m, after)
 		case wire.TypeBye:

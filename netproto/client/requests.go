@@ -110,7 +110,9 @@ func (c *Client) doRaw(ctx context.Context, req wire.Message) (Reply, *wire.Mess
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
 		defer cancel()
 	}
-	req.ID = c.nextID()
+	if req.ID == "" {
+		req.ID = c.nextID()
+	}
 	req.Proc = c.proc
 	cl := newCall(req)
 	cl.reason, _ = ctx.Value(reasonKey{}).(string)

@@ -87,8 +87,8 @@ type ClockEvent struct {
 	Peer          string // the other process id
 	// Reason is "" for a message the application asked for. The client's
 	// own messages say why they were sent or received: ReasonReconnect,
-	// ReasonRestore, ReasonResend; and an application can label its
-	// requests with WithReason.
+	// ReasonRestore, ReasonResend, ReasonResume; and an application can
+	// label its requests with WithReason.
 	Reason string
 }
 
@@ -103,6 +103,10 @@ const (
 	// ReasonResend: a pending request sent again, with its id, after a
 	// reconnect.
 	ReasonResend = "resend"
+	// ReasonResume: a log subscription (FollowLog) the client sent again
+	// by itself from its cursor, after the server said the connection fell
+	// behind or after a reconnect, and its answer.
+	ReasonResume = "resume"
 )
 
 // ConnState is the state reported by a ConnStatus.

@@ -49,8 +49,9 @@ type conn struct {
 	fails           int
 	nextLogin       time.Time
 	scratch         []byte
-	byeSent         bool   // the disconnect is recorded (or the connection never reached the bank)
-	recv            uint64 // receive timestamp of the request in hand
+	byeSent         bool      // the disconnect is recorded (or the connection never reached the bank)
+	recv            uint64    // receive timestamp of the request in hand
+	fol             *follower // the log subscription, nil when none
 
 	peer atomic.Pointer[string] // last valid process id the client announced
 
@@ -113,7 +114,7 @@ func (c *conn) serve() {
 	idle := s.idleTimeout()
 	_, secure := c.nc.(*tls.Conn)
 	for first := true; ; first = false {
-		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		c.armIdle(idle)
 		if s.shutting.Load() {
 			c.sendBye(wire.CodeShuttingDown, "the bank is shutting down; your ATM can reconnect when it is back")
 			reason = "server shutting down"
@@ -194,6 +195,9 @@ func (c *conn) finish(reason string) {
 		s.mu.Unlock()
 	}()
 	defer s.recoverPanic("closing the connection of " + c.remote)
+	if c.fol != nil {
+		c.fol.cancel() // nothing more of it is written; waited for below
+	}
 	c.omu.Lock()
 	if c.fault != "" {
 		reason = c.fault
@@ -204,6 +208,7 @@ func (c *conn) finish(reason string) {
 	}
 	c.flush()
 	c.nc.Close()
+	c.endFollow()
 	if !c.byeSent {
 		_, _ = s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindDisconnect, Account: c.account,
 			Client: c.peerID(), Detail: reason})
@@ -214,6 +219,7 @@ func (c *conn) finish(reason string) {
 // closing the connection.
 func (c *conn) sendBye(code, msg string) {
 	s := c.s
+	c.endFollow() // nothing of it comes after the bye
 	sl := c.reserve()
 	ev, err := s.Ledger.Record(s.ctx, bank.Event{Kind: bank.KindDisconnect, Account: c.account,
 		Client: c.peerID(), Detail: msg})

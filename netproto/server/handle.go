@@ -531,8 +531,12 @@ func (c *conn) audit(req *wire.Message, meta bank.Meta) {
 }
 
 // readLog answers the operator's log read: a page of the event log after a
-// timestamp. The read is an apply event of its own (a tick), not recorded.
+// cursor. The read is an apply event of its own (a tick), not recorded.
+// With follow, the reply says so and a subscription sends the following
+// pages as they commit (follow.go). Any log request first ends the
+// connection's subscription: one per connection.
 func (c *conn) readLog(req *wire.Message) {
+	c.endFollow()
 	if !c.operator(req) {
 		return
 	}
@@ -556,10 +560,17 @@ func (c *conn) readLog(req *wire.Message) {
 		return
 	}
 	apply := s.Ledger.Clock().Tick()
-	s.logf(apply, "apply", fmt.Sprintf("read the log after %s for %s: %d events", cursorText(req.After), c.peerID(), len(events)),
+	what := "read"
+	if req.Follow {
+		what = "follow"
+	}
+	s.logf(apply, "apply", fmt.Sprintf("%s the log after %s for %s: %d events", what, cursorText(req.After), c.peerID(), len(events)),
 		slog.String("op", wire.OpLog), slog.String("peer", c.peerID()), slog.String("req", req.ID))
 	c.sendOwn(&wire.Message{Type: wire.TypeReply, ID: req.ID, Op: req.Type, Proc: s.Ledger.ProcessID(),
-		RecvTS: c.recv, ApplyTS: apply, Entries: entriesOf(events), Next: wire.Cursor(next)})
+		RecvTS: c.recv, ApplyTS: apply, Entries: entriesOf(events), Next: wire.Cursor(next), Follow: req.Follow})
+	if req.Follow {
+		c.follow(req.ID, limit, next)
+	}
 }
 
 // cursorText names a log cursor in the server's own log lines.

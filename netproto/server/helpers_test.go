@@ -71,7 +71,32 @@ func newTLSEnv(t *testing.T, configure ...func(*server.Server)) *env {
 	return startEnv(t, true, configure...)
 }
 
+// newSmallBufferEnv is newEnv whose connections have a send buffer of a
+// few kilobytes, so that a client that stops reading blocks the server's
+// writes soon.
+func newSmallBufferEnv(t *testing.T, configure ...func(*server.Server)) *env {
+	t.Helper()
+	return startEnvOn(t, false, func(l net.Listener) net.Listener { return smallBuffers{l} }, configure...)
+}
+
+// smallBuffers is a listener whose connections have a 4 KiB send buffer.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
 func startEnv(t *testing.T, secure bool, configure ...func(*server.Server)) *env {
+	t.Helper()
+	return startEnvOn(t, secure, nil, configure...)
+}
+
+// startEnvOn is startEnv serving on wrap(the listener) when wrap is not nil.
+func startEnvOn(t *testing.T, secure bool, wrap func(net.Listener) net.Listener, configure ...func(*server.Server)) *env {
 	t.Helper()
 	e := &env{t: t, log: &syncBuffer{}, done: make(chan error, 1)}
 	e.srv = &server.Server{
@@ -92,6 +117,9 @@ func startEnv(t *testing.T, secure bool, configure ...func(*server.Server)) *env
 		t.Fatalf("listen: %v", err)
 	}
 	e.addr = l.Addr().String()
+	if wrap != nil {
+		l = wrap(l)
+	}
 	if secure {
 		var cfg *tls.Config
 		cfg, e.fingerprint = selfSigned(t)

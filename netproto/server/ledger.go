@@ -41,6 +41,10 @@ type Ledger interface {
 	RecordAll(ctx context.Context, es []bank.Event) ([]bank.Event, error)
 	Audit(ctx context.Context) (bank.Audit, error)
 	EventsAfter(ctx context.Context, after bank.Cursor, limit int) ([]bank.Event, bank.Cursor, error)
+	// Appended returns a channel closed once events are committed after
+	// the call (by any server of the bank), or when the ledger closes: a
+	// log subscription waits on it, then reads on with EventsAfter.
+	Appended() <-chan struct{}
 }
 
 var _ Ledger = (*bank.Ledger)(nil)

@@ -159,11 +159,15 @@ func (c *conn) sendOwn(m *wire.Message) {
 	m.TS = ts
 	if s.Logger != nil {
 		what := "reply " + m.Op
-		if m.Type == wire.TypeBye {
+		switch m.Type {
+		case wire.TypeBye:
 			what = "bye"
-		}
-		if m.Type == wire.TypeError {
+		case wire.TypeError:
 			what = "error " + m.Code + " " + orDash(m.Op)
+		case wire.TypeLog:
+			what = fmt.Sprintf("log page of %d events", len(m.Entries))
+		case wire.TypeLogBehind:
+			what = "log_behind"
 		}
 		s.logf(ts, "send", fmt.Sprintf("send %s to %s%s", what, c.peerID(), reqSuffix(m.ID)),
 			slog.String("code", m.Code), slog.String("op", m.Op), slog.String("peer", c.peerID()), slog.String("req", m.ID))

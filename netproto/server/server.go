@@ -29,6 +29,10 @@ const (
 	// DefaultMaxPushQueue bounds the pushes waiting for one connection;
 	// beyond it the oldest are dropped (and counted in the log).
 	DefaultMaxPushQueue = 256
+	// DefaultMaxFollowQueue bounds the log entries waiting for one
+	// connection that follows the log; beyond it the subscription ends
+	// with log_behind.
+	DefaultMaxFollowQueue = 4 * wire.MaxLogLimit
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -106,6 +110,11 @@ type Server struct {
 	// that does not read, or reads slowly); beyond it the oldest are
 	// dropped and the drop is logged. Default 256.
 	MaxPushQueue int
+	// MaxFollowQueue bounds the log entries read for a connection that
+	// follows the log and not yet written to it (a page always fits when
+	// none wait); when a page does not fit, the subscription ends with a
+	// log_behind message. Default 4000.
+	MaxFollowQueue int
 
 	initOnce  sync.Once
 	ctx       context.Context
@@ -163,6 +172,13 @@ func (s *Server) maxLine() int {
 		return s.MaxLineBytes
 	}
 	return wire.DefaultMaxLineBytes
+}
+
+func (s *Server) maxFollowQueue() int {
+	if s.MaxFollowQueue > 0 {
+		return s.MaxFollowQueue
+	}
+	return DefaultMaxFollowQueue
 }
 
 func (s *Server) maxPushQueue() int {

@@ -45,6 +45,11 @@ const (
 	TypeError = "error"
 	TypePush  = "push"
 	TypeBye   = "bye"
+	// TypeLog is a page of the log a subscription sends as it commits
+	// (a log request with Follow); TypeLogBehind ends a subscription
+	// whose connection did not take its pages as fast as they came.
+	TypeLog       = "log"
+	TypeLogBehind = "log_behind"
 
 	OpLogin       = "login"
 	OpLogout      = "logout"
@@ -97,6 +102,7 @@ type Message struct {
 	Before uint64 `json:"before,omitempty"`
 	After  Cursor `json:"after,omitempty"`
 	Limit  int    `json:"limit,omitempty"`
+	Follow bool   `json:"follow,omitempty"` // log: keep sending the entries as they commit (and, in the reply, the subscription is on)
 	Token  string `json:"token,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Seen   []Seen `json:"seen,omitempty"` // receive reports (see Seen)

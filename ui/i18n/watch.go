@@ -10,7 +10,7 @@ var (
 	WatchCount       = defPlural("watch.count", 1, cases("%d event · bank %s ", "%d events · bank %s "), cases("%d evento · banco %s ", "%d eventos · banco %s "))
 	WatchLegend      = def("watch.legend", "● send ◆ receive ■ local ─▶ message ? unknown receive · a b selected ▲ past ▼ future", "● envio ◆ recebimento ■ local ─▶ mensagem ? recebimento desconhecido · a b escolhidos ▲ passado ▼ futuro")
 	WatchForbidden   = def("watch.forbidden", "The bank refused the operator token: start atm watch with the token the bank was started with (--operator-token or $ATM_OPERATOR_TOKEN).", "O banco recusou o token de operador: inicie o atm watch com o token com que o banco foi iniciado (--operator-token ou $ATM_OPERATOR_TOKEN).")
-	WatchReadFailed  = def("watch.readfailed", "The bank did not answer the last read of its log; trying again…", "O banco não respondeu à última leitura do registro; tentando de novo…")
+	WatchReadFailed  = def("watch.readfailed", "The bank stopped sending its log; following it again…", "O banco parou de enviar o registro; acompanhando de novo…")
 	WatchNoEvents    = def("watch.noevents", "   no events yet", "   nenhum evento ainda")
 	WatchFollowing   = def("watch.following", "● following", "● acompanhando")
 	WatchPaused      = def("watch.paused", "‖ paused", "‖ pausado")

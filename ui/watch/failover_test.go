@@ -50,9 +50,9 @@ func serveOn(t *testing.T, l net.Listener, path, proc string) (stop func()) {
 	}
 }
 
-// atm watch --server a,b: the watcher reads the log from server A; A stops
+// atm watch --server a,b: the watcher follows the log on server A; A stops
 // and B starts on the same bank file at the second address. The client
-// fails over, the watcher reads on from where it was and its title names B.
+// fails over and follows on from where it was, and the title names B.
 func TestWatchFailsOverToAnotherServer(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bank.db")
@@ -74,18 +74,7 @@ func TestWatchFailsOverToAnotherServer(t *testing.T) {
 
 	m := New(Config{Source: c, Token: failoverToken, Addr: addrA + "," + addrB})
 	send(m, tea.WindowSizeMsg{Width: 120, Height: 40})
-	// Each read goes as the program's would once a wait is over: the
-	// timer's readMsg, then the read it starts.
-	read := func() {
-		t.Helper()
-		_, cmd := m.Update(readMsg{after: m.after})
-		msg, ok := cmd().(EntriesMsg)
-		if !ok || msg.Err != nil {
-			t.Fatalf("read the log: %v", msg.Err)
-		}
-		m.Update(msg)
-	}
-	read()
+	next := startFollowing(t, m)
 	before := m.d.Len()
 	mustContain(t, screen(t, m), "bank "+addrA)
 
@@ -106,11 +95,42 @@ func TestWatchFailsOverToAnotherServer(t *testing.T) {
 			break
 		}
 	}
-	read()
+	// The client follows on B from where it was: the next page holds B's
+	// start.
+	msg, ok := next().(EntriesMsg)
+	if !ok || msg.Err != nil {
+		t.Fatalf("the page after the failover: %v", msg.Err)
+	}
+	m.Update(msg)
 	out := screen(t, m)
 	mustContain(t, out, "bank "+addrB)
 	mustNotContain(t, out, "bank "+addrA)
 	if m.d.Len() <= before {
 		t.Errorf("%d events after the failover, %d before: B's start is not there", m.d.Len(), before)
 	}
+}
+
+// startFollowing runs the model's first commands as the program would:
+// the subscription, then its first page. It returns the command that
+// waits for the next page.
+func startFollowing(t *testing.T, m *Model) tea.Cmd {
+	t.Helper()
+	var cmd tea.Cmd
+	for _, c := range m.Init()().(tea.BatchMsg) {
+		if msg, ok := c().(followingMsg); ok {
+			_, cmd = m.Update(msg)
+		}
+	}
+	if cmd == nil {
+		t.Fatal("the watcher did not follow the log")
+	}
+	msg, ok := cmd().(EntriesMsg)
+	if !ok || msg.Err != nil || len(msg.Entries) == 0 {
+		t.Fatalf("the first page: %v", msg)
+	}
+	_, next := m.Update(msg)
+	if next == nil {
+		t.Fatal("no command waits for the next page")
+	}
+	return next
 }

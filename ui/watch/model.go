@@ -1,8 +1,8 @@
 // Package watch is the space-time diagram of a running bank, live: every
 // process (the bank, each ATM) a lane, time going down, each event a mark
 // with its Lamport timestamp and each message a line from its send to its
-// receive. It reads the bank's event log as its operator, page after page,
-// and follows it as it grows (atm watch). Its Diagram also draws the ATM's
+// receive. It follows the bank's event log as its operator: the bank sends
+// the events as they commit (atm watch). Its Diagram also draws the ATM's
 // own diagram screen.
 package watch
 
@@ -28,22 +28,20 @@ const (
 	MinHeight = 24
 )
 
-// Polling: a full page is followed at once by the next read; after a
-// shorter one the watcher waits before reading again, a quarter second
-// while events come, longer (up to two seconds) while none do: each read is
-// a receive and a send on the bank's clock too.
+// Following: the watcher subscribes to the log (a log request with
+// follow) and waits for its pages; the bank sends them as events commit,
+// so a watcher costs the bank's clock nothing while nothing happens.
+// After a failure it subscribes again from where it was, once errorWait
+// has passed.
 const (
 	pageLimit = wire.MaxLogLimit
-	idleWait  = 250 * time.Millisecond
-	maxIdle   = 2 * time.Second
 	errorWait = time.Second
-	readLimit = 10 * time.Second
 )
 
-// LogSource reads the bank's event log as its operator; *client.Client is
-// one.
+// LogSource follows the bank's event log as its operator; *client.Client
+// is one.
 type LogSource interface {
-	Log(ctx context.Context, token string, after wire.Cursor, limit int) (client.LogPage, error)
+	FollowLog(ctx context.Context, token string, after wire.Cursor, limit int) (*client.LogFollow, error)
 }
 
 // Config tells the watcher what to read.
@@ -77,11 +75,10 @@ type Model struct {
 	keys  *KeyMap
 	help  help.Model
 	d     *Diagram
-	after wire.Cursor // the log's position: Next of the last read
-	reads int
-	err   string        // the last read's failure ("" after a success)
-	stop  bool          // the bank refused the token: reading again is useless
-	idle  time.Duration // the wait before the next read while no events come
+	after wire.Cursor       // the log's position: Next of the last page
+	fol   *client.LogFollow // the subscription whose pages come, nil when none
+	err   string            // the last failure ("" after a page)
+	stop  bool              // the bank refused the token: following again is useless
 
 	width, height int
 }
@@ -107,38 +104,50 @@ func (m *Model) setStyles(dark bool) {
 	m.help.Styles = m.st.Help
 }
 
-// EntriesMsg is a read of the log: its new entries and the position of the
-// next read.
+// EntriesMsg is a page of the log: its new entries and the position
+// after them; or why the log could not be followed.
 type EntriesMsg struct {
 	Entries []wire.Entry
 	Next    wire.Cursor
 	Err     error
 }
 
-// readMsg says the wait before the next read of the log is over.
-type readMsg struct{ after wire.Cursor }
+// followingMsg says the subscription started: its pages come next.
+type followingMsg struct{ f *client.LogFollow }
 
-// read reads the log after after, once wait has passed: a timer's message
-// (readMsg) starts the read then.
-func (m *Model) read(after wire.Cursor, wait time.Duration) tea.Cmd {
+// retryMsg says the wait after a failure is over: follow again.
+type retryMsg struct{}
+
+// follow subscribes to the log after after.
+func (m *Model) follow(after wire.Cursor) tea.Cmd {
 	src, token := m.cfg.Source, m.cfg.Token
 	if src == nil {
 		return nil
 	}
-	if wait > 0 {
-		return tea.Tick(wait, func(time.Time) tea.Msg { return readMsg{after} })
-	}
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), readLimit)
-		defer cancel()
-		p, err := src.Log(ctx, token, after, pageLimit)
-		return EntriesMsg{Entries: p.Events, Next: p.Next, Err: err}
+		f, err := src.FollowLog(context.Background(), token, after, pageLimit)
+		if err != nil {
+			return EntriesMsg{Err: err}
+		}
+		return followingMsg{f}
 	}
 }
 
-// Init starts reading the log.
+// nextPage waits for the subscription's next page: nothing is read
+// meanwhile, the bank sends it when events commit.
+func nextPage(f *client.LogFollow) tea.Cmd {
+	return func() tea.Msg {
+		p, ok := <-f.Pages()
+		if !ok {
+			return EntriesMsg{Err: f.Err()}
+		}
+		return EntriesMsg{Entries: p.Events, Next: p.Next}
+	}
+}
+
+// Init starts following the log.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.RequestBackgroundColor, m.read("", 0))
+	return tea.Batch(tea.RequestBackgroundColor, m.follow(""))
 }
 
 // Update handles the program's messages.
@@ -149,8 +158,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.help.SetWidth(msg.Width - 1) // after the help line's leading space
 	case tea.BackgroundColorMsg:
 		m.setStyles(msg.IsDark())
-	case readMsg:
-		return m, m.read(msg.after, 0)
+	case followingMsg:
+		m.fol = msg.f
+		return m, nextPage(msg.f)
+	case retryMsg:
+		return m, m.follow(m.after)
 	case EntriesMsg:
 		return m, m.took(msg)
 	case tea.KeyPressMsg:
@@ -162,31 +174,29 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// took takes in a read and schedules the next one.
+// took takes in a page and waits for the next one.
 func (m *Model) took(msg EntriesMsg) tea.Cmd {
-	m.reads++
 	if msg.Err != nil {
+		m.fol = nil
 		if errors.Is(msg.Err, wire.ErrForbidden) {
 			m.err, m.stop = m.tr.T(i18n.WatchForbidden), true
 			return nil
 		}
 		m.err = m.tr.T(i18n.WatchReadFailed)
-		return m.read(m.after, errorWait)
+		if m.cfg.Source == nil {
+			return nil
+		}
+		return tea.Tick(errorWait, func(time.Time) tea.Msg { return retryMsg{} })
 	}
 	m.err = ""
 	m.d.Add(msg.Entries...)
 	if msg.Next != "" {
 		m.after = msg.Next
 	}
-	if len(msg.Entries) >= pageLimit {
-		return m.read(m.after, 0)
+	if m.fol == nil {
+		return nil
 	}
-	if len(msg.Entries) == 0 {
-		m.idle = min(max(2*m.idle, idleWait), maxIdle)
-	} else {
-		m.idle = idleWait
-	}
-	return m.read(m.after, m.idle)
+	return nextPage(m.fol)
 }
 
 // View renders the screen.
