@@ -177,14 +177,16 @@ func prepare(db *bolt.DB, reqs *requests) (start uint64, empty bool, err error) 
 			return err
 		}
 		if f != formatVersion {
-			if f != 0 || tx.Bucket(bucketEvents) != nil {
+			// A new file, or one of format 2, marked 3: its events stay
+			// as they were, without a hash (see formatVersion).
+			if (f != 0 || tx.Bucket(bucketEvents) != nil) && f != formatUnchained {
 				return formatError(f)
 			}
 			if err := putU64(meta, keyFormat, formatVersion); err != nil {
 				return err
 			}
 		}
-		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
+		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents, bucketCheckpoints} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -232,7 +234,8 @@ func OpenReadOnly(path string, opts Options) (*Bank, error) {
 	return &Bank{Ledger: bank.NewLedger(s.rules, s, nil), s: s}, nil
 }
 
-// checkBank checks that tx's file is a bank of this format.
+// checkBank checks that tx's file is a bank of this format, or of format
+// 2 (read as it is: it has no checkpoints).
 func checkBank(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
@@ -242,8 +245,11 @@ func checkBank(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if f != formatVersion {
+	if f != formatVersion && f != formatUnchained {
 		return formatError(f)
+	}
+	if f == formatVersion && tx.Bucket(bucketCheckpoints) == nil {
+		return fmt.Errorf("bucket %s is missing (damaged file)", bucketCheckpoints)
 	}
 	for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
 		if tx.Bucket(name) == nil {
@@ -254,7 +260,7 @@ func checkBank(tx *bolt.Tx) error {
 }
 
 func formatError(f uint64) error {
-	return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
+	return fmt.Errorf("the file is in storage format %d; this version reads formats %d and %d only", f, formatUnchained, formatVersion)
 }
 
 // refuseAll stands in for the committer of a read-only bank: it answers

@@ -163,6 +163,11 @@ func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Ledger, err
 		return nil, fmt.Errorf("open the etcd ledger: %w", l.unavailable(ctx, err))
 	}
 	l.openRev = rev
+	own, err := l.headOf(ctx, opts.ProcessID, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the etcd ledger: its log: %w", err)
+	}
+	l.com.chain = ownChain{head: own.Hash, ts: own.TS}
 	l.clock = lamport.NewClock(start)
 	l.rules = bank.NewRules(opts.Options, l.clock)
 	l.lease = bank.StartLease(l.clock, start, l.saveLease, l.done)

@@ -32,6 +32,9 @@ func (l *store) Do(ctx context.Context, o bank.Op) (bank.Result, error) {
 			more = func(pre map[string]preKV) []string { return l.moreKeys(pre, o.ID, req) }
 		}
 	}
+	if o.Kind == bank.KindCheckpoint {
+		keys = []string{l.totalsKey()}
+	}
 	what := string(o.Kind)
 	if o.Kind == bank.OpCreate {
 		what = "open"
