@@ -328,12 +328,12 @@ func (l *Ledger) verify(ctx context.Context, full bool) (VerifyReport, error) {
 	r := NewReplay()
 	r.State = func(ts uint64, proc string) ([]byte, error) { return l.store.CheckpointState(ctx, ts, proc) }
 	if !full {
-		state, err := l.store.LastCheckpoint(ctx)
+		c, err := l.store.LastCheckpoint(ctx)
 		if err != nil {
 			return r.Report, err
 		}
-		if state != nil {
-			if err := r.StartFrom(state); err != nil {
+		if c != nil {
+			if err := r.StartFrom(c); err != nil {
 				return r.Report, err
 			}
 		}

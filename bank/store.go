@@ -45,9 +45,10 @@ type Store interface {
 	// where its chain ends tells r.End. It then returns the accounts and
 	// totals as stored, all read at one point.
 	Replay(ctx context.Context, r *Replay) ([]Account, Totals, error)
-	// LastCheckpoint returns the state of the newest checkpoint, as stored
-	// (Checkpoint.Encode's bytes), or nil when there is none.
-	LastCheckpoint(ctx context.Context) ([]byte, error)
+	// LastCheckpoint returns the newest checkpoint, nil when there is
+	// none: its state as stored, and its event as the log holds it (an
+	// error names the checkpoint when it is missing or cannot be read).
+	LastCheckpoint(ctx context.Context) (*StoredCheckpoint, error)
 	// CheckpointState returns the state stored by the checkpoint whose
 	// event is at (ts, proc), or nil when there is none.
 	CheckpointState(ctx context.Context, ts uint64, proc string) ([]byte, error)
@@ -95,6 +96,13 @@ type View interface {
 	// PutCheckpoint stores a checkpoint's state (c encoded) with the
 	// operation.
 	PutCheckpoint(c *Checkpoint, state []byte) error
+}
+
+// StoredCheckpoint is a checkpoint as a store keeps it: its state
+// (Checkpoint.Encode's bytes) and its event, read from the log.
+type StoredCheckpoint struct {
+	State []byte
+	Event Event
 }
 
 // Record is an account as one operation reads and changes it.

@@ -24,10 +24,8 @@ type VerifyReport struct {
 	// Records counts the records whose hash was checked (an event on a
 	// store with one chain, a server's segment on etcd), Unchained those
 	// written before the log was chained (an older format): replayed, but
-	// their bytes are not checked. UnchainedLast is the timestamp of the
-	// last event of the last unchained record read.
+	// their bytes are not checked.
 	Records, Unchained int
-	UnchainedLast      uint64
 	// Checkpoints counts the checkpoint events replayed, each checked
 	// against its stored state.
 	Checkpoints int
@@ -81,16 +79,36 @@ func NewReplay() *Replay {
 	return &Replay{bal: map[string]money.Cents{}, lastOf: map[string]uint64{}, chains: map[string]*chainState{}}
 }
 
-// StartFrom starts the replay from a checkpoint, whose stored state is
-// state: its balances and totals, and each chain from its head. The
-// checkpoint's own event must be replayed (it is the first of its chain
-// after its head) and must record state's digest.
-func (r *Replay) StartFrom(state []byte) error {
-	c, err := DecodeCheckpoint(state)
-	if err != nil {
-		return fmt.Errorf("the newest checkpoint's stored state is damaged (%v): verify it in full, from the first event", err)
+// StartFrom starts the replay from a checkpoint: its balances and totals,
+// and each chain from its head. Its state must hash to the digest its
+// event recorded, and its event must be replayed (it is the first record
+// of its chain after its head): a changed byte of either is found.
+func (r *Replay) StartFrom(sc *StoredCheckpoint) error {
+	e := sc.Event
+	where := fmt.Sprintf("checkpoint L=%d/%s", e.TS, e.Proc)
+	facts, err := parseCheckpointDetail(e.Detail)
+	if e.Kind != KindCheckpoint || e.Outcome != outcome.OutcomeOK {
+		err = fmt.Errorf("its event is a %s event, outcome %s", e.Kind, e.Outcome)
 	}
-	r.from, r.fromDigest = &c, sha256.Sum256(state)
+	if err != nil {
+		return fmt.Errorf("%s: %w: the event was changed", where, err)
+	}
+	digest := Hash(sha256.Sum256(sc.State))
+	if digest != facts.state {
+		return fmt.Errorf("%s: its stored state hashes to %s, but its event recorded %s: the state or the event was changed",
+			where, short(digest), short(facts.state))
+	}
+	c, err := DecodeCheckpoint(sc.State)
+	if err == nil && (c.TS != e.TS || c.Proc != e.Proc) {
+		err = fmt.Errorf("it is the state of L=%d/%s", c.TS, c.Proc)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: its stored state: %w", where, err)
+	}
+	if err := checkFacts(where, facts, &c); err != nil {
+		return err
+	}
+	r.from, r.fromDigest = &c, digest
 	r.Report.FromTS, r.Report.FromProc = c.TS, c.Proc
 	for _, b := range c.Balances {
 		r.bal[b.ID] = b.Balance

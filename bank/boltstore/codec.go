@@ -206,7 +206,7 @@ func (d *decoder) kind() bank.Kind {
 func decodeEvent(ts uint64, b []byte) (e bank.Event, prevA, prevB uint64, err error) {
 	b, _, _ = splitHash(b)
 	if len(b) == 0 || b[0]&^eventHashed < eventVersion || b[0]&^eventHashed > eventVersionOrigin {
-		return e, 0, 0, fmt.Errorf("event %d: unknown encoding", ts)
+		return e, 0, 0, fmt.Errorf("event L=%d: unknown encoding", ts)
 	}
 	ver := b[0] &^ eventHashed
 	d := decoder{b: b[1:]}
@@ -248,7 +248,7 @@ func decodeEvent(ts uint64, b []byte) (e bank.Event, prevA, prevB uint64, err er
 		d.err = fmt.Errorf("%d bytes after its end", len(d.b))
 	}
 	if d.err != nil {
-		return bank.Event{}, 0, 0, fmt.Errorf("event %d: %w", ts, d.err)
+		return bank.Event{}, 0, 0, fmt.Errorf("event L=%d: %w", ts, d.err)
 	}
 	return e, prevA, prevB, nil
 }

@@ -1,10 +1,9 @@
 package boltstore
 
 import (
-	"bytes"
-
 	"atm/bank"
 	"atm/bank/money"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -87,7 +86,7 @@ func loadRequests(tx *bolt.Tx, r *requests) error {
 		}
 		kind, account, req, ok := eventHead(v)
 		if !ok {
-			return fmt.Errorf("event log: event %d: unknown encoding (damaged file)", ts)
+			return fmt.Errorf("event log: event L=%d: unknown encoding (damaged file)", ts)
 		}
 		if !bank.Kind(kind).IsMoney() {
 			continue
@@ -201,14 +200,30 @@ func checkpointState(tx *bolt.Tx, ts uint64) []byte {
 	return bytes.Clone(cb.Get(u64key(ts)))
 }
 
-// lastCheckpoint reads the state of the newest checkpoint (nil: none).
-func lastCheckpoint(tx *bolt.Tx) []byte {
+// lastCheckpoint reads the newest checkpoint (nil: none): its state, and
+// its event from the log.
+func lastCheckpoint(tx *bolt.Tx) (*bank.StoredCheckpoint, error) {
 	cb := tx.Bucket(bucketCheckpoints)
 	if cb == nil {
-		return nil
+		return nil, nil
 	}
-	_, v := cb.Cursor().Last()
-	return bytes.Clone(v)
+	k, v := cb.Cursor().Last()
+	if k == nil {
+		return nil, nil
+	}
+	if len(k) != 8 {
+		return nil, fmt.Errorf("checkpoints: key %x is %d bytes, not 8 (damaged file)", k, len(k))
+	}
+	ts := binary.BigEndian.Uint64(k)
+	raw := tx.Bucket(bucketEvents).Get(k)
+	if raw == nil {
+		return nil, fmt.Errorf("checkpoint L=%d: its event is not in the log (removed, or the checkpoint's key changed)", ts)
+	}
+	e, _, _, err := decodeEvent(ts, raw)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint L=%d: its event: %w (damaged file)", ts, err)
+	}
+	return &bank.StoredCheckpoint{State: bytes.Clone(v), Event: e}, nil
 }
 
 func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }

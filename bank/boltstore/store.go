@@ -139,14 +139,16 @@ func (b *store) Replay(_ context.Context, r *bank.Replay) ([]bank.Account, bank.
 	return accts, tot, err
 }
 
-// LastCheckpoint reads the state of the newest checkpoint.
-func (b *store) LastCheckpoint(context.Context) ([]byte, error) {
-	var state []byte
+// LastCheckpoint reads the newest checkpoint: the one with the highest
+// timestamp.
+func (b *store) LastCheckpoint(context.Context) (*bank.StoredCheckpoint, error) {
+	var c *bank.StoredCheckpoint
 	err := b.db.View(func(tx *bolt.Tx) error {
-		state = lastCheckpoint(tx)
-		return nil
+		var err error
+		c, err = lastCheckpoint(tx)
+		return err
 	})
-	return state, err
+	return c, err
 }
 
 // CheckpointState reads the state of the checkpoint at ts; the file has

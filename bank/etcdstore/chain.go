@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"atm/bank"
 
@@ -184,9 +186,9 @@ func (l *store) checkpointKey(ts uint64, proc string) string {
 	return l.k(fmt.Sprintf("checkpoints/%020d/%s", ts, proc))
 }
 
-// LastCheckpoint reads the state of the newest checkpoint: the last one
-// committed.
-func (l *store) LastCheckpoint(ctx context.Context) ([]byte, error) {
+// LastCheckpoint reads the newest checkpoint, the last one committed:
+// its state, and its event, the first of the segment its key names.
+func (l *store) LastCheckpoint(ctx context.Context) (*bank.StoredCheckpoint, error) {
 	cctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
 	defer cancel()
 	resp, err := l.cli.Get(cctx, l.k("checkpoints/"), clientv3.WithPrefix(),
@@ -197,7 +199,26 @@ func (l *store) LastCheckpoint(ctx context.Context) ([]byte, error) {
 	if len(resp.Kvs) == 0 {
 		return nil, nil
 	}
-	return resp.Kvs[0].Value, nil
+	key := string(resp.Kvs[0].Key)
+	tsText, proc, _ := strings.Cut(strings.TrimPrefix(key, l.k("checkpoints/")), "/")
+	ts, err := strconv.ParseUint(tsText, 10, 64)
+	if err != nil || key != l.checkpointKey(ts, proc) {
+		return nil, fmt.Errorf("checkpoint key %s: not checkpoints/<ts, 20 digits>/<proc> (damaged)", key)
+	}
+	where := fmt.Sprintf("checkpoint L=%d/%s", ts, proc)
+	seg := l.segmentKey(proc, ts)
+	got, err := l.cli.Get(cctx, seg)
+	if err != nil {
+		return nil, l.unavailable(ctx, err)
+	}
+	if len(got.Kvs) == 0 {
+		return nil, fmt.Errorf("%s: its segment %s is not in the log (removed, or the checkpoint's key changed)", where, seg)
+	}
+	e, err := eventIn(seg, got.Kvs[0].Value, ts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: its event: %w", where, err)
+	}
+	return &bank.StoredCheckpoint{State: resp.Kvs[0].Value, Event: e}, nil
 }
 
 // CheckpointState reads the state of the checkpoint at (ts, proc).
