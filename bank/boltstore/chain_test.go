@@ -269,11 +269,11 @@ func TestVerifyFromACheckpointReadsOnlyTheLogAfterIt(t *testing.T) {
 // A file of storage format 2 (its events without a hash) opens and
 // verifies, and verify says that its events are not chained; opened to
 // write, it is marked format 3, its events are left as they were, and the
-// chain starts at the first event written after. testdata/format2.db was
+// chain starts at the first event written after. testdata/format2.bbolt was
 // written by the atm of format 2.
 func TestAFileOfFormat2OpensAndVerifies(t *testing.T) {
 	t.Parallel()
-	old, err := os.ReadFile("testdata/format2.db")
+	old, err := os.ReadFile("testdata/format2.bbolt")
 	if err != nil {
 		t.Fatal(err)
 	}
