@@ -5,7 +5,8 @@
 //	atm serve --etcd URLS --proc ID   one of several servers of a bank kept in etcd
 //	atm accounts list|add --db PATH   manage accounts (server not running)
 //	atm log --db PATH [--json]        print the event log in Lamport order (or --etcd URLS)
-//	atm verify --db PATH              replay the log and check the ledger (or --etcd URLS)
+//	atm verify --db PATH              check the log's chain and replay it from the newest checkpoint (or --etcd URLS; --full)
+//	atm checkpoint --db PATH          record the bank's state in its log (or --etcd URLS)
 //	atm watch [--server HOST:PORT]    a live space-time diagram of the bank
 //	atm bench ...                     load-test a server
 package main
@@ -35,6 +36,7 @@ var commands = []command{
 	{"accounts", i18n.SumAccounts, runAccounts},
 	{"atm", i18n.SumATM, runTUI},
 	{"bench", i18n.SumBench, bench.Run},
+	{"checkpoint", i18n.SumCheckpoint, runCheckpoint},
 	{"log", i18n.SumLog, runLog},
 	{"serve", i18n.SumServe, runServe},
 	{"verify", i18n.SumVerify, runVerify},

@@ -13,6 +13,7 @@ var (
 	SumAccounts       = def("cmd.sum.accounts", "list or add accounts (server not running)", "lista ou cria contas (com o servidor parado)")
 	SumATM            = def("cmd.sum.atm", "the ATM, full screen (default; --server HOST:PORT, else a local bank started if needed)", "o caixa eletrônico, em tela cheia (padrão; --server HOST:PORTA, senão um banco local iniciado se preciso)")
 	SumBench          = def("cmd.sum.bench", "load-test a bank server and report throughput and latency", "testa a carga de um servidor do banco e mostra vazão e latência")
+	SumCheckpoint     = def("cmd.sum.checkpoint", "record the bank's state in its log, so that verify starts from there (server not running, or --etcd)", "registra o estado do banco no seu registro de eventos, para que o verify comece dali (com o servidor parado, ou --etcd)")
 	SumLog            = def("cmd.sum.log", "print the event log in Lamport order", "mostra o registro de eventos na ordem de Lamport")
 	SumServe          = def("cmd.sum.serve", "run the bank server (headless)", "roda o servidor do banco (sem tela)")
 	SumVerify         = def("cmd.sum.verify", "replay the event log and check balances and conservation", "refaz o registro de eventos e confere saldos e conservação")
