@@ -184,6 +184,48 @@ func TestEveryServerHasItsChain(t *testing.T) {
 	if full, err := ls[0].VerifyFull(t.Context()); err != nil || full.Events <= rep.Events {
 		t.Fatalf("full verify: %+v %v", full, err)
 	}
+
+	// Checkpoints while the other servers commit: each records the bank
+	// at the revision it read, and what the others commit meanwhile is
+	// after their heads. Each verifies, from it and in full.
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	defer halt() // on a failure too: no load after the test
+	for i, l := range []*etcdstore.Ledger{ls[0], ls[2]} {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m := bank.Meta{ReqID: fmt.Sprintf("load-%d-%d", i, n), Client: "atm-load"}
+				if _, err := l.Transfer(t.Context(), m, "123", "456", 1); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := l.Deposit(t.Context(), m, "789", 2); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for range 5 {
+		c, _, err := ls[1].Checkpoint(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := ls[1].Verify(t.Context())
+		if err != nil || rep.FromTS != c.TS {
+			t.Fatalf("verify from a checkpoint written under load: %+v %v", rep, err)
+		}
+	}
+	halt()
+	if full, err := ls[0].VerifyFull(t.Context()); err != nil || full.Checkpoints != 6 {
+		t.Fatalf("full verify after checkpoints under load: %+v %v", full, err)
+	}
 }
 
 // With Options.CheckpointEvery, a server writes a checkpoint by itself

@@ -143,7 +143,7 @@ func (r *Rules) applyRecord(v View, o *Op, now time.Time) (Result, error) {
 	return Result{Events: out}, nil
 }
 
-// applyCheckpoint records the bank's state: the totals, every balance and
+// applyCheckpoint records the bank's state: every balance, the totals and
 // each chain's head, read before the checkpoint's tick, so the clock is
 // above every account's events. The state is stored with the event, which
 // records its digest; a damaged record read is the checkpoint's refusal,
@@ -151,8 +151,8 @@ func (r *Rules) applyRecord(v View, o *Op, now time.Time) (Result, error) {
 func (r *Rules) applyCheckpoint(v View, o *Op, now time.Time) (Result, error) {
 	c := &Checkpoint{Proc: r.opts.ProcessID}
 	var damaged, err error
-	if c.Totals, err = v.Totals(); err == nil {
-		c.Balances, err = v.Balances()
+	if c.Balances, err = v.Balances(); err == nil {
+		c.Totals, err = v.Totals()
 	}
 	if err == nil {
 		c.Heads, err = v.Heads()

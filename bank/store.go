@@ -85,7 +85,9 @@ type View interface {
 	Append(e Event, entry bool, a, to *Record) error
 
 	// Balances reads every account's balance, for a checkpoint; the
-	// clock receives what the accounts record, as Account does.
+	// clock receives what the accounts record, as Account does. A store
+	// that reads them at one point of its history returns the totals and
+	// the heads of that point from Totals and Heads after it.
 	Balances() ([]Balance, error)
 	// Heads returns where each chain of the log stands before the
 	// operation's events, for a checkpoint: the one chain of a store that

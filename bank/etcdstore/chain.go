@@ -236,24 +236,33 @@ func (l *store) CheckpointState(ctx context.Context, ts uint64, proc string) ([]
 }
 
 // checkpointRead is what a checkpoint reads, at one revision: every
-// account and the head of every other server's chain.
+// account, the totals and the head of every other server's chain.
 type checkpointRead struct {
 	rev      int64
 	accounts []record
+	totals   bank.Totals
 	heads    []bank.ChainHead
 }
 
-// readForCheckpoint reads every account, then the other servers' chain
-// heads, at the revision of the first read.
+// readForCheckpoint reads every account and the totals, then the other
+// servers' chain heads, at the revision of the first read.
 func (l *store) readForCheckpoint(ctx context.Context) (*checkpointRead, error) {
 	cctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
-	resp, err := l.cli.Get(cctx, l.k("accounts/"), clientv3.WithPrefix())
+	resp, err := l.cli.Txn(cctx).Then(
+		clientv3.OpGet(l.k("accounts/"), clientv3.WithPrefix()),
+		clientv3.OpGet(l.totalsKey()),
+	).Commit()
 	cancel()
 	if err != nil {
 		return nil, l.unavailable(ctx, err)
 	}
 	c := &checkpointRead{rev: resp.Header.Revision}
-	for _, kv := range resp.Kvs {
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		if err := json.Unmarshal(kvs[0].Value, &c.totals); err != nil {
+			return nil, bank.Damaged(fmt.Errorf("totals: damaged record: %w", err))
+		}
+	}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		var r record
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			return nil, bank.Damaged(fmt.Errorf("account %s: damaged record: %w", kv.Key, err))
@@ -277,11 +286,21 @@ func (l *store) readForCheckpoint(ctx context.Context) (*checkpointRead, error) 
 	return c, nil
 }
 
-// Balances reads every account's balance for a checkpoint, and the other
-// servers' chain heads, at one revision; the commit depends on no account
-// and no segment of the log having been written since. A checkpoint
-// starts its segment (its own chain's head is the segment before), so it
-// waits for the next batch if the batch has events already.
+// A checkpoint on etcd records the bank as it was at one revision: every
+// account and the totals, and each server's chain head (its last segment
+// that is not void), all read at that revision; its event and its state
+// commit in this server's next transaction, first of its segment. Its
+// state is history, which nothing can change, so its commit compares
+// nothing and never conflicts, however busy the other servers are. What
+// they commit meanwhile is in segments after their heads: replayed after
+// the checkpoint, as it must be, since the state does not hold it. This
+// server commits nothing meanwhile (it is computing this batch), so its
+// own head is the segment before the checkpoint's.
+
+// Balances reads every account's balance for a checkpoint, with the
+// totals and the other servers' chain heads, at one revision (Totals and
+// Heads then return those). A checkpoint starts its segment, so it waits
+// for the next batch if the batch has events already.
 func (t *tx) Balances() ([]bank.Balance, error) {
 	if t.base != nil && len(t.base.events) > 0 {
 		return nil, errOverlap
@@ -291,9 +310,6 @@ func (t *tx) Balances() ([]bank.Balance, error) {
 		return nil, err
 	}
 	t.checkpoint = c
-	t.cmps = append(t.cmps,
-		clientv3.Compare(clientv3.ModRevision(t.l.k("accounts/")), "<", c.rev+1).WithPrefix(),
-		clientv3.Compare(clientv3.ModRevision(t.l.k("log/")), "<", c.rev+1).WithPrefix())
 	out := make([]bank.Balance, 0, len(c.accounts))
 	for i := range c.accounts {
 		t.l.receive(&c.accounts[i])
