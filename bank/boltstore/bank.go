@@ -1,6 +1,29 @@
 // Package boltstore keeps the bank (package bank's rules) in one bbolt
 // file.
 //
+// The file (storage format 3), bucket by bucket:
+//
+//	meta         format (3), clock (the stored clock and its lease),
+//	             deposits and withdrawals (the totals), chain (the hash of
+//	             the newest event: where the log's chain ends); numbers
+//	             8 bytes big-endian
+//	accounts     id -> the account as JSON, its balance left out
+//	balances     id -> balance, newest statement entry, holder's name
+//	             (binary, see acctState)
+//	events       8-byte big-endian timestamp -> the event (binary, see
+//	             appendEvent): a version byte, the fields, the links of
+//	             the statements it is an entry of, then its hash,
+//	             SHA-256(the previous event's hash || its key || its record
+//	             up to the hash); the first event's previous hash is zero
+//	checkpoints  8-byte big-endian timestamp of a checkpoint's event -> its
+//	             state (bank.Checkpoint.Encode)
+//
+// A file of format 2 (events without a hash, no checkpoints bucket) is
+// read as it is; Open marks it 3, adds the checkpoints bucket and leaves
+// its events as they were, so its chain starts, from the zero hash, at
+// the first event written after (Verify counts the older ones as
+// unchained). OpenReadOnly reads it without marking it.
+//
 // Guarantees, besides the rules' (see package bank):
 //
 //   - Every operation, successful or refused, is written to the event log in the
@@ -24,6 +47,10 @@
 //     does not decode) is reported as an error naming the damage, never a
 //     panic. OpenReadOnly opens a file for the offline tools without ever
 //     writing to it.
+//   - Each event is chained to the one before it by its hash, and the file
+//     records where the chain ends: Verify finds any changed byte of an
+//     event or of a checkpoint's state, an event removed (from the end
+//     too), added or moved, and names it.
 //   - The clock's lease (bank.LeaseAhead) is stored in the file with every
 //     transaction. The event log only grows: a transaction that would
 //     write an event at a timestamp not above the log's last one fails
