@@ -156,7 +156,7 @@ func (r *Replay) Link(k Link) error {
 			"a record before it was removed, added or moved, or this one was changed", k.Name, short(*k.Prev), short(c.head))
 	}
 	if sum := ChainSum(c.head, k.Body); sum != k.Hash {
-		return fmt.Errorf("%s: its bytes do not hash to the hash stored with it (%s, not %s): "+
+		return fmt.Errorf("%s: its bytes hash to %s, not to %s, the hash stored with it: "+
 			"it was changed, or the record before it on its chain was removed, added or moved", k.Name, short(sum), short(k.Hash))
 	}
 	c.before, c.head, c.started = c.head, k.Hash, true

@@ -129,6 +129,7 @@ func TestEveryChangedByteIsFoundAndNamed(t *testing.T) {
 		}
 	}
 	last = events[len(events)-1]
+	changes, verifies := 0, 0
 	checkpoint := stored{binary.BigEndian.AppendUint64(nil, cp.TS), nil}
 	for _, e := range events {
 		if bytes.Equal(e.key, checkpoint.key) {
@@ -151,6 +152,7 @@ func TestEveryChangedByteIsFoundAndNamed(t *testing.T) {
 				val := bytes.Clone(c.ev.val)
 				val[i] ^= mask
 				change(t, path, "events", func(b *bolt.Bucket) error { return b.Put(c.ev.key, val) })
+				changes, verifies = changes+1, verifies+1
 				if _, err := verifyFile(t, path, c.full); !names(err, ts) {
 					t.Fatalf("%s (L=%d), byte %d of %d ^ %#x: verify (full %v): %v, want an error naming L=%d",
 						c.what, ts, i, len(val), mask, c.full, err, ts)
@@ -164,7 +166,9 @@ func TestEveryChangedByteIsFoundAndNamed(t *testing.T) {
 		val := bytes.Clone(state.val)
 		val[i] ^= 0x01
 		change(t, path, "checkpoints", func(b *bolt.Bucket) error { return b.Put(state.key, val) })
+		changes++
 		for _, full := range []bool{false, true} {
+			verifies++
 			if _, err := verifyFile(t, path, full); !names(err, cp.TS) {
 				t.Fatalf("checkpoint's state, byte %d of %d: verify (full %v): %v, want an error naming L=%d", i, len(val), full, err, cp.TS)
 			}
@@ -174,6 +178,8 @@ func TestEveryChangedByteIsFoundAndNamed(t *testing.T) {
 	if _, err := verifyFile(t, path, true); err != nil {
 		t.Fatalf("the file as it was: %v", err)
 	}
+	t.Logf("FIGURES %s: events=%d changed_bytes=%d (4 events, the checkpoint's state) verifies=%d all_found_and_named=%d",
+		t.Name(), len(events), changes, verifies, verifies)
 }
 
 // An event removed from the log, or two events swapped, is found and the

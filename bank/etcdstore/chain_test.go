@@ -87,6 +87,7 @@ func TestEveryChangedByteOfASegmentIsFound(t *testing.T) {
 			at, before, after = s, segs[i-1], segs[i+1]
 		}
 	}
+	changes, verifies := 0, 0
 	for _, c := range []struct {
 		what string
 		seg  segKV
@@ -106,6 +107,7 @@ func TestEveryChangedByteOfASegmentIsFound(t *testing.T) {
 			if c.full {
 				verify = l.VerifyFull
 			}
+			changes, verifies = changes+1, verifies+1
 			if _, err := verify(ctx); !names(err, c.seg.ts, "s1") {
 				t.Fatalf("%s (L=%d), byte %d of %d (%q): verify (full %v): %v, want an error naming L=%d/s1",
 					c.what, c.seg.ts, i, len(val), val[max(0, i-10):min(len(val), i+10)], c.full, err, c.seg.ts)
@@ -126,7 +128,9 @@ func TestEveryChangedByteOfASegmentIsFound(t *testing.T) {
 		if _, err := cli.Put(ctx, string(kv.Key), string(val)); err != nil {
 			t.Fatal(err)
 		}
+		changes++
 		for _, verify := range []func(context.Context) (bank.VerifyReport, error){l.Verify, l.VerifyFull} {
+			verifies++
 			if _, err := verify(ctx); !names(err, cp.TS, "s1") {
 				t.Fatalf("checkpoint's state, byte %d of %d: verify: %v, want an error naming L=%d/s1", i, len(val), err, cp.TS)
 			}
@@ -138,6 +142,8 @@ func TestEveryChangedByteOfASegmentIsFound(t *testing.T) {
 	if _, err := l.VerifyFull(ctx); err != nil {
 		t.Fatalf("the bank as it was: %v", err)
 	}
+	t.Logf("FIGURES %s: segments=%d changed_bytes=%d (3 segments, the checkpoint's state) verifies=%d all_found_and_named=%d",
+		t.Name(), len(segs), changes, verifies, verifies)
 }
 
 // A segment removed, made void or moved to another key breaks its
