@@ -147,7 +147,8 @@ func (r *Rules) applyRecord(v View, o *Op, now time.Time) (Result, error) {
 // each chain's head, read before the checkpoint's tick, so the clock is
 // above every account's events. The state is stored with the event, which
 // records its digest; a damaged record read is the checkpoint's refusal,
-// and nothing but its event is written then.
+// and nothing but its event is written then. A checkpoint is the bank's
+// own doing, answered to no client: its event reserves no reply tick.
 func (r *Rules) applyCheckpoint(v View, o *Op, now time.Time) (Result, error) {
 	c := &Checkpoint{Proc: r.opts.ProcessID}
 	var damaged, err error
@@ -166,14 +167,14 @@ func (r *Rules) applyCheckpoint(v View, o *Op, now time.Time) (Result, error) {
 	if damaged == nil {
 		total, damaged = c.Total()
 	}
+	e.Outcome = outcome.Code(damaged)
 	if damaged != nil {
-		r.finish(&e, damaged)
+		e.Detail = damaged.Error()
 		return reply(e, damaged), v.Append(e, false, nil, nil)
 	}
 	state := c.Encode()
 	e.Balance = total
 	e.Detail = checkpointDetail(c, total, sha256.Sum256(state))
-	r.finish(&e, nil)
 	if err := v.PutCheckpoint(c, state); err != nil {
 		return Result{}, err
 	}
