@@ -52,4 +52,18 @@
 //     reaches the store, nothing is applied; if it ends while the store
 //     has it, the call returns an error matching ErrOutcomeUnknown (the
 //     operation may still be applied; its request id makes a retry safe).
+//   - The log is tamper-evident: every record carries a SHA-256 hash
+//     chained to the record before it on its chain (one chain on a store
+//     with one writer, one per server on a store several share), over the
+//     record's bytes as stored. Verify finds any changed byte of a record,
+//     and a record removed, added or moved, and names it: its (first)
+//     event's timestamp and process id (see chain.go).
+//   - A checkpoint (Ledger.Checkpoint, or one every
+//     Options.CheckpointEvery events) is an event of the log that records
+//     the bank's state at its point: the totals, every balance, the clock
+//     and each chain's head, stored in full beside the log in the same
+//     transaction as its event, which records their digest. Verify checks
+//     the log from the newest checkpoint, so its cost is that of the log
+//     since then, and reads no event before it; VerifyFull checks the
+//     whole log, and every checkpoint in it against its stored state.
 package bank

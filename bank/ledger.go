@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"atm/bank/lamport"
@@ -27,6 +28,9 @@ type Ledger struct {
 	store    Store
 	lease    *Lease
 	pinSlots chan struct{} // one per PIN comparison running
+
+	sinceCheckpoint atomic.Int64 // events logged since the last checkpoint started
+	checkpointing   atomic.Bool  // a checkpoint of Options.CheckpointEvery is running
 }
 
 // NewLedger serves the bank with rules on store, whose clock lease is
@@ -52,6 +56,7 @@ func (l *Ledger) do(ctx context.Context, o Op) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	l.counted(&o, &res)
 	return res, res.Err
 }
 
@@ -305,15 +310,74 @@ func (l *Ledger) Audit(ctx context.Context) (Audit, error) {
 	return a, nil
 }
 
-// Verify replays the event log from the start, in (ts, proc) order, and
-// checks it against the stored state, all read at one point (see Replay).
-// The error names the first mismatch.
-func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
+// Verify checks the event log from the newest checkpoint, all read at one
+// point: the chain of hashes from the heads the checkpoint recorded, and
+// the replay from its balances and totals, in (ts, proc) order, to the
+// stored state (see Replay). It reads no event before the checkpoint, so
+// its cost is the log's since then. Without a checkpoint, it checks the
+// whole log, as VerifyFull does. The error names the first mismatch: the
+// record, its event's timestamp and process id.
+func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) { return l.verify(ctx, false) }
+
+// VerifyFull checks the whole event log, from its first event, as Verify
+// does from a checkpoint: every record's hash, every event replayed, and
+// every checkpoint met checked against its stored state.
+func (l *Ledger) VerifyFull(ctx context.Context) (VerifyReport, error) { return l.verify(ctx, true) }
+
+func (l *Ledger) verify(ctx context.Context, full bool) (VerifyReport, error) {
 	r := NewReplay()
-	accts, tot, err := l.store.Replay(ctx, r.Event)
-	if err != nil {
-		return r.Report, err
+	r.State = func(ts uint64, proc string) ([]byte, error) { return l.store.CheckpointState(ctx, ts, proc) }
+	if !full {
+		c, err := l.store.LastCheckpoint(ctx)
+		if err != nil {
+			return r.Report, err
+		}
+		if c != nil {
+			if err := r.StartFrom(c); err != nil {
+				return r.Report, err
+			}
+		}
 	}
-	err = r.Compare(accts, tot)
+	accts, tot, err := l.store.Replay(ctx, r)
+	if err == nil {
+		err = r.Finish()
+	}
+	if err == nil {
+		err = r.Compare(accts, tot)
+	}
 	return r.Report, err
+}
+
+// Checkpoint writes a checkpoint: an event of the log that records the
+// bank's state at its point (the totals, every balance, the clock and
+// the chain's hashes), stored in full beside the log in the same
+// transaction (see Checkpoint). It returns the state and its event.
+func (l *Ledger) Checkpoint(ctx context.Context) (Checkpoint, Event, error) {
+	res, err := l.do(ctx, Op{Kind: KindCheckpoint, Meta: Meta{Client: l.ProcessID()}})
+	if err != nil || res.Checkpoint == nil {
+		return Checkpoint{}, res.Receipt.Event, err
+	}
+	return *res.Checkpoint, res.Receipt.Event, nil
+}
+
+// counted counts the events an operation logged toward the next
+// checkpoint (Options.CheckpointEvery), and starts one, in the background,
+// once there are enough and none is running.
+func (l *Ledger) counted(o *Op, res *Result) {
+	every := l.rules.opts.CheckpointEvery
+	if every <= 0 || o.Kind == KindCheckpoint {
+		return
+	}
+	n := int64(1)
+	if o.Kind == OpRecord {
+		n = int64(len(res.Events))
+	}
+	if l.sinceCheckpoint.Add(n) < int64(every) || !l.checkpointing.CompareAndSwap(false, true) {
+		return
+	}
+	l.sinceCheckpoint.Store(0)
+	go func() {
+		defer l.checkpointing.Store(false)
+		_, _, _ = l.Checkpoint(context.Background())
+	}()
 }

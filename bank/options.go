@@ -28,6 +28,11 @@ type Options struct {
 	// transaction are answered. It must not block for long, and must not
 	// call the ledger.
 	OnEvent func(Event)
+	// CheckpointEvery, when above 0, writes a checkpoint (see
+	// Ledger.Checkpoint) in the background every time this ledger has
+	// logged about that many events since it opened or since its last
+	// one; 0 writes none but those asked for.
+	CheckpointEvery int
 }
 
 // WithDefaults fills the zero fields of o with the documented defaults

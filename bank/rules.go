@@ -2,6 +2,7 @@ package bank
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -57,6 +58,8 @@ func (r *Rules) Apply(v View, o *Op) (res Result, err error) {
 		return r.applyRead(v, o, now)
 	case k == OpRecord:
 		return r.applyRecord(v, o, now)
+	case k == KindCheckpoint:
+		return r.applyCheckpoint(v, o, now)
 	}
 	return Result{}, fmt.Errorf("apply: unknown operation %q", o.Kind)
 }
@@ -138,6 +141,46 @@ func (r *Rules) applyRecord(v View, o *Op, now time.Time) (Result, error) {
 		out = append(out, e)
 	}
 	return Result{Events: out}, nil
+}
+
+// applyCheckpoint records the bank's state: every balance, the totals and
+// each chain's head, read before the checkpoint's tick, so the clock is
+// above every account's events. The state is stored with the event, which
+// records its digest; a damaged record read is the checkpoint's refusal,
+// and nothing but its event is written then. A checkpoint is the bank's
+// own doing, answered to no client: its event reserves no reply tick.
+func (r *Rules) applyCheckpoint(v View, o *Op, now time.Time) (Result, error) {
+	c := &Checkpoint{Proc: r.opts.ProcessID}
+	var damaged, err error
+	if c.Balances, err = v.Balances(); err == nil {
+		c.Totals, err = v.Totals()
+	}
+	if err == nil {
+		c.Heads, err = v.Heads()
+	}
+	if damaged, err = refusal(err); err != nil {
+		return Result{}, err
+	}
+	e := r.newEvent(KindCheckpoint, o, now)
+	c.TS = e.TS
+	var total money.Cents
+	if damaged == nil {
+		total, damaged = c.Total()
+	}
+	e.Outcome = outcome.Code(damaged)
+	if damaged != nil {
+		e.Detail = damaged.Error()
+		return reply(e, damaged), v.Append(e, false, nil, nil)
+	}
+	state := c.Encode()
+	e.Balance = total
+	e.Detail = checkpointDetail(c, total, sha256.Sum256(state))
+	if err := v.PutCheckpoint(c, state); err != nil {
+		return Result{}, err
+	}
+	res := reply(e, nil)
+	res.Checkpoint = c
+	return res, v.Append(e, false, nil, nil)
 }
 
 func (r *Rules) applyCreate(v View, o *Op, now time.Time) (Result, error) {

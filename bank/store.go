@@ -37,9 +37,21 @@ type Store interface {
 	// share (it is also closed when the store closes). A reader of the
 	// log waits on it, then reads on from its cursor.
 	Appended() <-chan struct{}
-	// Replay calls fn for every event in (ts, proc) order, then returns the
-	// accounts and totals as stored, all read at one point.
-	Replay(ctx context.Context, fn func(Event) error) ([]Account, Totals, error)
+	// Replay reads the log for Verify, from where r starts (r.From: each
+	// chain after its head; a chain it does not name, or all of them when
+	// it names none, from its first record): it calls r.Link for every
+	// record, in its chain's order and before the record's events, and
+	// r.Event for every event in (ts, proc) order. A store that keeps
+	// where its chain ends tells r.End. It then returns the accounts and
+	// totals as stored, all read at one point.
+	Replay(ctx context.Context, r *Replay) ([]Account, Totals, error)
+	// LastCheckpoint returns the newest checkpoint, nil when there is
+	// none: its state as stored, and its event as the log holds it (an
+	// error names the checkpoint when it is missing or cannot be read).
+	LastCheckpoint(ctx context.Context) (*StoredCheckpoint, error)
+	// CheckpointState returns the state stored by the checkpoint whose
+	// event is at (ts, proc), or nil when there is none.
+	CheckpointState(ctx context.Context, ts uint64, proc string) ([]byte, error)
 	// Close ends the store: operations already handed to it are finished,
 	// later ones fail with outcome.ErrClosed, and the clock is stored.
 	Close() error
@@ -71,6 +83,28 @@ type View interface {
 	// read (nil when none): the store writes those Changed, and e is an
 	// entry of their statements when entry is set.
 	Append(e Event, entry bool, a, to *Record) error
+
+	// Balances reads every account's balance, for a checkpoint; the
+	// clock receives what the accounts record, as Account does. A store
+	// that reads them at one point of its history returns the totals and
+	// the heads of that point from Totals and Heads after it.
+	Balances() ([]Balance, error)
+	// Heads returns where each chain of the log stands before the
+	// operation's events, for a checkpoint: the one chain of a store that
+	// keeps one is named "". The checkpoint's event must be the first
+	// record of its chain after these heads (a store that hashes records
+	// of several events starts a record with it).
+	Heads() ([]ChainHead, error)
+	// PutCheckpoint stores a checkpoint's state (c encoded) with the
+	// operation.
+	PutCheckpoint(c *Checkpoint, state []byte) error
+}
+
+// StoredCheckpoint is a checkpoint as a store keeps it: its state
+// (Checkpoint.Encode's bytes) and its event, read from the log.
+type StoredCheckpoint struct {
+	State []byte
+	Event Event
 }
 
 // Record is an account as one operation reads and changes it.
@@ -122,7 +156,9 @@ type Result struct {
 	Receipt Receipt
 	Page    StatementPage
 	Events  []Event // OpRecord's events as recorded
-	Err     error   // the operation's refusal, an outcome
+	// Checkpoint is the state a checkpoint recorded.
+	Checkpoint *Checkpoint
+	Err        error // the operation's refusal, an outcome
 }
 
 // ErrDamaged is matched by the error of a View read that found a record

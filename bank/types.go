@@ -57,6 +57,10 @@ const (
 	KindPush        Kind = "push"
 	KindRetry       Kind = "retry" // a repeated request id answered from the first outcome
 	KindAudit       Kind = "audit" // the operator's audit of every account
+	// KindCheckpoint is a checkpoint: the bank's state at its point,
+	// stored beside the log (see Checkpoint). It is also the operation
+	// that writes it (Ledger.Checkpoint).
+	KindCheckpoint Kind = "checkpoint"
 )
 
 // IsMoney reports whether k is a money operation: a deposit, a withdrawal
@@ -71,11 +75,11 @@ func (k Kind) IsMoney() bool {
 }
 
 // IsOperation reports whether k is the kind of an operation's own event:
-// opening an account, a login, a money operation or one of the reads that
-// are logged (balance, lookup, statement). Only the operation's method
-// writes such an event: Record and RecordAll refuse it.
+// opening an account, a login, a money operation, one of the reads that
+// are logged (balance, lookup, statement) or a checkpoint. Only the
+// operation's method writes such an event: Record and RecordAll refuse it.
 func (k Kind) IsOperation() bool {
-	return k == KindOpen || k == OpCreate || k == KindLogin || k.IsMoney() || k.isRead()
+	return k == KindOpen || k == OpCreate || k == KindLogin || k.IsMoney() || k.isRead() || k == KindCheckpoint
 }
 
 // isRead reports whether k is one of the reads that are logged.

@@ -1,6 +1,7 @@
 package bank
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"sort"
 
@@ -8,14 +9,26 @@ import (
 	"atm/bank/outcome"
 )
 
-// VerifyReport summarises a successful Verify.
+// VerifyReport summarises a Verify.
 type VerifyReport struct {
-	Events      int
+	Events      int // events replayed
 	Accounts    int
 	Total       money.Cents
 	Deposits    money.Cents
 	Withdrawals money.Cents
 	LastTS      uint64
+	// From is the checkpoint the replay started from: its event's
+	// timestamp and process id (FromTS 0: from the first event).
+	FromTS   uint64
+	FromProc string
+	// Records counts the records whose hash was checked (an event on a
+	// store with one chain, a server's segment on etcd), Unchained those
+	// written before the log was chained (an older format): replayed, but
+	// their bytes are not checked.
+	Records, Unchained int
+	// Checkpoints counts the checkpoint events replayed, each checked
+	// against its stored state.
+	Checkpoints int
 }
 
 // Replay replays a log, event by event in (ts, proc) order, and checks:
@@ -26,21 +39,153 @@ type VerifyReport struct {
 //     rising timestamps, whichever server applied them (Lamport order);
 //   - every successful money event leaves the balance the event recorded
 //     and never a negative one;
+//   - every record's hash, chained to the record before it on its chain
+//     (Link, End): a changed byte, a record removed, added or moved is
+//     found, and named;
+//   - every checkpoint event's stored state: it hashes to the digest the
+//     event recorded, and, on a store with one chain, its balances, totals
+//     and chain head are the replay's at that point;
 //
 // and then, with Compare, that the replayed balances equal the stored ones
-// and the stored totals the replayed ones, with money conserved.
+// and the stored totals the replayed ones, with money conserved. A replay
+// may start from a checkpoint (StartFrom) instead of the empty bank.
 type Replay struct {
 	Report VerifyReport
+	// State, if set, reads the stored state of the checkpoint whose
+	// event is at (ts, proc) (nil: none), for the checkpoints replayed.
+	State func(ts uint64, proc string) ([]byte, error)
 
 	bal      map[string]money.Cents
 	lastOf   map[string]uint64
 	lastTS   uint64
 	lastProc string
+
+	chains     map[string]*chainState
+	from       *Checkpoint // the checkpoint the replay starts from
+	fromDigest Hash
+	fromSeen   bool
+}
+
+// chainState is where the replay of one chain stands: the hash of the
+// last record checked, and of the one before it; started once a record
+// with a hash was met (or the replay started from one).
+type chainState struct {
+	head, before Hash
+	started      bool
 }
 
 // NewReplay starts a replay from the empty bank.
 func NewReplay() *Replay {
-	return &Replay{bal: map[string]money.Cents{}, lastOf: map[string]uint64{}}
+	return &Replay{bal: map[string]money.Cents{}, lastOf: map[string]uint64{}, chains: map[string]*chainState{}}
+}
+
+// StartFrom starts the replay from a checkpoint: its balances and totals,
+// and each chain from its head. Its state must hash to the digest its
+// event recorded, and its event must be replayed (it is the first record
+// of its chain after its head): a changed byte of either is found.
+func (r *Replay) StartFrom(sc *StoredCheckpoint) error {
+	e := sc.Event
+	where := fmt.Sprintf("checkpoint L=%d/%s", e.TS, e.Proc)
+	facts, err := parseCheckpointDetail(e.Detail)
+	if e.Kind != KindCheckpoint || e.Outcome != outcome.OutcomeOK {
+		err = fmt.Errorf("its event is a %s event, outcome %s", e.Kind, e.Outcome)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w: the event was changed", where, err)
+	}
+	digest := Hash(sha256.Sum256(sc.State))
+	if digest != facts.state {
+		return fmt.Errorf("%s: its stored state hashes to %s, but its event recorded %s: the state or the event was changed",
+			where, short(digest), short(facts.state))
+	}
+	c, err := DecodeCheckpoint(sc.State)
+	if err == nil && (c.TS != e.TS || c.Proc != e.Proc) {
+		err = fmt.Errorf("it is the state of L=%d/%s", c.TS, c.Proc)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: its stored state: %w", where, err)
+	}
+	if err := checkFacts(where, facts, &c); err != nil {
+		return err
+	}
+	r.from, r.fromDigest = &c, digest
+	r.Report.FromTS, r.Report.FromProc = c.TS, c.Proc
+	for _, b := range c.Balances {
+		r.bal[b.ID] = b.Balance
+	}
+	r.Report.Deposits, r.Report.Withdrawals = c.Totals.Deposits, c.Totals.Withdrawals
+	for _, h := range c.Heads {
+		r.chains[h.Chain] = &chainState{head: h.Hash, started: !h.Hash.IsZero()}
+	}
+	return nil
+}
+
+// From returns the heads of the chains the replay starts after: none when
+// it starts from the first record.
+func (r *Replay) From() []ChainHead {
+	if r.from == nil {
+		return nil
+	}
+	return r.from.Heads
+}
+
+func (r *Replay) chain(name string) *chainState {
+	c, ok := r.chains[name]
+	if !ok {
+		c = &chainState{}
+		r.chains[name] = c
+	}
+	return c
+}
+
+// Link checks the next record of its chain: that its hash is the hash of
+// its bytes chained to the record before it. A record without a hash is
+// counted (the log was not chained yet), unless the chain has started.
+func (r *Replay) Link(k Link) error {
+	c := r.chain(k.Chain)
+	if !k.Hashed {
+		if c.started {
+			return fmt.Errorf("%s: it has no hash, but the records before it on its chain have one: "+
+				"its record was changed, or added to the log", k.Name)
+		}
+		r.Report.Unchained++
+		return nil
+	}
+	if k.Prev != nil && *k.Prev != c.head {
+		return fmt.Errorf("%s: it is chained to %s, but the record before it on its chain hashes to %s: "+
+			"a record before it was removed, added or moved, or this one was changed", k.Name, short(*k.Prev), short(c.head))
+	}
+	if sum := ChainSum(c.head, k.Body); sum != k.Hash {
+		return fmt.Errorf("%s: its bytes hash to %s, not to %s, the hash stored with it: "+
+			"it was changed, or the record before it on its chain was removed, added or moved", k.Name, short(sum), short(k.Hash))
+	}
+	c.before, c.head, c.started = c.head, k.Hash, true
+	r.Report.Records++
+	return nil
+}
+
+// End checks that chain ends where its store records that it ends: a
+// record removed from its end is found.
+func (r *Replay) End(chain string, head Hash) error {
+	c := r.chain(chain)
+	if c.head != head {
+		return fmt.Errorf("the log ends at a record that hashes to %s, but the store records that its chain ends at %s: "+
+			"records were removed from the end of the log", short(c.head), short(head))
+	}
+	return nil
+}
+
+// short abbreviates a hash for a message.
+func short(h Hash) string { return h.String()[:16] }
+
+// Finish ends the replay: the checkpoint it started from must have been
+// met.
+func (r *Replay) Finish() error {
+	if r.from != nil && !r.fromSeen {
+		return fmt.Errorf("checkpoint L=%d/%s: its event is not in the log after its chain heads: "+
+			"it was removed or changed (verify in full to check from the first event)", r.from.TS, r.from.Proc)
+	}
+	return nil
 }
 
 // touches returns the accounts whose record the event's operation read and
@@ -71,7 +216,93 @@ func (r *Replay) Event(e Event) error {
 	if e.Outcome != outcome.OutcomeOK {
 		return nil
 	}
+	if e.Kind == KindCheckpoint {
+		return r.checkpoint(where, e)
+	}
 	return r.money(where, e)
+}
+
+// checkpoint checks a checkpoint event against its stored state: the
+// state the replay started from, or one read with State.
+func (r *Replay) checkpoint(where string, e Event) error {
+	facts, err := parseCheckpointDetail(e.Detail)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	r.Report.Checkpoints++
+	if r.from != nil && e.TS == r.from.TS && e.Proc == r.from.Proc {
+		r.fromSeen = true
+		if facts.state != r.fromDigest {
+			return fmt.Errorf("%s: its stored state hashes to %s, but the event recorded %s: the state was changed",
+				where, short(r.fromDigest), short(facts.state))
+		}
+		return checkFacts(where, facts, r.from)
+	}
+	if r.State == nil {
+		return nil
+	}
+	state, err := r.State(e.TS, e.Proc)
+	if err != nil {
+		return fmt.Errorf("%s: its stored state: %w", where, err)
+	}
+	if state == nil {
+		return fmt.Errorf("%s: its state is not stored", where)
+	}
+	if sum := Hash(sha256.Sum256(state)); sum != facts.state {
+		return fmt.Errorf("%s: its stored state hashes to %s, but the event recorded %s: the state was changed",
+			where, short(sum), short(facts.state))
+	}
+	c, err := DecodeCheckpoint(state)
+	if err != nil {
+		return fmt.Errorf("%s: its stored state: %w", where, err)
+	}
+	if c.TS != e.TS || c.Proc != e.Proc {
+		return fmt.Errorf("%s: its stored state is the one of L=%d/%s", where, c.TS, c.Proc)
+	}
+	if err := checkFacts(where, facts, &c); err != nil {
+		return err
+	}
+	if len(c.Heads) == 1 && c.Heads[0].Chain == "" {
+		return r.sameState(where, &c)
+	}
+	return nil
+}
+
+// checkFacts checks what a checkpoint's event recorded against its state.
+func checkFacts(where string, f checkpointFacts, c *Checkpoint) error {
+	total, err := c.Total()
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", where, err)
+	case f.accounts != len(c.Balances) || f.total != total || f.deposits != c.Totals.Deposits || f.withdrawals != c.Totals.Withdrawals:
+		return fmt.Errorf("%s: it records %d accounts, total %s, deposits %s, withdrawals %s; its state holds %d, %s, %s, %s",
+			where, f.accounts, f.total, f.deposits, f.withdrawals, len(c.Balances), total, c.Totals.Deposits, c.Totals.Withdrawals)
+	case f.chain != c.Head().Hash:
+		return fmt.Errorf("%s: it records the chain at %s, its state at %s", where, short(f.chain), short(c.Head().Hash))
+	}
+	return nil
+}
+
+// sameState checks a checkpoint of a store with one chain against the
+// replay at its point: every balance, the totals and the chain's head
+// before its event.
+func (r *Replay) sameState(where string, c *Checkpoint) error {
+	if len(c.Balances) != len(r.bal) {
+		return fmt.Errorf("%s: it holds %d accounts, the replay %d at its point", where, len(c.Balances), len(r.bal))
+	}
+	for _, b := range c.Balances {
+		if got, ok := r.bal[b.ID]; !ok || got != b.Balance {
+			return fmt.Errorf("%s: it holds account %s with %s, the replay at its point %s", where, b.ID, b.Balance, got)
+		}
+	}
+	if c.Totals.Deposits != r.Report.Deposits || c.Totals.Withdrawals != r.Report.Withdrawals {
+		return fmt.Errorf("%s: it holds deposits %s and withdrawals %s, the replay at its point %s and %s",
+			where, c.Totals.Deposits, c.Totals.Withdrawals, r.Report.Deposits, r.Report.Withdrawals)
+	}
+	if ch := r.chain(""); ch.started && c.Heads[0].Hash != ch.before {
+		return fmt.Errorf("%s: it holds the chain at %s, but the record before it hashes to %s", where, short(c.Heads[0].Hash), short(ch.before))
+	}
+	return nil
 }
 
 // stamps checks an event's own timestamps and its place in the order of

@@ -1,6 +1,29 @@
 // Package boltstore keeps the bank (package bank's rules) in one bbolt
 // file.
 //
+// The file (storage format 3), bucket by bucket:
+//
+//	meta         format (3), clock (the stored clock and its lease),
+//	             deposits and withdrawals (the totals), chain (the hash of
+//	             the newest event: where the log's chain ends); numbers
+//	             8 bytes big-endian
+//	accounts     id -> the account as JSON, its balance left out
+//	balances     id -> balance, newest statement entry, holder's name
+//	             (binary, see acctState)
+//	events       8-byte big-endian timestamp -> the event (binary, see
+//	             appendEvent): a version byte, the fields, the links of
+//	             the statements it is an entry of, then its hash,
+//	             SHA-256(the previous event's hash || its key || its record
+//	             up to the hash); the first event's previous hash is zero
+//	checkpoints  8-byte big-endian timestamp of a checkpoint's event -> its
+//	             state (bank.Checkpoint.Encode)
+//
+// A file of format 2 (events without a hash, no checkpoints bucket) is
+// read as it is; Open marks it 3, adds the checkpoints bucket and leaves
+// its events as they were, so its chain starts, from the zero hash, at
+// the first event written after (Verify counts the older ones as
+// unchained). OpenReadOnly reads it without marking it.
+//
 // Guarantees, besides the rules' (see package bank):
 //
 //   - Every operation, successful or refused, is written to the event log in the
@@ -26,6 +49,10 @@
 //     does not decode) is reported as an error naming the damage, never a
 //     panic. OpenReadOnly opens a file for the offline tools without ever
 //     writing to it.
+//   - Each event is chained to the one before it by its hash, and the file
+//     records where the chain ends: Verify finds any changed byte of an
+//     event or of a checkpoint's state, an event removed (from the end
+//     too), added or moved, and names it.
 //   - The clock's lease (bank.LeaseAhead) is stored in the file with every
 //     transaction. The event log only grows: a transaction that would
 //     write an event at a timestamp not above the log's last one fails
@@ -187,14 +214,16 @@ func prepare(db *bolt.DB, opts *Options) (start uint64, empty bool, reqs *reques
 			return err
 		}
 		if f != formatVersion {
-			if f != 0 || tx.Bucket(bucketEvents) != nil {
+			// A new file, or one of format 2, marked 3: its events stay
+			// as they were, without a hash (see formatVersion).
+			if (f != 0 || tx.Bucket(bucketEvents) != nil) && f != formatUnchained {
 				return formatError(f)
 			}
 			if err := putU64(meta, keyFormat, formatVersion); err != nil {
 				return err
 			}
 		}
-		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
+		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents, bucketCheckpoints} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -254,7 +283,8 @@ func OpenReadOnly(path string, opts Options) (*Bank, error) {
 	return &Bank{Ledger: bank.NewLedger(s.rules, s, nil), s: s}, nil
 }
 
-// checkBank checks that tx's file is a bank of this format.
+// checkBank checks that tx's file is a bank of this format, or of format
+// 2 (read as it is: it has no checkpoints).
 func checkBank(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
@@ -264,8 +294,11 @@ func checkBank(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if f != formatVersion {
+	if f != formatVersion && f != formatUnchained {
 		return formatError(f)
+	}
+	if f == formatVersion && tx.Bucket(bucketCheckpoints) == nil {
+		return fmt.Errorf("bucket %s is missing (damaged file)", bucketCheckpoints)
 	}
 	for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
 		if tx.Bucket(name) == nil {
@@ -276,7 +309,7 @@ func checkBank(tx *bolt.Tx) error {
 }
 
 func formatError(f uint64) error {
-	return fmt.Errorf("the file is in storage format %d; this version reads format %d only", f, formatVersion)
+	return fmt.Errorf("the file is in storage format %d; this version reads formats %d and %d only", f, formatUnchained, formatVersion)
 }
 
 // refuseAll stands in for the committer of a read-only bank: it answers

@@ -15,19 +15,60 @@ import (
 // operation, so they use a compact binary form instead of JSON: a smaller
 // record means fewer dirty pages per transaction and less to fsync.
 
-// formatVersion is stored in the meta bucket; a file of another format is
-// refused.
-const formatVersion = 2
+// formatVersion is stored in the meta bucket: 3 since events carry their
+// chain's hash. A file of format 2 (events without a hash, no checkpoints)
+// is read as it is; Open marks it 3 and leaves its events as they were, so
+// its chain starts at the first event written after. A file of another
+// format is refused.
+const (
+	formatVersion   = 3
+	formatUnchained = 2
+)
 
 // eventVersion is the first byte of every stored event: 1, or 2 for an
 // event that carries receive reports (Event.Seen), appended after the
 // fields of version 1, or 3 for one that also carries an Origin, after
-// the reports (their count may be 0).
+// the reports (their count may be 0). With eventHashed set (every event
+// written since format 3), the record ends with its hash: SHA-256 of the
+// previous event's hash, then the event's 8-byte key and its record
+// before the hash (see bank.ChainSum).
 const (
 	eventVersion       = 1
 	eventVersionSeen   = 2
 	eventVersionOrigin = 3
+	eventHashed        = 0x80
 )
+
+// splitHash splits a stored event into its record and its hash, and
+// reports whether it has one.
+func splitHash(b []byte) (rec []byte, sum bank.Hash, hashed bool) {
+	if len(b) == 0 || b[0]&eventHashed == 0 {
+		return b, sum, false
+	}
+	if len(b) < 1+len(sum) {
+		return b[:1], sum, true // too short: decodes as a truncated record
+	}
+	n := len(b) - len(sum)
+	copy(sum[:], b[n:])
+	return b[:n], sum, true
+}
+
+// recordLink returns a stored event as a link of the log's chain, named
+// after the event it holds (its record as stored, decoded if it can be).
+func recordLink(key, val []byte) bank.Link {
+	ts := binary.BigEndian.Uint64(key)
+	rec, sum, hashed := splitHash(val)
+	name := fmt.Sprintf("event L=%d", ts)
+	if e, _, _, err := decodeEvent(ts, val); err == nil {
+		name = fmt.Sprintf("event L=%d/%s %s", ts, e.Proc, e.Kind)
+	}
+	k := bank.Link{Name: name, Hashed: hashed}
+	if hashed {
+		k.Body = append(append(make([]byte, 0, len(key)+len(rec)), key...), rec...)
+		k.Hash = sum
+	}
+	return k
+}
 
 var errShortRecord = errors.New("truncated record")
 
@@ -163,9 +204,11 @@ func (d *decoder) kind() bank.Kind {
 
 // decodeEvent decodes a stored event with key ts.
 func decodeEvent(ts uint64, b []byte) (e bank.Event, prevA, prevB uint64, err error) {
-	if len(b) == 0 || b[0] < eventVersion || b[0] > eventVersionOrigin {
-		return e, 0, 0, fmt.Errorf("event %d: unknown encoding", ts)
+	b, _, _ = splitHash(b)
+	if len(b) == 0 || b[0]&^eventHashed < eventVersion || b[0]&^eventHashed > eventVersionOrigin {
+		return e, 0, 0, fmt.Errorf("event L=%d: unknown encoding", ts)
 	}
+	ver := b[0] &^ eventHashed
 	d := decoder{b: b[1:]}
 	e.TS = ts
 	e.Proc = d.string()
@@ -189,7 +232,7 @@ func decodeEvent(ts uint64, b []byte) (e bank.Event, prevA, prevB uint64, err er
 	}
 	prevA = d.uvarint()
 	prevB = d.uvarint()
-	if b[0] == eventVersionSeen || b[0] == eventVersionOrigin {
+	if ver == eventVersionSeen || ver == eventVersionOrigin {
 		n := d.uvarint()
 		if n > uint64(len(d.b)) { // each report takes at least two bytes
 			d.err = errShortRecord
@@ -198,11 +241,14 @@ func decodeEvent(ts uint64, b []byte) (e bank.Event, prevA, prevB uint64, err er
 			e.Seen = append(e.Seen, bank.Seen{TS: d.uvarint(), At: d.uvarint()})
 		}
 	}
-	if b[0] == eventVersionOrigin {
+	if ver == eventVersionOrigin {
 		e.Origin = d.string()
 	}
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%d bytes after its end", len(d.b))
+	}
 	if d.err != nil {
-		return bank.Event{}, 0, 0, fmt.Errorf("event %d: %w", ts, d.err)
+		return bank.Event{}, 0, 0, fmt.Errorf("event L=%d: %w", ts, d.err)
 	}
 	return e, prevA, prevB, nil
 }
@@ -210,7 +256,7 @@ func decodeEvent(ts uint64, b []byte) (e bank.Event, prevA, prevB uint64, err er
 // eventHead decodes only what the idempotency index needs: the kind, the
 // account and the request id.
 func eventHead(b []byte) (kind, account, reqID []byte, ok bool) {
-	if len(b) == 0 || b[0] < eventVersion || b[0] > eventVersionOrigin {
+	if len(b) == 0 || b[0]&^eventHashed < eventVersion || b[0]&^eventHashed > eventVersionOrigin {
 		return nil, nil, nil, false
 	}
 	d := decoder{b: b[1:]}

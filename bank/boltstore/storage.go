@@ -3,6 +3,7 @@ package boltstore
 import (
 	"atm/bank"
 	"atm/bank/money"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -15,8 +16,11 @@ var (
 	bucketAccounts = []byte("accounts") // id -> JSON Account without its balance
 	bucketState    = []byte("balances") // id -> acctState (binary)
 	bucketEvents   = []byte("events")   // big-endian TS -> event (binary)
+	// big-endian TS of a checkpoint event -> its state (bank.Checkpoint.Encode)
+	bucketCheckpoints = []byte("checkpoints")
 
 	keyFormat      = []byte("format")
+	keyChain       = []byte("chain") // the hash of the newest event (32 bytes)
 	keyClock       = []byte("clock")
 	keyDeposits    = []byte("deposits")
 	keyWithdrawals = []byte("withdrawals")
@@ -83,7 +87,7 @@ func loadRequests(tx *bolt.Tx, r *requests) error {
 		}
 		kind, account, req, ok := eventHead(v)
 		if !ok {
-			return fmt.Errorf("event log: event %d: unknown encoding (damaged file)", ts)
+			return fmt.Errorf("event log: event L=%d: unknown encoding (damaged file)", ts)
 		}
 		if !bank.Kind(kind).IsMoney() {
 			continue
@@ -126,6 +130,101 @@ func eachEvent(tx *bolt.Tx, after uint64, fn func(bank.Event) error) error {
 		}
 	}
 	return nil
+}
+
+// lastHash returns the newest event's timestamp and hash: the head of the
+// log's chain (a zero hash when that event has none, or there is none).
+func lastHash(tx *bolt.Tx) (uint64, bank.Hash, error) {
+	k, v := tx.Bucket(bucketEvents).Cursor().Last()
+	if k == nil {
+		return 0, bank.Hash{}, nil
+	}
+	ts, err := eventKey(k)
+	if err != nil {
+		return 0, bank.Hash{}, err
+	}
+	_, sum, _ := splitHash(v)
+	return ts, sum, nil
+}
+
+// replayLog reads the log for r, in one read transaction: each event as a
+// link of the chain, then as an event, from after the chain's head r
+// starts from (the first event when none); then the head the file
+// records, and the accounts and totals.
+func replayLog(tx *bolt.Tx, r *bank.Replay) ([]bank.Account, bank.Totals, error) {
+	var after uint64
+	for _, h := range r.From() {
+		if h.Chain == "" {
+			after = h.TS
+		}
+	}
+	c := tx.Bucket(bucketEvents).Cursor()
+	k, v := c.First() // a damaged key shorter than 8 bytes comes first
+	if after > 0 {
+		k, v = c.Seek(u64key(after + 1))
+	}
+	for ; k != nil; k, v = c.Next() {
+		ts, err := eventKey(k)
+		if err != nil {
+			return nil, bank.Totals{}, err
+		}
+		if err := r.Link(recordLink(k, v)); err != nil {
+			return nil, bank.Totals{}, err
+		}
+		e, _, _, err := decodeEvent(ts, v)
+		if err != nil {
+			return nil, bank.Totals{}, fmt.Errorf("event log: %w (damaged file)", err)
+		}
+		if err := r.Event(e); err != nil {
+			return nil, bank.Totals{}, err
+		}
+	}
+	if head := tx.Bucket(bucketMeta).Get(keyChain); head != nil {
+		var h bank.Hash
+		if len(head) != len(h) {
+			return nil, bank.Totals{}, fmt.Errorf("meta: %s is %d bytes, not %d (damaged file)", keyChain, len(head), len(h))
+		}
+		copy(h[:], head)
+		if err := r.End("", h); err != nil {
+			return nil, bank.Totals{}, err
+		}
+	}
+	return snapshot(tx)
+}
+
+// checkpointState reads the state of the checkpoint at ts (nil: none).
+func checkpointState(tx *bolt.Tx, ts uint64) []byte {
+	cb := tx.Bucket(bucketCheckpoints)
+	if cb == nil {
+		return nil
+	}
+	return bytes.Clone(cb.Get(u64key(ts)))
+}
+
+// lastCheckpoint reads the newest checkpoint (nil: none): its state, and
+// its event from the log.
+func lastCheckpoint(tx *bolt.Tx) (*bank.StoredCheckpoint, error) {
+	cb := tx.Bucket(bucketCheckpoints)
+	if cb == nil {
+		return nil, nil
+	}
+	k, v := cb.Cursor().Last()
+	if k == nil {
+		return nil, nil
+	}
+	if len(k) != 8 {
+		return nil, fmt.Errorf("checkpoints: key %x is %d bytes, not 8 (damaged file)", k, len(k))
+	}
+	ts := binary.BigEndian.Uint64(k)
+	raw := tx.Bucket(bucketEvents).Get(k)
+	if raw == nil {
+		return nil, fmt.Errorf("checkpoint L=%d: its event is not in the log (removed, or the checkpoint's key changed)", ts)
+	}
+	e, _, _, err := decodeEvent(ts, raw)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint L=%d: its event: %w (damaged file)", ts, err)
+	}
+	return &bank.StoredCheckpoint{State: bytes.Clone(v), Event: e}, nil
 }
 
 func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }

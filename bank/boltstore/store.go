@@ -126,18 +126,38 @@ func (b *store) Log(_ context.Context, after bank.Cursor, fn func(bank.Event) er
 	return bank.TSCursor(next), err
 }
 
-// Replay reads the log, then the accounts and totals, in one read
-// transaction.
-func (b *store) Replay(_ context.Context, fn func(bank.Event) error) ([]bank.Account, bank.Totals, error) {
+// Replay reads the log from where r starts, then the accounts and totals,
+// in one read transaction (see replayLog).
+func (b *store) Replay(_ context.Context, r *bank.Replay) ([]bank.Account, bank.Totals, error) {
 	var accts []bank.Account
 	var tot bank.Totals
 	err := b.db.View(func(tx *bolt.Tx) error {
-		if err := eachEvent(tx, 0, fn); err != nil {
-			return err
-		}
 		var err error
-		accts, tot, err = snapshot(tx)
+		accts, tot, err = replayLog(tx, r)
 		return err
 	})
 	return accts, tot, err
+}
+
+// LastCheckpoint reads the newest checkpoint: the one with the highest
+// timestamp.
+func (b *store) LastCheckpoint(context.Context) (*bank.StoredCheckpoint, error) {
+	var c *bank.StoredCheckpoint
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = lastCheckpoint(tx)
+		return err
+	})
+	return c, err
+}
+
+// CheckpointState reads the state of the checkpoint at ts; the file has
+// one process, so proc does not tell checkpoints apart.
+func (b *store) CheckpointState(_ context.Context, ts uint64, _ string) ([]byte, error) {
+	var state []byte
+	err := b.db.View(func(tx *bolt.Tx) error {
+		state = checkpointState(tx, ts)
+		return nil
+	})
+	return state, err
 }

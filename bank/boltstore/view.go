@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -33,9 +34,11 @@ type overlayView struct {
 	epoch   uint64
 	txSeq   uint64 // batches up to this one are visible in tx
 
-	loaded                bool // totals read from disk
+	loaded                bool // totals and the chain's head read from disk
 	deposits, withdrawals money.Cents
 	dirtyTotals           bool
+	head                  bank.Hash // the hash of the newest event applied
+	headTS                uint64    // and its timestamp
 	buf                   []byte
 	recs                  []*record // see record
 	nrecs                 int
@@ -80,6 +83,9 @@ func (v *overlayView) ensureTx() error {
 			wd, err = readU64(meta, keyWithdrawals)
 			v.withdrawals = money.Cents(wd)
 		}
+		if err == nil {
+			v.headTS, v.head, err = lastHash(tx)
+		}
 		if err != nil { // nothing can be applied without the totals
 			v.closeTx()
 			return err
@@ -120,6 +126,9 @@ func (v *overlayView) seal() *batch {
 		v.put(bMeta, keyDeposits, u64key(uint64(v.deposits)))
 		v.put(bMeta, keyWithdrawals, u64key(uint64(v.withdrawals)))
 		v.dirtyTotals = false
+	}
+	if len(bt.events) > 0 {
+		v.put(bMeta, keyChain, bytes.Clone(v.head[:]))
 	}
 	bt.epoch = v.epoch
 	v.seq++
@@ -293,11 +302,55 @@ func (v *overlayView) putState(id string, s acctState) {
 	v.put(bState, []byte(id), appendState(make([]byte, 0, 16+len(s.Name)), s))
 }
 
-// putEvent stores e with its statement links (see appendEvent).
+// putEvent stores e with its statement links (see appendEvent), chained
+// to the event before it: its record ends with its hash.
 func (v *overlayView) putEvent(e bank.Event, prevA, prevB uint64) {
-	v.buf = appendEvent(v.buf[:0], &e, prevA, prevB)
-	v.put(bEvents, u64key(e.TS), append([]byte(nil), v.buf...))
+	key := u64key(e.TS)
+	v.buf = appendEvent(append(v.buf[:0], key...), &e, prevA, prevB)
+	v.buf[len(key)] |= eventHashed
+	v.head, v.headTS = bank.ChainSum(v.head, v.buf), e.TS
+	val := make([]byte, 0, len(v.buf)-len(key)+len(v.head))
+	val = append(append(val, v.buf[len(key):]...), v.head[:]...)
+	v.put(bEvents, key, val)
 	v.cur.events = append(v.cur.events, e)
+}
+
+// Balances reads every account's balance: the state bucket under the
+// overlay.
+func (v *overlayView) Balances() ([]bank.Balance, error) {
+	var out []bank.Balance
+	add := func(k, raw []byte) error {
+		s, err := decodeState(raw)
+		if err != nil {
+			return bank.Damaged(fmt.Errorf("account %s: %w", k, err))
+		}
+		out = append(out, bank.Balance{ID: string(k), Balance: s.Balance})
+		return nil
+	}
+	st := v.tx.Bucket(bucketState)
+	err := st.ForEach(func(k, raw []byte) error {
+		if e, ok := v.overlay[overlayKey(bState, k)]; ok {
+			raw = e.val
+		}
+		return add(k, raw)
+	})
+	for key, e := range v.overlay { // accounts opened since the last commit
+		if err == nil && key[0] == bState && st.Get([]byte(key[1:])) == nil {
+			err = add([]byte(key[1:]), e.val)
+		}
+	}
+	return out, err // Checkpoint.Encode sorts them
+}
+
+// Heads returns the one chain's head: the newest event applied.
+func (v *overlayView) Heads() ([]bank.ChainHead, error) {
+	return []bank.ChainHead{{TS: v.headTS, Hash: v.head}}, nil
+}
+
+// PutCheckpoint stores a checkpoint's state, keyed by its timestamp.
+func (v *overlayView) PutCheckpoint(c *bank.Checkpoint, state []byte) error {
+	v.put(bCheckpoints, u64key(c.TS), state)
+	return nil
 }
 
 func (v *overlayView) event(ts uint64) []byte { return v.get(bEvents, u64key(ts)) }

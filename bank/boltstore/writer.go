@@ -24,9 +24,11 @@ const (
 	bState
 	bEvents
 	bMeta
+	bCheckpoints
 )
 
-var bucketNames = [...][]byte{bAccounts: bucketAccounts, bState: bucketState, bEvents: bucketEvents, bMeta: bucketMeta}
+var bucketNames = [...][]byte{bAccounts: bucketAccounts, bState: bucketState, bEvents: bucketEvents, bMeta: bucketMeta,
+	bCheckpoints: bucketCheckpoints}
 
 type write struct {
 	bucket   byte

@@ -98,6 +98,7 @@ type committer struct {
 	// unsettled is the segment key of the last transaction whose outcome
 	// the committer did not learn (see settle), "" when there is none.
 	unsettled string
+	chain     ownChain // this server's chain of segments (see chain.go)
 
 	txns, ops, conflicts, lateReads atomic.Uint64
 }
@@ -253,6 +254,7 @@ func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request,
 	if err != nil {
 		if len(base.events) > 0 {
 			l.com.unsettled = l.segmentKey(l.opts.ProcessID, base.events[0].TS)
+			l.com.chain.pending, l.com.chain.pendingTS = base.segSum, base.events[len(base.events)-1].TS
 		}
 		answer(in, fmt.Errorf("%w; %w: retry with the same request id (%v)", ErrUnavailable, bank.ErrOutcomeUnknown, err))
 		return carry, false
@@ -264,6 +266,7 @@ func (l *store) commitBatch(reqs []*request, limit int, local bool) ([]*request,
 	l.com.ops.Add(uint64(len(in)))
 	l.cacheWrites(base, resp.Header.Revision)
 	if len(base.events) > 0 {
+		l.com.chain.head, l.com.chain.ts = base.segSum, base.events[len(base.events)-1].TS
 		l.appended.Notify()
 	}
 	if l.opts.OnEvent != nil {
@@ -288,8 +291,10 @@ const voidSegment = "[]"
 // a void segment at the key if it is still new, and the transaction can
 // never commit afterwards; if the key holds the segment, it committed.
 // Either way, the server's segments are published in key order, which
-// reading the log from a cursor depends on (see logread.go). While etcd
-// cannot be reached, settle fails and nothing else is committed.
+// reading the log from a cursor depends on (see logread.go). The
+// server's chain goes on from that segment if it committed, and from the
+// one before if it is void. While etcd cannot be reached, settle fails
+// and nothing else is committed.
 func (l *store) settle() error {
 	key := l.com.unsettled
 	if key == "" {
@@ -297,10 +302,13 @@ func (l *store) settle() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	_, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).
+	resp, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).
 		Then(clientv3.OpPut(key, voidSegment)).Commit()
 	if err != nil {
 		return err
+	}
+	if !resp.Succeeded { // the segment is there: it committed
+		l.com.chain.head, l.com.chain.ts = l.com.chain.pending, l.com.chain.pendingTS
 	}
 	l.com.unsettled = ""
 	return nil

@@ -546,11 +546,11 @@ func TestOlderLayoutIsRefused(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("the older bank was changed: %v %v", resp.Kvs, err)
 	}
-	if _, err := cli.Put(ctx, "new/format", "3"); err != nil {
+	if _, err := cli.Put(ctx, "new/format", "4"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(ctx, cli, Options{Options: bank.Options{ProcessID: "s1", PINCost: bcrypt.MinCost}, Prefix: "new/"}); !errors.Is(err, ErrLayout) {
-		t.Fatalf("open of layout 3: %v", err)
+		t.Fatalf("open of layout 4: %v", err)
 	}
 	// A new bank is marked with its layout.
 	l := open(t, cli, Options{Options: bank.Options{ProcessID: "s1"}})
@@ -684,7 +684,8 @@ func TestEventsAfterMergesServers(t *testing.T) {
 }
 
 // TestVerifyDetectsDamagedSegments: a segment holding another server's
-// event, or events out of order, fails Verify with its key.
+// event, or events out of order, fails Verify with its key, even with
+// its hash made again to match.
 func TestVerifyDetectsDamagedSegments(t *testing.T) {
 	t.Parallel()
 	_, cli := startEtcd(t)
@@ -694,8 +695,12 @@ func TestVerifyDetectsDamagedSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	kv := resp.Kvs[len(resp.Kvs)-1]
+	framed, err := decodeSegment(kv.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var seg []bank.Event
-	if err := json.Unmarshal(kv.Value, &seg); err != nil {
+	if err := json.Unmarshal(framed.events, &seg); err != nil {
 		t.Fatal(err)
 	}
 	for name, damage := range map[string]func([]bank.Event){
@@ -704,7 +709,8 @@ func TestVerifyDetectsDamagedSegments(t *testing.T) {
 	} {
 		c := slices.Clone(seg)
 		damage(c)
-		raw, _ := json.Marshal(c)
+		events, _ := json.Marshal(c)
+		raw, _ := encodeSegment(framed.prev, events)
 		if _, err := cli.Put(ctx, string(kv.Key), string(raw)); err != nil {
 			t.Fatal(err)
 		}

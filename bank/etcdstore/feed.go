@@ -87,8 +87,12 @@ func (l *store) foreignChanges(ev *clientv3.Event) []bank.Event {
 	if strings.HasPrefix(string(ev.Kv.Key), l.k("log/"+l.opts.ProcessID+"/")) { // its own: not decoded
 		return nil
 	}
+	framed, err := decodeSegment(ev.Kv.Value)
+	if err != nil {
+		return nil
+	}
 	var seg []bank.Event
-	if err := json.Unmarshal(ev.Kv.Value, &seg); err != nil {
+	if err := json.Unmarshal(framed.events, &seg); err != nil {
 		return nil
 	}
 	var out []bank.Event

@@ -13,7 +13,13 @@
 //	log/<proc>/<ts, 20 digits>    the event log: a segment, the events one
 //	                              server committed in one transaction, as a
 //	                              JSON array in timestamp order, named by
-//	                              the process id and the first timestamp
+//	                              the process id and the first timestamp,
+//	                              framed with its server's chain hashes:
+//	                              {"prev":"<hex>","hash":"<hex>","events":[…]}
+//	                              (see chain.go); "[]" is a void segment
+//	checkpoints/<ts 20>/<proc>    the state a checkpoint recorded
+//	                              (bank.Checkpoint.Encode), its event the
+//	                              first of the segment log/<proc>/<ts>
 //	stmt/<id>/<ts 20>             the account's older statement entries, in
 //	                              chunks of 16 references to events, named by
 //	                              the oldest entry's timestamp
@@ -22,7 +28,10 @@
 //	                              first events' references
 //	totals                        {"deposits","withdrawals"} ever
 //	clock/<proc>                  each server's clock lease
-//	format                        the version of this layout, "2"
+//	format                        the version of this layout, "3" ("2":
+//	                              segments without hashes, read as they
+//	                              are; a server that opens such a bank
+//	                              marks it "3")
 //	remember_requests             the bank's window of remembered requests
 //	                              per account (Options.RememberRequests of
 //	                              the server that created the bank)
@@ -69,7 +78,16 @@
 //     and every transaction waits until it covers its timestamps. Two live
 //     servers must not share a process id.
 //   - The event log only grows: a segment is written only if its key is
-//     new, and a server's segments have rising timestamps.
+//     new, and a server's segments have rising timestamps. Each server's
+//     segments are a chain of SHA-256 hashes (see chain.go): Verify finds
+//     a changed byte, and a segment removed, made void or moved, and names
+//     it by its first event's timestamp and its server.
+//   - A checkpoint records the bank at the revision it read: every
+//     account, the totals and each server's chain head; its state and its
+//     event commit together in its server's next transaction, which
+//     compares nothing, so it never conflicts (see chain.go). Its state is
+//     one key, so etcd's limit on a request (--max-request-bytes, 1.5 MiB
+//     by default) bounds it to some tens of thousands of accounts.
 //   - If etcd does not commit within Options.CommitTimeout (no quorum, no
 //     member reachable), the operation fails with an error matching
 //     outcome.ErrClosed ("unavailable") and bank.ErrOutcomeUnknown: nothing
@@ -163,6 +181,11 @@ func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Ledger, err
 		return nil, fmt.Errorf("open the etcd ledger: %w", l.unavailable(ctx, err))
 	}
 	l.openRev = rev
+	own, err := l.headOf(ctx, opts.ProcessID, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the etcd ledger: its log: %w", err)
+	}
+	l.com.chain = ownChain{head: own.Hash, ts: own.TS}
 	l.clock = lamport.NewClock(start)
 	l.rules = bank.NewRules(opts.Options, l.clock)
 	l.lease = bank.StartLease(l.clock, start, l.saveLease, l.done)

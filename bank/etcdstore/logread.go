@@ -40,6 +40,9 @@ type segCursor struct {
 	lastTS  uint64 // the last event read, to check the order
 	lastSeg string
 	buf     []bank.Event
+	// link, if set, is given each segment after after, as a link of the
+	// server's chain, before its events are decoded (see chain.go).
+	link func(bank.Link) error
 }
 
 // newLogReader opens a reader of the events after the cursor, at the etcd
@@ -150,8 +153,17 @@ func (c *segCursor) add(l *store, key string, raw []byte) error {
 	if string(raw) == voidSegment {
 		return nil // a transaction that never committed (see settle)
 	}
+	framed, err := decodeSegment(raw)
+	if err != nil {
+		return fmt.Errorf("%s: damaged record: %w", segName(key, c.proc, ts), err)
+	}
+	if c.link != nil && ts > c.after {
+		if err := c.link(framed.link(key, c.proc, ts)); err != nil {
+			return err
+		}
+	}
 	var seg []bank.Event
-	if err := json.Unmarshal(raw, &seg); err != nil {
+	if err := json.Unmarshal(framed.events, &seg); err != nil {
 		return fmt.Errorf("segment %s: damaged record: %w", key, err)
 	}
 	if len(seg) == 0 || seg[0].TS != ts {

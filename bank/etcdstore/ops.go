@@ -38,8 +38,12 @@ func parseRef(s string) (ref, error) {
 // eventIn finds the event at ts in a segment's value, decoding only the
 // timestamps it probes and the event it returns.
 func eventIn(key string, raw []byte, ts uint64) (bank.Event, error) {
+	framed, err := decodeSegment(raw)
 	var seg []json.RawMessage
-	if err := json.Unmarshal(raw, &seg); err != nil {
+	if err == nil {
+		err = json.Unmarshal(framed.events, &seg)
+	}
+	if err != nil {
 		return bank.Event{}, fmt.Errorf("segment %s: damaged record: %w", key, err)
 	}
 	var bad error

@@ -29,6 +29,9 @@ type tx struct {
 	order  []string // the keys of writes in the order first written
 	maxTS  uint64
 	events []bank.Event
+	segSum bank.Hash // the hash of the batch's segment, once put
+
+	checkpoint *checkpointRead // what a checkpoint read (see Balances)
 }
 
 type readKV struct {
@@ -140,14 +143,22 @@ func (t *tx) sizeWith(c *tx) (cmps, ops int) {
 }
 
 // putSegment adds to the writes of a batch its events, as one segment of
-// the log, written only if its key is new.
+// the log chained to the server's last one (see chain.go), written only
+// if its key is new.
 func (t *tx) putSegment() error {
 	if len(t.events) == 0 {
 		return nil
 	}
 	key := t.l.segmentKey(t.l.opts.ProcessID, t.events[0].TS)
 	t.cmps = append(t.cmps, clientv3.Compare(clientv3.Version(key), "=", 0))
-	return t.putJSON(key, t.events)
+	raw, err := json.Marshal(t.events)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	var val []byte
+	val, t.segSum = encodeSegment(t.l.com.chain.head, raw)
+	t.put(key, val)
+	return nil
 }
 
 // thenOps returns t's writes, one per key: etcd refuses a transaction that

@@ -75,8 +75,13 @@ func (t *tx) Account(id string) (*bank.Record, error) { return t.record(id) }
 // Login reads account id's record.
 func (t *tx) Login(id string) (*bank.Record, error) { return t.record(id) }
 
-// Totals reads the totals.
-func (t *tx) Totals() (bank.Totals, error) { return t.totals() }
+// Totals reads the totals: for a checkpoint, as Balances read them.
+func (t *tx) Totals() (bank.Totals, error) {
+	if t.checkpoint != nil {
+		return t.checkpoint.totals, nil
+	}
+	return t.totals()
+}
 
 // PutTotals writes the totals.
 func (t *tx) PutTotals(tot bank.Totals) error { return t.putJSON(t.l.totalsKey(), tot) }

@@ -36,7 +36,7 @@ func TestHelpGoesToStandardOutput(t *testing.T) {
 	t.Parallel()
 	bin := buildATM(t)
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"serve", "-h"}, {"log", "--help"},
-		{"verify", "-h"}, {"watch", "-h"}, {"accounts", "-h"}, {"accounts", "add", "-h"}, {"bench", "-h"}} {
+		{"verify", "-h"}, {"checkpoint", "-h"}, {"watch", "-h"}, {"accounts", "-h"}, {"accounts", "add", "-h"}, {"bench", "-h"}} {
 		code, out, errOut := runATM(t, bin, args...)
 		if code != 0 || !strings.Contains(out, "usage: atm") || errOut != "" {
 			t.Fatalf("atm %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)

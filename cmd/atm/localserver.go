@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"atm/bank"
 	"atm/bank/boltstore"
 	"atm/ui"
 
@@ -36,7 +37,7 @@ type localServer struct {
 // accounts when new) and serves it on addr: the ui's Config.StartServer. It
 // fails when addr is taken or another process holds the database.
 func startLocalServer(addr, dbPath string) (ui.LocalServer, error) {
-	e, err := openLocalServer(addr, dbPath, boltstore.Options{})
+	e, err := openLocalServer(addr, dbPath, boltstore.Options{Options: bank.Options{CheckpointEvery: defaultCheckpointEvery}})
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,9 @@
 //	atm serve --etcd URLS --proc ID   one of several servers of a bank kept in etcd
 //	atm accounts list|add --db PATH   manage accounts (server not running)
 //	atm log --db PATH [--json]        print the event log in Lamport order (or --etcd URLS,
-//	                                  or --server ADDR [--follow] to follow it)
-//	atm verify --db PATH              replay the log and check the ledger (or --etcd URLS)
+//	                                  or --server ADDR [--follow] to follow it; --archive DIR first)
+//	atm verify --db PATH              check the log's chain and replay it from the newest checkpoint (or --etcd URLS; --full)
+//	atm checkpoint --db PATH          record the bank's state in its log (or --etcd URLS)
 //	atm archive --db PATH --to DIR    move the oldest events into an archive (server not running)
 //	atm watch [--server HOST:PORT]    a live space-time diagram of the bank
 //	atm bench ...                     load-test a server
@@ -39,6 +40,7 @@ var commands = []command{
 	{"compact", i18n.SumCompact, runCompact},
 	{"atm", i18n.SumATM, runTUI},
 	{"bench", i18n.SumBench, bench.Run},
+	{"checkpoint", i18n.SumCheckpoint, runCheckpoint},
 	{"log", i18n.SumLog, runLog},
 	{"serve", i18n.SumServe, runServe},
 	{"verify", i18n.SumVerify, runVerify},

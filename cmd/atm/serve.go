@@ -40,6 +40,7 @@ type serveConfig struct {
 	idle         time.Duration // --idle-timeout
 	maxConns     int           // --max-conns
 	maxAmount    int64         // --max-amount, cents
+	checkpoints  int           // --checkpoint-every, events
 	shutdownWait time.Duration // --shutdown-timeout
 	archiveDir   string        // --archive, "" for none
 	keepLog      int           // --keep-log
@@ -54,8 +55,8 @@ type serveConfig struct {
 	minDelay, maxDelay time.Duration
 }
 
-const serveUsage = "usage: atm serve [--addr HOST:PORT] [--db PATH] [--tls] [--ssh HOST:PORT] [--log-format text|json]\n" +
-	"       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--tls --tls-dir DIR] [--ssh HOST:PORT] [--log-format text|json]"
+const serveUsage = "usage: atm serve [--addr HOST:PORT] [--db PATH] [--tls] [--ssh HOST:PORT] [--log-format text|json] [--checkpoint-every N]\n" +
+	"       atm serve --etcd HOST:PORT[,HOST:PORT…] --proc NAME [--addr HOST:PORT] [--tls --tls-dir DIR] [--ssh HOST:PORT] [--log-format text|json] [--checkpoint-every N]"
 
 // flagSet binds the flags of atm serve to c.
 func (c *serveConfig) flagSet() *flag.FlagSet {
@@ -70,6 +71,7 @@ func (c *serveConfig) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.idle, "idle-timeout", server.DefaultIdleTimeout, "close a connection after this long without a request")
 	fs.IntVar(&c.maxConns, "max-conns", server.DefaultMaxConns, "maximum simultaneous connections; more get a server_busy error")
 	fs.Int64Var(&c.maxAmount, "max-amount", 0, "per-operation limit in cents (0: the bank's default, 10000000 = R$ 100.000,00)")
+	fs.IntVar(&c.checkpoints, "checkpoint-every", defaultCheckpointEvery, "write a checkpoint (the bank's state, in its log: atm verify starts from the newest) every this many events; 0: none")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for connections to finish")
 	fs.StringVar(&c.archiveDir, "archive", "", "move the oldest events of the log into segment files in this directory (it must exist), keeping --keep-log live; read them with atm log --archive DIR")
 	fs.IntVar(&c.keepLog, "keep-log", defaultKeepLog, "with --archive: events that stay in the live log at least")
@@ -102,6 +104,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.maxAmount < 0 {
 		return errors.New("--max-amount must be positive (cents), or 0 for the default")
+	}
+	if c.checkpoints < 0 {
+		return errors.New("--checkpoint-every must be a number of events, or 0 for no checkpoints")
 	}
 	var err error
 	if c.minDelay, c.maxDelay, err = parseDelay(c.delay); err != nil {
@@ -253,15 +258,16 @@ func (c *serveConfig) start(srv *server.Server, logger *slog.Logger) (_ *started
 // openLedger opens the ledger to serve: the database file, or the bank
 // kept in etcd, whose client it keeps in st (closed after the ledger).
 func (c *serveConfig) openLedger(st *started, srv *server.Server) (servedLedger, error) {
-	maxAmount := money.Cents(c.maxAmount)
+	opts := bank.Options{OnEvent: srv.LogEvent, MaxAmount: money.Cents(c.maxAmount), CheckpointEvery: c.checkpoints}
 	if !c.onEtcd() {
-		return openFileLedger(c.db, srv, maxAmount)
+		return openFileLedger(c.db, opts)
 	}
 	var err error
 	if st.etcd, err = dialEtcd(c.etcd); err != nil {
 		return nil, err
 	}
-	l, err := openEtcdLedger(st.etcd, c.proc, srv, maxAmount)
+	opts.ProcessID = c.proc
+	l, err := openEtcdLedger(st.etcd, opts)
 	if err != nil {
 		return nil, fmt.Errorf("etcd at %s: %w", c.etcd, err)
 	}
@@ -359,22 +365,26 @@ func (c *serveConfig) startLine(st *started) string {
 	return fmt.Sprintf("serving %s on %s (protocol v%d), process id %s%s", what, st.l.Addr(), wire.Version, st.ledger.ProcessID(), extra)
 }
 
+// defaultCheckpointEvery is how many events a server logs between two
+// checkpoints, unless --checkpoint-every says otherwise.
+const defaultCheckpointEvery = 100_000
+
 // openFileLedger opens the bank's database file for the server (created
 // with the default accounts if new).
-func openFileLedger(path string, srv *server.Server, maxAmount money.Cents) (servedLedger, error) {
-	b, err := boltstore.Open(path, boltstore.Options{Options: bank.Options{OnEvent: srv.LogEvent, MaxAmount: maxAmount}})
+func openFileLedger(path string, opts bank.Options) (servedLedger, error) {
+	b, err := boltstore.Open(path, boltstore.Options{Options: opts})
 	if err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// openEtcdLedger opens the bank kept in etcd as process proc: its clock
-// resumes from proc's lease.
-func openEtcdLedger(cli *clientv3.Client, proc string, srv *server.Server, maxAmount money.Cents) (servedLedger, error) {
+// openEtcdLedger opens the bank kept in etcd as process opts.ProcessID:
+// its clock resumes from that process id's lease.
+func openEtcdLedger(cli *clientv3.Client, opts bank.Options) (servedLedger, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := etcdstore.Open(ctx, cli, etcdstore.Options{Options: bank.Options{ProcessID: proc, OnEvent: srv.LogEvent, MaxAmount: maxAmount}})
+	l, err := etcdstore.Open(ctx, cli, etcdstore.Options{Options: opts})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ var (
 	SumBench          = def("cmd.sum.bench", "load-test a bank server and report throughput and latency", "testa a carga de um servidor do banco e mostra vazão e latência")
 	SumArchive        = def("cmd.sum.archive", "move the oldest events of the log into an archive directory", "move os eventos mais antigos do registro para um diretório de arquivo")
 	SumCompact        = def("cmd.sum.compact", "copy a database file without its free pages, to shrink it after archiving", "copia um arquivo de banco sem as páginas livres, para encolhê-lo depois de arquivar")
+	SumCheckpoint     = def("cmd.sum.checkpoint", "record the bank's state in its log, so that verify starts from there (server not running, or --etcd)", "registra o estado do banco no seu registro de eventos, para que o verify comece dali (com o servidor parado, ou --etcd)")
 	SumLog            = def("cmd.sum.log", "print the event log in Lamport order", "mostra o registro de eventos na ordem de Lamport")
 	SumServe          = def("cmd.sum.serve", "run the bank server (headless)", "roda o servidor do banco (sem tela)")
 	SumVerify         = def("cmd.sum.verify", "replay the event log and check balances and conservation", "refaz o registro de eventos e confere saldos e conservação")
