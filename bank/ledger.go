@@ -324,9 +324,27 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) { return l.ve
 // every checkpoint met checked against its stored state.
 func (l *Ledger) VerifyFull(ctx context.Context) (VerifyReport, error) { return l.verify(ctx, true) }
 
+// VerifyArchived checks the whole history of a bank whose oldest records
+// were archived: archived feeds the replay the archived records, oldest
+// first (Replay.Link for each, then Replay.Event for its events); the live
+// log follows from its first record, chained to the last archived one, and
+// is checked as VerifyFull checks it.
+func (l *Ledger) VerifyArchived(ctx context.Context, archived func(*Replay) error) (VerifyReport, error) {
+	return l.verifyWith(ctx, true, archived)
+}
+
 func (l *Ledger) verify(ctx context.Context, full bool) (VerifyReport, error) {
+	return l.verifyWith(ctx, full, nil)
+}
+
+func (l *Ledger) verifyWith(ctx context.Context, full bool, archived func(*Replay) error) (VerifyReport, error) {
 	r := NewReplay()
 	r.State = func(ts uint64, proc string) ([]byte, error) { return l.store.CheckpointState(ctx, ts, proc) }
+	if archived != nil {
+		if err := archived(r); err != nil {
+			return r.Report, err
+		}
+	}
 	if !full {
 		c, err := l.store.LastCheckpoint(ctx)
 		if err != nil {

@@ -3,8 +3,7 @@ package archive_test
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,26 +18,48 @@ import (
 	"atm/bank/archive"
 )
 
-// chain is a chain rule for the tests: the hash after an event is
-// SHA-256 of the hash before it and the event's text.
-func chain(prev string, e bank.Event) (string, error) {
-	sum := sha256.Sum256([]byte(prev + fmt.Sprintf("%d|%s|%s|%d", e.TS, e.Proc, e.Kind, e.Amount)))
-	return hex.EncodeToString(sum[:]), nil
+// rec is a record of the tests' store: an event and the chain's hash
+// after it, the hash of the event's JSON chained to the record before.
+type rec struct {
+	E    bank.Event `json:"e"`
+	Hash string     `json:"h"`
 }
 
-// events makes n events of proc from timestamp first, every other
-// timestamp, and the chain's hash after them, from prev.
-func events(proc string, first uint64, n int, prev string) ([]bank.Event, string) {
-	var out []bank.Event
-	for i := range n {
-		e := bank.Event{TS: first + 2*uint64(i), Proc: proc, Kind: bank.KindDeposit, Amount: 100, Account: "123", Outcome: "ok"}
-		prev, _ = chain(prev, e)
-		out = append(out, e)
+// codec reads the tests' records.
+type codec struct{}
+
+func (codec) Decode(r archive.Record) ([]bank.Event, bank.Link, error) {
+	var x rec
+	if err := json.Unmarshal(r.Raw, &x); err != nil {
+		return nil, bank.Link{}, err
 	}
-	return out, prev
+	body, _ := json.Marshal(x.E)
+	h, err := bank.ParseHash(x.Hash)
+	if err != nil {
+		return nil, bank.Link{}, err
+	}
+	return []bank.Event{x.E}, bank.Link{Name: fmt.Sprintf("event L=%d", x.E.TS), Hashed: true, Body: body, Hash: h}, nil
 }
 
-// archiveOf writes segs segments of 50 events of proc "bank" to a new
+// records makes n records of deposits from timestamp first, every other
+// timestamp, chained after prev; it returns them and the hash after them.
+func records(first uint64, n int, prev string) ([]archive.Record, string) {
+	var out []archive.Record
+	var p bank.Hash
+	if prev != "" {
+		p, _ = bank.ParseHash(prev)
+	}
+	for i := range n {
+		e := bank.Event{TS: first + 2*uint64(i), Proc: "bank", Kind: bank.KindDeposit, Amount: 100, Account: "123", Outcome: "ok"}
+		body, _ := json.Marshal(e)
+		p = bank.ChainSum(p, body)
+		raw, _ := json.Marshal(rec{E: e, Hash: p.String()})
+		out = append(out, archive.Record{TS: e.TS, Raw: raw})
+	}
+	return out, p.String()
+}
+
+// archiveOf writes segs segments of 50 records of chain "bank" to a new
 // directory and returns it with the segments.
 func archiveOf(t *testing.T, segs int) (string, []archive.Segment) {
 	t.Helper()
@@ -46,13 +67,16 @@ func archiveOf(t *testing.T, segs int) (string, []archive.Segment) {
 	var out []archive.Segment
 	prev, ts := "", uint64(1)
 	for range segs {
-		es, last := events("bank", ts, 50, prev)
-		s, err := archive.Write(dir, "bank", es, prev, last, chain)
+		rs, last := records(ts, 50, prev)
+		s, err := archive.Write(dir, "bank", rs, prev, codec{})
 		if err != nil {
 			t.Fatal(err)
 		}
+		if s.Hash != last {
+			t.Fatalf("segment %s ends at %s, want %s", s.Name, s.Hash, last)
+		}
 		out = append(out, s)
-		prev, ts = last, es[len(es)-1].TS+1
+		prev, ts = last, rs[len(rs)-1].TS+1
 	}
 	return dir, out
 }
@@ -60,16 +84,16 @@ func archiveOf(t *testing.T, segs int) (string, []archive.Segment) {
 func TestSegmentsAreWrittenReadAndChecked(t *testing.T) {
 	t.Parallel()
 	dir, segs := archiveOf(t, 3)
-	rep, err := archive.Check(dir, chain, nil)
+	rep, err := archive.Check(dir, codec{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Segments != 3 || rep.Events != 150 || rep.Ends["bank"].Hash != segs[2].Hash {
+	if rep.Segments != 3 || rep.Records != 150 || rep.Ends["bank"].Hash != segs[2].Hash {
 		t.Fatalf("check: %+v", rep)
 	}
 	var got []uint64
 	for _, s := range segs {
-		if _, err := archive.Read(dir, s.Name, func(e bank.Event) error { got = append(got, e.TS); return nil }); err != nil {
+		if _, err := archive.Read(dir, s.Name, codec{}, func(e bank.Event) error { got = append(got, e.TS); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,13 +103,18 @@ func TestSegmentsAreWrittenReadAndChecked(t *testing.T) {
 	// Writing the same segment again (after a crash before the store
 	// forgot its events) is taken as done; other events under the same
 	// name are not.
-	es, last := events("bank", 1, 50, "")
-	if _, err := archive.Write(dir, "bank", es, "", last, chain); err != nil {
+	rs, _ := records(1, 50, "")
+	if _, err := archive.Write(dir, "bank", rs, "", codec{}); err != nil {
 		t.Fatalf("the same segment again: %v", err)
 	}
-	es[3].Amount = 999
-	if _, err := archive.Write(dir, "bank", es, "", last, chain); !errors.Is(err, archive.ErrDamaged) {
-		t.Fatalf("other events under the same name: %v", err)
+	other, _ := records(1, 50, segs[2].Hash)
+	if _, err := archive.Write(dir, "bank", other, segs[2].Hash, codec{}); !errors.Is(err, archive.ErrDamaged) {
+		t.Fatalf("other records under the same name: %v", err)
+	}
+	// Records that do not chain are refused before anything is written.
+	rs[3].Raw = bytes.Replace(rs[3].Raw, []byte(`"amount":100`), []byte(`"amount":900`), 1)
+	if _, err := archive.Write(t.TempDir(), "bank", rs, "", codec{}); err == nil || !strings.Contains(err.Error(), "L=7") {
+		t.Fatalf("records that do not chain: %v", err)
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".*"))
 	if len(left) != 0 {
@@ -113,9 +142,13 @@ func TestDamageIsNamed(t *testing.T) {
 		},
 		"an altered event, recompressed": func(t *testing.T, dir string, segs []archive.Segment) string {
 			p := filepath.Join(dir, segs[1].Name)
-			text := gunzip(t, p)
-			text = strings.Replace(text, `"amount":100`, `"amount":900`, 1)
-			gzipTo(t, p, text)
+			lines := strings.Split(gunzip(t, p), "\n")
+			var r archive.Record
+			json.Unmarshal([]byte(lines[5]), &r)
+			r.Raw = bytes.Replace(r.Raw, []byte(`"amount":100`), []byte(`"amount":900`), 1)
+			b, _ := json.Marshal(r)
+			lines[5] = string(b)
+			gzipTo(t, p, strings.Join(lines, "\n"))
 			return segs[1].Name
 		},
 		"a missing segment": func(t *testing.T, dir string, segs []archive.Segment) string {
@@ -139,7 +172,7 @@ func TestDamageIsNamed(t *testing.T) {
 			t.Parallel()
 			dir, segs := archiveOf(t, 3)
 			named := damage(t, dir, segs)
-			_, err := archive.Check(dir, chain, nil)
+			_, err := archive.Check(dir, codec{}, nil)
 			if !errors.Is(err, archive.ErrDamaged) || !strings.Contains(err.Error(), named) {
 				t.Fatalf("check after %s: %v, want an error naming %s", what, err, named)
 			}
@@ -187,16 +220,16 @@ func TestBadDirectories(t *testing.T) {
 	if err := archive.CheckDir(file); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("a file: %v", err)
 	}
-	es, last := events("bank", 1, 50, "")
-	if _, err := archive.Write(missing, "bank", es, "", last, chain); err == nil {
+	rs, _ := records(1, 50, "")
+	if _, err := archive.Write(missing, "bank", rs, "", codec{}); err == nil {
 		t.Fatal("wrote to a missing directory")
 	}
 	full := fullDir(t)
 	if err := archive.CheckDir(full); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("a full directory: %v", err)
 	}
-	many, last := events("bank", 1, 20_000, "")
-	if _, err := archive.Write(full, "bank", many, "", last, chain); !errors.Is(err, syscall.ENOSPC) {
+	many, _ := records(1, 20_000, "")
+	if _, err := archive.Write(full, "bank", many, "", codec{}); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("writing to a full directory: %v", err)
 	}
 	if left, _ := os.ReadDir(full); len(left) != 1 { // the filler

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"atm/bank"
 )
 
 // A Store is a live log that can be archived. Its events form one chain
@@ -19,9 +17,11 @@ type Store interface {
 	// must keep: remembered requests, the newest checkpoint's state); 0:
 	// none.
 	ArchiveUpTo(ctx context.Context, keep int) (map[string]uint64, error)
-	// ChainEvents reads at most limit live events of a chain above
-	// timestamp after, in order.
-	ChainEvents(ctx context.Context, chain string, after uint64, limit int) ([]bank.Event, error)
+	// ChainRecords reads at most limit live records of a chain above
+	// timestamp after, in order, as the store keeps them.
+	ChainRecords(ctx context.Context, chain string, after uint64, limit int) ([]Record, error)
+	// Codec reads the store's records.
+	Codec
 	// Forget deletes the events of an archived segment from the live log
 	// and records its end as where the live log starts, at once.
 	Forget(ctx context.Context, seg Segment) error
@@ -29,22 +29,18 @@ type Store interface {
 
 // Options tell Run what to archive.
 type Options struct {
-	Dir   string // the archive's directory (it must exist)
-	Keep  int    // events that stay live at least
-	Per   int    // events per segment; default 50 000
-	Chain Chain  // the chain rule; nil: hashes are not checked
-	// Hash returns the chain's hash after an event as the store recorded
-	// it; nil: no hashes.
-	Hash func(bank.Event) string
+	Dir  string // the archive's directory (it must exist)
+	Keep int    // events that stay live at least
+	Per  int    // records per segment; default 20 000
 }
 
 // Result says what Run archived.
 type Result struct {
 	Segments []Segment
-	Events   int
+	Records  int
 }
 
-// Run moves the oldest events of the store's live log into new segments
+// Run moves the oldest records of the store's live log into new segments
 // of the archive, keeping at least o.Keep live. Each segment is written
 // durably and checked (Write) before its events are deleted from the store
 // (Store.Forget), so a crash between the two loses nothing; and Run first
@@ -54,7 +50,7 @@ type Result struct {
 func Run(ctx context.Context, st Store, o Options) (Result, error) {
 	var res Result
 	if o.Per <= 0 {
-		o.Per = 50_000
+		o.Per = 20_000
 	}
 	if err := CheckDir(o.Dir); err != nil {
 		return res, err
@@ -78,7 +74,7 @@ func Run(ctx context.Context, st Store, o Options) (Result, error) {
 		if end.Last <= m.Through {
 			continue
 		}
-		h, err := checkSegment(o.Dir, end.Name, o.Chain)
+		h, err := checkSegment(o.Dir, end.Name, st)
 		if err != nil {
 			return res, err
 		}
@@ -101,7 +97,7 @@ func Run(ctx context.Context, st Store, o Options) (Result, error) {
 				return res, err
 			}
 			res.Segments = append(res.Segments, seg)
-			res.Events += seg.Count
+			res.Records += seg.Count
 			m = Mark{Through: seg.Last, Hash: seg.Hash}
 		}
 	}
@@ -113,39 +109,35 @@ var errNothing = errors.New("nothing to archive")
 // archiveOne archives the next segment of proc's live log, after m and up
 // to upTo.
 func archiveOne(ctx context.Context, st Store, o Options, proc string, m Mark, upTo uint64) (Segment, error) {
-	var events []bank.Event
+	var records []Record
 	after := m.Through
-	for len(events) < o.Per {
-		page, err := st.ChainEvents(ctx, proc, after, min(1000, o.Per-len(events)))
+	for len(records) < o.Per {
+		page, err := st.ChainRecords(ctx, proc, after, min(1000, o.Per-len(records)))
 		if err != nil {
 			return Segment{}, err
 		}
 		done := len(page) == 0
-		for _, e := range page {
-			if e.TS > upTo {
+		for _, r := range page {
+			if r.TS > upTo {
 				done = true
 				break
 			}
-			events = append(events, e)
-			after = e.TS
+			records = append(records, r)
+			after = r.TS
 		}
 		if done {
 			break
 		}
 	}
-	if len(events) == 0 {
+	if len(records) == 0 {
 		return Segment{}, errNothing
 	}
-	last := ""
-	if o.Hash != nil {
-		last = o.Hash(events[len(events)-1])
-	}
-	seg, err := Write(o.Dir, proc, events, m.Hash, last, o.Chain)
+	seg, err := Write(o.Dir, proc, records, m.Hash, st)
 	if err != nil {
 		return seg, err
 	}
 	if err := st.Forget(ctx, seg); err != nil {
-		return seg, fmt.Errorf("archive: forget the events of %s: %w", seg.Name, err)
+		return seg, fmt.Errorf("archive: forget the records of %s: %w", seg.Name, err)
 	}
 	return seg, nil
 }

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -24,9 +25,9 @@ var (
 	keyArchivedHash = []byte("archived_hash") // the chain's hash after it
 )
 
-// chainName names the file's one chain of events in its archive: the
+// ChainName names the file's one chain of events in its archive: the
 // events of every process that served the file, in timestamp order.
-const chainName = "bank"
+const ChainName = "bank"
 
 // Live returns where the live log starts: the last archived event and the
 // chain's hash after it.
@@ -37,7 +38,7 @@ func (b *Bank) Live(context.Context) (map[string]archive.Mark, error) {
 		m, err = liveMark(tx)
 		return err
 	})
-	return map[string]archive.Mark{chainName: m}, err
+	return map[string]archive.Mark{ChainName: m}, err
 }
 
 func liveMark(tx *bolt.Tx) (archive.Mark, error) {
@@ -47,12 +48,17 @@ func liveMark(tx *bolt.Tx) (archive.Mark, error) {
 }
 
 // ArchiveUpTo returns the newest timestamp the live log may be archived
-// through, so that at least keep events stay live and every remembered
+// through, so that at least keep events stay live, every remembered
 // request's first event (Options.RememberRequests, the last money
-// requests) stays: 0 when nothing may be archived.
+// requests) stays, and so does the newest checkpoint, from which verify
+// starts: 0 when nothing may be archived (no checkpoint yet).
 func (b *Bank) ArchiveUpTo(_ context.Context, keep int) (map[string]uint64, error) {
 	var upTo uint64
 	err := b.s.db.View(func(tx *bolt.Tx) error {
+		cp, err := lastCheckpoint(tx)
+		if err != nil || cp == nil {
+			return err
+		}
 		c := tx.Bucket(bucketEvents).Cursor()
 		n, money := 0, 0
 		k, v := c.Last()
@@ -75,16 +81,46 @@ func (b *Bank) ArchiveUpTo(_ context.Context, keep int) (map[string]uint64, erro
 		}
 		// k is the newest event that may go.
 		ts, err := eventKey(k)
-		upTo = ts
+		upTo = min(ts, cp.Event.TS-1)
 		return err
 	})
-	return map[string]uint64{chainName: upTo}, err
+	return map[string]uint64{ChainName: upTo}, err
 }
 
-// ChainEvents reads at most limit live events above timestamp after.
-func (b *Bank) ChainEvents(ctx context.Context, _ string, after uint64, limit int) ([]bank.Event, error) {
-	es, _, err := b.EventsAfter(ctx, bank.TSCursor(after), limit)
-	return es, err
+// ChainRecords reads at most limit live records above timestamp after,
+// as stored: one event each.
+func (b *Bank) ChainRecords(_ context.Context, _ string, after uint64, limit int) ([]archive.Record, error) {
+	var out []archive.Record
+	err := b.s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(u64key(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			ts, err := eventKey(k)
+			if err != nil {
+				return err
+			}
+			out = append(out, archive.Record{TS: ts, Raw: bytes.Clone(v)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Decode reads an archived record of a bank kept in a file: its event,
+// and its link in the chain (archive.Codec).
+func (b *Bank) Decode(r archive.Record) ([]bank.Event, bank.Link, error) { return Codec.Decode(r) }
+
+// Codec reads the archived records of a bank kept in a file, without the
+// file (atm log --archive, atm verify --archive).
+var Codec archive.Codec = codec{}
+
+type codec struct{}
+
+func (codec) Decode(r archive.Record) ([]bank.Event, bank.Link, error) {
+	e, _, _, err := decodeEvent(r.TS, r.Raw)
+	if err != nil {
+		return nil, bank.Link{}, err
+	}
+	return []bank.Event{e}, recordLink(u64key(r.TS), r.Raw), nil
 }
 
 // Forget deletes the events of seg, an archived segment of this bank, from
@@ -92,8 +128,8 @@ func (b *Bank) ChainEvents(ctx context.Context, _ string, after uint64, limit in
 // transaction. A segment already forgotten is nothing to do; a segment
 // that does not start right after the live log's start is refused.
 func (b *Bank) Forget(_ context.Context, seg archive.Segment) error {
-	if seg.Proc != chainName {
-		return fmt.Errorf("archive segment %s is of chain %s, not of a bank kept in a file (%s)", seg.Name, seg.Proc, chainName)
+	if seg.Proc != ChainName {
+		return fmt.Errorf("archive segment %s is of chain %s, not of a bank kept in a file (%s)", seg.Name, seg.Proc, ChainName)
 	}
 	// Statements stop at the live log's start: move it first, so that
 	// none looks for an event being deleted.

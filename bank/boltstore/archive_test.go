@@ -8,6 +8,7 @@ import (
 
 	"atm/bank"
 	"atm/bank/archive"
+	"atm/bank/boltstore"
 )
 
 // eventsOf lists the live log of b as JSON texts.
@@ -35,7 +36,7 @@ func archived(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, s := range segs {
-		if _, err := archive.Read(dir, s.Name, func(e bank.Event) error {
+		if _, err := archive.Read(dir, s.Name, boltstore.Codec, func(e bank.Event) error {
 			j, _ := json.Marshal(e)
 			out = append(out, string(j))
 			return nil
@@ -64,15 +65,22 @@ func TestArchiveMovesTheOldestEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := eventsOf(t, b)
 	dir := t.TempDir()
+	// Nothing is archived before a checkpoint: verify starts from one.
+	if res, err := archive.Run(ctx, b, archive.Options{Dir: dir, Keep: 40, Per: 100}); err != nil || res.Records != 0 {
+		t.Fatalf("archive without a checkpoint: %+v %v", res, err)
+	}
+	if _, _, err := b.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := eventsOf(t, b)
 	res, err := archive.Run(ctx, b, archive.Options{Dir: dir, Keep: 40, Per: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	live := eventsOf(t, b)
-	if got := append(archived(t, dir), live...); len(got) != len(before) || res.Events != len(before)-len(live) {
-		t.Fatalf("archive (%d) + live (%d) = %d events, the log had %d", res.Events, len(live), len(got), len(before))
+	if got := append(archived(t, dir), live...); len(got) != len(before) || res.Records != len(before)-len(live) {
+		t.Fatalf("archive (%d) + live (%d) = %d events, the log had %d", res.Records, len(live), len(got), len(before))
 	} else {
 		for i := range got {
 			if got[i] != before[i] {
@@ -83,8 +91,11 @@ func TestArchiveMovesTheOldestEvents(t *testing.T) {
 	if len(live) < 40 || len(live) > 41 || len(res.Segments) != 3 {
 		t.Fatalf("%d events live, %d segments", len(live), len(res.Segments))
 	}
+	if _, err := b.Verify(ctx); err != nil {
+		t.Fatalf("verify after archiving: %v", err)
+	}
 	again, err := archive.Run(ctx, b, archive.Options{Dir: dir, Keep: 40, Per: 100})
-	if err != nil || again.Events != 0 {
+	if err != nil || again.Records != 0 {
 		t.Fatalf("a second run: %+v %v", again, err)
 	}
 	r, err := b.Deposit(ctx, bank.Meta{ReqID: "late", Client: "test"}, "123", 1)
@@ -98,14 +109,17 @@ func TestArchiveMovesTheOldestEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, _, err := b.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
 	before = append(archived(t, dir), eventsOf(t, b)...)
 	marks, _ := b.Live(ctx)
 	m := marks["bank"]
-	page, _, err := b.EventsAfter(ctx, bank.TSCursor(m.Through), 50)
+	page, err := b.ChainRecords(ctx, "bank", m.Through, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archive.Write(dir, "bank", page, m.Hash, "", nil); err != nil {
+	if _, err := archive.Write(dir, "bank", page, m.Hash, b); err != nil {
 		t.Fatal(err)
 	}
 	res, err = archive.Run(ctx, b, archive.Options{Dir: dir, Keep: 40, Per: 100})
@@ -121,7 +135,10 @@ func TestArchiveMovesTheOldestEvents(t *testing.T) {
 			}
 		}
 	}
-	if _, err := archive.Check(dir, nil, nil); err != nil {
+	if _, err := archive.Check(dir, b, nil); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := b.Verify(ctx); err != nil {
+		t.Fatalf("verify after archiving: %v", err)
 	}
 }

@@ -412,8 +412,13 @@ func runVerify(args []string) int {
 	db := fs.String("db", defaultDBPath(), "database file")
 	etcd := fs.String("etcd", "", "verify the bank kept in this etcd cluster (HOST:PORT[,HOST:PORT…]) instead of the file")
 	full := fs.Bool("full", false, "check the whole log, from its first event, instead of from the newest checkpoint")
+	archiveDir := fs.String("archive", "", "check the whole history: the archived segments in this directory (atm archive, atm serve --archive), from the first event, then the live log after them")
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
+	}
+	if *archiveDir != "" && *etcd != "" {
+		fmt.Fprintln(os.Stderr, "atm verify: --archive checks the archive of a bank kept in a file (--db)")
+		return 2
 	}
 	var l *bank.Ledger
 	where := *db
@@ -436,6 +441,11 @@ func runVerify(args []string) int {
 	verify := l.Verify
 	if *full {
 		verify = l.VerifyFull
+	}
+	if *archiveDir != "" {
+		verify = func(ctx context.Context) (bank.VerifyReport, error) {
+			return l.VerifyArchived(ctx, func(r *bank.Replay) error { return replayArchive(*archiveDir, r) })
+		}
 	}
 	rep, err := verify(context.Background())
 	if err != nil {

@@ -53,18 +53,22 @@ func runArchive(args []string) int {
 		return fail("archive", err)
 	}
 	defer b.Close()
+	// Verify starts from the newest checkpoint: archiving goes up to one.
+	if _, _, err := b.Checkpoint(context.Background()); err != nil {
+		return fail("archive", fmt.Errorf("write a checkpoint to archive up to: %w; nothing was archived", err))
+	}
 	o := archiveOptions(*to, *keep)
 	o.Per = *per
 	res, err := archive.Run(context.Background(), b, o)
 	if err != nil {
-		return fail("archive", fmt.Errorf("%v; %d events were archived before it, and nothing is lost", err, res.Events))
+		return fail("archive", fmt.Errorf("%v; %d events were archived before it, and nothing is lost", err, res.Records))
 	}
 	marks, err := b.Live(context.Background())
 	if err != nil {
 		return fail("archive", err)
 	}
 	fmt.Printf("archived %d events in %d segments to %s; the live log starts after L=%d\n",
-		res.Events, len(res.Segments), *to, marks["bank"].Through)
+		res.Records, len(res.Segments), *to, marks[boltstore.ChainName].Through)
 	return 0
 }
 
@@ -121,8 +125,8 @@ func startArchiver(l servedLedger, dir string, keep int, logger *slog.Logger) *a
 			switch {
 			case err != nil:
 				logger.Error(fmt.Sprintf("archive to %s: %v; the server goes on with the live log, nothing is lost", dir, err))
-			case res.Events > 0:
-				logger.Info(fmt.Sprintf("archived %d events in %d segments to %s", res.Events, len(res.Segments), dir))
+			case res.Records > 0:
+				logger.Info(fmt.Sprintf("archived %d events in %d segments to %s", res.Records, len(res.Segments), dir))
 			}
 			select {
 			case <-t.C:
@@ -156,7 +160,7 @@ func readArchive(dir string, fn func(bank.Event) error) (func(bank.Event) error,
 	}
 	var end uint64
 	for _, s := range segs {
-		if _, err := archive.Read(dir, s.Name, fn); err != nil {
+		if _, err := archive.Read(dir, s.Name, boltstore.Codec, fn); err != nil {
 			return nil, err
 		}
 		end = max(end, s.Last)
@@ -198,4 +202,21 @@ func mib(fi os.FileInfo) float64 {
 		return 0
 	}
 	return float64(fi.Size()) / (1 << 20)
+}
+
+// replayArchive checks the archive in dir (every segment whole, chained,
+// in order) and feeds its records and events to r, oldest first.
+func replayArchive(dir string, r *bank.Replay) error {
+	_, err := archive.Check(dir, boltstore.Codec, func(k bank.Link, es []bank.Event) error {
+		if err := r.Link(k); err != nil {
+			return err
+		}
+		for _, e := range es {
+			if err := r.Event(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
 }
