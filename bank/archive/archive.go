@@ -49,7 +49,7 @@ const suffix = ".events.gz"
 
 // Segment describes one segment file.
 type Segment struct {
-	Name  string `json:"-"` // the file name, in the directory
+	Name  string `json:"-"`     // the file name, in the directory
 	Proc  string `json:"proc"`  // the chain's name
 	First uint64 `json:"first"` // timestamp of the first record
 	Last  uint64 `json:"last"`  // timestamp of the last record
