@@ -164,9 +164,12 @@ type Receipt struct {
 
 // StatementPage is one page of an account's entries, newest first. Next is
 // the cursor for the following page (pass it as before), 0 when there is none.
+// Archived says the page ends where the bank's online history does: older
+// entries were archived (see package archive), and the operator has them.
 type StatementPage struct {
-	Entries []Event
-	Next    uint64
+	Entries  []Event
+	Next     uint64
+	Archived bool
 }
 
 // Audit is a consistent read of every account, taken in one transaction.

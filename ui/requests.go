@@ -186,7 +186,7 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		// The statement comes with the balance as it stands now.
 		m.sess.balance, m.sess.hasBalance = msg.reply.Balance, true
-		m.statement.loaded(msg.reply.Entries, msg.reply.Next)
+		m.statement.loaded(msg.reply.Entries, msg.reply.Next, msg.reply.Archived)
 		return nil, true
 	case logoutResultMsg:
 		return nil, true

@@ -25,11 +25,13 @@ type statementPage struct {
 	base
 	entries []wire.Entry
 	next    uint64 // cursor of the next (older) page, 0 at the end
-	loading bool
-	err     string
-	cursor  int  // the selected entry
-	offset  int  // the first entry on screen
-	detail  bool // the selected entry is shown in full
+	// archived: the entries end where the bank's online history does.
+	archived bool
+	loading  bool
+	err      string
+	cursor   int  // the selected entry
+	offset   int  // the first entry on screen
+	detail   bool // the selected entry is shown in full
 }
 
 type statementMoreMsg struct{ before uint64 }
@@ -49,15 +51,16 @@ func (p *statementPage) helpKeys() (scroll, open key.Binding) {
 func newStatementPage(c *common) *statementPage { return &statementPage{base: newBase(c)} }
 
 func (p *statementPage) start() {
-	p.entries, p.next, p.loading, p.err = nil, 0, true, ""
+	p.entries, p.next, p.archived, p.loading, p.err = nil, 0, false, true, ""
 	p.cursor, p.offset, p.detail = 0, 0, false
 }
 
-// loaded appends a page of entries.
-func (p *statementPage) loaded(entries []wire.Entry, next uint64) {
+// loaded appends a page of entries; archived says it ends where the
+// bank's online history does.
+func (p *statementPage) loaded(entries []wire.Entry, next uint64, archived bool) {
 	p.loading = false
 	p.entries = append(p.entries, entries...)
-	p.next = next
+	p.next, p.archived = next, archived
 }
 
 func (p *statementPage) failed(msg string) {
@@ -309,7 +312,11 @@ func (p *statementPage) View() string {
 		b.WriteString("\n" + s.Dim.Render(tr.T(i18n.StmtLoading)) + "\n")
 		return b.String()
 	case len(p.entries) == 0:
-		b.WriteString("\n" + s.Dim.Render(tr.T(i18n.StmtEmpty)) + "\n")
+		empty := tr.T(i18n.StmtEmpty)
+		if p.archived {
+			empty = tr.T(i18n.StmtAllArchived)
+		}
+		b.WriteString("\n" + s.Dim.Render(i18n.Fit(empty, p.width)) + "\n")
 		return b.String()
 	}
 	l := p.layout()
@@ -355,6 +362,8 @@ func (p *statementPage) View() string {
 	}
 	var footer string
 	switch {
+	case p.next == 0 && p.archived:
+		footer = tr.T(i18n.StmtArchived, p.offset+1, last, len(p.entries))
 	case p.next == 0:
 		footer = tr.T(i18n.StmtAll, p.offset+1, last, len(p.entries))
 	case p.loading:

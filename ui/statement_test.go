@@ -165,3 +165,31 @@ func TestStatementHelpBar(t *testing.T) {
 		mustContain(t, lines[len(lines)-1], "pgup", "pgdn", "home", "end", "enter details", "esc back", "? clock legend")
 	}
 }
+
+// A statement that ends where the bank's online history does says so,
+// and where the rest is: at the foot of the list, or in place of the
+// list when every entry is archived.
+func TestStatementSaysWhereOnlineHistoryEnds(t *testing.T) {
+	t.Parallel()
+	m := newTestModel(t, 100, 30, true)
+	loggedIn(m)
+	typeText(m, "5")
+	send(m, statementResultMsg{reply: client.Reply{Entries: statementEntries(3), Balance: 102500, Archived: true}})
+	if s := screen(t, m); !strings.Contains(s, "older ones archived at the bank") || !strings.Contains(s, "entries 1–3 of 3") {
+		t.Fatalf("a statement ending at the archive:\n%s", s)
+	}
+	m = newTestModel(t, 100, 30, true)
+	loggedIn(m)
+	typeText(m, "5")
+	send(m, statementResultMsg{reply: client.Reply{Balance: 102500, Archived: true}})
+	if s := screen(t, m); !strings.Contains(s, "Your entries are archived: ask the bank for them.") || strings.Contains(s, "No entries yet") {
+		t.Fatalf("a statement whose entries are all archived:\n%s", s)
+	}
+	m = newTestModel(t, 100, 30, true)
+	loggedIn(m)
+	typeText(m, "5")
+	send(m, statementResultMsg{reply: client.Reply{Entries: statementEntries(3), Balance: 102500}})
+	if s := screen(t, m); strings.Contains(s, "archived") {
+		t.Fatalf("a whole statement speaks of an archive:\n%s", s)
+	}
+}

@@ -416,7 +416,7 @@ func replyFrom(m *wire.Message, sentTS, recvTS uint64) Reply {
 	r := Reply{ID: m.ID, Op: m.Op, TS: m.TS, SentTS: sentTS, RecvTS: recvTS,
 		ServerRecv: m.RecvTS, ServerApply: m.ApplyTS,
 		Account: m.Account, Holder: m.Holder, To: m.To, ToHolder: m.ToHolder,
-		Entries: m.Entries, Next: stmtNext(m.Next), Duplicate: m.Duplicate, raw: m}
+		Entries: m.Entries, Next: stmtNext(m.Next), Duplicate: m.Duplicate, Archived: m.Archived, raw: m}
 	if m.Balance != nil {
 		r.Balance = *m.Balance
 	}

@@ -44,6 +44,9 @@ type Reply struct {
 	To, ToHolder    string
 	Entries         []wire.Entry // statement, newest first
 	Next            uint64       // statement cursor for the next page, 0 at the end
+	// Archived says a statement ends where the bank's online history
+	// does: older entries were archived.
+	Archived bool
 	// Duplicate says the request id had already been applied: the reply
 	// repeats the first outcome and nothing was applied again.
 	Duplicate bool

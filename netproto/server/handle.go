@@ -201,6 +201,7 @@ func (c *conn) statement(req *wire.Message, meta bank.Meta) {
 	page, rc, err := c.s.Ledger.Statement(c.s.ctx, meta, c.account, req.Before, limit)
 	c.bankReply(sl, req, rc, err, func(m *wire.Message) {
 		m.Account, m.Balance, m.Entries, m.Next = c.account, wire.CentsPtr(rc.Event.Balance), entriesOf(page.Entries), wire.CursorOf(page.Next)
+		m.Archived = page.Archived
 	})
 }
 

@@ -120,6 +120,7 @@ type Message struct {
 	Entries   []Entry      `json:"entries,omitempty"`
 	Next      Cursor       `json:"next,omitempty"`
 	Duplicate bool         `json:"duplicate,omitempty"`
+	Archived  bool         `json:"archived,omitempty"` // statement: older entries are archived
 
 	// audit replies
 	Accounts    []AccountInfo `json:"accounts,omitempty"`

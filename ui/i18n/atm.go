@@ -263,6 +263,8 @@ var (
 	StmtOpened       = def("stmt.opened", "account opened", "conta aberta")
 	StmtFailed       = def("stmt.failed", "✗ %s: %s", "✗ %s: %s")
 	StmtAll          = def("stmt.footer.all", "entries %d–%d of %d", "lançamentos %d–%d de %d")
+	StmtArchived     = def("stmt.footer.archived", "entries %d–%d of %d · older ones archived at the bank", "lançamentos %d–%d de %d · anteriores arquivados no banco")
+	StmtAllArchived  = def("stmt.allarchived", "Your entries are archived: ask the bank for them.", "Seus lançamentos estão arquivados: peça-os ao banco.")
 	StmtMore         = def("stmt.footer.more", "entries %d–%d, more below", "lançamentos %d–%d, há mais abaixo")
 	StmtMoreLoading  = def("stmt.footer.loading", "entries %d–%d, more below · loading older…", "lançamentos %d–%d · carregando anteriores…")
 	StmtEntryAt      = def("stmt.entryat", "Entry at L=%s", "Lançamento em L=%s")
