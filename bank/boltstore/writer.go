@@ -24,9 +24,10 @@ const (
 	bState
 	bEvents
 	bMeta
+	bMarks
 )
 
-var bucketNames = [...][]byte{bAccounts: bucketAccounts, bState: bucketState, bEvents: bucketEvents, bMeta: bucketMeta}
+var bucketNames = [...][]byte{bAccounts: bucketAccounts, bState: bucketState, bEvents: bucketEvents, bMeta: bucketMeta, bMarks: bucketMarks}
 
 type write struct {
 	bucket   byte
