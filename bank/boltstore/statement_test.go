@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"atm/bank"
 	"atm/bank/boltstore"
@@ -678,5 +680,27 @@ func TestDamagedMarkIsAnError(t *testing.T) {
 	want := fmt.Sprintf("statement marks: key %xff is 13 bytes, not 12 (damaged file)", key)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("statement through a damaged mark: %v; want it to say %q", err, want)
+	}
+	// The bank carries on: an operation alone after the failed one, and
+	// after batches of several, is applied at once.
+	for i := range 20 {
+		var wg sync.WaitGroup
+		for j := range 16 {
+			wg.Go(func() {
+				if _, err := b.Deposit(ctx, bank.Meta{ReqID: fmt.Sprint("b", i, "-", j)}, "123", 1); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if _, _, err := b.Statement(ctx, bank.Meta{}, "456", oldest, 5); err == nil {
+			t.Fatal("statement through a damaged mark: no error")
+		}
+		alone, cancel := context.WithTimeout(ctx, 30*time.Second) // not a measure: a bound on a hang
+		_, err := b.Deposit(alone, bank.Meta{ReqID: fmt.Sprint("a", i)}, "123", 1)
+		cancel()
+		if err != nil {
+			t.Fatalf("deposit alone after a failed operation: %v", err)
+		}
 	}
 }
