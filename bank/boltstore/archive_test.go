@@ -98,6 +98,36 @@ func TestArchiveMovesTheOldestEvents(t *testing.T) {
 	if err != nil || again.Records != 0 {
 		t.Fatalf("a second run: %+v %v", again, err)
 	}
+	// A statement pages down to where the online history ends, and says so.
+	marks, _ := b.Live(ctx)
+	var entries int
+	var cursor uint64
+	for {
+		page, _, err := b.Statement(ctx, meta(), "123", cursor, 7)
+		if err != nil {
+			t.Fatalf("statement before %d after archiving: %v", cursor, err)
+		}
+		for _, e := range page.Entries {
+			if e.TS <= marks["bank"].Through {
+				t.Fatalf("an archived entry L=%d in the statement", e.TS)
+			}
+		}
+		entries += len(page.Entries)
+		if page.Next == 0 {
+			if !page.Archived {
+				t.Fatalf("the last page does not say that older entries are archived: %+v", page)
+			}
+			break
+		}
+		cursor = page.Next
+	}
+	if entries == 0 || entries > len(live) {
+		t.Fatalf("%d entries online, %d live events", entries, len(live))
+	}
+	// Any cursor below the live log's start is an empty, archived page.
+	if page, _, err := b.Statement(ctx, meta(), "123", 2, 7); err != nil || len(page.Entries) != 0 || !page.Archived {
+		t.Fatalf("statement before 2: %+v %v", page, err)
+	}
 	r, err := b.Deposit(ctx, bank.Meta{ReqID: "late", Client: "test"}, "123", 1)
 	if err != nil || !r.Duplicate {
 		t.Fatalf("a remembered request after archiving: %+v %v", r, err)
@@ -113,7 +143,7 @@ func TestArchiveMovesTheOldestEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	before = append(archived(t, dir), eventsOf(t, b)...)
-	marks, _ := b.Live(ctx)
+	marks, _ = b.Live(ctx)
 	m := marks["bank"]
 	page, err := b.ChainRecords(ctx, "bank", m.Through, 50)
 	if err != nil {

@@ -61,6 +61,33 @@
 //     applied; if it ends while the committer has it, the call returns an
 //     error matching bank.ErrOutcomeUnknown (the operation may still be
 //     applied; its request id makes a retry safe).
+//   - A statement costs one seek in the statement marks, at most 32 links
+//     of the account's chain of entries and its page, whatever its cursor
+//     and however many entries the account has (see marks.go): the one
+//     applier never walks an account's whole history.
+//
+// # The file
+//
+// One bbolt file, its layout named by a format number in the meta bucket
+// (codec.go), with the buckets: meta (format, clock, running totals),
+// accounts (id → the account record, JSON, without its balance), balances
+// (id → balance, newest statement entry, number of entries, holder's
+// name), events (big-endian timestamp → event, binary, with the links of
+// the statement chains) and marks (every 32nd statement entry of each
+// account, see marks.go).
+//
+// This version writes format 3. A file of format 2 (no marks, and no entry
+// count in the balances) is upgraded by Open, once, in the transaction
+// that opens it: the counts and marks are read from the log's statement
+// chains, and the format becomes 3 in the same commit, so a crash during
+// the upgrade leaves the file of format 2, upgraded again by the next
+// Open. The marks are about one key for 32 entries, so the upgrade holds
+// little in memory. A chain the upgrade cannot follow (an entry not in the
+// log) fails Open, naming the account and the entry, and leaves the file
+// as it was. OpenReadOnly reads a file of format 2 as it is, without
+// upgrading it. A version that reads format 2 only refuses a file of
+// format 3 ("the file is in storage format 3; this version reads format 2
+// only"); this one refuses any format but 2 and 3, naming it.
 package boltstore
 
 import (
@@ -150,9 +177,10 @@ func (b *Bank) Stats() Stats {
 	return Stats{Batches: s.batches.Load(), Ops: s.batchedOps.Load(), CommitTime: time.Duration(s.commitNanos.Load())}
 }
 
-// Open opens (creating if needed) the ledger in the bbolt file at path. On a
-// new, empty file it creates the default accounts unless opts.NoDefaults. If
-// another process holds the file, Open fails with outcome.ErrDatabaseBusy after
+// Open opens (creating if needed) the ledger in the bbolt file at path,
+// upgrading a file of format 2 (see the package doc). On a new, empty file
+// it creates the default accounts unless opts.NoDefaults. If another
+// process holds the file, Open fails with outcome.ErrDatabaseBusy after
 // opts.OpenTimeout.
 func Open(path string, opts Options) (*Bank, error) {
 	opts = withDefaults(opts)
@@ -213,17 +241,20 @@ func prepare(db *bolt.DB, opts *Options) (start uint64, empty bool, reqs *reques
 		if err != nil {
 			return err
 		}
-		if f != formatVersion {
-			// A new file, or one of format 2, marked 3: its events stay
-			// as they were, without a hash (see formatVersion).
-			if (f != 0 || tx.Bucket(bucketEvents) != nil) && f != formatUnchained {
-				return formatError(f)
+		switch {
+		case f == formatVersion:
+		case f == formatNoMarks:
+			if err := upgrade(tx); err != nil {
+				return fmt.Errorf("upgrade from storage format %d to %d: %w", f, formatVersion, err)
 			}
+		case f == 0 && tx.Bucket(bucketEvents) == nil: // a new file
 			if err := putU64(meta, keyFormat, formatVersion); err != nil {
 				return err
 			}
+		default:
+			return formatError(f)
 		}
-		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents, bucketCheckpoints} {
+		for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents, bucketCheckpoints, bucketMarks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -283,8 +314,9 @@ func OpenReadOnly(path string, opts Options) (*Bank, error) {
 	return &Bank{Ledger: bank.NewLedger(s.rules, s, nil), s: s}, nil
 }
 
-// checkBank checks that tx's file is a bank of this format, or of format
-// 2 (read as it is: it has no checkpoints).
+// checkBank checks that tx's file is a bank this version reads: of its
+// format, or of format 2, which it reads without upgrading it (it has no
+// checkpoints and no statement marks).
 func checkBank(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
@@ -294,13 +326,14 @@ func checkBank(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if f != formatVersion && f != formatUnchained {
+	if f != formatVersion && f != formatNoMarks {
 		return formatError(f)
 	}
-	if f == formatVersion && tx.Bucket(bucketCheckpoints) == nil {
-		return fmt.Errorf("bucket %s is missing (damaged file)", bucketCheckpoints)
+	buckets := [][]byte{bucketAccounts, bucketState, bucketEvents, bucketCheckpoints, bucketMarks}
+	if f == formatNoMarks {
+		buckets = buckets[:3]
 	}
-	for _, name := range [][]byte{bucketAccounts, bucketState, bucketEvents} {
+	for _, name := range buckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("bucket %s is missing (damaged file)", name)
 		}
@@ -309,7 +342,7 @@ func checkBank(tx *bolt.Tx) error {
 }
 
 func formatError(f uint64) error {
-	return fmt.Errorf("the file is in storage format %d; this version reads formats %d and %d only", f, formatUnchained, formatVersion)
+	return fmt.Errorf("the file is in storage format %d; this version reads format %d, and format %d, which it upgrades when it opens the file for writing", f, formatVersion, formatNoMarks)
 }
 
 // refuseAll stands in for the committer of a read-only bank: it answers

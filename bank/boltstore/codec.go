@@ -15,14 +15,18 @@ import (
 // operation, so they use a compact binary form instead of JSON: a smaller
 // record means fewer dirty pages per transaction and less to fsync.
 
-// formatVersion is stored in the meta bucket: 3 since events carry their
-// chain's hash. A file of format 2 (events without a hash, no checkpoints)
-// is read as it is; Open marks it 3 and leaves its events as they were, so
-// its chain starts at the first event written after. A file of another
-// format is refused.
+// formatVersion is stored in the meta bucket. Format 3: events carry their
+// chain's hash, checkpoints are kept beside the log, statement marks (see
+// marks.go) and each account's entry count are in its state. A file of
+// format 2 (events without a hash, no checkpoints, no marks) is read as it
+// is by OpenReadOnly; Open upgrades it (see upgrade.go: marks and counts
+// from the log) and marks it 3, leaving its events as they were, so its
+// chain starts at the first event written after. A file of another format
+// is refused.
 const (
 	formatVersion   = 3
 	formatUnchained = 2
+	formatNoMarks   = formatUnchained
 )
 
 // eventVersion is the first byte of every stored event: 1, or 2 for an
@@ -253,6 +257,33 @@ func decodeEvent(ts uint64, b []byte) (e bank.Event, prevA, prevB uint64, err er
 	return e, prevA, prevB, nil
 }
 
+// eventLinks decodes only what a walk along statement chains needs: the
+// event's account and its links to the previous entries of its accounts.
+func eventLinks(b []byte) (account []byte, prevA, prevB uint64, ok bool) {
+	if len(b) == 0 || b[0]&^eventHashed < eventVersion || b[0]&^eventHashed > eventVersionOrigin {
+		return nil, 0, 0, false
+	}
+	d := decoder{b: b[1:]}
+	d.bytes() // proc
+	d.bytes() // kind
+	d.bytes() // outcome
+	account = d.bytes()
+	d.bytes() // to
+	d.varint()
+	d.varint()
+	d.varint()
+	d.bytes() // request id
+	d.bytes() // client
+	for range 5 {
+		d.uvarint() // ClientTS, RecvTS, ApplyTS, ReplyTS, OrigTS
+	}
+	d.bytes()  // detail
+	d.varint() // wall
+	prevA = d.uvarint()
+	prevB = d.uvarint()
+	return account, prevA, prevB, d.err == nil
+}
+
 // eventHead decodes only what the idempotency index needs: the kind, the
 // account and the request id.
 func eventHead(b []byte) (kind, account, reqID []byte, ok bool) {
@@ -275,29 +306,60 @@ func eventHead(b []byte) (kind, account, reqID []byte, ok bool) {
 // acctState is the part of an account that money operations change, kept
 // apart from the account record so that a transaction touches few pages:
 // the balance, the timestamp of the newest statement entry (the head of the
-// account's statement chain through the log) and the holder's name.
+// account's statement chain through the log), the number of statement
+// entries (which says when the next one is marked, see marks.go) and the
+// holder's name.
 type acctState struct {
 	Balance money.Cents
 	Last    uint64
+	Count   uint64
 	Name    string
 }
+
+// stateSize is the fixed part of a stored state: balance, head and count,
+// 8 bytes each, before the name. Format 2 had no count.
+const (
+	stateSize        = 24
+	stateSizeNoMarks = 16
+)
 
 func appendState(dst []byte, s acctState) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(s.Balance))
 	dst = binary.BigEndian.AppendUint64(dst, s.Last)
+	dst = binary.BigEndian.AppendUint64(dst, s.Count)
 	return append(dst, s.Name...)
 }
 
 func decodeState(b []byte) (acctState, error) {
-	if b == nil {
-		return acctState{}, errors.New("state missing (damaged file)")
-	}
-	if len(b) < 16 {
-		return acctState{}, fmt.Errorf("state is %d bytes, not at least 16 (damaged file)", len(b))
+	if err := checkState(b, stateSize); err != nil {
+		return acctState{}, err
 	}
 	return acctState{
 		Balance: money.Cents(binary.BigEndian.Uint64(b)),
 		Last:    binary.BigEndian.Uint64(b[8:]),
-		Name:    string(b[16:]),
+		Count:   binary.BigEndian.Uint64(b[16:]),
+		Name:    string(b[stateSize:]),
 	}, nil
+}
+
+// decodeStateNoMarks decodes a state of format 2, which has no count.
+func decodeStateNoMarks(b []byte) (acctState, error) {
+	if err := checkState(b, stateSizeNoMarks); err != nil {
+		return acctState{}, err
+	}
+	return acctState{
+		Balance: money.Cents(binary.BigEndian.Uint64(b)),
+		Last:    binary.BigEndian.Uint64(b[8:]),
+		Name:    string(b[stateSizeNoMarks:]),
+	}, nil
+}
+
+func checkState(b []byte, size int) error {
+	if b == nil {
+		return errors.New("state missing (damaged file)")
+	}
+	if len(b) < size {
+		return fmt.Errorf("state is %d bytes, not at least %d (damaged file)", len(b), size)
+	}
+	return nil
 }

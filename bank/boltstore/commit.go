@@ -99,7 +99,9 @@ func (a *applier) apply(o *op) {
 // is not to be committed, and the batch cannot be told apart from it. Once
 // the writer has written what it was handed, the view starts again from
 // the disk, and o and the operations of the open batch fail with nothing
-// applied.
+// applied. No caller is then on its way back to the batch: the next
+// operation is sealed at once, not held for a gathering that no timer
+// would end.
 func (a *applier) discard(o *op) {
 	if !a.writerFree {
 		<-a.ready
@@ -108,6 +110,8 @@ func (a *applier) discard(o *op) {
 	a.v.reset(fmt.Errorf("%w: another operation of its transaction failed (%v); nothing was applied", outcome.ErrInternal, o.err))
 	close(o.out)
 	a.early = 0
+	a.gather.Stop()
+	a.waiting, a.gathered = false, true
 }
 
 // drain takes every operation already queued, up to a full batch.

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"atm/bank"
+	"atm/bank/lamport"
 	"atm/bank/money"
 
 	"golang.org/x/crypto/bcrypt"
@@ -142,5 +144,146 @@ func TestOneFailedCommitAmidTraffic(t *testing.T) {
 	}
 	if _, err := b.Verify(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A failed transaction takes its statement marks with it: statements from
+// any cursor read only what is on disk, before and after the operations
+// are applied again.
+func TestFailedCommitForgetsItsMarks(t *testing.T) {
+	b, err := Open(filepath.Join(t.TempDir(), "bank.db"), Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	boom := errors.New("disk on fire")
+	var failing atomic.Bool
+	failCommit = func(uint64) error {
+		if failing.Load() {
+			return boom
+		}
+		return nil
+	}
+	defer func() { failCommit = nil }()
+	transfers := func(from, to int, fail bool) {
+		t.Helper()
+		failing.Store(fail)
+		defer failing.Store(false)
+		var wg sync.WaitGroup
+		for i := from; i < to; i++ {
+			wg.Go(func() {
+				_, err := b.Transfer(ctx, bank.Meta{ReqID: fmt.Sprint("f", i)}, "123", "456", 10)
+				if fail != (err != nil) || fail && !errors.Is(err, boom) {
+					t.Errorf("transfer %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	// statements checks the statements of 456 from between each two of its
+	// entries, oldest first, against its whole statement, all.
+	statements := func(all bank.StatementPage) {
+		t.Helper()
+		for i, e := range slices.Backward(all.Entries) {
+			page, _, err := b.Statement(ctx, bank.Meta{}, "456", e.TS+2, 100)
+			if err != nil {
+				t.Fatalf("statement of 456 before %d: %v", e.TS+2, err)
+			}
+			if fmt.Sprint(page.Entries) != fmt.Sprint(all.Entries[i:]) {
+				t.Fatalf("statement of 456 before %d: %d entries, want %d", e.TS+2, len(page.Entries), len(all.Entries[i:]))
+			}
+		}
+	}
+	whole := func() bank.StatementPage {
+		t.Helper()
+		all, _, err := b.Statement(ctx, bank.Meta{}, "456", 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return all
+	}
+	// 456 has 2 entries; 29 transfers make 31, the next is its 32nd,
+	// marked, first in a failed transaction. The statements after it are
+	// applied on the disk's state, without its mark.
+	transfers(0, 29, false)
+	all := whole()
+	transfers(29, 39, true)
+	statements(all)
+	transfers(29, 39, false)
+	statements(whole())
+}
+
+// A statement applied while the entry with its account's newest mark is
+// still on its way to the disk starts from that mark: the page from a
+// cursor between entries is the one the disk gives afterwards.
+func TestStatementSeesMarksNotYetOnDisk(t *testing.T) {
+	b, err := Open(filepath.Join(t.TempDir(), "bank.db"), Options{Options: bank.Options{PINCost: bcrypt.MinCost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	// 456 has 2 entries; 28 deposits make 30.
+	var last bank.Receipt
+	for i := range 28 {
+		if last, err = b.Deposit(ctx, bank.Meta{ReqID: fmt.Sprint("d", i)}, "456", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The writer stops in the transaction of the next batch, A: the 31st
+	// entry.
+	var block atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	block.Store(true)
+	failCommit = func(uint64) error {
+		if block.CompareAndSwap(true, false) {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}
+	defer func() { failCommit = nil }()
+	ticked := make(chan struct{}, 1)
+	defer b.Clock().Subscribe(func(lamport.Change) {
+		select {
+		case ticked <- struct{}{}:
+		default:
+		}
+	})()
+	var wg sync.WaitGroup
+	deposit := func(req string) {
+		wg.Go(func() {
+			if _, err := b.Deposit(ctx, bank.Meta{ReqID: req}, "456", 1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	deposit("A")
+	<-entered
+	// B, the 32nd entry, marked, is applied in the next batch, which waits
+	// for the writer; then the statement, from between entry 30 and A.
+	<-ticked // A's
+	deposit("B")
+	<-ticked // B's: the applier has taken it, and takes what comes next after it
+	before := last.Event.TS + 2
+	var page bank.StatementPage
+	wg.Go(func() {
+		var err error
+		if page, _, err = b.Statement(ctx, bank.Meta{}, "456", before, 5); err != nil {
+			t.Error(err)
+		}
+	})
+	close(release)
+	wg.Wait()
+	all, _, err := b.Statement(ctx, bank.Meta{}, "456", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Entries) != 32 || all.Entries[2].TS != last.Event.TS {
+		t.Fatalf("456 has %d entries, the third newest at %d; want 32, at %d", len(all.Entries), all.Entries[2].TS, last.Event.TS)
+	}
+	if want := all.Entries[2:7]; fmt.Sprint(page.Entries) != fmt.Sprint(want) {
+		t.Fatalf("statement before %d, while its mark was not on disk: %d entries, want 5 from %d", before, len(page.Entries), want[0].TS)
 	}
 }

@@ -18,6 +18,7 @@ var (
 	bucketEvents   = []byte("events")   // big-endian TS -> event (binary)
 	// big-endian TS of a checkpoint event -> its state (bank.Checkpoint.Encode)
 	bucketCheckpoints = []byte("checkpoints")
+	bucketMarks       = []byte("marks") // markKey -> empty: statement marks (marks.go)
 
 	keyFormat      = []byte("format")
 	keyChain       = []byte("chain") // the hash of the newest event (32 bytes)
@@ -44,14 +45,23 @@ func lastTick(tx *bolt.Tx) (uint64, error) {
 	return start, nil
 }
 
+// stateDecoder returns the decoder of the account states of tx's file: a
+// file of format 2, read by OpenReadOnly, has states without a count.
+func stateDecoder(tx *bolt.Tx) func([]byte) (acctState, error) {
+	if f, _ := readU64(tx.Bucket(bucketMeta), keyFormat); f == formatNoMarks {
+		return decodeStateNoMarks
+	}
+	return decodeState
+}
+
 // decodeAccount builds account id from its stored record and its state,
-// which holds the balance.
-func decodeAccount(id string, rec, state []byte) (bank.Account, error) {
+// which holds the balance, read with decode.
+func decodeAccount(id string, rec, state []byte, decode func([]byte) (acctState, error)) (bank.Account, error) {
 	var a bank.Account
 	if err := json.Unmarshal(rec, &a); err != nil {
 		return a, fmt.Errorf("account %s: stored record is not valid (damaged file): %w", id, err)
 	}
-	s, err := decodeState(state)
+	s, err := decode(state)
 	if err != nil {
 		return a, fmt.Errorf("account %s: balance: %w", id, err)
 	}
@@ -61,9 +71,9 @@ func decodeAccount(id string, rec, state []byte) (bank.Account, error) {
 
 // eachAccount calls fn for every account, balance included, in id order.
 func eachAccount(tx *bolt.Tx, fn func(bank.Account) error) error {
-	st := tx.Bucket(bucketState)
+	st, decode := tx.Bucket(bucketState), stateDecoder(tx)
 	return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-		a, err := decodeAccount(string(k), v, st.Get(k))
+		a, err := decodeAccount(string(k), v, st.Get(k), decode)
 		if err != nil {
 			return err
 		}

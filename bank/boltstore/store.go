@@ -60,7 +60,7 @@ func (b *store) Committed(_ context.Context, id string) (*bank.Account, error) {
 		if rec == nil {
 			return nil
 		}
-		acct, err := decodeAccount(id, rec, tx.Bucket(bucketState).Get([]byte(id)))
+		acct, err := decodeAccount(id, rec, tx.Bucket(bucketState).Get([]byte(id)), stateDecoder(tx))
 		a = &acct
 		return err
 	})

@@ -29,6 +29,7 @@ type overlayView struct {
 	b       *store
 	tx      *bolt.Tx // opened lazily; closed before the applier blocks
 	overlay map[string]overlayEntry
+	marks   map[string][]pendingMark // by account, oldest first
 	cur     *batch
 	seq     uint64 // of cur
 	epoch   uint64
@@ -45,7 +46,7 @@ type overlayView struct {
 }
 
 func newOverlayView(b *store) *overlayView {
-	v := &overlayView{b: b, overlay: make(map[string]overlayEntry)}
+	v := &overlayView{b: b, overlay: make(map[string]overlayEntry), marks: make(map[string][]pendingMark)}
 	v.cur = &batch{seq: 1}
 	v.seq = 1
 	return v
@@ -72,6 +73,17 @@ func (v *overlayView) ensureTx() error {
 		for k, e := range v.overlay {
 			if e.seq <= committed {
 				delete(v.overlay, k)
+			}
+		}
+		for id, ms := range v.marks {
+			n := 0
+			for n < len(ms) && ms[n].seq <= committed {
+				n++
+			}
+			if n == len(ms) {
+				delete(v.marks, id)
+			} else if n > 0 {
+				v.marks[id] = ms[n:]
 			}
 		}
 	}
@@ -142,6 +154,7 @@ func (v *overlayView) reset(err error) {
 	v.b.fail(v.cur, err)
 	v.closeTx()
 	clear(v.overlay)
+	clear(v.marks)
 	v.cur = &batch{seq: v.seq}
 	v.dirtyTotals = false
 	v.loaded = false
@@ -199,7 +212,7 @@ func (v *overlayView) Login(id string) (*bank.Record, error) {
 		return nil, nil
 	}
 	st := v.get(bState, []byte(id))
-	a, err := decodeAccount(id, raw, st)
+	a, err := decodeAccount(id, raw, st, decodeState)
 	if err != nil {
 		return nil, bank.Damaged(err)
 	}
@@ -243,9 +256,31 @@ func (v *overlayView) Remember(id string, _ *bank.Record, req string, e bank.Eve
 	return nil
 }
 
-// Statement follows a's chain of entries through the log.
+// Statement follows a's chain of entries through the log, from the mark
+// nearest its cursor when the cursor is not a page's (see marks.go).
 func (v *overlayView) Statement(a *bank.Record, before uint64, limit int) (bank.StatementPage, error) {
-	return statement(v.event, a.ID, stateOf(a).Last, before, limit)
+	mark := func(before uint64) (uint64, error) { return v.mark(a.ID, before) }
+	return statement(v.event, mark, a.ID, stateOf(a).Last, before, limit, v.b.archived.Load())
+}
+
+// mark returns the oldest mark of account id at or above before, committed
+// or not, 0 when there is none.
+func (v *overlayView) mark(id string, before uint64) (uint64, error) {
+	ts, err := committedMark(v.tx.Bucket(bucketMarks), id, before)
+	if err != nil {
+		return 0, err
+	}
+	// The batches not on disk hold the newest marks (and perhaps some the
+	// read transaction already shows).
+	for _, m := range v.marks[id] {
+		if m.ts >= before {
+			if ts == 0 || m.ts < ts {
+				ts = m.ts
+			}
+			break
+		}
+	}
+	return ts, nil
 }
 
 // stateOf returns the state read with a; a new account's has none yet.
@@ -270,6 +305,9 @@ func (v *overlayView) Append(e bank.Event, entry bool, a, to *bank.Record) error
 		s := stateOf(r)
 		if entry {
 			prev[i], s.Last = s.Last, e.TS
+			if s.Count++; s.Count%markEvery == 0 {
+				v.putMark(r.ID, e.TS)
+			}
 		}
 		if r.Changed || entry {
 			s.Balance, s.Name = r.Balance, r.Name
@@ -299,7 +337,14 @@ func (v *overlayView) putAccount(a *bank.Account) error {
 }
 
 func (v *overlayView) putState(id string, s acctState) {
-	v.put(bState, []byte(id), appendState(make([]byte, 0, 16+len(s.Name)), s))
+	v.put(bState, []byte(id), appendState(make([]byte, 0, stateSize+len(s.Name)), s))
+}
+
+// putMark marks account id's entry at ts. The batch writes it; the view
+// keeps it apart, in order, since the overlay cannot be searched by range.
+func (v *overlayView) putMark(id string, ts uint64) {
+	v.cur.writes = append(v.cur.writes, write{bMarks, markKey(id, ts), []byte{}})
+	v.marks[id] = append(v.marks[id], pendingMark{ts, v.seq})
 }
 
 // putEvent stores e with its statement links (see appendEvent), chained

@@ -25,10 +25,11 @@ const (
 	bEvents
 	bMeta
 	bCheckpoints
+	bMarks
 )
 
 var bucketNames = [...][]byte{bAccounts: bucketAccounts, bState: bucketState, bEvents: bucketEvents, bMeta: bucketMeta,
-	bCheckpoints: bucketCheckpoints}
+	bCheckpoints: bucketCheckpoints, bMarks: bucketMarks}
 
 type write struct {
 	bucket   byte
