@@ -3,6 +3,7 @@
 
   history.py start ATM DB [ARCHIVE]   cold/warm start and RSS of atm serve
   history.py stmt ATM DB [ARCHIVE]    statement p50: first page, deep page, bad cursor
+  history.py hog ATM DB PAIRS DUR     64-client ops/s with and without a session looping bad-cursor statements
 
 Speaks the wire protocol (netproto/wire/PROTOCOL.md) directly.
 """
@@ -94,12 +95,51 @@ def stmt(addr, account="880000000", pin="4242", n=200):
     out = {"first_ms": p50(), "deep_ms": p50(before=before) if before else None, "bad_cursor_ms": p50(before=2)}
     return out
 
+def hog(atm, db, pairs, duration):
+    """Median 64-client ops/s with one more session looping the statement
+    with a bad cursor (before=2, limit 50), over the median without it, in
+    alternated pairs on one server."""
+    import threading
+    _, _, p, addr = start(atm, db)
+    try:
+        def bench():
+            r = subprocess.run([atm, "bench", "--addr", addr, "--clients", "64", "--duration", duration,
+                                "--operator-token", "history-token", "--json"], capture_output=True, text=True, check=True)
+            return json.loads(r.stdout)["ops_per_sec"]
+        quiet, loud, loops = [], [], []
+        for i in range(int(pairs)):
+            for with_hog in ((False, True) if i % 2 == 0 else (True, False)):
+                if not with_hog:
+                    quiet.append(bench())
+                    continue
+                stop = threading.Event()
+                n = [0]
+                def loop():
+                    s = Session(addr)
+                    s.req(type="login", account="880000000", pin="4242")
+                    while not stop.is_set():
+                        s.req(type="statement", before=2, limit=50)
+                        n[0] += 1
+                t = threading.Thread(target=loop)
+                t.start()
+                loud.append(bench())
+                stop.set()
+                t.join()
+                loops.append(n[0])
+        q, l = statistics.median(quiet), statistics.median(loud)
+        return {"ops_per_sec": round(q), "with_hog_ops_per_sec": round(l), "hog_ratio": round(l / q, 3),
+                "hog_statements": statistics.median(loops)}
+    finally:
+        p.terminate(); p.wait()
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "start":
         secs, rss, p, addr = start(*sys.argv[2:])
         p.terminate(); p.wait()
         print(json.dumps({"start_s": round(secs, 3), "rss_start_mib": round(rss, 1)}))
+    elif cmd == "hog":
+        print(json.dumps(hog(*sys.argv[2:])))
     elif cmd == "stmt":
         _, _, p, addr = start(*sys.argv[2:])
         try:

@@ -4,8 +4,9 @@
 # archival off and on (atm archive --keep-log KEEP), it measures: the live
 # file's size, a cold start (page cache dropped) and a warm one, RSS at
 # start and under load, `atm verify`, statement p50 (first page, a deep
-# page, a bad cursor), and 64-client throughput against a fresh bank in
-# alternated pairs. One JSON object per row, then a table. Never run by the
+# page, a bad cursor), 64-client throughput against a fresh bank in
+# alternated pairs, and the throughput left to 64 clients while one more
+# session loops the statement with a bad cursor (hog_ratio). One JSON object per row, then a table. Never run by the
 # tests or CI; it takes long (a 20 M history takes about an hour to build).
 #
 #   SIZES="1000000" scripts/history.sh
@@ -81,13 +82,14 @@ measure() {
 	verify=$(echo "$(date +%s.%N) - $t0" | bc)
 	stmt=$(python3 scripts/history.py stmt "$bin" "$db" $archive)
 	tput=$(throughput "$db" "$archive")
-	python3 - "$ops" "$mode" "$size" "$cold" "$warm" "$verify" "$stmt" "$tput" <<'PY' | tee -a "$out"
+	hog=$(python3 scripts/history.py hog "$bin" "$db" "$PAIRS" "$DURATION")
+	python3 - "$ops" "$mode" "$size" "$cold" "$warm" "$verify" "$stmt" "$tput" "$hog" <<'PY' | tee -a "$out"
 import json, sys
-ops, mode, size, cold, warm, verify, stmt, tput = sys.argv[1:]
-cold, warm, stmt, tput = map(json.loads, (cold, warm, stmt, tput))
+ops, mode, size, cold, warm, verify, stmt, tput, hog = sys.argv[1:]
+cold, warm, stmt, tput, hog = map(json.loads, (cold, warm, stmt, tput, hog))
 print(json.dumps({"ops": int(ops), "archival": mode, "file_mib": round(int(size) / 2**20, 1),
                   "cold_start_s": cold["start_s"], "warm_start_s": warm["start_s"], "rss_start_mib": warm["rss_start_mib"],
-                  "verify_s": round(float(verify), 2), **stmt, **tput}))
+                  "verify_s": round(float(verify), 2), **stmt, **tput, "hog_ratio": hog["hog_ratio"]}))
 PY
 }
 
@@ -105,7 +107,7 @@ python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cols = ["ops", "archival", "file_mib", "cold_start_s", "warm_start_s", "rss_start_mib", "rss_load_mib", "verify_s",
-        "first_ms", "deep_ms", "bad_cursor_ms", "ops_per_sec", "vs_fresh"]
+        "first_ms", "deep_ms", "bad_cursor_ms", "ops_per_sec", "vs_fresh", "hog_ratio"]
 print()
 print("| " + " | ".join(cols) + " |")
 print("|" + "---|" * len(cols))

@@ -150,7 +150,8 @@ type loggedEvent struct {
 
 // events reads the whole event log from etcd, in (ts, proc) order: the
 // segments under atm/log/<proc>/<ts>, each the events one server committed
-// in one transaction.
+// in one transaction, {"prev","hash","events"} (a void segment, "[]",
+// holds none).
 func (bc *bankCluster) events() []loggedEvent {
 	bc.t.Helper()
 	resp, err := bc.admin.Get(ctx(bc.t), "atm/log/", clientv3.WithPrefix())
@@ -159,11 +160,16 @@ func (bc *bankCluster) events() []loggedEvent {
 	}
 	var out []loggedEvent
 	for _, kv := range resp.Kvs {
-		var seg []bank.Event
+		if string(kv.Value) == "[]" {
+			continue
+		}
+		var seg struct {
+			Events []bank.Event `json:"events"`
+		}
 		if err := json.Unmarshal(kv.Value, &seg); err != nil {
 			bc.t.Fatalf("segment %s: %v", kv.Key, err)
 		}
-		for i, e := range seg {
+		for i, e := range seg.Events {
 			if i == 0 && string(kv.Key) != fmt.Sprintf("atm/log/%s/%020d", e.Proc, e.TS) {
 				bc.t.Errorf("segment stored under %s starts with (ts, proc) (%d, %s)", kv.Key, e.TS, e.Proc)
 			}
