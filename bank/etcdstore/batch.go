@@ -303,12 +303,17 @@ func (l *store) settle() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
 	resp, err := l.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).
-		Then(clientv3.OpPut(key, voidSegment)).Commit()
+		Then(clientv3.OpPut(key, voidSegment)).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
 		return err
 	}
-	if !resp.Succeeded { // the segment is there: it committed
-		l.com.chain.head, l.com.chain.ts = l.com.chain.pending, l.com.chain.pendingTS
+	// The key holds something: the segment, which committed, or the void
+	// segment of an earlier settle whose own outcome was not learned.
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 1 && string(kvs[0].Value) != voidSegment {
+			l.com.chain.head, l.com.chain.ts = l.com.chain.pending, l.com.chain.pendingTS
+		}
 	}
 	l.com.unsettled = ""
 	return nil
