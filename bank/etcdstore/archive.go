@@ -13,6 +13,7 @@ import (
 	"atm/bank/archive"
 	"atm/bank/outcome"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -193,10 +194,16 @@ func (l *store) cut(ctx context.Context, procs []string, keep int) (uint64, erro
 	if sc.Event.TS == 0 {
 		return 0, nil
 	}
+	remember, err := l.bankWindow(ctx)
+	if err != nil {
+		return 0, err
+	}
 	cut := sc.Event.TS - 1
 	heads := map[string]uint64{}
 	for _, h := range c.Heads {
-		heads[h.Chain] = h.TS
+		if h.TS > 0 { // a chain that had nothing yet stays whole, as one the checkpoint does not know
+			heads[h.Chain] = h.TS
+		}
 	}
 	// Each chain's newest events, at least keep and RememberRequests money
 	// requests of it (or all it has): the newest of the whole log that
@@ -223,7 +230,7 @@ func (l *store) cut(ctx context.Context, procs []string, keep int) (uint64, erro
 				}
 			}
 			_, known := heads[p]
-			return known && n >= keep && money >= l.opts.RememberRequests, nil
+			return known && n >= keep && money >= remember, nil
 		})
 		if err != nil {
 			return 0, err
@@ -241,7 +248,7 @@ func (l *store) cut(ctx context.Context, procs []string, keep int) (uint64, erro
 		if e.Kind.IsMoney() && e.ReqID != "" {
 			money++
 		}
-		if n >= keep && money >= l.opts.RememberRequests {
+		if n >= keep && money >= remember {
 			if e.TS == 0 {
 				return 0, nil
 			}
@@ -273,6 +280,25 @@ func (l *store) cut(ctx context.Context, procs []string, keep int) (uint64, erro
 		}
 	}
 	return cut, nil
+}
+
+// bankWindow reads the bank's window of remembered requests, as stored
+// with it (a read-only ledger has not read it).
+func (l *store) bankWindow(ctx context.Context) (int, error) {
+	cctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
+	defer cancel()
+	resp, err := l.cli.Get(cctx, l.rememberKey())
+	if err != nil {
+		return 0, l.unavailable(ctx, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return l.opts.RememberRequests, nil
+	}
+	n, err := strconv.Atoi(string(resp.Kvs[0].Value))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%w: %s is %q, not a positive number", ErrLayout, l.rememberKey(), resp.Kvs[0].Value)
+	}
+	return n, nil
 }
 
 func cmpU64(a, b uint64) int {
@@ -540,4 +566,67 @@ func (l *store) archivedCut(ctx context.Context) (uint64, error) {
 func archivedAt(marks map[string]liveMark, proc string, seg uint64) bool {
 	m, ok := marks[proc]
 	return ok && seg <= m.Through
+}
+
+// Compact compacts etcd's history to the current revision, so that the
+// space of the segments archiving deleted can be reused (etcd keeps every
+// revision of a key until compacted); it returns the revision. Compacting
+// a revision already compacted is nothing to do.
+func (l *store) Compact(ctx context.Context) (int64, error) {
+	cctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
+	defer cancel()
+	resp, err := l.cli.Get(cctx, l.formatKey())
+	if err != nil {
+		return 0, l.unavailable(ctx, err)
+	}
+	rev := resp.Header.Revision
+	if _, err := l.cli.Compact(cctx, rev, clientv3.WithCompactPhysical()); err != nil && !strings.Contains(err.Error(), "compacted") {
+		return rev, l.unavailable(ctx, err)
+	}
+	return rev, nil
+}
+
+// Defragment defragments every member of the cluster in turn, giving the
+// space compaction freed back to the file system (etcd's quota,
+// --quota-backend-bytes, counts the file's size), and disarms a NOSPACE
+// alarm once every member is defragmented. A member is blocked while it
+// is defragmented. It returns the members' summed database sizes before
+// and after.
+func (l *store) Defragment(ctx context.Context) (before, after int64, err error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*l.opts.CommitTimeout)
+	defer cancel()
+	ms, err := l.cli.MemberList(cctx)
+	if err != nil {
+		return 0, 0, l.unavailable(ctx, err)
+	}
+	for _, m := range ms.Members {
+		if len(m.ClientURLs) == 0 {
+			continue
+		}
+		url := m.ClientURLs[0]
+		st, err := l.cli.Status(cctx, url)
+		if err != nil {
+			return before, after, fmt.Errorf("etcd member %s: %w", m.Name, err)
+		}
+		before += st.DbSize
+		if _, err := l.cli.Defragment(cctx, url); err != nil {
+			return before, after, fmt.Errorf("defragment etcd member %s: %w", m.Name, err)
+		}
+		if st, err = l.cli.Status(cctx, url); err != nil {
+			return before, after, fmt.Errorf("etcd member %s: %w", m.Name, err)
+		}
+		after += st.DbSize
+	}
+	alarms, err := l.cli.AlarmList(cctx)
+	if err != nil {
+		return before, after, l.unavailable(ctx, err)
+	}
+	for _, a := range alarms.Alarms {
+		if a.Alarm == etcdserverpb.AlarmType_NOSPACE {
+			if _, err := l.cli.AlarmDisarm(cctx, (*clientv3.AlarmMember)(a)); err != nil {
+				return before, after, l.unavailable(ctx, err)
+			}
+		}
+	}
+	return before, after, nil
 }
