@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -175,10 +176,30 @@ func (l *store) headOf(ctx context.Context, proc string, rev int64) (bank.ChainH
 			return h, nil
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return bank.ChainHead{Chain: proc}, nil
+			return l.archivedHead(ctx, proc, rev)
 		}
 		end = string(resp.Kvs[len(resp.Kvs)-1].Key)
 	}
+}
+
+// archivedHead returns where proc's chain stands at revision rev when
+// none of its segments is live: at its last archived one (see archive.go),
+// or at its start.
+func (l *store) archivedHead(ctx context.Context, proc string, rev int64) (bank.ChainHead, error) {
+	marks, _, err := l.marks(ctx, rev)
+	if err != nil {
+		return bank.ChainHead{}, err
+	}
+	h := bank.ChainHead{Chain: proc}
+	if m, ok := marks[proc]; ok {
+		h.TS = m.Last
+		if m.Hash != "" {
+			if h.Hash, err = bank.ParseHash(m.Hash); err != nil {
+				return h, bank.Damaged(fmt.Errorf("archive mark of %s: %w", proc, err))
+			}
+		}
+	}
+	return h, nil
 }
 
 // checkpointKey is the key of the state of the checkpoint at (ts, proc).
@@ -273,6 +294,16 @@ func (l *store) readForCheckpoint(ctx context.Context) (*checkpointRead, error) 
 	if err != nil {
 		return nil, err
 	}
+	marks, _, err := l.marks(ctx, c.rev)
+	if err != nil {
+		return nil, err
+	}
+	for p := range marks { // a server whose every segment was archived
+		if !slices.Contains(procs, p) {
+			procs = append(procs, p)
+		}
+	}
+	slices.Sort(procs)
 	for _, p := range procs {
 		if p == l.opts.ProcessID {
 			continue

@@ -186,10 +186,17 @@ func Open(ctx context.Context, cli *clientv3.Client, opts Options) (*Ledger, err
 		return nil, fmt.Errorf("open the etcd ledger: its log: %w", err)
 	}
 	l.com.chain = ownChain{head: own.Hash, ts: own.TS}
+	cut, err := l.archivedCut(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open the etcd ledger: %w", err)
+	}
 	l.clock = lamport.NewClock(start)
 	l.rules = bank.NewRules(opts.Options, l.clock)
 	l.lease = bank.StartLease(l.clock, start, l.saveLease, l.done)
 	l.startCommitter()
+	if cut > l.clock.Now() {
+		l.clock.Receive(cut) // its events come after every archived one (see archive.go)
+	}
 	led := &Ledger{Ledger: bank.NewLedger(l.rules, l, l.lease), store: l}
 	if !opts.NoDefaults {
 		empty, err := l.empty(ctx)

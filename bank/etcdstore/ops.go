@@ -137,7 +137,9 @@ func (l *store) statement(t *tx, a *record, before uint64, limit int) (bank.Stat
 
 // eventsAt reads the events refs name, in their order, reading each
 // segment once, in one round trip (linearizable: a page must not miss a
-// segment committed before the record that names it).
+// segment committed before the record that names it). The events end
+// before the first one archived (see archive.go): a statement's online
+// history ends there.
 func (l *store) eventsAt(ctx context.Context, refs []ref) ([]bank.Event, error) {
 	var gets []clientv3.Op
 	var keys []string
@@ -151,21 +153,33 @@ func (l *store) eventsAt(ctx context.Context, refs []ref) ([]bank.Event, error) 
 	if len(gets) == 0 {
 		return nil, nil
 	}
-	resp, err := l.cli.Txn(ctx).Then(gets...).Commit()
+	resp, err := l.cli.Txn(ctx).Then(append(gets, clientv3.OpGet(l.k("archived/"), clientv3.WithPrefix()))...).Commit()
 	if err != nil {
 		return nil, l.unavailable(ctx, err)
 	}
 	raw := map[string][]byte{}
+	var marks map[string]liveMark
 	for i, rr := range resp.Responses {
 		kvs := rr.GetResponseRange().Kvs
-		if len(kvs) == 0 {
-			return nil, fmt.Errorf("the segment %s of an entry is missing (damaged log)", keys[i])
+		if i == len(keys) {
+			if marks, err = l.decodeMarks(kvs); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		raw[keys[i]] = kvs[0].Value
+		if len(kvs) > 0 {
+			raw[keys[i]] = kvs[0].Value
+		}
 	}
 	out := make([]bank.Event, 0, len(refs))
 	for _, r := range refs {
 		k := l.segmentKey(r.proc, r.seg)
+		if _, ok := raw[k]; !ok {
+			if archivedAt(marks, r.proc, r.seg) {
+				break // archived: the online history ends
+			}
+			return nil, fmt.Errorf("the segment %s of an entry is missing (damaged log)", k)
+		}
 		e, err := eventIn(k, raw[k], r.ts)
 		if err != nil {
 			return nil, err

@@ -130,6 +130,13 @@ func (l *store) findRequest(t *tx, a *record, req string) (bank.Event, bool, err
 		return bank.Event{}, false, err
 	}
 	if !found {
+		marks, _, err := l.marks(t.ctx, 0)
+		if err != nil {
+			return bank.Event{}, false, err
+		}
+		if archivedAt(marks, r.proc, r.seg) {
+			return bank.Event{}, false, fmt.Errorf("%w (its first event, L=%d/%s, was archived)", ErrRequestArchived, r.ts, r.proc)
+		}
 		return bank.Event{}, false, fmt.Errorf("the segment %s of a remembered request is missing (damaged log)", key)
 	}
 	e, err := eventIn(key, raw, r.ts)

@@ -178,7 +178,7 @@ func runLog(args []string) int {
 		return 2
 	}
 	if *archiveDir != "" {
-		live, err := readArchive(*archiveDir, print)
+		live, err := readArchive(*archiveDir, archiveCodec(*etcd != ""), print)
 		if err != nil {
 			return fail("log", err)
 		}
@@ -416,10 +416,6 @@ func runVerify(args []string) int {
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	if *archiveDir != "" && *etcd != "" {
-		fmt.Fprintln(os.Stderr, "atm verify: --archive checks the archive of a bank kept in a file (--db)")
-		return 2
-	}
 	var l *bank.Ledger
 	where := *db
 	if *etcd != "" {
@@ -444,7 +440,7 @@ func runVerify(args []string) int {
 	}
 	if *archiveDir != "" {
 		verify = func(ctx context.Context) (bank.VerifyReport, error) {
-			return l.VerifyArchived(ctx, func(r *bank.Replay) error { return replayArchive(*archiveDir, r) })
+			return l.VerifyArchived(ctx, func(r *bank.Replay) error { return replayArchive(*archiveDir, archiveCodec(*etcd != ""), r) })
 		}
 	}
 	rep, err := verify(context.Background())

@@ -12,8 +12,10 @@ import (
 	"atm/bank"
 	"atm/bank/archive"
 	"atm/bank/boltstore"
+	"atm/bank/etcdstore"
 	"atm/bank/outcome"
 	"atm/cmd/atm/internal/cli"
+	"atm/netproto/wire"
 )
 
 // defaultKeepLog is how many events archiving keeps live at least, and
@@ -24,13 +26,18 @@ const (
 )
 
 // runArchive moves the oldest events of a bank's log into an archive
-// directory, offline (the server not running).
+// directory: of a bank kept in a file, offline (the server not running);
+// of a bank kept in etcd, beside its servers, then compacting etcd's
+// history (and, with --defrag, defragmenting its members).
 func runArchive(args []string) int {
 	fs := cli.NewFlagSet("atm archive")
 	db := fs.String("db", defaultDBPath(), "database file (the server must not be running)")
+	etcd := fs.String("etcd", "", "archive the bank kept in this etcd cluster (HOST:PORT[,HOST:PORT…]) instead of the file; its servers may run")
+	proc := fs.String("proc", "atm-checkpoint", "with --etcd: the process id the checkpoint archiving goes up to is written as, which no running server has")
+	defrag := fs.Bool("defrag", false, "with --etcd: after compacting, defragment every member, giving the freed space back (each member is blocked meanwhile)")
 	to := fs.String("to", "", "the archive directory: it must exist; segments are added to it")
 	keep := fs.Int("keep-log", defaultKeepLog, "events that stay in the live log at least")
-	per := fs.Int("segment-events", defaultSegmentEvents, "events per segment file")
+	per := fs.Int("segment-events", defaultSegmentEvents, "records per segment file (events; on etcd, segments of events)")
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
@@ -42,8 +49,17 @@ func runArchive(args []string) int {
 		fmt.Fprintln(os.Stderr, "atm archive: --keep-log and --segment-events must be at least 1")
 		return 2
 	}
+	if *etcd == "" && *defrag {
+		fmt.Fprintln(os.Stderr, "atm archive: --defrag is for a bank kept in etcd (--etcd)")
+		return 2
+	}
 	if err := archive.CheckDir(*to); err != nil {
 		return fail("archive", fmt.Errorf("%w; nothing was archived", err))
+	}
+	o := archiveOptions(*to, *keep)
+	o.Per = *per
+	if *etcd != "" {
+		return archiveEtcd(*etcd, *proc, *defrag, o)
 	}
 	if _, err := os.Stat(*db); err != nil {
 		return fail("archive", fmt.Errorf("no database at %s (check --db): %w", *db, errors.Unwrap(err)))
@@ -57,8 +73,6 @@ func runArchive(args []string) int {
 	if _, _, err := b.Checkpoint(context.Background()); err != nil {
 		return fail("archive", fmt.Errorf("write a checkpoint to archive up to: %w; nothing was archived", err))
 	}
-	o := archiveOptions(*to, *keep)
-	o.Per = *per
 	res, err := archive.Run(context.Background(), b, o)
 	if err != nil {
 		return fail("archive", fmt.Errorf("%v; %d events were archived before it, and nothing is lost", err, res.Records))
@@ -69,6 +83,42 @@ func runArchive(args []string) int {
 	}
 	fmt.Printf("archived %d events in %d segments to %s; the live log starts after L=%d\n",
 		res.Records, len(res.Segments), *to, marks[boltstore.ChainName].Through)
+	return 0
+}
+
+// archiveEtcd archives the bank kept in etcd: a checkpoint first, as
+// process proc, then the log up to it, then etcd's history compacted.
+func archiveEtcd(list, proc string, defrag bool, o archive.Options) int {
+	if !wire.ValidProc(proc) {
+		fmt.Fprintln(os.Stderr, "atm archive: --proc must be 1 to 64 letters, digits or . _ : @ -")
+		return 2
+	}
+	if _, err := checkpointEtcd(list, proc); err != nil {
+		return fail("archive", fmt.Errorf("write a checkpoint to archive up to: %w; nothing was archived", err))
+	}
+	l, closeLedger, err := openEtcdReadOnly(list)
+	if err != nil {
+		return fail("archive", err)
+	}
+	defer closeLedger()
+	ctx := context.Background()
+	res, err := archive.Run(ctx, l, o)
+	if err != nil {
+		return fail("archive", fmt.Errorf("%v; %d segments were archived before it, and nothing is lost", err, res.Records))
+	}
+	fmt.Printf("archived %d segments of events in %d segment files to %s\n", res.Records, len(res.Segments), o.Dir)
+	rev, err := l.Compact(ctx)
+	if err != nil {
+		return fail("archive", fmt.Errorf("compact etcd's history: %w (the archive is complete; compact later)", err))
+	}
+	fmt.Printf("compacted etcd's history to revision %d\n", rev)
+	if defrag {
+		before, after, err := l.Defragment(ctx)
+		if err != nil {
+			return fail("archive", fmt.Errorf("%w (the archive is complete; defragment later)", err))
+		}
+		fmt.Printf("defragmented every member: %.1f MiB → %.1f MiB in all\n", float64(before)/(1<<20), float64(after)/(1<<20))
+	}
 	return 0
 }
 
@@ -84,9 +134,6 @@ func (c *serveConfig) checkArchive() error {
 			return errors.New("--keep-log is for --archive DIR")
 		}
 		return nil
-	}
-	if c.onEtcd() {
-		return errors.New("--archive is not available on a bank kept in etcd yet: archive a bank kept in a database file (--db)")
 	}
 	if c.keepLog < 1 {
 		return errors.New("--keep-log must be at least 1")
@@ -126,7 +173,16 @@ func startArchiver(l servedLedger, dir string, keep int, logger *slog.Logger) *a
 			case err != nil:
 				logger.Error(fmt.Sprintf("archive to %s: %v; the server goes on with the live log, nothing is lost", dir, err))
 			case res.Records > 0:
-				logger.Info(fmt.Sprintf("archived %d events in %d segments to %s", res.Records, len(res.Segments), dir))
+				logger.Info(fmt.Sprintf("archived %d records in %d segments to %s", res.Records, len(res.Segments), dir))
+				// On etcd, the deleted segments' space is reused once the
+				// history is compacted.
+				if c, ok := st.(interface {
+					Compact(context.Context) (int64, error)
+				}); ok {
+					if _, err := c.Compact(context.Background()); err != nil {
+						logger.Error(fmt.Sprintf("compact etcd's history after archiving: %v", err))
+					}
+				}
 			}
 			select {
 			case <-t.C:
@@ -148,29 +204,35 @@ func (a *archiver) stop() {
 	<-a.done
 }
 
-// readArchive calls fn for every archived event in dir, in order, and
-// returns fn for the live log that follows: it skips the live events the
-// archive already holds (a crash may leave a segment written whose events
-// are still live). It reads the archive of a bank kept in a file: one
-// chain of events.
-func readArchive(dir string, fn func(bank.Event) error) (func(bank.Event) error, error) {
-	segs, err := archive.List(dir)
+// readArchive calls fn for every archived event in dir, in (ts, proc)
+// order (the chains of a bank kept in etcd merged), and returns fn for
+// the live log that follows: it skips the live events the archive already
+// holds (a crash may leave a segment written whose events are still
+// live). codec reads the store's records.
+func readArchive(dir string, codec archive.Codec, fn func(bank.Event) error) (func(bank.Event) error, error) {
+	end := map[string]uint64{} // per process, its last archived event
+	_, err := archive.Merge(dir, codec, nil, func(e bank.Event) error {
+		end[e.Proc] = max(end[e.Proc], e.TS)
+		return fn(e)
+	})
 	if err != nil {
 		return nil, err
 	}
-	var end uint64
-	for _, s := range segs {
-		if _, err := archive.Read(dir, s.Name, boltstore.Codec, fn); err != nil {
-			return nil, err
-		}
-		end = max(end, s.Last)
-	}
 	return func(e bank.Event) error {
-		if e.TS <= end {
+		if e.TS <= end[e.Proc] {
 			return nil
 		}
 		return fn(e)
 	}, nil
+}
+
+// archiveCodec reads the archive of a bank kept in etcd (onEtcd) or in a
+// file.
+func archiveCodec(onEtcd bool) archive.Codec {
+	if onEtcd {
+		return etcdstore.Codec
+	}
+	return boltstore.Codec
 }
 
 // runCompact copies a database file without its free pages.
@@ -205,18 +267,9 @@ func mib(fi os.FileInfo) float64 {
 }
 
 // replayArchive checks the archive in dir (every segment whole, chained,
-// in order) and feeds its records and events to r, oldest first.
-func replayArchive(dir string, r *bank.Replay) error {
-	_, err := archive.Check(dir, boltstore.Codec, func(k bank.Link, es []bank.Event) error {
-		if err := r.Link(k); err != nil {
-			return err
-		}
-		for _, e := range es {
-			if err := r.Event(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+// in order) and feeds its records and events to r, oldest first, its
+// chains merged in (ts, proc) order.
+func replayArchive(dir string, codec archive.Codec, r *bank.Replay) error {
+	_, err := archive.Merge(dir, codec, r.Link, r.Event)
 	return err
 }

@@ -26,6 +26,7 @@ import (
 // test that started it.
 type Cluster struct {
 	t       testing.TB
+	quota   int64 // each member's --quota-backend-bytes; 0: etcd's default
 	members []*member
 	initial string // the InitialCluster naming every member
 }
@@ -40,7 +41,15 @@ type member struct {
 // ready.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t}
+	return StartQuota(t, n, 0)
+}
+
+// StartQuota starts a new cluster of n members whose backend may hold
+// quota bytes (etcd's --quota-backend-bytes; 0: etcd's default), and
+// waits until every one is ready.
+func StartQuota(t testing.TB, n int, quota int64) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, quota: quota}
 	urls := freeURLs(t, 2*n)
 	var initial []string
 	for i := range n {
@@ -99,6 +108,7 @@ func (c *Cluster) launch(i int, state string) {
 	cfg.InitialClusterToken = "atm-test-cluster"
 	cfg.ClusterState = state
 	cfg.LogLevel = "error"
+	cfg.QuotaBackendBytes = c.quota
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop()) // a closing member's errors are noise here
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
