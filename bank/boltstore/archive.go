@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"time"
@@ -87,6 +88,29 @@ func (b *Bank) ArchiveUpTo(_ context.Context, keep int) (map[string]uint64, erro
 	return map[string]uint64{ChainName: upTo}, err
 }
 
+// forgetMarks deletes the statement marks of entries at or below through
+// (archived: statements stop above them), account by account, so that the
+// marks, like the log, hold the live history only.
+func forgetMarks(tx *bolt.Tx, through uint64) error {
+	marks := tx.Bucket(bucketMarks)
+	if marks == nil {
+		return nil
+	}
+	c := marks.Cursor()
+	return tx.Bucket(bucketState).ForEach(func(id, _ []byte) error {
+		prefix := markPrefix(nil, string(id))
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Seek(prefix) {
+			if binary.BigEndian.Uint64(k[len(prefix):]) > through {
+				break
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // ChainRecords reads at most limit live records above timestamp after,
 // as stored: one event each.
 func (b *Bank) ChainRecords(_ context.Context, _ string, after uint64, limit int) ([]archive.Record, error) {
@@ -169,6 +193,9 @@ func (b *Bank) Forget(_ context.Context, seg archive.Segment) error {
 		}
 		if n != seg.Count {
 			return fmt.Errorf("archive segment %s holds %d events, the live log %d in its range: %w", seg.Name, seg.Count, n, archive.ErrDamaged)
+		}
+		if err := forgetMarks(tx, seg.Last); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		if err := putU64(meta, keyArchived, seg.Last); err != nil {

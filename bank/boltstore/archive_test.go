@@ -2,6 +2,7 @@ package boltstore_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,9 @@ import (
 	"atm/bank"
 	"atm/bank/archive"
 	"atm/bank/boltstore"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // eventsOf lists the live log of b as JSON texts.
@@ -171,4 +175,53 @@ func TestArchiveMovesTheOldestEvents(t *testing.T) {
 	if _, err := b.Verify(ctx); err != nil {
 		t.Fatalf("verify after archiving: %v", err)
 	}
+}
+
+// Archiving forgets the statement marks of the entries it archives, so
+// that what a cold start walks is the live history only; statements still
+// read right from any cursor.
+func TestArchiveForgetsArchivedMarks(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bank.db")
+	b, err := boltstore.Open(path, boltstore.Options{Options: bank.Options{PINCost: bcrypt.MinCost, RememberRequests: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		if _, err := b.Deposit(ctx, meta(), "123", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := b.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := archive.Run(ctx, b, archive.Options{Dir: t.TempDir(), Keep: 20, Per: 50}); err != nil || res.Records < 150 {
+		t.Fatalf("archive: %+v %v", res, err)
+	}
+	for _, before := range []uint64{0, 2, 150, 300, 1 << 40} {
+		if _, _, err := b.Statement(ctx, meta(), "123", before, 5); err != nil {
+			t.Fatalf("statement before %d: %v", before, err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bolt.Tx) error {
+		through := binary.BigEndian.Uint64(tx.Bucket([]byte("meta")).Get([]byte("archived")))
+		tx.Bucket([]byte("marks")).ForEach(func(k, _ []byte) error {
+			if ts := binary.BigEndian.Uint64(k[len(k)-8:]); ts <= through {
+				t.Errorf("a mark at L=%d, archived (the live log starts after L=%d)", ts, through)
+			}
+			return nil
+		})
+		if through == 0 {
+			t.Error("nothing archived")
+		}
+		return nil
+	})
 }

@@ -163,11 +163,23 @@ func startArchiver(l servedLedger, dir string, keep int, logger *slog.Logger) *a
 		logger.Error("this bank's store cannot be archived")
 		return a
 	}
+	cp, canCheckpoint := l.(checkpointer)
 	go func() {
 		defer close(a.done)
 		t := time.NewTicker(archiveEvery)
 		defer t.Stop()
+		var checkpointed uint64 // the clock at this archiver's last checkpoint
 		for {
+			// Archiving goes up to the newest checkpoint: write one once
+			// keep ticks have passed since the last, so that archiving
+			// keeps pace however short each run of the server is.
+			if now := l.Clock().Now(); canCheckpoint && now-checkpointed > uint64(keep) {
+				if _, _, err := cp.Checkpoint(context.Background()); err != nil {
+					logger.Error(fmt.Sprintf("checkpoint before archiving: %v; the server goes on with the live log", err))
+				} else {
+					checkpointed = now
+				}
+			}
 			res, err := archive.Run(context.Background(), st, archiveOptions(dir, keep))
 			switch {
 			case err != nil:
@@ -192,6 +204,11 @@ func startArchiver(l servedLedger, dir string, keep int, logger *slog.Logger) *a
 		}
 	}()
 	return a
+}
+
+// checkpointer writes a checkpoint (bank.Ledger).
+type checkpointer interface {
+	Checkpoint(ctx context.Context) (bank.Checkpoint, bank.Event, error)
 }
 
 // stop stops the archiver and waits for a run in progress; a nil archiver

@@ -18,6 +18,7 @@ import (
 	"atm/bank"
 	"atm/bank/archive"
 	"atm/bank/boltstore"
+	"atm/netproto/polltest"
 )
 
 // fillDB makes n deposits on the default accounts of the database at
@@ -162,5 +163,35 @@ func TestArchiveRefusesABadDirectory(t *testing.T) {
 	code, _, errOut = runATM(t, bin, "serve", "--db", path, "--addr", "127.0.0.1:0", "--archive", missing)
 	if code != 2 || !strings.Contains(errOut, "--archive") {
 		t.Fatalf("serve --archive with a missing directory: %d %s", code, errOut)
+	}
+}
+
+// atm serve --archive archives as it runs, writing the checkpoint it
+// archives up to: the live log verifies after, and the whole history from
+// the archive's first event.
+func TestServeArchivesAsItRuns(t *testing.T) {
+	t.Parallel()
+	bin := buildATM(t)
+	path := filepath.Join(t.TempDir(), "bank.db")
+	fillDB(t, path, 2000)
+	dir := t.TempDir()
+	srv := startServe(t, bin, path, "127.0.0.1:0", 0, "--archive", dir, "--keep-log", "100")
+	if !polltest.Within(20*time.Second, func() bool {
+		b, _ := os.ReadFile(srv.out)
+		return strings.Contains(string(b), "archived ")
+	}) {
+		b, _ := os.ReadFile(srv.out)
+		t.Fatalf("the server did not archive:\n%s", b)
+	}
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	<-srv.exited
+	rep, err := archive.Check(dir, boltstore.Codec, nil)
+	if err != nil || rep.Records < 1500 {
+		t.Fatalf("the server's archive: %+v %v", rep, err)
+	}
+	for _, args := range [][]string{{"verify", "--db", path}, {"verify", "--db", path, "--archive", dir}} {
+		if code, out, errOut := runATM(t, bin, args...); code != 0 {
+			t.Fatalf("atm %v: %d %s%s", args, code, out, errOut)
+		}
 	}
 }
