@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"atm/bank"
 	"atm/bank/outcome"
@@ -36,11 +37,19 @@ func (l *store) Do(ctx context.Context, o bank.Op) (bank.Result, error) {
 	if o.Kind == bank.OpCreate {
 		what = "open"
 	}
+	// The committer computes the operation; when ctx ends while it does,
+	// run returns (the outcome unknown) before it is done, so the result
+	// is handed over under a lock.
+	var mu sync.Mutex
 	err := l.run(ctx, what, keys, more, func(t *tx) error {
-		var err error
-		res, err = l.rules.Apply(t, &o)
+		r, err := l.rules.Apply(t, &o)
+		mu.Lock()
+		res = r
+		mu.Unlock()
 		return err
 	})
+	mu.Lock()
+	defer mu.Unlock()
 	return res, err
 }
 
