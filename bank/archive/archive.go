@@ -25,6 +25,7 @@ package archive
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -289,19 +290,9 @@ func List(dir string) ([]Segment, error) {
 		if c := strings.Compare(a.Proc, b.Proc); c != 0 {
 			return c
 		}
-		return compareU64(a.First, b.First)
+		return cmp.Compare(a.First, b.First)
 	})
 	return out, nil
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Read calls fn for every event of segment name in dir, in order (codec

@@ -1,6 +1,7 @@
 package etcdstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -238,7 +239,7 @@ func (l *store) cut(ctx context.Context, procs []string, keep int) (uint64, erro
 	}
 	slices.SortFunc(newest, func(a, b evHead) int {
 		if a.TS != b.TS {
-			return -cmpU64(a.TS, b.TS)
+			return -cmp.Compare(a.TS, b.TS)
 		}
 		return -strings.Compare(a.Proc, b.Proc)
 	})
@@ -299,16 +300,6 @@ func (l *store) bankWindow(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("%w: %s is %q, not a positive number", ErrLayout, l.rememberKey(), resp.Kvs[0].Value)
 	}
 	return n, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // segmentsDown calls fn for proc's segments whose key's timestamp is at or
